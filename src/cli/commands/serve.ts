@@ -1,0 +1,38 @@
+import { resolve } from 'node:path';
+import { DEFAULT_CONFIG_PATH, loadConfigFile, resolveDataDir } from '../../config/index.js';
+import { Gateway } from '../../server/index.js';
+import { number } from '../client.js';
+
+export async function serve(opts: Record<string, unknown>): Promise<void> {
+  const file = typeof opts.config === 'string' ? resolve(opts.config) : DEFAULT_CONFIG_PATH.pathname;
+  const config = loadConfigFile(file);
+  if (typeof opts.dataDir === 'string') config.data_dir = opts.dataDir;
+  const port = number(opts.port, '--port') ?? config.server.port;
+  const host = typeof opts.host === 'string' ? opts.host : config.server.host;
+  const dataDir = resolveDataDir(config);
+  const gateway = await Gateway.create({ config, dataDir });
+  const url = await gateway.listen(port, host);
+  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind }, 'tollgate listening');
+  if (gateway.adminToken.generatedPath) {
+    // The path only — the token itself never goes to a log.
+    gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.logger.info({ signal }, 'shutting down: finishing in-flight calls');
+    gateway.close().then(
+      () => {
+        gateway.logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        gateway.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

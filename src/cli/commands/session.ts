@@ -1,0 +1,70 @@
+import { AdminClient, CliError, csv, number, query } from '../client.js';
+import { output, printFields, printTable, usd } from '../output.js';
+
+interface SessionView {
+  id: string;
+  status: string;
+  task: string;
+  agent: { id: string; name?: string };
+  team: { id: string; name?: string };
+  models: string[];
+  budget: { tokens: number | null; usd: number | null };
+  spent: { input_tokens: number; output_tokens: number; cached_input_tokens: number; reasoning_tokens: number; total_tokens: number; usd: number; requests: number };
+  remaining?: { tokens: number | null; usd: number | null };
+  created_at: string;
+  expires_at: string;
+}
+
+const fields = (s: SessionView): [string, unknown][] => [
+  ['session', s.id],
+  ['status', s.status],
+  ['task', s.task],
+  ['agent', s.agent.name ? `${s.agent.name} (${s.agent.id})` : s.agent.id],
+  ['team', s.team.name ? `${s.team.name} (${s.team.id})` : s.team.id],
+  ['models', s.models.join(', ')],
+  ['budget', [s.budget.usd === null ? null : usd(s.budget.usd), s.budget.tokens === null ? null : `${s.budget.tokens} tokens`].filter(Boolean).join(' and ') || 'unlimited'],
+  ['spent', `${usd(s.spent.usd)} over ${s.spent.requests} request(s)`],
+  ['tokens', `${s.spent.input_tokens} in (${s.spent.cached_input_tokens} cached), ${s.spent.output_tokens} out (${s.spent.reasoning_tokens} reasoning)`],
+  ...(s.remaining ? [['remaining', [s.remaining.usd === null ? null : usd(s.remaining.usd), s.remaining.tokens === null ? null : `${s.remaining.tokens} tokens`].filter(Boolean).join(' and ') || 'unlimited'] as [string, unknown]] : []),
+  ['created', s.created_at],
+  ['expires', s.expires_at],
+];
+
+export async function start(opts: Record<string, unknown>): Promise<void> {
+  let context: unknown;
+  if (typeof opts.context === 'string') {
+    try {
+      context = JSON.parse(opts.context);
+    } catch {
+      throw new CliError('--context must be a JSON object');
+    }
+  }
+  const budgetUsd = number(opts.budgetUsd, '--budget-usd');
+  const budgetTokens = number(opts.budgetTokens, '--budget-tokens');
+  const result = await new AdminClient(opts).post<{ session: SessionView; token: string; expires_at: string }>('/admin/v1/sessions', {
+    agent: opts.agent,
+    task: opts.task,
+    ...(budgetUsd !== undefined || budgetTokens !== undefined ? { budget: { usd: budgetUsd, tokens: budgetTokens } } : {}),
+    ttl_seconds: number(opts.ttl, '--ttl'),
+    models: csv(opts.models),
+    context,
+  });
+  output(opts, result, () => {
+    printFields(fields(result.session));
+    process.stdout.write(`\ntoken (expires ${result.expires_at}; use it as the API key):\n${result.token}\n`);
+  });
+}
+
+export async function show(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const session = await new AdminClient(opts).get<SessionView>(`/admin/v1/sessions/${encodeURIComponent(args[0]!)}`);
+  output(opts, session, () => printFields(fields(session)));
+}
+
+export async function list(opts: Record<string, unknown>): Promise<void> {
+  const { data } = await new AdminClient(opts).get<{ data: SessionView[] }>(
+    `/admin/v1/sessions${query({ agent: opts.agent, team: opts.team, status: opts.status, limit: opts.limit })}`,
+  );
+  output(opts, data, () =>
+    printTable(data.map((s) => ({ id: s.id, status: s.status, agent: s.agent.id, task: s.task, spent: usd(s.spent.usd), requests: s.spent.requests, expires: s.expires_at })), ['id', 'status', 'agent', 'task', 'spent', 'requests', 'expires']),
+  );
+}

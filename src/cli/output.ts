@@ -1,0 +1,33 @@
+// Printing for humans (aligned tables, key: value blocks) or for scripts (--json).
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+  if (rows.length === 0) {
+    process.stdout.write('(none)\n');
+    return;
+  }
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  process.stdout.write(`${line(columns.map((c) => c.toUpperCase()))}\n`);
+  for (const r of rows) process.stdout.write(`${line(columns.map((c) => cell(r[c])))}\n`);
+}
+
+export function printFields(fields: [string, unknown][]): void {
+  const width = Math.max(...fields.map(([k]) => k.length));
+  for (const [k, v] of fields) {
+    const text = v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    process.stdout.write(`${`${k}:`.padEnd(width + 2)}${text}\n`);
+  }
+}
+
+/** Prints `value` as JSON when asked, else with `human`. */
+export function output(opts: { json?: boolean }, value: unknown, human: () => void): void {
+  if (opts.json) printJson(value);
+  else human();
+}
+
+export const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(6)}` : '-');

@@ -1,0 +1,113 @@
+// Reads and validates the configuration file. Every problem is reported with the key path and
+// the line it sits on, all at once, so an operator fixes a file in one pass.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(`invalid configuration in ${source}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type PathKey = string | number;
+
+function formatPath(path: readonly PathKey[]): string {
+  let out = '';
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? key : `.${key}`;
+  return out === '' ? '(top level)' : out;
+}
+
+/** The 1-based line of the node at `path`, or of its nearest ancestor present in the file. */
+function lineOf(doc: Document, counter: LineCounter, path: readonly PathKey[]): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node: unknown = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+/** Cross-references the schema cannot express: names that must exist, names that must be unique. */
+function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
+  const problems: { path: PathKey[]; message: string }[] = [];
+  const unique = (kind: 'providers' | 'models' | 'teams' | 'profiles' | 'agents') => {
+    const seen = new Set<string>();
+    config[kind].forEach((item, i) => {
+      if (seen.has(item.name)) problems.push({ path: [kind, i, 'name'], message: `duplicate name "${item.name}"` });
+      seen.add(item.name);
+    });
+    return seen;
+  };
+  const providers = unique('providers');
+  const models = unique('models');
+  const teams = unique('teams');
+  const profiles = unique('profiles');
+  unique('agents');
+  config.providers.forEach((p, i) => {
+    if (p.type !== 'simulated' && !p.base_url) problems.push({ path: ['providers', i], message: `provider "${p.name}" of type ${p.type} needs base_url` });
+    if (p.type === 'simulated' && p.base_url) problems.push({ path: ['providers', i, 'base_url'], message: 'a simulated provider runs inside the gateway and takes no base_url' });
+    if (p.type !== 'simulated' && p.simulated) problems.push({ path: ['providers', i, 'simulated'], message: 'simulated options only apply to type: simulated' });
+  });
+  config.models.forEach((m, i) => {
+    if (!providers.has(m.provider)) problems.push({ path: ['models', i, 'provider'], message: `unknown provider "${m.provider}"` });
+  });
+  config.profiles.forEach((p, i) => {
+    p.models.forEach((m, j) => {
+      if (!models.has(m)) problems.push({ path: ['profiles', i, 'models', j], message: `unknown model "${m}"` });
+    });
+    const { default: def, max } = p.session_ttl_seconds;
+    if (def > max) problems.push({ path: ['profiles', i, 'session_ttl_seconds', 'default'], message: `default (${def}) is above max (${max})` });
+  });
+  config.agents.forEach((a, i) => {
+    if (!teams.has(a.team)) problems.push({ path: ['agents', i, 'team'], message: `unknown team "${a.team}"` });
+    if (!profiles.has(a.profile)) problems.push({ path: ['agents', i, 'profile'], message: `unknown profile "${a.profile}"` });
+  });
+  return problems;
+}
+
+/** Parses and validates configuration text; `source` names it in error messages. */
+export function parseConfig(text: string, source = 'config'): Config {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`));
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const result = configSchema.safeParse(raw);
+  const at = (path: readonly PathKey[], message: string) => {
+    const line = lineOf(doc, counter, path);
+    return `${formatPath(path)}${line ? ` (line ${line})` : ''}: ${message}`;
+  };
+  if (!result.success) {
+    throw new ConfigError(source, result.error.issues.map((issue) => at(issue.path as PathKey[], describeIssue(issue))));
+  }
+  const problems = crossCheck(result.data);
+  if (problems.length > 0) throw new ConfigError(source, problems.map((p) => at(p.path, p.message)));
+  return result.data;
+}
+
+/** Loads the configuration file at `path`, resolving `data_dir` against the file's directory. */
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  return parseConfig(text, path);
+}
+
+/** `data_dir` made absolute (relative to the current directory). */
+export function resolveDataDir(config: Config, cwd = process.cwd()): string {
+  return isAbsolute(config.data_dir) ? config.data_dir : resolve(cwd, config.data_dir);
+}

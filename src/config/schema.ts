@@ -1,0 +1,125 @@
+// The configuration file's schema: one YAML document, validated at start. Unknown keys are
+// errors (z.strictObject), so a typo never silently turns a control off.
+import { z } from 'zod';
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 characters of letters, digits, . _ : - (starting with a letter or digit)');
+
+export const budgetSchema = z.strictObject({
+  usd: z.number().nonnegative().optional(),
+  tokens: z.number().int().nonnegative().optional(),
+});
+
+/** USD per 1M tokens. */
+export const priceSchema = z.strictObject({
+  input: z.number().nonnegative(),
+  output: z.number().nonnegative(),
+  cached_input: z.number().nonnegative().optional(),
+  cache_write: z.number().nonnegative().optional(),
+});
+
+export const simulatedOptionsSchema = z.strictObject({
+  latency_ms: z.number().int().nonnegative().default(0),
+  tokens_per_second: z.number().nonnegative().default(0),
+  failure_rate: z.number().min(0).max(1).default(0),
+  default_output_tokens: z.number().int().positive().default(32),
+  cached_prompt_share: z.number().min(0).max(1).default(0),
+});
+
+export const providerSchema = z.strictObject({
+  name,
+  type: z.enum(['openai', 'anthropic', 'simulated']),
+  /** Upstream base URL; OpenAI-style ends with /v1, Anthropic's is the bare origin. Not for `simulated`. */
+  base_url: z.url({ protocol: /^https?$/ }).optional(),
+  /** Name of the environment variable holding the provider key (the key itself never goes in the file). */
+  api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  timeout_ms: z.number().int().positive().default(120_000),
+  max_connections: z.number().int().positive().default(256),
+  simulated: simulatedOptionsSchema.optional(),
+});
+
+export const modelSchema = z.strictObject({
+  /** The name agents ask for. */
+  name,
+  provider: name,
+  /** The name sent upstream (default: `name`). */
+  upstream_model: z.string().min(1).optional(),
+  price: priceSchema,
+  /** Largest output the model can produce; bounds reservations when a request sets no limit. */
+  max_output_tokens: z.number().int().positive().default(16_384),
+});
+
+export const teamSchema = z.strictObject({
+  name,
+  owner: z.string().optional(),
+});
+
+export const profileSchema = z.strictObject({
+  name,
+  /** Models sessions of this profile may use. */
+  models: z.array(name).default([]),
+  session_budget: z
+    .strictObject({ default: budgetSchema.optional(), max: budgetSchema.optional() })
+    .default({}),
+  session_ttl_seconds: z
+    .strictObject({ default: z.number().int().positive().default(3600), max: z.number().int().positive().default(86_400) })
+    .default({ default: 3600, max: 86_400 }),
+});
+
+export const agentSchema = z.strictObject({
+  name,
+  team: name,
+  profile: name,
+  owner: z.string().optional(),
+  environment: z.string().default('dev'),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(8080),
+      /** Largest request body accepted on the data plane and the admin API. */
+      body_limit_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+      /** How long in-flight calls may run on shutdown before they are cut. */
+      shutdown_grace_ms: z.number().int().nonnegative().default(10_000),
+      /** Emit one log line per data-plane request. */
+      log_requests: z.boolean().default(true),
+    })
+    .default({ host: '127.0.0.1', port: 8080, body_limit_bytes: 4 * 1024 * 1024, shutdown_grace_ms: 10_000, log_requests: true }),
+  data_dir: z.string().default('.tollgate'),
+  storage: z
+    .strictObject({
+      sqlite: z
+        .strictObject({
+          /** Database file; relative paths are under data_dir. */
+          path: z.string().default('tollgate.db'),
+          /** NORMAL survives a killed process; FULL also survives power loss, at a write cost. */
+          synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+        })
+        .default({ path: 'tollgate.db', synchronous: 'NORMAL' }),
+    })
+    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL' } }),
+  tokens: z
+    .strictObject({
+      issuer: z.string().default('tollgate'),
+      audience: z.string().default('tollgate'),
+      /** Session token lifetime; never past the session's own end. */
+      ttl_seconds: z.number().int().positive().default(900),
+    })
+    .default({ issuer: 'tollgate', audience: 'tollgate', ttl_seconds: 900 }),
+  logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  providers: z.array(providerSchema).default([]),
+  models: z.array(modelSchema).default([]),
+  teams: z.array(teamSchema).default([]),
+  profiles: z.array(profileSchema).default([]),
+  agents: z.array(agentSchema).default([]),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type TeamConfig = z.infer<typeof teamSchema>;
+export type ProfileConfig = z.infer<typeof profileSchema>;
+export type AgentConfig = z.infer<typeof agentSchema>;
+export type BudgetConfig = z.infer<typeof budgetSchema>;
+export type PriceConfig = z.infer<typeof priceSchema>;

@@ -1,0 +1,56 @@
+// In-memory view of teams, profiles, agents and sessions for the hot path. Entries are loaded
+// from the Store on first use and dropped when this process changes them (later: also when
+// another replica announces a change).
+import type { Agent, Profile, Session, Store, Team } from '../store/index.js';
+
+const LIMIT = 100_000;
+
+class Cache<T> {
+  private readonly entries = new Map<string, T>();
+  constructor(private readonly load: (id: string) => Promise<T | null>) {}
+
+  async get(id: string): Promise<T | null> {
+    const hit = this.entries.get(id);
+    if (hit !== undefined) return hit;
+    const value = await this.load(id);
+    if (value !== null) {
+      if (this.entries.size >= LIMIT) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(id, value);
+    }
+    return value;
+  }
+
+  set(id: string, value: T): void {
+    this.entries.set(id, value);
+  }
+
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+export class Directory {
+  readonly sessions: Cache<Session>;
+  readonly agents: Cache<Agent>;
+  readonly teams: Cache<Team>;
+  readonly profiles: Cache<Profile>;
+
+  constructor(store: Store) {
+    this.sessions = new Cache((id) => store.getSession(id));
+    this.agents = new Cache((id) => store.getAgent(id));
+    this.teams = new Cache((id) => store.getTeam(id));
+    this.profiles = new Cache((id) => store.getProfile(id));
+  }
+
+  /** Forgets everything (after a bulk change such as applying the config file). */
+  clear(): void {
+    this.sessions.clear();
+    this.agents.clear();
+    this.teams.clear();
+    this.profiles.clear();
+  }
+}

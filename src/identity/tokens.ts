@@ -1,0 +1,101 @@
+// Session tokens: short-lived JWTs (typ `at+jwt`, RFC 9068) naming the agent (`sub`) and the
+// session (`sid`). Verification pins the algorithm, issuer, audience and type (RFC 8725), and a
+// token that verified once is remembered until it expires, so the hot path does not repeat the
+// signature check for every call (the cache is keyed by the exact token string).
+import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose';
+import { GatewayError } from '../errors/index.js';
+import { newId } from '../util/ids.js';
+import { TOKEN_ALG, type KeyRing } from './keys.js';
+
+export const TOKEN_TYPE = 'at+jwt';
+/** JWTs longer than this are refused before any parsing. */
+const MAX_TOKEN_LENGTH = 8192;
+const CACHE_LIMIT = 50_000;
+
+export interface TokenClaims {
+  /** Agent id. */
+  sub: string;
+  /** Session id. */
+  sid: string;
+  jti: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+  iat: number;
+  scope?: string;
+}
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+}
+
+export class TokenService {
+  private readonly verified = new Map<string, TokenClaims>();
+
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly settings: TokenSettings,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Issues a session token that never outlives `sessionExpiresAt` (ms). */
+  async issue(input: { agentId: string; sessionId: string; sessionExpiresAt: number; scope: string[] }): Promise<{ token: string; claims: TokenClaims }> {
+    const { kid, privateKey } = this.keys.signingKey();
+    const iat = Math.floor(this.now() / 1000);
+    const exp = Math.min(iat + this.settings.ttlSeconds, Math.floor(input.sessionExpiresAt / 1000));
+    const claims: TokenClaims = { sub: input.agentId, sid: input.sessionId, jti: newId('tok'), iat, exp, scope: input.scope.join(' ') };
+    const token = await new SignJWT({ sid: claims.sid, scope: claims.scope })
+      .setProtectedHeader({ alg: TOKEN_ALG, typ: TOKEN_TYPE, kid })
+      .setIssuer(this.settings.issuer)
+      .setAudience(this.settings.audience)
+      .setSubject(claims.sub)
+      .setJti(claims.jti)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(privateKey);
+    return { token, claims };
+  }
+
+  /** Verifies a presented token; throws 401-class GatewayErrors with a precise reason. */
+  async verify(token: string): Promise<TokenClaims> {
+    const cached = this.verified.get(token);
+    if (cached) {
+      if (cached.exp * 1000 <= this.now()) {
+        this.verified.delete(token);
+        throw new GatewayError('token_expired');
+      }
+      return cached;
+    }
+    if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('invalid_token', 'The session token is too long.');
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw new GatewayError('invalid_token', 'The session token is malformed.');
+    }
+    const key = kid ? this.keys.publicKey(kid) : undefined;
+    if (!key) throw new GatewayError('invalid_token', 'The session token was not signed by a known key.');
+    let claims: TokenClaims;
+    try {
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: [TOKEN_ALG],
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        typ: TOKEN_TYPE,
+        requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'],
+        currentDate: new Date(this.now()),
+      });
+      if (typeof payload.sid !== 'string') throw new GatewayError('invalid_token', 'The session token names no session.');
+      claims = { sub: payload.sub!, sid: payload.sid, jti: payload.jti!, exp: payload.exp!, iat: payload.iat!, scope: typeof payload.scope === 'string' ? payload.scope : undefined };
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw new GatewayError('token_expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new GatewayError('invalid_token', `The session token's "${err.claim}" claim is invalid.`);
+      throw new GatewayError('invalid_token');
+    }
+    if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
+    return claims;
+  }
+}

@@ -1,0 +1,29 @@
+// Stage 1 — authenticate: the session token, then the session and agent it names must be live.
+import { GatewayError } from '../errors/index.js';
+import type { CallContext, PipelineDeps } from './context.js';
+
+/** The bearer credential: `Authorization: Bearer …`, or Anthropic's `x-api-key`. */
+export function presentedToken(headers: CallContext['req']['headers']): string | null {
+  const auth = headers.authorization;
+  if (auth !== undefined) {
+    const match = /^Bearer +(\S+) *$/i.exec(auth);
+    return match ? match[1]! : null;
+  }
+  const key = headers['x-api-key'];
+  return typeof key === 'string' && key.length > 0 ? key : null;
+}
+
+export async function authenticate(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  const token = presentedToken(ctx.req.headers);
+  if (!token) throw new GatewayError('unauthenticated');
+  const claims = await deps.tokens.verify(token);
+  const session = await deps.directory.sessions.get(claims.sid);
+  if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
+  if (session.status !== 'active') throw new GatewayError('session_inactive', `The session is ${session.status}.`);
+  if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
+  const agent = await deps.directory.agents.get(session.agentId);
+  if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
+  ctx.claims = claims;
+  ctx.session = session;
+  ctx.agent = agent;
+}

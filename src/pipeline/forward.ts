@@ -1,0 +1,51 @@
+// Stage 6 — forward: send the (rewritten) request upstream over the provider's pooled keep-alive
+// connections, with the provider key only the gateway holds. Client credentials never go upstream.
+import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { GatewayError } from '../errors/index.js';
+import type { CallContext } from './context.js';
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Dispatcher.ResponseData['body'];
+}
+
+/** Turns a transport failure into 502 (unreachable) or 504 (too slow). */
+export function upstreamFailure(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError ||
+    err instanceof undiciErrors.ConnectTimeoutError
+  ) {
+    return new GatewayError('upstream_timeout', undefined, { cause: err });
+  }
+  return new GatewayError('upstream_unavailable', undefined, { cause: err });
+}
+
+export async function forward(ctx: CallContext, signal: AbortSignal): Promise<UpstreamResponse> {
+  const route = ctx.route!;
+  const provider = route.provider;
+  const call = ctx.call!;
+  ctx.adapter.rewrite(ctx.body!, call, { upstreamModel: route.upstreamModel, maxOutputTokens: ctx.outputCap ?? null });
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...provider.authHeaders, 'x-request-id': ctx.requestId };
+  for (const name of provider.forwardHeaders) {
+    const value = ctx.req.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  if (call.stream) headers.accept = 'text/event-stream';
+  try {
+    const response = await provider.pool().request({
+      method: 'POST',
+      path: provider.endpoint(call.api)!.path + ctx.adapter.upstreamPath,
+      headers,
+      body: JSON.stringify(ctx.body),
+      signal,
+      headersTimeout: provider.timeoutMs,
+      bodyTimeout: provider.timeoutMs,
+    });
+    return { status: response.statusCode, headers: response.headers, body: response.body };
+  } catch (err) {
+    throw upstreamFailure(err);
+  }
+}

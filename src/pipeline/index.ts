@@ -1,0 +1,4 @@
+export { handleModelCall } from './model-call.js';
+export type { PipelineDeps, CallContext } from './context.js';
+export { authenticate, presentedToken } from './authenticate.js';
+export { readBody, parseJsonObject } from './parse.js';

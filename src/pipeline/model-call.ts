@@ -1,0 +1,190 @@
+// The data-plane pipeline for one model call: authenticate → parse → authorize → reserve →
+// forward → meter → settle/record, then the answer. Each stage lives in its own file; this one
+// only composes them and relays the upstream's answer (plain or streamed) to the client.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { asGatewayError, GatewayError } from '../errors/index.js';
+import type { ApiAdapter, StreamMeter } from '../providers/apis/index.js';
+import { nanoToUsd } from '../providers/pricing.js';
+import { SseSplitter } from '../providers/sse.js';
+import type { UsageOutcome } from '../store/index.js';
+import { sendError } from '../util/http.js';
+import { authenticate } from './authenticate.js';
+import { authorize } from './authorize.js';
+import type { CallContext, PipelineDeps } from './context.js';
+import { forward, upstreamFailure, type UpstreamResponse } from './forward.js';
+import { meter, NO_USAGE } from './meter.js';
+import { parse } from './parse.js';
+import { reserve } from './reserve.js';
+import { settle } from './settle.js';
+
+/** Upstream error bodies are relayed, but never more than this. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+function tollgateHeaders(ctx: CallContext): Record<string, string> {
+  const headers: Record<string, string> = { 'x-request-id': ctx.requestId };
+  if (ctx.session) headers['x-tollgate-session'] = ctx.session.id;
+  const left = ctx.remaining;
+  if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(6);
+  if (left?.tokens !== null && left?.tokens !== undefined) headers['x-tollgate-budget-remaining-tokens'] = String(Math.max(0, left.tokens));
+  if (ctx.outputCap !== undefined) headers['x-tollgate-max-output-tokens'] = String(ctx.outputCap);
+  if (ctx.clamped) headers['x-tollgate-output-clamped'] = 'true';
+  return headers;
+}
+
+function waitForDrain(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > cap) {
+      chunks.push(chunk.subarray(0, cap - size));
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks);
+}
+
+/** An upstream 4xx/5xx: nothing was generated, so nothing is charged; the body is relayed. */
+async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
+  const body = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => Buffer.alloc(0));
+  await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
+  // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
+  if (upstream.status === 401 || upstream.status === 403) {
+    throw new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.');
+  }
+  const headers: Record<string, string> = { ...tollgateHeaders(ctx), 'content-type': String(upstream.headers['content-type'] ?? 'application/json') };
+  const retryAfter = upstream.headers['retry-after'];
+  if (typeof retryAfter === 'string') headers['retry-after'] = retryAfter;
+  ctx.res.writeHead(upstream.status, headers);
+  ctx.res.end(body);
+}
+
+async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
+  let raw: Buffer;
+  try {
+    raw = Buffer.from(await upstream.body.arrayBuffer());
+  } catch (err) {
+    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
+    throw upstreamFailure(err);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch {
+    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
+    throw new GatewayError('upstream_bad_response');
+  }
+  const metered = meter(ctx.call!, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json));
+  await settle(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status });
+  ctx.res.writeHead(upstream.status, { ...tollgateHeaders(ctx), 'content-type': 'application/json', 'content-length': raw.length });
+  ctx.res.end(raw);
+}
+
+/**
+ * Relays an SSE stream event by event as it arrives. The event that ends the stream is held
+ * back until the charge is durable, so a client that saw the end of its answer was billed.
+ */
+async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse, streamMeter: StreamMeter): Promise<void> {
+  const res = ctx.res;
+  res.writeHead(upstream.status, {
+    ...tollgateHeaders(ctx),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+  const splitter = new SseSplitter();
+  let terminal: string | null = null;
+  let outcome: UsageOutcome = 'ok';
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      let out = '';
+      for (const event of splitter.push(chunk)) {
+        if (!streamMeter.accept(event)) continue;
+        if (streamMeter.isTerminal(event)) terminal = `${event.raw}\n\n`;
+        else out += `${event.raw}\n\n`;
+      }
+      if (out.length > 0 && !res.write(out)) await waitForDrain(res);
+      if (res.destroyed) break;
+    }
+  } catch {
+    outcome = 'stream_cut';
+  }
+  if (res.destroyed) {
+    outcome = 'client_aborted';
+    upstream.body.destroy();
+  } else if (terminal === null) {
+    outcome = 'stream_cut';
+  }
+  const metered = meter(ctx.call!, streamMeter.reported(), () => streamMeter.deliveredText());
+  await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status });
+  if (res.destroyed) return;
+  res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
+}
+
+export async function handleModelCall(
+  req: IncomingMessage,
+  res: ServerResponse,
+  adapter: ApiAdapter,
+  deps: PipelineDeps,
+  requestId: string,
+): Promise<void> {
+  const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter };
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on('close', onClose);
+  let forwarded = false;
+  let status = 200;
+  try {
+    await authenticate(ctx, deps);
+    await parse(ctx, deps);
+    authorize(ctx, deps);
+    reserve(ctx, deps);
+    // The meter reads the client's own options before the body is rewritten for the upstream.
+    const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
+    forwarded = true;
+    const upstream = await forward(ctx, abort.signal);
+    status = upstream.status;
+    if (upstream.status >= 400) await relayUpstreamError(ctx, deps, upstream);
+    else if (streamMeter) await relayStream(ctx, deps, upstream, streamMeter);
+    else await relayJson(ctx, deps, upstream);
+  } catch (err) {
+    const e = asGatewayError(err);
+    status = e.status;
+    if (ctx.reservation && !ctx.reservation.settled) {
+      if (forwarded) {
+        // Forwarded but nothing came back: record the attempt, charge nothing.
+        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: abort.signal.aborted ? 'client_aborted' : 'upstream_error', httpStatus: e.status })
+          .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
+      } else {
+        deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });
+      }
+    }
+    if (e.code === 'internal_error') deps.logger.error({ err: e.cause ?? e, req_id: requestId }, 'model call failed');
+    sendError(res, e, adapter.dialect, requestId);
+  } finally {
+    res.off('close', onClose);
+    if (deps.logRequests) {
+      deps.logger.info(
+        { req_id: requestId, api: adapter.kind, status, session: ctx.session?.id, agent: ctx.session?.agentId, model: ctx.call?.model, ms: Math.round((performance.now() - ctx.startedAt) * 100) / 100 },
+        'model call',
+      );
+    }
+  }
+}

@@ -1,0 +1,43 @@
+// Stage 5 — reserve: hold the worst-case cost of the call before it runs, and cap the output so
+// the hard limit holds even for a long answer. Exact token counting happens only when the cheap
+// upper bound would not fit: most calls in a roomy budget never pay for a tokenizer pass.
+import { GatewayError } from '../errors/index.js';
+import { countPromptTokens, promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
+import type { CallContext, PipelineDeps } from './context.js';
+
+export function reserve(ctx: CallContext, deps: PipelineDeps): void {
+  const call = ctx.call!;
+  const route = ctx.route!;
+  const session = ctx.session!;
+  const left = deps.ledger.remaining(session);
+  ctx.remaining = left;
+  const producesOutput = ctx.adapter.producesOutput;
+  const requested = producesOutput ? call.maxOutputTokens : 0;
+  let output = requested ?? route.maxOutputTokens;
+
+  const limited = left.tokens !== null || left.usdNano !== null;
+  const fits = (prompt: number, out: number) =>
+    (left.tokens === null || prompt + out <= left.tokens) &&
+    (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
+
+  let prompt = promptTokensUpperBound(call.prompt);
+  if (limited && !fits(prompt, output)) prompt = countPromptTokens(call.prompt);
+  if (limited && !fits(prompt, output)) {
+    let affordable = Number.MAX_SAFE_INTEGER;
+    if (left.tokens !== null) affordable = Math.min(affordable, left.tokens - prompt);
+    if (left.usdNano !== null) affordable = Math.min(affordable, affordableOutputTokens(left.usdNano, prompt, route.price));
+    if (affordable < (producesOutput ? 1 : 0)) {
+      const unit = left.usdNano !== null && affordableOutputTokens(left.usdNano, prompt, route.price) < (producesOutput ? 1 : 0) ? 'usd' : 'tokens';
+      throw new GatewayError('budget_exceeded', `The session's ${unit === 'usd' ? 'USD' : 'token'} budget cannot cover this call.`, {
+        details: { level: 'session', session_id: session.id, unit },
+      });
+    }
+    output = Math.min(output, affordable);
+    ctx.clamped = requested !== null && output < requested;
+  }
+  // With a budget, the upstream must never produce more than was reserved: impose the cap
+  // whenever the client set none or set a larger one.
+  if (limited && producesOutput && (requested === null || output < requested)) ctx.outputCap = output;
+  ctx.reservation = deps.ledger.reserve(session, { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) });
+}

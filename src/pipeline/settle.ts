@@ -1,0 +1,41 @@
+// Stages 8 and 9 — settle and record: charge the real cost, release the rest of the hold, and
+// append the spend line. The returned promise resolves once the line is durable; callers hold the
+// end of the response until then.
+import { costNano } from '../providers/pricing.js';
+import type { Usage, UsageOutcome, UsageRecord } from '../store/index.js';
+import { newId } from '../util/ids.js';
+import type { CallContext, PipelineDeps } from './context.js';
+
+export interface Settlement {
+  usage: Usage;
+  estimated: boolean;
+  outcome: UsageOutcome;
+  httpStatus: number;
+}
+
+export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
+  const session = ctx.session!;
+  const route = ctx.route!;
+  const cost = costNano(s.usage, route.price);
+  if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost });
+  const record: UsageRecord = {
+    id: newId('use'),
+    requestId: ctx.requestId,
+    sessionId: session.id,
+    agentId: session.agentId,
+    teamId: session.teamId,
+    profileId: session.profileId,
+    model: route.name,
+    provider: route.provider.name,
+    api: ctx.call!.api,
+    stream: ctx.call!.stream,
+    ...s.usage,
+    costUsdNano: cost,
+    estimated: s.estimated,
+    outcome: s.outcome,
+    httpStatus: s.httpStatus,
+    latencyMs: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000,
+    createdAt: deps.now(),
+  };
+  return deps.usage.add(record);
+}

@@ -1,0 +1,115 @@
+// Anthropic Messages (https://docs.anthropic.com/en/api/messages). Note the usage arithmetic:
+// `input_tokens` EXCLUDES cache reads and writes, so total input is the sum of all three.
+import { z } from 'zod';
+import type { Usage } from '../../store/index.js';
+import { contentText } from '../prompt-tokens.js';
+import type { SseEvent } from '../sse.js';
+import { DeliveredEvents, num, validate, type ApiAdapter, type CanonicalCall, type MeteredUsage, type StreamMeter } from './api.js';
+
+const messagesRequest = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(z.looseObject({ role: z.string() })).min(1),
+  max_tokens: z.number().int().positive(),
+  stream: z.boolean().nullish(),
+  system: z.union([z.string(), z.array(z.looseObject({}))]).nullish(),
+  tools: z.array(z.looseObject({ name: z.string().optional() })).nullish(),
+});
+
+function anthropicUsage(usage: unknown, previous?: Usage): Usage | null {
+  if (usage === null || typeof usage !== 'object') return null;
+  const u = usage as Record<string, unknown>;
+  // In streams, message_delta's usage is cumulative and may omit the input counts: keep earlier ones.
+  const pick = (key: string, prev: number) => (u[key] === undefined || u[key] === null ? prev : num(u[key]));
+  const cacheRead = pick('cache_read_input_tokens', previous?.cachedInputTokens ?? 0);
+  const cacheWrite = pick('cache_creation_input_tokens', previous?.cacheWriteTokens ?? 0);
+  const uncached = pick('input_tokens', previous ? previous.inputTokens - previous.cachedInputTokens - previous.cacheWriteTokens : 0);
+  return {
+    inputTokens: uncached + cacheRead + cacheWrite,
+    outputTokens: pick('output_tokens', previous?.outputTokens ?? 0),
+    cachedInputTokens: cacheRead,
+    cacheWriteTokens: cacheWrite,
+    reasoningTokens: 0,
+  };
+}
+
+function blockDeltaText(chunk: Record<string, unknown>): string {
+  if (chunk.type !== 'content_block_delta') return '';
+  const delta = chunk.delta as Record<string, unknown> | undefined;
+  if (!delta) return '';
+  for (const key of ['text', 'partial_json', 'thinking']) if (typeof delta[key] === 'string') return delta[key];
+  return '';
+}
+
+class AnthropicStreamMeter implements StreamMeter {
+  private usage: MeteredUsage | null = null;
+  private readonly delivered = new DeliveredEvents(blockDeltaText);
+
+  accept(event: SseEvent): boolean {
+    const type = event.event;
+    if (type === 'message_start') {
+      const chunk = JSON.parse(event.data) as { message?: { usage?: unknown } };
+      const usage = anthropicUsage(chunk.message?.usage);
+      if (usage) this.usage = { usage, complete: false };
+    } else if (type === 'message_delta') {
+      const chunk = JSON.parse(event.data) as { usage?: unknown };
+      const usage = anthropicUsage(chunk.usage, this.usage?.usage);
+      if (usage) this.usage = { usage, complete: true };
+    } else if (type === 'content_block_delta') {
+      this.delivered.add(event.data);
+    }
+    return true;
+  }
+
+  isTerminal(event: SseEvent): boolean {
+    return event.event === 'message_stop';
+  }
+
+  reported(): MeteredUsage | null {
+    return this.usage;
+  }
+
+  deliveredText(): string {
+    return this.delivered.text();
+  }
+
+  errorEvent(message: string, type: string): string {
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message } })}\n\n`;
+  }
+}
+
+export const anthropicMessages: ApiAdapter = {
+  kind: 'anthropic.messages',
+  dialect: 'anthropic',
+  upstreamPath: '/v1/messages',
+  producesOutput: true,
+
+  parse(body): CanonicalCall {
+    const req = validate(messagesRequest, body);
+    return {
+      api: 'anthropic.messages',
+      model: req.model,
+      stream: req.stream === true,
+      maxOutputTokens: req.max_tokens,
+      prompt: { system: req.system ?? undefined, messages: req.messages, tools: req.tools ?? undefined },
+      tools: (req.tools ?? []).map((t) => (typeof t.name === 'string' ? t.name : '')),
+    };
+  },
+
+  rewrite(body, _call, change): void {
+    body.model = change.upstreamModel;
+    if (change.maxOutputTokens !== null) body.max_tokens = change.maxOutputTokens;
+  },
+
+  usageFromResponse(json): MeteredUsage | null {
+    const usage = anthropicUsage((json as { usage?: unknown } | null)?.usage);
+    return usage ? { usage, complete: true } : null;
+  },
+
+  responseText(json): string {
+    return contentText((json as { content?: unknown } | null)?.content);
+  },
+
+  createStreamMeter(): StreamMeter {
+    return new AnthropicStreamMeter();
+  },
+};

@@ -1,0 +1,96 @@
+// An API adapter knows one wire format (OpenAI chat, Anthropic messages…): how to read a
+// request into a canonical call, how to rewrite it for the upstream, and where the usage is in
+// the answer, plain or streamed. Core code talks only to this interface, never to a vendor name.
+import type { z } from 'zod';
+import { GatewayError, type ErrorDialect } from '../../errors/index.js';
+import type { Usage } from '../../store/index.js';
+import type { PromptParts } from '../prompt-tokens.js';
+import type { SseEvent } from '../sse.js';
+
+export type ApiKind = 'openai.chat' | 'openai.embeddings' | 'anthropic.messages';
+
+/** What the pipeline needs to know of a request, whatever its wire format. */
+export interface CanonicalCall {
+  api: ApiKind;
+  model: string;
+  stream: boolean;
+  /** The output limit the client set, or null. */
+  maxOutputTokens: number | null;
+  prompt: PromptParts;
+  /** Tool names offered to the model (checked against the session's scope by later stages). */
+  tools: string[];
+}
+
+export interface UpstreamRewrite {
+  upstreamModel: string;
+  /** Output limit to impose (the clamp), or null to leave the client's. */
+  maxOutputTokens: number | null;
+}
+
+export interface MeteredUsage {
+  usage: Usage;
+  /** False when the upstream reported only part (e.g. input but not output of a cut stream). */
+  complete: boolean;
+}
+
+/** Watches one upstream stream, event by event. */
+export interface StreamMeter {
+  /** Inspects an event; returns false when it must not reach the client (usage the client did not ask for). */
+  accept(event: SseEvent): boolean;
+  /** True for the event that ends the stream (`[DONE]`, `message_stop`), held until the charge is durable. */
+  isTerminal(event: SseEvent): boolean;
+  /** Usage the upstream reported so far, or null. */
+  reported(): MeteredUsage | null;
+  /** The text delivered to the client so far (for estimating usage the upstream never sent). */
+  deliveredText(): string;
+  /** An event telling the client the stream broke, in the API's own streamed-error form. */
+  errorEvent(message: string, type: string): string;
+}
+
+export interface ApiAdapter {
+  readonly kind: ApiKind;
+  readonly dialect: Exclude<ErrorDialect, 'admin'>;
+  /** Path on the upstream, relative to the provider's API base. */
+  readonly upstreamPath: string;
+  /** False for APIs without generated output (embeddings): no output tokens to reserve. */
+  readonly producesOutput: boolean;
+  parse(body: Record<string, unknown>): CanonicalCall;
+  /** Rewrites `body` in place for the upstream. */
+  rewrite(body: Record<string, unknown>, call: CanonicalCall, change: UpstreamRewrite): void;
+  usageFromResponse(json: unknown): MeteredUsage | null;
+  /** The generated text of a complete response (for estimating usage the upstream left out). */
+  responseText(json: unknown): string;
+  createStreamMeter(body: Record<string, unknown>): StreamMeter;
+}
+
+/** Validates `body` with `schema`, turning the first problem into a 400 in the API's shape. */
+export function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const param = issue.path.map(String).join('.');
+  throw new GatewayError('invalid_request', param ? `${param}: ${issue.message}` : issue.message, { param: param || undefined });
+}
+
+export const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+/** Collects stream events' data and parses them only when asked (the rare cut-stream path). */
+export class DeliveredEvents {
+  private readonly data: string[] = [];
+  constructor(private readonly textOf: (chunk: Record<string, unknown>) => string) {}
+  add(data: string): void {
+    this.data.push(data);
+  }
+  text(): string {
+    let out = '';
+    for (const d of this.data) {
+      try {
+        const parsed: unknown = JSON.parse(d);
+        if (parsed !== null && typeof parsed === 'object') out += this.textOf(parsed as Record<string, unknown>);
+      } catch {
+        // not JSON ([DONE], keep-alive comments): carries no delivered text
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,53 @@
+// Server-sent events framing (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+// splits a byte stream into whole events so the gateway can forward, inspect or hold each one
+// without ever cutting an event in two.
+import { StringDecoder } from 'node:string_decoder';
+
+export interface SseEvent {
+  /** The event exactly as received, without its terminating blank line. */
+  raw: string;
+  /** The `event:` field, if any. */
+  event: string | undefined;
+  /** The `data:` lines joined with newlines. */
+  data: string;
+}
+
+export function parseSseEvent(raw: string): SseEvent {
+  let event: string | undefined;
+  let data: string | undefined;
+  for (const line of raw.split(/\r\n|\r|\n/)) {
+    if (line.startsWith('data:')) {
+      const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+      data = data === undefined ? value : `${data}\n${value}`;
+    } else if (line.startsWith('event:')) {
+      event = line.charCodeAt(6) === 32 ? line.slice(7) : line.slice(6);
+    }
+  }
+  return { raw, event, data: data ?? '' };
+}
+
+const BOUNDARY = /\r\n\r\n|\n\n|\r\r/;
+
+/** Incremental splitter: feed chunks, get back the events they complete. */
+export class SseSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private buffer = '';
+
+  push(chunk: Buffer): SseEvent[] {
+    this.buffer += this.decoder.write(chunk);
+    const events: SseEvent[] = [];
+    for (;;) {
+      const match = BOUNDARY.exec(this.buffer);
+      if (!match) break;
+      const raw = this.buffer.slice(0, match.index);
+      this.buffer = this.buffer.slice(match.index + match[0].length);
+      if (raw.length > 0) events.push(parseSseEvent(raw));
+    }
+    return events;
+  }
+
+  /** Whatever is left when the stream ends (an event cut before its blank line). */
+  rest(): string {
+    return this.buffer + this.decoder.end();
+  }
+}

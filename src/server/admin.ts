@@ -1,0 +1,258 @@
+// The admin API (/admin/v1): declared once as a route table, from which both the request
+// handling and the OpenAPI document are derived, so the document cannot drift from the code.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { BudgetLedger } from '../budget/index.js';
+import { agentSchema, profileSchema, teamSchema } from '../config/index.js';
+import { GatewayError } from '../errors/index.js';
+import type { AdminToken, Directory, KeyRing, SessionService } from '../identity/index.js';
+import { presentedToken, readBody, parseJsonObject } from '../pipeline/index.js';
+import { usdToNano } from '../providers/pricing.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { Store } from '../store/index.js';
+import { sendError, sendJson } from '../util/http.js';
+import { putAgent, putProfile, putTeam } from './objects.js';
+import { agentView, modelView, profileView, sessionView, teamView, usageView } from './views.js';
+
+export interface AdminDeps {
+  store: Store;
+  directory: Directory;
+  sessions: SessionService;
+  ledger: BudgetLedger;
+  providers: ProviderRegistry;
+  adminToken: AdminToken;
+  bodyLimitBytes: number;
+  now: () => number;
+  version: string;
+  keys: KeyRing;
+}
+
+interface RouteInput {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: unknown;
+}
+
+interface AdminRoute {
+  method: 'GET' | 'POST';
+  path: string;
+  summary: string;
+  tag: string;
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  /** Status of a successful answer. */
+  status?: number;
+  handle(input: RouteInput, deps: AdminDeps): Promise<unknown>;
+}
+
+const limitQuery = z.coerce.number().int().min(1).max(1000).optional();
+
+export const openSessionBody = z.strictObject({
+  agent: z.string().min(1).describe('Agent id or name'),
+  task: z.string().min(1).max(500).describe('What this session is for'),
+  budget: z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: z.number().nonnegative().optional() }).optional(),
+  ttl_seconds: z.number().int().positive().optional(),
+  models: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s models'),
+  context: z.record(z.string(), z.unknown()).optional().describe('Request context: environment, data sensitivity, intended action…'),
+});
+
+async function found<T>(value: Promise<T | null>, what: string, id: string): Promise<T> {
+  const v = await value;
+  if (v === null) throw new GatewayError('not_found', `${what} "${id}" does not exist`);
+  return v;
+}
+
+const list = <T>(data: T[]) => ({ object: 'list', data });
+
+async function showSession(deps: AdminDeps, id: string) {
+  const s = await found(deps.store.getSession(id), 'session', id);
+  const [agent, team] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId)]);
+  return sessionView(s, deps.now(), { agent, team, remaining: deps.ledger.remaining(s) });
+}
+
+export const ADMIN_ROUTES: AdminRoute[] = [
+  {
+    method: 'GET', path: '/admin/v1/teams', tag: 'teams', summary: 'List teams',
+    handle: async (_i, d) => list((await d.store.listTeams()).map(teamView)),
+  },
+  {
+    method: 'POST', path: '/admin/v1/teams', tag: 'teams', summary: 'Create a team', body: teamSchema, status: 201,
+    handle: async (i, d) => teamView(await putTeam(d.store, i.body as z.infer<typeof teamSchema>, 'error')),
+  },
+  {
+    method: 'GET', path: '/admin/v1/teams/{id}', tag: 'teams', summary: 'Get a team by id or name',
+    handle: async (i, d) => teamView(await found(d.store.getTeam(i.params.id!), 'team', i.params.id!)),
+  },
+  {
+    method: 'GET', path: '/admin/v1/profiles', tag: 'profiles', summary: 'List profiles',
+    handle: async (_i, d) => list((await d.store.listProfiles()).map(profileView)),
+  },
+  {
+    method: 'POST', path: '/admin/v1/profiles', tag: 'profiles', summary: 'Create a profile', body: profileSchema, status: 201,
+    handle: async (i, d) => profileView(await putProfile(d.store, i.body as z.infer<typeof profileSchema>, 'error', (m) => d.providers.model(m) !== undefined)),
+  },
+  {
+    method: 'GET', path: '/admin/v1/profiles/{id}', tag: 'profiles', summary: 'Get a profile by id or name',
+    handle: async (i, d) => profileView(await found(d.store.getProfile(i.params.id!), 'profile', i.params.id!)),
+  },
+  {
+    method: 'GET', path: '/admin/v1/agents', tag: 'agents', summary: 'List agents',
+    query: z.object({ team: z.string().optional() }),
+    handle: async (i, d) => {
+      const team = typeof i.query.team === 'string' ? await found(d.store.getTeam(i.query.team), 'team', i.query.team) : null;
+      return list((await d.store.listAgents(team ? { teamId: team.id } : {})).map((a) => agentView(a)));
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/agents', tag: 'agents', summary: 'Create an agent', body: agentSchema, status: 201,
+    handle: async (i, d) => {
+      const agent = await putAgent(d.store, i.body as z.infer<typeof agentSchema>, 'error');
+      return agentView(agent, { team: await d.store.getTeam(agent.teamId), profile: await d.store.getProfile(agent.profileId) });
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/agents/{id}', tag: 'agents', summary: 'Get an agent by id or name',
+    handle: async (i, d) => {
+      const agent = await found(d.store.getAgent(i.params.id!), 'agent', i.params.id!);
+      return agentView(agent, { team: await d.store.getTeam(agent.teamId), profile: await d.store.getProfile(agent.profileId) });
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/sessions', tag: 'sessions', summary: 'Open a session for an agent and issue its token', body: openSessionBody, status: 201,
+    handle: async (i, d) => {
+      const body = i.body as z.infer<typeof openSessionBody>;
+      const opened = await d.sessions.open({
+        agent: body.agent,
+        task: body.task,
+        budget: body.budget ? { tokens: body.budget.tokens, usdNano: body.budget.usd === undefined ? undefined : usdToNano(body.budget.usd) } : undefined,
+        ttlSeconds: body.ttl_seconds,
+        models: body.models,
+        context: body.context,
+      });
+      return { session: await showSession(d, opened.session.id), token: opened.token, expires_at: new Date(opened.expiresAt).toISOString() };
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/sessions', tag: 'sessions', summary: 'List sessions, newest first',
+    query: z.object({ agent: z.string().optional(), team: z.string().optional(), status: z.enum(['active', 'closed', 'revoked']).optional(), limit: limitQuery }),
+    handle: async (i, d) => {
+      const q = i.query as { agent?: string; team?: string; status?: 'active' | 'closed' | 'revoked'; limit?: number };
+      const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;
+      const team = q.team ? await found(d.store.getTeam(q.team), 'team', q.team) : null;
+      const sessions = await d.store.listSessions({ agentId: agent?.id, teamId: team?.id, status: q.status, limit: q.limit });
+      return list(sessions.map((s) => sessionView(s, d.now())));
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/sessions/{id}', tag: 'sessions', summary: 'Get a session: status, budget, spend, agent and team',
+    handle: async (i, d) => showSession(d, i.params.id!),
+  },
+  {
+    method: 'GET', path: '/admin/v1/usage', tag: 'usage', summary: 'Spend lines (one per metered call), newest first',
+    query: z.object({ session: z.string().optional(), agent: z.string().optional(), team: z.string().optional(), limit: limitQuery }),
+    handle: async (i, d) => {
+      const q = i.query as { session?: string; agent?: string; team?: string; limit?: number };
+      const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;
+      const team = q.team ? await found(d.store.getTeam(q.team), 'team', q.team) : null;
+      return list((await d.store.listUsage({ sessionId: q.session, agentId: agent?.id, teamId: team?.id, limit: q.limit })).map(usageView));
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/models', tag: 'models', summary: 'Models agents may be granted, with prices (USD per 1M tokens)',
+    handle: async (_i, d) => list(d.providers.listModels().map(modelView)),
+  },
+];
+
+interface CompiledRoute {
+  route: AdminRoute;
+  pattern: RegExp;
+  names: string[];
+}
+
+const compiled: CompiledRoute[] = ADMIN_ROUTES.map((route) => {
+  const names: string[] = [];
+  const source = route.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    names.push(name);
+    return '([^/]+)';
+  });
+  return { route, pattern: new RegExp(`^${source}$`), names };
+});
+
+function validationError(error: z.ZodError, where: string): GatewayError {
+  const issue = error.issues[0]!;
+  const path = issue.path.map(String).join('.');
+  const message = issue.code === 'unrecognized_keys' ? `unknown key(s): ${issue.keys.join(', ')}` : issue.message;
+  return new GatewayError('invalid_request', `${where}${path ? `.${path}` : ''}: ${message}`, { param: path || undefined });
+}
+
+/** Handles a request under /admin/v1 (the caller has matched the prefix). */
+export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL, deps: AdminDeps, requestId: string): Promise<void> {
+  try {
+    if (url.pathname === '/admin/v1/openapi.json' && req.method === 'GET') {
+      sendJson(res, 200, openApiDocument(deps.version), { 'x-request-id': requestId });
+      return;
+    }
+    const token = presentedToken(req.headers);
+    if (!token || !deps.adminToken.matches(token)) throw new GatewayError('unauthenticated', 'Send the admin token as a Bearer token.');
+    const matches = compiled.filter((c) => c.pattern.test(url.pathname));
+    if (matches.length === 0) throw new GatewayError('not_found', `No admin route ${url.pathname}.`);
+    const match = matches.find((c) => c.route.method === req.method);
+    if (!match) throw new GatewayError('method_not_allowed', undefined, { headers: { allow: matches.map((c) => c.route.method).join(', ') } });
+    const values = match.pattern.exec(url.pathname)!;
+    const params: Record<string, string> = {};
+    match.names.forEach((name, i) => (params[name] = decodeURIComponent(values[i + 1]!)));
+    let query: Record<string, unknown> = Object.fromEntries(url.searchParams);
+    if (match.route.query) {
+      const parsed = match.route.query.safeParse(query);
+      if (!parsed.success) throw validationError(parsed.error, 'query');
+      query = parsed.data;
+    }
+    let body: unknown;
+    if (match.route.body) {
+      const parsed = match.route.body.safeParse(parseJsonObject(await readBody(req, deps.bodyLimitBytes)));
+      if (!parsed.success) throw validationError(parsed.error, 'body');
+      body = parsed.data;
+    }
+    const result = await match.route.handle({ params, query, body }, deps);
+    sendJson(res, match.route.status ?? 200, result, { 'x-request-id': requestId, 'cache-control': 'no-store' });
+  } catch (err) {
+    sendError(res, err, 'admin', requestId);
+  }
+}
+
+/** OpenAPI 3.1 description of the admin API, derived from the route table. */
+export function openApiDocument(version: string): unknown {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of ADMIN_ROUTES) {
+    const parameters = [
+      ...[...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } })),
+      ...Object.entries(r.query?.shape ?? {}).map(([name]) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+    ];
+    (paths[r.path] ??= {})[r.method.toLowerCase()] = {
+      summary: r.summary,
+      tags: [r.tag],
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } } } } : {}),
+      responses: {
+        [String(r.status ?? 200)]: { description: 'Success', content: { 'application/json': { schema: { type: 'object' } } } },
+        default: { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Tollgate admin API', version },
+    servers: [{ url: '/' }],
+    security: [{ adminToken: [] }],
+    paths,
+    components: {
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (TOLLGATE_ADMIN_TOKEN or <data_dir>/admin-token)' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, param: { type: 'string' } }, required: ['code', 'message'] } },
+        },
+      },
+    },
+  };
+}

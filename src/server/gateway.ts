@@ -1,0 +1,196 @@
+// Composition root: builds the store, identity, budget, providers and pipeline from the
+// configuration, and serves the data plane, the admin API and health endpoints on one port.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, isAbsolute } from 'node:path';
+import { BudgetLedger } from '../budget/index.js';
+import type { Config } from '../config/index.js';
+import { GatewayError } from '../errors/index.js';
+import { AdminToken, Directory, KeyRing, SessionService, TokenService } from '../identity/index.js';
+import { authenticate, handleModelCall, type CallContext, type PipelineDeps } from '../pipeline/index.js';
+import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
+import { ProviderRegistry } from '../providers/registry.js';
+import { GroupCommit, SqliteStore, type Store, type UsageRecord } from '../store/index.js';
+import { sendError, sendJson } from '../util/http.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import { VERSION } from '../version.js';
+import { handleAdmin, type AdminDeps } from './admin.js';
+import { applyDeclaredObjects } from './objects.js';
+
+export interface GatewayOptions {
+  config: Config;
+  /** Absolute data directory (SQLite file, generated admin token). */
+  dataDir: string;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  now?: () => number;
+  /** Use this store instead of the configured one. */
+  store?: Store;
+}
+
+const DATA_PLANE: Record<string, ApiAdapter> = {
+  '/v1/chat/completions': openAiChat,
+  '/v1/embeddings': openAiEmbeddings,
+  '/v1/messages': anthropicMessages,
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class Gateway {
+  readonly server: Server;
+  private shuttingDown = false;
+  private inFlight = 0;
+  private idle: (() => void) | null = null;
+
+  private constructor(
+    readonly config: Config,
+    readonly store: Store,
+    readonly providers: ProviderRegistry,
+    readonly adminToken: AdminToken,
+    readonly logger: Logger,
+    private readonly pipeline: PipelineDeps,
+    private readonly admin: AdminDeps,
+    private readonly usage: GroupCommit<UsageRecord>,
+  ) {
+    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
+  }
+
+  static async create(options: GatewayOptions): Promise<Gateway> {
+    const { config, dataDir } = options;
+    const env = options.env ?? process.env;
+    const now = options.now ?? Date.now;
+    const logger = options.logger ?? createLogger(config.logging.level);
+    const sqlitePath = config.storage.sqlite.path;
+    const store = options.store ?? new SqliteStore({ path: isAbsolute(sqlitePath) ? sqlitePath : join(dataDir, sqlitePath), synchronous: config.storage.sqlite.synchronous });
+    await store.migrate();
+    await applyDeclaredObjects(store, config);
+    const adminToken = AdminToken.fromEnvOrDataDir(dataDir, env);
+    const keys = new KeyRing(store);
+    await keys.load();
+    const tokens = new TokenService(keys, { issuer: config.tokens.issuer, audience: config.tokens.audience, ttlSeconds: config.tokens.ttl_seconds }, now);
+    const directory = new Directory(store);
+    const ledger = new BudgetLedger();
+    const providers = new ProviderRegistry(config, env);
+    await providers.start();
+    const usage = new GroupCommit<UsageRecord>((records) => store.recordUsage(records));
+    const sessions = new SessionService(store, directory, tokens, now);
+    const pipeline: PipelineDeps = {
+      tokens, directory, ledger, providers, usage, logger, now,
+      bodyLimitBytes: config.server.body_limit_bytes,
+      logRequests: config.server.log_requests,
+    };
+    const admin: AdminDeps = { store, directory, sessions, ledger, providers, adminToken, bodyLimitBytes: config.server.body_limit_bytes, now, version: VERSION, keys };
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, usage);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const presented = req.headers['x-request-id'];
+    const requestId = typeof presented === 'string' && REQUEST_ID.test(presented) ? presented : `req_${randomUUID().replaceAll('-', '')}`;
+    if (this.shuttingDown) {
+      res.setHeader('connection', 'close');
+      sendError(res, new GatewayError('shutting_down'), 'openai', requestId);
+      return;
+    }
+    this.inFlight++;
+    res.once('close', () => {
+      if (--this.inFlight === 0 && this.idle) this.idle();
+    });
+    this.route(req, res, requestId).catch((err: unknown) => {
+      this.logger.error({ err, req_id: requestId }, 'unhandled request error');
+      sendError(res, err, 'openai', requestId);
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const path = req.url ?? '/';
+    const adapter = DATA_PLANE[path];
+    if (adapter) {
+      if (req.method !== 'POST') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } }), adapter.dialect, requestId);
+      return handleModelCall(req, res, adapter, this.pipeline, requestId);
+    }
+    const url = new URL(path, 'http://gateway');
+    if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
+    switch (url.pathname) {
+      case '/v1/models':
+        return this.listModels(req, res, requestId);
+      case '/healthz':
+        return sendJson(res, 200, { status: 'ok', version: VERSION });
+      case '/readyz':
+        return this.ready(res);
+      case '/.well-known/jwks.json':
+        return sendJson(res, 200, this.admin.keys.jwks(), { 'cache-control': 'public, max-age=300' });
+      default:
+        return sendError(res, new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`), url.pathname.startsWith('/v1/') ? 'openai' : 'admin', requestId);
+    }
+  }
+
+  /** OpenAI's model list, narrowed to what the calling session may use. */
+  private async listModels(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    try {
+      const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter: openAiChat };
+      await authenticate(ctx, this.pipeline);
+      const created = Math.floor(ctx.session!.createdAt / 1000);
+      const data = ctx.session!.models
+        .filter((name) => this.providers.model(name))
+        .map((id) => ({ id, object: 'model', created, owned_by: this.providers.model(id)!.provider.name }));
+      sendJson(res, 200, { object: 'list', data }, { 'x-request-id': requestId });
+    } catch (err) {
+      sendError(res, err, 'openai', requestId);
+    }
+  }
+
+  private async ready(res: ServerResponse): Promise<void> {
+    if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
+    try {
+      await this.store.ping();
+      sendJson(res, 200, { status: 'ready' });
+    } catch {
+      sendJson(res, 503, { status: 'store_unavailable' });
+    }
+  }
+
+  async listen(port: number, host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.url;
+  }
+
+  get url(): string {
+    const address = this.server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  /**
+   * Graceful stop: refuse new work, let in-flight calls (streams included) finish for up to
+   * `graceMs`, then cut what is left; every settled charge is flushed before the store closes.
+   */
+  async close(graceMs = this.config.server.shutdown_grace_ms): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.server.closeAllConnections();
+    await closed;
+    // Calls cut at the deadline settle on their way out; give them a turn, then flush.
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.usage.flush();
+    await this.providers.close();
+    await this.store.close();
+  }
+}

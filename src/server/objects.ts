@@ -1,0 +1,48 @@
+// Creating teams, profiles and agents from their declared form, whether they come from the
+// configuration file (applied idempotently at start) or from the admin API (409 on a duplicate).
+import type { AgentConfig, BudgetConfig, Config, ProfileConfig, TeamConfig } from '../config/index.js';
+import { GatewayError } from '../errors/index.js';
+import { usdToNano } from '../providers/pricing.js';
+import type { Agent, Budget, OnExisting, Profile, Store, Team } from '../store/index.js';
+
+const budget = (b: BudgetConfig | undefined): Budget => ({
+  tokens: b?.tokens ?? null,
+  usdNano: b?.usd === undefined ? null : usdToNano(b.usd),
+});
+
+export function putTeam(store: Store, t: TeamConfig, onExisting: OnExisting): Promise<Team> {
+  return store.putTeam({ name: t.name, owner: t.owner ?? null }, onExisting);
+}
+
+export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExisting, knownModels: (name: string) => boolean): Promise<Profile> {
+  const unknown = p.models.filter((m) => !knownModels(m));
+  if (unknown.length > 0) throw new GatewayError('invalid_request', `unknown models: ${unknown.join(', ')}`, { param: 'models' });
+  if (p.session_ttl_seconds.default > p.session_ttl_seconds.max) {
+    throw new GatewayError('invalid_request', 'session_ttl_seconds.default is above max', { param: 'session_ttl_seconds' });
+  }
+  return store.putProfile(
+    {
+      name: p.name,
+      models: [...new Set(p.models)],
+      sessionBudget: { default: budget(p.session_budget.default), max: budget(p.session_budget.max) },
+      sessionTtlSeconds: { default: p.session_ttl_seconds.default, max: p.session_ttl_seconds.max },
+    },
+    onExisting,
+  );
+}
+
+export async function putAgent(store: Store, a: AgentConfig, onExisting: OnExisting): Promise<Agent> {
+  const team = await store.getTeam(a.team);
+  if (!team) throw new GatewayError('invalid_request', `unknown team "${a.team}"`, { param: 'team' });
+  const profile = await store.getProfile(a.profile);
+  if (!profile) throw new GatewayError('invalid_request', `unknown profile "${a.profile}"`, { param: 'profile' });
+  return store.putAgent({ name: a.name, teamId: team.id, profileId: profile.id, owner: a.owner ?? null, environment: a.environment }, onExisting);
+}
+
+/** Applies the objects the configuration file declares; running it twice changes nothing. */
+export async function applyDeclaredObjects(store: Store, config: Config): Promise<void> {
+  const models = new Set(config.models.map((m) => m.name));
+  for (const t of config.teams) await putTeam(store, t, 'update');
+  for (const p of config.profiles) await putProfile(store, p, 'update', (m) => models.has(m));
+  for (const a of config.agents) await putAgent(store, a, 'update');
+}

@@ -1,0 +1,5 @@
+export type { Store, StoreCapabilities, NewTeam, NewProfile, NewAgent, NewSession, OnExisting, SessionFilter, UsageFilter } from './store.js';
+export type * from './types.js';
+export { ZERO_SPEND } from './types.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
+export { GroupCommit } from './group-commit.js';

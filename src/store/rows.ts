@@ -1,0 +1,108 @@
+// Row <-> object mapping shared by the SQL stores (same column names in every dialect).
+import type { Agent, AgentStatus, Profile, ProfileSpec, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
+
+/** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
+export type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const str = (v: unknown): string => String(v);
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
+
+export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), createdAt: num(r.created_at) });
+
+export const rowToProfile = (r: Row): Profile => ({
+  id: str(r.id),
+  name: str(r.name),
+  createdAt: num(r.created_at),
+  ...json<ProfileSpec>(r.spec),
+});
+
+export const rowToAgent = (r: Row): Agent => ({
+  id: str(r.id),
+  name: str(r.name),
+  teamId: str(r.team_id),
+  profileId: str(r.profile_id),
+  owner: strOrNull(r.owner),
+  environment: str(r.environment),
+  status: str(r.status) as AgentStatus,
+  createdAt: num(r.created_at),
+});
+
+export const rowToSession = (r: Row): Session => ({
+  id: str(r.id),
+  agentId: str(r.agent_id),
+  teamId: str(r.team_id),
+  profileId: str(r.profile_id),
+  parentId: strOrNull(r.parent_id),
+  task: str(r.task),
+  budget: { tokens: numOrNull(r.budget_tokens), usdNano: numOrNull(r.budget_usd_nano) },
+  models: json<string[]>(r.models),
+  context: json<Record<string, unknown>>(r.context),
+  status: str(r.status) as SessionStatus,
+  createdAt: num(r.created_at),
+  expiresAt: num(r.expires_at),
+  spent: {
+    inputTokens: num(r.spent_input_tokens),
+    outputTokens: num(r.spent_output_tokens),
+    cachedInputTokens: num(r.spent_cached_input_tokens),
+    cacheWriteTokens: num(r.spent_cache_write_tokens),
+    reasoningTokens: num(r.spent_reasoning_tokens),
+    usdNano: num(r.spent_usd_nano),
+    requests: num(r.spent_requests),
+  },
+});
+
+export const rowToUsage = (r: Row): UsageRecord => ({
+  id: str(r.id),
+  requestId: str(r.request_id),
+  sessionId: str(r.session_id),
+  agentId: str(r.agent_id),
+  teamId: str(r.team_id),
+  profileId: str(r.profile_id),
+  model: str(r.model),
+  provider: str(r.provider),
+  api: str(r.api),
+  stream: Boolean(num(r.stream)),
+  inputTokens: num(r.input_tokens),
+  outputTokens: num(r.output_tokens),
+  cachedInputTokens: num(r.cached_input_tokens),
+  cacheWriteTokens: num(r.cache_write_tokens),
+  reasoningTokens: num(r.reasoning_tokens),
+  costUsdNano: num(r.cost_usd_nano),
+  estimated: Boolean(num(r.estimated)),
+  outcome: str(r.outcome) as UsageOutcome,
+  httpStatus: num(r.http_status),
+  latencyMs: num(r.latency_ms),
+  createdAt: num(r.created_at),
+});
+
+export const rowToSigningKey = (r: Row): SigningKey => ({
+  kid: str(r.kid),
+  alg: str(r.alg),
+  privateJwk: str(r.private_jwk),
+  publicJwk: str(r.public_jwk),
+  createdAt: num(r.created_at),
+  retiredAt: numOrNull(r.retired_at),
+});
+
+/** Positional values of a usage record, in the column order of USAGE_COLUMNS. */
+export const USAGE_COLUMNS = [
+  'id', 'request_id', 'session_id', 'agent_id', 'team_id', 'profile_id', 'model', 'provider', 'api', 'stream',
+  'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'reasoning_tokens',
+  'cost_usd_nano', 'estimated', 'outcome', 'http_status', 'latency_ms', 'created_at',
+] as const;
+
+export function usageValues(u: UsageRecord): unknown[] {
+  return [
+    u.id, u.requestId, u.sessionId, u.agentId, u.teamId, u.profileId, u.model, u.provider, u.api, u.stream ? 1 : 0,
+    u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens,
+    u.costUsdNano, u.estimated ? 1 : 0, u.outcome, u.httpStatus, u.latencyMs, u.createdAt,
+  ];
+}
+
+export function profileSpecJson(p: ProfileSpec): string {
+  const spec: ProfileSpec = { models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds };
+  return JSON.stringify(spec);
+}

@@ -1,0 +1,89 @@
+// Versioned schema for the SQLite store. Append new versions; never edit an applied one.
+export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'core',
+    sql: `
+      CREATE TABLE teams (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        owner TEXT,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE profiles (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        profile_id TEXT NOT NULL REFERENCES profiles(id),
+        owner TEXT,
+        environment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        team_id TEXT NOT NULL REFERENCES teams(id),
+        profile_id TEXT NOT NULL REFERENCES profiles(id),
+        parent_id TEXT REFERENCES sessions(id),
+        task TEXT NOT NULL,
+        budget_tokens INTEGER,
+        budget_usd_nano INTEGER,
+        models TEXT NOT NULL,
+        context TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        spent_input_tokens INTEGER NOT NULL DEFAULT 0,
+        spent_output_tokens INTEGER NOT NULL DEFAULT 0,
+        spent_cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+        spent_cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+        spent_reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        spent_usd_nano INTEGER NOT NULL DEFAULT 0,
+        spent_requests INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX sessions_agent ON sessions(agent_id, created_at);
+      CREATE INDEX sessions_team ON sessions(team_id, created_at);
+      CREATE TABLE usage_records (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        agent_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        api TEXT NOT NULL,
+        stream INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cached_input_tokens INTEGER NOT NULL,
+        cache_write_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        cost_usd_nano INTEGER NOT NULL,
+        estimated INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        http_status INTEGER NOT NULL,
+        latency_ms REAL NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX usage_session ON usage_records(session_id, created_at);
+      CREATE INDEX usage_agent ON usage_records(agent_id, created_at);
+      CREATE INDEX usage_team ON usage_records(team_id, created_at);
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        retired_at INTEGER
+      );
+    `,
+  },
+];

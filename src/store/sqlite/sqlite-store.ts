@@ -1,0 +1,234 @@
+// The embedded default Store: one SQLite file in WAL mode (better-sqlite3 is synchronous, so
+// each method runs to completion without interleaving; the async signature is the contract's).
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { GatewayError } from '../../errors/index.js';
+import { newId } from '../../util/ids.js';
+import {
+  profileSpecJson, rowToAgent, rowToProfile, rowToSession, rowToSigningKey, rowToTeam, rowToUsage,
+  USAGE_COLUMNS, usageValues, type Row,
+} from '../rows.js';
+import type { NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import type { Agent, AgentStatus, Profile, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:'. */
+  path: string;
+  /** NORMAL keeps every commit through a killed process; FULL also through power loss. */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly capabilities = { shared: false };
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  /** Statements are prepared once and reused: preparing costs more than running. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private one(sql: string, ...params: unknown[]): Row | undefined {
+    return this.stmt(sql).get(...params) as Row | undefined;
+  }
+
+  private all(sql: string, ...params: unknown[]): Row[] {
+    return this.stmt(sql).all(...params) as Row[];
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    // IMMEDIATE takes the write lock first, so two processes starting at once apply each version once.
+    this.db.transaction(() => {
+      const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+      for (const m of SQLITE_MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      }
+    }).immediate();
+  }
+
+  async ping(): Promise<void> {
+    this.one('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  // --- teams, profiles, agents: one pattern, keyed by unique name ---------------------------
+
+  private byIdOrName(table: 'teams' | 'profiles' | 'agents', idOrName: string): Row | undefined {
+    return this.one(`SELECT * FROM ${table} WHERE id = ? OR name = ? LIMIT 1`, idOrName, idOrName);
+  }
+
+  /** Inserts, or (with onExisting=update) updates, a row keyed by name; returns the stored row. */
+  private put(table: 'teams' | 'profiles' | 'agents', name: string, values: Record<string, unknown>, onExisting: OnExisting): Row {
+    const existing = this.one(`SELECT id FROM ${table} WHERE name = ?`, name);
+    const columns = Object.keys(values);
+    if (existing) {
+      if (onExisting === 'error') throw new GatewayError('conflict', `${table.slice(0, -1)} "${name}" already exists`);
+      this.stmt(`UPDATE ${table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...Object.values(values), existing.id);
+      return this.one(`SELECT * FROM ${table} WHERE id = ?`, existing.id)!;
+    }
+    const id = newId(table === 'teams' ? 'team' : table === 'profiles' ? 'prof' : 'agt');
+    this.stmt(`INSERT INTO ${table} (id, name, created_at, ${columns.join(', ')}) VALUES (?, ?, ?, ${columns.map(() => '?').join(', ')})`)
+      .run(id, name, Date.now(), ...Object.values(values));
+    return this.one(`SELECT * FROM ${table} WHERE id = ?`, id)!;
+  }
+
+  async putTeam(team: NewTeam, onExisting: OnExisting): Promise<Team> {
+    return rowToTeam(this.put('teams', team.name, { owner: team.owner ?? null }, onExisting));
+  }
+
+  async getTeam(idOrName: string): Promise<Team | null> {
+    const r = this.byIdOrName('teams', idOrName);
+    return r ? rowToTeam(r) : null;
+  }
+
+  async listTeams(): Promise<Team[]> {
+    return this.all('SELECT * FROM teams ORDER BY name').map(rowToTeam);
+  }
+
+  async putProfile(profile: NewProfile, onExisting: OnExisting): Promise<Profile> {
+    return rowToProfile(this.put('profiles', profile.name, { spec: profileSpecJson(profile) }, onExisting));
+  }
+
+  async getProfile(idOrName: string): Promise<Profile | null> {
+    const r = this.byIdOrName('profiles', idOrName);
+    return r ? rowToProfile(r) : null;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    return this.all('SELECT * FROM profiles ORDER BY name').map(rowToProfile);
+  }
+
+  async putAgent(agent: NewAgent, onExisting: OnExisting): Promise<Agent> {
+    const values = { team_id: agent.teamId, profile_id: agent.profileId, owner: agent.owner ?? null, environment: agent.environment };
+    const existing = this.one('SELECT id FROM agents WHERE name = ?', agent.name);
+    return rowToAgent(this.put('agents', agent.name, existing ? values : { ...values, status: 'active' }, onExisting));
+  }
+
+  async getAgent(idOrName: string): Promise<Agent | null> {
+    const r = this.byIdOrName('agents', idOrName);
+    return r ? rowToAgent(r) : null;
+  }
+
+  async listAgents(filter: { teamId?: string } = {}): Promise<Agent[]> {
+    return filter.teamId
+      ? this.all('SELECT * FROM agents WHERE team_id = ? ORDER BY name', filter.teamId).map(rowToAgent)
+      : this.all('SELECT * FROM agents ORDER BY name').map(rowToAgent);
+  }
+
+  async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
+    this.stmt('UPDATE agents SET status = ? WHERE id = ?').run(status, id);
+    return this.getAgent(id);
+  }
+
+  // --- sessions -------------------------------------------------------------------------
+
+  async createSession(s: NewSession): Promise<Session> {
+    this.stmt(
+      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`,
+    ).run(
+      s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
+      JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt,
+    );
+    return (await this.getSession(s.id))!;
+  }
+
+  async getSession(id: string): Promise<Session | null> {
+    const r = this.one('SELECT * FROM sessions WHERE id = ?', id);
+    return r ? rowToSession(r) : null;
+  }
+
+  async listSessions(filter: SessionFilter = {}): Promise<Session[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.agentId) (where.push('agent_id = ?'), params.push(filter.agentId));
+    if (filter.teamId) (where.push('team_id = ?'), params.push(filter.teamId));
+    if (filter.status) (where.push('status = ?'), params.push(filter.status));
+    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`;
+    return this.all(sql, ...params, filter.limit ?? 100).map(rowToSession);
+  }
+
+  async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
+    this.stmt('UPDATE sessions SET status = ? WHERE id = ?').run(status, id);
+    return this.getSession(id);
+  }
+
+  // --- usage ----------------------------------------------------------------------------
+
+  private readonly insertUsage = () =>
+    this.stmt(`INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
+
+  private readonly addSpend = () =>
+    this.stmt(
+      `UPDATE sessions SET
+         spent_input_tokens = spent_input_tokens + ?, spent_output_tokens = spent_output_tokens + ?,
+         spent_cached_input_tokens = spent_cached_input_tokens + ?, spent_cache_write_tokens = spent_cache_write_tokens + ?,
+         spent_reasoning_tokens = spent_reasoning_tokens + ?, spent_usd_nano = spent_usd_nano + ?,
+         spent_requests = spent_requests + 1
+       WHERE id = ?`,
+    );
+
+  private recordBatch(records: readonly UsageRecord[]): void {
+    const insert = this.insertUsage();
+    const add = this.addSpend();
+    this.db.transaction(() => {
+      for (const u of records) {
+        // Spend is added only when the record is new: a replayed batch charges nothing twice.
+        if (insert.run(...usageValues(u)).changes === 1) {
+          add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
+        }
+      }
+    })();
+  }
+
+  async recordUsage(records: readonly UsageRecord[]): Promise<void> {
+    if (records.length > 0) this.recordBatch(records);
+  }
+
+  async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.sessionId) (where.push('session_id = ?'), params.push(filter.sessionId));
+    if (filter.agentId) (where.push('agent_id = ?'), params.push(filter.agentId));
+    if (filter.teamId) (where.push('team_id = ?'), params.push(filter.teamId));
+    if (filter.since !== undefined) (where.push('created_at >= ?'), params.push(filter.since));
+    const sql = `SELECT * FROM usage_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`;
+    return this.all(sql, ...params, filter.limit ?? 100).map(rowToUsage);
+  }
+
+  // --- signing keys ---------------------------------------------------------------------
+
+  async putSigningKey(k: SigningKey): Promise<void> {
+    this.stmt(
+      `INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(kid) DO UPDATE SET retired_at = excluded.retired_at`,
+    ).run(k.kid, k.alg, k.privateJwk, k.publicJwk, k.createdAt, k.retiredAt);
+  }
+
+  async listSigningKeys(): Promise<SigningKey[]> {
+    return this.all('SELECT * FROM signing_keys ORDER BY created_at').map(rowToSigningKey);
+  }
+}

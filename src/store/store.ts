@@ -1,0 +1,73 @@
+// The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
+// embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
+// Methods are async so a networked store fits the same contract.
+import type { Agent, AgentStatus, Profile, ProfileSpec, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+
+export interface NewTeam { name: string; owner?: string | null }
+export interface NewProfile extends ProfileSpec { name: string }
+export interface NewAgent { name: string; teamId: string; profileId: string; owner?: string | null; environment: string }
+export type NewSession = Omit<Session, 'spent' | 'status' | 'createdAt'> & { createdAt?: number };
+
+export interface SessionFilter {
+  agentId?: string;
+  teamId?: string;
+  status?: SessionStatus;
+  limit?: number;
+}
+
+export interface UsageFilter {
+  sessionId?: string;
+  agentId?: string;
+  teamId?: string;
+  since?: number;
+  limit?: number;
+}
+
+/** How a create behaves when an object of that name exists: fail (`conflict`) or update it. */
+export type OnExisting = 'error' | 'update';
+
+export interface StoreCapabilities {
+  /** Several gateway processes may share this store. */
+  shared: boolean;
+}
+
+export interface Store {
+  readonly kind: string;
+  readonly capabilities: StoreCapabilities;
+
+  /** Applies pending migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  putTeam(team: NewTeam, onExisting: OnExisting): Promise<Team>;
+  /** By id or by name. */
+  getTeam(idOrName: string): Promise<Team | null>;
+  listTeams(): Promise<Team[]>;
+
+  putProfile(profile: NewProfile, onExisting: OnExisting): Promise<Profile>;
+  getProfile(idOrName: string): Promise<Profile | null>;
+  listProfiles(): Promise<Profile[]>;
+
+  putAgent(agent: NewAgent, onExisting: OnExisting): Promise<Agent>;
+  getAgent(idOrName: string): Promise<Agent | null>;
+  listAgents(filter?: { teamId?: string }): Promise<Agent[]>;
+  setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null>;
+
+  createSession(session: NewSession): Promise<Session>;
+  getSession(id: string): Promise<Session | null>;
+  listSessions(filter?: SessionFilter): Promise<Session[]>;
+  setSessionStatus(id: string, status: SessionStatus): Promise<Session | null>;
+
+  /**
+   * Appends usage records and adds each to its session's spend, atomically: either a record and
+   * its spend land together or neither does. Records whose id is already stored are skipped,
+   * so a retried batch never charges twice.
+   */
+  recordUsage(records: readonly UsageRecord[]): Promise<void>;
+  listUsage(filter?: UsageFilter): Promise<UsageRecord[]>;
+
+  putSigningKey(key: SigningKey): Promise<void>;
+  listSigningKeys(): Promise<SigningKey[]>;
+}

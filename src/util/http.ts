@@ -1,0 +1,23 @@
+import type { ServerResponse } from 'node:http';
+import { asGatewayError, errorBody, type ErrorDialect } from '../errors/index.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+/**
+ * Answers with `err` in the caller's dialect. Unknown errors become a bare 500: their text and
+ * stack never reach the client. After headers were sent there is nothing to add but the end.
+ */
+export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDialect, requestId?: string): void {
+  const e = asGatewayError(err);
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const headers: Record<string, string> = { ...(e.headers ?? {}) };
+  if (requestId) headers['x-request-id'] = requestId;
+  sendJson(res, e.status, errorBody(e, dialect, requestId), headers);
+}

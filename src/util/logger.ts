@@ -1,0 +1,22 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * Structured JSON logs. Credentials are never passed to the logger; the redaction list is a
+ * second guard in case an object carrying one is ever logged whole.
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'tollgate' },
+      redact: {
+        paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'headers["x-api-key"]', 'api_key', '*.api_key', 'client_secret', '*.client_secret'],
+        censor: '[redacted]',
+      },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination ?? process.stdout,
+  );
+}
+
+export type { Logger };
