@@ -64,6 +64,12 @@ function sse(text: string): { event: string | null; data: string }[] {
     });
 }
 
+/** Parsed JSON for assertions: `any` so tests can walk it; the assertions check its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function json(text: string): any {
+  return JSON.parse(text);
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
@@ -182,7 +188,7 @@ describe('OpenAI chat completions', () => {
     const body = {
       model: 'gpt-4o',
       messages: user('Usage please. [[sim:tokens=6]]'),
-      stream: true,
+      stream: true as const,
       stream_options: { include_usage: true },
     };
     const raw = await post('/v1/chat/completions', body);
@@ -191,10 +197,10 @@ describe('OpenAI chat completions', () => {
     expect(raw.text.endsWith('data: [DONE]\n\n')).toBe(true);
     const events = sse(raw.text);
     expect(events.at(-1)!.data).toBe('[DONE]');
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data));
+    const chunks = events.slice(0, -1).map((e): unknown => json(e.data)) as { usage: unknown; choices: unknown[] }[];
     expect(chunks).toHaveLength(1 + 6 + 1 + 1); // role, tokens, finish, usage
     for (const chunk of chunks.slice(0, -1)) expect(chunk.usage).toBeNull();
-    const usageChunk = chunks.at(-1);
+    const usageChunk = chunks.at(-1)!;
     expect(usageChunk.choices).toEqual([]);
     const prompt = countPromptTokens({ messages: body.messages });
     expect(usageChunk.usage).toMatchObject({ prompt_tokens: prompt, completion_tokens: 6, total_tokens: prompt + 6 });
@@ -258,7 +264,7 @@ describe('OpenAI chat completions', () => {
   it('rejects a request without messages with a 400 in OpenAI shape', async () => {
     const raw = await post('/v1/chat/completions', { model: 'gpt-4o' });
     expect(raw.status).toBe(400);
-    expect(JSON.parse(raw.text)).toEqual({
+    expect(json(raw.text)).toEqual({
       error: { message: expect.any(String), type: 'invalid_request_error', param: 'messages', code: null },
     });
   });
@@ -359,7 +365,7 @@ describe('Anthropic messages', () => {
     const raw = await post('/v1/messages', { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'hi' }] });
     expect(raw.status).toBe(400);
     expect(raw.headers.get('request-id')).toMatch(/^req_/);
-    expect(JSON.parse(raw.text)).toEqual({
+    expect(json(raw.text)).toEqual({
       type: 'error',
       error: { type: 'invalid_request_error', message: expect.stringContaining('max_tokens') },
     });
@@ -386,8 +392,8 @@ describe('Anthropic messages', () => {
       'message_delta',
       'message_stop',
     ]);
-    for (const e of events) expect(JSON.parse(e.data).type).toBe(e.event);
-    const start = JSON.parse(events[0]!.data);
+    for (const e of events) expect(json(e.data).type).toBe(e.event);
+    const start = json(events[0]!.data);
     const prompt = countPromptTokens({ messages: body.messages });
     expect(start.message.content).toEqual([]);
     expect(start.message.usage).toEqual({
@@ -397,11 +403,11 @@ describe('Anthropic messages', () => {
       output_tokens: 1,
     });
     for (const e of events.filter((x) => x.event === 'content_block_delta')) {
-      const { delta } = JSON.parse(e.data);
+      const { delta } = json(e.data);
       expect(delta.type).toBe('text_delta');
       expect(countTokens(delta.text)).toBe(1);
     }
-    const delta = JSON.parse(events[8]!.data);
+    const delta = json(events[8]!.data);
     expect(delta).toEqual({
       type: 'message_delta',
       delta: { stop_reason: 'end_turn', stop_sequence: null },
@@ -569,7 +575,7 @@ describe('directives', () => {
       messages: [{ role: 'user', content: '[[sim:error=529]]' }],
     });
     expect(raw.status).toBe(529);
-    expect(JSON.parse(raw.text)).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
+    expect(json(raw.text)).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
     expect(raw.headers.get('request-id')).toMatch(/^req_/);
   });
 
@@ -594,7 +600,7 @@ describe('directives', () => {
       stream: true,
     });
     const last = sse(raw.text).at(-1)!;
-    expect(JSON.parse(last.data).error.type).toBe('server_error');
+    expect(json(last.data).error.type).toBe('server_error');
     expect(raw.text).not.toContain('[DONE]');
 
     const anthropicStream = anthropic.messages.stream({
@@ -693,7 +699,7 @@ describe('provider', () => {
           body: JSON.stringify({ model: 'gpt-4o', messages: user('hi') }),
         });
         statuses.push(res.status);
-        const body = await res.json();
+        const body = (await res.json()) as { error: { type: string } };
         if (res.status === 500) expect(body.error.type).toBe('server_error');
       }
       expect(statuses).toEqual([200, 500, 200, 500, 200, 500]);
@@ -707,7 +713,9 @@ describe('provider', () => {
     try {
       const oa = new OpenAI({ apiKey: 'x', baseURL: `${cached.url}/v1`, maxRetries: 0 });
       const an = new Anthropic({ apiKey: 'x', baseURL: cached.url, maxRetries: 0 });
-      const messages = user('A prompt long enough to have a few tokens cached by the simulated provider.');
+      const messages = [
+        { role: 'user' as const, content: 'A prompt long enough to have a few tokens cached by the simulated provider.' },
+      ];
       const prompt = countPromptTokens({ messages });
       const share = Math.floor(prompt * 0.5);
 
@@ -737,13 +745,13 @@ describe('provider', () => {
   it('answers malformed JSON with 400 and unknown paths with 404, in the provider shape of the path', async () => {
     const bad = await post('/v1/chat/completions', '{"model":');
     expect(bad.status).toBe(400);
-    expect(JSON.parse(bad.text).error.type).toBe('invalid_request_error');
+    expect(json(bad.text).error.type).toBe('invalid_request_error');
     const badAnthropic = await post('/v1/messages', 'not json');
     expect(badAnthropic.status).toBe(400);
-    expect(JSON.parse(badAnthropic.text)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(json(badAnthropic.text)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
     const unknown = await post('/v1/unknown', {});
     expect(unknown.status).toBe(404);
-    expect(JSON.parse(unknown.text).error.message).toContain('/v1/unknown');
+    expect(json(unknown.text).error.message).toContain('/v1/unknown');
   });
 
   it('logs the last 100 requests with lowercased headers and parsed bodies', async () => {
