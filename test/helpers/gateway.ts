@@ -26,10 +26,10 @@ export function testConfig(patch: Record<string, unknown> = {}): Config {
   return parseConfig(stringify(merged), 'test config');
 }
 
-export async function startGateway(patch: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
+export async function startGateway(patch: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, now?: () => number): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const config = testConfig(patch);
-  const gateway = await Gateway.create({ config, dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, ...env } });
+  const gateway = await Gateway.create({ config, dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, ...env }, now });
   const url = await gateway.listen(0, '127.0.0.1');
   const admin: TestGateway['admin'] = async (method, path, body, token = ADMIN_TOKEN) => {
     const res = await fetch(url + path, {

@@ -305,7 +305,7 @@ describe('OpenAI embeddings and models', () => {
   it('lists and retrieves models in OpenAI shape, and in Anthropic shape for the Anthropic SDK', async () => {
     const models = [];
     for await (const model of openai.models.list()) models.push(model);
-    expect(models.map((m) => m.id)).toEqual(expect.arrayContaining(['gpt-4o', 'o3-mini', 'claude-sonnet-4-5']));
+    expect(models.map((m) => m.id)).toEqual(expect.arrayContaining(['gpt-4o', 'o3-mini', 'claude-sonnet-4-6']));
     for (const model of models) {
       expect(model).toEqual({ id: model.id, object: 'model', created: expect.any(Number), owned_by: 'tollgate-simulated' });
     }
@@ -315,7 +315,7 @@ describe('OpenAI embeddings and models', () => {
 
     const claude = [];
     for await (const model of anthropic.models.list()) claude.push(model);
-    expect(claude.map((m) => m.id)).toContain('claude-sonnet-4-5');
+    expect(claude.map((m) => m.id)).toContain('claude-sonnet-4-6');
     expect(claude[0]!.type).toBe('model');
   });
 });
@@ -324,11 +324,11 @@ describe('Anthropic messages', () => {
   it('answers messages.create with input tokens that add up to countPromptTokens', async () => {
     const system = [{ type: 'text' as const, text: 'You are a gateway.' }];
     const messages = [{ role: 'user' as const, content: 'Say something.' }];
-    const res = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 100, system, messages });
+    const res = await anthropic.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 100, system, messages });
     expect(res.id).toMatch(/^msg_/);
     expect(res.type).toBe('message');
     expect(res.role).toBe('assistant');
-    expect(res.model).toBe('claude-sonnet-4-5');
+    expect(res.model).toBe('claude-sonnet-4-6');
     expect(res.stop_reason).toBe('end_turn');
     expect(res.stop_sequence).toBeNull();
     const block = res.content[0]!;
@@ -343,7 +343,7 @@ describe('Anthropic messages', () => {
     expect(countTokens(text)).toBe(32);
 
     const stringSystem = await anthropic.messages.create({
-      model: 'claude-sonnet-4-5',
+      model: 'claude-sonnet-4-6',
       max_tokens: 100,
       system: 'You are a gateway.',
       messages,
@@ -525,7 +525,7 @@ describe('directives', () => {
     );
     expect(error).toBeInstanceOf(Error);
     expect(received).toHaveLength(3);
-    const full = await chat('Cut. [[sim:cut_after=3]] [[sim:tokens=32]]');
+    const full = await chat('Cut. [[sim:tokens=32]]'); // directives do not change the seed
     expect(full.choices[0]!.message.content!.startsWith(received.join(''))).toBe(true);
 
     const raw = await fetch(`${sim.url}/v1/chat/completions`, {

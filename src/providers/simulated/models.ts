@@ -12,7 +12,7 @@ export const SIMULATED_MODELS: readonly string[] = [
   'gpt-4.1-mini',
   'o3-mini',
   'text-embedding-3-small',
-  'claude-sonnet-4-5',
+  'claude-sonnet-4-6',
   'claude-haiku-4-5',
 ];
 
