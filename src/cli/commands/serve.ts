@@ -12,11 +12,11 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   const dataDir = resolveDataDir(config);
   const gateway = await Gateway.create({ config, dataDir });
   const url = await gateway.listen(port, host);
-  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind }, 'tollgate listening');
   if (gateway.adminToken.generatedPath) {
     // The path only — the token itself never goes to a log.
     gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
   }
+  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind }, 'tollgate listening');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
