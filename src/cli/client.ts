@@ -2,6 +2,7 @@
 // errors into readable messages.
 import { resolve } from 'node:path';
 import { readAdminToken } from '../identity/index.js';
+import { text } from './output.js';
 
 export class CliError extends Error {
   constructor(message: string, readonly exitCode = 1) {
@@ -64,7 +65,7 @@ export class AdminClient {
 /** Builds a query string from the defined values. */
 export function query(params: Record<string, unknown>): string {
   const search = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') search.set(k, String(v));
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') search.set(k, text(v));
   const s = search.toString();
   return s ? `?${s}` : '';
 }

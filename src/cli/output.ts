@@ -1,5 +1,9 @@
 // Printing for humans (aligned tables, key: value blocks) or for scripts (--json).
 
+/** A value as one line of text. */
+export const text = (v: unknown): string =>
+  v === null || v === undefined ? '-' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -9,7 +13,7 @@ export function printTable(rows: Record<string, unknown>[], columns: string[]): 
     process.stdout.write('(none)\n');
     return;
   }
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = text;
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
   process.stdout.write(`${line(columns.map((c) => c.toUpperCase()))}\n`);
@@ -19,8 +23,7 @@ export function printTable(rows: Record<string, unknown>[], columns: string[]): 
 export function printFields(fields: [string, unknown][]): void {
   const width = Math.max(...fields.map(([k]) => k.length));
   for (const [k, v] of fields) {
-    const text = v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-    process.stdout.write(`${`${k}:`.padEnd(width + 2)}${text}\n`);
+    process.stdout.write(`${`${k}:`.padEnd(width + 2)}${text(v)}\n`);
   }
 }
 

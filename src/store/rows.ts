@@ -6,8 +6,8 @@ export type Row = Record<string, unknown>;
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-const str = (v: unknown): string => String(v);
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const str = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
 const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 
 export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), createdAt: num(r.created_at) });

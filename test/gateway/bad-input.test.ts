@@ -5,6 +5,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
+type ApiError = InstanceType<typeof OpenAI.APIError>;
+
 let gw: TestGateway;
 beforeAll(async () => {
   gw = await startGateway({ server: { body_limit_bytes: 4096 } });
@@ -89,8 +91,8 @@ describe('expiry', () => {
       // Same process, clock moved past exp: the verified-token cache must honour exp.
       shift = 61_000;
       const err = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
-      expect((err as OpenAI.APIError).status).toBe(401);
-      expect((err as OpenAI.APIError).code).toBe('token_expired');
+      expect((err as ApiError).status).toBe(401);
+      expect((err as ApiError).code).toBe('token_expired');
     } finally {
       await timed.close();
     }
@@ -152,7 +154,7 @@ describe('upstream failures', () => {
     try {
       const { token, sessionId } = await down.openSession();
       const openai = new OpenAI({ apiKey: token, baseURL: `${down.url}/v1`, maxRetries: 0 });
-      const err = (await openai.chat.completions.create(chat as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e)) as OpenAI.APIError;
+      const err = (await openai.chat.completions.create(chat as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e)) as ApiError;
       expect(err.status).toBe(502);
       expect(err.code).toBe('upstream_unavailable');
       const s = await down.session(sessionId);
@@ -170,7 +172,7 @@ describe('upstream failures', () => {
     try {
       const { token, sessionId } = await slow.openSession();
       const openai = new OpenAI({ apiKey: token, baseURL: `${slow.url}/v1`, maxRetries: 0 });
-      const err = (await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: '[[sim:stall]]' }] }).catch((e: unknown) => e)) as OpenAI.APIError;
+      const err = (await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: '[[sim:stall]]' }] }).catch((e: unknown) => e)) as ApiError;
       expect(err.status).toBe(504);
       expect(err.code).toBe('upstream_timeout');
       expect((await slow.session(sessionId)).spent.usd).toBe(0);

@@ -5,6 +5,8 @@ import { countPromptTokens } from '../../src/providers/prompt-tokens.js';
 import { countTokens } from '../../src/providers/tokenizer.js';
 import { expectedUsd, startGateway, type TestGateway } from '../helpers/gateway.js';
 
+type ApiError = InstanceType<typeof OpenAI.APIError>;
+
 const PRICE = { input: 0.15, output: 0.6, cached_input: 0.075 }; // gpt-4o-mini in config/default.yaml
 
 let gw: TestGateway;
@@ -161,8 +163,8 @@ describe('OpenAI chat completions through the gateway', () => {
     const { openai, sessionId } = await client({ models: ['gpt-4o-mini'] });
     const err = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
-    expect((err as OpenAI.APIError).status).toBe(403);
-    expect((err as OpenAI.APIError).code).toBe('model_not_allowed');
+    expect((err as ApiError).status).toBe(403);
+    expect((err as ApiError).code).toBe('model_not_allowed');
     expect((await gw.session(sessionId)).spent.requests).toBe(0);
   });
 
@@ -177,8 +179,8 @@ describe('OpenAI chat completions through the gateway', () => {
     for (let i = 0; i < 20 && !refused; i++) {
       refused = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'more [[sim:tokens=500]]' }] }).then(() => undefined, (e: unknown) => e);
     }
-    expect((refused as OpenAI.APIError).status).toBe(402);
-    expect((refused as OpenAI.APIError).code).toBe('budget_exceeded');
+    expect((refused as ApiError).status).toBe(402);
+    expect((refused as ApiError).code).toBe('budget_exceeded');
     const s = await gw.session(sessionId);
     expect(s.spent.total_tokens).toBeLessThanOrEqual(200);
   });

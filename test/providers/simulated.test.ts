@@ -95,6 +95,14 @@ describe('answer text', () => {
     expect(a.choices[0]!.message.content).toBe(b.choices[0]!.message.content);
     expect(c.choices[0]!.message.content).not.toBe(a.choices[0]!.message.content);
     expect(a.id).not.toBe(b.id);
+
+    // Same model and messages through another wire format: same text.
+    const viaAnthropic = await anthropic.messages.create({
+      model: 'gpt-4o',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'Tell me about tolls.' }],
+    });
+    expect(viaAnthropic.content[0]).toEqual({ type: 'text', text: a.choices[0]!.message.content });
   });
 
   it('gives the same text on every provider instance (seeded by model and prompt only)', async () => {

@@ -13,6 +13,23 @@ import type { NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilt
 import type { Agent, AgentStatus, Profile, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
+/** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
+function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const [column, value] of Object.entries(equal)) {
+    if (value === undefined) continue;
+    parts.push(`${column} = ?`);
+    params.push(value);
+  }
+  for (const [column, value] of Object.entries(atLeast)) {
+    if (value === undefined) continue;
+    parts.push(`${column} >= ?`);
+    params.push(value);
+  }
+  return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
 export interface SqliteStoreOptions {
   /** File path, or ':memory:'. */
   path: string;
@@ -162,13 +179,8 @@ export class SqliteStore implements Store {
   }
 
   async listSessions(filter: SessionFilter = {}): Promise<Session[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.agentId) (where.push('agent_id = ?'), params.push(filter.agentId));
-    if (filter.teamId) (where.push('team_id = ?'), params.push(filter.teamId));
-    if (filter.status) (where.push('status = ?'), params.push(filter.status));
-    const sql = `SELECT * FROM sessions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`;
-    return this.all(sql, ...params, filter.limit ?? 100).map(rowToSession);
+    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId, status: filter.status });
+    return this.all(`SELECT * FROM sessions ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToSession);
   }
 
   async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
@@ -209,14 +221,8 @@ export class SqliteStore implements Store {
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.sessionId) (where.push('session_id = ?'), params.push(filter.sessionId));
-    if (filter.agentId) (where.push('agent_id = ?'), params.push(filter.agentId));
-    if (filter.teamId) (where.push('team_id = ?'), params.push(filter.teamId));
-    if (filter.since !== undefined) (where.push('created_at >= ?'), params.push(filter.since));
-    const sql = `SELECT * FROM usage_records ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`;
-    return this.all(sql, ...params, filter.limit ?? 100).map(rowToUsage);
+    const { where, params } = conditions({ session_id: filter.sessionId, agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
+    return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
   }
 
   // --- signing keys ---------------------------------------------------------------------
