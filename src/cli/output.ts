@@ -1,8 +1,12 @@
 // Printing for humans (aligned tables, key: value blocks) or for scripts (--json).
 
 /** A value as one line of text. */
-export const text = (v: unknown): string =>
-  v === null || v === undefined ? '-' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+export function text(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
+}
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

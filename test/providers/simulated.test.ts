@@ -65,7 +65,6 @@ function sse(text: string): { event: string | null; data: string }[] {
 }
 
 /** Parsed JSON for assertions: `any` so tests can walk it; the assertions check its shape. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function json(text: string): any {
   return JSON.parse(text);
 }
