@@ -1,6 +1,6 @@
 // Composition root: builds the store, identity, budget, providers and pipeline from the
 // configuration, and serves the data plane, the admin API and health endpoints on one port.
-import { randomUUID } from 'node:crypto';
+import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute } from 'node:path';
@@ -86,7 +86,7 @@ export class Gateway {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const presented = req.headers['x-request-id'];
-    const requestId = typeof presented === 'string' && REQUEST_ID.test(presented) ? presented : `req_${randomUUID().replaceAll('-', '')}`;
+    const requestId = typeof presented === 'string' && REQUEST_ID.test(presented) ? presented : newId('req');
     if (this.shuttingDown) {
       res.setHeader('connection', 'close');
       sendError(res, new GatewayError('shutting_down'), 'openai', requestId);

@@ -123,6 +123,48 @@ describe('OpenAI chat completions through the gateway', () => {
     expect(line).toMatchObject({ estimated: true, outcome: 'stream_cut' });
   });
 
+  it('charges what was delivered when the upstream reports an error mid-stream', async () => {
+    const { openai, sessionId } = await client();
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'fail midway [[sim:stream_error_after=5]]' }],
+    });
+    let text = '';
+    const err = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(countTokens(text)).toBe(5);
+    const s = await gw.session(sessionId);
+    expect(s.spent.output_tokens).toBe(5);
+    const [line] = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+    expect(line).toMatchObject({ estimated: true, outcome: 'stream_cut' });
+  });
+
+  it('charges a client that disconnects mid-stream for what it received, and releases the rest of the hold', async () => {
+    const { token, sessionId } = await gw.openSession({ budget: { usd: 0.5 } });
+    const controller = new AbortController();
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: controller.signal,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, max_tokens: 400, messages: [{ role: 'user', content: 'long [[sim:tokens=400]] [[sim:tokens_per_second=200]]' }] }),
+    });
+    const reader = res.body!.getReader();
+    let received = '';
+    while (!received.includes('"content":" ') || received.split('"content"').length < 6) received += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    let s = await gw.session(sessionId);
+    for (let i = 0; i < 50 && s.spent.requests === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      s = await gw.session(sessionId);
+    }
+    expect(s.spent.requests).toBe(1);
+    expect(s.spent.output_tokens).toBeGreaterThan(0);
+    expect(s.spent.output_tokens).toBeLessThan(400);
+    expect(s.remaining.usd).toBeCloseTo(0.5 - s.spent.usd, 9); // nothing still held
+    const [line] = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+    expect(line).toMatchObject({ estimated: true, outcome: 'client_aborted' });
+  });
+
   it('prices cached and reasoning tokens from the catalog', async () => {
     const cached = await startGateway({ providers: [{ name: 'sim', type: 'simulated', simulated: { cached_prompt_share: 0.5 } }] });
     try {
