@@ -23,12 +23,12 @@ function start(cmd: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promi
   children.push(child);
   let out = '';
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       if (out.length < 100_000) out += c.toString();
       const match = ready.exec(out);
       if (match) {
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume(); // keep draining the request log
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume(); // keep draining the request log
         resolve({ child, match });
       }
     });
@@ -80,7 +80,7 @@ async function main() {
   })).json()) as { token: string };
 
   const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the plot of a short story in one line.' }] });
-  const targets = [
+  const targets: { name: string; url: string; headers: Record<string, string>; pid: number | null }[] = [
     { name: 'direct upstream', url: `http://127.0.0.1:${upstreamPort}/v1/chat/completions`, headers: {}, pid: null },
     { name: 'bare parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! },
     { name: 'tollgate', url: `${gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${opened.token}` }, pid: gateway.child.pid! },
