@@ -19,6 +19,8 @@ import { settle } from './settle.js';
 
 /** Upstream error bodies are relayed, but never more than this. */
 const MAX_ERROR_BODY = 64 * 1024;
+/** A non-streamed answer larger than this is not a model answer: refused as a bad response. */
+const MAX_RESPONSE_BODY = 64 * 1024 * 1024;
 
 function tollgateHeaders(ctx: CallContext): Record<string, string> {
   const headers: Record<string, string> = { 'x-request-id': ctx.requestId };
@@ -43,24 +45,25 @@ function waitForDrain(res: ServerResponse): Promise<void> {
   });
 }
 
-async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<Buffer> {
+/** Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more. */
+async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<{ data: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     if (size + chunk.length > cap) {
       chunks.push(chunk.subarray(0, cap - size));
       body.destroy();
-      break;
+      return { data: Buffer.concat(chunks), truncated: true };
     }
     chunks.push(chunk);
     size += chunk.length;
   }
-  return Buffer.concat(chunks);
+  return { data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false };
 }
 
 /** An upstream 4xx/5xx: nothing was generated, so nothing is charged; the body is relayed. */
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
-  const body = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => Buffer.alloc(0));
+  const { data: body } = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
   await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
   // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
   if (upstream.status === 401 || upstream.status === 403) {
@@ -76,7 +79,9 @@ async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream
 async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
   let raw: Buffer;
   try {
-    raw = Buffer.from(await upstream.body.arrayBuffer());
+    const read = await readCapped(upstream.body, MAX_RESPONSE_BODY);
+    if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
+    raw = read.data;
   } catch (err) {
     await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
     throw upstreamFailure(err);

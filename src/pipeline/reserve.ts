@@ -13,8 +13,10 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
   const left = deps.ledger.remaining(session);
   ctx.remaining = left;
   const producesOutput = ctx.adapter.producesOutput;
+  // Limits are per choice; a call asking for n completions can write n times as much.
+  const choices = call.choices;
   const requested = producesOutput ? call.maxOutputTokens : 0;
-  let output = requested ?? route.maxOutputTokens;
+  let perChoice = requested ?? route.maxOutputTokens;
 
   const limited = left.tokens !== null || left.usdNano !== null;
   const fits = (prompt: number, out: number) =>
@@ -22,22 +24,23 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
     (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
 
   let prompt = promptTokensUpperBound(call.prompt);
-  if (limited && !fits(prompt, output)) prompt = countPromptTokens(call.prompt);
-  if (limited && !fits(prompt, output)) {
-    let affordable = Number.MAX_SAFE_INTEGER;
-    if (left.tokens !== null) affordable = Math.min(affordable, left.tokens - prompt);
-    if (left.usdNano !== null) affordable = Math.min(affordable, affordableOutputTokens(left.usdNano, prompt, route.price));
-    if (affordable < (producesOutput ? 1 : 0)) {
-      const unit = left.usdNano !== null && affordableOutputTokens(left.usdNano, prompt, route.price) < (producesOutput ? 1 : 0) ? 'usd' : 'tokens';
+  if (limited && !fits(prompt, perChoice * choices)) prompt = countPromptTokens(call.prompt);
+  if (limited && !fits(prompt, perChoice * choices)) {
+    const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
+    const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);
+    const affordable = Math.floor(Math.min(byTokens, byUsd) / choices);
+    if (affordable < (producesOutput ? 1 : 0) || Math.min(byTokens, byUsd) < 0) {
+      const unit = byUsd <= byTokens ? 'usd' : 'tokens';
       throw new GatewayError('budget_exceeded', `The session's ${unit === 'usd' ? 'USD' : 'token'} budget cannot cover this call.`, {
         details: { level: 'session', session_id: session.id, unit },
       });
     }
-    output = Math.min(output, affordable);
-    ctx.clamped = requested !== null && output < requested;
+    perChoice = Math.min(perChoice, affordable);
+    ctx.clamped = requested !== null && perChoice < requested;
   }
   // With a budget, the upstream must never produce more than was reserved: impose the cap
   // whenever the client set none or set a larger one.
-  if (limited && producesOutput && (requested === null || output < requested)) ctx.outputCap = output;
+  if (limited && producesOutput && (requested === null || perChoice < requested)) ctx.outputCap = perChoice;
+  const output = perChoice * choices;
   ctx.reservation = deps.ledger.reserve(session, { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) });
 }

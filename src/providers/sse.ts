@@ -28,11 +28,17 @@ export function parseSseEvent(raw: string): SseEvent {
 
 const BOUNDARY = /\r\n\r\n|\n\n|\r\r/;
 
+/** One event larger than this is not a model stream: the relay gives up on it. */
+export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+
 /** Incremental splitter: feed chunks, get back the events they complete. */
 export class SseSplitter {
   private readonly decoder = new StringDecoder('utf8');
   private buffer = '';
 
+  constructor(private readonly maxEventBytes = MAX_EVENT_BYTES) {}
+
+  /** Throws when an event grows past the limit without ending (a broken or hostile upstream). */
   push(chunk: Buffer): SseEvent[] {
     this.buffer += this.decoder.write(chunk);
     const events: SseEvent[] = [];
@@ -43,6 +49,7 @@ export class SseSplitter {
       this.buffer = this.buffer.slice(match.index + match[0].length);
       if (raw.length > 0) events.push(parseSseEvent(raw));
     }
+    if (this.buffer.length > this.maxEventBytes) throw new Error(`an SSE event exceeded ${this.maxEventBytes} bytes`);
     return events;
   }
 

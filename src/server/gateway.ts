@@ -125,18 +125,29 @@ export class Gateway {
     }
   }
 
-  /** OpenAI's model list, narrowed to what the calling session may use. */
+  /**
+   * The model list, narrowed to what the calling session may use: OpenAI's shape, or
+   * Anthropic's when the client sends `anthropic-version` (as the Anthropic SDK does).
+   */
   private async listModels(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const anthropic = typeof req.headers['anthropic-version'] === 'string';
     try {
-      const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter: openAiChat };
+      const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter: anthropic ? anthropicMessages : openAiChat };
       await authenticate(ctx, this.pipeline);
-      const created = Math.floor(ctx.session!.createdAt / 1000);
-      const data = ctx.session!.models
-        .filter((name) => this.providers.model(name))
-        .map((id) => ({ id, object: 'model', created, owned_by: this.providers.model(id)!.provider.name }));
-      sendJson(res, 200, { object: 'list', data }, { 'x-request-id': requestId });
+      const session = ctx.session!;
+      const models = session.models.map((name) => this.providers.model(name)).filter((m) => m !== undefined);
+      const created = Math.floor(session.createdAt / 1000);
+      const body = anthropic
+        ? {
+            data: models.map((m) => ({ type: 'model', id: m.name, display_name: m.name, created_at: new Date(session.createdAt).toISOString() })),
+            has_more: false,
+            first_id: models[0]?.name ?? null,
+            last_id: models.at(-1)?.name ?? null,
+          }
+        : { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created, owned_by: m.provider.name })) };
+      sendJson(res, 200, body, { 'x-request-id': requestId });
     } catch (err) {
-      sendError(res, err, 'openai', requestId);
+      sendError(res, err, anthropic ? 'anthropic' : 'openai', requestId);
     }
   }
 

@@ -76,6 +76,14 @@ describe('Anthropic messages through the gateway', () => {
     expect(line).toMatchObject({ estimated: true, outcome: 'stream_cut' });
   });
 
+  it('lists the session\'s models in Anthropic\'s shape for the Anthropic SDK', async () => {
+    const { token } = await gw.openSession({ models: [MODEL] });
+    const anthropic = new Anthropic({ apiKey: token, baseURL: gw.url, maxRetries: 0 });
+    const ids: string[] = [];
+    for await (const m of anthropic.models.list()) ids.push(m.id);
+    expect(ids).toEqual([MODEL]);
+  });
+
   it('answers errors in Anthropic\'s shape', async () => {
     const { anthropic } = await client();
     const err = (await anthropic.messages.create({ model: 'gpt-4o-nope', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)) as InstanceType<typeof Anthropic.APIError>;

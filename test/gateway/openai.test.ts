@@ -210,6 +210,15 @@ describe('OpenAI chat completions through the gateway', () => {
     expect((await gw.session(sessionId)).spent.requests).toBe(0);
   });
 
+  it('reserves for every choice when a call asks for n completions', async () => {
+    const { openai } = await client({ budget: { tokens: 300 } });
+    const messages = [{ role: 'user' as const, content: 'three answers' }];
+    const { response } = await openai.chat.completions.create({ model: 'gpt-4o-mini', n: 3, messages }).withResponse();
+    const cap = Number(response.headers.get('x-tollgate-max-output-tokens'));
+    expect(cap).toBeGreaterThan(0);
+    expect(countPromptTokens({ messages }) + 3 * cap).toBeLessThanOrEqual(300);
+  });
+
   it('clamps the output to what a small budget can pay for, and refuses with 402 once it is spent', async () => {
     const { openai, sessionId } = await client({ budget: { tokens: 200 } });
     const first = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi [[sim:tokens=500]]' }] }).withResponse();

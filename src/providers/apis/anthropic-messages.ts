@@ -90,6 +90,7 @@ export const anthropicMessages: ApiAdapter = {
       model: req.model,
       stream: req.stream === true,
       maxOutputTokens: req.max_tokens,
+      choices: 1,
       prompt: { system: req.system ?? undefined, messages: req.messages, tools: req.tools ?? undefined },
       tools: (req.tools ?? []).map((t) => (typeof t.name === 'string' ? t.name : '')),
     };

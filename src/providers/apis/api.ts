@@ -14,8 +14,10 @@ export interface CanonicalCall {
   api: ApiKind;
   model: string;
   stream: boolean;
-  /** The output limit the client set, or null. */
+  /** The output limit the client set (per choice), or null. */
   maxOutputTokens: number | null;
+  /** How many completions the call asks for (OpenAI's `n`): the output worst case is this many times the limit. */
+  choices: number;
   prompt: PromptParts;
   /** Tool names offered to the model (checked against the session's scope by later stages). */
   tools: string[];
@@ -76,21 +78,35 @@ export const num = (v: unknown): number => (typeof v === 'number' && Number.isFi
 
 /** Collects stream events' data and parses them only when asked (the rare cut-stream path). */
 export class DeliveredEvents {
-  private readonly data: string[] = [];
+  /** Past this many buffered characters, events are folded into text so memory stays bounded. */
+  private static readonly COMPACT_AT = 256 * 1024;
+  private data: string[] = [];
+  private buffered = 0;
+  private folded = '';
+
   constructor(private readonly textOf: (chunk: Record<string, unknown>) => string) {}
+
   add(data: string): void {
     this.data.push(data);
+    this.buffered += data.length;
+    if (this.buffered > DeliveredEvents.COMPACT_AT) this.fold();
   }
+
   text(): string {
-    let out = '';
+    this.fold();
+    return this.folded;
+  }
+
+  private fold(): void {
     for (const d of this.data) {
       try {
         const parsed: unknown = JSON.parse(d);
-        if (parsed !== null && typeof parsed === 'object') out += this.textOf(parsed as Record<string, unknown>);
+        if (parsed !== null && typeof parsed === 'object') this.folded += this.textOf(parsed as Record<string, unknown>);
       } catch {
         // not JSON ([DONE], keep-alive comments): carries no delivered text
       }
     }
-    return out;
+    this.data = [];
+    this.buffered = 0;
   }
 }

@@ -15,6 +15,7 @@ const chatRequest = z.looseObject({
   max_tokens: outputLimit,
   max_completion_tokens: outputLimit,
   tools: z.array(z.looseObject({ type: z.string().optional() })).nullish(),
+  n: z.number().int().min(1).max(128).nullish(),
 });
 
 /** Name of a tool definition: `{type:'function', function:{name}}` or a custom tool's `name`. */
@@ -102,6 +103,7 @@ export const openAiChat: ApiAdapter = {
       model: req.model,
       stream: req.stream === true,
       maxOutputTokens: limits.length > 0 ? Math.min(...limits) : null,
+      choices: req.n ?? 1,
       prompt: { messages: req.messages, tools: req.tools ?? undefined },
       tools: (req.tools ?? []).map(toolName),
     };
