@@ -103,8 +103,12 @@ session
   .option('--ttl <seconds>')
   .option('--models <list>', 'comma-separated subset of the profile\'s models')
   .option('--context <json>', 'request context as a JSON object')
+  .option('--env', 'print shell exports of TOLLGATE_SESSION and TOLLGATE_TOKEN (for eval)')
   .action(run(async () => (await import('./commands/session.js')).start));
-session.command('show').argument('<id>').action(run(async () => (await import('./commands/session.js')).show));
+session
+  .command('show')
+  .argument('[id]', 'session id (default: $TOLLGATE_SESSION)')
+  .action(run(async () => (await import('./commands/session.js')).show));
 session
   .command('list')
   .option('--agent <agent>')

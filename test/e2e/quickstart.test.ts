@@ -70,6 +70,8 @@ describe('quick start, as a new user', () => {
     expect(shown.spent.requests).toBe(1);
     expect(shown.spent.output_tokens).toBeGreaterThan(0);
     expect(shown.spent.usd).toBeGreaterThan(0);
+    const exported = (await cli('session', 'start', '--agent', 'demo-agent', '--task', 'env', '--env')).stdout;
+    expect(exported).toMatch(/^export TOLLGATE_SESSION=ses_[a-z0-9]+\nexport TOLLGATE_TOKEN=[\w-]+\.[\w-]+\.[\w-]+\n$/);
     const human = (await cli('session', 'show', started.session.id)).stdout;
     expect(human).toMatch(/spent:\s+\$0\.0000\d+ over 1 request/);
     expect(human).toContain('demo-agent');

@@ -49,6 +49,11 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     models: csv(opts.models),
     context,
   });
+  if (opts.env) {
+    // Ids and tokens are base64url/[a-z0-9_] only, so they need no shell quoting.
+    process.stdout.write(`export TOLLGATE_SESSION=${result.session.id}\nexport TOLLGATE_TOKEN=${result.token}\n`);
+    return;
+  }
   output(opts, result, () => {
     printFields(fields(result.session));
     process.stdout.write(`\ntoken (expires ${result.expires_at}; use it as the API key):\n${result.token}\n`);
@@ -56,7 +61,9 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
 }
 
 export async function show(opts: Record<string, unknown>, args: string[]): Promise<void> {
-  const session = await new AdminClient(opts).get<SessionView>(`/admin/v1/sessions/${encodeURIComponent(args[0]!)}`);
+  const id = args[0] ?? process.env.TOLLGATE_SESSION;
+  if (!id) throw new CliError('name a session id, or set TOLLGATE_SESSION');
+  const session = await new AdminClient(opts).get<SessionView>(`/admin/v1/sessions/${encodeURIComponent(id)}`);
   output(opts, session, () => printFields(fields(session)));
 }
 
