@@ -1,1 +1,1 @@
-export { BudgetLedger, type Amount, type Reservation, type Remaining } from './ledger.js';
+export { BudgetLedger, sliceAmount, type Amount, type Reservation, type Remaining } from './ledger.js';

@@ -68,6 +68,12 @@ function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
     const { default: def, max } = p.session_ttl_seconds;
     if (def > max) problems.push({ path: ['profiles', i, 'session_ttl_seconds', 'default'], message: `default (${def}) is above max (${max})` });
   });
+  const agents = new Set(config.agents.map((a) => a.name));
+  config.federation.issuers.forEach((f, i) => {
+    f.subjects.forEach((rule, j) => {
+      if (!agents.has(rule.agent)) problems.push({ path: ['federation', 'issuers', i, 'subjects', j, 'agent'], message: `unknown agent "${rule.agent}" (declare it under agents)` });
+    });
+  });
   config.agents.forEach((a, i) => {
     if (!teams.has(a.team)) problems.push({ path: ['agents', i, 'team'], message: `unknown team "${a.team}"` });
     if (!profiles.has(a.profile)) problems.push({ path: ['agents', i, 'profile'], message: `unknown profile "${a.profile}"` });

@@ -53,6 +53,28 @@ export const teamSchema = z.strictObject({
   owner: z.string().optional(),
 });
 
+export const federationIssuerSchema = z
+  .strictObject({
+    name,
+    kind: z.enum(['spiffe', 'kubernetes', 'oidc']).default('oidc'),
+    /** The exact `iss` of its tokens. */
+    issuer: z.string().min(1),
+    /** Where its public keys are: a JWKS URL, a JWKS file, or inline. */
+    jwks_url: z.url({ protocol: /^https?$/ }).optional(),
+    jwks_file: z.string().optional(),
+    jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+    /** `aud` its tokens must carry (default: tokens.audience). */
+    audience: z.string().optional(),
+    algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'])).optional(),
+    /** SPIFFE: subjects must be in this trust domain. */
+    trust_domain: z.string().optional(),
+    /** Claims that must have exactly these values (e.g. GitHub's repository_id). */
+    required_claims: z.record(z.string(), z.string()).optional(),
+    /** Subject → agent, first match wins; `*` matches within one path segment. */
+    subjects: z.array(z.strictObject({ match: z.string().min(1), agent: name })).min(1),
+  })
+  .refine((i) => [i.jwks_url, i.jwks_file, i.jwks].filter(Boolean).length === 1, 'give exactly one of jwks_url, jwks_file, jwks');
+
 export const profileSchema = z.strictObject({
   name,
   /** Models sessions of this profile may use. */
@@ -63,6 +85,8 @@ export const profileSchema = z.strictObject({
   session_ttl_seconds: z
     .strictObject({ default: z.number().int().positive().default(3600), max: z.number().int().positive().default(86_400) })
     .default({ default: 3600, max: 86_400 }),
+  /** A child session of this profile must prove itself with an actor_token (a federated JWT). */
+  require_actor_token: z.boolean().default(false),
 });
 
 export const agentSchema = z.strictObject({
@@ -105,8 +129,20 @@ export const configSchema = z.strictObject({
       audience: z.string().default('tollgate'),
       /** Session token lifetime; never past the session's own end. */
       ttl_seconds: z.number().int().positive().default(900),
+      /** Rotate the signing key when it is older than this (0 = only on command). */
+      rotation_days: z.number().nonnegative().default(30),
+      /** How long a rotated-out key still verifies (at least ttl_seconds is used). */
+      key_overlap_seconds: z.number().int().nonnegative().default(900),
     })
-    .default({ issuer: 'tollgate', audience: 'tollgate', ttl_seconds: 900 }),
+    .default({ issuer: 'tollgate', audience: 'tollgate', ttl_seconds: 900, rotation_days: 30, key_overlap_seconds: 900 }),
+  delegation: z.strictObject({ max_depth: z.number().int().min(0).max(32).default(4) }).default({ max_depth: 4 }),
+  federation: z.strictObject({ issuers: z.array(federationIssuerSchema).default([]) }).default({ issuers: [] }),
+  identity: z
+    .strictObject({
+      /** One session token used from two source addresses within this window is flagged as shared (0 = off). */
+      shared_credential_window_seconds: z.number().int().nonnegative().default(60),
+    })
+    .default({ shared_credential_window_seconds: 60 }),
   logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   providers: z.array(providerSchema).default([]),
   models: z.array(modelSchema).default([]),
@@ -121,5 +157,6 @@ export type ModelConfig = z.infer<typeof modelSchema>;
 export type TeamConfig = z.infer<typeof teamSchema>;
 export type ProfileConfig = z.infer<typeof profileSchema>;
 export type AgentConfig = z.infer<typeof agentSchema>;
+export type FederationIssuerConfig = z.infer<typeof federationIssuerSchema>;
 export type BudgetConfig = z.infer<typeof budgetSchema>;
 export type PriceConfig = z.infer<typeof priceSchema>;

@@ -19,6 +19,8 @@ export const ERRORS = {
   token_expired: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'The session token has expired.' },
   session_inactive: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'The session is no longer active.' },
   agent_inactive: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'The agent is not active.' },
+  invalid_client: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'Client authentication failed.' },
+  token_revoked: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'The session token has been revoked.' },
   forbidden: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'Not allowed.' },
   model_not_allowed: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'This session may not use that model.' },
   model_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', message: 'The model does not exist.' },

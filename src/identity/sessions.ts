@@ -1,86 +1,227 @@
-// Opening a session: one task boundary for one agent, with a budget and scope that never exceed
-// what the agent's profile allows, and a short-lived token bound to it.
+// Sessions: one task boundary for one agent, with a budget and scope that never exceed its
+// profile — or, for a delegated (child) session, never exceed what its parent holds. Ending a
+// session (close or revoke) ends its whole subtree at once and returns unused budget upward.
+import type { AuditLog } from '../audit/index.js';
+import type { BudgetLedger, Remaining } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Agent, Budget, Profile, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { Directory } from './directory.js';
-import type { TokenService } from './tokens.js';
+import type { ActorClaim, TokenService } from './tokens.js';
 
 export interface OpenSessionInput {
   /** Agent id or name. */
   agent: string;
   task: string;
-  budget?: Partial<Budget>;
+  budget?: { tokens?: number; usdNano?: number };
   ttlSeconds?: number;
   /** Narrows the profile's models; every name must be in the profile. */
   models?: string[];
   context?: Record<string, unknown>;
 }
 
-export interface OpenedSession {
+export interface DelegateInput {
+  /** The child agent (id or name); default: the parent's agent. */
+  agent?: string;
+  task: string;
+  budget?: { tokens?: number; usdNano?: number };
+  /** Narrows the parent's models; every name must be held by the parent. */
+  models?: string[];
+  ttlSeconds?: number;
+  context?: Record<string, unknown>;
+}
+
+export interface IssuedToken {
   session: Session;
   token: string;
   /** Token expiry (ms). */
   expiresAt: number;
 }
 
-function budgetWithin(requested: Partial<Budget> | undefined, profile: Profile): Budget {
-  const pick = (unit: keyof Budget): number | null => {
-    const max = profile.sessionBudget.max[unit];
-    const value = requested?.[unit] ?? profile.sessionBudget.default[unit] ?? null;
-    if (value !== null && max !== null && value > max) {
-      throw new GatewayError('invalid_request', `budget.${unit === 'usdNano' ? 'usd' : unit} is above the profile's maximum`, { param: `budget.${unit === 'usdNano' ? 'usd' : unit}` });
-    }
-    return value ?? max;
-  };
-  return { tokens: pick('tokens'), usdNano: pick('usdNano') };
+export interface SessionServiceOptions {
+  maxDelegationDepth: number;
+  now?: () => number;
+}
+
+/** Who performed a control action, for the audit record. */
+export interface Actor {
+  actor: string;
+  requestId?: string;
+  reason?: string;
 }
 
 export class SessionService {
+  private readonly now: () => number;
+
   constructor(
     private readonly store: Store,
     private readonly directory: Directory,
     private readonly tokens: TokenService,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly ledger: BudgetLedger,
+    private readonly audit: AuditLog,
+    private readonly options: SessionServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
-  async open(input: OpenSessionInput): Promise<OpenedSession> {
-    const agent = await this.store.getAgent(input.agent);
-    if (!agent) throw new GatewayError('not_found', `agent "${input.agent}" does not exist`, { param: 'agent' });
+  async activeAgent(idOrName: string, param = 'agent'): Promise<{ agent: Agent; profile: Profile }> {
+    const agent = await this.store.getAgent(idOrName);
+    if (!agent) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`, { param });
     if (agent.status !== 'active') throw new GatewayError('forbidden', `agent "${agent.name}" is ${agent.status}`);
-    const profile = (await this.store.getProfile(agent.profileId))!;
-    const models = this.scope(input.models, profile);
-    const ttl = input.ttlSeconds ?? profile.sessionTtlSeconds.default;
-    if (ttl > profile.sessionTtlSeconds.max) {
-      throw new GatewayError('invalid_request', `ttl_seconds is above the profile's maximum (${profile.sessionTtlSeconds.max})`, { param: 'ttl_seconds' });
+    return { agent, profile: (await this.store.getProfile(agent.profileId))! };
+  }
+
+  /** Opens a root session for an agent (by an operator, or by the agent with its own credential). */
+  async open(input: OpenSessionInput, by: Actor): Promise<IssuedToken> {
+    const { agent, profile } = await this.activeAgent(input.agent);
+    const models = narrow(input.models, profile.models, 'models', 'the profile');
+    const ttl = ttlWithin(input.ttlSeconds, profile);
+    const budget: Budget = { tokens: unit(input.budget?.tokens, profile, 'tokens', null), usdNano: unit(input.budget?.usdNano, profile, 'usdNano', null) };
+    const createdAt = this.now();
+    const id = newId('ses');
+    const session = await this.store.createSession({
+      id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: null, task: input.task, budget, models,
+      context: { environment: agent.environment, ...(input.context ?? {}) }, createdAt, expiresAt: createdAt + ttl * 1000, chain: [id],
+    });
+    await this.ledger.load(session);
+    this.directory.sessions.set(session.id, session);
+    const issued = await this.issueToken(session);
+    await this.audit.record({ ...by, type: 'session.opened', agentId: agent.id, sessionId: session.id, teamId: agent.teamId, chain: session.chain, data: { task: session.task, budget: budgetData(budget), models, jti: issued.jti } });
+    return issued;
+  }
+
+  /**
+   * Opens a child session under `parent` (delegation, RFC 8693 token exchange): scope a subset of
+   * the parent's, budget a slice of the parent's remaining budget, expiry no later than the parent's.
+   */
+  async delegate(parent: Session, input: DelegateInput, by: Actor): Promise<IssuedToken> {
+    if (parent.status !== 'active' || parent.expiresAt <= this.now()) throw new GatewayError('session_inactive');
+    const depth = parent.chain.length; // the child's depth
+    if (depth > this.options.maxDelegationDepth) {
+      throw new GatewayError('forbidden', `delegation deeper than ${this.options.maxDelegationDepth} levels is not allowed`, { details: { oauth: 'invalid_request' } });
+    }
+    const { agent, profile } = await this.activeAgent(input.agent ?? parent.agentId);
+    const held = parent.models.filter((m) => profile.models.includes(m));
+    const models = narrow(input.models, held, 'scope', 'the parent session', 'invalid_scope');
+    if (models.length === 0) throw new GatewayError('forbidden', 'the child agent may use none of the parent\'s models', { details: { oauth: 'invalid_scope' } });
+    await this.ledger.load(parent);
+    const remaining = this.ledger.remaining(parent);
+    const budget: Budget = {
+      tokens: unit(input.budget?.tokens, profile, 'tokens', remaining.tokens),
+      usdNano: unit(input.budget?.usdNano, profile, 'usdNano', remaining.usdNano),
+    };
+    for (const u of ['tokens', 'usdNano'] as const) {
+      const left = remaining[u];
+      if (left !== null && budget[u] !== null && budget[u] > left) {
+        throw new GatewayError('budget_exceeded', `the requested ${u === 'usdNano' ? 'USD' : 'token'} budget is more than the parent session has left`, { details: { level: 'parent_session', oauth: 'invalid_target' } });
+      }
     }
     const createdAt = this.now();
-    const session = await this.store.createSession({
-      id: newId('ses'),
-      agentId: agent.id,
-      teamId: agent.teamId,
-      profileId: profile.id,
-      parentId: null,
-      task: input.task,
-      budget: budgetWithin(input.budget, profile),
-      models,
-      context: { environment: agent.environment, ...(input.context ?? {}) },
-      createdAt,
-      expiresAt: createdAt + ttl * 1000,
+    const ttl = ttlWithin(input.ttlSeconds, profile);
+    const id = newId('ses');
+    const child = await this.store.createSession({
+      id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: parent.id, task: input.task, budget, models,
+      context: { ...parent.context, environment: agent.environment, ...(input.context ?? {}), delegation_depth: depth },
+      createdAt, expiresAt: Math.min(createdAt + ttl * 1000, parent.expiresAt), chain: [...parent.chain, id],
     });
-    return this.withToken(session, agent);
+    // The ledger check above and this hold run in one turn for the parent: a concurrent call on
+    // the parent may have reserved meanwhile, so delegate() checks again and may refuse.
+    try {
+      this.ledger.delegate(parent, child);
+    } catch (err) {
+      await this.store.endSessions([child.id], 'revoked');
+      throw err;
+    }
+    this.directory.sessions.set(child.id, child);
+    const issued = await this.issueToken(child);
+    await this.audit.record({ ...by, type: 'session.delegated', agentId: agent.id, sessionId: child.id, teamId: agent.teamId, chain: child.chain, data: { parent: parent.id, task: child.task, budget: budgetData(budget), models, depth, jti: issued.jti } });
+    return issued;
   }
 
-  private scope(requested: string[] | undefined, profile: Profile): string[] {
-    if (!requested) return profile.models;
-    const outside = requested.filter((m) => !profile.models.includes(m));
-    if (outside.length > 0) throw new GatewayError('invalid_request', `models not in the profile: ${outside.join(', ')}`, { param: 'models' });
-    return [...new Set(requested)];
+  /** A new token for the same session (a client refreshing before expiry). */
+  async refresh(session: Session): Promise<IssuedToken> {
+    if (session.status !== 'active' || session.expiresAt <= this.now()) throw new GatewayError('session_inactive');
+    return this.issueToken(session);
   }
 
-  private async withToken(session: Session, agent: Agent): Promise<OpenedSession> {
-    this.directory.sessions.set(session.id, session);
-    const { token, claims } = await this.tokens.issue({ agentId: agent.id, sessionId: session.id, sessionExpiresAt: session.expiresAt, scope: session.models });
-    return { session, token, expiresAt: claims.exp * 1000 };
+  async issueToken(session: Session): Promise<IssuedToken & { jti: string }> {
+    const act = await this.actorChain(session);
+    const { token, claims } = await this.tokens.issue({ agentId: session.agentId, sessionId: session.id, sessionExpiresAt: session.expiresAt, scope: session.models, act });
+    return { session, token, expiresAt: claims.exp * 1000, jti: claims.jti };
+  }
+
+  /** RFC 8693 `act`: the delegating parent outermost, earlier delegators nested inside. */
+  private async actorChain(session: Session): Promise<ActorClaim | undefined> {
+    let act: ActorClaim | undefined;
+    for (const id of session.chain.slice(0, -1)) {
+      const ancestor = await this.directory.sessions.get(id);
+      if (ancestor) act = { sub: ancestor.agentId, sid: ancestor.id, ...(act ? { act } : {}) };
+    }
+    return act;
+  }
+
+  /**
+   * Ends a session and its whole subtree (`closed` by the agent or an operator when the task is
+   * done, `revoked` to cut it off); children are settled before parents so unused budget flows up.
+   */
+  async end(sessionId: string, status: 'closed' | 'revoked', by: Actor): Promise<string[]> {
+    const tree = await this.store.sessionTree(sessionId);
+    if (tree.length === 0) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
+    for (const s of tree) await this.ledger.load(s);
+    const changed = await this.store.endSessions(tree.map((s) => s.id), status);
+    for (const s of [...tree].reverse()) {
+      this.ledger.end(s.id);
+      this.directory.sessions.delete(s.id);
+    }
+    const root = tree[0]!;
+    await this.audit.record({ ...by, type: `session.${status}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null } });
+    return changed;
+  }
+
+  /** Ends every active session of an agent (revoke or suspend an agent, revoke a team). */
+  async endAgentSessions(agentId: string, by: Actor): Promise<string[]> {
+    const ended: string[] = [];
+    for (const s of await this.store.listSessions({ agentId, status: 'active', limit: 100_000 })) {
+      const current = await this.store.getSession(s.id);
+      if (current?.status === 'active') ended.push(...(await this.end(s.id, 'revoked', by)));
+    }
+    return ended;
+  }
+
+  remaining(session: Session): Remaining {
+    return this.ledger.remaining(session);
   }
 }
+
+function narrow(requested: string[] | undefined, allowed: string[], param: string, of: string, oauth = 'invalid_request'): string[] {
+  if (!requested) return allowed;
+  const outside = requested.filter((m) => !allowed.includes(m));
+  if (outside.length > 0) throw new GatewayError('invalid_request', `${param} not held by ${of}: ${outside.join(', ')}`, { param, details: { oauth } });
+  return [...new Set(requested)];
+}
+
+function ttlWithin(requested: number | undefined, profile: Profile): number {
+  const ttl = requested ?? profile.sessionTtlSeconds.default;
+  if (ttl > profile.sessionTtlSeconds.max) {
+    throw new GatewayError('invalid_request', `ttl_seconds is above the profile's maximum (${profile.sessionTtlSeconds.max})`, { param: 'ttl_seconds' });
+  }
+  return ttl;
+}
+
+/**
+ * A budget unit: as requested (never above the profile's maximum), else the profile's default
+ * (or maximum), capped at `cap` — for a child session, what its parent has left in that unit.
+ */
+function unit(requested: number | undefined, profile: Profile, u: keyof Budget, cap: number | null): number | null {
+  const max = profile.sessionBudget.max[u];
+  const name = u === 'usdNano' ? 'usd' : 'tokens';
+  if (requested !== undefined) {
+    if (max !== null && requested > max) throw new GatewayError('invalid_request', `budget.${name} is above the profile's maximum`, { param: `budget.${name}` });
+    return requested;
+  }
+  const value = profile.sessionBudget.default[u] ?? max;
+  if (cap === null) return value;
+  return value === null ? Math.max(0, cap) : Math.max(0, Math.min(value, cap));
+}
+
+const budgetData = (b: Budget) => ({ tokens: b.tokens, usd: b.usdNano === null ? null : b.usdNano / 1e9 });

@@ -1,8 +1,9 @@
 // Session tokens: short-lived JWTs (typ `at+jwt`, RFC 9068) naming the agent (`sub`) and the
-// session (`sid`). Verification pins the algorithm, issuer, audience and type (RFC 8725), and a
-// token that verified once is remembered until it expires, so the hot path does not repeat the
-// signature check for every call (the cache is keyed by the exact token string).
-import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader } from 'jose';
+// session (`sid`), with the delegation chain in `act` (RFC 8693 §4.1: the outermost `act` is the
+// current actor's delegator, nested ones earlier delegators). Verification pins the algorithm,
+// issuer, audience and type (RFC 8725). A token that verified once is remembered until it expires,
+// so the hot path does not repeat the signature check (the cache is keyed by the exact string).
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { GatewayError } from '../errors/index.js';
 import { newId } from '../util/ids.js';
 import { TOKEN_ALG, type KeyRing } from './keys.js';
@@ -11,6 +12,13 @@ export const TOKEN_TYPE = 'at+jwt';
 /** JWTs longer than this are refused before any parsing. */
 const MAX_TOKEN_LENGTH = 8192;
 const CACHE_LIMIT = 50_000;
+
+/** One link of the delegation chain: who delegated, from which session. */
+export interface ActorClaim {
+  sub: string;
+  sid: string;
+  act?: ActorClaim;
+}
 
 export interface TokenClaims {
   /** Agent id. */
@@ -22,6 +30,7 @@ export interface TokenClaims {
   exp: number;
   iat: number;
   scope?: string;
+  act?: ActorClaim;
 }
 
 export interface TokenSettings {
@@ -30,22 +39,30 @@ export interface TokenSettings {
   ttlSeconds: number;
 }
 
+export interface IssueInput {
+  agentId: string;
+  sessionId: string;
+  sessionExpiresAt: number;
+  scope: string[];
+  act?: ActorClaim;
+}
+
 export class TokenService {
   private readonly verified = new Map<string, TokenClaims>();
 
   constructor(
     private readonly keys: KeyRing,
-    private readonly settings: TokenSettings,
+    readonly settings: TokenSettings,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Issues a session token that never outlives `sessionExpiresAt` (ms). */
-  async issue(input: { agentId: string; sessionId: string; sessionExpiresAt: number; scope: string[] }): Promise<{ token: string; claims: TokenClaims }> {
+  async issue(input: IssueInput): Promise<{ token: string; claims: TokenClaims }> {
     const { kid, privateKey } = this.keys.signingKey();
     const iat = Math.floor(this.now() / 1000);
     const exp = Math.min(iat + this.settings.ttlSeconds, Math.floor(input.sessionExpiresAt / 1000));
-    const claims: TokenClaims = { sub: input.agentId, sid: input.sessionId, jti: newId('tok'), iat, exp, scope: input.scope.join(' ') };
-    const token = await new SignJWT({ sid: claims.sid, scope: claims.scope })
+    const claims: TokenClaims = { sub: input.agentId, sid: input.sessionId, jti: newId('tok'), iat, exp, scope: input.scope.join(' '), ...(input.act ? { act: input.act } : {}) };
+    const token = await new SignJWT({ sid: claims.sid, scope: claims.scope, ...(claims.act ? { act: claims.act } : {}) })
       .setProtectedHeader({ alg: TOKEN_ALG, typ: TOKEN_TYPE, kid })
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)
@@ -87,7 +104,15 @@ export class TokenService {
         currentDate: new Date(this.now()),
       });
       if (typeof payload.sid !== 'string') throw new GatewayError('invalid_token', 'The session token names no session.');
-      claims = { sub: payload.sub!, sid: payload.sid, jti: payload.jti!, exp: payload.exp!, iat: payload.iat!, scope: typeof payload.scope === 'string' ? payload.scope : undefined };
+      claims = {
+        sub: payload.sub!,
+        sid: payload.sid,
+        jti: payload.jti!,
+        exp: payload.exp!,
+        iat: payload.iat!,
+        scope: typeof payload.scope === 'string' ? payload.scope : undefined,
+        act: typeof payload.act === 'object' && payload.act !== null ? (payload.act as ActorClaim) : undefined,
+      };
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError('token_expired');
@@ -97,5 +122,10 @@ export class TokenService {
     if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, claims);
     return claims;
+  }
+
+  /** The key's verification window may close before the token's exp: drop cached entries then. */
+  forgetAll(): void {
+    this.verified.clear();
   }
 }

@@ -1,4 +1,5 @@
-// Stage 1 — authenticate: the session token, then the session and agent it names must be live.
+// Stage 1 — authenticate: the session token, then the session and agent it names must be live,
+// and the token must not have been revoked. Also notices one token used from two places at once.
 import { GatewayError } from '../errors/index.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
@@ -17,13 +18,16 @@ export async function authenticate(ctx: CallContext, deps: PipelineDeps): Promis
   const token = presentedToken(ctx.req.headers);
   if (!token) throw new GatewayError('unauthenticated');
   const claims = await deps.tokens.verify(token);
+  ctx.claims = claims;
+  if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
   const session = await deps.directory.sessions.get(claims.sid);
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
   if (session.status !== 'active') throw new GatewayError('session_inactive', `The session is ${session.status}.`);
   if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = await deps.directory.agents.get(session.agentId);
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
-  ctx.claims = claims;
+  await deps.ledger.load(session);
   ctx.session = session;
   ctx.agent = agent;
+  deps.sharedCredentials.observe(ctx, session, ctx.req.socket.remoteAddress ?? null);
 }

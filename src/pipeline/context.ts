@@ -3,13 +3,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { BudgetLedger, Reservation } from '../budget/index.js';
-import type { Directory, TokenClaims, TokenService } from '../identity/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
 import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, GroupCommit, Session, UsageRecord } from '../store/index.js';
+import type { SharedCredentialWatch } from './shared-credentials.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
+  revocations: RevocationList;
+  sharedCredentials: SharedCredentialWatch;
+  audit: AuditLog;
   directory: Directory;
   ledger: BudgetLedger;
   providers: ProviderRegistry;

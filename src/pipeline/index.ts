@@ -2,3 +2,4 @@ export { handleModelCall } from './model-call.js';
 export type { PipelineDeps, CallContext } from './context.js';
 export { authenticate, presentedToken } from './authenticate.js';
 export { readBody, parseJsonObject } from './parse.js';
+export { SharedCredentialWatch } from './shared-credentials.js';

@@ -36,6 +36,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
     httpStatus: s.httpStatus,
     latencyMs: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000,
     createdAt: deps.now(),
+    chain: session.chain,
   };
   return deps.usage.add(record);
 }

@@ -2,17 +2,19 @@
 // handling and the OpenAPI document are derived, so the document cannot drift from the code.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import type { AuditLog } from '../audit/index.js';
 import type { BudgetLedger } from '../budget/index.js';
 import { agentSchema, profileSchema, teamSchema } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { AdminToken, Directory, KeyRing, SessionService } from '../identity/index.js';
+import type { Actor, AdminToken, CredentialService, Directory, KeyRing, RevocationList, SessionService } from '../identity/index.js';
 import { presentedToken, readBody, parseJsonObject } from '../pipeline/index.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { putAgent, putProfile, putTeam } from './objects.js';
-import { agentView, modelView, profileView, sessionView, teamView, usageView } from './views.js';
+import { agentView, credentialView, eventView, modelView, profileView, rollup, sessionView, spendView, teamView, usageView } from './views.js';
+import type { Session } from '../store/index.js';
 
 export interface AdminDeps {
   store: Store;
@@ -25,12 +27,19 @@ export interface AdminDeps {
   now: () => number;
   version: string;
   keys: KeyRing;
+  credentials: CredentialService;
+  revocations: RevocationList;
+  audit: AuditLog;
+  /** Longest a session token can live, for revoked-token bookkeeping. */
+  tokenTtlMs: number;
 }
 
 interface RouteInput {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body: unknown;
+  /** The operator, for the audit record. */
+  by: Actor;
 }
 
 interface AdminRoute {
@@ -66,8 +75,40 @@ const list = <T>(data: T[]) => ({ object: 'list', data });
 
 async function showSession(deps: AdminDeps, id: string) {
   const s = await found(deps.store.getSession(id), 'session', id);
-  const [agent, team] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId)]);
-  return sessionView(s, deps.now(), { agent, team, remaining: deps.ledger.remaining(s) });
+  const [agent, team, tree] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId), deps.store.sessionTree(s.id)]);
+  await deps.ledger.load(s);
+  return { ...sessionView(s, deps.now(), { agent, team, remaining: deps.ledger.remaining(s) }), spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id) };
+}
+
+/** A session and its descendants as a nested tree, each node with its agent, status and spend. */
+async function sessionTree(deps: AdminDeps, id: string) {
+  const tree = await deps.store.sessionTree(id);
+  if (tree.length === 0) throw new GatewayError('not_found', `session "${id}" does not exist`);
+  const agents = new Map<string, string>();
+  for (const s of tree) if (!agents.has(s.agentId)) agents.set(s.agentId, (await deps.store.getAgent(s.agentId))?.name ?? s.agentId);
+  const node = (s: Session): unknown => {
+    const subtree = tree.filter((t) => t.chain.includes(s.id));
+    return {
+      id: s.id, agent: { id: s.agentId, name: agents.get(s.agentId) }, task: s.task, status: sessionView(s, deps.now()).status,
+      budget: sessionView(s, deps.now()).budget, spent: spendView(s.spent), spent_with_children: spendView(rollup(subtree)),
+      children: tree.filter((c) => c.parentId === s.id).map(node),
+    };
+  };
+  return node(tree[0]!);
+}
+
+const reasonBody = z.strictObject({ reason: z.string().max(500).optional() });
+
+async function setAgentStatus(deps: AdminDeps, id: string, status: 'active' | 'suspended' | 'revoked', by: Actor) {
+  const agent = await found(deps.store.getAgent(id), 'agent', id);
+  if (agent.status === 'revoked' && status !== 'revoked') throw new GatewayError('conflict', `agent "${agent.name}" is revoked for good; create a new agent`);
+  const updated = (await deps.store.setAgentStatus(agent.id, status))!;
+  deps.directory.agents.delete(agent.id);
+  deps.directory.agents.delete(agent.name);
+  // Revoking ends every session at once; suspending refuses calls (the agent check) and new tokens.
+  const ended = status === 'revoked' ? await deps.sessions.endAgentSessions(agent.id, by) : [];
+  await deps.audit.record({ ...by, type: `agent.${status === 'active' ? 'resumed' : status}`, agentId: agent.id, teamId: agent.teamId, data: { reason: by.reason ?? null, sessions_ended: ended } });
+  return { ...agentView(updated), sessions_ended: ended };
 }
 
 export const ADMIN_ROUTES: AdminRoute[] = [
@@ -128,9 +169,21 @@ export const ADMIN_ROUTES: AdminRoute[] = [
         ttlSeconds: body.ttl_seconds,
         models: body.models,
         context: body.context,
-      });
+      }, i.by);
       return { session: await showSession(d, opened.session.id), token: opened.token, expires_at: new Date(opened.expiresAt).toISOString() };
     },
+  },
+  {
+    method: 'POST', path: '/admin/v1/sessions/{id}/revoke', tag: 'sessions', summary: 'Revoke a session and every session delegated from it', body: reasonBody,
+    handle: async (i, d) => ({ revoked: await d.sessions.end(i.params.id!, 'revoked', i.by) }),
+  },
+  {
+    method: 'POST', path: '/admin/v1/sessions/{id}/close', tag: 'sessions', summary: 'Close a session (task done): its subtree ends, unused budget returns to the parent', body: reasonBody,
+    handle: async (i, d) => ({ closed: await d.sessions.end(i.params.id!, 'closed', i.by) }),
+  },
+  {
+    method: 'GET', path: '/admin/v1/sessions/{id}/tree', tag: 'sessions', summary: 'The delegation tree under a session, with each node\'s spend',
+    handle: async (i, d) => sessionTree(d, i.params.id!),
   },
   {
     method: 'GET', path: '/admin/v1/sessions', tag: 'sessions', summary: 'List sessions, newest first',
@@ -146,6 +199,85 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   {
     method: 'GET', path: '/admin/v1/sessions/{id}', tag: 'sessions', summary: 'Get a session: status, budget, spend, agent and team',
     handle: async (i, d) => showSession(d, i.params.id!),
+  },
+  {
+    method: 'POST', path: '/admin/v1/agents/{id}/secrets', tag: 'credentials', summary: 'Issue a client secret (shown once)', status: 201,
+    body: z.strictObject({ expires_in_seconds: z.number().int().positive().optional() }),
+    handle: async (i, d) => {
+      const agent = await found(d.store.getAgent(i.params.id!), 'agent', i.params.id!);
+      const { expires_in_seconds: ttl } = i.body as { expires_in_seconds?: number };
+      const issued = await d.credentials.issue(agent.id, ttl ? d.now() + ttl * 1000 : null);
+      await d.audit.record({ ...i.by, type: 'credential.issued', agentId: agent.id, teamId: agent.teamId, data: { credential: issued.credential.id, expires_at: issued.credential.expiresAt } });
+      return { ...credentialView(issued.credential, d.now()), client_secret: issued.clientSecret };
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/agents/{id}/secrets', tag: 'credentials', summary: 'List an agent\'s client secrets (never the secrets themselves)',
+    handle: async (i, d) => {
+      const agent = await found(d.store.getAgent(i.params.id!), 'agent', i.params.id!);
+      return list((await d.store.listCredentials(agent.id)).map((c) => credentialView(c, d.now())));
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/agents/{id}/secrets/{secret}/revoke', tag: 'credentials', summary: 'Revoke one client secret', body: reasonBody,
+    handle: async (i, d) => {
+      const agent = await found(d.store.getAgent(i.params.id!), 'agent', i.params.id!);
+      const credential = await d.store.getCredential(i.params.secret!);
+      if (!credential || credential.agentId !== agent.id) throw new GatewayError('not_found', `secret "${i.params.secret}" does not exist for this agent`);
+      const revoked = (await d.store.revokeCredential(credential.id, d.now()))!;
+      await d.audit.record({ ...i.by, type: 'credential.revoked', agentId: agent.id, teamId: agent.teamId, data: { credential: credential.id, reason: i.by.reason ?? null } });
+      return credentialView(revoked, d.now());
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/agents/{id}/suspend', tag: 'agents', summary: 'Suspend an agent: its calls and token requests are refused until resumed', body: reasonBody,
+    handle: async (i, d) => setAgentStatus(d, i.params.id!, 'suspended', i.by),
+  },
+  {
+    method: 'POST', path: '/admin/v1/agents/{id}/resume', tag: 'agents', summary: 'Resume a suspended agent', body: reasonBody,
+    handle: async (i, d) => setAgentStatus(d, i.params.id!, 'active', i.by),
+  },
+  {
+    method: 'POST', path: '/admin/v1/agents/{id}/revoke', tag: 'agents', summary: 'Revoke an agent for good and end all its sessions', body: reasonBody,
+    handle: async (i, d) => setAgentStatus(d, i.params.id!, 'revoked', i.by),
+  },
+  {
+    method: 'POST', path: '/admin/v1/teams/{id}/revoke', tag: 'teams', summary: 'Revoke every active session of the team\'s agents', body: reasonBody,
+    handle: async (i, d) => {
+      const team = await found(d.store.getTeam(i.params.id!), 'team', i.params.id!);
+      const revoked: string[] = [];
+      for (const agent of await d.store.listAgents({ teamId: team.id })) revoked.push(...(await d.sessions.endAgentSessions(agent.id, i.by)));
+      await d.audit.record({ ...i.by, type: 'team.revoked', teamId: team.id, data: { sessions: revoked, reason: i.by.reason ?? null } });
+      return { revoked };
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/tokens/{jti}/revoke', tag: 'tokens', summary: 'Revoke one session token by its id (jti)',
+    body: z.strictObject({ reason: z.string().max(500).optional(), expires_at: z.iso.datetime().optional().describe('The token\'s expiry, if known (the entry is kept until then)') }),
+    handle: async (i, d) => {
+      const { expires_at } = i.body as { expires_at?: string };
+      const until = expires_at ? Date.parse(expires_at) : d.now() + d.tokenTtlMs;
+      await d.revocations.revoke(i.params.jti!, until);
+      await d.audit.record({ ...i.by, type: 'token.revoked', data: { jti: i.params.jti, reason: i.by.reason ?? null } });
+      return { revoked: i.params.jti };
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/keys/rotate', tag: 'keys', summary: 'Rotate the token signing key (the old one verifies through the overlap window)',
+    handle: async (i, d) => {
+      const kid = await d.keys.rotate();
+      await d.audit.record({ ...i.by, type: 'keys.rotated', data: { kid } });
+      return { kid, keys: d.keys.jwks().keys.map((k) => k.kid) };
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/audit/events', tag: 'audit', summary: 'Audit events, newest first',
+    query: z.object({ type: z.string().optional(), agent: z.string().optional(), session: z.string().optional(), limit: limitQuery }),
+    handle: async (i, d) => {
+      const q = i.query as { type?: string; agent?: string; session?: string; limit?: number };
+      const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;
+      return list((await d.store.listEvents({ type: q.type, agentId: agent?.id, sessionId: q.session, limit: q.limit })).map(eventView));
+    },
   },
   {
     method: 'GET', path: '/admin/v1/usage', tag: 'usage', summary: 'Spend lines (one per metered call), newest first',
@@ -209,11 +341,14 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
     }
     let body: unknown;
     if (match.route.body) {
-      const parsed = match.route.body.safeParse(parseJsonObject(await readBody(req, deps.bodyLimitBytes)));
+      const raw = await readBody(req, deps.bodyLimitBytes);
+      const parsed = match.route.body.safeParse(raw.length === 0 ? {} : parseJsonObject(raw));
       if (!parsed.success) throw validationError(parsed.error, 'body');
       body = parsed.data;
     }
-    const result = await match.route.handle({ params, query, body }, deps);
+    const reason = (body as { reason?: unknown } | undefined)?.reason;
+    const by: Actor = { actor: 'admin', requestId, reason: typeof reason === 'string' ? reason : undefined };
+    const result = await match.route.handle({ params, query, body, by }, deps);
     sendJson(res, match.route.status ?? 200, result, { 'x-request-id': requestId, 'cache-control': 'no-store' });
   } catch (err) {
     sendError(res, err, 'admin', requestId);

@@ -7,8 +7,9 @@ import { join, isAbsolute } from 'node:path';
 import { BudgetLedger } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { AdminToken, Directory, KeyRing, SessionService, TokenService } from '../identity/index.js';
-import { authenticate, handleModelCall, type CallContext, type PipelineDeps } from '../pipeline/index.js';
+import { AuditLog } from '../audit/index.js';
+import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { GroupCommit, SqliteStore, type Store, type UsageRecord } from '../store/index.js';
@@ -17,6 +18,7 @@ import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { handleAdmin, type AdminDeps } from './admin.js';
 import { applyDeclaredObjects } from './objects.js';
+import { handleRevoke, handleToken, type OAuthDeps } from './oauth.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   now?: () => number;
   /** Use this store instead of the configured one. */
   store?: Store;
+  /** Directory that relative paths in the configuration (JWKS files) are resolved against. */
+  configDir?: string;
 }
 
 const DATA_PLANE: Record<string, ApiAdapter> = {
@@ -40,6 +44,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export class Gateway {
   readonly server: Server;
   private shuttingDown = false;
+  private maintenance: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private idle: (() => void) | null = null;
 
@@ -51,7 +56,9 @@ export class Gateway {
     readonly logger: Logger,
     private readonly pipeline: PipelineDeps,
     private readonly admin: AdminDeps,
+    private readonly oauth: OAuthDeps,
     private readonly usage: GroupCommit<UsageRecord>,
+    private readonly audit: AuditLog,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -66,22 +73,39 @@ export class Gateway {
     await store.migrate();
     await applyDeclaredObjects(store, config);
     const adminToken = AdminToken.fromEnvOrDataDir(dataDir, env);
-    const keys = new KeyRing(store);
+    const master = MasterKey.fromEnvOrDataDir(dataDir, env);
+    const ttlMs = config.tokens.ttl_seconds * 1000;
+    const keys = new KeyRing(store, master, {
+      // A rotated-out key must outlive every token it signed.
+      overlapMs: Math.max(config.tokens.key_overlap_seconds * 1000, ttlMs),
+      rotationMs: config.tokens.rotation_days * 86_400_000,
+      now,
+    });
     await keys.load();
     const tokens = new TokenService(keys, { issuer: config.tokens.issuer, audience: config.tokens.audience, ttlSeconds: config.tokens.ttl_seconds }, now);
+    const revocations = new RevocationList(store, now);
+    await revocations.load();
+    const audit = new AuditLog(store, now);
     const directory = new Directory(store);
-    const ledger = new BudgetLedger();
+    const ledger = new BudgetLedger(store);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
     const usage = new GroupCommit<UsageRecord>((records) => store.recordUsage(records));
-    const sessions = new SessionService(store, directory, tokens, now);
+    const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, now });
+    const credentials = new CredentialService(store, master, now);
+    const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
     const pipeline: PipelineDeps = {
-      tokens, directory, ledger, providers, usage, logger, now,
+      tokens, revocations, audit, directory, ledger, providers, usage, logger, now,
+      sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
       bodyLimitBytes: config.server.body_limit_bytes,
       logRequests: config.server.log_requests,
     };
-    const admin: AdminDeps = { store, directory, sessions, ledger, providers, adminToken, bodyLimitBytes: config.server.body_limit_bytes, now, version: VERSION, keys };
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, usage);
+    const admin: AdminDeps = {
+      store, directory, sessions, ledger, providers, adminToken, keys, credentials, revocations, audit, now,
+      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
+    };
+    const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -112,6 +136,10 @@ export class Gateway {
     const url = new URL(path, 'http://gateway');
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
     switch (url.pathname) {
+      case '/oauth/token':
+        return handleToken(req, res, this.oauth, requestId);
+      case '/oauth/revoke':
+        return handleRevoke(req, res, this.oauth, requestId);
       case '/v1/models':
         return this.listModels(req, res, requestId);
       case '/healthz':
@@ -161,7 +189,16 @@ export class Gateway {
     }
   }
 
+  /** Periodic upkeep: reload signing keys (rotating when due) and revoked token ids. */
+  private startMaintenance(): void {
+    this.maintenance = setInterval(() => {
+      Promise.all([this.admin.keys.load(), this.admin.revocations.load()]).catch((err: unknown) => this.logger.error({ err }, 'maintenance failed'));
+    }, 60_000);
+    this.maintenance.unref();
+  }
+
   async listen(port: number, host: string): Promise<string> {
+    this.startMaintenance();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -185,6 +222,7 @@ export class Gateway {
   async close(graceMs = this.config.server.shutdown_grace_ms): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    if (this.maintenance) clearInterval(this.maintenance);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     if (this.inFlight > 0) {
@@ -201,6 +239,7 @@ export class Gateway {
     // Calls cut at the deadline settle on their way out; give them a turn, then flush.
     await new Promise((resolve) => setImmediate(resolve));
     await this.usage.flush();
+    await this.audit.flush();
     await this.providers.close();
     await this.store.close();
   }

@@ -26,6 +26,7 @@ export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExistin
       models: [...new Set(p.models)],
       sessionBudget: { default: budget(p.session_budget.default), max: budget(p.session_budget.max) },
       sessionTtlSeconds: { default: p.session_ttl_seconds.default, max: p.session_ttl_seconds.max },
+      requireActorToken: p.require_actor_token,
     },
     onExisting,
   );

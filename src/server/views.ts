@@ -2,7 +2,7 @@
 import type { Remaining } from '../budget/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { ModelRoute } from '../providers/registry.js';
-import type { Agent, Budget, Profile, Session, Team, UsageRecord } from '../store/index.js';
+import type { Agent, AuditEvent, Budget, Credential, Profile, Session, Spend, Team, UsageRecord } from '../store/index.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const usd = (nano: number | null) => (nano === null ? null : nanoToUsd(nano));
@@ -17,6 +17,7 @@ export const profileView = (p: Profile) => ({
   models: p.models,
   session_budget: { default: budgetView(p.sessionBudget.default), max: budgetView(p.sessionBudget.max) },
   session_ttl_seconds: p.sessionTtlSeconds,
+  require_actor_token: p.requireActorToken,
   created_at: iso(p.createdAt),
 });
 
@@ -35,6 +36,48 @@ export function sessionStatus(s: Session, now: number): string {
   return s.status === 'active' && s.expiresAt <= now ? 'expired' : s.status;
 }
 
+export const spendView = (s: Spend) => ({
+  input_tokens: s.inputTokens,
+  output_tokens: s.outputTokens,
+  cached_input_tokens: s.cachedInputTokens,
+  cache_write_tokens: s.cacheWriteTokens,
+  reasoning_tokens: s.reasoningTokens,
+  total_tokens: s.inputTokens + s.outputTokens,
+  usd: nanoToUsd(s.usdNano),
+  requests: s.requests,
+});
+
+/** The spend of a whole delegation subtree. */
+export function rollup(sessions: Session[]): Spend {
+  const total = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, usdNano: 0, requests: 0 };
+  for (const s of sessions) for (const k of Object.keys(total) as (keyof Spend)[]) total[k] += s.spent[k];
+  return total;
+}
+
+export const credentialView = (c: Credential, now: number) => ({
+  id: c.id,
+  client_id: c.agentId,
+  status: c.revokedAt !== null ? 'revoked' : c.expiresAt !== null && c.expiresAt <= now ? 'expired' : 'active',
+  created_at: iso(c.createdAt),
+  expires_at: c.expiresAt === null ? null : iso(c.expiresAt),
+  revoked_at: c.revokedAt === null ? null : iso(c.revokedAt),
+  last_used_at: c.lastUsedAt === null ? null : iso(c.lastUsedAt),
+  last_used_from: c.lastUsedFrom,
+});
+
+export const eventView = (e: AuditEvent) => ({
+  id: e.id,
+  time: iso(e.time),
+  type: e.type,
+  actor: e.actor,
+  request_id: e.requestId,
+  agent_id: e.agentId,
+  session_id: e.sessionId,
+  team_id: e.teamId,
+  chain: e.chain,
+  data: e.data,
+});
+
 export const sessionView = (
   s: Session,
   now: number,
@@ -47,19 +90,12 @@ export const sessionView = (
   team: { id: s.teamId, ...(extra.team ? { name: extra.team.name } : {}) },
   profile: { id: s.profileId },
   parent_id: s.parentId,
+  chain: s.chain,
+  depth: s.chain.length - 1,
   models: s.models,
   context: s.context,
   budget: budgetView(s.budget),
-  spent: {
-    input_tokens: s.spent.inputTokens,
-    output_tokens: s.spent.outputTokens,
-    cached_input_tokens: s.spent.cachedInputTokens,
-    cache_write_tokens: s.spent.cacheWriteTokens,
-    reasoning_tokens: s.spent.reasoningTokens,
-    total_tokens: s.spent.inputTokens + s.spent.outputTokens,
-    usd: nanoToUsd(s.spent.usdNano),
-    requests: s.spent.requests,
-  },
+  spent: spendView(s.spent),
   ...(extra.remaining ? { remaining: { tokens: extra.remaining.tokens, usd: usd(extra.remaining.usdNano) } } : {}),
   created_at: iso(s.createdAt),
   expires_at: iso(s.expiresAt),
@@ -86,6 +122,7 @@ export const usageView = (u: UsageRecord) => ({
   outcome: u.outcome,
   http_status: u.httpStatus,
   latency_ms: u.latencyMs,
+  chain: u.chain,
   created_at: iso(u.createdAt),
 });
 

@@ -1,5 +1,5 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
-import type { Agent, AgentStatus, Profile, ProfileSpec, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, AuditEvent, Credential, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -12,12 +12,19 @@ const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T)
 
 export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), createdAt: num(r.created_at) });
 
-export const rowToProfile = (r: Row): Profile => ({
-  id: str(r.id),
-  name: str(r.name),
-  createdAt: num(r.created_at),
-  ...json<ProfileSpec>(r.spec),
-});
+export function rowToProfile(r: Row): Profile {
+  const spec = json<ProfileSpec>(r.spec);
+  return {
+    id: str(r.id),
+    name: str(r.name),
+    createdAt: num(r.created_at),
+    models: spec.models,
+    sessionBudget: spec.sessionBudget,
+    sessionTtlSeconds: spec.sessionTtlSeconds,
+    // Profiles stored before this field existed did not require actor tokens.
+    requireActorToken: spec.requireActorToken ?? false,
+  };
+}
 
 export const rowToAgent = (r: Row): Agent => ({
   id: str(r.id),
@@ -52,6 +59,7 @@ export const rowToSession = (r: Row): Session => ({
     usdNano: num(r.spent_usd_nano),
     requests: num(r.spent_requests),
   },
+  chain: json<string[]>(r.chain),
 });
 
 export const rowToUsage = (r: Row): UsageRecord => ({
@@ -76,6 +84,7 @@ export const rowToUsage = (r: Row): UsageRecord => ({
   httpStatus: num(r.http_status),
   latencyMs: num(r.latency_ms),
   createdAt: num(r.created_at),
+  chain: json<string[]>(r.chain),
 });
 
 export const rowToSigningKey = (r: Row): SigningKey => ({
@@ -91,18 +100,50 @@ export const rowToSigningKey = (r: Row): SigningKey => ({
 export const USAGE_COLUMNS = [
   'id', 'request_id', 'session_id', 'agent_id', 'team_id', 'profile_id', 'model', 'provider', 'api', 'stream',
   'input_tokens', 'output_tokens', 'cached_input_tokens', 'cache_write_tokens', 'reasoning_tokens',
-  'cost_usd_nano', 'estimated', 'outcome', 'http_status', 'latency_ms', 'created_at',
+  'cost_usd_nano', 'estimated', 'outcome', 'http_status', 'latency_ms', 'created_at', 'chain',
 ] as const;
 
 export function usageValues(u: UsageRecord): unknown[] {
   return [
     u.id, u.requestId, u.sessionId, u.agentId, u.teamId, u.profileId, u.model, u.provider, u.api, u.stream ? 1 : 0,
     u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens,
-    u.costUsdNano, u.estimated ? 1 : 0, u.outcome, u.httpStatus, u.latencyMs, u.createdAt,
+    u.costUsdNano, u.estimated ? 1 : 0, u.outcome, u.httpStatus, u.latencyMs, u.createdAt, JSON.stringify(u.chain),
   ];
 }
 
 export function profileSpecJson(p: ProfileSpec): string {
-  const spec: ProfileSpec = { models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds };
+  const spec: ProfileSpec = { models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds, requireActorToken: p.requireActorToken };
   return JSON.stringify(spec);
 }
+
+export const rowToCredential = (r: Row): Credential => ({
+  id: str(r.id),
+  agentId: str(r.agent_id),
+  hash: str(r.hash),
+  createdAt: num(r.created_at),
+  expiresAt: numOrNull(r.expires_at),
+  revokedAt: numOrNull(r.revoked_at),
+  lastUsedAt: numOrNull(r.last_used_at),
+  lastUsedFrom: strOrNull(r.last_used_from),
+});
+
+export const rowToRevokedToken = (r: Row): RevokedToken => ({ jti: str(r.jti), expiresAt: num(r.expires_at), revokedAt: num(r.revoked_at) });
+
+export const EVENT_COLUMNS = ['id', 'time', 'type', 'actor', 'request_id', 'agent_id', 'session_id', 'team_id', 'chain', 'data'] as const;
+
+export function eventValues(e: AuditEvent): unknown[] {
+  return [e.id, e.time, e.type, e.actor, e.requestId, e.agentId, e.sessionId, e.teamId, e.chain === null ? null : JSON.stringify(e.chain), JSON.stringify(e.data)];
+}
+
+export const rowToEvent = (r: Row): AuditEvent => ({
+  id: str(r.id),
+  time: num(r.time),
+  type: str(r.type),
+  actor: str(r.actor),
+  requestId: strOrNull(r.request_id),
+  agentId: strOrNull(r.agent_id),
+  sessionId: strOrNull(r.session_id),
+  teamId: strOrNull(r.team_id),
+  chain: r.chain === null || r.chain === undefined ? null : json<string[]>(r.chain),
+  data: json<Record<string, unknown>>(r.data),
+});

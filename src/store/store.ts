@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Profile, ProfileSpec, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, AuditEvent, Credential, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null }
 export interface NewProfile extends ProfileSpec { name: string }
@@ -12,6 +12,14 @@ export interface SessionFilter {
   agentId?: string;
   teamId?: string;
   status?: SessionStatus;
+  limit?: number;
+}
+
+export interface EventFilter {
+  type?: string;
+  agentId?: string;
+  sessionId?: string;
+  since?: number;
   limit?: number;
 }
 
@@ -59,6 +67,10 @@ export interface Store {
   getSession(id: string): Promise<Session | null>;
   listSessions(filter?: SessionFilter): Promise<Session[]>;
   setSessionStatus(id: string, status: SessionStatus): Promise<Session | null>;
+  /** The session and every session delegated from it, at any depth (the root first). */
+  sessionTree(rootId: string): Promise<Session[]>;
+  /** Sets the status of every listed session that is still active; returns those changed. */
+  endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]>;
 
   /**
    * Appends usage records and adds each to its session's spend, atomically: either a record and
@@ -70,4 +82,21 @@ export interface Store {
 
   putSigningKey(key: SigningKey): Promise<void>;
   listSigningKeys(): Promise<SigningKey[]>;
+
+  putCredential(credential: Credential): Promise<void>;
+  getCredential(id: string): Promise<Credential | null>;
+  listCredentials(agentId: string): Promise<Credential[]>;
+  revokeCredential(id: string, at: number): Promise<Credential | null>;
+  /** Records a use (time, source) of a credential. */
+  touchCredential(id: string, at: number, from: string | null): Promise<void>;
+
+  /** Adds a revoked token id (idempotent). */
+  revokeToken(token: RevokedToken): Promise<void>;
+  /** Revoked token ids not yet expired at `now` (expired entries may be dropped). */
+  listRevokedTokens(now: number): Promise<RevokedToken[]>;
+
+  /** Appends audit events in one transaction, in order. */
+  appendEvents(events: readonly AuditEvent[]): Promise<void>;
+  /** Events, newest first. */
+  listEvents(filter?: EventFilter): Promise<AuditEvent[]>;
 }

@@ -19,6 +19,8 @@ export interface ProfileSpec {
   models: string[];
   sessionBudget: { default: Budget; max: Budget };
   sessionTtlSeconds: { default: number; max: number };
+  /** A child session of this profile must prove itself with an actor token. */
+  requireActorToken: boolean;
 }
 
 export interface Profile extends ProfileSpec {
@@ -68,6 +70,8 @@ export interface Session {
   createdAt: Timestamp;
   expiresAt: Timestamp;
   spent: Spend;
+  /** Session ids from the root of the delegation tree down to this one (itself last). */
+  chain: string[];
 }
 
 export interface Usage {
@@ -102,6 +106,8 @@ export interface UsageRecord extends Usage {
   httpStatus: number;
   latencyMs: number;
   createdAt: Timestamp;
+  /** The session's delegation chain, root first (the session itself last). */
+  chain: string[];
 }
 
 export interface SigningKey {
@@ -111,6 +117,42 @@ export interface SigningKey {
   publicJwk: string;
   createdAt: Timestamp;
   retiredAt: Timestamp | null;
+}
+
+/** A client secret issued to an agent. Only a keyed hash of the secret is stored. */
+export interface Credential {
+  id: string;
+  agentId: string;
+  /** HMAC-SHA256 of the secret under the gateway's credential key, hex. */
+  hash: string;
+  createdAt: Timestamp;
+  expiresAt: Timestamp | null;
+  revokedAt: Timestamp | null;
+  lastUsedAt: Timestamp | null;
+  lastUsedFrom: string | null;
+}
+
+export interface RevokedToken {
+  jti: string;
+  /** When the token would have expired anyway; the entry can be dropped after. */
+  expiresAt: Timestamp;
+  revokedAt: Timestamp;
+}
+
+/** One thing that happened, with who did it and what it touched. */
+export interface AuditEvent {
+  id: string;
+  time: Timestamp;
+  /** Dotted type, e.g. `token.issued`, `auth.denied`, `session.revoked`. */
+  type: string;
+  /** Who acted: `admin`, `agent:<id>`, `system`, or `anonymous`. */
+  actor: string;
+  requestId: string | null;
+  agentId: string | null;
+  sessionId: string | null;
+  teamId: string | null;
+  chain: string[] | null;
+  data: Record<string, unknown>;
 }
 
 export const ZERO_SPEND: Readonly<Spend> = Object.freeze({

@@ -3,6 +3,7 @@
 import { SignJWT, importJWK, generateKeyPair, type JWK } from 'jose';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MasterKey } from '../../src/identity/index.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
@@ -63,7 +64,7 @@ describe('authentication', () => {
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
     const kid = JSON.parse(Buffer.from(header!, 'base64url').toString()).kid;
     const stored = (await gw.gateway.store.listSigningKeys()).find((k) => k.kid === kid)!;
-    const key = await importJWK(JSON.parse(stored.privateJwk) as JWK, 'EdDSA');
+    const key = await importJWK(JSON.parse(MasterKey.fromEnvOrDataDir(gw.dataDir, {}).decrypt(stored.privateJwk)) as JWK, 'EdDSA');
     const wrongAud = await new SignJWT({ ...claims, aud: 'someone-else' }).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid }).sign(key);
     const res = await post('/v1/chat/completions', chat, { authorization: `Bearer ${wrongAud}` });
     expect(res.status).toBe(401);

@@ -6,6 +6,7 @@ const profileSpec = {
   models: ['m1', 'm2'],
   sessionBudget: { default: { tokens: null, usdNano: 1_000_000_000 }, max: { tokens: null, usdNano: 5_000_000_000 } },
   sessionTtlSeconds: { default: 60, max: 600 },
+  requireActorToken: false,
 };
 
 function usage(sessionId: string, over: Partial<UsageRecord> = {}): UsageRecord {
@@ -13,7 +14,7 @@ function usage(sessionId: string, over: Partial<UsageRecord> = {}): UsageRecord 
     id: `use_${Math.random().toString(36).slice(2)}`,
     requestId: 'req_1', sessionId, agentId: 'a', teamId: 't', profileId: 'p', model: 'm1', provider: 'sim', api: 'openai.chat',
     stream: false, inputTokens: 10, outputTokens: 5, cachedInputTokens: 2, cacheWriteTokens: 0, reasoningTokens: 1,
-    costUsdNano: 1234, estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1.5, createdAt: Date.now(), ...over,
+    costUsdNano: 1234, estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1.5, createdAt: Date.now(), chain: [sessionId], ...over,
   };
 }
 
@@ -33,10 +34,11 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       const team = await store.putTeam({ name: 'support', owner: 'ana@example.com' }, 'error');
       const profile = await store.putProfile({ name: 'bot', ...profileSpec }, 'error');
       const agent = await store.putAgent({ name: 'triage-1', teamId: team.id, profileId: profile.id, owner: 'ana@example.com', environment: 'prod' }, 'error');
+      const id = `ses_${Math.random().toString(36).slice(2)}`;
       const session = await store.createSession({
-        id: `ses_${Math.random().toString(36).slice(2)}`, agentId: agent.id, teamId: team.id, profileId: profile.id, parentId: null,
+        id, agentId: agent.id, teamId: team.id, profileId: profile.id, parentId: null,
         task: 'triage', budget: { tokens: 1000, usdNano: 2_000_000_000 }, models: ['m1'], context: { environment: 'prod' },
-        expiresAt: Date.now() + 60_000,
+        expiresAt: Date.now() + 60_000, chain: [id],
       });
       return { team, profile, agent, session };
     }
@@ -81,7 +83,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       const { session, agent } = await seed();
       expect(session).toMatchObject({ status: 'active', task: 'triage', models: ['m1'], budget: { tokens: 1000, usdNano: 2_000_000_000 }, context: { environment: 'prod' } });
       expect(session.spent).toEqual({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, usdNano: 0, requests: 0 });
-      const later = await store.createSession({ ...session, id: 'ses_later', createdAt: session.createdAt + 10 });
+      const later = await store.createSession({ ...session, id: 'ses_later', chain: ['ses_later'], createdAt: session.createdAt + 10 });
       expect((await store.listSessions({ agentId: agent.id })).map((s) => s.id)).toEqual([later.id, session.id]);
       await store.setSessionStatus(session.id, 'closed');
       expect((await store.listSessions({ status: 'active' })).map((s) => s.id)).toEqual([later.id]);
@@ -114,6 +116,55 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       await expect(store.recordUsage([usage(session.id), usage('ses_missing')])).rejects.toThrow();
       expect((await store.getSession(session.id))!.spent.requests).toBe(0);
       expect(await store.listUsage({ sessionId: session.id })).toHaveLength(0);
+    });
+
+    it('walks a delegation tree and ends sessions once', async () => {
+      const { session } = await seed();
+      const child = await store.createSession({ ...session, id: 'ses_child', parentId: session.id, chain: [session.id, 'ses_child'] });
+      const grandchild = await store.createSession({ ...session, id: 'ses_grand', parentId: child.id, chain: [session.id, child.id, 'ses_grand'] });
+      await store.createSession({ ...session, id: 'ses_other', parentId: null, chain: ['ses_other'] });
+      expect((await store.sessionTree(session.id)).map((s) => s.id)).toEqual([session.id, child.id, grandchild.id]);
+      expect((await store.sessionTree(child.id)).map((s) => s.id)).toEqual([child.id, grandchild.id]);
+      expect((await store.getSession(grandchild.id))!.chain).toEqual([session.id, child.id, grandchild.id]);
+      expect(await store.endSessions([child.id, grandchild.id], 'revoked')).toEqual([child.id, grandchild.id]);
+      expect(await store.endSessions([session.id, child.id], 'closed')).toEqual([session.id]); // child already ended
+      expect((await store.getSession(child.id))!.status).toBe('revoked');
+      expect(await store.sessionTree('ses_none')).toEqual([]);
+    });
+
+    it('stores credentials as hashes, records their use and revocation', async () => {
+      const { agent } = await seed();
+      const cred = { id: 'cred_1', agentId: agent.id, hash: 'ab'.repeat(32), createdAt: 1, expiresAt: null, revokedAt: null, lastUsedAt: null, lastUsedFrom: null };
+      await store.putCredential(cred);
+      await store.putCredential({ ...cred, id: 'cred_2', createdAt: 2, expiresAt: 99 });
+      await store.touchCredential('cred_1', 50, '10.0.0.1');
+      expect(await store.getCredential('cred_1')).toEqual({ ...cred, lastUsedAt: 50, lastUsedFrom: '10.0.0.1' });
+      expect((await store.revokeCredential('cred_1', 60))!.revokedAt).toBe(60);
+      expect((await store.revokeCredential('cred_1', 70))!.revokedAt).toBe(60); // first revocation stands
+      expect((await store.listCredentials(agent.id)).map((c) => c.id)).toEqual(['cred_1', 'cred_2']);
+      expect(await store.getCredential('cred_x')).toBeNull();
+    });
+
+    it('keeps revoked token ids until they would have expired', async () => {
+      await store.revokeToken({ jti: 'tok_a', expiresAt: 1000, revokedAt: 10 });
+      await store.revokeToken({ jti: 'tok_b', expiresAt: 5000, revokedAt: 20 });
+      await store.revokeToken({ jti: 'tok_b', expiresAt: 5000, revokedAt: 30 });
+      expect((await store.listRevokedTokens(500)).map((t) => t.jti)).toEqual(['tok_a', 'tok_b']);
+      expect(await store.listRevokedTokens(2000)).toEqual([{ jti: 'tok_b', expiresAt: 5000, revokedAt: 20 }]);
+    });
+
+    it('appends audit events in order and filters them', async () => {
+      const base = { actor: 'admin', requestId: null, agentId: null, teamId: null, chain: null, data: {} };
+      await store.appendEvents([
+        { ...base, id: 'evt_1', time: 1, type: 'session.opened', sessionId: 's1', chain: ['s1'], data: { task: 'x' } },
+        { ...base, id: 'evt_2', time: 2, type: 'auth.denied', sessionId: null, agentId: 'agt_1' },
+      ]);
+      await store.appendEvents([{ ...base, id: 'evt_3', time: 3, type: 'session.revoked', sessionId: 's1' }]);
+      expect((await store.listEvents()).map((e) => e.id)).toEqual(['evt_3', 'evt_2', 'evt_1']);
+      expect((await store.listEvents({ sessionId: 's1' })).map((e) => e.id)).toEqual(['evt_3', 'evt_1']);
+      expect((await store.listEvents({ type: 'auth.denied' }))[0]).toMatchObject({ id: 'evt_2', agentId: 'agt_1', chain: null });
+      expect((await store.listEvents({ since: 2, limit: 1 })).map((e) => e.id)).toEqual(['evt_3']);
+      expect((await store.listEvents({ sessionId: 's1' }))[1]!.data).toEqual({ task: 'x' });
     });
 
     it('stores signing keys and their retirement', async () => {

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile, resolveDataDir } from '../../config/index.js';
 import { Gateway } from '../../server/index.js';
 import { number } from '../client.js';
@@ -10,7 +10,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   const port = number(opts.port, '--port') ?? config.server.port;
   const host = typeof opts.host === 'string' ? opts.host : config.server.host;
   const dataDir = resolveDataDir(config);
-  const gateway = await Gateway.create({ config, dataDir });
+  const gateway = await Gateway.create({ config, dataDir, configDir: dirname(file) });
   const url = await gateway.listen(port, host);
   if (gateway.adminToken.generatedPath) {
     // The path only — the token itself never goes to a log.

@@ -86,4 +86,45 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 2,
+    name: 'identity',
+    sql: `
+      ALTER TABLE sessions ADD COLUMN chain TEXT NOT NULL DEFAULT '[]';
+      CREATE INDEX sessions_parent ON sessions(parent_id);
+      ALTER TABLE usage_records ADD COLUMN chain TEXT NOT NULL DEFAULT '[]';
+      CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        last_used_at INTEGER,
+        last_used_from TEXT
+      );
+      CREATE INDEX credentials_agent ON credentials(agent_id);
+      CREATE TABLE revoked_tokens (
+        jti TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER NOT NULL
+      );
+      CREATE TABLE audit_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        time INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        request_id TEXT,
+        agent_id TEXT,
+        session_id TEXT,
+        team_id TEXT,
+        chain TEXT,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX audit_session ON audit_events(session_id, seq);
+      CREATE INDEX audit_agent ON audit_events(agent_id, seq);
+      CREATE INDEX audit_type ON audit_events(type, seq);
+    `,
+  },
 ];

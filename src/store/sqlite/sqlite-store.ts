@@ -6,11 +6,11 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  profileSpecJson, rowToAgent, rowToProfile, rowToSession, rowToSigningKey, rowToTeam, rowToUsage,
-  USAGE_COLUMNS, usageValues, type Row,
+  EVENT_COLUMNS, eventValues, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
-import type { NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Profile, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import type { Agent, AgentStatus, AuditEvent, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -164,11 +164,11 @@ export class SqliteStore implements Store {
 
   async createSession(s: NewSession): Promise<Session> {
     this.stmt(
-      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)`,
+      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
     ).run(
       s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
-      JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt,
+      JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
     );
     return (await this.getSession(s.id))!;
   }
@@ -186,6 +186,26 @@ export class SqliteStore implements Store {
   async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
     this.stmt('UPDATE sessions SET status = ? WHERE id = ?').run(status, id);
     return this.getSession(id);
+  }
+
+  async sessionTree(rootId: string): Promise<Session[]> {
+    return this.all(
+      `WITH RECURSIVE tree(id, depth) AS (
+         SELECT id, 0 FROM sessions WHERE id = ?
+         UNION ALL SELECT s.id, tree.depth + 1 FROM sessions s JOIN tree ON s.parent_id = tree.id
+       )
+       SELECT sessions.* FROM sessions JOIN tree ON sessions.id = tree.id ORDER BY tree.depth, sessions.created_at, sessions.id`,
+      rootId,
+    ).map(rowToSession);
+  }
+
+  async endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]> {
+    const update = this.stmt("UPDATE sessions SET status = ? WHERE id = ? AND status = 'active'");
+    const changed: string[] = [];
+    this.db.transaction(() => {
+      for (const id of ids) if (update.run(status, id).changes === 1) changed.push(id);
+    })();
+    return changed;
   }
 
   // --- usage ----------------------------------------------------------------------------
@@ -235,6 +255,56 @@ export class SqliteStore implements Store {
   }
 
   async listSigningKeys(): Promise<SigningKey[]> {
-    return this.all('SELECT * FROM signing_keys ORDER BY created_at').map(rowToSigningKey);
+    return this.all('SELECT * FROM signing_keys ORDER BY created_at, kid').map(rowToSigningKey);
+  }
+
+  // --- credentials, revoked tokens ----------------------------------------------------------
+
+  async putCredential(c: Credential): Promise<void> {
+    this.stmt(
+      `INSERT INTO credentials (id, agent_id, hash, created_at, expires_at, revoked_at, last_used_at, last_used_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(c.id, c.agentId, c.hash, c.createdAt, c.expiresAt, c.revokedAt, c.lastUsedAt, c.lastUsedFrom);
+  }
+
+  async getCredential(id: string): Promise<Credential | null> {
+    const r = this.one('SELECT * FROM credentials WHERE id = ?', id);
+    return r ? rowToCredential(r) : null;
+  }
+
+  async listCredentials(agentId: string): Promise<Credential[]> {
+    return this.all('SELECT * FROM credentials WHERE agent_id = ? ORDER BY created_at, id', agentId).map(rowToCredential);
+  }
+
+  async revokeCredential(id: string, at: number): Promise<Credential | null> {
+    this.stmt('UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?').run(at, id);
+    return this.getCredential(id);
+  }
+
+  async touchCredential(id: string, at: number, from: string | null): Promise<void> {
+    this.stmt('UPDATE credentials SET last_used_at = ?, last_used_from = ? WHERE id = ?').run(at, from, id);
+  }
+
+  async revokeToken(t: RevokedToken): Promise<void> {
+    this.stmt('INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?) ON CONFLICT(jti) DO NOTHING').run(t.jti, t.expiresAt, t.revokedAt);
+  }
+
+  async listRevokedTokens(now: number): Promise<RevokedToken[]> {
+    this.stmt('DELETE FROM revoked_tokens WHERE expires_at <= ?').run(now);
+    return this.all('SELECT * FROM revoked_tokens ORDER BY revoked_at, jti').map(rowToRevokedToken);
+  }
+
+  // --- audit events -----------------------------------------------------------------------
+
+  async appendEvents(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const insert = this.stmt(`INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`);
+    this.db.transaction(() => {
+      for (const e of events) insert.run(...eventValues(e));
+    })();
+  }
+
+  async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
+    const { where, params } = conditions({ type: filter.type, agent_id: filter.agentId, session_id: filter.sessionId }, { time: filter.since });
+    return this.all(`SELECT * FROM audit_events ${where} ORDER BY seq DESC LIMIT ?`, ...params, filter.limit ?? 100).map(rowToEvent);
   }
 }
