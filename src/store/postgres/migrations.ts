@@ -1,0 +1,143 @@
+// Versioned schema for the PostgreSQL store: the same tables, columns and indexes as the SQLite
+// one (src/store/sqlite/migrations.ts), in Postgres types. Append new versions; never edit an
+// applied one. Table names are unqualified: the store runs them with `search_path` set to its
+// schema.
+//
+// Type choices:
+// - counters, money (nano-USD) and timestamps (ms since the epoch) are BIGINT; the store parses
+//   INT8 as a JS number (safe up to 2^53: about 9 million USD in nano-USD);
+// - JSON documents (profile spec, session models, context, chains, event data) are JSON, not
+//   JSONB: JSON keeps the text as written and accepts all JSON.stringify produces, while JSONB
+//   rejects "\u0000" and lone surrogates, which agent-supplied strings may contain;
+// - flags are BOOLEAN (rows.ts reads 0/1 and true/false alike);
+// - ids and names use the "C" collation, so ORDER BY name / id sorts bytewise as in SQLite rather
+//   than by the database's locale.
+export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'core',
+    sql: `
+      CREATE TABLE teams (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        owner TEXT,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE profiles (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        spec JSON NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE agents (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        team_id TEXT COLLATE "C" NOT NULL REFERENCES teams(id),
+        profile_id TEXT COLLATE "C" NOT NULL REFERENCES profiles(id),
+        owner TEXT,
+        environment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE sessions (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        agent_id TEXT COLLATE "C" NOT NULL REFERENCES agents(id),
+        team_id TEXT COLLATE "C" NOT NULL REFERENCES teams(id),
+        profile_id TEXT COLLATE "C" NOT NULL REFERENCES profiles(id),
+        parent_id TEXT COLLATE "C" REFERENCES sessions(id),
+        task TEXT NOT NULL,
+        budget_tokens BIGINT,
+        budget_usd_nano BIGINT,
+        models JSON NOT NULL,
+        context JSON NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        spent_input_tokens BIGINT NOT NULL DEFAULT 0,
+        spent_output_tokens BIGINT NOT NULL DEFAULT 0,
+        spent_cached_input_tokens BIGINT NOT NULL DEFAULT 0,
+        spent_cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+        spent_reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+        spent_usd_nano BIGINT NOT NULL DEFAULT 0,
+        spent_requests BIGINT NOT NULL DEFAULT 0
+      );
+      CREATE INDEX sessions_agent ON sessions(agent_id, created_at);
+      CREATE INDEX sessions_team ON sessions(team_id, created_at);
+      CREATE TABLE usage_records (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        session_id TEXT COLLATE "C" NOT NULL REFERENCES sessions(id),
+        agent_id TEXT COLLATE "C" NOT NULL,
+        team_id TEXT COLLATE "C" NOT NULL,
+        profile_id TEXT COLLATE "C" NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        api TEXT NOT NULL,
+        stream BOOLEAN NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        cached_input_tokens BIGINT NOT NULL,
+        cache_write_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        cost_usd_nano BIGINT NOT NULL,
+        estimated BOOLEAN NOT NULL,
+        outcome TEXT NOT NULL,
+        http_status BIGINT NOT NULL,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX usage_session ON usage_records(session_id, created_at);
+      CREATE INDEX usage_agent ON usage_records(agent_id, created_at);
+      CREATE INDEX usage_team ON usage_records(team_id, created_at);
+      CREATE TABLE signing_keys (
+        kid TEXT COLLATE "C" PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        retired_at BIGINT
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'identity',
+    sql: `
+      ALTER TABLE sessions ADD COLUMN chain JSON NOT NULL DEFAULT '[]';
+      CREATE INDEX sessions_parent ON sessions(parent_id);
+      ALTER TABLE usage_records ADD COLUMN chain JSON NOT NULL DEFAULT '[]';
+      CREATE TABLE credentials (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        agent_id TEXT COLLATE "C" NOT NULL REFERENCES agents(id),
+        hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT,
+        last_used_at BIGINT,
+        last_used_from TEXT
+      );
+      CREATE INDEX credentials_agent ON credentials(agent_id);
+      CREATE TABLE revoked_tokens (
+        jti TEXT COLLATE "C" PRIMARY KEY,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT NOT NULL
+      );
+      CREATE TABLE audit_events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT COLLATE "C" NOT NULL UNIQUE,
+        time BIGINT NOT NULL,
+        type TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        request_id TEXT,
+        agent_id TEXT COLLATE "C",
+        session_id TEXT COLLATE "C",
+        team_id TEXT COLLATE "C",
+        chain JSON,
+        data JSON NOT NULL
+      );
+      CREATE INDEX audit_session ON audit_events(session_id, seq);
+      CREATE INDEX audit_agent ON audit_events(agent_id, seq);
+      CREATE INDEX audit_type ON audit_events(type, seq);
+    `,
+  },
+];

@@ -1,0 +1,493 @@
+// The scale-out Store: one PostgreSQL database shared by any number of stateless gateway
+// replicas. Every operation but migrate() is a single statement, so a single round trip (plus one
+// per new pooled connection, to apply its settings), and atomic on its own.
+import pg from 'pg';
+import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
+import { GatewayError } from '../../errors/index.js';
+import { newId } from '../../util/ids.js';
+import {
+  EVENT_COLUMNS, eventValues, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
+} from '../rows.js';
+import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import type { Agent, AgentStatus, AuditEvent, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+
+export interface PostgresStoreOptions {
+  /** `postgres://…`; the store creates (and on close() ends) its own pool. */
+  connectionString?: string;
+  /**
+   * A pool to use instead: the store does not end it on close(). Each connection the store checks
+   * out gets the store's search_path and statement_timeout, so share the pool only with code that
+   * sets its own (or with stores of the same settings).
+   */
+  pool?: pg.Pool;
+  /** Schema holding the tables; created by migrate() if missing. Default: the connection's search_path. */
+  schema?: string;
+  /** Server-side limit per statement (0 = none). Default 5000, as SQLite's busy timeout. */
+  statementTimeoutMs?: number;
+  /** Size of the pool the store creates (ignored with `pool`). Default 10. */
+  max?: number;
+}
+
+const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+const DEFAULT_LIMIT = 100;
+
+/**
+ * pg returns INT8 (BIGINT, count(*)) as a string, since it may exceed 2^53; every number this
+ * store keeps (nano-USD, tokens, ms timestamps) stays far below, so parse it as a number. Passed
+ * with each query: the global `pg.types` (shared with any other pg user in the process) is
+ * never touched.
+ */
+const TYPES: CustomTypesConfig = {
+  getTypeParser: (oid, format): unknown =>
+    oid === pg.types.builtins.INT8 && format !== 'binary' ? Number : pg.types.getTypeParser(oid, format),
+};
+
+/**
+ * Applies a store's session settings to a connection. A null search_path restores the
+ * connection's default (another store sharing the pool may have changed it).
+ */
+const CONFIGURE_SQL = `SELECT set_config('search_path', coalesce($1, (SELECT reset_val FROM pg_settings WHERE name = 'search_path')), false),
+  set_config('statement_timeout', $2, false)`;
+
+/**
+ * The settings each connection last received from a PostgresStore. Module-wide rather than per
+ * store, so that stores with different settings sharing one pool re-apply theirs as needed.
+ */
+const appliedSettings = new WeakMap<PoolClient, string>();
+
+type Entity = 'teams' | 'profiles' | 'agents';
+const ID_PREFIX: Record<Entity, string> = { teams: 'team', profiles: 'prof', agents: 'agt' };
+
+/** Postgres type of each usage column, for unnest()ing a batch sent as one array per column. */
+const USAGE_TYPES: Record<(typeof USAGE_COLUMNS)[number], string> = {
+  id: 'text', request_id: 'text', session_id: 'text', agent_id: 'text', team_id: 'text', profile_id: 'text',
+  model: 'text', provider: 'text', api: 'text', stream: 'boolean',
+  input_tokens: 'bigint', output_tokens: 'bigint', cached_input_tokens: 'bigint', cache_write_tokens: 'bigint', reasoning_tokens: 'bigint',
+  cost_usd_nano: 'bigint', estimated: 'boolean', outcome: 'text', http_status: 'bigint', latency_ms: 'double precision', created_at: 'bigint',
+  chain: 'json',
+};
+
+/** Postgres type of each audit event column, likewise. */
+const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
+  id: 'text', time: 'bigint', type: 'text', actor: 'text', request_id: 'text', agent_id: 'text', session_id: 'text', team_id: 'text',
+  chain: 'json', data: 'json',
+};
+
+/** `unnest($1::t1[], $2::t2[], …) AS alias(c1, c2, …)` for a batch sent as one array per column. */
+function unnestColumns(columns: readonly string[], types: Record<string, string>, alias: string, ordinality = false): string {
+  const args = columns.map((c, i) => `$${i + 1}::${types[c]}[]`).join(', ');
+  return `unnest(${args})${ordinality ? ' WITH ORDINALITY' : ''} AS ${alias}(${columns.join(', ')}${ordinality ? ', ord' : ''})`;
+}
+
+/** Transposes rows of values into one array per column. */
+function byColumn(width: number, rows: Iterable<unknown[]>): unknown[][] {
+  const columns: unknown[][] = Array.from({ length: width }, () => []);
+  for (const values of rows) values.forEach((v, i) => columns[i]!.push(v));
+  return columns;
+}
+
+/** Session spend columns and the usage column each one sums. */
+const SPEND: readonly (readonly [spent: string, usage: string])[] = [
+  ['spent_input_tokens', 'input_tokens'],
+  ['spent_output_tokens', 'output_tokens'],
+  ['spent_cached_input_tokens', 'cached_input_tokens'],
+  ['spent_cache_write_tokens', 'cache_write_tokens'],
+  ['spent_reasoning_tokens', 'reasoning_tokens'],
+  ['spent_usd_nano', 'cost_usd_nano'],
+];
+
+/**
+ * recordUsage in one statement, so atomic without an explicit transaction: insert the batch,
+ * keep the records that were new (a replayed id is skipped by ON CONFLICT and not RETURNed, so
+ * never charged twice), sum them per session, lock those sessions in id order, add the sums.
+ * Locking in one order means concurrent batches touching the same sessions queue rather than
+ * deadlock (FOR NO KEY UPDATE, as UPDATE itself takes, does not block other batches' foreign-key
+ * checks on the same session). Inserting in id order does the same for a batch replayed
+ * concurrently. An unknown session fails the foreign key and with it the whole statement.
+ */
+const RECORD_USAGE_SQL = `
+WITH batch AS (
+  SELECT * FROM ${unnestColumns(USAGE_COLUMNS, USAGE_TYPES, 'u')}
+), inserted AS (
+  INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')})
+  SELECT ${USAGE_COLUMNS.join(', ')} FROM batch ORDER BY id
+  ON CONFLICT (id) DO NOTHING
+  RETURNING session_id, ${SPEND.map(([, u]) => u).join(', ')}
+), spend AS (
+  SELECT session_id, ${SPEND.map(([, u]) => `sum(${u})::bigint AS ${u}`).join(', ')}, count(*) AS requests
+  FROM inserted GROUP BY session_id
+), locked AS (
+  SELECT spend.* FROM sessions JOIN spend ON spend.session_id = sessions.id
+  ORDER BY sessions.id FOR NO KEY UPDATE OF sessions
+)
+UPDATE sessions SET ${SPEND.map(([s, u]) => `${s} = ${s} + locked.${u}`).join(', ')}, spent_requests = spent_requests + locked.requests
+FROM locked WHERE sessions.id = locked.session_id`;
+
+/** A WHERE clause with $n placeholders from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
+function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const [ops, filters] of [['=', equal], ['>=', atLeast]] as const) {
+    for (const [column, value] of Object.entries(filters)) {
+      if (value === undefined) continue;
+      params.push(value);
+      parts.push(`${column} ${ops} $${params.length}`);
+    }
+  }
+  return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly capabilities = { shared: true };
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly schema: string | null;
+  private readonly statementTimeoutMs: number;
+  /** Identifies this store's connection settings in `appliedSettings`. */
+  private readonly settingsKey: string;
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    if (options.pool && options.connectionString) throw new TypeError('PostgresStore: give either connectionString or pool, not both');
+    if (options.schema === '') throw new TypeError('PostgresStore: schema must not be empty');
+    this.schema = options.schema ?? null;
+    this.statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    if (!Number.isInteger(this.statementTimeoutMs) || this.statementTimeoutMs < 0) {
+      throw new TypeError('PostgresStore: statementTimeoutMs must be a non-negative integer');
+    }
+    this.settingsKey = JSON.stringify([this.schema, this.statementTimeoutMs]);
+    if (options.pool) {
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else {
+      if (!options.connectionString) throw new TypeError('PostgresStore: connectionString or pool is required');
+      this.pool = new pg.Pool({
+        connectionString: options.connectionString,
+        max: options.max ?? 10,
+        // Fail fast (and let the caller answer store_unavailable) rather than queue requests on a dead server.
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        application_name: 'tollgate',
+      });
+      this.ownsPool = true;
+      // An idle connection that drops emits 'error' on the pool, which would otherwise crash the
+      // process; the pool has already discarded it and the next checkout connects afresh.
+      this.pool.on('error', () => {});
+    }
+  }
+
+  /**
+   * Runs `work` on a pooled connection that has this store's settings. The connection goes back
+   * to the pool only if it is healthy and outside any transaction; otherwise it is discarded.
+   */
+  private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    // A checked-out connection that drops emits 'error' (its pending query rejects as well);
+    // unheard, that event would crash the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onError);
+    let discard = false;
+    try {
+      if (appliedSettings.get(client) !== this.settingsKey) {
+        await client.query({ text: CONFIGURE_SQL, values: [this.schema === null ? null : pg.escapeIdentifier(this.schema), String(this.statementTimeoutMs)] });
+        appliedSettings.set(client, this.settingsKey);
+      }
+      return await work(client);
+    } catch (err) {
+      // An error the server reported leaves the connection usable; any other (socket, protocol) may not have.
+      if (!(err instanceof pg.DatabaseError)) discard = true;
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(lost ?? (discard || client.getTransactionStatus() !== 'I'));
+    }
+  }
+
+  /**
+   * One statement, one round trip. Statements are deliberately not named (kept prepared per
+   * connection): a prepared `SELECT *` fails with "cached plan must not change result type" once
+   * another replica's migration adds a column, and transaction-mode poolers do not keep them.
+   */
+  private async rows(text: string, values: unknown[] = []): Promise<Row[]> {
+    return this.withClient(async (client) => (await client.query<QueryResultRow>({ text, values, types: TYPES })).rows);
+  }
+
+  private async row(text: string, values: unknown[] = []): Promise<Row | undefined> {
+    return (await this.rows(text, values))[0];
+  }
+
+  async migrate(): Promise<void> {
+    await this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        // Waiting for another replica's migration, or building an index, may take longer than
+        // the hot path's per-statement limit.
+        await client.query('SET LOCAL statement_timeout = 0');
+        // Replicas starting at once queue here, so each version is applied once. The lock is
+        // per target schema (hashtextextended is stable: hash partitioning relies on it) and
+        // ends with the transaction. It comes first: CREATE … IF NOT EXISTS races on its own.
+        await client.query({
+          text: `SELECT pg_advisory_xact_lock(hashtextextended('tollgate.migrate:' || coalesce($1::text, current_schema(), ''), 0))`,
+          values: [this.schema],
+        });
+        if (this.schema !== null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
+        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        for (const m of POSTGRES_MIGRATIONS) {
+          if (applied.has(m.version)) continue;
+          await client.query(m.sql);
+          await client.query({ text: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', values: [m.version, m.name, Date.now()] });
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        // If the rollback fails too, withClient discards the connection (still in a transaction).
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.rows('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  // --- teams, profiles, agents: one pattern, keyed by unique name ---------------------------
+
+  private async byIdOrName(table: Entity, idOrName: string): Promise<Row | undefined> {
+    // An id match wins over a name match, should a name ever look like another object's id.
+    return this.row(`SELECT * FROM ${table} WHERE id = $1 OR name = $1 ORDER BY id = $1 DESC LIMIT 1`, [idOrName]);
+  }
+
+  /**
+   * Inserts a row keyed by name, or on a duplicate name fails with `conflict` or (onExisting =
+   * update) updates the `updated` columns in place, keeping id and created_at. One statement, so
+   * two replicas putting the same name at once cannot both insert.
+   */
+  private async put(table: Entity, name: string, values: Record<string, unknown>, updated: readonly string[], onExisting: OnExisting): Promise<Row> {
+    const columns = ['id', 'name', 'created_at', ...Object.keys(values)];
+    const onConflict = onExisting === 'update'
+      ? `DO UPDATE SET ${updated.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}`
+      : 'DO NOTHING';
+    const r = await this.row(
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (name) ${onConflict} RETURNING *`,
+      [newId(ID_PREFIX[table]), name, Date.now(), ...Object.values(values)],
+    );
+    if (!r) throw new GatewayError('conflict', `${table.slice(0, -1)} "${name}" already exists`);
+    return r;
+  }
+
+  async putTeam(team: NewTeam, onExisting: OnExisting): Promise<Team> {
+    return rowToTeam(await this.put('teams', team.name, { owner: team.owner ?? null }, ['owner'], onExisting));
+  }
+
+  async getTeam(idOrName: string): Promise<Team | null> {
+    const r = await this.byIdOrName('teams', idOrName);
+    return r ? rowToTeam(r) : null;
+  }
+
+  async listTeams(): Promise<Team[]> {
+    return (await this.rows('SELECT * FROM teams ORDER BY name')).map(rowToTeam);
+  }
+
+  async putProfile(profile: NewProfile, onExisting: OnExisting): Promise<Profile> {
+    return rowToProfile(await this.put('profiles', profile.name, { spec: profileSpecJson(profile) }, ['spec'], onExisting));
+  }
+
+  async getProfile(idOrName: string): Promise<Profile | null> {
+    const r = await this.byIdOrName('profiles', idOrName);
+    return r ? rowToProfile(r) : null;
+  }
+
+  async listProfiles(): Promise<Profile[]> {
+    return (await this.rows('SELECT * FROM profiles ORDER BY name')).map(rowToProfile);
+  }
+
+  async putAgent(agent: NewAgent, onExisting: OnExisting): Promise<Agent> {
+    const values = { team_id: agent.teamId, profile_id: agent.profileId, owner: agent.owner ?? null, environment: agent.environment, status: 'active' };
+    // A new agent starts active; re-applying an existing one keeps its status (e.g. suspended).
+    return rowToAgent(await this.put('agents', agent.name, values, ['team_id', 'profile_id', 'owner', 'environment'], onExisting));
+  }
+
+  async getAgent(idOrName: string): Promise<Agent | null> {
+    const r = await this.byIdOrName('agents', idOrName);
+    return r ? rowToAgent(r) : null;
+  }
+
+  async listAgents(filter: { teamId?: string } = {}): Promise<Agent[]> {
+    const rows = filter.teamId
+      ? await this.rows('SELECT * FROM agents WHERE team_id = $1 ORDER BY name', [filter.teamId])
+      : await this.rows('SELECT * FROM agents ORDER BY name');
+    return rows.map(rowToAgent);
+  }
+
+  async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
+    const r = await this.row('UPDATE agents SET status = $2 WHERE id = $1 RETURNING *', [id, status]);
+    return r ? rowToAgent(r) : null;
+  }
+
+  // --- sessions -------------------------------------------------------------------------
+
+  async createSession(s: NewSession): Promise<Session> {
+    const r = await this.row(
+      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13) RETURNING *`,
+      [
+        s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
+        JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
+      ],
+    );
+    return rowToSession(r!);
+  }
+
+  async getSession(id: string): Promise<Session | null> {
+    const r = await this.row('SELECT * FROM sessions WHERE id = $1', [id]);
+    return r ? rowToSession(r) : null;
+  }
+
+  async listSessions(filter: SessionFilter = {}): Promise<Session[]> {
+    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId, status: filter.status });
+    const rows = await this.rows(
+      `SELECT * FROM sessions ${where} ORDER BY created_at DESC, id LIMIT $${params.length + 1}`,
+      [...params, filter.limit ?? DEFAULT_LIMIT],
+    );
+    return rows.map(rowToSession);
+  }
+
+  async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
+    const r = await this.row('UPDATE sessions SET status = $2 WHERE id = $1 RETURNING *', [id, status]);
+    return r ? rowToSession(r) : null;
+  }
+
+  async sessionTree(rootId: string): Promise<Session[]> {
+    const rows = await this.rows(
+      `WITH RECURSIVE tree(id, depth) AS (
+         SELECT id, 0 FROM sessions WHERE id = $1
+         UNION ALL SELECT s.id, tree.depth + 1 FROM sessions s JOIN tree ON s.parent_id = tree.id
+       )
+       SELECT sessions.* FROM sessions JOIN tree ON sessions.id = tree.id ORDER BY tree.depth, sessions.created_at, sessions.id`,
+      [rootId],
+    );
+    return rows.map(rowToSession);
+  }
+
+  async endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]> {
+    if (ids.length === 0) return [];
+    // Rows are locked in id order, as recordUsage does, so overlapping calls queue rather than
+    // deadlock; a session another call ended meanwhile is re-checked and skipped.
+    const rows = await this.rows(
+      `WITH target AS (
+         SELECT id FROM sessions WHERE id = ANY($2::text[]) AND status = 'active' ORDER BY id FOR NO KEY UPDATE
+       )
+       UPDATE sessions SET status = $1 FROM target WHERE sessions.id = target.id RETURNING sessions.id`,
+      [status, ids],
+    );
+    // RETURNING has no defined order: answer in the order asked, each id once.
+    const changed = new Set(rows.map((r) => String(r.id)));
+    return [...new Set(ids)].filter((id) => changed.has(id));
+  }
+
+  // --- usage ----------------------------------------------------------------------------
+
+  async recordUsage(records: readonly UsageRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    // One array per column: as many parameters as columns, whatever the batch size.
+    await this.rows(RECORD_USAGE_SQL, byColumn(USAGE_COLUMNS.length, records.map(usageValues)));
+  }
+
+  async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
+    const { where, params } = conditions({ session_id: filter.sessionId, agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
+    const rows = await this.rows(
+      `SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT $${params.length + 1}`,
+      [...params, filter.limit ?? DEFAULT_LIMIT],
+    );
+    return rows.map(rowToUsage);
+  }
+
+  // --- signing keys ---------------------------------------------------------------------
+
+  async putSigningKey(k: SigningKey): Promise<void> {
+    await this.rows(
+      `INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (kid) DO UPDATE SET retired_at = EXCLUDED.retired_at`,
+      [k.kid, k.alg, k.privateJwk, k.publicJwk, k.createdAt, k.retiredAt],
+    );
+  }
+
+  async listSigningKeys(): Promise<SigningKey[]> {
+    return (await this.rows('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(rowToSigningKey);
+  }
+
+  // --- credentials, revoked tokens ----------------------------------------------------------
+
+  async putCredential(c: Credential): Promise<void> {
+    await this.rows(
+      `INSERT INTO credentials (id, agent_id, hash, created_at, expires_at, revoked_at, last_used_at, last_used_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [c.id, c.agentId, c.hash, c.createdAt, c.expiresAt, c.revokedAt, c.lastUsedAt, c.lastUsedFrom],
+    );
+  }
+
+  async getCredential(id: string): Promise<Credential | null> {
+    const r = await this.row('SELECT * FROM credentials WHERE id = $1', [id]);
+    return r ? rowToCredential(r) : null;
+  }
+
+  async listCredentials(agentId: string): Promise<Credential[]> {
+    return (await this.rows('SELECT * FROM credentials WHERE agent_id = $1 ORDER BY created_at, id', [agentId])).map(rowToCredential);
+  }
+
+  async revokeCredential(id: string, at: number): Promise<Credential | null> {
+    // The first revocation's time stands.
+    const r = await this.row('UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING *', [id, at]);
+    return r ? rowToCredential(r) : null;
+  }
+
+  async touchCredential(id: string, at: number, from: string | null): Promise<void> {
+    await this.rows('UPDATE credentials SET last_used_at = $2, last_used_from = $3 WHERE id = $1', [id, at, from]);
+  }
+
+  async revokeToken(t: RevokedToken): Promise<void> {
+    await this.rows('INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING', [t.jti, t.expiresAt, t.revokedAt]);
+  }
+
+  async listRevokedTokens(now: number): Promise<RevokedToken[]> {
+    // Prunes and lists in one statement. Its SELECT sees the table as before the DELETE, hence
+    // the same condition, negated.
+    const rows = await this.rows(
+      `WITH pruned AS (DELETE FROM revoked_tokens WHERE expires_at <= $1)
+       SELECT * FROM revoked_tokens WHERE expires_at > $1 ORDER BY revoked_at, jti`,
+      [now],
+    );
+    return rows.map(rowToRevokedToken);
+  }
+
+  // --- audit events -----------------------------------------------------------------------
+
+  async appendEvents(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // One statement; WITH ORDINALITY … ORDER BY keeps seq in the order given.
+    await this.rows(
+      `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')})
+       SELECT ${EVENT_COLUMNS.join(', ')} FROM ${unnestColumns(EVENT_COLUMNS, EVENT_TYPES, 'e', true)} ORDER BY ord`,
+      byColumn(EVENT_COLUMNS.length, events.map(eventValues)),
+    );
+  }
+
+  async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
+    const { where, params } = conditions({ type: filter.type, agent_id: filter.agentId, session_id: filter.sessionId }, { time: filter.since });
+    const rows = await this.rows(`SELECT * FROM audit_events ${where} ORDER BY seq DESC LIMIT $${params.length + 1}`, [...params, filter.limit ?? DEFAULT_LIMIT]);
+    return rows.map(rowToEvent);
+  }
+}

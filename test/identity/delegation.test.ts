@@ -1,0 +1,141 @@
+// Delegation by token exchange: orchestrator → researcher → summarizer. Each level's spend lands
+// under its own agent, rolls up to the root session, and carries the whole chain.
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { decodeJwt, delegate } from '../helpers/oauth.js';
+
+const MODELS = ['gpt-4o-mini', 'gpt-4o', 'claude-3-5-haiku-latest'];
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startGateway({
+    teams: [{ name: 'research' }],
+    profiles: [
+      { name: 'orchestrator', models: MODELS, session_budget: { default: { usd: 1 }, max: { usd: 5 } } },
+      { name: 'worker', models: ['gpt-4o-mini', 'claude-3-5-haiku-latest'], session_budget: { default: { usd: 0.2 }, max: { usd: 1 } } },
+    ],
+    agents: [
+      { name: 'orchestrator', team: 'research', profile: 'orchestrator' },
+      { name: 'researcher', team: 'research', profile: 'worker' },
+      { name: 'summarizer', team: 'research', profile: 'worker' },
+    ],
+    delegation: { max_depth: 2 },
+  });
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+const client = (token: string) => new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+const call = (token: string, content = 'work [[sim:tokens=10]]') => client(token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
+
+async function threeLevels() {
+  const root = await gw.openSession({ agent: 'orchestrator', task: 'write a report', budget: { usd: 1 } });
+  const mid = await delegate(gw.url, root.token, { agent: 'researcher', task: 'find sources', budget_usd: '0.3' });
+  expect(mid.status).toBe(200);
+  const leaf = await delegate(gw.url, mid.body.access_token, { agent: 'summarizer', task: 'summarise sources', budget_usd: '0.1', scope: 'gpt-4o-mini' });
+  expect(leaf.status).toBe(200);
+  return { root, mid: { token: mid.body.access_token as string, sessionId: mid.body.session_id as string }, leaf: { token: leaf.body.access_token as string, sessionId: leaf.body.session_id as string } };
+}
+
+describe('delegation', () => {
+  it('attributes each level to its own agent, rolls spend up to the root, and carries the chain everywhere', async () => {
+    const { root, mid, leaf } = await threeLevels();
+    const leafClaims = decodeJwt(leaf.token);
+    const agents = Object.fromEntries(await Promise.all(['orchestrator', 'researcher', 'summarizer'].map(async (n) => [n, (await gw.admin('GET', `/admin/v1/agents/${n}`)).body.id])));
+    expect(leafClaims.sub).toBe(agents.summarizer);
+    expect(leafClaims.act).toEqual({ sub: agents.researcher, sid: mid.sessionId, act: { sub: agents.orchestrator, sid: root.sessionId } });
+    expect(leafClaims.scope).toBe('gpt-4o-mini');
+
+    await call(root.token);
+    await call(mid.token);
+    await call(leaf.token);
+    await call(leaf.token);
+
+    const chain = [root.sessionId, mid.sessionId, leaf.sessionId];
+    const leafLines = (await gw.admin('GET', `/admin/v1/usage?session=${leaf.sessionId}`)).body.data;
+    expect(leafLines).toHaveLength(2);
+    for (const line of leafLines) expect(line).toMatchObject({ agent_id: agents.summarizer, chain });
+    const [midLine] = (await gw.admin('GET', `/admin/v1/usage?session=${mid.sessionId}`)).body.data;
+    expect(midLine).toMatchObject({ agent_id: agents.researcher, chain: chain.slice(0, 2) });
+
+    const rootView = await gw.session(root.sessionId);
+    const midView = await gw.session(mid.sessionId);
+    const leafView = await gw.session(leaf.sessionId);
+    expect(leafView).toMatchObject({ parent_id: mid.sessionId, chain, depth: 2, budget: { usd: 0.1 }, models: ['gpt-4o-mini'] });
+    expect(rootView.spent.requests).toBe(1);
+    expect(rootView.spent_with_children.requests).toBe(4);
+    expect(rootView.spent_with_children.usd).toBeCloseTo(rootView.spent.usd + midView.spent.usd + leafView.spent.usd, 12);
+    // The children's slices are held on the parent: 1 − 0.3 (researcher's slice) − own spend.
+    expect(rootView.remaining.usd).toBeCloseTo(1 - 0.3 - rootView.spent.usd, 9);
+
+    const tree = (await gw.admin('GET', `/admin/v1/sessions/${root.sessionId}/tree`)).body;
+    expect(tree.agent.name).toBe('orchestrator');
+    expect(tree.children[0].agent.name).toBe('researcher');
+    expect(tree.children[0].children[0]).toMatchObject({ id: leaf.sessionId, agent: { name: 'summarizer' } });
+    expect(tree.spent_with_children.requests).toBe(4);
+
+    const delegated = (await gw.admin('GET', `/admin/v1/audit/events?type=session.delegated&session=${leaf.sessionId}`)).body.data;
+    expect(delegated[0]).toMatchObject({ actor: `agent:${agents.researcher}`, chain, data: { parent: mid.sessionId, depth: 2 } });
+  });
+
+  it('revoking the middle session stops it and its child at once; the root keeps working', async () => {
+    const { root, mid, leaf } = await threeLevels();
+    await call(leaf.token);
+    const res = await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'went off task' });
+    expect(res.body.revoked.sort()).toEqual([mid.sessionId, leaf.sessionId].sort());
+    for (const t of [mid.token, leaf.token]) {
+      const err = (await call(t).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err.status).toBe(401);
+      expect(err.code).toBe('session_inactive');
+    }
+    await call(root.token);
+    const rootView = await gw.session(root.sessionId);
+    const spentBelow = rootView.spent_with_children.usd - rootView.spent.usd;
+    // The slice came back, less what the revoked branch had spent.
+    expect(rootView.remaining.usd).toBeCloseTo(1 - rootView.spent.usd - spentBelow, 9);
+    expect((await delegate(gw.url, mid.token, { task: 'more' })).body.error).toBe('invalid_grant');
+  });
+
+  it('closing a child returns its unused budget to the parent', async () => {
+    const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 1 } });
+    const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.5' })).body;
+    expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(0.5, 9);
+    await call(child.access_token);
+    const childSpent = (await gw.session(child.session_id)).spent.usd;
+    await gw.admin('POST', `/admin/v1/sessions/${child.session_id}/close`, {});
+    expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(1 - childSpent, 9);
+  });
+
+  it('never gives a child more than its parent holds: scope, budget, depth, expiry', async () => {
+    const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 0.5 }, models: ['gpt-4o-mini'], ttl_seconds: 600 });
+    const wider = await delegate(gw.url, root.token, { agent: 'researcher', task: 'x', scope: 'gpt-4o-mini claude-3-5-haiku-latest' });
+    expect(wider.status).toBe(400);
+    expect(wider.body.error).toBe('invalid_scope');
+    const richer = await delegate(gw.url, root.token, { agent: 'researcher', task: 'x', budget_usd: '0.6' });
+    expect(richer.body.error).toBe('invalid_target');
+    const ghost = await delegate(gw.url, root.token, { agent: 'nobody', task: 'x' });
+    expect(ghost.body.error).toBe('invalid_target');
+    // Default slice: the child profile's default, capped at what the parent has left.
+    const child = await delegate(gw.url, root.token, { agent: 'researcher', task: 'x' });
+    const childView = await gw.session(child.body.session_id);
+    expect(childView.budget.usd).toBeCloseTo(0.2, 9);
+    expect(Date.parse(childView.expires_at)).toBeLessThanOrEqual(Date.parse((await gw.session(root.sessionId)).expires_at));
+    const grandchild = await delegate(gw.url, child.body.access_token, { agent: 'summarizer', task: 'y', budget_usd: '0.05' });
+    expect(grandchild.status).toBe(200);
+    const tooDeep = await delegate(gw.url, grandchild.body.access_token, { agent: 'summarizer', task: 'z', budget_usd: '0.01' });
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.error_description).toContain('deeper');
+  });
+
+  it('a child cannot spend past its slice, and its spend counts against the parent', async () => {
+    const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 1 } });
+    const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.00002' })).body;
+    let refused: InstanceType<typeof OpenAI.APIError> | undefined;
+    for (let i = 0; i < 10 && !refused; i++) refused = await call(child.access_token, 'x [[sim:tokens=20]]').then(() => undefined, (e: InstanceType<typeof OpenAI.APIError>) => e);
+    expect(refused?.status).toBe(402);
+    const childView = await gw.session(child.session_id);
+    expect(childView.spent.usd).toBeLessThanOrEqual(0.00002);
+    expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(1 - 0.00002, 9);
+  });
+});
