@@ -63,6 +63,8 @@ export const federationIssuerSchema = z
     jwks_url: z.url({ protocol: /^https?$/ }).optional(),
     jwks_file: z.string().optional(),
     jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+    /** After a fetch, an unknown `kid` triggers another fetch only once this much time has passed. */
+    jwks_cooldown_seconds: z.number().nonnegative().default(30),
     /** `aud` its tokens must carry (default: tokens.audience). */
     audience: z.string().optional(),
     algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'])).optional(),

@@ -9,14 +9,16 @@ import type { FederationIssuerConfig } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
-const REFETCH_COOLDOWN_MS = 30_000;
 const MAX_JWT_LENGTH = 16_384;
 
 class Jwks {
   private keys = new Map<string, JWK>();
   private fetchedAt = 0;
 
-  constructor(private readonly source: { url?: string; file?: string; inline?: JWK[] }) {}
+  constructor(
+    private readonly source: { url?: string; file?: string; inline?: JWK[] },
+    private readonly cooldownMs: number,
+  ) {}
 
   private async refresh(): Promise<void> {
     let set: { keys?: JWK[] };
@@ -32,7 +34,7 @@ class Jwks {
   }
 
   async key(kid: string, alg: string): Promise<CryptoKey> {
-    if (!this.keys.has(kid) && Date.now() - this.fetchedAt >= (this.fetchedAt === 0 ? 0 : REFETCH_COOLDOWN_MS)) {
+    if (!this.keys.has(kid) && (this.fetchedAt === 0 || Date.now() - this.fetchedAt >= this.cooldownMs)) {
       await this.refresh().catch((err: unknown) => {
         throw new GatewayError('invalid_token', `the issuer's keys could not be loaded: ${(err as Error).message}`);
       });
@@ -69,7 +71,7 @@ class TrustedIssuer {
       url: config.jwks_url,
       file: config.jwks_file ? (config.jwks_file.startsWith('/') ? config.jwks_file : `${configDir}/${config.jwks_file}`) : undefined,
       inline: config.jwks?.keys,
-    });
+    }, config.jwks_cooldown_seconds * 1000);
     this.algorithms = config.algorithms ?? ASYMMETRIC;
   }
 

@@ -189,10 +189,14 @@ export class Gateway {
     }
   }
 
-  /** Periodic upkeep: reload signing keys (rotating when due) and revoked token ids. */
+  /** Upkeep, run every minute: reload signing keys (rotating when due) and revoked token ids. */
+  async runMaintenance(): Promise<void> {
+    await Promise.all([this.admin.keys.load(), this.admin.revocations.load()]);
+  }
+
   private startMaintenance(): void {
     this.maintenance = setInterval(() => {
-      Promise.all([this.admin.keys.load(), this.admin.revocations.load()]).catch((err: unknown) => this.logger.error({ err }, 'maintenance failed'));
+      this.runMaintenance().catch((err: unknown) => this.logger.error({ err }, 'maintenance failed'));
     }, 60_000);
     this.maintenance.unref();
   }
