@@ -14,7 +14,24 @@ export function presentedToken(headers: CallContext['req']['headers']): string |
   return typeof key === 'string' && key.length > 0 ? key : null;
 }
 
+/** Authenticates the call; every refusal is recorded as an `auth.denied` audit event. */
 export async function authenticate(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  try {
+    await verifyCaller(ctx, deps);
+  } catch (err) {
+    if (err instanceof GatewayError) {
+      // Who (if the token named anyone), from where, and why — never the credential itself.
+      void deps.audit.record({
+        type: 'auth.denied', actor: ctx.claims ? `agent:${ctx.claims.sub}` : 'anonymous', requestId: ctx.requestId,
+        agentId: ctx.claims?.sub ?? null, sessionId: ctx.claims?.sid ?? null,
+        data: { code: err.code, reason: err.message, source: ctx.req.socket.remoteAddress ?? null, path: ctx.req.url ?? null },
+      });
+    }
+    throw err;
+  }
+}
+
+async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   const token = presentedToken(ctx.req.headers);
   if (!token) throw new GatewayError('unauthenticated');
   const claims = await deps.tokens.verify(token);

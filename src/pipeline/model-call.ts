@@ -182,14 +182,6 @@ export async function handleModelCall(
       }
     }
     if (e.code === 'internal_error') deps.logger.error({ err: e.cause ?? e, req_id: requestId }, 'model call failed');
-    if (e.status === 401) {
-      // Every refused credential is on the record: who (if known), from where, and why.
-      void deps.audit.record({
-        type: 'auth.denied', actor: ctx.claims ? `agent:${ctx.claims.sub}` : 'anonymous', requestId,
-        agentId: ctx.claims?.sub ?? null, sessionId: ctx.claims?.sid ?? null,
-        data: { code: e.code, reason: e.message, source: req.socket.remoteAddress ?? null, path: req.url ?? null },
-      });
-    }
     sendError(res, e, adapter.dialect, requestId);
   } finally {
     res.off('close', onClose);
