@@ -1,5 +1,5 @@
 // Every way a session token can be bad → 401 with a precise reason and an auth.denied audit event.
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MasterKey } from '../../src/identity/index.js';
