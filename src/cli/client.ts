@@ -1,5 +1,5 @@
 // The CLI's client for the admin API: finds the gateway URL and admin token, and turns the API's
-// errors into readable messages.
+// errors into readable messages. Also the token endpoint, which agents call without an admin token.
 import { resolve } from 'node:path';
 import { readAdminToken } from '../identity/index.js';
 import { text } from './output.js';
@@ -17,38 +17,47 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
+/** The gateway's base URL, without a trailing slash. */
+export function gatewayUrl(opts: GlobalOptions): string {
+  return (opts.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+}
+
+/** One HTTP exchange with the gateway whose answer must be JSON. */
+async function exchange(base: string, path: string, init: RequestInit): Promise<{ status: number; ok: boolean; json: unknown }> {
+  let res: Response;
+  try {
+    res = await fetch(base + path, init);
+  } catch (err) {
+    throw new CliError(`cannot reach the gateway at ${base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
+  }
+  const text = await res.text();
+  try {
+    return { status: res.status, ok: res.ok, json: JSON.parse(text) };
+  } catch {
+    throw new CliError(`unexpected answer from ${base} (HTTP ${res.status})`);
+  }
+}
+
 export class AdminClient {
   private readonly base: string;
   private readonly token: string;
 
   constructor(opts: GlobalOptions) {
-    this.base = (opts.url ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+    this.base = gatewayUrl(opts);
     const token = opts.adminToken ?? readAdminToken(resolve(opts.dataDir ?? '.tollgate'));
     if (!token) throw new CliError('no admin token: set TOLLGATE_ADMIN_TOKEN, pass --admin-token, or run from the directory the gateway was started in (it keeps .tollgate/admin-token)');
     this.token = token;
   }
 
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(this.base + path, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new CliError(`cannot reach the gateway at ${this.base}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
-    }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new CliError(`unexpected answer from ${this.base} (HTTP ${res.status})`);
-    }
-    if (!res.ok) {
+    const { status, ok, json } = await exchange(this.base, path, {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!ok) {
       const error = (json as { error?: { code?: string; message?: string } }).error;
-      throw new CliError(`${error?.message ?? 'request failed'} (HTTP ${res.status}${error?.code ? `, ${error.code}` : ''})`);
+      throw new CliError(`${error?.message ?? 'request failed'} (HTTP ${status}${error?.code ? `, ${error.code}` : ''})`);
     }
     return json as T;
   }
@@ -60,6 +69,38 @@ export class AdminClient {
   post<T>(path: string, body: unknown): Promise<T> {
     return this.request<T>('POST', path, body);
   }
+}
+
+/** The token endpoint's answer (RFC 6749 §5.1, with Tollgate's session_id). */
+export interface TokenResponse {
+  access_token: string;
+  issued_token_type: string;
+  token_type: string;
+  expires_in: number;
+  scope: string;
+  session_id: string;
+}
+
+/** application/x-www-form-urlencoded encoding of one value (what RFC 6749 §2.3.1 asks of Basic credentials). */
+const formEncode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2);
+
+/**
+ * Asks the token endpoint (`POST /oauth/token`) for a session token. Agents call it, so it needs
+ * no admin token; `client` authenticates with HTTP Basic (client_credentials). OAuth errors
+ * (`{ error, error_description }`) become CliErrors.
+ */
+export async function requestToken(opts: GlobalOptions, params: Record<string, string | undefined>, client?: { id: string; secret: string }): Promise<TokenResponse> {
+  const base = gatewayUrl(opts);
+  const form = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) form.set(k, v);
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  if (client) headers.authorization = `Basic ${Buffer.from(`${formEncode(client.id)}:${formEncode(client.secret)}`).toString('base64')}`;
+  const { status, ok, json } = await exchange(base, '/oauth/token', { method: 'POST', headers, body: form.toString() });
+  if (!ok) {
+    const { error, error_description: description } = json as { error?: unknown; error_description?: unknown };
+    throw new CliError(`${typeof description === 'string' ? description : 'token request failed'} (HTTP ${status}${typeof error === 'string' ? `, ${error}` : ''})`);
+  }
+  return json as TokenResponse;
 }
 
 /** Builds a query string from the defined values. */

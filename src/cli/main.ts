@@ -62,13 +62,14 @@ program
   .action(run(async () => (await import('./commands/config.js')).check));
 
 const team = program.command('team').description('teams (who pays)');
-team.command('create').argument('<name>').option('--owner <email>').action(run(async () => (await import('./commands/team.js')).create));
-team.command('list').action(run(async () => (await import('./commands/team.js')).list));
-team.command('show').argument('<id-or-name>').action(run(async () => (await import('./commands/team.js')).show));
+team.command('create').description('create a team').argument('<name>').option('--owner <email>').action(run(async () => (await import('./commands/team.js')).create));
+team.command('list').description('list teams').action(run(async () => (await import('./commands/team.js')).list));
+team.command('show').description('one team').argument('<id-or-name>').action(run(async () => (await import('./commands/team.js')).show));
 
 const profile = program.command('profile').description('mission profiles (what a kind of agent may use)');
 profile
   .command('create')
+  .description('create a profile')
   .argument('<name>')
   .requiredOption('--models <list>', 'comma-separated model names')
   .option('--budget-usd <x>', 'default session budget in USD')
@@ -78,24 +79,57 @@ profile
   .option('--ttl <seconds>', 'default session TTL')
   .option('--max-ttl <seconds>', 'largest session TTL')
   .action(run(async () => (await import('./commands/profile.js')).create));
-profile.command('list').action(run(async () => (await import('./commands/profile.js')).list));
-profile.command('show').argument('<id-or-name>').action(run(async () => (await import('./commands/profile.js')).show));
+profile.command('list').description('list profiles').action(run(async () => (await import('./commands/profile.js')).list));
+profile.command('show').description('one profile').argument('<id-or-name>').action(run(async () => (await import('./commands/profile.js')).show));
 
 const agent = program.command('agent').description('agents (one identity each)');
 agent
   .command('create')
+  .description('create an agent')
   .argument('<name>')
   .requiredOption('--team <team>')
   .requiredOption('--profile <profile>')
   .option('--owner <email>', 'accountable human')
   .option('--environment <env>', 'dev, staging, prod…', 'dev')
   .action(run(async () => (await import('./commands/agent.js')).create));
-agent.command('list').option('--team <team>').action(run(async () => (await import('./commands/agent.js')).list));
-agent.command('show').argument('<id-or-name>').action(run(async () => (await import('./commands/agent.js')).show));
+agent.command('list').description('list agents').option('--team <team>').action(run(async () => (await import('./commands/agent.js')).list));
+agent.command('show').description('one agent').argument('<id-or-name>').action(run(async () => (await import('./commands/agent.js')).show));
+for (const [name, what] of [
+  ['suspend', 'refuse the agent\'s calls and token requests until resumed'],
+  ['resume', 'lift a suspension'],
+  ['revoke', 'revoke the agent for good and end all its sessions'],
+] as const) {
+  agent
+    .command(name)
+    .description(what)
+    .argument('<agent>', 'agent id or name')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .action(run(async () => (await import('./commands/agent.js'))[name]));
+}
+const secret = agent.command('secret').description('client secrets (an agent\'s own credentials for `token get`)');
+secret
+  .command('create')
+  .description('issue a client secret (shown only once)')
+  .argument('<agent>', 'agent id or name')
+  .option('--expires-in <seconds>', 'expire the secret after this long (default: never)')
+  .action(run(async () => (await import('./commands/agent.js')).secretCreate));
+secret
+  .command('list')
+  .description('the agent\'s secrets: status, expiry, last use (never the secrets)')
+  .argument('<agent>', 'agent id or name')
+  .action(run(async () => (await import('./commands/agent.js')).secretList));
+secret
+  .command('revoke')
+  .description('revoke one secret (the agent\'s others keep working)')
+  .argument('<agent>', 'agent id or name')
+  .argument('<secret-id>', 'the secret\'s id (cred_…)')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/agent.js')).secretRevoke));
 
 const session = program.command('session').description('sessions (one task, one budget, one token)');
 session
   .command('start')
+  .description('open a session and print its token')
   .requiredOption('--agent <agent>', 'agent id or name')
   .requiredOption('--task <task>', 'what the session is for')
   .option('--budget-usd <x>')
@@ -107,15 +141,76 @@ session
   .action(run(async () => (await import('./commands/session.js')).start));
 session
   .command('show')
+  .description('a session: status, budget, spend')
   .argument('[id]', 'session id (default: $TOLLGATE_SESSION)')
   .action(run(async () => (await import('./commands/session.js')).show));
 session
   .command('list')
+  .description('list sessions, newest first')
   .option('--agent <agent>')
   .option('--team <team>')
   .option('--status <status>')
   .option('--limit <n>')
   .action(run(async () => (await import('./commands/session.js')).list));
+session
+  .command('close')
+  .description('close a session (task done): its subtree ends and unused budget returns to the parent')
+  .argument('<id>', 'session id')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/session.js')).close));
+session
+  .command('revoke')
+  .description('revoke a session and every session delegated from it')
+  .argument('<id>', 'session id')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/session.js')).revoke));
+session
+  .command('tree')
+  .description('the delegation tree under a session, with each node\'s spend')
+  .argument('[id]', 'session id (default: $TOLLGATE_SESSION)')
+  .action(run(async () => (await import('./commands/session.js')).tree));
+
+const token = program.command('token').description('session tokens from the token endpoint (no admin token needed), and revocation');
+token
+  .command('get')
+  .description('open a session with an agent\'s client secret (OAuth client_credentials)')
+  .addOption(new Option('--client-id <id>', 'the agent\'s id (agt_…)').env('TOLLGATE_CLIENT_ID').makeOptionMandatory())
+  .addOption(new Option('--client-secret <secret>', 'a client secret from `agent secret create`').env('TOLLGATE_CLIENT_SECRET').makeOptionMandatory())
+  .requiredOption('--task <task>', 'what the session is for')
+  .option('--budget-usd <x>')
+  .option('--budget-tokens <n>')
+  .option('--scope <models>', 'space-separated subset of the profile\'s models')
+  .option('--ttl <seconds>')
+  .option('--env', 'print shell exports of TOLLGATE_SESSION and TOLLGATE_TOKEN (for eval)')
+  .action(run(async () => (await import('./commands/token.js')).get));
+token
+  .command('exchange')
+  .description('exchange a token (RFC 8693): with --task, delegate a child session; without, refresh the same session')
+  .addOption(new Option('--subject-token <token>', 'the token to exchange').env('TOLLGATE_TOKEN').makeOptionMandatory())
+  .option('--subject-token-type <type>', 'access_token (a Tollgate session token) or jwt (a federated workload token)', 'access_token')
+  .option('--task <task>', 'the child session\'s task (delegation)')
+  .option('--agent <agent>', 'the child session\'s agent (default: the subject\'s)')
+  .option('--budget-usd <x>')
+  .option('--budget-tokens <n>')
+  .option('--scope <models>', 'space-separated subset of the parent\'s models')
+  .option('--ttl <seconds>')
+  .option('--actor-token <token>', 'the delegated agent\'s own workload JWT, when its profile requires one')
+  .option('--actor-token-type <type>', 'jwt or access_token (default: jwt)')
+  .option('--env', 'print shell exports of TOLLGATE_SESSION and TOLLGATE_TOKEN (for eval)')
+  .action(run(async () => (await import('./commands/token.js')).exchange));
+token
+  .command('revoke')
+  .description('revoke one session token by its id (the jti claim)')
+  .argument('<jti>', 'the token\'s id')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/token.js')).revoke));
+
+program
+  .command('keys')
+  .description('token signing keys')
+  .command('rotate')
+  .description('start signing with a new key; the old one verifies through the overlap window')
+  .action(run(async () => (await import('./commands/keys.js')).rotate));
 
 program
   .command('usage')

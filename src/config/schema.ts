@@ -48,9 +48,27 @@ export const modelSchema = z.strictObject({
   max_output_tokens: z.number().int().positive().default(16_384),
 });
 
+export const periodBudgetSchema = z.strictObject({
+  usd: z.number().nonnegative().optional(),
+  tokens: z.number().int().nonnegative().optional(),
+  /** `day` and `month` reset at the period boundary (budgets.timezone); `lifetime` never. */
+  period: z.enum(['day', 'month', 'lifetime']).default('month'),
+});
+
+export const enforcementSchema = z.strictObject({
+  /** `hard`: refuse at the cap (402). `soft`: also ask a human (an approval) at the threshold. */
+  mode: z.enum(['hard', 'soft']).default('hard'),
+  /** Share of the session budget at which a soft-mode session needs an approval. */
+  soft_threshold: z.number().gt(0).max(1).default(0.8),
+  /** Hold a call that needs approval this long waiting for the decision (0: answer 402 at once). */
+  approval_hold_seconds: z.number().int().nonnegative().max(300).default(0),
+});
+
 export const teamSchema = z.strictObject({
   name,
   owner: z.string().optional(),
+  /** What all the team's agents together may spend per period. */
+  budget: periodBudgetSchema.optional(),
 });
 
 export const federationIssuerSchema = z
@@ -87,8 +105,18 @@ export const profileSchema = z.strictObject({
   session_ttl_seconds: z
     .strictObject({ default: z.number().int().positive().default(3600), max: z.number().int().positive().default(86_400) })
     .default({ default: 3600, max: 86_400 }),
+  /** What each agent of this profile may spend per period (or in its lifetime). */
+  agent_budget: periodBudgetSchema.optional(),
+  enforcement: enforcementSchema.default({ mode: 'hard', soft_threshold: 0.8, approval_hold_seconds: 0 }),
   /** A child session of this profile must prove itself with an actor_token (a federated JWT). */
   require_actor_token: z.boolean().default(false),
+  /** Requests and tokens per minute, per session and per agent (429 with Retry-After past them). */
+  rate_limits: z
+    .strictObject({
+      session: z.strictObject({ requests_per_minute: z.number().int().positive().optional(), tokens_per_minute: z.number().int().positive().optional() }).optional(),
+      agent: z.strictObject({ requests_per_minute: z.number().int().positive().optional(), tokens_per_minute: z.number().int().positive().optional() }).optional(),
+    })
+    .optional(),
 });
 
 export const agentSchema = z.strictObject({
@@ -137,6 +165,25 @@ export const configSchema = z.strictObject({
       key_overlap_seconds: z.number().int().nonnegative().default(900),
     })
     .default({ issuer: 'tollgate', audience: 'tollgate', ttl_seconds: 900, rotation_days: 30, key_overlap_seconds: 900 }),
+  budgets: z
+    .strictObject({
+      /** Time zone whose midnight (and first of the month) resets day and month budgets. */
+      timezone: z.string().default('UTC').refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be an IANA time zone name, e.g. UTC or Europe/Paris'),
+    })
+    .default({ timezone: 'UTC' }),
+  approvals: z
+    .strictObject({
+      /** POSTed a JSON notice when an approval is requested and when it is decided. */
+      webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .default({}),
   delegation: z.strictObject({ max_depth: z.number().int().min(0).max(32).default(4) }).default({ max_depth: 4 }),
   federation: z.strictObject({ issuers: z.array(federationIssuerSchema).default([]) }).default({ issuers: [] }),
   identity: z
@@ -160,5 +207,7 @@ export type TeamConfig = z.infer<typeof teamSchema>;
 export type ProfileConfig = z.infer<typeof profileSchema>;
 export type AgentConfig = z.infer<typeof agentSchema>;
 export type FederationIssuerConfig = z.infer<typeof federationIssuerSchema>;
+export type PeriodBudgetConfig = z.infer<typeof periodBudgetSchema>;
+export type EnforcementConfig = z.infer<typeof enforcementSchema>;
 export type BudgetConfig = z.infer<typeof budgetSchema>;
 export type PriceConfig = z.infer<typeof priceSchema>;

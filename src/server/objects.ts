@@ -1,17 +1,21 @@
 // Creating teams, profiles and agents from their declared form, whether they come from the
 // configuration file (applied idempotently at start) or from the admin API (409 on a duplicate).
-import type { AgentConfig, BudgetConfig, Config, ProfileConfig, TeamConfig } from '../config/index.js';
+import type { AgentConfig, BudgetConfig, Config, EnforcementConfig, PeriodBudgetConfig, ProfileConfig, TeamConfig } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { usdToNano } from '../providers/pricing.js';
-import type { Agent, Budget, OnExisting, Profile, Store, Team } from '../store/index.js';
+import type { Agent, Budget, Enforcement, OnExisting, PeriodBudget, Profile, Store, Team } from '../store/index.js';
 
 const budget = (b: BudgetConfig | undefined): Budget => ({
   tokens: b?.tokens ?? null,
   usdNano: b?.usd === undefined ? null : usdToNano(b.usd),
 });
 
+export const periodBudget = (b: PeriodBudgetConfig | undefined): PeriodBudget | null => (b ? { ...budget(b), period: b.period } : null);
+
+export const enforcement = (e: EnforcementConfig): Enforcement => ({ mode: e.mode, threshold: e.soft_threshold, holdSeconds: e.approval_hold_seconds });
+
 export function putTeam(store: Store, t: TeamConfig, onExisting: OnExisting): Promise<Team> {
-  return store.putTeam({ name: t.name, owner: t.owner ?? null }, onExisting);
+  return store.putTeam({ name: t.name, owner: t.owner ?? null, budget: periodBudget(t.budget) }, onExisting);
 }
 
 export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExisting, knownModels: (name: string) => boolean): Promise<Profile> {
@@ -27,6 +31,9 @@ export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExistin
       sessionBudget: { default: budget(p.session_budget.default), max: budget(p.session_budget.max) },
       sessionTtlSeconds: { default: p.session_ttl_seconds.default, max: p.session_ttl_seconds.max },
       requireActorToken: p.require_actor_token,
+      agentBudget: periodBudget(p.agent_budget),
+      enforcement: enforcement(p.enforcement),
+      rateLimits: rateLimits(p.rate_limits),
     },
     onExisting,
   );

@@ -1,5 +1,5 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
-import type { Agent, AgentStatus, AuditEvent, Credential, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -10,7 +10,10 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
 const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 
-export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), createdAt: num(r.created_at) });
+export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), budget: r.budget === null || r.budget === undefined ? null : json<PeriodBudget>(r.budget), createdAt: num(r.created_at) });
+
+/** Enforcement for profiles stored before it existed. */
+export const DEFAULT_ENFORCEMENT: Enforcement = { mode: 'hard', threshold: 0.8, holdSeconds: 0 };
 
 export function rowToProfile(r: Row): Profile {
   const spec = json<ProfileSpec>(r.spec);
@@ -21,8 +24,11 @@ export function rowToProfile(r: Row): Profile {
     models: spec.models,
     sessionBudget: spec.sessionBudget,
     sessionTtlSeconds: spec.sessionTtlSeconds,
-    // Profiles stored before this field existed did not require actor tokens.
+    // Profiles stored before these fields existed: no actor tokens, no agent cap, hard mode.
     requireActorToken: spec.requireActorToken ?? false,
+    agentBudget: spec.agentBudget ?? null,
+    enforcement: spec.enforcement ?? DEFAULT_ENFORCEMENT,
+    rateLimits: spec.rateLimits ?? {},
   };
 }
 
@@ -60,6 +66,7 @@ export const rowToSession = (r: Row): Session => ({
     requests: num(r.spent_requests),
   },
   chain: json<string[]>(r.chain),
+  enforcement: r.enforcement === null || r.enforcement === undefined ? null : json<Enforcement>(r.enforcement),
 });
 
 export const rowToUsage = (r: Row): UsageRecord => ({
@@ -112,7 +119,10 @@ export function usageValues(u: UsageRecord): unknown[] {
 }
 
 export function profileSpecJson(p: ProfileSpec): string {
-  const spec: ProfileSpec = { models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds, requireActorToken: p.requireActorToken };
+  const spec: ProfileSpec = {
+    models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds, requireActorToken: p.requireActorToken,
+    agentBudget: p.agentBudget, enforcement: p.enforcement, rateLimits: p.rateLimits ?? {},
+  };
   return JSON.stringify(spec);
 }
 
@@ -147,3 +157,23 @@ export const rowToEvent = (r: Row): AuditEvent => ({
   chain: r.chain === null || r.chain === undefined ? null : json<string[]>(r.chain),
   data: json<Record<string, unknown>>(r.data),
 });
+
+export const rowToApproval = (r: Row): Approval => ({
+  id: str(r.id),
+  sessionId: str(r.session_id),
+  agentId: str(r.agent_id),
+  teamId: str(r.team_id),
+  status: str(r.status) as ApprovalStatus,
+  createdAt: num(r.created_at),
+  decidedAt: numOrNull(r.decided_at),
+  decidedBy: strOrNull(r.decided_by),
+  reason: strOrNull(r.reason),
+  extraBudget: { tokens: numOrNull(r.extra_tokens), usdNano: numOrNull(r.extra_usd_nano) },
+  context: json<Record<string, unknown>>(r.context),
+});
+
+export const APPROVAL_COLUMNS = ['id', 'session_id', 'agent_id', 'team_id', 'status', 'created_at', 'decided_at', 'decided_by', 'reason', 'extra_tokens', 'extra_usd_nano', 'context'] as const;
+
+export function approvalValues(a: Approval): unknown[] {
+  return [a.id, a.sessionId, a.agentId, a.teamId, a.status, a.createdAt, a.decidedAt, a.decidedBy, a.reason, a.extraBudget.tokens, a.extraBudget.usdNano, JSON.stringify(a.context)];
+}

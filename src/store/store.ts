@@ -1,12 +1,12 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, AuditEvent, Credential, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
-export interface NewTeam { name: string; owner?: string | null }
+export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 export interface NewProfile extends ProfileSpec { name: string }
 export interface NewAgent { name: string; teamId: string; profileId: string; owner?: string | null; environment: string }
-export type NewSession = Omit<Session, 'spent' | 'status' | 'createdAt'> & { createdAt?: number };
+export type NewSession = Omit<Session, 'spent' | 'status' | 'createdAt' | 'enforcement'> & { createdAt?: number; enforcement?: Session['enforcement'] };
 
 export interface SessionFilter {
   agentId?: string;
@@ -69,6 +69,8 @@ export interface Store {
   setSessionStatus(id: string, status: SessionStatus): Promise<Session | null>;
   /** The session and every session delegated from it, at any depth (the root first). */
   sessionTree(rootId: string): Promise<Session[]>;
+  /** Changes a session's budget and/or expiry (renewal). */
+  updateSession(id: string, change: { budget?: Budget; expiresAt?: number }): Promise<Session | null>;
   /** Sets the status of every listed session that is still active; returns those changed. */
   endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]>;
 
@@ -79,6 +81,14 @@ export interface Store {
    */
   recordUsage(records: readonly UsageRecord[]): Promise<void>;
   listUsage(filter?: UsageFilter): Promise<UsageRecord[]>;
+  /** What an agent or a team spent since `since` (input + output tokens, nano-USD). */
+  spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }>;
+
+  putApproval(approval: Approval): Promise<void>;
+  getApproval(id: string): Promise<Approval | null>;
+  listApprovals(filter?: { status?: ApprovalStatus; sessionId?: string; limit?: number }): Promise<Approval[]>;
+  /** Decides a pending approval; null when it was not pending (already decided by someone else). */
+  decideApproval(id: string, decision: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget }): Promise<Approval | null>;
 
   putSigningKey(key: SigningKey): Promise<void>;
   listSigningKeys(): Promise<SigningKey[]>;

@@ -8,11 +8,31 @@ export interface Budget {
   usdNano: number | null;
 }
 
+export type Period = 'day' | 'month' | 'lifetime';
+
+/** A budget that resets at each period boundary (or never, for `lifetime`). */
+export interface PeriodBudget extends Budget {
+  period: Period;
+}
+
 export interface Team {
   id: string;
   name: string;
   owner: string | null;
+  /** The team's budget per period, across all its agents; null: none. */
+  budget: PeriodBudget | null;
   createdAt: Timestamp;
+}
+
+export type EnforcementMode = 'hard' | 'soft';
+
+/** How a budget is enforced: `hard` refuses at the cap; `soft` also asks a human at a threshold. */
+export interface Enforcement {
+  mode: EnforcementMode;
+  /** Share of the session budget (0..1) at which a soft-mode session needs an approval. */
+  threshold: number;
+  /** How long a call that needs approval is held waiting for the decision (0: answer 402 at once). */
+  holdSeconds: number;
 }
 
 export interface ProfileSpec {
@@ -21,6 +41,21 @@ export interface ProfileSpec {
   sessionTtlSeconds: { default: number; max: number };
   /** A child session of this profile must prove itself with an actor token. */
   requireActorToken: boolean;
+  /** Each agent of this profile may spend this much per period; null: no agent-level cap. */
+  agentBudget: PeriodBudget | null;
+  enforcement: Enforcement;
+  /** Requests and tokens per minute, per session and per agent; `{}`: none. */
+  rateLimits?: RateLimits;
+}
+
+export interface RateLimitPair {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+}
+
+export interface RateLimits {
+  session?: RateLimitPair;
+  agent?: RateLimitPair;
 }
 
 export interface Profile extends ProfileSpec {
@@ -72,6 +107,8 @@ export interface Session {
   spent: Spend;
   /** Session ids from the root of the delegation tree down to this one (itself last). */
   chain: string[];
+  /** Overrides the profile's enforcement for this session; null: the profile's. */
+  enforcement: Enforcement | null;
 }
 
 export interface Usage {
@@ -153,6 +190,25 @@ export interface AuditEvent {
   teamId: string | null;
   chain: string[] | null;
   data: Record<string, unknown>;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied';
+
+/** A step-up request: a soft-mode session crossed its threshold and a human must decide. */
+export interface Approval {
+  id: string;
+  sessionId: string;
+  agentId: string;
+  teamId: string;
+  status: ApprovalStatus;
+  createdAt: Timestamp;
+  decidedAt: Timestamp | null;
+  decidedBy: string | null;
+  reason: string | null;
+  /** Budget added to the session when approved. */
+  extraBudget: Budget;
+  /** What the requester saw: spend, budget, threshold, the call that crossed it. */
+  context: Record<string, unknown>;
 }
 
 export const ZERO_SPEND: Readonly<Spend> = Object.freeze({

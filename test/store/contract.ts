@@ -7,6 +7,8 @@ const profileSpec = {
   sessionBudget: { default: { tokens: null, usdNano: 1_000_000_000 }, max: { tokens: null, usdNano: 5_000_000_000 } },
   sessionTtlSeconds: { default: 60, max: 600 },
   requireActorToken: false,
+  agentBudget: { tokens: null, usdNano: 5_000_000_000, period: 'day' as const },
+  enforcement: { mode: 'soft' as const, threshold: 0.75, holdSeconds: 0 },
 };
 
 function usage(sessionId: string, over: Partial<UsageRecord> = {}): UsageRecord {
@@ -165,6 +167,51 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect((await store.listEvents({ type: 'auth.denied' }))[0]).toMatchObject({ id: 'evt_2', agentId: 'agt_1', chain: null });
       expect((await store.listEvents({ since: 2, limit: 1 })).map((e) => e.id)).toEqual(['evt_3']);
       expect((await store.listEvents({ sessionId: 's1' }))[1]!.data).toEqual({ task: 'x' });
+    });
+
+    it('keeps budgets: team per period, profile agent budget and enforcement, session overrides and renewals', async () => {
+      const team = await store.putTeam({ name: 'paying', budget: { tokens: null, usdNano: 9, period: 'month' } }, 'error');
+      expect((await store.getTeam(team.id))!.budget).toEqual({ tokens: null, usdNano: 9, period: 'month' });
+      expect((await store.putTeam({ name: 'paying', budget: null }, 'update')).budget).toBeNull();
+      const { session, profile } = await seed();
+      expect(profile).toMatchObject({ agentBudget: profileSpec.agentBudget, enforcement: profileSpec.enforcement });
+      expect(session.enforcement).toBeNull();
+      const strict = await store.createSession({ ...session, id: 'ses_strict', chain: ['ses_strict'], enforcement: { mode: 'hard', threshold: 1, holdSeconds: 0 } });
+      expect(strict.enforcement).toEqual({ mode: 'hard', threshold: 1, holdSeconds: 0 });
+      const renewed = await store.updateSession(session.id, { budget: { tokens: 5000, usdNano: null }, expiresAt: session.expiresAt + 1000 });
+      expect(renewed).toMatchObject({ budget: { tokens: 5000, usdNano: null }, expiresAt: session.expiresAt + 1000 });
+      expect((await store.updateSession(session.id, { expiresAt: 7 }))!.budget).toEqual({ tokens: 5000, usdNano: null });
+    });
+
+    it('sums an agent\'s or a team\'s spend since a time', async () => {
+      const { session } = await seed();
+      await store.recordUsage([
+        usage(session.id, { agentId: 'a1', teamId: 't1', inputTokens: 10, outputTokens: 5, costUsdNano: 100, createdAt: 1000 }),
+        usage(session.id, { agentId: 'a1', teamId: 't1', inputTokens: 1, outputTokens: 1, costUsdNano: 7, createdAt: 2000 }),
+        usage(session.id, { agentId: 'a2', teamId: 't1', inputTokens: 3, outputTokens: 0, costUsdNano: 11, createdAt: 3000 }),
+      ]);
+      expect(await store.spendSince({ agentId: 'a1' }, 0)).toEqual({ tokens: 17, usdNano: 107 });
+      expect(await store.spendSince({ agentId: 'a1' }, 1500)).toEqual({ tokens: 2, usdNano: 7 });
+      expect(await store.spendSince({ teamId: 't1' }, 0)).toEqual({ tokens: 20, usdNano: 118 });
+      expect(await store.spendSince({ teamId: 'none' }, 0)).toEqual({ tokens: 0, usdNano: 0 });
+    });
+
+    it('stores approvals and lets exactly one decision win', async () => {
+      const { session, agent, team } = await seed();
+      const approval = {
+        id: 'apr_1', sessionId: session.id, agentId: agent.id, teamId: team.id, status: 'pending' as const, createdAt: 10,
+        decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context: { threshold: 0.8 },
+      };
+      await store.putApproval(approval);
+      await store.putApproval({ ...approval, id: 'apr_2', createdAt: 20 });
+      expect(await store.getApproval('apr_1')).toEqual(approval);
+      expect((await store.listApprovals({ status: 'pending' })).map((a) => a.id)).toEqual(['apr_2', 'apr_1']);
+      const decision = { status: 'approved' as const, decidedAt: 30, decidedBy: 'admin', reason: 'ok', extraBudget: { tokens: null, usdNano: 500 } };
+      const [first, second] = await Promise.all([store.decideApproval('apr_1', decision), store.decideApproval('apr_1', { ...decision, status: 'denied' as const })]);
+      expect([first, second].filter((d) => d !== null)).toHaveLength(1);
+      expect((await store.getApproval('apr_1'))!.status).toBe(first ? 'approved' : 'denied');
+      expect((await store.listApprovals({ sessionId: session.id, status: 'pending' })).map((a) => a.id)).toEqual(['apr_2']);
+      expect(await store.decideApproval('apr_missing', decision)).toBeNull();
     });
 
     it('stores signing keys and their retirement', async () => {

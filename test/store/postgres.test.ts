@@ -83,7 +83,7 @@ async function seed(store: Store, count = 1): Promise<Session[]> {
   const profile = await store.putProfile({
     name: 'bot', models: ['m1'],
     sessionBudget: { default: { tokens: null, usdNano: 1_000_000_000 }, max: { tokens: null, usdNano: 5_000_000_000 } },
-    sessionTtlSeconds: { default: 60, max: 600 }, requireActorToken: false,
+    sessionTtlSeconds: { default: 60, max: 600 }, requireActorToken: false, agentBudget: null, enforcement: { mode: 'hard', threshold: 0.8, holdSeconds: 0 },
   }, 'error');
   const agent = await store.putAgent({ name: 'triage-1', teamId: team.id, profileId: profile.id, environment: 'prod' }, 'error');
   const sessions: Session[] = [];

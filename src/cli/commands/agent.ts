@@ -1,4 +1,4 @@
-import { AdminClient, query } from '../client.js';
+import { AdminClient, number, query } from '../client.js';
 import { output, printFields, printTable } from '../output.js';
 
 interface Agent {
@@ -33,3 +33,50 @@ export async function show(opts: Record<string, unknown>, args: string[]): Promi
   const agent = await new AdminClient(opts).get<Agent>(`/admin/v1/agents/${encodeURIComponent(args[0]!)}`);
   output(opts, agent, () => printFields(fields(agent)));
 }
+
+interface Secret {
+  id: string;
+  client_id: string;
+  status: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  last_used_from: string | null;
+}
+
+const secretsPath = (agent: string) => `/admin/v1/agents/${encodeURIComponent(agent)}/secrets`;
+const reason = (opts: Record<string, unknown>) => ({ reason: typeof opts.reason === 'string' ? opts.reason : undefined });
+
+export async function secretCreate(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const expires = number(opts.expiresIn, '--expires-in');
+  const issued = await new AdminClient(opts).post<Secret & { client_secret: string }>(secretsPath(args[0]!), expires === undefined ? {} : { expires_in_seconds: expires });
+  output(opts, issued, () => {
+    printFields([['id', issued.id], ['client_id', issued.client_id], ['expires', issued.expires_at ?? 'never']]);
+    process.stdout.write(`\nclient_secret (shown only once: store it now, it cannot be read back):\n${issued.client_secret}\n`);
+  });
+}
+
+export async function secretList(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const { data } = await new AdminClient(opts).get<{ data: Secret[] }>(secretsPath(args[0]!));
+  output(opts, data, () => printTable(data.map((s) => ({ ...s })), ['id', 'status', 'created_at', 'expires_at', 'last_used_at', 'last_used_from']));
+}
+
+export async function secretRevoke(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const secret = await new AdminClient(opts).post<Secret>(`${secretsPath(args[0]!)}/${encodeURIComponent(args[1]!)}/revoke`, reason(opts));
+  output(opts, secret, () => printFields([['id', secret.id], ['client_id', secret.client_id], ['status', secret.status], ['revoked', secret.revoked_at]]));
+}
+
+/** suspend, resume or revoke: the agent's new status and the sessions that ended with it. */
+function setStatus(action: 'suspend' | 'resume' | 'revoke') {
+  return async (opts: Record<string, unknown>, args: string[]): Promise<void> => {
+    const agent = await new AdminClient(opts).post<Agent & { sessions_ended: string[] }>(`/admin/v1/agents/${encodeURIComponent(args[0]!)}/${action}`, reason(opts));
+    output(opts, agent, () =>
+      printFields([['id', agent.id], ['name', agent.name], ['status', agent.status], ['sessions ended', agent.sessions_ended.length ? agent.sessions_ended.join(', ') : 'none']]),
+    );
+  };
+}
+
+export const suspend = setStatus('suspend');
+export const resume = setStatus('resume');
+export const revoke = setStatus('revoke');

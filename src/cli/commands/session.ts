@@ -75,3 +75,42 @@ export async function list(opts: Record<string, unknown>): Promise<void> {
     printTable(data.map((s) => ({ id: s.id, status: s.status, agent: s.agent.id, task: s.task, spent: usd(s.spent.usd), requests: s.spent.requests, expires: s.expires_at })), ['id', 'status', 'agent', 'task', 'spent', 'requests', 'expires']),
   );
 }
+
+/** close or revoke: the session and everything delegated from it end; prints the ended ids. */
+function end(action: 'close' | 'revoke') {
+  const key = action === 'close' ? 'closed' : 'revoked';
+  return async (opts: Record<string, unknown>, args: string[]): Promise<void> => {
+    const result = await new AdminClient(opts).post<Record<string, string[]>>(`/admin/v1/sessions/${encodeURIComponent(args[0]!)}/${action}`, {
+      reason: typeof opts.reason === 'string' ? opts.reason : undefined,
+    });
+    const ended = result[key] ?? [];
+    output(opts, result, () => process.stdout.write(ended.length ? `${key}: ${ended.join(' ')}\n` : `${key}: none (already ended)\n`));
+  };
+}
+
+export const close = end('close');
+export const revoke = end('revoke');
+
+interface TreeNode {
+  id: string;
+  agent: { id: string; name?: string };
+  task: string;
+  status: string;
+  spent: { usd: number };
+  spent_with_children: { usd: number };
+  children: TreeNode[];
+}
+
+function treeLines(node: TreeNode, depth: number, lines: string[]): string[] {
+  const task = node.task.replace(/\s+/g, ' ').trim();
+  lines.push(`${'  '.repeat(depth)}${node.id} ${node.agent.name ?? node.agent.id} [${node.status}] ${task} — spent ${usd(node.spent.usd)} (with children ${usd(node.spent_with_children.usd)})`);
+  for (const child of node.children) treeLines(child, depth + 1, lines);
+  return lines;
+}
+
+export async function tree(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const id = args[0] ?? process.env.TOLLGATE_SESSION;
+  if (!id) throw new CliError('name a session id, or set TOLLGATE_SESSION');
+  const root = await new AdminClient(opts).get<TreeNode>(`/admin/v1/sessions/${encodeURIComponent(id)}/tree`);
+  output(opts, root, () => process.stdout.write(`${treeLines(root, 0, []).join('\n')}\n`));
+}

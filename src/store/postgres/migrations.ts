@@ -140,4 +140,28 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX audit_type ON audit_events(type, seq);
     `,
   },
+  {
+    version: 3,
+    name: 'budgets',
+    sql: `
+      ALTER TABLE teams ADD COLUMN budget JSON;
+      ALTER TABLE sessions ADD COLUMN enforcement JSON;
+      CREATE TABLE approvals (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        session_id TEXT COLLATE "C" NOT NULL REFERENCES sessions(id),
+        agent_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        decided_at BIGINT,
+        decided_by TEXT,
+        reason TEXT,
+        extra_tokens BIGINT,
+        extra_usd_nano BIGINT,
+        context JSON NOT NULL
+      );
+      CREATE INDEX approvals_session ON approvals(session_id, created_at);
+      CREATE INDEX approvals_status ON approvals(status, created_at);
+    `,
+  },
 ];

@@ -6,11 +6,11 @@ import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  EVENT_COLUMNS, eventValues, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, rowToApproval, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, AuditEvent, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -290,7 +290,7 @@ export class PostgresStore implements Store {
   }
 
   async putTeam(team: NewTeam, onExisting: OnExisting): Promise<Team> {
-    return rowToTeam(await this.put('teams', team.name, { owner: team.owner ?? null }, ['owner'], onExisting));
+    return rowToTeam(await this.put('teams', team.name, { owner: team.owner ?? null, budget: team.budget ? JSON.stringify(team.budget) : null }, ['owner', 'budget'], onExisting));
   }
 
   async getTeam(idOrName: string): Promise<Team | null> {
@@ -342,11 +342,12 @@ export class PostgresStore implements Store {
 
   async createSession(s: NewSession): Promise<Session> {
     const r = await this.row(
-      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13) RETURNING *`,
+      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain, enforcement)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12, $13, $14) RETURNING *`,
       [
         s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
         JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
+        s.enforcement ? JSON.stringify(s.enforcement) : null,
       ],
     );
     return rowToSession(r!);
@@ -383,6 +384,18 @@ export class PostgresStore implements Store {
     return rows.map(rowToSession);
   }
 
+  async updateSession(id: string, change: { budget?: Budget; expiresAt?: number }): Promise<Session | null> {
+    const r = await this.row(
+      `UPDATE sessions SET
+         budget_tokens = CASE WHEN $2 THEN $3::bigint ELSE budget_tokens END,
+         budget_usd_nano = CASE WHEN $2 THEN $4::bigint ELSE budget_usd_nano END,
+         expires_at = COALESCE($5::bigint, expires_at)
+       WHERE id = $1 RETURNING *`,
+      [id, change.budget !== undefined, change.budget?.tokens ?? null, change.budget?.usdNano ?? null, change.expiresAt ?? null],
+    );
+    return r ? rowToSession(r) : null;
+  }
+
   async endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]> {
     if (ids.length === 0) return [];
     // Rows are locked in id order, as recordUsage does, so overlapping calls queue rather than
@@ -414,6 +427,42 @@ export class PostgresStore implements Store {
       [...params, filter.limit ?? DEFAULT_LIMIT],
     );
     return rows.map(rowToUsage);
+  }
+
+  async spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }> {
+    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: since });
+    const r = await this.row(`SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::bigint AS tokens, COALESCE(SUM(cost_usd_nano), 0)::bigint AS usd FROM usage_records ${where}`, params);
+    return { tokens: Number(r!.tokens), usdNano: Number(r!.usd) };
+  }
+
+  // --- approvals ------------------------------------------------------------------------
+
+  async putApproval(a: Approval): Promise<void> {
+    await this.rows(`INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')}) VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, approvalValues(a));
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    const r = await this.row('SELECT * FROM approvals WHERE id = $1', [id]);
+    return r ? rowToApproval(r) : null;
+  }
+
+  async listApprovals(filter: { status?: ApprovalStatus; sessionId?: string; limit?: number } = {}): Promise<Approval[]> {
+    const { where, params } = conditions({ status: filter.status, session_id: filter.sessionId });
+    const rows = await this.rows(`SELECT * FROM approvals ${where} ORDER BY created_at DESC, id LIMIT $${params.length + 1}`, [...params, filter.limit ?? DEFAULT_LIMIT]);
+    return rows.map(rowToApproval);
+  }
+
+  async decideApproval(
+    id: string,
+    d: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget },
+  ): Promise<Approval | null> {
+    // Conditional on pending: two operators deciding at once cannot both win.
+    const r = await this.row(
+      `UPDATE approvals SET status = $2, decided_at = $3, decided_by = $4, reason = $5, extra_tokens = $6, extra_usd_nano = $7
+       WHERE id = $1 AND status = 'pending' RETURNING *`,
+      [id, d.status, d.decidedAt, d.decidedBy, d.reason, d.extraBudget.tokens, d.extraBudget.usdNano],
+    );
+    return r ? rowToApproval(r) : null;
   }
 
   // --- signing keys ---------------------------------------------------------------------

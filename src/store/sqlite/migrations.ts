@@ -127,4 +127,28 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX audit_type ON audit_events(type, seq);
     `,
   },
+  {
+    version: 3,
+    name: 'budgets',
+    sql: `
+      ALTER TABLE teams ADD COLUMN budget TEXT;
+      ALTER TABLE sessions ADD COLUMN enforcement TEXT;
+      CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        agent_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        decided_at INTEGER,
+        decided_by TEXT,
+        reason TEXT,
+        extra_tokens INTEGER,
+        extra_usd_nano INTEGER,
+        context TEXT NOT NULL
+      );
+      CREATE INDEX approvals_session ON approvals(session_id, created_at);
+      CREATE INDEX approvals_status ON approvals(status, created_at);
+    `,
+  },
 ];

@@ -6,11 +6,11 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  EVENT_COLUMNS, eventValues, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, rowToApproval, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, AuditEvent, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -113,7 +113,7 @@ export class SqliteStore implements Store {
   }
 
   async putTeam(team: NewTeam, onExisting: OnExisting): Promise<Team> {
-    return rowToTeam(this.put('teams', team.name, { owner: team.owner ?? null }, onExisting));
+    return rowToTeam(this.put('teams', team.name, { owner: team.owner ?? null, budget: team.budget ? JSON.stringify(team.budget) : null }, onExisting));
   }
 
   async getTeam(idOrName: string): Promise<Team | null> {
@@ -164,11 +164,12 @@ export class SqliteStore implements Store {
 
   async createSession(s: NewSession): Promise<Session> {
     this.stmt(
-      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain, enforcement)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
     ).run(
       s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
       JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
+      s.enforcement ? JSON.stringify(s.enforcement) : null,
     );
     return (await this.getSession(s.id))!;
   }
@@ -197,6 +198,12 @@ export class SqliteStore implements Store {
        SELECT sessions.* FROM sessions JOIN tree ON sessions.id = tree.id ORDER BY tree.depth, sessions.created_at, sessions.id`,
       rootId,
     ).map(rowToSession);
+  }
+
+  async updateSession(id: string, change: { budget?: Budget; expiresAt?: number }): Promise<Session | null> {
+    if (change.budget) this.stmt('UPDATE sessions SET budget_tokens = ?, budget_usd_nano = ? WHERE id = ?').run(change.budget.tokens, change.budget.usdNano, id);
+    if (change.expiresAt !== undefined) this.stmt('UPDATE sessions SET expires_at = ? WHERE id = ?').run(change.expiresAt, id);
+    return this.getSession(id);
   }
 
   async endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]> {
@@ -243,6 +250,38 @@ export class SqliteStore implements Store {
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
     const { where, params } = conditions({ session_id: filter.sessionId, agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
     return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
+  }
+
+  async spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }> {
+    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: since });
+    const r = this.one(`SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_usd_nano), 0) AS usd FROM usage_records ${where}`, ...params)!;
+    return { tokens: Number(r.tokens), usdNano: Number(r.usd) };
+  }
+
+  // --- approvals ------------------------------------------------------------------------
+
+  async putApproval(a: Approval): Promise<void> {
+    this.stmt(`INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')}) VALUES (${APPROVAL_COLUMNS.map(() => '?').join(', ')})`).run(...approvalValues(a));
+  }
+
+  async getApproval(id: string): Promise<Approval | null> {
+    const r = this.one('SELECT * FROM approvals WHERE id = ?', id);
+    return r ? rowToApproval(r) : null;
+  }
+
+  async listApprovals(filter: { status?: ApprovalStatus; sessionId?: string; limit?: number } = {}): Promise<Approval[]> {
+    const { where, params } = conditions({ status: filter.status, session_id: filter.sessionId });
+    return this.all(`SELECT * FROM approvals ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToApproval);
+  }
+
+  async decideApproval(
+    id: string,
+    d: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget },
+  ): Promise<Approval | null> {
+    const changed = this.stmt(
+      `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?, extra_tokens = ?, extra_usd_nano = ? WHERE id = ? AND status = 'pending'`,
+    ).run(d.status, d.decidedAt, d.decidedBy, d.reason, d.extraBudget.tokens, d.extraBudget.usdNano, id).changes;
+    return changed === 1 ? this.getApproval(id) : null;
   }
 
   // --- signing keys ---------------------------------------------------------------------
