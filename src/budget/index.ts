@@ -1,1 +1,4 @@
-export { BudgetLedger, sliceAmount, type Amount, type Reservation, type Remaining } from './ledger.js';
+export { BudgetLedger, sliceAmount, type Account, type Amount, type Level, type Reservation, type Remaining } from './ledger.js';
+export { periodWindow, type PeriodWindow } from './periods.js';
+export { RateLimiter, type RateAdmission, type RateDecision, type RateLevel, type RateLimit, type RateStatus, type RateUnit, type LimitState } from './rate-limit.js';
+export { ApprovalService, type Decision, type GateState } from './approvals.js';

@@ -1,41 +1,52 @@
-// The reservation ledger for the embedded store: before a call is forwarded, its worst-case cost
-// is held against the session's budget; when it ends, the real cost replaces the hold. Checks and
-// holds happen in one synchronous step, so concurrent calls can never jointly overspend.
+// The reservation ledger for the embedded store. Before a call is forwarded its worst-case cost
+// is held at every level that applies — the session, its agent, its team — all or nothing; when
+// the call ends, the real cost replaces the holds. Checks and holds run in one synchronous step,
+// so concurrent calls in this process can never jointly overspend any level.
 //
 // Delegation: a child session's budget is a slice carved from its parent. The slice is held on the
-// parent like a reservation while the child is active; when the child ends, the hold is settled
-// with everything the child (and its own children) spent, so children's spend counts against the
-// parent and unused budget returns to it.
+// parent while the child is active; when the child ends, the hold is settled with everything the
+// child (and its own children) spent, so children's spend counts against the parent and unused
+// budget returns to it.
 import { GatewayError } from '../errors/index.js';
-import type { Budget, Session, Store } from '../store/index.js';
+import type { Budget, PeriodBudget, Session, Store } from '../store/index.js';
+import type { PeriodWindow } from './periods.js';
 
 export interface Amount {
   tokens: number;
   usdNano: number;
 }
 
-interface Account {
-  sessionId: string;
+export type Level = 'session' | 'agent' | 'team';
+
+export interface Account {
+  readonly key: string;
+  readonly level: Level;
   budget: Budget;
-  /** Own spend plus what ended children spent. */
+  /** Settled spend (for sessions: own plus what ended children spent). */
   spent: Amount;
-  /** Holds for calls in flight and for active children's slices. */
+  /** Holds for calls in flight (and, for sessions, active children's slices). */
   reserved: Amount;
   parent: Account | null;
-  /** The hold on the parent for this account's slice (delegated sessions). */
-  slice: Reservation | null;
+  /** The hold on the parent for this session's slice (delegated sessions). */
+  slice: Hold | null;
   ended: boolean;
 }
 
+interface Hold {
+  account: Account;
+  amount: Amount;
+}
+
 export interface Reservation {
-  readonly sessionId: string;
-  readonly amount: Amount;
+  readonly holds: Hold[];
   settled: boolean;
 }
 
 export interface Remaining {
   tokens: number | null;
   usdNano: number | null;
+  /** The level whose budget binds (leaves the least), when any level is limited. */
+  level: Level | null;
 }
 
 const ZERO: Amount = { tokens: 0, usdNano: 0 };
@@ -45,110 +56,166 @@ const ownSpend = (s: Session): Amount => ({ tokens: s.spent.inputTokens + s.spen
 /** The hold a child's slice places on its parent (a unit the child does not limit holds nothing). */
 export const sliceAmount = (b: Budget): Amount => ({ tokens: b.tokens ?? 0, usdNano: b.usdNano ?? 0 });
 
+function left(a: Account): { tokens: number | null; usdNano: number | null } {
+  return {
+    tokens: a.budget.tokens === null ? null : a.budget.tokens - a.spent.tokens - a.reserved.tokens,
+    usdNano: a.budget.usdNano === null ? null : a.budget.usdNano - a.spent.usdNano - a.reserved.usdNano,
+  };
+}
+
 export class BudgetLedger {
   private readonly accounts = new Map<string, Account>();
 
   constructor(private readonly store: Store) {}
 
+  // --- loading ----------------------------------------------------------------------------
+
   /**
-   * Makes sure the session's account is loaded. After a restart the account is rebuilt from the
-   * store: own spend, what ended children spent, and holds for active children's slices.
+   * Makes sure the session's account is loaded. After a restart it is rebuilt from the store:
+   * own spend, what ended children spent, and holds for active children's slices.
    */
-  async load(session: Session): Promise<void> {
-    if (this.accounts.has(session.id)) return;
+  async load(session: Session): Promise<Account> {
+    const existing = this.accounts.get(session.id);
+    if (existing) return existing;
     // Parents first, so a child's account can link to the hold its slice places on the parent.
     if (session.parentId && !this.accounts.has(session.parentId)) {
       const parent = await this.store.getSession(session.parentId);
       if (parent) await this.load(parent);
     }
     const tree = await this.store.sessionTree(session.id);
-    if (this.accounts.has(session.id)) return; // loaded by a concurrent caller meanwhile
-    this.build(session, tree);
+    return this.accounts.get(session.id) ?? this.build(session, tree);
   }
 
-  private build(session: Session, tree: Session[]): void {
+  private build(session: Session, tree: Session[]): Account {
     const parent = session.parentId ? (this.accounts.get(session.parentId) ?? null) : null;
     const ended = session.status !== 'active';
-    const account: Account = {
-      sessionId: session.id,
-      budget: session.budget,
-      spent: ownSpend(session),
-      reserved: { ...ZERO },
-      parent,
-      // The parent's account, built from the store, already holds this active child's slice.
-      slice: parent && !ended ? { sessionId: parent.sessionId, amount: sliceAmount(session.budget), settled: false } : null,
-      ended,
-    };
+    const account: Account = { key: session.id, level: 'session', budget: session.budget, spent: ownSpend(session), reserved: { ...ZERO }, parent, slice: null, ended };
+    // The parent's account, built from the store, already holds this active child's slice.
+    if (parent && !ended) account.slice = { account: parent, amount: sliceAmount(session.budget) };
     for (const child of tree.filter((s) => s.parentId === session.id)) {
       if (child.status === 'active') account.reserved = add(account.reserved, sliceAmount(child.budget));
       // An ended child's whole subtree spend counts here.
       else account.spent = this.subtree(child.id, tree).reduce((sum, s) => add(sum, ownSpend(s)), account.spent);
     }
     this.accounts.set(session.id, account);
+    return account;
   }
 
   private subtree(rootId: string, tree: Session[]): Session[] {
     const ids = new Set([rootId]);
-    const out: Session[] = [];
-    for (const s of tree) {
-      if (s.id === rootId || (s.parentId !== null && ids.has(s.parentId))) {
-        ids.add(s.id);
-        out.push(s);
+    return tree.filter((s) => {
+      if (s.id !== rootId && (s.parentId === null || !ids.has(s.parentId))) return false;
+      ids.add(s.id);
+      return true;
+    });
+  }
+
+  /**
+   * The account of an agent's or a team's budget for the current period, loaded from the spend
+   * recorded since the period began. A new period is a new account: the old one simply stops
+   * being used (spend history stays in the store).
+   */
+  async loadPeriod(level: 'agent' | 'team', id: string, budget: PeriodBudget, window: PeriodWindow): Promise<Account> {
+    const key = `${level}:${id}:${window.key}`;
+    const existing = this.accounts.get(key);
+    if (existing) {
+      existing.budget = { tokens: budget.tokens, usdNano: budget.usdNano };
+      return existing;
+    }
+    const spent = await this.store.spendSince(level === 'agent' ? { agentId: id } : { teamId: id }, window.start);
+    const account = this.accounts.get(key) ?? { key, level, budget: { tokens: budget.tokens, usdNano: budget.usdNano }, spent, reserved: { ...ZERO }, parent: null, slice: null, ended: false };
+    this.accounts.set(key, account);
+    return account;
+  }
+
+  /** The loaded account of a session (load() first). */
+  session(sessionId: string): Account {
+    const account = this.accounts.get(sessionId);
+    if (!account) throw new Error(`ledger account for ${sessionId} not loaded`);
+    return account;
+  }
+
+  // --- reserving and settling -------------------------------------------------------------
+
+  /** What is left across `accounts`, per unit (null: no limit), and which level binds. */
+  remaining(accounts: readonly Account[]): Remaining {
+    const out: Remaining = { tokens: null, usdNano: null, level: null };
+    let tightest = Number.POSITIVE_INFINITY;
+    for (const a of accounts) {
+      const l = left(a);
+      if (l.tokens !== null && (out.tokens === null || l.tokens < out.tokens)) out.tokens = l.tokens;
+      if (l.usdNano !== null && (out.usdNano === null || l.usdNano < out.usdNano)) out.usdNano = l.usdNano;
+      // Binding: the level with the smallest share of its budget left.
+      for (const [value, total] of [[l.tokens, a.budget.tokens], [l.usdNano, a.budget.usdNano]] as const) {
+        if (value === null || total === null) continue;
+        const share = total === 0 ? 0 : value / total;
+        if (share < tightest) {
+          tightest = share;
+          out.level = a.level;
+        }
       }
     }
     return out;
   }
 
-  private account(session: Session): Account {
-    const account = this.accounts.get(session.id);
-    if (!account) throw new Error(`ledger account for ${session.id} not loaded`);
-    return account;
-  }
-
-  /** What is left to reserve, per unit (null: no limit in that unit). */
-  remaining(session: Session): Remaining {
-    const a = this.account(session);
-    return {
-      tokens: a.budget.tokens === null ? null : a.budget.tokens - a.spent.tokens - a.reserved.tokens,
-      usdNano: a.budget.usdNano === null ? null : a.budget.usdNano - a.spent.usdNano - a.reserved.usdNano,
-    };
-  }
-
-  /** Holds `amount`, or refuses with 402 `budget_exceeded` when it does not fit. */
-  reserve(session: Session, amount: Amount): Reservation {
-    const a = this.account(session);
-    const left = this.remaining(session);
-    const shortTokens = left.tokens !== null && amount.tokens > left.tokens;
-    const shortUsd = left.usdNano !== null && amount.usdNano > left.usdNano;
-    if (shortTokens || shortUsd) {
-      throw new GatewayError('budget_exceeded', `The session's ${shortUsd ? 'USD' : 'token'} budget cannot cover this call.`, {
-        details: { level: 'session', session_id: session.id, unit: shortUsd ? 'usd' : 'tokens' },
-      });
+  /** Holds `amount` on every account, or on none: 402 `budget_exceeded` naming the level short. */
+  reserve(accounts: readonly Account[], amount: Amount): Reservation {
+    for (const a of accounts) {
+      const l = left(a);
+      const shortUsd = l.usdNano !== null && amount.usdNano > l.usdNano;
+      const shortTokens = l.tokens !== null && amount.tokens > l.tokens;
+      if (shortUsd || shortTokens) {
+        throw new GatewayError('budget_exceeded', `The ${a.level}'s ${shortUsd ? 'USD' : 'token'} budget cannot cover this call.`, {
+          details: { level: a.level, unit: shortUsd ? 'usd' : 'tokens', ...(a.level === 'session' ? { session_id: a.key } : {}) },
+        });
+      }
     }
-    a.reserved = add(a.reserved, amount);
-    return { sessionId: session.id, amount, settled: false };
+    const holds = accounts.map((account) => {
+      account.reserved = add(account.reserved, amount);
+      return { account, amount };
+    });
+    return { holds, settled: false };
   }
 
   /**
-   * Replaces a hold with the real cost (zero releases it all). Idempotent. A charge that lands on
+   * Replaces the holds with the real cost (zero releases them). Idempotent. A charge that lands on
    * a session after it ended (a call still in flight when it was closed) is carried up to the
    * ancestors that already settled its slice, so no spend escapes the tree's budgets.
    */
   settle(reservation: Reservation, actual: Amount): void {
     if (reservation.settled) return;
     reservation.settled = true;
-    const a = this.accounts.get(reservation.sessionId);
-    if (!a) return;
-    a.reserved = sub(a.reserved, reservation.amount);
-    a.spent = add(a.spent, actual);
-    for (let child = a; child.ended && child.parent; child = child.parent) child.parent.spent = add(child.parent.spent, actual);
+    for (const { account, amount } of reservation.holds) {
+      account.reserved = sub(account.reserved, amount);
+      account.spent = add(account.spent, actual);
+      for (let child = account; child.ended && child.parent; child = child.parent) child.parent.spent = add(child.parent.spent, actual);
+    }
   }
+
+  // --- delegation and the session lifecycle ------------------------------------------------
 
   /** Carves a child's slice from its parent: holds it on the parent (402 if it does not fit). */
   delegate(parent: Session, child: Session): void {
-    const p = this.account(parent);
-    const slice = this.reserve(parent, sliceAmount(child.budget));
-    this.accounts.set(child.id, { sessionId: child.id, budget: child.budget, spent: { ...ZERO }, reserved: { ...ZERO }, parent: p, slice, ended: false });
+    const p = this.session(parent.id);
+    const amount = sliceAmount(child.budget);
+    this.reserve([p], amount);
+    this.accounts.set(child.id, { key: child.id, level: 'session', budget: child.budget, spent: { ...ZERO }, reserved: { ...ZERO }, parent: p, slice: { account: p, amount }, ended: false });
+  }
+
+  /**
+   * Adds budget to a session (renewal, approval). For a delegated session the addition is carved
+   * from its parent like the original slice (402 if the parent cannot cover it).
+   */
+  grow(sessionId: string, extra: Amount): void {
+    const a = this.session(sessionId);
+    if (a.slice) {
+      this.reserve([a.slice.account], extra);
+      a.slice.amount = add(a.slice.amount, extra);
+    }
+    a.budget = {
+      tokens: a.budget.tokens === null ? null : a.budget.tokens + extra.tokens,
+      usdNano: a.budget.usdNano === null ? null : a.budget.usdNano + extra.usdNano,
+    };
   }
 
   /**
@@ -160,13 +227,11 @@ export class BudgetLedger {
     if (!a || a.ended) return;
     a.ended = true;
     if (a.slice && a.parent) {
-      // The parent's spend grows by the child's; calls still in flight follow via settle().
       const spent = a.spent;
-      a.slice.settled = true;
       a.parent.reserved = sub(a.parent.reserved, a.slice.amount);
       a.parent.spent = add(a.parent.spent, spent);
       for (let up = a.parent; up.ended && up.parent; up = up.parent) up.parent.spent = add(up.parent.spent, spent);
+      a.slice = null;
     }
   }
-
 }

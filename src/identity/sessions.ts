@@ -4,7 +4,7 @@
 import type { AuditLog } from '../audit/index.js';
 import type { BudgetLedger, Remaining } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Agent, Budget, Profile, Session, Store } from '../store/index.js';
+import type { Agent, Budget, Enforcement, Profile, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { Directory } from './directory.js';
 import type { ActorClaim, TokenService } from './tokens.js';
@@ -18,6 +18,8 @@ export interface OpenSessionInput {
   /** Narrows the profile's models; every name must be in the profile. */
   models?: string[];
   context?: Record<string, unknown>;
+  /** Overrides the profile's enforcement for this session. */
+  enforcement?: Enforcement;
 }
 
 export interface DelegateInput {
@@ -82,6 +84,7 @@ export class SessionService {
     const session = await this.store.createSession({
       id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: null, task: input.task, budget, models,
       context: { environment: agent.environment, ...(input.context ?? {}) }, createdAt, expiresAt: createdAt + ttl * 1000, chain: [id],
+      enforcement: input.enforcement ?? null,
     });
     await this.ledger.load(session);
     this.directory.sessions.set(session.id, session);
@@ -104,8 +107,7 @@ export class SessionService {
     const held = parent.models.filter((m) => profile.models.includes(m));
     const models = narrow(input.models, held, 'scope', 'the parent session', 'invalid_scope');
     if (models.length === 0) throw new GatewayError('forbidden', 'the child agent may use none of the parent\'s models', { details: { oauth: 'invalid_scope' } });
-    await this.ledger.load(parent);
-    const remaining = this.ledger.remaining(parent);
+    const remaining = this.ledger.remaining([await this.ledger.load(parent)]);
     const budget: Budget = {
       tokens: unit(input.budget?.tokens, profile, 'tokens', remaining.tokens),
       usdNano: unit(input.budget?.usdNano, profile, 'usdNano', remaining.usdNano),
@@ -188,8 +190,39 @@ export class SessionService {
     return ended;
   }
 
+  /**
+   * Renews a session instead of replacing it: more time (from now, within the profile's maximum
+   * and never past its parent's end) and/or more budget (added; a delegated session's addition is
+   * carved from its parent). Its identity, chain and history stay one record.
+   */
+  async renew(sessionId: string, change: { ttlSeconds?: number; budget?: { tokens?: number; usdNano?: number } }, by: Actor): Promise<Session> {
+    const session = await this.store.getSession(sessionId);
+    if (!session) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
+    if (session.status !== 'active') throw new GatewayError('conflict', `session "${sessionId}" is ${session.status}`);
+    const profile = (await this.store.getProfile(session.profileId))!;
+    let expiresAt: number | undefined;
+    if (change.ttlSeconds !== undefined) {
+      expiresAt = this.now() + ttlWithin(change.ttlSeconds, profile) * 1000;
+      const parent = session.parentId ? await this.store.getSession(session.parentId) : null;
+      if (parent) expiresAt = Math.min(expiresAt, parent.expiresAt);
+    }
+    let budget: Budget | undefined;
+    if (change.budget && (change.budget.tokens || change.budget.usdNano)) {
+      const account = await this.ledger.load(session);
+      this.ledger.grow(session.id, { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 });
+      budget = account.budget;
+    }
+    const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;
+    this.directory.sessions.set(updated.id, updated);
+    await this.audit.record({
+      ...by, type: 'session.renewed', agentId: updated.agentId, sessionId: updated.id, teamId: updated.teamId, chain: updated.chain,
+      data: { expires_at: updated.expiresAt, budget: budgetData(updated.budget), added: { tokens: change.budget?.tokens ?? null, usd: change.budget?.usdNano === undefined ? null : change.budget.usdNano / 1e9 } },
+    });
+    return updated;
+  }
+
   remaining(session: Session): Remaining {
-    return this.ledger.remaining(session);
+    return this.ledger.remaining([this.ledger.session(session.id)]);
   }
 }
 

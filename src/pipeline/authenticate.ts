@@ -43,7 +43,6 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
   if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = await deps.directory.agents.get(session.agentId);
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
-  await deps.ledger.load(session);
   ctx.session = session;
   ctx.agent = agent;
   deps.sharedCredentials.observe(ctx, session, ctx.req.socket.remoteAddress ?? null);

@@ -2,12 +2,12 @@
 // services they use. Stages read and fill in the context in pipeline order.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { BudgetLedger, Reservation } from '../budget/index.js';
+import type { Account, ApprovalService, BudgetLedger, RateAdmission, RateLimiter, Remaining, Reservation } from '../budget/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
 import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
-import type { Agent, GroupCommit, Session, UsageRecord } from '../store/index.js';
+import type { Agent, Enforcement, GroupCommit, Session, UsageRecord } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
 
 export interface PipelineDeps {
@@ -17,6 +17,10 @@ export interface PipelineDeps {
   audit: AuditLog;
   directory: Directory;
   ledger: BudgetLedger;
+  approvals: ApprovalService;
+  /** Time zone of day and month budget periods. */
+  timeZone: string;
+  rateLimiter: RateLimiter;
   providers: ProviderRegistry;
   usage: GroupCommit<UsageRecord>;
   logger: Logger;
@@ -39,10 +43,15 @@ export interface CallContext {
   call?: CanonicalCall;
   route?: ModelRoute;
   reservation?: Reservation;
+  /** What the rate limiter admitted (its token estimate is corrected at settle). */
+  rateAdmission?: RateAdmission;
   /** Output limit imposed on the upstream request, when Tollgate set one. */
   outputCap?: number;
   /** True when that limit is below what the client asked for. */
   clamped?: boolean;
-  /** Remaining session budget when the answer's headers were sent (not counting this call). */
-  remaining?: { tokens: number | null; usdNano: number | null };
+  /** Budget accounts that apply: the session's, then its agent's and team's for this period. */
+  accounts?: Account[];
+  enforcement?: Enforcement | null;
+  /** Remaining budget across the levels before this call, and the level that binds. */
+  remaining?: Remaining;
 }

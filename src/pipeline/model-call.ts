@@ -14,7 +14,9 @@ import type { CallContext, PipelineDeps } from './context.js';
 import { forward, upstreamFailure, type UpstreamResponse } from './forward.js';
 import { meter, NO_USAGE } from './meter.js';
 import { parse } from './parse.js';
+import { rateLimit, rateLimitHeaders } from './rate-limit.js';
 import { reserve } from './reserve.js';
+import { resolve } from './resolve.js';
 import { settle } from './settle.js';
 
 /** Upstream error bodies are relayed, but never more than this. */
@@ -28,8 +30,10 @@ function tollgateHeaders(ctx: CallContext): Record<string, string> {
   const left = ctx.remaining;
   if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(6);
   if (left?.tokens !== null && left?.tokens !== undefined) headers['x-tollgate-budget-remaining-tokens'] = String(Math.max(0, left.tokens));
+  if (left?.level) headers['x-tollgate-budget-binding-level'] = left.level;
   if (ctx.outputCap !== undefined) headers['x-tollgate-max-output-tokens'] = String(ctx.outputCap);
   if (ctx.clamped) headers['x-tollgate-output-clamped'] = 'true';
+  if (ctx.rateAdmission) Object.assign(headers, rateLimitHeaders(ctx));
   return headers;
 }
 
@@ -141,6 +145,25 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
 }
 
+/**
+ * Reserves; when a soft-mode threshold needs a human, raises (or joins) the session's pending
+ * approval and, if the profile says so, holds the call for the decision before trying again.
+ */
+async function reserveOrStepUp(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  try {
+    reserve(ctx, deps);
+    return;
+  } catch (err) {
+    if (!(err instanceof GatewayError) || err.code !== 'approval_required') throw err;
+    const approval = await deps.approvals.request(ctx.session!, { ...err.details, model: ctx.call!.model, request_id: ctx.requestId }, ctx.requestId);
+    const holdMs = (ctx.enforcement?.holdSeconds ?? 0) * 1000;
+    const decided = holdMs > 0 ? await deps.approvals.wait(approval.id, holdMs) : null;
+    if (decided?.status === 'approved') return reserve(ctx, deps);
+    if (decided?.status === 'denied') throw new GatewayError('approval_denied', undefined, { details: { approval_id: approval.id } });
+    throw new GatewayError('approval_required', `${err.message} Approval ${approval.id} is pending.`, { details: { ...err.details, approval_id: approval.id } });
+  }
+}
+
 export async function handleModelCall(
   req: IncomingMessage,
   res: ServerResponse,
@@ -158,9 +181,11 @@ export async function handleModelCall(
   let status = 200;
   try {
     await authenticate(ctx, deps);
+    await resolve(ctx, deps);
     await parse(ctx, deps);
     authorize(ctx, deps);
-    reserve(ctx, deps);
+    await rateLimit(ctx, deps);
+    await reserveOrStepUp(ctx, deps);
     // The meter reads the client's own options before the body is rewritten for the upstream.
     const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
     forwarded = true;
@@ -181,6 +206,8 @@ export async function handleModelCall(
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });
       }
     }
+    // Refused before settle (e.g. 402 at reserve): nothing ran, so no tokens; the request counts.
+    if (ctx.rateAdmission) deps.rateLimiter.adjust(ctx.rateAdmission, 0);
     if (e.code === 'internal_error') deps.logger.error({ err: e.cause ?? e, req_id: requestId }, 'model call failed');
     sendError(res, e, adapter.dialect, requestId);
   } finally {

@@ -1,6 +1,8 @@
-// Stage 5 — reserve: hold the worst-case cost of the call before it runs, and cap the output so
-// the hard limit holds even for a long answer. Exact token counting happens only when the cheap
-// upper bound would not fit: most calls in a roomy budget never pay for a tokenizer pass.
+// Stage 5 — reserve: hold the worst-case cost of the call at every level before it runs, and cap
+// the output so the hard limits hold even for a long answer. Exact token counting happens only
+// when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
+// tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
+import type { Amount } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import { countPromptTokens, promptTokensUpperBound } from '../providers/prompt-tokens.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
@@ -10,7 +12,8 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
   const call = ctx.call!;
   const route = ctx.route!;
   const session = ctx.session!;
-  const left = deps.ledger.remaining(session);
+  const accounts = ctx.accounts!;
+  const left = deps.ledger.remaining(accounts);
   ctx.remaining = left;
   const producesOutput = ctx.adapter.producesOutput;
   // Limits are per choice; a call asking for n completions can write n times as much.
@@ -31,8 +34,8 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
     const affordable = Math.floor(Math.min(byTokens, byUsd) / choices);
     if (affordable < (producesOutput ? 1 : 0) || Math.min(byTokens, byUsd) < 0) {
       const unit = byUsd <= byTokens ? 'usd' : 'tokens';
-      throw new GatewayError('budget_exceeded', `The session's ${unit === 'usd' ? 'USD' : 'token'} budget cannot cover this call.`, {
-        details: { level: 'session', session_id: session.id, unit },
+      throw new GatewayError('budget_exceeded', `The ${left.level ?? 'session'}'s ${unit === 'usd' ? 'USD' : 'token'} budget cannot cover this call.`, {
+        details: { level: left.level ?? 'session', unit, session_id: session.id },
       });
     }
     perChoice = Math.min(perChoice, affordable);
@@ -42,5 +45,30 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
   // whenever the client set none or set a larger one.
   if (limited && producesOutput && (requested === null || perChoice < requested)) ctx.outputCap = perChoice;
   const output = perChoice * choices;
-  ctx.reservation = deps.ledger.reserve(session, { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) });
+  const amount: Amount = { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) };
+  stepUpGate(ctx, deps, amount);
+  ctx.reservation = deps.ledger.reserve(accounts, amount);
+}
+
+/**
+ * Soft mode: a call that would take the session past its threshold is refused with
+ * `approval_required` until a human approves; after a denial, every call is refused.
+ */
+function stepUpGate(ctx: CallContext, deps: PipelineDeps, amount: Amount): void {
+  const enforcement = ctx.enforcement;
+  if (enforcement?.mode !== 'soft') return;
+  const session = ctx.session!;
+  const gate = deps.approvals.gate(session.id);
+  if (gate === 'approved') return;
+  if (gate === 'denied') throw new GatewayError('approval_denied', undefined, { details: { session_id: session.id } });
+  const account = deps.ledger.session(session.id);
+  const crosses = (['tokens', 'usdNano'] as const).some((u) => {
+    const budget = account.budget[u];
+    return budget !== null && account.spent[u] + account.reserved[u] + amount[u] > enforcement.threshold * budget;
+  });
+  if (crosses) {
+    throw new GatewayError('approval_required', undefined, {
+      details: { session_id: session.id, threshold: enforcement.threshold, spent_usd: account.spent.usdNano / 1e9, budget_usd: account.budget.usdNano === null ? null : account.budget.usdNano / 1e9 },
+    });
+  }
 }

@@ -18,6 +18,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   const route = ctx.route!;
   const cost = costNano(s.usage, route.price);
   if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost });
+  if (ctx.rateAdmission) deps.rateLimiter.adjust(ctx.rateAdmission, s.usage.inputTokens + s.usage.outputTokens);
   const record: UsageRecord = {
     id: newId('use'),
     requestId: ctx.requestId,

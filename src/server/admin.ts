@@ -3,8 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/index.js';
-import type { BudgetLedger } from '../budget/index.js';
-import { agentSchema, profileSchema, teamSchema } from '../config/index.js';
+import type { ApprovalService, BudgetLedger } from '../budget/index.js';
+import { agentSchema, enforcementSchema, profileSchema, teamSchema } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Actor, AdminToken, CredentialService, Directory, KeyRing, RevocationList, SessionService } from '../identity/index.js';
 import { presentedToken, readBody, parseJsonObject } from '../pipeline/index.js';
@@ -12,8 +12,8 @@ import { usdToNano } from '../providers/pricing.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
-import { putAgent, putProfile, putTeam } from './objects.js';
-import { agentView, credentialView, eventView, modelView, profileView, rollup, sessionView, spendView, teamView, usageView } from './views.js';
+import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
+import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionView, spendView, teamView, usageView } from './views.js';
 import type { Session } from '../store/index.js';
 
 export interface AdminDeps {
@@ -21,6 +21,7 @@ export interface AdminDeps {
   directory: Directory;
   sessions: SessionService;
   ledger: BudgetLedger;
+  approvals: ApprovalService;
   providers: ProviderRegistry;
   adminToken: AdminToken;
   bodyLimitBytes: number;
@@ -63,7 +64,11 @@ export const openSessionBody = z.strictObject({
   ttl_seconds: z.number().int().positive().optional(),
   models: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s models'),
   context: z.record(z.string(), z.unknown()).optional().describe('Request context: environment, data sensitivity, intended action…'),
+  enforcement: enforcementSchema.optional().describe('Override the profile\'s enforcement for this session'),
 });
+
+const budgetBody = z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: z.number().nonnegative().optional() });
+const toBudget = (b: z.infer<typeof budgetBody> | undefined) => ({ tokens: b?.tokens ?? null, usdNano: b?.usd === undefined ? null : usdToNano(b.usd) });
 
 async function found<T>(value: Promise<T | null>, what: string, id: string): Promise<T> {
   const v = await value;
@@ -76,8 +81,8 @@ const list = <T>(data: T[]) => ({ object: 'list', data });
 async function showSession(deps: AdminDeps, id: string) {
   const s = await found(deps.store.getSession(id), 'session', id);
   const [agent, team, tree] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId), deps.store.sessionTree(s.id)]);
-  await deps.ledger.load(s);
-  return { ...sessionView(s, deps.now(), { agent, team, remaining: deps.ledger.remaining(s) }), spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id) };
+  const remaining = deps.ledger.remaining([await deps.ledger.load(s)]);
+  return { ...sessionView(s, deps.now(), { agent, team, remaining }), spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id) };
 }
 
 /** A session and its descendants as a nested tree, each node with its agent, status and spend. */
@@ -169,6 +174,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
         ttlSeconds: body.ttl_seconds,
         models: body.models,
         context: body.context,
+        enforcement: body.enforcement ? enforcement(body.enforcement) : undefined,
       }, i.by);
       return { session: await showSession(d, opened.session.id), token: opened.token, expires_at: new Date(opened.expiresAt).toISOString() };
     },
@@ -180,6 +186,40 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   {
     method: 'POST', path: '/admin/v1/sessions/{id}/close', tag: 'sessions', summary: 'Close a session (task done): its subtree ends, unused budget returns to the parent', body: reasonBody,
     handle: async (i, d) => ({ closed: await d.sessions.end(i.params.id!, 'closed', i.by) }),
+  },
+  {
+    method: 'POST', path: '/admin/v1/sessions/{id}/renew', tag: 'sessions', summary: 'Renew a session: more time (from now) and/or more budget (added), same identity and history',
+    body: z.strictObject({ ttl_seconds: z.number().int().positive().optional(), budget: budgetBody.optional(), reason: z.string().max(500).optional() }),
+    handle: async (i, d) => {
+      const body = i.body as { ttl_seconds?: number; budget?: z.infer<typeof budgetBody> };
+      const added = toBudget(body.budget);
+      await d.sessions.renew(i.params.id!, { ttlSeconds: body.ttl_seconds, budget: { tokens: added.tokens ?? undefined, usdNano: added.usdNano ?? undefined } }, i.by);
+      return showSession(d, i.params.id!);
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/approvals', tag: 'approvals', summary: 'Step-up approvals, newest first (?status=pending)',
+    query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), session: z.string().optional(), limit: limitQuery }),
+    handle: async (i, d) => {
+      const q = i.query as { status?: 'pending' | 'approved' | 'denied'; session?: string; limit?: number };
+      return list((await d.store.listApprovals({ status: q.status, sessionId: q.session, limit: q.limit })).map(approvalView));
+    },
+  },
+  {
+    method: 'GET', path: '/admin/v1/approvals/{id}', tag: 'approvals', summary: 'One approval with its context',
+    handle: async (i, d) => approvalView(await found(d.store.getApproval(i.params.id!), 'approval', i.params.id!)),
+  },
+  {
+    method: 'POST', path: '/admin/v1/approvals/{id}/approve', tag: 'approvals', summary: 'Approve further spend, optionally adding budget to the session',
+    body: z.strictObject({ extra_budget: budgetBody.optional(), reason: z.string().max(500).optional() }),
+    handle: async (i, d) => {
+      const body = i.body as { extra_budget?: z.infer<typeof budgetBody>; reason?: string };
+      return approvalView(await d.approvals.decide(i.params.id!, { approve: true, extraBudget: toBudget(body.extra_budget), reason: body.reason, decidedBy: i.by.actor, requestId: i.by.requestId }));
+    },
+  },
+  {
+    method: 'POST', path: '/admin/v1/approvals/{id}/deny', tag: 'approvals', summary: 'Deny further spend: the session\'s calls get 402 from then on', body: reasonBody,
+    handle: async (i, d) => approvalView(await d.approvals.decide(i.params.id!, { approve: false, reason: i.by.reason, decidedBy: i.by.actor, requestId: i.by.requestId })),
   },
   {
     method: 'GET', path: '/admin/v1/sessions/{id}/tree', tag: 'sessions', summary: 'The delegation tree under a session, with each node\'s spend',

@@ -4,7 +4,7 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute } from 'node:path';
-import { BudgetLedger } from '../budget/index.js';
+import { ApprovalService, BudgetLedger, RateLimiter } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog } from '../audit/index.js';
@@ -91,17 +91,23 @@ export class Gateway {
     const providers = new ProviderRegistry(config, env);
     await providers.start();
     const usage = new GroupCommit<UsageRecord>((records) => store.recordUsage(records));
+    const approvals = new ApprovalService(store, ledger, audit, {
+      webhookUrl: config.approvals.webhook_url, logger, now,
+      onSessionChanged: (session) => directory.sessions.set(session.id, session),
+    });
     const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, now });
     const credentials = new CredentialService(store, master, now);
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
     const pipeline: PipelineDeps = {
-      tokens, revocations, audit, directory, ledger, providers, usage, logger, now,
+      tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now,
+      timeZone: config.budgets.timezone,
+      rateLimiter: new RateLimiter({ now }),
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
       bodyLimitBytes: config.server.body_limit_bytes,
       logRequests: config.server.log_requests,
     };
     const admin: AdminDeps = {
-      store, directory, sessions, ledger, providers, adminToken, keys, credentials, revocations, audit, now,
+      store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };

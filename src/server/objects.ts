@@ -3,7 +3,7 @@
 import type { AgentConfig, BudgetConfig, Config, EnforcementConfig, PeriodBudgetConfig, ProfileConfig, TeamConfig } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { usdToNano } from '../providers/pricing.js';
-import type { Agent, Budget, Enforcement, OnExisting, PeriodBudget, Profile, Store, Team } from '../store/index.js';
+import type { Agent, Budget, Enforcement, OnExisting, PeriodBudget, Profile, RateLimits, Store, Team } from '../store/index.js';
 
 const budget = (b: BudgetConfig | undefined): Budget => ({
   tokens: b?.tokens ?? null,
@@ -13,6 +13,11 @@ const budget = (b: BudgetConfig | undefined): Budget => ({
 export const periodBudget = (b: PeriodBudgetConfig | undefined): PeriodBudget | null => (b ? { ...budget(b), period: b.period } : null);
 
 export const enforcement = (e: EnforcementConfig): Enforcement => ({ mode: e.mode, threshold: e.soft_threshold, holdSeconds: e.approval_hold_seconds });
+
+type RateLimitsConfig = NonNullable<ProfileConfig['rate_limits']>;
+const rateLimitPair = (r: RateLimitsConfig['session']) =>
+  r && { requestsPerMinute: r.requests_per_minute, tokensPerMinute: r.tokens_per_minute };
+const rateLimits = (r: ProfileConfig['rate_limits']): RateLimits => ({ session: rateLimitPair(r?.session), agent: rateLimitPair(r?.agent) });
 
 export function putTeam(store: Store, t: TeamConfig, onExisting: OnExisting): Promise<Team> {
   return store.putTeam({ name: t.name, owner: t.owner ?? null, budget: periodBudget(t.budget) }, onExisting);

@@ -2,14 +2,35 @@
 import type { Remaining } from '../budget/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { ModelRoute } from '../providers/registry.js';
-import type { Agent, AuditEvent, Budget, Credential, Profile, Session, Spend, Team, UsageRecord } from '../store/index.js';
+import type { Agent, Approval, AuditEvent, Budget, Credential, Enforcement, PeriodBudget, Profile, RateLimitPair, RateLimits, Session, Spend, Team, UsageRecord } from '../store/index.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const usd = (nano: number | null) => (nano === null ? null : nanoToUsd(nano));
 
 export const budgetView = (b: Budget) => ({ tokens: b.tokens, usd: usd(b.usdNano) });
 
-export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, created_at: iso(t.createdAt) });
+const periodBudgetView = (b: PeriodBudget | null) => (b ? { ...budgetView(b), period: b.period } : null);
+const enforcementView = (e: Enforcement) => ({ mode: e.mode, soft_threshold: e.threshold, approval_hold_seconds: e.holdSeconds });
+
+export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, budget: periodBudgetView(t.budget), created_at: iso(t.createdAt) });
+
+export const approvalView = (a: Approval) => ({
+  id: a.id,
+  status: a.status,
+  session_id: a.sessionId,
+  agent_id: a.agentId,
+  team_id: a.teamId,
+  created_at: iso(a.createdAt),
+  decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
+  decided_by: a.decidedBy,
+  reason: a.reason,
+  extra_budget: budgetView(a.extraBudget),
+  context: a.context,
+});
+
+const rateLimitPairView = (r: RateLimitPair | undefined) =>
+  r && { requests_per_minute: r.requestsPerMinute ?? null, tokens_per_minute: r.tokensPerMinute ?? null };
+const rateLimitsView = (r: RateLimits) => ({ session: rateLimitPairView(r.session) ?? null, agent: rateLimitPairView(r.agent) ?? null });
 
 export const profileView = (p: Profile) => ({
   id: p.id,
@@ -18,6 +39,9 @@ export const profileView = (p: Profile) => ({
   session_budget: { default: budgetView(p.sessionBudget.default), max: budgetView(p.sessionBudget.max) },
   session_ttl_seconds: p.sessionTtlSeconds,
   require_actor_token: p.requireActorToken,
+  agent_budget: periodBudgetView(p.agentBudget),
+  enforcement: enforcementView(p.enforcement),
+  rate_limits: rateLimitsView(p.rateLimits ?? {}),
   created_at: iso(p.createdAt),
 });
 
@@ -95,6 +119,7 @@ export const sessionView = (
   models: s.models,
   context: s.context,
   budget: budgetView(s.budget),
+  enforcement: s.enforcement ? enforcementView(s.enforcement) : null,
   spent: spendView(s.spent),
   ...(extra.remaining ? { remaining: { tokens: extra.remaining.tokens, usd: usd(extra.remaining.usdNano) } } : {}),
   created_at: iso(s.createdAt),

@@ -1,0 +1,145 @@
+// Step-up approvals: a soft-mode session that crosses its threshold stops spending until a human
+// decides. Concurrent calls crossing at once raise exactly one pending approval; a call may wait
+// a short while for the decision; an approval may grant extra budget; a denial stops the session.
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/index.js';
+import { GatewayError } from '../errors/index.js';
+import type { Approval, Budget, Session, Store } from '../store/index.js';
+import { newId } from '../util/ids.js';
+import type { BudgetLedger } from './ledger.js';
+
+export type GateState = 'none' | 'pending' | 'approved' | 'denied';
+
+export interface Decision {
+  approve: boolean;
+  extraBudget?: Budget;
+  reason?: string;
+  decidedBy: string;
+  requestId?: string;
+}
+
+export interface ApprovalServiceOptions {
+  webhookUrl?: string;
+  logger: Logger;
+  now?: () => number;
+  /** Called after an approval changes a session's budget (to refresh caches). */
+  onSessionChanged?: (session: Session) => void;
+}
+
+export class ApprovalService {
+  private readonly gates = new Map<string, { state: GateState; approvalId: string | null }>();
+  private readonly creating = new Map<string, Promise<Approval>>();
+  private readonly waiters = new Map<string, Set<(a: Approval) => void>>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ledger: BudgetLedger,
+    private readonly audit: AuditLog,
+    private readonly options: ApprovalServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads a session's gate from its latest approval (once per session). */
+  async load(sessionId: string): Promise<void> {
+    if (this.gates.has(sessionId)) return;
+    const [latest] = await this.store.listApprovals({ sessionId, limit: 1 });
+    if (!this.gates.has(sessionId)) this.gates.set(sessionId, { state: latest?.status ?? 'none', approvalId: latest?.id ?? null });
+  }
+
+  gate(sessionId: string): GateState {
+    return this.gates.get(sessionId)?.state ?? 'none';
+  }
+
+  /** The pending approval for the session, raised now if there is none. */
+  request(session: Session, context: Record<string, unknown>, requestId: string): Promise<Approval> {
+    const gate = this.gates.get(session.id);
+    if (gate?.state === 'pending' && gate.approvalId) {
+      return this.store.getApproval(gate.approvalId).then((a) => a ?? this.create(session, context, requestId));
+    }
+    // One creation per session at a time: concurrent callers share it.
+    let creating = this.creating.get(session.id);
+    if (!creating) {
+      creating = this.create(session, context, requestId).finally(() => this.creating.delete(session.id));
+      this.creating.set(session.id, creating);
+    }
+    return creating;
+  }
+
+  private async create(session: Session, context: Record<string, unknown>, requestId: string): Promise<Approval> {
+    const approval: Approval = {
+      id: newId('apr'), sessionId: session.id, agentId: session.agentId, teamId: session.teamId, status: 'pending', createdAt: this.now(),
+      decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context,
+    };
+    await this.store.putApproval(approval);
+    this.gates.set(session.id, { state: 'pending', approvalId: approval.id });
+    await this.audit.record({ type: 'approval.requested', actor: `agent:${session.agentId}`, requestId, agentId: session.agentId, sessionId: session.id, teamId: session.teamId, chain: session.chain, data: { approval: approval.id, ...context } });
+    this.notify('approval.requested', approval);
+    return approval;
+  }
+
+  /** Approves (optionally adding budget) or denies a pending approval. 409 if already decided. */
+  async decide(id: string, d: Decision): Promise<Approval> {
+    const pending = await this.store.getApproval(id);
+    if (!pending) throw new GatewayError('not_found', `approval "${id}" does not exist`);
+    const extra = d.approve ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
+    const session = await this.store.getSession(pending.sessionId);
+    if (!session) throw new GatewayError('not_found', `session "${pending.sessionId}" does not exist`);
+    if (d.approve && (extra.tokens || extra.usdNano)) {
+      // Carve first (a delegated session's extra comes from its parent): may refuse with 402.
+      await this.ledger.load(session);
+      this.ledger.grow(session.id, { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 });
+    }
+    const decided = await this.store.decideApproval(id, { status: d.approve ? 'approved' : 'denied', decidedAt: this.now(), decidedBy: d.decidedBy, reason: d.reason ?? null, extraBudget: extra });
+    if (!decided) throw new GatewayError('conflict', `approval "${id}" was already decided`);
+    if (d.approve && (extra.tokens || extra.usdNano)) {
+      const budget = this.ledger.session(session.id).budget;
+      const updated = await this.store.updateSession(session.id, { budget });
+      if (updated) this.options.onSessionChanged?.(updated);
+    }
+    this.gates.set(decided.sessionId, { state: decided.status, approvalId: decided.id });
+    await this.audit.record({
+      type: `approval.${decided.status}`, actor: d.decidedBy, requestId: d.requestId ?? null, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: session.chain,
+      data: { approval: decided.id, reason: decided.reason, extra_budget: { tokens: extra.tokens, usd: extra.usdNano === null ? null : extra.usdNano / 1e9 } },
+    });
+    for (const wake of this.waiters.get(id) ?? []) wake(decided);
+    this.waiters.delete(id);
+    this.notify(`approval.${decided.status}`, decided);
+    return decided;
+  }
+
+  /** Waits up to `ms` for a decision on `id`; null when none came in time. */
+  wait(id: string, ms: number): Promise<Approval | null> {
+    return new Promise((resolve) => {
+      const set = this.waiters.get(id) ?? new Set();
+      this.waiters.set(id, set);
+      const wake = (a: Approval) => {
+        clearTimeout(timer);
+        resolve(a);
+      };
+      const timer = setTimeout(() => {
+        set.delete(wake);
+        resolve(null);
+      }, ms);
+      set.add(wake);
+    });
+  }
+
+  /** Fire-and-forget webhook notice (bounded in time; failures are logged, never block a call). */
+  private notify(event: string, approval: Approval): void {
+    const url = this.options.webhookUrl;
+    if (!url) return;
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ event, approval: { id: approval.id, session_id: approval.sessionId, agent_id: approval.agentId, team_id: approval.teamId, status: approval.status, context: approval.context } }),
+      signal: AbortSignal.timeout(5000),
+    }).then(
+      (res) => {
+        if (!res.ok) this.options.logger.warn({ status: res.status, event }, 'approval webhook refused the notice');
+      },
+      (err: unknown) => this.options.logger.warn({ err: (err as Error).message, event }, 'approval webhook failed'),
+    );
+  }
+}

@@ -1,0 +1,58 @@
+// Budget periods: `day` and `month` reset at midnight (and on the 1st) in the configured time
+// zone; `lifetime` never resets. Spend history is kept; a period only decides what counts now.
+import type { Period } from '../store/index.js';
+
+export interface PeriodWindow {
+  /** Identifies the period (`2026-11-28`, `2026-11`, `lifetime`). */
+  key: string;
+  /** When it began (ms, UTC). */
+  start: number;
+  /** When the next one begins (ms, UTC); Infinity for lifetime. */
+  end: number;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** Wall-clock fields of `ms` in `timeZone`. */
+function wallClock(ms: number, timeZone: string): { y: number; m: number; d: number; h: number; min: number; s: number } {
+  const parts: Record<string, number> = {};
+  for (const p of formatter(timeZone).formatToParts(ms)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return { y: parts.year!, m: parts.month!, d: parts.day!, h: parts.hour!, min: parts.minute!, s: parts.second! };
+}
+
+/** The UTC instant at which the wall clock in `timeZone` reads y-m-d 00:00. */
+function localMidnight(y: number, m: number, d: number, timeZone: string): number {
+  const guess = Date.UTC(y, m - 1, d);
+  // Offset of the zone near that instant; one correction step handles a DST change that day.
+  let at = guess;
+  for (let i = 0; i < 2; i++) {
+    const w = wallClock(at, timeZone);
+    const offset = Date.UTC(w.y, w.m - 1, w.d, w.h, w.min, w.s) - at;
+    at = guess - offset;
+  }
+  return at;
+}
+
+export function periodWindow(period: Period, now: number, timeZone = 'UTC'): PeriodWindow {
+  if (period === 'lifetime') return { key: 'lifetime', start: 0, end: Number.POSITIVE_INFINITY };
+  const { y, m, d } = wallClock(now, timeZone);
+  if (period === 'day') {
+    const next = new Date(Date.UTC(y, m - 1, d + 1));
+    return {
+      key: `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`,
+      start: localMidnight(y, m, d, timeZone),
+      end: localMidnight(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), timeZone),
+    };
+  }
+  const next = new Date(Date.UTC(y, m, 1));
+  return { key: `${y}-${String(m).padStart(2, '0')}`, start: localMidnight(y, m, 1, timeZone), end: localMidnight(next.getUTCFullYear(), next.getUTCMonth() + 1, 1, timeZone) };
+}
