@@ -137,24 +137,26 @@ export class BudgetLedger {
 
   // --- reserving and settling -------------------------------------------------------------
 
-  /** What is left across `accounts`, per unit (null: no limit), and which level binds. */
+  /**
+   * What is left across `accounts`, per unit (null: no limit), and which level binds: the one
+   * leaving the least USD (or, without USD limits, the fewest tokens).
+   */
   remaining(accounts: readonly Account[]): Remaining {
     const out: Remaining = { tokens: null, usdNano: null, level: null };
-    let tightest = Number.POSITIVE_INFINITY;
+    let usdLevel: Level | null = null;
+    let tokensLevel: Level | null = null;
     for (const a of accounts) {
       const l = left(a);
-      if (l.tokens !== null && (out.tokens === null || l.tokens < out.tokens)) out.tokens = l.tokens;
-      if (l.usdNano !== null && (out.usdNano === null || l.usdNano < out.usdNano)) out.usdNano = l.usdNano;
-      // Binding: the level with the smallest share of its budget left.
-      for (const [value, total] of [[l.tokens, a.budget.tokens], [l.usdNano, a.budget.usdNano]] as const) {
-        if (value === null || total === null) continue;
-        const share = total === 0 ? 0 : value / total;
-        if (share < tightest) {
-          tightest = share;
-          out.level = a.level;
-        }
+      if (l.tokens !== null && (out.tokens === null || l.tokens < out.tokens)) {
+        out.tokens = l.tokens;
+        tokensLevel = a.level;
+      }
+      if (l.usdNano !== null && (out.usdNano === null || l.usdNano < out.usdNano)) {
+        out.usdNano = l.usdNano;
+        usdLevel = a.level;
       }
     }
+    out.level = usdLevel ?? tokensLevel;
     return out;
   }
 

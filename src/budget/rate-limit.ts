@@ -19,10 +19,11 @@
 // only then charged, in one turn of the event loop, so concurrent calls in this process can never
 // jointly pass a limit and a refusal at one level charges no other.
 //
-// Memory: keys are kept in least-recently-used order (a Map re-inserted on touch); each check
-// evicts a few keys from the cold end whose buckets have fully drained (an empty bucket and a
-// missing one mean the same thing, so eviction loses nothing). A hard cap bounds the map even
-// under a flood of distinct keys; past it the coldest key is dropped even if not yet drained.
+// Memory: a second-chance sweep runs every few checks over a few keys from the front of each
+// level's map: a key whose bucket has fully drained is evicted (an empty bucket and a missing one
+// mean the same thing, so eviction loses nothing), a live one moves to the back. Keys are
+// examined faster than checks create them, so idle keys cannot pile up. A hard cap bounds the
+// maps even under a flood of distinct keys; past it the oldest key goes even if not drained.
 
 export type RateLevel = 'session' | 'agent';
 export type RateUnit = 'requests' | 'tokens';
@@ -55,7 +56,8 @@ export interface RateStatus {
 }
 
 interface Charge {
-  key: string;
+  level: RateLevel;
+  id: string;
   /** Tokens charged at this key (the estimate, clamped to that level's tpm). */
   tokens: number;
   tpm: number;
@@ -103,8 +105,10 @@ interface Bucket {
 const MINUTE = 60_000;
 /** Tolerance for floating-point drift in the drained amounts. */
 const EPS = 1e-6;
-/** Idle keys evicted per check, at most: amortised O(1), and faster than checks create keys. */
-const SWEEP = 4;
+/** Every SWEEP_EVERY checks (a power of 2), SWEEP keys per level are examined for eviction: 4 per
+ * check, more than the at most 2 per check (one per level) that checks can create. */
+const SWEEP_EVERY = 16;
+const SWEEP = 64;
 
 /** Milliseconds for `amount` units to drain at `perMinute`. */
 const drainMs = (amount: number, perMinute: number) => (amount <= 0 || perMinute <= 0 ? 0 : (amount * MINUTE) / perMinute);
@@ -122,9 +126,12 @@ function drain(bucket: Bucket, now: number): void {
 const idleAt = (b: Bucket) => b.at + Math.max(drainMs(b.requests, b.rpm), drainMs(b.tokens, b.tpm));
 
 export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  /** One map per level, keyed by the id itself: the id strings come from cached sessions, so V8
+   * has their hashes already (a concatenated `level:id` key would be hashed afresh every call). */
+  private readonly levels: Record<RateLevel, Map<string, Bucket>> = { session: new Map(), agent: new Map() };
   private readonly now: () => number;
   private readonly maxKeys: number;
+  private checks = 0;
 
   constructor(options: RateLimiterOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -133,7 +140,7 @@ export class RateLimiter {
 
   /** Keys currently held (for tests and metrics). */
   get size(): number {
-    return this.buckets.size;
+    return this.levels.session.size + this.levels.agent.size;
   }
 
   /**
@@ -143,7 +150,7 @@ export class RateLimiter {
    */
   check(limits: readonly RateLimit[], estimatedTokens: number): RateDecision {
     const now = this.now();
-    this.sweep(now);
+    if ((++this.checks & (SWEEP_EVERY - 1)) === 0) this.sweep(now);
     const estimate = Math.max(0, estimatedTokens);
     const buckets: Bucket[] = [];
     let refusal: { limit: RateLimit; unit: RateUnit; wait: number } | null = null;
@@ -181,7 +188,7 @@ export class RateLimiter {
       if (limit.tpm !== undefined) {
         const tokens = Math.min(estimate, limit.tpm);
         bucket.tokens += tokens;
-        charges.push({ key: keyOf(limit), tokens, tpm: limit.tpm });
+        charges.push({ level: limit.level, id: limit.id, tokens, tpm: limit.tpm });
       }
     }
     const s = status(limits, buckets);
@@ -200,12 +207,12 @@ export class RateLimiter {
     for (const charge of admission.charges) {
       const delta = actual - charge.tokens;
       if (delta === 0) continue;
-      let bucket = this.buckets.get(charge.key);
+      let bucket = this.levels[charge.level].get(charge.id);
       if (bucket === undefined) {
         // Evicted (it had drained, e.g. during a long stream): nothing is left to give back,
         // but an overrun is still charged.
         if (delta < 0) continue;
-        bucket = this.create(charge.key, now);
+        bucket = this.create(this.levels[charge.level], charge.id, now);
         bucket.tpm = charge.tpm;
       }
       drain(bucket, now);
@@ -213,18 +220,12 @@ export class RateLimiter {
     }
   }
 
-  /** Brings a key's bucket up to `now`, adopts the current limits, and marks it most recently used. */
+  /** Brings a key's bucket up to `now` and adopts the limits being checked. */
   private touch(limit: RateLimit, now: number): Bucket {
-    const key = keyOf(limit);
-    let bucket = this.buckets.get(key);
-    if (bucket === undefined) {
-      bucket = this.create(key, now);
-    } else {
-      drain(bucket, now);
-      // Re-inserted: the Map's order is least recently used first.
-      this.buckets.delete(key);
-      this.buckets.set(key, bucket);
-    }
+    const map = this.levels[limit.level];
+    let bucket = map.get(limit.id);
+    if (bucket === undefined) bucket = this.create(map, limit.id, now);
+    else drain(bucket, now);
     bucket.rpm = limit.rpm ?? 0;
     bucket.tpm = limit.tpm ?? 0;
     if (bucket.rpm === 0) bucket.requests = 0;
@@ -232,24 +233,30 @@ export class RateLimiter {
     return bucket;
   }
 
-  private create(key: string, now: number): Bucket {
-    if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+  private create(map: Map<string, Bucket>, id: string, now: number): Bucket {
+    // Past the cap the oldest key goes even if not drained: memory stays bounded under a flood.
+    if (this.size >= this.maxKeys) map.delete(map.keys().next().value!);
     const bucket: Bucket = { requests: 0, tokens: 0, rpm: 0, tpm: 0, at: now };
-    this.buckets.set(key, bucket);
+    map.set(id, bucket);
     return bucket;
   }
 
-  /** Evicts up to SWEEP keys from the cold end whose buckets have drained. */
+  /**
+   * Second-chance sweep from the front of each map: a drained key is evicted, a live one moves
+   * to the back. Run every SWEEP_EVERY checks over SWEEP keys per level, it examines keys faster
+   * than checks can create them, so every idle key goes within a bounded number of checks.
+   */
   private sweep(now: number): void {
-    let n = 0;
-    for (const [key, bucket] of this.buckets) {
-      if (n++ >= SWEEP || idleAt(bucket) > now) return;
-      this.buckets.delete(key);
+    for (const map of [this.levels.session, this.levels.agent]) {
+      let n = 0;
+      for (const [id, bucket] of map) {
+        if (n++ >= SWEEP) break;
+        map.delete(id);
+        if (idleAt(bucket) > now) map.set(id, bucket);
+      }
     }
   }
 }
-
-const keyOf = (limit: RateLimit) => `${limit.level}:${limit.id}`;
 
 function status(limits: readonly RateLimit[], buckets: readonly Bucket[]): RateStatus {
   const s: RateStatus = { requests: null, tokens: null };

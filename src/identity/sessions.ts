@@ -216,7 +216,7 @@ export class SessionService {
     this.directory.sessions.set(updated.id, updated);
     await this.audit.record({
       ...by, type: 'session.renewed', agentId: updated.agentId, sessionId: updated.id, teamId: updated.teamId, chain: updated.chain,
-      data: { expires_at: updated.expiresAt, budget: budgetData(updated.budget), added: { tokens: change.budget?.tokens ?? null, usd: change.budget?.usdNano === undefined ? null : change.budget.usdNano / 1e9 } },
+      data: { reason: by.reason ?? null, expires_at: updated.expiresAt, budget: budgetData(updated.budget), added: { tokens: change.budget?.tokens ?? null, usd: change.budget?.usdNano === undefined ? null : change.budget.usdNano / 1e9 } },
     });
     return updated;
   }

@@ -1,0 +1,151 @@
+// Soft budgets with step-up approval, renewal, and period resets (with an injected clock).
+import { createServer, type Server } from 'node:http';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+
+type ApiError = InstanceType<typeof OpenAI.APIError>;
+let gw: TestGateway;
+let shift = 0;
+let hooks: Server;
+const notices: { event: string; approval: { id: string; status: string } }[] = [];
+
+beforeAll(async () => {
+  hooks = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      notices.push(JSON.parse(body));
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
+  gw = await startGateway(
+    {
+      teams: [{ name: 'demo' }, { name: 'daily', budget: { usd: 0.0001, period: 'day' } }],
+      profiles: [
+        { name: 'assistant', models: ['gpt-4o-mini'], session_budget: { max: { usd: 10 } } },
+        { name: 'careful', models: ['gpt-4o-mini'], session_budget: { default: { usd: 0.0002 }, max: { usd: 1 } }, enforcement: { mode: 'soft', soft_threshold: 0.5 } },
+        { name: 'patient', models: ['gpt-4o-mini'], session_budget: { default: { usd: 0.0002 }, max: { usd: 1 } }, enforcement: { mode: 'soft', soft_threshold: 0.5, approval_hold_seconds: 10 } },
+      ],
+      agents: [
+        { name: 'demo-agent', team: 'demo', profile: 'assistant' },
+        { name: 'support', team: 'demo', profile: 'careful' },
+        { name: 'waiter', team: 'demo', profile: 'patient' },
+        { name: 'nightly', team: 'daily', profile: 'assistant' },
+      ],
+      approvals: { webhook_url: `http://127.0.0.1:${(hooks.address() as { port: number }).port}/hook` },
+    },
+    {},
+    () => Date.now() + shift,
+  );
+});
+afterAll(async () => {
+  await gw.close();
+  hooks.close();
+});
+
+const client = (token: string) => new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+const call = (token: string) =>
+  client(token).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'x [[sim:tokens=20]]' }] }).then(() => 'ok' as const, (e: ApiError) => e);
+
+async function untilRefused(token: string): Promise<ApiError> {
+  for (let i = 0; i < 500; i++) {
+    const r = await call(token);
+    if (r !== 'ok') return r;
+  }
+  throw new Error('never refused');
+}
+
+describe('soft mode and step-up approval', () => {
+  it('crossing the threshold raises exactly one pending approval, even with concurrent calls; approving adds budget', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'support' });
+    const first = await untilRefused(token);
+    expect(first.status).toBe(402);
+    expect(first.error).toMatchObject({ code: 'approval_required', approval_id: expect.stringMatching(/^apr_/) });
+    // More calls meanwhile, concurrently: all refused, all pointing at the same approval.
+    const burst = await Promise.all(Array.from({ length: 20 }, () => call(token)));
+    for (const r of burst) expect((r as ApiError).error).toMatchObject({ code: 'approval_required', approval_id: (first.error as { approval_id: string }).approval_id });
+    const pending = (await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${sessionId}`)).body.data;
+    expect(pending).toHaveLength(1);
+    const spentAtGate = (await gw.session(sessionId)).spent.usd;
+    expect(spentAtGate).toBeLessThanOrEqual(0.5 * 0.0002 + 1e-12);
+
+    const approved = await gw.admin('POST', `/admin/v1/approvals/${pending[0].id}/approve`, { extra_budget: { usd: 0.0002 }, reason: 'customer escalation' });
+    expect(approved.body).toMatchObject({ status: 'approved', decided_by: 'admin', extra_budget: { usd: 0.0002 } });
+    expect((await gw.session(sessionId)).budget.usd).toBeCloseTo(0.0004, 12);
+    expect(await call(token)).toBe('ok');
+    // The hard cap still holds after approval.
+    const capped = await untilRefused(token);
+    expect(capped.error).toMatchObject({ code: 'budget_exceeded' });
+    expect((await gw.session(sessionId)).spent.usd).toBeLessThanOrEqual(0.0004);
+    expect((await gw.admin('POST', `/admin/v1/approvals/${pending[0].id}/deny`, {})).status).toBe(409);
+    const events = (await gw.admin('GET', `/admin/v1/audit/events?session=${sessionId}`)).body.data.map((e: { type: string }) => e.type);
+    expect(events).toEqual(expect.arrayContaining(['approval.requested', 'approval.approved']));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(notices.filter((n) => n.approval.id === pending[0].id).map((n) => n.event).sort()).toEqual(['approval.approved', 'approval.requested']);
+  });
+
+  it('a denial answers 402 from then on', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'support' });
+    const gate = await untilRefused(token);
+    const id = (gate.error as { approval_id: string }).approval_id;
+    await gw.admin('POST', `/admin/v1/approvals/${id}/deny`, { reason: 'not worth it' });
+    for (let i = 0; i < 3; i++) {
+      const r = (await call(token)) as ApiError;
+      expect(r.status).toBe(402);
+      expect(r.error).toMatchObject({ code: 'approval_denied' });
+    }
+    expect((await gw.admin('GET', `/admin/v1/approvals?session=${sessionId}`)).body.data[0]).toMatchObject({ status: 'denied', reason: 'not worth it' });
+  });
+
+  it('holds a call for the decision when the profile says so, and lets it through once approved', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'waiter' });
+    // Calls below the threshold return at once; the one that crosses it is held for the decision.
+    let held: Promise<'ok' | ApiError> | undefined;
+    for (let i = 0; i < 50 && !held; i++) {
+      const p = call(token);
+      const quick = await Promise.race([p, new Promise<'held'>((r) => setTimeout(() => r('held'), 400))]);
+      if (quick === 'held') held = p;
+    }
+    expect(held).toBeDefined();
+    const [pending] = (await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${sessionId}`)).body.data;
+    await gw.admin('POST', `/admin/v1/approvals/${pending.id}/approve`, {});
+    expect(await held).toBe('ok');
+  });
+});
+
+describe('renewal', () => {
+  it('extends time and adds budget to the same session, on the record', async () => {
+    const { token, sessionId } = await gw.openSession({ budget: { usd: 0.00005 }, ttl_seconds: 60 });
+    await untilRefused(token);
+    const before = await gw.session(sessionId);
+    const renewed = await gw.admin('POST', `/admin/v1/sessions/${sessionId}/renew`, { ttl_seconds: 3600, budget: { usd: 0.0001 }, reason: 'more sources' });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.id).toBe(sessionId);
+    expect(renewed.body.budget.usd).toBeCloseTo(0.00015, 12);
+    expect(Date.parse(renewed.body.expires_at)).toBeGreaterThan(Date.parse(before.expires_at));
+    expect(await call(token)).toBe('ok');
+    const [event] = (await gw.admin('GET', `/admin/v1/audit/events?type=session.renewed&session=${sessionId}`)).body.data;
+    expect(event).toMatchObject({ actor: 'admin', data: { reason: 'more sources', budget: { usd: expect.closeTo(0.00015, 12) } } });
+  });
+});
+
+describe('budget periods', () => {
+  it('a team\'s daily budget resets at midnight UTC; the spend history stays', async () => {
+    const { token } = await gw.openSession({ agent: 'nightly', budget: { usd: 1 } });
+    const refused = await untilRefused(token);
+    expect(refused.error).toMatchObject({ code: 'budget_exceeded', level: 'team' });
+    const team = (await gw.admin('GET', '/admin/v1/teams/daily')).body;
+    const lines = (await gw.admin('GET', `/admin/v1/usage?team=${team.id}&limit=1000`)).body.data.length;
+    // Move the clock to the start of the next UTC day.
+    const now = Date.now() + shift;
+    shift += Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 1) - now + 1000;
+    // A new session the next day (the old token has expired meanwhile): the team has budget again.
+    const next = await gw.openSession({ agent: 'nightly', budget: { usd: 1 } });
+    const res = await client(next.token).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'new day' }] }).withResponse();
+    expect(res.response.status).toBe(200);
+    expect(res.response.headers.get('x-tollgate-budget-binding-level')).toBe('team');
+    expect((await gw.admin('GET', `/admin/v1/usage?team=${team.id}&limit=1000`)).body.data.length).toBe(lines + 1);
+  });
+});
