@@ -169,6 +169,31 @@ session
   .description('the delegation tree under a session, with each node\'s spend')
   .argument('[id]', 'session id (default: $TOLLGATE_SESSION)')
   .action(run(async () => (await import('./commands/session.js')).tree));
+session
+  .command('renew')
+  .description('renew a session: more time (from now) and/or more budget (added)')
+  .argument('[id]', 'session id (default: $TOLLGATE_SESSION)')
+  .option('--ttl <seconds>', 'new time to live, from now')
+  .option('--add-usd <x>', 'budget to add, in USD')
+  .option('--add-tokens <n>', 'budget to add, in tokens')
+  .option('--reason <text>')
+  .action(run(async () => (await import('./commands/session.js')).renew));
+
+const approval = program.command('approval').description('step-up approvals for soft-mode sessions');
+approval
+  .command('list')
+  .option('--status <status>', 'pending, approved or denied', 'pending')
+  .option('--session <id>')
+  .action(run(async () => (await import('./commands/approval.js')).list));
+approval.command('show').argument('<id>').action(run(async () => (await import('./commands/approval.js')).show));
+approval
+  .command('approve')
+  .argument('<id>')
+  .option('--add-usd <x>', 'extra budget for the session, in USD')
+  .option('--add-tokens <n>', 'extra budget for the session, in tokens')
+  .option('--reason <text>')
+  .action(run(async () => (await import('./commands/approval.js')).approve));
+approval.command('deny').argument('<id>').option('--reason <text>').action(run(async () => (await import('./commands/approval.js')).deny));
 
 const token = program.command('token').description('session tokens from the token endpoint (no admin token needed), and revocation');
 token

@@ -114,3 +114,16 @@ export async function tree(opts: Record<string, unknown>, args: string[]): Promi
   const root = await new AdminClient(opts).get<TreeNode>(`/admin/v1/sessions/${encodeURIComponent(id)}/tree`);
   output(opts, root, () => process.stdout.write(`${treeLines(root, 0, []).join('\n')}\n`));
 }
+
+export async function renew(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const id = args[0] ?? process.env.TOLLGATE_SESSION;
+  if (!id) throw new CliError('name a session id, or set TOLLGATE_SESSION');
+  const addUsd = number(opts.addUsd, '--add-usd');
+  const addTokens = number(opts.addTokens, '--add-tokens');
+  const session = await new AdminClient(opts).post<SessionView>(`/admin/v1/sessions/${encodeURIComponent(id)}/renew`, {
+    ttl_seconds: number(opts.ttl, '--ttl'),
+    ...(addUsd !== undefined || addTokens !== undefined ? { budget: { usd: addUsd, tokens: addTokens } } : {}),
+    reason: opts.reason,
+  });
+  output(opts, session, () => printFields(fields(session)));
+}

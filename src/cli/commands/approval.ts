@@ -1,0 +1,48 @@
+import { AdminClient, number, query } from '../client.js';
+import { output, printFields, printTable, usd } from '../output.js';
+
+interface ApprovalView {
+  id: string;
+  status: string;
+  session_id: string;
+  agent_id: string;
+  created_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+  reason: string | null;
+  extra_budget: { usd: number | null; tokens: number | null };
+  context: Record<string, unknown>;
+}
+
+const fields = (a: ApprovalView): [string, unknown][] => [
+  ['approval', a.id], ['status', a.status], ['session', a.session_id], ['agent', a.agent_id], ['requested', a.created_at],
+  ['spent at request', typeof a.context.spent_usd === 'number' ? usd(a.context.spent_usd) : null],
+  ['budget', typeof a.context.budget_usd === 'number' ? usd(a.context.budget_usd) : null],
+  ['threshold', a.context.threshold], ['decided', a.decided_at ? `${a.decided_at} by ${a.decided_by}` : null], ['reason', a.reason],
+  ['extra budget', a.extra_budget.usd !== null ? usd(a.extra_budget.usd) : a.extra_budget.tokens !== null ? `${a.extra_budget.tokens} tokens` : null],
+];
+
+export async function list(opts: Record<string, unknown>): Promise<void> {
+  const { data } = await new AdminClient(opts).get<{ data: ApprovalView[] }>(`/admin/v1/approvals${query({ status: opts.status, session: opts.session })}`);
+  output(opts, data, () => printTable(data.map((a) => ({ id: a.id, status: a.status, session: a.session_id, agent: a.agent_id, requested: a.created_at })), ['id', 'status', 'session', 'agent', 'requested']));
+}
+
+export async function show(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const a = await new AdminClient(opts).get<ApprovalView>(`/admin/v1/approvals/${encodeURIComponent(args[0]!)}`);
+  output(opts, a, () => printFields(fields(a)));
+}
+
+export async function approve(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const addUsd = number(opts.addUsd, '--add-usd');
+  const addTokens = number(opts.addTokens, '--add-tokens');
+  const a = await new AdminClient(opts).post<ApprovalView>(`/admin/v1/approvals/${encodeURIComponent(args[0]!)}/approve`, {
+    ...(addUsd !== undefined || addTokens !== undefined ? { extra_budget: { usd: addUsd, tokens: addTokens } } : {}),
+    reason: opts.reason,
+  });
+  output(opts, a, () => printFields(fields(a)));
+}
+
+export async function deny(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const a = await new AdminClient(opts).post<ApprovalView>(`/admin/v1/approvals/${encodeURIComponent(args[0]!)}/deny`, { reason: opts.reason });
+  output(opts, a, () => printFields(fields(a)));
+}

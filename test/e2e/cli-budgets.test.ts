@@ -1,0 +1,71 @@
+// Soft budgets through the CLI against a real gateway process: a session crosses its threshold,
+// `approval list/approve` unblocks it with extra budget, `session renew` adds more.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI = resolve('dist/cli/main.js');
+const run = promisify(execFile);
+let dir: string;
+let server: ChildProcess;
+let url: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-budgets-'));
+  writeFileSync(join(dir, 'tollgate.yaml'), `
+server: { log_requests: false }
+providers: [{ name: sim, type: simulated }]
+models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
+teams: [{ name: support }]
+profiles:
+  - name: careful
+    models: [gpt-4o-mini]
+    session_budget: { default: { usd: 0.0001 }, max: { usd: 1 } }
+    enforcement: { mode: soft, soft_threshold: 0.5 }
+agents: [{ name: triage-1, team: support, profile: careful }]
+`);
+  server = spawn(process.execPath, [CLI, 'serve', '--config', 'tollgate.yaml', '--port', '0'], { cwd: dir, env: { ...process.env, TOLLGATE_ADMIN_TOKEN: 'tga_cli-budgets' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  url = await new Promise<string>((ok, fail) => {
+    server.stdout!.on('data', (c: Buffer) => {
+      logs += c.toString();
+      const m = /"url":"(http:[^"]+)".*tollgate listening/.exec(logs);
+      if (m) ok(m[1]!);
+    });
+    server.once('exit', (code) => fail(new Error(`exited ${code}: ${logs}`)));
+  });
+});
+afterAll(() => {
+  server.kill('SIGKILL');
+});
+
+const cli = async (...args: string[]) => (await run(process.execPath, [CLI, '--url', url, ...args], { cwd: dir, env: { ...process.env, TOLLGATE_ADMIN_TOKEN: 'tga_cli-budgets' } })).stdout;
+const chat = (token: string) => fetch(`${url}/v1/chat/completions`, {
+  method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'x [[sim:tokens=20]]' }] }),
+});
+
+describe('soft budgets from the CLI', () => {
+  it('approve with extra budget, then renew', async () => {
+    const started = JSON.parse(await cli('session', 'start', '--agent', 'triage-1', '--task', 'ticket', '--json'));
+    let refusal: { error: { code: string; approval_id: string } } | undefined;
+    for (let i = 0; i < 100 && !refusal; i++) {
+      const res = await chat(started.token);
+      if (res.status === 402) refusal = (await res.json()) as typeof refusal;
+      else expect(res.status).toBe(200);
+    }
+    expect(refusal!.error.code).toBe('approval_required');
+    const pending = JSON.parse(await cli('approval', 'list', '--json'));
+    expect(pending.map((a: { id: string }) => a.id)).toEqual([refusal!.error.approval_id]);
+    expect(await cli('approval', 'show', refusal!.error.approval_id)).toMatch(/status:\s+pending/);
+    const approved = JSON.parse(await cli('approval', 'approve', refusal!.error.approval_id, '--add-usd', '0.0001', '--reason', 'escalated', '--json'));
+    expect(approved).toMatchObject({ status: 'approved', reason: 'escalated', extra_budget: { usd: 0.0001 } });
+    expect((await chat(started.token)).status).toBe(200);
+    const renewed = JSON.parse(await cli('session', 'renew', started.session.id, '--ttl', '600', '--add-usd', '0.001', '--json'));
+    expect(renewed.budget.usd).toBeCloseTo(0.0012, 12);
+    expect(JSON.parse(await cli('approval', 'list', '--status', 'approved', '--json'))).toHaveLength(1);
+  });
+});
