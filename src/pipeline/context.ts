@@ -2,12 +2,12 @@
 // services they use. Stages read and fill in the context in pipeline order.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Account, ApprovalService, BudgetLedger, RateAdmission, RateLimiter, Remaining, Reservation } from '../budget/index.js';
+import type { Account, ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Remaining, Reservation } from '../budget/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
 import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
-import type { Agent, Enforcement, GroupCommit, Session, UsageRecord } from '../store/index.js';
+import type { Agent, Enforcement, GroupCommit, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
 
 export interface PipelineDeps {
@@ -22,7 +22,8 @@ export interface PipelineDeps {
   timeZone: string;
   rateLimiter: RateLimiter;
   providers: ProviderRegistry;
-  usage: GroupCommit<UsageRecord>;
+  /** The spend journal: reservations and spend lines, in order, group-committed. */
+  usage: GroupCommit<JournalEntry>;
   logger: Logger;
   bodyLimitBytes: number;
   logRequests: boolean;
@@ -43,6 +44,10 @@ export interface CallContext {
   call?: CanonicalCall;
   route?: ModelRoute;
   reservation?: Reservation;
+  /** Prompt tokens counted into the hold (the rest of the hold is output). */
+  heldPromptTokens?: number;
+  /** Id of this call's spend line, given to its reservation when it is journaled. */
+  usageId?: string;
   /** What the rate limiter admitted (its token estimate is corrected at settle). */
   rateAdmission?: RateAdmission;
   /** Output limit imposed on the upstream request, when Tollgate set one. */

@@ -16,6 +16,8 @@ import { meter, NO_USAGE } from './meter.js';
 import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
 import { reserve } from './reserve.js';
+import { RESERVATION_LIFETIME_MS } from '../budget/index.js';
+import { newId } from '../util/ids.js';
 import { resolve } from './resolve.js';
 import { settle } from './settle.js';
 
@@ -150,6 +152,34 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
  * approval and, if the profile says so, holds the call for the decision before trying again.
  */
 async function reserveOrStepUp(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  await reserveOrAsk(ctx, deps);
+  journalReservation(ctx, deps);
+}
+
+/**
+ * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited: it is
+ * written with the next group commit (within one event-loop turn), in order before the call's
+ * line, without delaying the call.
+ */
+function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
+  const session = ctx.session!;
+  const route = ctx.route!;
+  const held = ctx.reservation!.holds[0]!.amount;
+  const now = deps.now();
+  ctx.usageId = newId('use');
+  deps.usage
+    .add({
+      reservation: {
+        id: ctx.usageId, requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, profileId: session.profileId,
+        model: route.name, provider: route.provider.name, api: ctx.call!.api, stream: ctx.call!.stream,
+        promptTokens: ctx.heldPromptTokens ?? 0, outputTokens: Math.max(0, held.tokens - (ctx.heldPromptTokens ?? 0)), usdNano: held.usdNano,
+        chain: session.chain, createdAt: now, expiresAt: now + RESERVATION_LIFETIME_MS,
+      },
+    })
+    .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
+}
+
+async function reserveOrAsk(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   try {
     reserve(ctx, deps);
     return;

@@ -48,6 +48,7 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
   const amount: Amount = { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) };
   stepUpGate(ctx, deps, amount);
   ctx.reservation = deps.ledger.reserve(accounts, amount);
+  ctx.heldPromptTokens = prompt;
 }
 
 /**

@@ -20,7 +20,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost });
   if (ctx.rateAdmission) deps.rateLimiter.adjust(ctx.rateAdmission, s.usage.inputTokens + s.usage.outputTokens);
   const record: UsageRecord = {
-    id: newId('use'),
+    id: ctx.usageId ?? newId('use'),
     requestId: ctx.requestId,
     sessionId: session.id,
     agentId: session.agentId,
@@ -39,5 +39,5 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
     createdAt: deps.now(),
     chain: session.chain,
   };
-  return deps.usage.add(record);
+  return deps.usage.add({ usage: record });
 }

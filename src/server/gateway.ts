@@ -4,7 +4,7 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute } from 'node:path';
-import { ApprovalService, BudgetLedger, RateLimiter } from '../budget/index.js';
+import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, type JournalEntry } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog } from '../audit/index.js';
@@ -12,7 +12,7 @@ import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, 
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { GroupCommit, SqliteStore, type Store, type UsageRecord } from '../store/index.js';
+import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
@@ -57,7 +57,7 @@ export class Gateway {
     private readonly pipeline: PipelineDeps,
     private readonly admin: AdminDeps,
     private readonly oauth: OAuthDeps,
-    private readonly usage: GroupCommit<UsageRecord>,
+    private readonly usage: GroupCommit<JournalEntry>,
     private readonly audit: AuditLog,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
@@ -86,11 +86,14 @@ export class Gateway {
     const revocations = new RevocationList(store, now);
     await revocations.load();
     const audit = new AuditLog(store, now);
+    // Calls that were in flight when a previous process died: settle their holds now. A private
+    // store has no other live process, so every hold left is from the dead one.
+    await reconcileReservations(store, store.capabilities.shared ? now() : Number.POSITIVE_INFINITY, now(), audit, logger);
     const directory = new Directory(store);
     const ledger = new BudgetLedger(store);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
-    const usage = new GroupCommit<UsageRecord>((records) => store.recordUsage(records));
+    const usage = createJournal(store);
     const approvals = new ApprovalService(store, ledger, audit, {
       webhookUrl: config.approvals.webhook_url, logger, now,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
@@ -198,6 +201,8 @@ export class Gateway {
   /** Upkeep, run every minute: reload signing keys (rotating when due) and revoked token ids. */
   async runMaintenance(): Promise<void> {
     await Promise.all([this.admin.keys.load(), this.admin.revocations.load()]);
+    // On a shared store, holds of a replica that died expire and are settled by any other.
+    if (this.store.capabilities.shared) await reconcileReservations(this.store, Date.now(), Date.now(), this.audit, this.logger);
   }
 
   private startMaintenance(): void {

@@ -1,5 +1,5 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -177,3 +177,31 @@ export const APPROVAL_COLUMNS = ['id', 'session_id', 'agent_id', 'team_id', 'sta
 export function approvalValues(a: Approval): unknown[] {
   return [a.id, a.sessionId, a.agentId, a.teamId, a.status, a.createdAt, a.decidedAt, a.decidedBy, a.reason, a.extraBudget.tokens, a.extraBudget.usdNano, JSON.stringify(a.context)];
 }
+
+export const RESERVATION_COLUMNS = [
+  'id', 'request_id', 'session_id', 'agent_id', 'team_id', 'profile_id', 'model', 'provider', 'api', 'stream',
+  'prompt_tokens', 'output_tokens', 'usd_nano', 'chain', 'created_at', 'expires_at',
+] as const;
+
+export function reservationValues(r: PendingReservation): unknown[] {
+  return [r.id, r.requestId, r.sessionId, r.agentId, r.teamId, r.profileId, r.model, r.provider, r.api, r.stream ? 1 : 0, r.promptTokens, r.outputTokens, r.usdNano, JSON.stringify(r.chain), r.createdAt, r.expiresAt];
+}
+
+export const rowToReservation = (r: Row): PendingReservation => ({
+  id: str(r.id),
+  requestId: str(r.request_id),
+  sessionId: str(r.session_id),
+  agentId: str(r.agent_id),
+  teamId: str(r.team_id),
+  profileId: str(r.profile_id),
+  model: str(r.model),
+  provider: str(r.provider),
+  api: str(r.api),
+  stream: Boolean(num(r.stream)),
+  promptTokens: num(r.prompt_tokens),
+  outputTokens: num(r.output_tokens),
+  usdNano: num(r.usd_nano),
+  chain: json<string[]>(r.chain),
+  createdAt: num(r.created_at),
+  expiresAt: num(r.expires_at),
+});

@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, PendingReservation, ApprovalStatus, AuditEvent, Budget, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 export interface NewProfile extends ProfileSpec { name: string }
@@ -75,11 +75,14 @@ export interface Store {
   endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]>;
 
   /**
-   * Appends usage records and adds each to its session's spend, atomically: either a record and
-   * its spend land together or neither does. Records whose id is already stored are skipped,
-   * so a retried batch never charges twice.
+   * Writes `reservations` (holds of calls now starting), then appends usage records and adds each
+   * to its session's spend, atomically: either a record and its spend land together or neither
+   * does. Each record removes the reservation with its id. Records whose id is already stored
+   * are skipped, so a retried batch never charges twice.
    */
-  recordUsage(records: readonly UsageRecord[]): Promise<void>;
+  recordUsage(records: readonly UsageRecord[], reservations?: readonly PendingReservation[]): Promise<void>;
+  /** Reservations whose spend line was never written, expiring before `before` (oldest first). */
+  listReservations(before: number): Promise<PendingReservation[]>;
   listUsage(filter?: UsageFilter): Promise<UsageRecord[]>;
   /** What an agent or a team spent since `since` (input + output tokens, nano-USD). */
   spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }>;

@@ -121,7 +121,7 @@ export interface Usage {
   reasoningTokens: number;
 }
 
-export type UsageOutcome = 'ok' | 'upstream_error' | 'stream_cut' | 'client_aborted' | 'refused';
+export type UsageOutcome = 'ok' | 'upstream_error' | 'stream_cut' | 'client_aborted' | 'refused' | 'reconciled';
 
 /** One metered call: the spend line that chargeback sums and investigation reads. */
 export interface UsageRecord extends Usage {
@@ -154,6 +154,32 @@ export interface SigningKey {
   publicJwk: string;
   createdAt: Timestamp;
   retiredAt: Timestamp | null;
+}
+
+/**
+ * A hold for a call in flight, written before the call's spend line. Its id is the id the spend
+ * line will have: recording the line removes the hold in the same transaction, so a hold left
+ * behind means the process died mid-call, and reconciling it (charging the held worst case as an
+ * estimated line with the same id) can never charge a call twice.
+ */
+export interface PendingReservation {
+  id: string;
+  requestId: string;
+  sessionId: string;
+  agentId: string;
+  teamId: string;
+  profileId: string;
+  model: string;
+  provider: string;
+  api: string;
+  stream: boolean;
+  promptTokens: number;
+  outputTokens: number;
+  usdNano: number;
+  chain: string[];
+  createdAt: Timestamp;
+  /** After this the call cannot still be running (its upstream timeout has passed). */
+  expiresAt: Timestamp;
 }
 
 /** A client secret issued to an agent. Only a keyed hash of the secret is stored. */

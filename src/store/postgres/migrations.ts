@@ -164,4 +164,29 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX approvals_status ON approvals(status, created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'reservations',
+    sql: `
+      CREATE TABLE reservations (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        api TEXT NOT NULL,
+        stream BOOLEAN NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        usd_nano BIGINT NOT NULL,
+        chain JSON NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX reservations_expiry ON reservations(expires_at);
+    `,
+  },
 ];

@@ -6,11 +6,11 @@ import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, rowToApproval, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -108,6 +108,8 @@ const SPEND: readonly (readonly [spent: string, usage: string])[] = [
  * checks on the same session). Inserting in id order does the same for a batch replayed
  * concurrently. An unknown session fails the foreign key and with it the whole statement.
  */
+const RESERVATION_TYPES = ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'boolean', 'bigint', 'bigint', 'bigint', 'json', 'bigint', 'bigint'];
+
 const RECORD_USAGE_SQL = `
 WITH batch AS (
   SELECT * FROM ${unnestColumns(USAGE_COLUMNS, USAGE_TYPES, 'u')}
@@ -116,6 +118,9 @@ WITH batch AS (
   SELECT ${USAGE_COLUMNS.join(', ')} FROM batch ORDER BY id
   ON CONFLICT (id) DO NOTHING
   RETURNING session_id, ${SPEND.map(([, u]) => u).join(', ')}
+), released AS (
+  -- Recording a call's line ends its reservation (same id), in the same statement.
+  DELETE FROM reservations WHERE id IN (SELECT id FROM batch)
 ), spend AS (
   SELECT session_id, ${SPEND.map(([, u]) => `sum(${u})::bigint AS ${u}`).join(', ')}, count(*) AS requests
   FROM inserted GROUP BY session_id
@@ -414,10 +419,22 @@ export class PostgresStore implements Store {
 
   // --- usage ----------------------------------------------------------------------------
 
-  async recordUsage(records: readonly UsageRecord[]): Promise<void> {
+  async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
+    // Holds first, then lines (which remove their holds): a line never precedes its own hold.
+    if (reservations.length > 0) {
+      await this.rows(
+        `INSERT INTO reservations (${RESERVATION_COLUMNS.join(', ')})
+         SELECT * FROM unnest(${RESERVATION_COLUMNS.map((_, i) => `$${i + 1}::${RESERVATION_TYPES[i]}[]`).join(', ')}) ON CONFLICT (id) DO NOTHING`,
+        byColumn(RESERVATION_COLUMNS.length, reservations.map((r) => reservationValues(r).map((v, i) => (i === 9 ? v === 1 : v)))),
+      );
+    }
     if (records.length === 0) return;
     // One array per column: as many parameters as columns, whatever the batch size.
     await this.rows(RECORD_USAGE_SQL, byColumn(USAGE_COLUMNS.length, records.map(usageValues)));
+  }
+
+  async listReservations(before: number): Promise<PendingReservation[]> {
+    return (await this.rows('SELECT * FROM reservations WHERE expires_at < $1 ORDER BY created_at, id', [before])).map(rowToReservation);
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {

@@ -151,4 +151,29 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX approvals_status ON approvals(status, created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'reservations',
+    sql: `
+      CREATE TABLE reservations (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        api TEXT NOT NULL,
+        stream INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        usd_nano INTEGER NOT NULL,
+        chain TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX reservations_expiry ON reservations(expires_at);
+    `,
+  },
 ];

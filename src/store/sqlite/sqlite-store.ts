@@ -6,11 +6,11 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, rowToApproval, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -230,21 +230,29 @@ export class SqliteStore implements Store {
        WHERE id = ?`,
     );
 
-  private recordBatch(records: readonly UsageRecord[]): void {
+  private recordBatch(records: readonly UsageRecord[], reservations: readonly PendingReservation[]): void {
     const insert = this.insertUsage();
     const add = this.addSpend();
+    const hold = this.stmt(`INSERT OR IGNORE INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${RESERVATION_COLUMNS.map(() => '?').join(', ')})`);
+    const release = this.stmt('DELETE FROM reservations WHERE id = ?');
     this.db.transaction(() => {
+      for (const r of reservations) hold.run(...reservationValues(r));
       for (const u of records) {
         // Spend is added only when the record is new: a replayed batch charges nothing twice.
         if (insert.run(...usageValues(u)).changes === 1) {
           add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
         }
+        release.run(u.id);
       }
     })();
   }
 
-  async recordUsage(records: readonly UsageRecord[]): Promise<void> {
-    if (records.length > 0) this.recordBatch(records);
+  async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
+    if (records.length > 0 || reservations.length > 0) this.recordBatch(records, reservations);
+  }
+
+  async listReservations(before: number): Promise<PendingReservation[]> {
+    return this.all('SELECT * FROM reservations WHERE expires_at < ? ORDER BY created_at, id', before).map(rowToReservation);
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {

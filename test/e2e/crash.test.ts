@@ -1,0 +1,84 @@
+// kill -9 with calls in flight, then restart on the same data: every call that was in flight is
+// reconciled exactly once, the ledger balances against the spend lines, and nothing is charged twice.
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const CLI = resolve('dist/cli/main.js');
+const ADMIN = 'tga_crash-test';
+
+function start(dir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', 'tollgate.yaml', '--port', '0'], { cwd: dir, env: { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  return new Promise((ok, fail) => {
+    child.stdout.on('data', (c: Buffer) => {
+      logs += c.toString();
+      const m = /"url":"(http:[^"]+)".*tollgate listening/.exec(logs);
+      if (m) ok({ child, url: m[1]! });
+    });
+    child.once('exit', (code) => fail(new Error(`exited ${code}: ${logs}`)));
+  });
+}
+
+const admin = async (url: string, method: string, path: string, body?: unknown) =>
+  (await fetch(url + path, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<any>;
+
+describe('crash consistency', () => {
+  it('reconciles the calls in flight at a kill -9, once, and the ledger balances', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-crash-'));
+    writeFileSync(join(dir, 'tollgate.yaml'), `
+server: { log_requests: false }
+providers: [{ name: sim, type: simulated }]
+models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
+teams: [{ name: t }]
+profiles: [{ name: p, models: [gpt-4o-mini], session_budget: { max: { usd: 1 } } }]
+agents: [{ name: a, team: t, profile: p }]
+`);
+    const first = await start(dir);
+    const opened = await admin(first.url, 'POST', '/admin/v1/sessions', { agent: 'a', task: 'crash', budget: { usd: 0.5 } });
+    const token = opened.token as string;
+    const chat = (content: string, stream: boolean) => fetch(`${first.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream, max_tokens: 300, messages: [{ role: 'user', content }] }),
+    });
+    // Three calls that finish, then twelve slow streams still running when the process dies.
+    for (let i = 0; i < 3; i++) expect((await chat(`done ${i} [[sim:tokens=10]]`, false)).status).toBe(200);
+    const inFlight = Array.from({ length: 12 }, (_, i) => chat(`slow ${i} [[sim:tokens=300]] [[sim:tokens_per_second=20]]`, true).then(async (res) => {
+      const reader = res.body!.getReader();
+      for (;;) if ((await reader.read()).done) break;
+    }).catch(() => 'cut'));
+    await new Promise((r) => setTimeout(r, 1500));
+    first.child.kill('SIGKILL');
+    await Promise.all(inFlight);
+    await new Promise((r) => first.child.exitCode !== null || first.child.signalCode !== null ? r(null) : first.child.once('exit', r));
+
+    const second = await start(dir);
+    const lines = (await admin(second.url, 'GET', `/admin/v1/usage?session=${opened.session.id}&limit=1000`)).data as { request_id: string; outcome: string; cost_usd: number; estimated: boolean }[];
+    const session = await admin(second.url, 'GET', `/admin/v1/sessions/${opened.session.id}`);
+    expect(lines.filter((l) => l.outcome === 'ok')).toHaveLength(3);
+    const reconciled = lines.filter((l) => l.outcome === 'reconciled');
+    expect(reconciled).toHaveLength(12);
+    for (const l of reconciled) expect(l.estimated).toBe(true);
+    expect(new Set(lines.map((l) => l.request_id)).size).toBe(lines.length); // one line per call
+    expect(session.spent.requests).toBe(lines.length);
+    expect(session.spent.usd).toBeCloseTo(lines.reduce((s, l) => s + l.cost_usd, 0), 12); // the ledger balances
+    expect(session.spent.usd).toBeLessThanOrEqual(0.5);
+    const events = (await admin(second.url, 'GET', '/admin/v1/audit/events?type=reservation.reconciled&limit=100')).data;
+    expect(events).toHaveLength(12);
+
+    // A second restart reconciles nothing more: nothing is charged twice.
+    second.child.kill('SIGTERM');
+    await new Promise((r) => second.child.once('exit', r));
+    const third = await start(dir);
+    const again = await admin(third.url, 'GET', `/admin/v1/sessions/${opened.session.id}`);
+    expect(again.spent).toEqual(session.spent);
+    third.child.kill('SIGTERM');
+    await new Promise((r) => third.child.once('exit', r));
+    const db = new Database(join(dir, '.tollgate', 'tollgate.db'), { readonly: true });
+    expect((db.prepare('SELECT count(*) AS n FROM reservations').get() as { n: number }).n).toBe(0);
+    db.close();
+  }, 60_000);
+});
