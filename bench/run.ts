@@ -11,7 +11,7 @@ const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
 const DURATION = quick ? 3 : 10;
 const ROUNDS = quick ? 1 : 3;
-const CONNECTIONS = quick ? [1, 32] : [1, 32, 128];
+const CONNECTIONS = quick ? [1, 32] : [1, 32, 128, 256];
 const ADMIN = 'tga_bench-admin-token';
 const CLK_TCK = 100;
 
@@ -74,16 +74,19 @@ async function main() {
   writeFileSync(config, readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', upstreamPort));
   const gateway = await start([cli, 'serve', '--config', config, '--data-dir', dir], /"url":"(http:[^"]+)".*tollgate listening/, { TOLLGATE_ADMIN_TOKEN: ADMIN, BENCH_PROVIDER_KEY: 'sk-bench' });
   const gatewayUrl = gateway.match[1]!;
-  const opened = (await (await fetch(`${gatewayUrl}/admin/v1/sessions`, {
+  const open = async (agent: string) => (await (await fetch(`${gatewayUrl}/admin/v1/sessions`, {
     method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ agent: 'bench-agent', task: 'benchmark' }),
+    body: JSON.stringify({ agent, task: 'benchmark' }),
   })).json()) as { token: string };
+  const opened = await open('bench-agent');
+  const unbudgeted = await open('free-agent');
 
   const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the plot of a short story in one line.' }] });
   const targets: { name: string; url: string; headers: Record<string, string>; pid: number | null }[] = [
     { name: 'direct upstream', url: `http://127.0.0.1:${upstreamPort}/v1/chat/completions`, headers: {}, pid: null },
     { name: 'bare parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! },
     { name: 'tollgate', url: `${gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${opened.token}` }, pid: gateway.child.pid! },
+    { name: 'tollgate, budgets off', url: `${gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${unbudgeted.token}` }, pid: gateway.child.pid! },
   ];
   // Warm up every path (JIT, pools, tokenizer).
   for (const t of targets) await autocannon({ url: t.url, method: 'POST', connections: 8, amount: 2000, headers: { 'content-type': 'application/json', ...t.headers }, body });
@@ -112,6 +115,10 @@ async function main() {
   lines.push('', '| ratio (same run) | value |', '| --- | --- |');
   for (const c of CONNECTIONS) {
     lines.push(`| throughput tollgate / parsing proxy @${c} | ${(med('tollgate', c, 'rps') / med('bare parsing proxy', c, 'rps')).toFixed(2)} |`);
+  }
+  for (const c of CONNECTIONS) {
+    lines.push(`| budgets on / off @${c}: throughput | ${(med('tollgate', c, 'rps') / med('tollgate, budgets off', c, 'rps')).toFixed(2)} |`);
+    lines.push(`| budgets on / off @${c}: p50 latency | ${(med('tollgate', c, 'p50') / Math.max(0.001, med('tollgate, budgets off', c, 'p50'))).toFixed(2)} |`);
   }
   lines.push(`| added p50 over direct @1 (ms) | ${(med('tollgate', 1, 'p50') - med('direct upstream', 1, 'p50')).toFixed(2)} |`);
   lines.push(`| CPU per request tollgate / parsing proxy @32 | ${(med('tollgate', 32, 'cpuUs') / med('bare parsing proxy', 32, 'cpuUs')).toFixed(2)} |`);
