@@ -239,7 +239,8 @@ export async function handleModelCall(
     // Refused before settle (e.g. 402 at reserve): nothing ran, so no tokens; the request counts.
     if (ctx.rateAdmission) deps.rateLimiter.adjust(ctx.rateAdmission, 0);
     if (e.code === 'internal_error') deps.logger.error({ err: e.cause ?? e, req_id: requestId }, 'model call failed');
-    sendError(res, e, adapter.dialect, requestId);
+    // Refusals carry the budget headers too: a client sees what is left and which level binds.
+    sendError(res, e, adapter.dialect, requestId, tollgateHeaders(ctx));
   } finally {
     res.off('close', onClose);
     if (deps.logRequests) {

@@ -11,13 +11,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * Answers with `err` in the caller's dialect. Unknown errors become a bare 500: their text and
  * stack never reach the client. After headers were sent there is nothing to add but the end.
  */
-export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDialect, requestId?: string): void {
+export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDialect, requestId?: string, extraHeaders: Record<string, string> = {}): void {
   const e = asGatewayError(err);
   if (res.headersSent) {
     if (!res.writableEnded) res.end();
     return;
   }
-  const headers: Record<string, string> = { ...(e.headers ?? {}) };
+  const headers: Record<string, string> = { ...extraHeaders, ...(e.headers ?? {}) };
   if (requestId) headers['x-request-id'] = requestId;
   sendJson(res, e.status, errorBody(e, dialect, requestId), headers);
 }

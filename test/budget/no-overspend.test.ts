@@ -101,6 +101,8 @@ describe('no overspend under concurrency', () => {
     const err = await new OpenAI({ apiKey: sessions[0]!.token, baseURL: `${gw.url}/v1`, maxRetries: 0 }).chat.completions
       .create({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] }).catch((e: ApiError) => e);
     expect((err as ApiError).error).toMatchObject({ code: 'budget_exceeded', level: 'agent' });
+    expect((err as ApiError).headers?.get('x-tollgate-budget-binding-level')).toBe('agent');
+    expect(Number((err as ApiError).headers?.get('x-tollgate-budget-remaining-usd'))).toBeLessThan(0.00002);
   });
 
   it('the team level: two agents of one team share its daily budget', async () => {
