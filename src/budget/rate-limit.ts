@@ -1,29 +1,34 @@
 // Rate limits: requests per minute and tokens per minute, per session and per agent.
 //
-// Algorithm: a token bucket per key (level + id) with lazy refill, i.e. GCRA in "level" form.
-// Each limit is a bucket of `limit` units that drains continuously at `limit` per minute; a call
-// is admitted when its cost still fits. Why this and not a window:
-// - O(1) time and memory per key: two numbers and a timestamp (a sliding log keeps every request
-//   of the last minute; a fixed window lets 2× the limit through around its edge; the
-//   two-window "sliding counter" only approximates, so its Retry-After would be a guess).
-// - The exact time until a call fits is a division, so `Retry-After` and the reset headers are
-//   exact, and a client that waits that long is admitted (with no other traffic).
+// Algorithm: a token bucket per key (level + id) with lazy refill — GCRA, kept as "amount in the
+// bucket" rather than "theoretical arrival time" so a change of limit needs no conversion. Each
+// limit is a bucket of `limit` units that drains continuously at `limit` per minute; a call is
+// admitted when its cost still fits. Why this rather than a window:
+// - O(1) time and memory per key: two amounts and a timestamp. A sliding log keeps every request
+//   of the last minute (O(limit) per key); the two-window "sliding counter" only approximates,
+//   so the Retry-After it gives is a guess.
+// - The time until a call fits is one division, so `Retry-After` and the reset headers are exact
+//   and a client that waits that long is admitted (barring other traffic).
 // - Corrections are plain arithmetic: a call that used fewer tokens than estimated gives the
-//   difference back to the bucket; one that used more is charged the rest (the bucket may go
-//   into deficit, and later calls wait for it). It is also what OpenAI's headers describe:
-//   capacity replenishes continuously, `reset` is the time until the bucket is full again.
-// A full bucket admits a burst of `limit` at once (rpm 10 admits 10 concurrent calls, then one
-// every 6 s), which matches what "N per minute" promises a client.
+//   difference back; one that used more is charged the rest (the bucket may go into deficit and
+//   later calls wait for it). A window of timestamped entries would have to find and rewrite one.
+// - It is what OpenAI's headers describe: capacity replenishes continuously, `reset` is the time
+//   until the limit is fully available again.
+// The trade-off: a full bucket admits a burst of the whole limit (rpm 10 admits 10 concurrent
+// calls, then one every 6 s), so a 60 s span can see up to 2 × limit − 1 calls (a burst, then the
+// refill); the sustained rate never exceeds the limit. That burst is what a client reading "10 per
+// minute" expects to be allowed.
 //
 // Every check is synchronous and all-or-nothing across levels: every bucket is tested first and
 // only then charged, in one turn of the event loop, so concurrent calls in this process can never
 // jointly pass a limit and a refusal at one level charges no other.
 //
-// Memory: a second-chance sweep runs every few checks over a few keys from the front of each
-// level's map: a key whose bucket has fully drained is evicted (an empty bucket and a missing one
-// mean the same thing, so eviction loses nothing), a live one moves to the back. Keys are
-// examined faster than checks create them, so idle keys cannot pile up. A hard cap bounds the
-// maps even under a flood of distinct keys; past it the oldest key goes even if not drained.
+// Memory: every check moves a cursor two keys further through each level's map and evicts keys
+// whose buckets have fully drained (an empty bucket and a missing one mean the same thing, so
+// eviction loses nothing). Keys are examined faster than checks create them, so idle keys cannot
+// pile up: a level holds about the keys active in the last minute, at most twice that, and a level
+// of at most `sweepAbove` (256) keys is not swept at all. A hard cap (`maxKeys`) bounds the maps
+// even under a flood of distinct keys; past it the oldest key goes even if live.
 
 export type RateLevel = 'session' | 'agent';
 export type RateUnit = 'requests' | 'tokens';
@@ -86,8 +91,10 @@ export type RateDecision =
 
 export interface RateLimiterOptions {
   now?: () => number;
-  /** Most keys held; beyond it the coldest is dropped even if not drained. */
+  /** Most keys held; beyond it the oldest is dropped even if not drained. */
   maxKeys?: number;
+  /** A level holding at most this many keys is not swept (a few idle keys cost nothing). */
+  sweepAbove?: number;
 }
 
 interface Bucket {
@@ -105,10 +112,9 @@ interface Bucket {
 const MINUTE = 60_000;
 /** Tolerance for floating-point drift in the drained amounts. */
 const EPS = 1e-6;
-/** Every SWEEP_EVERY checks (a power of 2), SWEEP keys per level are examined for eviction: 4 per
- * check, more than the at most 2 per check (one per level) that checks can create. */
-const SWEEP_EVERY = 16;
-const SWEEP = 64;
+/** Keys examined for eviction per level per check: more than the one a check can create. */
+const SWEEP = 2;
+const LEVELS: readonly RateLevel[] = ['session', 'agent'];
 
 /** Milliseconds for `amount` units to drain at `perMinute`. */
 const drainMs = (amount: number, perMinute: number) => (amount <= 0 || perMinute <= 0 ? 0 : (amount * MINUTE) / perMinute);
@@ -129,13 +135,15 @@ export class RateLimiter {
   /** One map per level, keyed by the id itself: the id strings come from cached sessions, so V8
    * has their hashes already (a concatenated `level:id` key would be hashed afresh every call). */
   private readonly levels: Record<RateLevel, Map<string, Bucket>> = { session: new Map(), agent: new Map() };
+  private readonly cursors: Record<RateLevel, MapIterator<[string, Bucket]>> = { session: this.levels.session.entries(), agent: this.levels.agent.entries() };
   private readonly now: () => number;
   private readonly maxKeys: number;
-  private checks = 0;
+  private readonly sweepAbove: number;
 
   constructor(options: RateLimiterOptions = {}) {
     this.now = options.now ?? Date.now;
     this.maxKeys = options.maxKeys ?? 1_000_000;
+    this.sweepAbove = options.sweepAbove ?? 256;
   }
 
   /** Keys currently held (for tests and metrics). */
@@ -150,7 +158,7 @@ export class RateLimiter {
    */
   check(limits: readonly RateLimit[], estimatedTokens: number): RateDecision {
     const now = this.now();
-    if ((++this.checks & (SWEEP_EVERY - 1)) === 0) this.sweep(now);
+    this.sweep(now);
     const estimate = Math.max(0, estimatedTokens);
     const buckets: Bucket[] = [];
     let refusal: { limit: RateLimit; unit: RateUnit; wait: number } | null = null;
@@ -242,18 +250,28 @@ export class RateLimiter {
   }
 
   /**
-   * Second-chance sweep from the front of each map: a drained key is evicted, a live one moves
-   * to the back. Run every SWEEP_EVERY checks over SWEEP keys per level, it examines keys faster
-   * than checks can create them, so every idle key goes within a bounded number of checks.
+   * Examines the next SWEEP keys of each level with a cursor that persists across checks (a Map
+   * iterator stays valid while the map changes) and evicts those that have drained. Every key is
+   * met once per pass, and keys are examined faster than checks create them (at most one per
+   * level per check), so idle keys cannot pile up. No key is moved: a live one stays put.
    */
   private sweep(now: number): void {
-    for (const map of [this.levels.session, this.levels.agent]) {
-      let n = 0;
-      for (const [id, bucket] of map) {
-        if (n++ >= SWEEP) break;
-        map.delete(id);
-        if (idleAt(bucket) > now) map.set(id, bucket);
+    for (const level of LEVELS) {
+      const map = this.levels[level];
+      if (map.size <= this.sweepAbove) continue; // a few idle keys cost less than the iterator work
+      let cursor = this.cursors[level];
+      for (let n = 0; n < SWEEP; n++) {
+        let next = cursor.next();
+        if (next.done === true) {
+          if (map.size === 0) break;
+          cursor = map.entries(); // start the next pass
+          next = cursor.next();
+          if (next.done === true) break;
+        }
+        const [id, bucket] = next.value;
+        if (idleAt(bucket) <= now) map.delete(id);
       }
+      this.cursors[level] = cursor;
     }
   }
 }
