@@ -1,17 +1,16 @@
 // Soft budgets through the CLI against a real gateway process: a session crosses its threshold,
 // `approval list/approve` unblocks it with extra budget, `session renew` adds more.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
 
-const CLI = resolve('dist/cli/main.js');
-const run = promisify(execFile);
+const ADMIN = { TOLLGATE_ADMIN_TOKEN: 'tga_cli-budgets' };
 let dir: string;
-let server: ChildProcess;
+let server: ServeProcess;
 let url: string;
+let run: ReturnType<typeof cliRunner>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-budgets-'));
@@ -27,22 +26,15 @@ profiles:
     enforcement: { mode: soft, soft_threshold: 0.5 }
 agents: [{ name: triage-1, team: support, profile: careful }]
 `);
-  server = spawn(process.execPath, [CLI, 'serve', '--config', 'tollgate.yaml', '--port', '0'], { cwd: dir, env: { ...process.env, TOLLGATE_ADMIN_TOKEN: 'tga_cli-budgets' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let logs = '';
-  url = await new Promise<string>((ok, fail) => {
-    server.stdout!.on('data', (c: Buffer) => {
-      logs += c.toString();
-      const m = /"url":"(http:[^"]+)".*tollgate listening/.exec(logs);
-      if (m) ok(m[1]!);
-    });
-    server.once('exit', (code) => fail(new Error(`exited ${code}: ${logs}`)));
-  });
+  server = await startServe(dir, ['--config', 'tollgate.yaml'], ADMIN);
+  url = server.url;
+  run = cliRunner(url, dir, ADMIN);
 });
-afterAll(() => {
-  server.kill('SIGKILL');
+afterAll(async () => {
+  await server.stop('SIGKILL');
 });
 
-const cli = async (...args: string[]) => (await run(process.execPath, [CLI, '--url', url, ...args], { cwd: dir, env: { ...process.env, TOLLGATE_ADMIN_TOKEN: 'tga_cli-budgets' } })).stdout;
+const cli = async (...args: string[]) => (await run(...args)).stdout;
 const chat = (token: string) => fetch(`${url}/v1/chat/completions`, {
   method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
   body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'x [[sim:tokens=20]]' }] }),

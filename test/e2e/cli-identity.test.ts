@@ -1,51 +1,27 @@
 // Agent identity through the CLI alone, against a real `tollgate serve` process: a client secret,
 // a session the agent opens with it, a delegated child session, the tree, revocation of a
 // session, a secret, a token and the signing key's rotation, and suspension of the agent.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const CLI = resolve('dist/cli/main.js');
-const run = promisify(execFile);
+import { cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
 
 let dir: string;
-let server: ChildProcess;
+let server: ServeProcess;
 let url: string;
-let logs = '';
+let cli: ReturnType<typeof cliRunner>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-identity-'));
-  const env = { ...process.env };
-  delete env.TOLLGATE_ADMIN_TOKEN;
-  server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${logs}`)), 15_000);
-    const onData = (chunk: Buffer) => {
-      logs += chunk.toString();
-      const match = /"url":"(http:[^"]+)".*tollgate listening/.exec(logs);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!);
-      }
-    };
-    server.stdout!.on('data', onData);
-    server.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
-    server.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${logs}`)));
-  });
+  server = await startServe(dir);
+  url = server.url;
+  cli = cliRunner(url, dir);
 });
 
-afterAll(() => {
-  if (server.exitCode === null) server.kill('SIGKILL');
+afterAll(async () => {
+  await server.stop('SIGKILL');
 });
-
-async function cli(...args: string[]) {
-  const env = { ...process.env };
-  for (const name of ['TOLLGATE_ADMIN_TOKEN', 'TOLLGATE_TOKEN', 'TOLLGATE_SESSION', 'TOLLGATE_CLIENT_ID', 'TOLLGATE_CLIENT_SECRET', 'TOLLGATE_DATA_DIR']) delete env[name];
-  return run(process.execPath, [CLI, '--url', url, ...args], { cwd: dir, env });
-}
 
 /** Runs a command that must fail; returns its exit code and stderr. */
 async function cliFails(...args: string[]): Promise<{ code: number; stderr: string }> {
@@ -208,7 +184,7 @@ describe('agent identity through the CLI', () => {
   });
 
   it('never logs a secret or a token', () => {
-    expect(logs).not.toContain(secret.client_secret);
-    expect(logs).not.toContain(root.access_token);
+    expect(server.logs()).not.toContain(secret.client_secret);
+    expect(server.logs()).not.toContain(root.access_token);
   });
 });

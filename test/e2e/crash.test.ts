@@ -1,27 +1,14 @@
 // kill -9 with calls in flight, then restart on the same data: every call that was in flight is
 // reconciled exactly once, the ledger balances against the spend lines, and nothing is charged twice.
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startServe } from '../helpers/process.js';
 
-const CLI = resolve('dist/cli/main.js');
 const ADMIN = 'tga_crash-test';
-
-function start(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', 'tollgate.yaml', '--port', '0'], { cwd: dir, env: { ...process.env, TOLLGATE_ADMIN_TOKEN: ADMIN }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let logs = '';
-  return new Promise((ok, fail) => {
-    child.stdout.on('data', (c: Buffer) => {
-      logs += c.toString();
-      const m = /"url":"(http:[^"]+)".*tollgate listening/.exec(logs);
-      if (m) ok({ child, url: m[1]! });
-    });
-    child.once('exit', (code) => fail(new Error(`exited ${code}: ${logs}`)));
-  });
-}
+const start = (dir: string) => startServe(dir, ['--config', 'tollgate.yaml'], { TOLLGATE_ADMIN_TOKEN: ADMIN });
 
 const admin = async (url: string, method: string, path: string, body?: unknown) =>
   (await fetch(url + path, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<any>;
@@ -51,9 +38,8 @@ agents: [{ name: a, team: t, profile: p }]
       for (;;) if ((await reader.read()).done) break;
     }).catch(() => 'cut'));
     await new Promise((r) => setTimeout(r, 1500));
-    first.child.kill('SIGKILL');
+    await first.stop('SIGKILL');
     await Promise.all(inFlight);
-    await new Promise((r) => first.child.exitCode !== null || first.child.signalCode !== null ? r(null) : first.child.once('exit', r));
 
     const second = await start(dir);
     const lines = (await admin(second.url, 'GET', `/admin/v1/usage?session=${opened.session.id}&limit=1000`)).data as { request_id: string; outcome: string; cost_usd: number; estimated: boolean }[];
@@ -70,13 +56,11 @@ agents: [{ name: a, team: t, profile: p }]
     expect(events).toHaveLength(12);
 
     // A second restart reconciles nothing more: nothing is charged twice.
-    second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
+    await second.stop();
     const third = await start(dir);
     const again = await admin(third.url, 'GET', `/admin/v1/sessions/${opened.session.id}`);
     expect(again.spent).toEqual(session.spent);
-    third.child.kill('SIGTERM');
-    await new Promise((r) => third.child.once('exit', r));
+    await third.stop();
     const db = new Database(join(dir, '.tollgate', 'tollgate.db'), { readonly: true });
     expect((db.prepare('SELECT count(*) AS n FROM reservations').get() as { n: number }).n).toBe(0);
     db.close();

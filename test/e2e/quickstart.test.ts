@@ -1,60 +1,36 @@
 // The README's path, as a new user walks it: a real `tollgate serve` process on the embedded
 // default, a session opened with the CLI, a streamed call with the official `openai` client,
 // and the spend read back with `tollgate session show`.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const CLI = resolve('dist/cli/main.js');
-const run = promisify(execFile);
+import { cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
 
 let dir: string;
-let server: ChildProcess;
+let server: ServeProcess;
 let url: string;
-let logs = '';
+let cli: ReturnType<typeof cliRunner>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-'));
-  const env = { ...process.env };
-  delete env.TOLLGATE_ADMIN_TOKEN;
-  server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${logs}`)), 15_000);
-    const onData = (chunk: Buffer) => {
-      logs += chunk.toString();
-      const match = /"url":"(http:[^"]+)".*tollgate listening/.exec(logs);
-      if (match) {
-        clearTimeout(timer);
-        resolveUrl(match[1]!);
-      }
-    };
-    server.stdout!.on('data', onData);
-    server.stderr!.on('data', (c: Buffer) => (logs += c.toString()));
-    server.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${logs}`)));
-  });
+  server = await startServe(dir);
+  url = server.url;
+  cli = cliRunner(url, dir);
 });
 
-afterAll(() => {
-  if (server.exitCode === null) server.kill('SIGKILL');
+afterAll(async () => {
+  await server.stop('SIGKILL');
 });
-
-async function cli(...args: string[]) {
-  const env = { ...process.env };
-  delete env.TOLLGATE_ADMIN_TOKEN;
-  return run(process.execPath, [CLI, '--url', url, ...args], { cwd: dir, env });
-}
 
 describe('quick start, as a new user', () => {
   it('generates an admin token file with mode 0600 and prints its path, never the token', () => {
     const path = join(dir, '.tollgate', 'admin-token');
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const token = readFileSync(path, 'utf8').trim();
-    expect(logs).toContain(path);
-    expect(logs).not.toContain(token);
+    expect(server.logs()).toContain(path);
+    expect(server.logs()).not.toContain(token);
   });
 
   it('opens a session with the CLI, streams a call with openai, and shows the spend', async () => {
@@ -75,7 +51,7 @@ describe('quick start, as a new user', () => {
     const human = (await cli('session', 'show', started.session.id)).stdout;
     expect(human).toMatch(/spent:\s+\$0\.0000\d+ over 1 request/);
     expect(human).toContain('demo-agent');
-    expect(logs).not.toContain(started.token);
+    expect(server.logs()).not.toContain(started.token);
   });
 
   it('reports CLI errors with a message and a non-zero exit code', async () => {
@@ -85,9 +61,7 @@ describe('quick start, as a new user', () => {
   });
 
   it('stops cleanly on SIGTERM', async () => {
-    const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
-    server.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(logs).toContain('"msg":"stopped"');
+    expect(await server.stop('SIGTERM')).toBe(0);
+    expect(server.logs()).toContain('"msg":"stopped"');
   });
 });
