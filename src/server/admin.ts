@@ -296,6 +296,8 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     body: z.strictObject({ reason: z.string().max(500).optional(), expires_at: z.iso.datetime().optional().describe('The token\'s expiry, if known (the entry is kept until then)') }),
     handle: async (i, d) => {
       const { expires_at } = i.body as { expires_at?: string };
+      // Tollgate's token ids are `tok_` + 32 hex digits: anything else is a typo, not a revocation.
+      if (!/^tok_[0-9a-f]{32}$/.test(i.params.jti!)) throw new GatewayError('invalid_request', `"${i.params.jti}" is not a Tollgate token id (tok_…)`, { param: 'jti' });
       const until = expires_at ? Date.parse(expires_at) : d.now() + d.tokenTtlMs;
       await d.revocations.revoke(i.params.jti!, until);
       await d.audit.record({ ...i.by, type: 'token.revoked', data: { jti: i.params.jti, reason: i.by.reason ?? null } });

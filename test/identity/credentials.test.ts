@@ -133,6 +133,7 @@ describe('suspension, revocation and closing', () => {
     const other = (await tokenRequest(gw.url, { grant_type: TOKEN_EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN })).body.access_token as string;
     const models = (t: string) => fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${t}` } });
     expect((await models(token)).status).toBe(200);
+    expect((await gw.admin('POST', '/admin/v1/tokens/abc/revoke', {})).status).toBe(400); // not a token id: a typo
     await gw.admin('POST', `/admin/v1/tokens/${decodeJwt(token).jti}/revoke`, { reason: 'leaked in a log' });
     const refused = await models(token);
     expect(refused.status).toBe(401);

@@ -1,6 +1,6 @@
 // Every way a session token can be bad → 401 with a precise reason and an auth.denied audit event.
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MasterKey } from '../../src/identity/index.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -28,7 +28,7 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 async function signed(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) {
   const base = decodeJwt(good);
-  return new SignJWT({ ...base, jti: `tok_${Math.random().toString(36).slice(2)}`, ...claims }).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid, ...header }).sign(key);
+  return new SignJWT({ ...base, jti: `tok_${randomUUID().replaceAll('-', '')}`, ...claims }).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid, ...header }).sign(key);
 }
 
 async function attempt(token: string) {
