@@ -83,17 +83,24 @@ export class ApprovalService {
   async decide(id: string, d: Decision): Promise<Approval> {
     const pending = await this.store.getApproval(id);
     if (!pending) throw new GatewayError('not_found', `approval "${id}" does not exist`);
+    if (pending.status !== 'pending') throw new GatewayError('conflict', `approval "${id}" was already ${pending.status}`);
     const extra = d.approve ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
     const session = await this.store.getSession(pending.sessionId);
     if (!session) throw new GatewayError('not_found', `session "${pending.sessionId}" does not exist`);
-    if (d.approve && (extra.tokens || extra.usdNano)) {
+    const growth = { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 };
+    const grows = d.approve && (growth.tokens > 0 || growth.usdNano > 0);
+    if (grows) {
       // Carve first (a delegated session's extra comes from its parent): may refuse with 402.
       await this.ledger.load(session);
-      this.ledger.grow(session.id, { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 });
+      this.ledger.grow(session.id, growth);
     }
     const decided = await this.store.decideApproval(id, { status: d.approve ? 'approved' : 'denied', decidedAt: this.now(), decidedBy: d.decidedBy, reason: d.reason ?? null, extraBudget: extra });
-    if (!decided) throw new GatewayError('conflict', `approval "${id}" was already decided`);
-    if (d.approve && (extra.tokens || extra.usdNano)) {
+    if (!decided) {
+      // Someone else decided first: take back what this attempt added.
+      if (grows) this.ledger.grow(session.id, { tokens: -growth.tokens, usdNano: -growth.usdNano });
+      throw new GatewayError('conflict', `approval "${id}" was already decided`);
+    }
+    if (grows) {
       const budget = this.ledger.session(session.id).budget;
       const updated = await this.store.updateSession(session.id, { budget });
       if (updated) this.options.onSessionChanged?.(updated);

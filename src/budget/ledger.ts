@@ -190,7 +190,11 @@ export class BudgetLedger {
     for (const { account, amount } of reservation.holds) {
       account.reserved = sub(account.reserved, amount);
       account.spent = add(account.spent, actual);
-      for (let child = account; child.ended && child.parent; child = child.parent) child.parent.spent = add(child.parent.spent, actual);
+      // An ended session's calls in flight stayed held on its ancestors (see end()): release there too.
+      for (let child = account; child.ended && child.parent; child = child.parent) {
+        child.parent.reserved = sub(child.parent.reserved, amount);
+        child.parent.spent = add(child.parent.spent, actual);
+      }
     }
   }
 
@@ -221,8 +225,9 @@ export class BudgetLedger {
   }
 
   /**
-   * Ends a session's account: its slice on the parent is settled with what it spent (unused
-   * budget returns to the parent). End children before their parent.
+   * Ends a session's account: its slice on the parent is settled with what it spent, and unused
+   * budget returns to the parent — except what its calls still in flight hold, which stays held on
+   * the parent until they settle (so the parent cannot spend it twice). End children first.
    */
   end(sessionId: string): void {
     const a = this.accounts.get(sessionId);
@@ -230,9 +235,13 @@ export class BudgetLedger {
     a.ended = true;
     if (a.slice && a.parent) {
       const spent = a.spent;
-      a.parent.reserved = sub(a.parent.reserved, a.slice.amount);
+      const inFlight = a.reserved;
+      a.parent.reserved = add(sub(a.parent.reserved, a.slice.amount), inFlight);
       a.parent.spent = add(a.parent.spent, spent);
-      for (let up = a.parent; up.ended && up.parent; up = up.parent) up.parent.spent = add(up.parent.spent, spent);
+      for (let up = a.parent; up.ended && up.parent; up = up.parent) {
+        up.parent.reserved = add(up.parent.reserved, inFlight);
+        up.parent.spent = add(up.parent.spent, spent);
+      }
       a.slice = null;
     }
   }

@@ -184,7 +184,13 @@ export const configSchema = z.strictObject({
       webhook_url: z.url({ protocol: /^https?$/ }).optional(),
     })
     .default({}),
-  delegation: z.strictObject({ max_depth: z.number().int().min(0).max(32).default(4) }).default({ max_depth: 4 }),
+  delegation: z
+    .strictObject({
+      max_depth: z.number().int().min(0).max(32).default(4),
+      /** Allow delegating to an agent of another team (its team's budgets then pay for the child). */
+      allow_cross_team: z.boolean().default(false),
+    })
+    .default({ max_depth: 4, allow_cross_team: false }),
   federation: z.strictObject({ issuers: z.array(federationIssuerSchema).default([]) }).default({ issuers: [] }),
   identity: z
     .strictObject({

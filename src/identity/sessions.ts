@@ -42,6 +42,8 @@ export interface IssuedToken {
 
 export interface SessionServiceOptions {
   maxDelegationDepth: number;
+  /** Let a session delegate to an agent of another team (whose budgets then pay). */
+  allowCrossTeamDelegation?: boolean;
   now?: () => number;
 }
 
@@ -99,11 +101,16 @@ export class SessionService {
    */
   async delegate(parent: Session, input: DelegateInput, by: Actor): Promise<IssuedToken> {
     if (parent.status !== 'active' || parent.expiresAt <= this.now()) throw new GatewayError('session_inactive');
+    await this.requireActiveAgent(parent.agentId);
     const depth = parent.chain.length; // the child's depth
     if (depth > this.options.maxDelegationDepth) {
       throw new GatewayError('forbidden', `delegation deeper than ${this.options.maxDelegationDepth} levels is not allowed`, { details: { oauth: 'invalid_request' } });
     }
     const { agent, profile } = await this.activeAgent(input.agent ?? parent.agentId);
+    if (agent.teamId !== parent.teamId && !this.options.allowCrossTeamDelegation) {
+      // The child's spend would land on another team's budget: only where the operator allows it.
+      throw new GatewayError('forbidden', `agent "${agent.name}" belongs to another team`, { details: { oauth: 'invalid_target' } });
+    }
     const held = parent.models.filter((m) => profile.models.includes(m));
     const models = narrow(input.models, held, 'scope', 'the parent session', 'invalid_scope');
     if (models.length === 0) throw new GatewayError('forbidden', 'the child agent may use none of the parent\'s models', { details: { oauth: 'invalid_scope' } });
@@ -143,7 +150,13 @@ export class SessionService {
   /** A new token for the same session (a client refreshing before expiry). */
   async refresh(session: Session): Promise<IssuedToken> {
     if (session.status !== 'active' || session.expiresAt <= this.now()) throw new GatewayError('session_inactive');
+    await this.requireActiveAgent(session.agentId);
     return this.issueToken(session);
+  }
+
+  private async requireActiveAgent(agentId: string): Promise<void> {
+    const agent = await this.directory.agents.get(agentId);
+    if (agent?.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
   }
 
   async issueToken(session: Session): Promise<IssuedToken & { jti: string }> {
@@ -214,6 +227,14 @@ export class SessionService {
     }
     const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;
     this.directory.sessions.set(updated.id, updated);
+    if (expiresAt !== undefined) {
+      // A child never outlives its parent: a shorter renewal shortens the subtree too.
+      for (const child of (await this.store.sessionTree(session.id)).slice(1)) {
+        if (child.status !== 'active' || child.expiresAt <= expiresAt) continue;
+        const capped = await this.store.updateSession(child.id, { expiresAt });
+        if (capped) this.directory.sessions.set(capped.id, capped);
+      }
+    }
     await this.audit.record({
       ...by, type: 'session.renewed', agentId: updated.agentId, sessionId: updated.id, teamId: updated.teamId, chain: updated.chain,
       data: { reason: by.reason ?? null, expires_at: updated.expiresAt, budget: budgetData(updated.budget), added: { tokens: change.budget?.tokens ?? null, usd: change.budget?.usdNano === undefined ? null : change.budget.usdNano / 1e9 } },

@@ -48,7 +48,7 @@ export interface IssueInput {
 }
 
 export class TokenService {
-  private readonly verified = new Map<string, TokenClaims>();
+  private readonly verified = new Map<string, { claims: TokenClaims; kid: string; exp: number }>();
 
   constructor(
     private readonly keys: KeyRing,
@@ -82,7 +82,10 @@ export class TokenService {
         this.verified.delete(token);
         throw new GatewayError('token_expired');
       }
-      return cached;
+      // The signing key may have been retired past its overlap since: then the token goes too.
+      if (this.keys.publicKey(cached.kid)) return cached.claims;
+      this.verified.delete(token);
+      throw new GatewayError('invalid_token', 'The session token was not signed by a known key.');
     }
     if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('invalid_token', 'The session token is too long.');
     let kid: string | undefined;
@@ -120,12 +123,8 @@ export class TokenService {
       throw new GatewayError('invalid_token');
     }
     if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, claims);
+    this.verified.set(token, { claims, kid: kid!, exp: claims.exp });
     return claims;
   }
 
-  /** The key's verification window may close before the token's exp: drop cached entries then. */
-  forgetAll(): void {
-    this.verified.clear();
-  }
 }

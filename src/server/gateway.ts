@@ -98,7 +98,7 @@ export class Gateway {
       webhookUrl: config.approvals.webhook_url, logger, now,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
     });
-    const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, now });
+    const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team, now });
     const credentials = new CredentialService(store, master, now);
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
     const pipeline: PipelineDeps = {

@@ -86,7 +86,11 @@ function clientCredentials(req: IncomingMessage, form: Map<string, string>): { i
     const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) throw new OAuthError('invalid_client', 'Malformed Basic credentials.', 401);
-    return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
+    try {
+      return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) };
+    } catch {
+      throw new OAuthError('invalid_client', 'Malformed Basic credentials.', 401);
+    }
   }
   const id = form.get('client_id');
   const secret = form.get('client_secret');
@@ -141,6 +145,9 @@ async function sessionFromToken(token: string, deps: OAuthDeps): Promise<{ sessi
   const session = await deps.directory.sessions.get(claims.sid);
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The token names an unknown session.');
   if (session.status !== 'active' || session.expiresAt <= deps.now()) throw new GatewayError('session_inactive');
+  // A suspended agent can neither refresh its token nor hand its budget to another agent.
+  const agent = await deps.directory.agents.get(session.agentId);
+  if (agent?.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
   return { session, agentId: claims.sub };
 }
 

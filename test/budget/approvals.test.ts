@@ -80,6 +80,10 @@ describe('soft mode and step-up approval', () => {
     expect(capped.error).toMatchObject({ code: 'budget_exceeded' });
     expect((await gw.session(sessionId)).spent.usd).toBeLessThanOrEqual(0.0004);
     expect((await gw.admin('POST', `/admin/v1/approvals/${pending[0].id}/deny`, {})).status).toBe(409);
+    // Regression: approving again added the extra budget again (in memory) before answering 409.
+    const again = await gw.admin('POST', `/admin/v1/approvals/${pending[0].id}/approve`, { extra_budget: { usd: 1 } });
+    expect(again.status).toBe(409);
+    expect((await gw.session(sessionId)).remaining.usd).toBeLessThan(0.0004);
     const events = (await gw.admin('GET', `/admin/v1/audit/events?session=${sessionId}`)).body.data.map((e: { type: string }) => e.type);
     expect(events).toEqual(expect.arrayContaining(['approval.requested', 'approval.approved']));
     await new Promise((r) => setTimeout(r, 200));

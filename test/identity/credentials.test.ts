@@ -73,6 +73,10 @@ describe('client secrets and client_credentials', () => {
   it('answers malformed requests with RFC 6749 errors', async () => {
     const s = (await gw.admin('POST', '/admin/v1/agents/demo-agent/secrets', {})).body;
     expect((await tokenRequest(gw.url, {})).body.error).toBe('invalid_request');
+    // Regression: a malformed percent-escape in Basic credentials was a 500.
+    const malformed = await tokenRequest(gw.url, { grant_type: 'client_credentials', task: 't' }, { authorization: `Basic ${Buffer.from('%E0:x').toString('base64')}` });
+    expect(malformed.status).toBe(401);
+    expect(malformed.body.error).toBe('invalid_client');
     expect((await tokenRequest(gw.url, { grant_type: 'password' })).body.error).toBe('unsupported_grant_type');
     expect((await tokenRequest(gw.url, { grant_type: 'client_credentials' }, basic(s.client_id, s.client_secret))).body.error).toBe('invalid_request'); // no task
     const json = await fetch(`${gw.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials"}' });
@@ -107,6 +111,11 @@ describe('suspension, revocation and closing', () => {
     expect(refused.status).toBe(401);
     expect(refused.code).toBe('agent_inactive');
     expect((await tokenRequest(gw.url, { grant_type: 'client_credentials', task: 't' }, basic(s.client_id, s.client_secret))).body.error).toBe('unauthorized_client');
+    // Regression: a suspended agent could still refresh its token and delegate its budget away.
+    const refresh = await tokenRequest(gw.url, { grant_type: TOKEN_EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN });
+    expect(refresh.body.error).toBe('invalid_grant');
+    const handOff = await tokenRequest(gw.url, { grant_type: TOKEN_EXCHANGE, subject_token: token, subject_token_type: ACCESS_TOKEN, agent: 'demo-agent', task: 'launder' });
+    expect(handOff.body.error).toBe('invalid_grant');
     await gw.admin('POST', '/admin/v1/agents/pausable/resume', {});
     await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
     const events = (await gw.admin('GET', '/admin/v1/audit/events?agent=pausable')).body.data.map((e: { type: string }) => e.type);

@@ -128,6 +128,17 @@ describe('delegation', () => {
     expect(tooDeep.body.error_description).toContain('deeper');
   });
 
+  it('regression: renewing a parent for less time shortens its children; no cross-team delegation by default', async () => {
+    const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 0.5 }, ttl_seconds: 3600 });
+    const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.1' })).body;
+    await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/renew`, { ttl_seconds: 60 });
+    const [rootView, childView] = [await gw.session(root.sessionId), await gw.session(child.session_id)];
+    expect(Date.parse(childView.expires_at)).toBeLessThanOrEqual(Date.parse(rootView.expires_at));
+    await gw.admin('POST', '/admin/v1/agents', { name: 'outsider', team: 'demo', profile: 'worker' });
+    const crossTeam = await delegate(gw.url, root.token, { agent: 'outsider', task: 'spend their budget' });
+    expect(crossTeam.body.error).toBe('invalid_target');
+  });
+
   it('a child cannot spend past its slice, and its spend counts against the parent', async () => {
     const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 1 } });
     const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.00002' })).body;

@@ -47,18 +47,22 @@ describe('signing keys', () => {
       const stored = (await gw.gateway.store.listSigningKeys()).find((k) => k.kid === oldKid)!;
       const oldKey = await importJWK(JSON.parse(MasterKey.fromEnvOrDataDir(gw.dataDir, {}).decrypt(stored.privateJwk)) as JWK, 'EdDSA');
       const claims = decodeJwt(newToken);
-      const sign = async () => {
+      const sign = async (ttl = 60) => {
         const now = Math.floor((Date.now() + shift) / 1000);
         return new SignJWT({ sid: claims.sid, scope: claims.scope }).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: oldKid })
-          .setIssuer('tollgate').setAudience('tollgate').setSubject(claims.sub).setJti(`tok_x${now}`).setIssuedAt(now).setExpirationTime(now + 60).sign(oldKey);
+          .setIssuer('tollgate').setAudience('tollgate').setSubject(claims.sub).setJti(`tok_x${now}`).setIssuedAt(now).setExpirationTime(now + ttl).sign(oldKey);
       };
       expect((await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${await sign()}` } })).status).toBe(200);
+      // Regression: a token verified (and cached) during the overlap kept passing after it.
+      const longLived = await sign(600);
+      expect((await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${longLived}` } })).status).toBe(200);
       // ...and after the overlap it does not, and the JWKS no longer lists it.
       shift = 121_000;
       await gw.gateway.runMaintenance(); // what the minute timer does
       const late = await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${await sign()}` } });
       expect(late.status).toBe(401);
       expect(((await late.json()) as { error: { code: string } }).error.code).toBe('invalid_token');
+      expect((await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${longLived}` } })).status).toBe(401);
       const after = (await (await fetch(`${gw.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
       expect(after.keys.map((k) => k.kid)).toEqual([rotatedKid]);
     } finally {

@@ -1,0 +1,47 @@
+// The ledger in isolation: regression tests named after the defects they pin.
+import { describe, expect, it } from 'vitest';
+import { BudgetLedger } from '../../src/budget/index.js';
+import { SqliteStore, type Session } from '../../src/store/index.js';
+
+async function setup() {
+  const store = new SqliteStore({ path: ':memory:' });
+  await store.migrate();
+  const team = await store.putTeam({ name: 't' }, 'error');
+  const profile = await store.putProfile({ name: 'p', models: ['m'], sessionBudget: { default: { tokens: null, usdNano: null }, max: { tokens: null, usdNano: null } }, sessionTtlSeconds: { default: 60, max: 60 }, requireActorToken: false, agentBudget: null, enforcement: { mode: 'hard', threshold: 0.8, holdSeconds: 0 } }, 'error');
+  const agent = await store.putAgent({ name: 'a', teamId: team.id, profileId: profile.id, environment: 'dev' }, 'error');
+  const base = { agentId: agent.id, teamId: team.id, profileId: profile.id, task: 't', models: ['m'], context: {}, expiresAt: Date.now() + 60_000 };
+  const parent: Session = await store.createSession({ ...base, id: 'ses_p', parentId: null, chain: ['ses_p'], budget: { tokens: null, usdNano: 1000 } });
+  const ledger = new BudgetLedger(store);
+  // As SessionService does: the parent's account is loaded before the child exists.
+  const newChild = (): Promise<Session> => store.createSession({ ...base, id: 'ses_c', parentId: 'ses_p', chain: ['ses_p', 'ses_c'], budget: { tokens: null, usdNano: 1000 } });
+  return { store, ledger, parent, newChild };
+}
+
+describe('ledger', () => {
+  it('regression: a call in flight when its child session ends stays held on the parent until it settles', async () => {
+    const { ledger, parent, newChild } = await setup();
+    const p = await ledger.load(parent);
+    const child = await newChild();
+    ledger.delegate(parent, child);
+    const c = ledger.session(child.id);
+    const inFlight = ledger.reserve([c], { tokens: 0, usdNano: 1000 });
+    ledger.end(child.id);
+    // The parent got nothing back yet: the child's call may still spend all of it.
+    expect(() => ledger.reserve([p], { tokens: 0, usdNano: 1 })).toThrow(/budget/);
+    ledger.settle(inFlight, { tokens: 0, usdNano: 600 });
+    expect(ledger.remaining([p]).usdNano).toBe(400);
+    const next = ledger.reserve([p], { tokens: 0, usdNano: 400 });
+    ledger.settle(next, { tokens: 0, usdNano: 400 });
+    expect(p.spent.usdNano).toBe(1000); // never above the budget
+    expect(p.reserved.usdNano).toBe(0);
+  });
+
+  it('holds every level or none', async () => {
+    const { ledger, parent } = await setup();
+    const s = await ledger.load(parent);
+    const team = await ledger.loadPeriod('team', 'team_x', { tokens: null, usdNano: 300, period: 'lifetime' }, { key: 'lifetime', start: 0, end: Infinity });
+    expect(() => ledger.reserve([s, team], { tokens: 0, usdNano: 500 })).toThrow(/team/);
+    expect(s.reserved.usdNano).toBe(0); // nothing held on the session either
+    expect(ledger.remaining([s, team])).toEqual({ tokens: null, usdNano: 300, level: 'team' });
+  });
+});
