@@ -42,8 +42,21 @@ function localMidnight(y: number, m: number, d: number, timeZone: string): numbe
   return at;
 }
 
+const LIFETIME: PeriodWindow = Object.freeze({ key: 'lifetime', start: 0, end: Number.POSITIVE_INFINITY });
+/** The current window per period and zone: computing one takes Intl calls, so the hot path reuses it. */
+const current = new Map<string, PeriodWindow>();
+
 export function periodWindow(period: Period, now: number, timeZone = 'UTC'): PeriodWindow {
-  if (period === 'lifetime') return { key: 'lifetime', start: 0, end: Number.POSITIVE_INFINITY };
+  if (period === 'lifetime') return LIFETIME;
+  const key = `${period}|${timeZone}`;
+  const cached = current.get(key);
+  if (cached && now >= cached.start && now < cached.end) return cached;
+  const window = computeWindow(period, now, timeZone);
+  current.set(key, window);
+  return window;
+}
+
+function computeWindow(period: 'day' | 'month', now: number, timeZone: string): PeriodWindow {
   const { y, m, d } = wallClock(now, timeZone);
   if (period === 'day') {
     const next = new Date(Date.UTC(y, m - 1, d + 1));
