@@ -193,6 +193,20 @@ export class SessionService {
     return changed;
   }
 
+  /**
+   * Ends sessions whose time is up (status `closed`, reason `expired`), so that a delegated
+   * session's unused slice returns to its parent without anyone having to close it. Returns how
+   * many sessions ended.
+   */
+  async endExpired(limit = 500): Promise<number> {
+    let ended = 0;
+    for (const s of await this.store.expiredSessions(this.now(), limit)) {
+      const current = await this.store.getSession(s.id);
+      if (current?.status === 'active') ended += (await this.end(s.id, 'closed', { actor: 'system', reason: 'expired' })).length;
+    }
+    return ended;
+  }
+
   /** Ends every active session of an agent (revoke or suspend an agent, revoke a team). */
   async endAgentSessions(agentId: string, by: Actor): Promise<string[]> {
     const ended: string[] = [];

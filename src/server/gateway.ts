@@ -198,9 +198,11 @@ export class Gateway {
     }
   }
 
-  /** Upkeep, run every minute: reload signing keys (rotating when due) and revoked token ids. */
+  /** Upkeep, run every minute: reload signing keys (rotating when due) and revoked token ids, end expired sessions. */
   async runMaintenance(): Promise<void> {
     await Promise.all([this.admin.keys.load(), this.admin.revocations.load()]);
+    // Sessions whose time is up end, returning unused delegated budget to their parents.
+    await this.admin.sessions.endExpired();
     // On a shared store, holds of a replica that died expire and are settled by any other.
     if (this.store.capabilities.shared) await reconcileReservations(this.store, Date.now(), Date.now(), this.audit, this.logger);
   }

@@ -67,6 +67,8 @@ export interface Store {
   getSession(id: string): Promise<Session | null>;
   listSessions(filter?: SessionFilter): Promise<Session[]>;
   setSessionStatus(id: string, status: SessionStatus): Promise<Session | null>;
+  /** Sessions still `active` whose expiry is at or before `now`, earliest expiry first. */
+  expiredSessions(now: number, limit: number): Promise<Session[]>;
   /** The session and every session delegated from it, at any depth (the root first). */
   sessionTree(rootId: string): Promise<Session[]>;
   /** Changes a session's budget and/or expiry (renewal). */

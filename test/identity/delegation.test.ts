@@ -139,6 +139,20 @@ describe('delegation', () => {
     expect(crossTeam.body.error).toBe('invalid_target');
   });
 
+  it('an expired child ends on the next upkeep and its unused slice returns to the parent', async () => {
+    const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 1 } });
+    const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.5', ttl_seconds: '1' })).body;
+    await call(child.access_token);
+    const childSpent = (await gw.session(child.session_id)).spent.usd;
+    expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(0.5, 9);
+    await new Promise((r) => setTimeout(r, 1100));
+    await gw.gateway.runMaintenance();
+    expect((await gw.session(child.session_id)).status).toBe('closed');
+    expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(1 - childSpent, 9);
+    const [event] = (await gw.admin('GET', `/admin/v1/audit/events?type=session.closed&session=${child.session_id}`)).body.data;
+    expect(event).toMatchObject({ actor: 'system', data: { reason: 'expired' } });
+  });
+
   it('a child cannot spend past its slice, and its spend counts against the parent', async () => {
     const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 1 } });
     const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.00002' })).body;

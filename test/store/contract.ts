@@ -120,6 +120,17 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect(await store.listUsage({ sessionId: session.id })).toHaveLength(0);
     });
 
+    it('finds active sessions past their expiry, earliest first', async () => {
+      const { session } = await seed();
+      await store.createSession({ ...session, id: 'ses_old', chain: ['ses_old'], expiresAt: 100 });
+      await store.createSession({ ...session, id: 'ses_older', chain: ['ses_older'], expiresAt: 50 });
+      await store.createSession({ ...session, id: 'ses_done', chain: ['ses_done'], expiresAt: 10 });
+      await store.endSessions(['ses_done'], 'closed');
+      expect((await store.expiredSessions(100, 10)).map((s) => s.id)).toEqual(['ses_older', 'ses_old']);
+      expect((await store.expiredSessions(60, 10)).map((s) => s.id)).toEqual(['ses_older']);
+      expect(await store.expiredSessions(100, 1)).toHaveLength(1);
+    });
+
     it('walks a delegation tree and ends sessions once', async () => {
       const { session } = await seed();
       const child = await store.createSession({ ...session, id: 'ses_child', parentId: session.id, chain: [session.id, 'ses_child'] });

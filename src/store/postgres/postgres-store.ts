@@ -372,6 +372,11 @@ export class PostgresStore implements Store {
     return rows.map(rowToSession);
   }
 
+  async expiredSessions(now: number, limit: number): Promise<Session[]> {
+    const rows = await this.rows("SELECT * FROM sessions WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2", [now, limit]);
+    return rows.map(rowToSession);
+  }
+
   async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
     const r = await this.row('UPDATE sessions SET status = $2 WHERE id = $1 RETURNING *', [id, status]);
     return r ? rowToSession(r) : null;

@@ -184,6 +184,10 @@ export class SqliteStore implements Store {
     return this.all(`SELECT * FROM sessions ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToSession);
   }
 
+  async expiredSessions(now: number, limit: number): Promise<Session[]> {
+    return this.all("SELECT * FROM sessions WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?", now, limit).map(rowToSession);
+  }
+
   async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
     this.stmt('UPDATE sessions SET status = ? WHERE id = ?').run(status, id);
     return this.getSession(id);
