@@ -28,9 +28,6 @@ class Cache<T> {
     this.entries.delete(id);
   }
 
-  clear(): void {
-    this.entries.clear();
-  }
 }
 
 export class Directory {
@@ -46,11 +43,4 @@ export class Directory {
     this.profiles = new Cache((id) => store.getProfile(id));
   }
 
-  /** Forgets everything (after a bulk change such as applying the config file). */
-  clear(): void {
-    this.sessions.clear();
-    this.agents.clear();
-    this.teams.clear();
-    this.profiles.clear();
-  }
 }

@@ -2,7 +2,7 @@
 // profile — or, for a delegated (child) session, never exceed what its parent holds. Ending a
 // session (close or revoke) ends its whole subtree at once and returns unused budget upward.
 import type { AuditLog } from '../audit/index.js';
-import type { BudgetLedger, Remaining } from '../budget/index.js';
+import type { BudgetLedger } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Agent, Budget, Enforcement, Profile, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
@@ -256,9 +256,6 @@ export class SessionService {
     return updated;
   }
 
-  remaining(session: Session): Remaining {
-    return this.ledger.remaining([this.ledger.session(session.id)]);
-  }
 }
 
 function narrow(requested: string[] | undefined, allowed: string[], param: string, of: string, oauth = 'invalid_request'): string[] {

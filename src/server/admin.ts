@@ -91,11 +91,13 @@ async function sessionTree(deps: AdminDeps, id: string) {
   if (tree.length === 0) throw new GatewayError('not_found', `session "${id}" does not exist`);
   const agents = new Map<string, string>();
   for (const s of tree) if (!agents.has(s.agentId)) agents.set(s.agentId, (await deps.store.getAgent(s.agentId))?.name ?? s.agentId);
+  const now = deps.now();
   const node = (s: Session): unknown => {
     const subtree = tree.filter((t) => t.chain.includes(s.id));
+    const view = sessionView(s, now);
     return {
-      id: s.id, agent: { id: s.agentId, name: agents.get(s.agentId) }, task: s.task, status: sessionView(s, deps.now()).status,
-      budget: sessionView(s, deps.now()).budget, spent: spendView(s.spent), spent_with_children: spendView(rollup(subtree)),
+      id: s.id, agent: { id: s.agentId, name: agents.get(s.agentId) }, task: s.task, status: view.status,
+      budget: view.budget, spent: spendView(s.spent), spent_with_children: spendView(rollup(subtree)),
       children: tree.filter((c) => c.parentId === s.id).map(node),
     };
   };
