@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
+import { isPattern, scopeProblems } from '../policy/scope.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -40,7 +41,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 /** Cross-references the schema cannot express: names that must exist, names that must be unique. */
 function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
   const problems: { path: PathKey[]; message: string }[] = [];
-  const unique = (kind: 'providers' | 'models' | 'teams' | 'profiles' | 'agents') => {
+  const unique = (kind: 'providers' | 'models' | 'teams' | 'profiles' | 'agents' | 'mcp_servers') => {
     const seen = new Set<string>();
     config[kind].forEach((item, i) => {
       if (seen.has(item.name)) problems.push({ path: [kind, i, 'name'], message: `duplicate name "${item.name}"` });
@@ -53,6 +54,7 @@ function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
   const teams = unique('teams');
   const profiles = unique('profiles');
   unique('agents');
+  unique('mcp_servers');
   config.providers.forEach((p, i) => {
     if (p.type !== 'simulated' && !p.base_url) problems.push({ path: ['providers', i], message: `provider "${p.name}" of type ${p.type} needs base_url` });
     if (p.type === 'simulated' && p.base_url) problems.push({ path: ['providers', i, 'base_url'], message: 'a simulated provider runs inside the gateway and takes no base_url' });
@@ -63,8 +65,13 @@ function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
   });
   config.profiles.forEach((p, i) => {
     p.models.forEach((m, j) => {
-      if (!models.has(m)) problems.push({ path: ['profiles', i, 'models', j], message: `unknown model "${m}"` });
+      if (!isPattern(m) && !models.has(m)) problems.push({ path: ['profiles', i, 'models', j], message: `unknown model "${m}"` });
     });
+    for (const key of ['models', 'tools', 'resources', 'prompts', 'tool_approvals'] as const) {
+      p[key].forEach((entry, j) => {
+        for (const message of scopeProblems([entry])) problems.push({ path: ['profiles', i, key, j], message });
+      });
+    }
     const { default: def, max } = p.session_ttl_seconds;
     if (def > max) problems.push({ path: ['profiles', i, 'session_ttl_seconds', 'default'], message: `default (${def}) is above max (${max})` });
   });

@@ -25,9 +25,13 @@ export const simulatedOptionsSchema = z.strictObject({
   cached_prompt_share: z.number().min(0).max(1).default(0),
 });
 
+export const dataSensitivity = z.enum(['public', 'internal', 'confidential', 'restricted']);
+
 export const providerSchema = z.strictObject({
   name,
   type: z.enum(['openai', 'anthropic', 'simulated']),
+  /** The most sensitive data class this provider is approved for (the shipped policy enforces it). */
+  approved_data_sensitivity: dataSensitivity.default('confidential'),
   /** Upstream base URL; OpenAI-style ends with /v1, Anthropic's is the bare origin. Not for `simulated`. */
   base_url: z.url({ protocol: /^https?$/ }).optional(),
   /** Name of the environment variable holding the provider key (the key itself never goes in the file). */
@@ -95,10 +99,25 @@ export const federationIssuerSchema = z
   })
   .refine((i) => [i.jwks_url, i.jwks_file, i.jwks].filter(Boolean).length === 1, 'give exactly one of jwks_url, jwks_file, jwks');
 
+/** Scope entries: names or globs (`*`, `?`), a leading `!` denies (deny wins). */
+const scopeSchema = z.array(z.string().min(1).max(256));
+
 export const profileSchema = z.strictObject({
   name,
-  /** Models sessions of this profile may use. */
-  models: z.array(name).default([]),
+  /** Models sessions of this profile may use (names or globs; `!` denies). */
+  models: scopeSchema.default([]),
+  /** MCP tools (`server/tool` globs) and function tools offered in model calls (their names). */
+  tools: scopeSchema.default([]),
+  /** MCP resources (`server/uri` globs). */
+  resources: scopeSchema.default([]),
+  /** MCP prompts (`server/name` globs). */
+  prompts: scopeSchema.default([]),
+  /** Tools offered in a model call outside the session's scope: refuse the call (403) or strip them. */
+  tool_scope: z.enum(['refuse', 'strip']).default('refuse'),
+  /** Tool calls (`server/tool` globs) that need a human approval before they run. */
+  tool_approvals: scopeSchema.default([]),
+  /** Data class of a session that does not say (sessions may raise it, never lower it below a parent's). */
+  data_sensitivity: dataSensitivity.default('internal'),
   session_budget: z
     .strictObject({ default: budgetSchema.optional(), max: budgetSchema.optional() })
     .default({}),
@@ -125,6 +144,49 @@ export const agentSchema = z.strictObject({
   profile: name,
   owner: z.string().optional(),
   environment: z.string().default('dev'),
+});
+
+export const mcpToolSettingsSchema = z.strictObject({
+  /** Charged to the session's budgets per call (USD). */
+  cost_usd: z.number().nonnegative().optional(),
+  /** Every call of this tool needs a human approval. */
+  approval: z.boolean().default(false),
+  /** Marks the tool as destructive for policies (`resource.destructive`). */
+  destructive: z.boolean().optional(),
+});
+
+export const mcpServerSchema = z
+  .strictObject({
+    name,
+    /** A Streamable HTTP server. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Non-secret headers sent to the server. */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Header name → environment variable holding its value (the gateway's own credential for the server). */
+    headers_env: z.record(z.string(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default({}),
+    /** A stdio server launched by the gateway. */
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+    /** A call that takes longer is answered with a JSON-RPC error. */
+    timeout_ms: z.number().int().positive().default(30_000),
+    /** Largest `arguments` of a tools/call, in bytes of JSON. */
+    max_argument_bytes: z.number().int().positive().default(64 * 1024),
+    /** Per-tool settings, by the tool's own name. */
+    tools: z.record(z.string(), mcpToolSettingsSchema).default({}),
+  })
+  .refine((s) => [s.url, s.command].filter(Boolean).length === 1, 'give exactly one of url (Streamable HTTP) or command (stdio)');
+
+export const policySchema = z.strictObject({
+  /** Include the shipped default policies (permit within scope; the data-sensitivity guard). */
+  defaults: z.boolean().default(true),
+  /** Operator policy files (Cedar); relative paths are relative to the config file. */
+  files: z.array(z.string().min(1)).default([]),
+  /** Re-read the files when they change (a bad edit is refused; the last good set stays). */
+  reload: z.boolean().default(true),
+  /** Decisions remembered per exact request (0 turns the cache off). */
+  cache_size: z.number().int().nonnegative().default(10_000),
 });
 
 export const configSchema = z.strictObject({
@@ -199,6 +261,8 @@ export const configSchema = z.strictObject({
     })
     .default({ shared_credential_window_seconds: 60 }),
   logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  policy: policySchema.default({ defaults: true, files: [], reload: true, cache_size: 10_000 }),
+  mcp_servers: z.array(mcpServerSchema).default([]),
   providers: z.array(providerSchema).default([]),
   models: z.array(modelSchema).default([]),
   teams: z.array(teamSchema).default([]),
@@ -217,3 +281,7 @@ export type PeriodBudgetConfig = z.infer<typeof periodBudgetSchema>;
 export type EnforcementConfig = z.infer<typeof enforcementSchema>;
 export type BudgetConfig = z.infer<typeof budgetSchema>;
 export type PriceConfig = z.infer<typeof priceSchema>;
+export type McpServerConfig = z.infer<typeof mcpServerSchema>;
+export type McpToolSettings = z.infer<typeof mcpToolSettingsSchema>;
+export type PolicyConfig = z.infer<typeof policySchema>;
+export type DataSensitivity = z.infer<typeof dataSensitivity>;

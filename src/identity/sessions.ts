@@ -8,6 +8,8 @@ import type { Agent, Budget, Enforcement, Profile, Session, Store } from '../sto
 import { newId } from '../util/ids.js';
 import type { Directory } from './directory.js';
 import type { ActorClaim, TokenService } from './tokens.js';
+import { childContext, rootContext, type SessionContext } from '../policy/session-context.js';
+import { isPattern, resolveNames, scopeProblems } from '../policy/scope.js';
 
 export interface OpenSessionInput {
   /** Agent id or name. */
@@ -15,8 +17,13 @@ export interface OpenSessionInput {
   task: string;
   budget?: { tokens?: number; usdNano?: number };
   ttlSeconds?: number;
-  /** Narrows the profile's models; every name must be in the profile. */
+  /** Narrows the profile's models (names or globs); every plain name must be in the profile. */
   models?: string[];
+  /** Narrows the profile's tool, resource and prompt scopes (globs; `!` denies). */
+  tools?: string[];
+  resources?: string[];
+  prompts?: string[];
+  /** environment (the agent's), data_sensitivity, intended_action, and free labels. */
   context?: Record<string, unknown>;
   /** Overrides the profile's enforcement for this session. */
   enforcement?: Enforcement;
@@ -29,6 +36,10 @@ export interface DelegateInput {
   budget?: { tokens?: number; usdNano?: number };
   /** Narrows the parent's models; every name must be held by the parent. */
   models?: string[];
+  /** Narrows the tool, resource and prompt scopes further (globs; `!` denies). */
+  tools?: string[];
+  resources?: string[];
+  prompts?: string[];
   ttlSeconds?: number;
   context?: Record<string, unknown>;
 }
@@ -44,7 +55,17 @@ export interface SessionServiceOptions {
   maxDelegationDepth: number;
   /** Let a session delegate to an agent of another team (whose budgets then pay). */
   allowCrossTeamDelegation?: boolean;
+  /** Every model name the gateway serves (profile globs are resolved against it). */
+  modelNames?: () => Iterable<string>;
+  /** Judges opening and delegating sessions (the policy engine); absent: scope checks only. */
+  policy?: SessionPolicy;
   now?: () => number;
+}
+
+/** The policy checks on the session lifecycle; each throws a GatewayError to refuse. */
+export interface SessionPolicy {
+  authorizeOpen(agent: Agent, profile: Profile, context: SessionContext, requestId?: string): Promise<void>;
+  authorizeDelegate(parent: Session, child: Agent, childProfile: Profile, context: SessionContext, requestId?: string): Promise<void>;
 }
 
 /** Who performed a control action, for the audit record. */
@@ -68,6 +89,12 @@ export class SessionService {
     this.now = options.now ?? Date.now;
   }
 
+  /** The model names every layer allows, from `candidates` (default: every model served). */
+  private resolveModels(scopes: string[][], candidates?: Iterable<string>): string[] {
+    const names = candidates ?? this.options.modelNames?.() ?? scopes.flat().filter((m) => !isPattern(m));
+    return resolveNames(scopes, names);
+  }
+
   async activeAgent(idOrName: string, param = 'agent'): Promise<{ agent: Agent; profile: Profile }> {
     const agent = await this.store.getAgent(idOrName);
     if (!agent) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`, { param });
@@ -78,14 +105,17 @@ export class SessionService {
   /** Opens a root session for an agent (by an operator, or by the agent with its own credential). */
   async open(input: OpenSessionInput, by: Actor): Promise<IssuedToken> {
     const { agent, profile } = await this.activeAgent(input.agent);
-    const models = narrow(input.models, profile.models, 'models', 'the profile');
+    const models = narrow(input.models, this.resolveModels([profile.models]), 'models', 'the profile');
+    const context = rootContext(agent, profile, input.context);
+    await this.options.policy?.authorizeOpen(agent, profile, context, by.requestId);
     const ttl = ttlWithin(input.ttlSeconds, profile);
     const budget: Budget = { tokens: unit(input.budget?.tokens, profile, 'tokens', null), usdNano: unit(input.budget?.usdNano, profile, 'usdNano', null) };
     const createdAt = this.now();
     const id = newId('ses');
     const session = await this.store.createSession({
       id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: null, task: input.task, budget, models,
-      context: { environment: agent.environment, ...(input.context ?? {}) }, createdAt, expiresAt: createdAt + ttl * 1000, chain: [id],
+      scopes: { tools: layers([profile.tools], input.tools), resources: layers([profile.resources], input.resources), prompts: layers([profile.prompts], input.prompts) },
+      context, createdAt, expiresAt: createdAt + ttl * 1000, chain: [id],
       enforcement: input.enforcement ?? null,
     });
     await this.ledger.load(session);
@@ -111,9 +141,11 @@ export class SessionService {
       // The child's spend would land on another team's budget: only where the operator allows it.
       throw new GatewayError('forbidden', `agent "${agent.name}" belongs to another team`, { details: { oauth: 'invalid_target' } });
     }
-    const held = parent.models.filter((m) => profile.models.includes(m));
+    const held = this.resolveModels([profile.models], parent.models);
     const models = narrow(input.models, held, 'scope', 'the parent session', 'invalid_scope');
     if (models.length === 0) throw new GatewayError('forbidden', 'the child agent may use none of the parent\'s models', { details: { oauth: 'invalid_scope' } });
+    const context = { ...childContext(parent, agent, input.context), delegation_depth: depth };
+    await this.options.policy?.authorizeDelegate(parent, agent, profile, context, by.requestId);
     const remaining = this.ledger.remaining([await this.ledger.load(parent)]);
     const budget: Budget = {
       tokens: unit(input.budget?.tokens, profile, 'tokens', remaining.tokens),
@@ -130,7 +162,12 @@ export class SessionService {
     const id = newId('ses');
     const child = await this.store.createSession({
       id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: parent.id, task: input.task, budget, models,
-      context: { ...parent.context, environment: agent.environment, ...(input.context ?? {}), delegation_depth: depth },
+      scopes: {
+        tools: layers([...parent.scopes.tools, profile.tools], input.tools),
+        resources: layers([...parent.scopes.resources, profile.resources], input.resources),
+        prompts: layers([...parent.scopes.prompts, profile.prompts], input.prompts),
+      },
+      context,
       createdAt, expiresAt: Math.min(createdAt + ttl * 1000, parent.expiresAt), chain: [...parent.chain, id],
     });
     // The ledger check above and this hold run in one turn for the parent: a concurrent call on
@@ -258,11 +295,22 @@ export class SessionService {
 
 }
 
+/** Narrows `allowed` to the requested names or globs; a plain name not allowed is an error. */
 function narrow(requested: string[] | undefined, allowed: string[], param: string, of: string, oauth = 'invalid_request'): string[] {
   if (!requested) return allowed;
-  const outside = requested.filter((m) => !allowed.includes(m));
+  const outside = requested.filter((m) => !isPattern(m) && !allowed.includes(m));
   if (outside.length > 0) throw new GatewayError('invalid_request', `${param} not held by ${of}: ${outside.join(', ')}`, { param, details: { oauth } });
-  return [...new Set(requested)];
+  const problems = scopeProblems(requested);
+  if (problems.length > 0) throw new GatewayError('invalid_request', `${param}: ${problems.join('; ')}`, { param, details: { oauth } });
+  return resolveNames([requested], allowed);
+}
+
+/** Inherited scope layers, plus the requested narrowing as one more layer. */
+function layers(inherited: string[][], requested: string[] | undefined): string[][] {
+  if (!requested) return inherited;
+  const problems = scopeProblems(requested);
+  if (problems.length > 0) throw new GatewayError('invalid_request', `scope: ${problems.join('; ')}`, { param: 'scope', details: { oauth: 'invalid_scope' } });
+  return [...inherited, [...new Set(requested)]];
 }
 
 function ttlWithin(requested: number | undefined, profile: Profile): number {

@@ -9,9 +9,12 @@ import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, Enforcement, GroupCommit, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
+import type { ToolGate } from '../policy/index.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
+  /** Judges and records tool calls (MCP, and tool calls models return). */
+  tools: ToolGate;
   revocations: RevocationList;
   sharedCredentials: SharedCredentialWatch;
   audit: AuditLog;

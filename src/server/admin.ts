@@ -62,7 +62,10 @@ export const openSessionBody = z.strictObject({
   task: z.string().min(1).max(500).describe('What this session is for'),
   budget: z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: z.number().nonnegative().optional() }).optional(),
   ttl_seconds: z.number().int().positive().optional(),
-  models: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s models'),
+  models: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s models (names or globs; `!` denies)'),
+  tools: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s tools (`server/tool` globs; `!` denies)'),
+  resources: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s MCP resources (`server/uri` globs)'),
+  prompts: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s MCP prompts (`server/name` globs)'),
   context: z.record(z.string(), z.unknown()).optional().describe('Request context: environment, data sensitivity, intended action…'),
   enforcement: enforcementSchema.optional().describe('Override the profile\'s enforcement for this session'),
 });
@@ -175,6 +178,9 @@ export const ADMIN_ROUTES: AdminRoute[] = [
         budget: body.budget ? { tokens: body.budget.tokens, usdNano: body.budget.usd === undefined ? undefined : usdToNano(body.budget.usd) } : undefined,
         ttlSeconds: body.ttl_seconds,
         models: body.models,
+        tools: body.tools,
+        resources: body.resources,
+        prompts: body.prompts,
         context: body.context,
         enforcement: body.enforcement ? enforcement(body.enforcement) : undefined,
       }, i.by);

@@ -11,6 +11,7 @@ import { AuditLog } from '../audit/index.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
+import { ToolGate } from '../policy/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
@@ -98,11 +99,12 @@ export class Gateway {
       webhookUrl: config.approvals.webhook_url, logger, now,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
     });
-    const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team, now });
+    const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team, modelNames: () => providers.listModels().map((m) => m.name), now });
     const credentials = new CredentialService(store, master, now);
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
+    const tools = new ToolGate({ audit, now });
     const pipeline: PipelineDeps = {
-      tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now,
+      tools, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now,
       timeZone: config.budgets.timezone,
       rateLimiter: new RateLimiter({ now }),
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),

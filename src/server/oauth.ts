@@ -113,12 +113,31 @@ function sessionParams(form: Map<string, string>) {
   const ttl = number(form, 'ttl_seconds');
   if (tokens !== undefined && !Number.isInteger(tokens)) throw new OAuthError('invalid_request', '"budget_tokens" must be an integer.');
   if (ttl !== undefined && (!Number.isInteger(ttl) || ttl === 0)) throw new OAuthError('invalid_request', '"ttl_seconds" must be a positive integer.');
-  const scope = form.get('scope');
-  return {
-    budget: { ...(usd === undefined ? {} : { usdNano: usdToNano(usd) }), ...(tokens === undefined ? {} : { tokens }) },
-    ttlSeconds: ttl,
-    models: scope === undefined ? undefined : scope.split(' ').filter(Boolean),
-  };
+  const context: Record<string, string> = {};
+  for (const key of ['data_sensitivity', 'intended_action'] as const) {
+    const value = form.get(key);
+    if (value !== undefined) context[key] = value;
+  }
+  return { budget: { ...(usd === undefined ? {} : { usdNano: usdToNano(usd) }), ...(tokens === undefined ? {} : { tokens }) }, ttlSeconds: ttl, ...scopeParams(form.get('scope')), context };
+}
+
+/**
+ * `scope` (space-separated): plain entries narrow the models; `tool:`, `resource:` and `prompt:`
+ * entries narrow the MCP scopes. Any kind left out keeps what is held.
+ */
+function scopeParams(scope: string | undefined): { models?: string[]; tools?: string[]; resources?: string[]; prompts?: string[] } {
+  if (scope === undefined) return {};
+  const out: Record<string, string[]> = {};
+  for (const entry of scope.split(' ').filter(Boolean)) {
+    const m = /^(tool|resource|prompt):(.+)$/.exec(entry);
+    const kind = m ? `${m[1]}s` : 'models';
+    (out[kind] ??= []).push(m ? m[2]! : entry);
+  }
+  return out;
+}
+
+function withContext<T extends { context: Record<string, string> }>(params: T, extra: Record<string, string>): T {
+  return { ...params, context: { ...params.context, ...extra } };
 }
 
 function requiredTask(form: Map<string, string>): string {
@@ -169,7 +188,7 @@ async function tokenExchange(form: Map<string, string>, deps: OAuthDeps, request
     const identity = await deps.federation.verify(subject);
     const agent = await deps.directory.agents.get(identity.agent);
     const actor: Actor = { actor: `agent:${agent?.id ?? identity.agent}`, requestId };
-    return deps.sessions.open({ agent: identity.agent, task: requiredTask(form), ...params, context: { federated_subject: identity.subject, federated_issuer: identity.issuer } }, actor);
+    return deps.sessions.open({ agent: identity.agent, task: requiredTask(form), ...params, context: { ...params.context, federated_subject: identity.subject, federated_issuer: identity.issuer } }, actor);
   }
   if (subjectType !== TOKEN_TYPE_ACCESS) throw new OAuthError('invalid_request', `Unsupported subject_token_type "${subjectType}".`);
 
@@ -208,7 +227,7 @@ export async function handleToken(req: IncomingMessage, res: ServerResponse, dep
     if (grant === 'client_credentials') {
       const client = clientCredentials(req, form);
       const credential = await deps.credentials.verify(client.id, client.secret, req.socket.remoteAddress ?? null);
-      issued = await deps.sessions.open({ agent: credential.agentId, task: requiredTask(form), ...sessionParams(form), context: { credential: credential.id } }, { actor: `agent:${credential.agentId}`, requestId });
+      issued = await deps.sessions.open({ agent: credential.agentId, task: requiredTask(form), ...withContext(sessionParams(form), { credential: credential.id }) }, { actor: `agent:${credential.agentId}`, requestId });
     } else if (grant === GRANT_TOKEN_EXCHANGE) {
       issued = await tokenExchange(form, deps, requestId);
     } else {

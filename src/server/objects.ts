@@ -2,6 +2,7 @@
 // configuration file (applied idempotently at start) or from the admin API (409 on a duplicate).
 import type { AgentConfig, BudgetConfig, Config, EnforcementConfig, PeriodBudgetConfig, ProfileConfig, TeamConfig } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
+import { isPattern, scopeProblems } from '../policy/scope.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { Agent, Budget, Enforcement, OnExisting, PeriodBudget, Profile, RateLimits, Store, Team } from '../store/index.js';
 
@@ -24,8 +25,12 @@ export function putTeam(store: Store, t: TeamConfig, onExisting: OnExisting): Pr
 }
 
 export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExisting, knownModels: (name: string) => boolean): Promise<Profile> {
-  const unknown = p.models.filter((m) => !knownModels(m));
+  const unknown = p.models.filter((m) => !isPattern(m) && !knownModels(m));
   if (unknown.length > 0) throw new GatewayError('invalid_request', `unknown models: ${unknown.join(', ')}`, { param: 'models' });
+  for (const key of ['models', 'tools', 'resources', 'prompts', 'tool_approvals'] as const) {
+    const problems = scopeProblems(p[key]);
+    if (problems.length > 0) throw new GatewayError('invalid_request', `${key}: ${problems.join('; ')}`, { param: key });
+  }
   if (p.session_ttl_seconds.default > p.session_ttl_seconds.max) {
     throw new GatewayError('invalid_request', 'session_ttl_seconds.default is above max', { param: 'session_ttl_seconds' });
   }
@@ -39,6 +44,12 @@ export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExistin
       agentBudget: periodBudget(p.agent_budget),
       enforcement: enforcement(p.enforcement),
       rateLimits: rateLimits(p.rate_limits),
+      tools: [...new Set(p.tools)],
+      resources: [...new Set(p.resources)],
+      prompts: [...new Set(p.prompts)],
+      toolScope: p.tool_scope,
+      toolApprovals: [...new Set(p.tool_approvals)],
+      dataSensitivity: p.data_sensitivity,
     },
     onExisting,
   );

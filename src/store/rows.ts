@@ -1,5 +1,5 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
-import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageOutcome, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -11,6 +11,9 @@ const strOrNull = (v: unknown): string | null => (v === null || v === undefined 
 const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 
 export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), budget: r.budget === null || r.budget === undefined ? null : json<PeriodBudget>(r.budget), createdAt: num(r.created_at) });
+
+/** Sessions stored before tool scopes existed reach no tools. */
+const NO_TOOL_SCOPES: ToolScopes = { tools: [], resources: [], prompts: [] };
 
 /** Enforcement for profiles stored before it existed. */
 export const DEFAULT_ENFORCEMENT: Enforcement = { mode: 'hard', threshold: 0.8, holdSeconds: 0 };
@@ -29,6 +32,12 @@ export function rowToProfile(r: Row): Profile {
     agentBudget: spec.agentBudget ?? null,
     enforcement: spec.enforcement ?? DEFAULT_ENFORCEMENT,
     rateLimits: spec.rateLimits ?? {},
+    tools: spec.tools ?? [],
+    resources: spec.resources ?? [],
+    prompts: spec.prompts ?? [],
+    toolScope: spec.toolScope ?? 'refuse',
+    toolApprovals: spec.toolApprovals ?? [],
+    dataSensitivity: spec.dataSensitivity ?? 'internal',
   };
 }
 
@@ -52,6 +61,7 @@ export const rowToSession = (r: Row): Session => ({
   task: str(r.task),
   budget: { tokens: numOrNull(r.budget_tokens), usdNano: numOrNull(r.budget_usd_nano) },
   models: json<string[]>(r.models),
+  scopes: r.scopes === null || r.scopes === undefined ? NO_TOOL_SCOPES : json<ToolScopes>(r.scopes),
   context: json<Record<string, unknown>>(r.context),
   status: str(r.status) as SessionStatus,
   createdAt: num(r.created_at),
@@ -122,6 +132,7 @@ export function profileSpecJson(p: ProfileSpec): string {
   const spec: ProfileSpec = {
     models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds, requireActorToken: p.requireActorToken,
     agentBudget: p.agentBudget, enforcement: p.enforcement, rateLimits: p.rateLimits ?? {},
+    tools: p.tools, resources: p.resources, prompts: p.prompts, toolScope: p.toolScope, toolApprovals: p.toolApprovals, dataSensitivity: p.dataSensitivity,
   };
   return JSON.stringify(spec);
 }

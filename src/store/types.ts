@@ -35,8 +35,31 @@ export interface Enforcement {
   holdSeconds: number;
 }
 
+/** Data classes, least to most sensitive. */
+export type DataSensitivity = 'public' | 'internal' | 'confidential' | 'restricted';
+
+/** What a session may reach over MCP: each a stack of scopes that must all allow a name. */
+export interface ToolScopes {
+  /** `server/tool` names, and function tools offered in model calls (their plain names). */
+  tools: string[][];
+  /** `server/uri`. */
+  resources: string[][];
+  /** `server/name`. */
+  prompts: string[][];
+}
+
 export interface ProfileSpec {
+  /** Model names or globs (`!` denies). */
   models: string[];
+  tools: string[];
+  resources: string[];
+  prompts: string[];
+  /** Tools offered in a model call outside the scope: refuse the call or strip them. */
+  toolScope: 'refuse' | 'strip';
+  /** Tool calls (`server/tool` globs) that need a human approval. */
+  toolApprovals: string[];
+  /** Data class of a session that does not say. */
+  dataSensitivity: DataSensitivity;
   sessionBudget: { default: Budget; max: Budget };
   sessionTtlSeconds: { default: number; max: number };
   /** A child session of this profile must prove itself with an actor token. */
@@ -99,6 +122,8 @@ export interface Session {
   budget: Budget;
   /** Models this session may call (already narrowed to the profile's). */
   models: string[];
+  /** Tools, resources and prompts this session may reach (its profile's, its parents', its own narrowing). */
+  scopes: ToolScopes;
   /** Request context given at open (environment, data sensitivity, intended action…). */
   context: Record<string, unknown>;
   status: SessionStatus;

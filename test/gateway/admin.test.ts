@@ -51,7 +51,7 @@ describe('admin API', () => {
     expect(res.status).toBe(201);
     const { session, token, expires_at } = res.body;
     expect(session).toMatchObject({ status: 'active', task: 'ticket 42', budget: { usd: 0.5 }, models: ['gpt-4o-mini'], agent: { name: 'triage-1' }, team: { name: 'support' } });
-    expect(session.context).toEqual({ environment: 'prod', data_sensitivity: 'internal' });
+    expect(session.context).toEqual({ environment: 'prod', data_sensitivity: 'internal', intended_action: 'unspecified' });
     expect(Date.parse(expires_at)).toBeLessThanOrEqual(Date.parse(session.expires_at));
     const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
     await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });

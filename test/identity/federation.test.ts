@@ -35,7 +35,7 @@ beforeAll(async () => {
       { name: 'demo-agent', team: 'demo', profile: 'assistant' },
       { name: 'triage-bot', team: 'demo', profile: 'assistant', environment: 'prod' },
       { name: 'deployer', team: 'demo', profile: 'assistant' },
-      { name: 'verified-worker', team: 'demo', profile: 'strict' },
+      { name: 'verified-worker', team: 'demo', profile: 'strict', environment: 'prod' },
     ],
     federation: {
       issuers: [

@@ -189,4 +189,9 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX reservations_expiry ON reservations(expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'tool scopes',
+    sql: `ALTER TABLE sessions ADD COLUMN scopes JSON;`,
+  },
 ];

@@ -176,4 +176,9 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX reservations_expiry ON reservations(expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'tool scopes',
+    sql: `ALTER TABLE sessions ADD COLUMN scopes TEXT;`,
+  },
 ];

@@ -164,11 +164,11 @@ export class SqliteStore implements Store {
 
   async createSession(s: NewSession): Promise<Session> {
     this.stmt(
-      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, context, status, created_at, expires_at, chain, enforcement)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
+      `INSERT INTO sessions (id, agent_id, team_id, profile_id, parent_id, task, budget_tokens, budget_usd_nano, models, scopes, context, status, created_at, expires_at, chain, enforcement)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
     ).run(
       s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
-      JSON.stringify(s.models), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
+      JSON.stringify(s.models), JSON.stringify(s.scopes), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
       s.enforcement ? JSON.stringify(s.enforcement) : null,
     );
     return (await this.getSession(s.id))!;

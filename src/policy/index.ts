@@ -1,0 +1,3 @@
+export * from './scope.js';
+export * from './session-context.js';
+export * from './tool-gate.js';

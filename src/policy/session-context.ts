@@ -1,0 +1,87 @@
+// The context a session carries into every policy decision: the environment it runs in, how
+// sensitive its data is, and what it intends to do. Set when the session opens; a child inherits
+// its parent's and may only tighten it (never a lower data class, never another environment or
+// another intended action).
+import { GatewayError } from '../errors/index.js';
+import type { Agent, DataSensitivity, Profile, Session } from '../store/index.js';
+
+export const SENSITIVITY_LEVELS: readonly DataSensitivity[] = ['public', 'internal', 'confidential', 'restricted'];
+
+export const sensitivityLevel = (s: DataSensitivity): number => SENSITIVITY_LEVELS.indexOf(s);
+
+/** The keys Tollgate gives meaning to; other context keys are kept as labels. */
+export interface SessionContext {
+  environment: string;
+  data_sensitivity: DataSensitivity;
+  /** What the task intends to do (e.g. `read`, `write`, `deploy`); `unspecified` when not said. */
+  intended_action: string;
+  [label: string]: unknown;
+}
+
+const UNSPECIFIED = 'unspecified';
+
+function sensitivityOf(value: unknown, param: string): DataSensitivity | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !SENSITIVITY_LEVELS.includes(value as DataSensitivity)) {
+    throw new GatewayError('invalid_request', `${param} must be one of ${SENSITIVITY_LEVELS.join(', ')}`, { param });
+  }
+  return value as DataSensitivity;
+}
+
+function actionOf(value: unknown, param: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_.:-]{1,64}$/.test(value)) {
+    throw new GatewayError('invalid_request', `${param} must be 1-64 letters, digits or . _ : -`, { param });
+  }
+  return value;
+}
+
+/** A root session's context: the agent's environment, the requested (or profile's) data class. */
+export function rootContext(agent: Agent, profile: Profile, input: Record<string, unknown> = {}): SessionContext {
+  if (input.environment !== undefined && input.environment !== agent.environment) {
+    throw new GatewayError('invalid_request', `context.environment must be the agent's environment ("${agent.environment}")`, { param: 'context.environment' });
+  }
+  return {
+    ...input,
+    environment: agent.environment,
+    data_sensitivity: sensitivityOf(input.data_sensitivity, 'context.data_sensitivity') ?? profile.dataSensitivity,
+    intended_action: actionOf(input.intended_action, 'context.intended_action') ?? UNSPECIFIED,
+  };
+}
+
+/** Reads a stored session's context, filling what sessions opened before these keys existed lack. */
+export function contextOf(session: Session): SessionContext {
+  const c = session.context;
+  return {
+    ...c,
+    environment: typeof c.environment === 'string' ? c.environment : 'dev',
+    data_sensitivity: SENSITIVITY_LEVELS.includes(c.data_sensitivity as DataSensitivity) ? (c.data_sensitivity as DataSensitivity) : 'internal',
+    intended_action: typeof c.intended_action === 'string' ? c.intended_action : UNSPECIFIED,
+  };
+}
+
+/** A child session's context: the parent's, tightened by what the child asks for, never relaxed. */
+export function childContext(parent: Session, childAgent: Agent, input: Record<string, unknown> = {}): SessionContext {
+  const inherited = contextOf(parent);
+  if (childAgent.environment !== inherited.environment) {
+    throw new GatewayError('forbidden', `agent "${childAgent.name}" runs in ${childAgent.environment}, the parent session in ${inherited.environment}`, { details: { oauth: 'invalid_target' } });
+  }
+  if (input.environment !== undefined && input.environment !== inherited.environment) {
+    throw new GatewayError('invalid_request', 'a child session keeps its parent\'s environment', { param: 'context.environment', details: { oauth: 'invalid_request' } });
+  }
+  const asked = sensitivityOf(input.data_sensitivity, 'context.data_sensitivity');
+  if (asked !== undefined && sensitivityLevel(asked) < sensitivityLevel(inherited.data_sensitivity)) {
+    throw new GatewayError('invalid_request', `a child session may not lower data_sensitivity below its parent's (${inherited.data_sensitivity})`, { param: 'context.data_sensitivity', details: { oauth: 'invalid_request' } });
+  }
+  const action = actionOf(input.intended_action, 'context.intended_action');
+  if (action !== undefined && inherited.intended_action !== UNSPECIFIED && action !== inherited.intended_action) {
+    throw new GatewayError('invalid_request', `a child session keeps its parent's intended_action ("${inherited.intended_action}")`, { param: 'context.intended_action', details: { oauth: 'invalid_request' } });
+  }
+  return {
+    ...inherited,
+    ...input,
+    environment: inherited.environment,
+    data_sensitivity: asked ?? inherited.data_sensitivity,
+    intended_action: action ?? inherited.intended_action,
+  };
+}
