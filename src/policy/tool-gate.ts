@@ -72,31 +72,44 @@ export interface ToolGateDeps {
   now: () => number;
 }
 
+/**
+ * Where a tool meets the gate: `call` — the agent calls it (MCP tools/call, resources/read,
+ * prompts/get); `offered` — a model request offers it to the model; `returned` — a model's
+ * answer asks to call it.
+ */
+export type ToolPhase = 'call' | 'offered' | 'returned';
+
 export class ToolGate {
   constructor(private readonly deps: ToolGateDeps) {}
 
   /**
-   * Judges a call before it is forwarded. Resolves with a ticket to end when the call is over;
-   * throws a GatewayError (`tool_not_allowed`, `policy_denied`, `tool_approval_required`,
-   * `rate_limited`, `budget_exceeded`…) when it must not run. Either way the decision is recorded.
+   * Judges a tool without running it; throws a GatewayError (`tool_not_allowed`,
+   * `policy_denied`…) when it is refused, after recording the refusal (`tool.denied`).
    */
-  async begin(check: ToolCallCheck, kind: ScopeKind = 'tools'): Promise<ToolCallTicket> {
+  async authorize(check: ToolCallCheck, phase: ToolPhase = 'call', kind: ScopeKind = 'tools'): Promise<void> {
     const id = scopedToolId(check.server, check.tool);
-    const base = {
-      actor: `agent:${check.agent.id}`, requestId: check.requestId, agentId: check.agent.id, sessionId: check.session.id,
-      teamId: check.session.teamId, chain: check.session.chain,
-    };
-    const what = kind === 'tools' ? 'tool' : kind === 'resources' ? 'resource' : 'prompt';
+    const what = WHAT[kind];
     try {
       if (kind === 'tools') checkToolName(check.tool);
       if (!sessionMayUse(check.session, kind, check.server, check.tool)) {
         throw new GatewayError(kind === 'tools' ? 'tool_not_allowed' : 'forbidden', `This session may not use the ${what} "${id}".`);
       }
+      await Promise.resolve();
     } catch (err) {
       const e = err as GatewayError;
-      void this.deps.audit.record({ ...base, type: `${what}.denied`, data: { [what]: id, code: e.code, reason: e.message, source: check.source, ...argumentFacts(check.arguments) } });
+      void this.deps.audit.record({ ...eventBase(check), type: `${what}.denied`, data: { [what]: id, phase, code: e.code, reason: e.message, source: check.source, ...argumentFacts(check.arguments) } });
       throw err;
     }
+  }
+
+  /**
+   * Admits a call the agent makes (through MCP): judged as `authorize` does, then a ticket to
+   * end when the server has answered or failed, which records the call (`tool.called`).
+   */
+  async begin(check: ToolCallCheck, kind: ScopeKind = 'tools'): Promise<ToolCallTicket> {
+    await this.authorize(check, 'call', kind);
+    const id = scopedToolId(check.server, check.tool);
+    const what = WHAT[kind];
     const started = this.deps.now();
     let ended = false;
     return {
@@ -105,13 +118,19 @@ export class ToolGate {
         if (ended) return;
         ended = true;
         await this.deps.audit.record({
-          ...base, type: `${what}.called`,
+          ...eventBase(check), type: `${what}.called`,
           data: { [what]: id, ok: result.ok, error: result.error ?? null, result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, source: check.source, ...argumentFacts(check.arguments) },
         });
       },
     };
   }
 }
+
+const WHAT: Record<ScopeKind, string> = { tools: 'tool', resources: 'resource', prompts: 'prompt' };
+
+const eventBase = (check: ToolCallCheck) => ({
+  actor: `agent:${check.agent.id}`, requestId: check.requestId, agentId: check.agent.id, sessionId: check.session.id, teamId: check.session.teamId, chain: check.session.chain,
+});
 
 /** Largest arguments recorded on the audit log as they are (beyond: hash and size only). */
 const MAX_RECORDED_ARGUMENTS = 4096;
