@@ -44,7 +44,7 @@ export class ApprovalService {
   /** Loads a session's gate from its latest approval (once per session). */
   async load(sessionId: string): Promise<void> {
     if (this.gates.has(sessionId)) return;
-    const [latest] = await this.store.listApprovals({ sessionId, limit: 1 });
+    const [latest] = await this.store.listApprovals({ sessionId, kind: 'budget', limit: 1 });
     if (!this.gates.has(sessionId)) this.gates.set(sessionId, { state: latest?.status ?? 'none', approvalId: latest?.id ?? null });
   }
 
@@ -67,16 +67,52 @@ export class ApprovalService {
     return creating;
   }
 
-  private async create(session: Session, context: Record<string, unknown>, requestId: string): Promise<Approval> {
+  private async create(session: Session, context: Record<string, unknown>, requestId: string, kind: Approval['kind'] = 'budget'): Promise<Approval> {
     const approval: Approval = {
-      id: newId('apr'), sessionId: session.id, agentId: session.agentId, teamId: session.teamId, status: 'pending', createdAt: this.now(),
+      id: newId('apr'), kind, consumedAt: null, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, status: 'pending', createdAt: this.now(),
       decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context,
     };
     await this.store.putApproval(approval);
-    this.gates.set(session.id, { state: 'pending', approvalId: approval.id });
+    if (kind === 'budget') this.gates.set(session.id, { state: 'pending', approvalId: approval.id });
     await this.audit.record({ type: 'approval.requested', actor: `agent:${session.agentId}`, requestId, agentId: session.agentId, sessionId: session.id, teamId: session.teamId, chain: session.chain, data: { approval: approval.id, ...context } });
     this.notify('approval.requested', approval);
     return approval;
+  }
+
+  /**
+   * The latest approval of one exact tool call on a session (same tool, same arguments hash)
+   * that still counts: pending, denied, or approved within `ttlMs` and not yet used.
+   */
+  async findToolApproval(sessionId: string, tool: string, argumentsSha256: string, ttlMs: number): Promise<Approval | null> {
+    const now = this.now();
+    for (const a of await this.store.listApprovals({ sessionId, kind: 'tool', limit: 500 })) {
+      if (a.context.tool !== tool || a.context.arguments_sha256 !== argumentsSha256) continue;
+      if (a.status === 'pending') return a;
+      if ((a.decidedAt ?? a.createdAt) + ttlMs < now) return null;
+      if (a.status === 'denied' || a.consumedAt === null) return a;
+      return null;
+    }
+    return null;
+  }
+
+  /** Raises an approval for one tool call; the approver sees the tool and its exact arguments. */
+  async requestTool(session: Session, context: Record<string, unknown> & { tool: string; arguments_sha256: string }, requestId: string): Promise<Approval> {
+    const key = `tool:${session.id}:${context.tool}:${context.arguments_sha256}`;
+    let creating = this.creating.get(key);
+    if (!creating) {
+      creating = this.create(session, { kind: 'tool', ...context }, requestId, 'tool').finally(() => this.creating.delete(key));
+      this.creating.set(key, creating);
+    }
+    return creating;
+  }
+
+  /** Uses an approved tool approval once; false when it was already used (or never approved). */
+  async consume(approval: Approval, requestId: string): Promise<boolean> {
+    const used = await this.store.consumeApproval(approval.id, this.now());
+    if (used) {
+      await this.audit.record({ type: 'approval.consumed', actor: `agent:${approval.agentId}`, requestId, agentId: approval.agentId, sessionId: approval.sessionId, teamId: approval.teamId, data: { approval: approval.id, tool: approval.context.tool ?? null } });
+    }
+    return used;
   }
 
   /** Approves (optionally adding budget) or denies a pending approval. 409 if already decided. */
@@ -84,7 +120,8 @@ export class ApprovalService {
     const pending = await this.store.getApproval(id);
     if (!pending) throw new GatewayError('not_found', `approval "${id}" does not exist`);
     if (pending.status !== 'pending') throw new GatewayError('conflict', `approval "${id}" was already ${pending.status}`);
-    const extra = d.approve ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
+    // A tool approval lets one call run; budget is added only by budget step-ups.
+    const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
     const session = await this.store.getSession(pending.sessionId);
     if (!session) throw new GatewayError('not_found', `session "${pending.sessionId}" does not exist`);
     const growth = { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 };
@@ -105,7 +142,7 @@ export class ApprovalService {
       const updated = await this.store.updateSession(session.id, { budget });
       if (updated) this.options.onSessionChanged?.(updated);
     }
-    this.gates.set(decided.sessionId, { state: decided.status, approvalId: decided.id });
+    if (decided.kind === 'budget') this.gates.set(decided.sessionId, { state: decided.status, approvalId: decided.id });
     await this.audit.record({
       type: `approval.${decided.status}`, actor: d.decidedBy, requestId: d.requestId ?? null, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: session.chain,
       data: { approval: decided.id, reason: decided.reason, extra_budget: { tokens: extra.tokens, usd: extra.usdNano === null ? null : extra.usdNano / 1e9 } },
@@ -140,7 +177,7 @@ export class ApprovalService {
     fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ event, approval: { id: approval.id, session_id: approval.sessionId, agent_id: approval.agentId, team_id: approval.teamId, status: approval.status, context: approval.context } }),
+      body: JSON.stringify({ event, approval: { id: approval.id, kind: approval.kind, session_id: approval.sessionId, agent_id: approval.agentId, team_id: approval.teamId, status: approval.status, context: approval.context } }),
       signal: AbortSignal.timeout(5000),
     }).then(
       (res) => {

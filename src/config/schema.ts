@@ -244,8 +244,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** POSTed a JSON notice when an approval is requested and when it is decided. */
       webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+      /** How long an approved tool call may be used (once) after the decision. */
+      tool_approval_ttl_seconds: z.number().int().positive().max(86_400).default(600),
     })
-    .default({}),
+    .default({ tool_approval_ttl_seconds: 600 }),
   delegation: z
     .strictObject({
       max_depth: z.number().int().min(0).max(32).default(4),

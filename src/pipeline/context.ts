@@ -7,14 +7,16 @@ import type { AuditLog } from '../audit/index.js';
 import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
 import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
-import type { Agent, Enforcement, GroupCommit, Session } from '../store/index.js';
+import type { Agent, Enforcement, GroupCommit, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
-import type { ToolGate } from '../policy/index.js';
+import type { Authorizer, ToolGate } from '../policy/index.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
   /** Judges and records tool calls (MCP, and tool calls models return). */
   tools: ToolGate;
+  /** The policy engine's front (every model call is judged by it). */
+  authorizer: Authorizer;
   revocations: RevocationList;
   sharedCredentials: SharedCredentialWatch;
   audit: AuditLog;
@@ -42,6 +44,8 @@ export interface CallContext {
   claims?: TokenClaims;
   session?: Session;
   agent?: Agent;
+  /** The session's profile (null if it vanished from the store). */
+  profile?: Profile | null;
   /** The parsed request body; rewritten in place for the upstream. */
   body?: Record<string, unknown>;
   call?: CanonicalCall;
@@ -62,4 +66,6 @@ export interface CallContext {
   enforcement?: Enforcement | null;
   /** Remaining budget across the levels before this call, and the level that binds. */
   remaining?: Remaining;
+  /** Offered tools removed from the upstream request (profile `tool_scope: strip`). */
+  toolsStripped?: string[];
 }

@@ -3,32 +3,29 @@
 // A refusal is 429 with `Retry-After`; budget exhaustion is never answered here (that is 402).
 // The token charge is an estimate (as reserve's: prompt upper bound + output limit × choices);
 // settle replaces it with the real usage, so a call that used less gives the rest back.
-import type { RateLimit, RateStatus } from '../budget/index.js';
+import type { RateAdmission, RateLimit, RateLimiter, RateStatus } from '../budget/index.js';
+import type { Profile, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
 import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
-export async function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<void> {
-  const session = ctx.session!;
-  const profile = await deps.directory.profiles.get(session.profileId);
-  const configured = profile?.rateLimits;
-  if (!configured) return;
+/** The per-minute limits a session's calls count against (its own and its agent's), from its profile. */
+export function limitsFor(session: Session, profile: Profile | null): RateLimit[] {
   const limits: RateLimit[] = [];
-  const { session: perSession, agent: perAgent } = configured;
+  const { session: perSession, agent: perAgent } = profile?.rateLimits ?? {};
   if (perSession && (perSession.requestsPerMinute || perSession.tokensPerMinute)) {
     limits.push({ level: 'session', id: session.id, rpm: perSession.requestsPerMinute, tpm: perSession.tokensPerMinute });
   }
   if (perAgent && (perAgent.requestsPerMinute || perAgent.tokensPerMinute)) {
     limits.push({ level: 'agent', id: session.agentId, rpm: perAgent.requestsPerMinute, tpm: perAgent.tokensPerMinute });
   }
-  if (limits.length === 0) return;
-  // The estimate costs a pass over the prompt: only when a token limit needs it.
-  const estimate = limits.some((l) => l.tpm !== undefined) ? estimatedTokens(ctx) : 0;
-  const decision = deps.rateLimiter.check(limits, estimate);
-  if (decision.admitted) {
-    ctx.rateAdmission = decision.admission;
-    return;
-  }
+  return limits;
+}
+
+/** Admits a call against `limits`, or throws 429 `rate_limited` with Retry-After. */
+export function admit(limiter: RateLimiter, limits: RateLimit[], estimate: number): RateAdmission {
+  const decision = limiter.check(limits, estimate);
+  if (decision.admitted) return decision.admission;
   const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
   const perMinute = decision.unit === 'requests' ? 'requests per minute' : 'tokens per minute';
   const needs = decision.unit === 'tokens' ? `, this call needs up to ${Math.min(estimate, decision.limit)}` : '';
@@ -40,6 +37,15 @@ export async function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<v
       headers: { 'retry-after': String(retryAfter), ...statusHeaders(decision.status) },
     },
   );
+}
+
+export async function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  const session = ctx.session!;
+  const limits = limitsFor(session, await deps.directory.profiles.get(session.profileId));
+  if (limits.length === 0) return;
+  // The estimate costs a pass over the prompt: only when a token limit needs it.
+  const estimate = limits.some((l) => l.tpm !== undefined) ? estimatedTokens(ctx) : 0;
+  ctx.rateAdmission = admit(deps.rateLimiter, limits, estimate);
 }
 
 /** Worst-case tokens of the call, counted as reserve counts them before any budget clamp. */

@@ -4,9 +4,18 @@
 // tool's configured cost, and records the call on the audit log when it ends.
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
+import type { ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
+import type { McpToolSettings } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Agent, Session } from '../store/index.js';
-import { inLayers, TOOL_NAME, toolId } from './scope.js';
+import type { Directory } from '../identity/directory.js';
+import { admit, limitsFor } from '../pipeline/rate-limit.js';
+import { loadAccounts } from '../pipeline/resolve.js';
+import { usdToNano } from '../providers/pricing.js';
+import type { Agent, GroupCommit, Profile, Session, UsageRecord } from '../store/index.js';
+import { newId } from '../util/ids.js';
+import type { Authorizer } from './authorizer.js';
+import { inLayers, inScope, TOOL_NAME, toolId } from './scope.js';
+import { contextOf } from './session-context.js';
 
 export type ScopeKind = 'tools' | 'resources' | 'prompts';
 
@@ -22,6 +31,8 @@ export interface ToolCallCheck {
   requestId: string;
   /** The caller's address. */
   source: string | null;
+  /** The server marks the tool destructive (its `destructiveHint`); the config's setting wins. */
+  destructive?: boolean;
 }
 
 export interface ToolCallResult {
@@ -70,6 +81,19 @@ export function checkToolName(name: string): void {
 export interface ToolGateDeps {
   audit: AuditLog;
   now: () => number;
+  /** The policy engine's front; null: scope checks only. */
+  authorizer: Authorizer | null;
+  approvals: ApprovalService;
+  directory: Directory;
+  rateLimiter: RateLimiter;
+  ledger: BudgetLedger;
+  /** The spend journal (a priced tool call leaves a spend line like a model call). */
+  usage: GroupCommit<JournalEntry>;
+  timeZone: string;
+  /** Per-tool settings from the config (`mcp_servers[].tools`). */
+  toolSettings: (server: string, tool: string) => McpToolSettings | undefined;
+  /** How long an approved tool call stays usable. */
+  approvalTtlMs: number;
 }
 
 /**
@@ -83,47 +107,132 @@ export class ToolGate {
   constructor(private readonly deps: ToolGateDeps) {}
 
   /**
-   * Judges a tool without running it; throws a GatewayError (`tool_not_allowed`,
-   * `policy_denied`…) when it is refused, after recording the refusal (`tool.denied`).
+   * Judges a tool without running it: its name, the session's scope, and (for calls and
+   * returned calls) the policies. Throws a GatewayError (`tool_not_allowed`, `policy_denied`…)
+   * after recording the refusal (`tool.denied`); resolves with `approval` when only a human may
+   * allow it (a policy annotated `@approval("required")`).
    */
-  async authorize(check: ToolCallCheck, phase: ToolPhase = 'call', kind: ScopeKind = 'tools'): Promise<void> {
-    const id = scopedToolId(check.server, check.tool);
-    const what = WHAT[kind];
+  async authorize(check: ToolCallCheck, phase: ToolPhase = 'call', kind: ScopeKind = 'tools'): Promise<'allow' | 'approval'> {
     try {
       if (kind === 'tools') checkToolName(check.tool);
       if (!sessionMayUse(check.session, kind, check.server, check.tool)) {
-        throw new GatewayError(kind === 'tools' ? 'tool_not_allowed' : 'forbidden', `This session may not use the ${what} "${id}".`);
+        throw new GatewayError(kind === 'tools' ? 'tool_not_allowed' : 'forbidden', `This session may not use the ${WHAT[kind]} "${scopedToolId(check.server, check.tool)}".`);
       }
-      await Promise.resolve();
+      if (kind !== 'tools' || phase === 'offered' || !this.deps.authorizer) return 'allow';
+      const settings = check.server === null ? undefined : this.deps.toolSettings(check.server, check.tool);
+      const decision = await this.deps.authorizer.decide({
+        action: 'call_tool', agent: check.agent, session: check.session, context: contextOf(check.session), requestId: check.requestId, source: check.source, phase,
+        resource: this.deps.authorizer.tool(check.server, check.tool, settings?.destructive ?? check.destructive ?? false),
+        estimatedCostNano: settings?.cost_usd === undefined ? 0 : usdToNano(settings.cost_usd),
+      });
+      if (decision.effect === 'approval' && phase === 'returned') {
+        // Nobody can approve a call the agent will make itself: refuse it here.
+        throw new GatewayError('policy_denied', `Denied by policy: ${decision.reasons.join('; ')} (call it through the MCP gateway to ask for an approval).`, { details: { policies: decision.policies } });
+      }
+      return decision.effect === 'approval' ? 'approval' : 'allow';
     } catch (err) {
-      const e = err as GatewayError;
-      void this.deps.audit.record({ ...eventBase(check), type: `${what}.denied`, data: { [what]: id, phase, code: e.code, reason: e.message, source: check.source, ...argumentFacts(check.arguments) } });
+      this.recordDenial(check, phase, kind, err);
       throw err;
     }
   }
 
   /**
-   * Admits a call the agent makes (through MCP): judged as `authorize` does, then a ticket to
-   * end when the server has answered or failed, which records the call (`tool.called`).
+   * Admits a call the agent makes (through MCP): judged as `authorize` does, rate-limited, held
+   * for a human where a policy, the profile (`tool_approvals`) or the tool's settings ask for
+   * one, and its configured cost reserved. The ticket ends the call: it charges the cost (when
+   * the call succeeded) and records it (`tool.called`).
    */
   async begin(check: ToolCallCheck, kind: ScopeKind = 'tools'): Promise<ToolCallTicket> {
-    await this.authorize(check, 'call', kind);
     const id = scopedToolId(check.server, check.tool);
-    const what = WHAT[kind];
+    const effect = await this.authorize(check, 'call', kind);
+    let hold: { reservation: Reservation; costNano: number } | null = null;
+    let admission: RateAdmission | null = null;
+    try {
+      const { accounts, profile } = await loadAccounts(check.session, this.deps);
+      const limits = limitsFor(check.session, profile);
+      if (limits.length > 0) admission = admit(this.deps.rateLimiter, limits, 0);
+      if (kind === 'tools') {
+        const settings = check.server === null ? undefined : this.deps.toolSettings(check.server, check.tool);
+        const needsHuman = effect === 'approval' || settings?.approval === true || (profile !== null && inScope(profile.toolApprovals, id));
+        if (needsHuman) await this.approved(check, id, profile);
+        if (settings?.cost_usd) {
+          const costNano = usdToNano(settings.cost_usd);
+          hold = { reservation: this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }), costNano };
+        }
+      }
+    } catch (err) {
+      if (admission) this.deps.rateLimiter.adjust(admission, 0);
+      this.recordDenial(check, 'call', kind, err);
+      throw err;
+    }
     const started = this.deps.now();
+    const startedPerf = performance.now();
     let ended = false;
     return {
       id,
       end: async (result) => {
         if (ended) return;
         ended = true;
-        await this.deps.audit.record({
-          ...eventBase(check), type: `${what}.called`,
-          data: { [what]: id, ok: result.ok, error: result.error ?? null, result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, source: check.source, ...argumentFacts(check.arguments) },
-        });
+        const writes: Promise<void>[] = [];
+        if (hold) {
+          // The tool's price is charged when it ran; a failed call costs nothing.
+          const charged = result.ok ? hold.costNano : 0;
+          this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: charged });
+          writes.push(this.deps.usage.add({ usage: toolUsageLine(check, id, charged, result.ok, startedPerf, this.deps.now()) }));
+        }
+        writes.push(this.deps.audit.record({
+          ...eventBase(check), type: `${WHAT[kind]}.called`,
+          data: { [WHAT[kind]]: id, ok: result.ok, error: result.error ?? null, result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, cost_usd: hold && result.ok ? hold.costNano / 1e9 : 0, source: check.source, ...argumentFacts(check.arguments) },
+        }));
+        await Promise.all(writes);
       },
     };
   }
+
+  /**
+   * A human must allow this exact call: an approved, unused approval for the same tool and
+   * arguments (within its lifetime) is used once; otherwise one is raised (or the pending one
+   * joined) and the call waits for it as long as the profile holds calls, then is refused with
+   * the approval's id to wait on.
+   */
+  private async approved(check: ToolCallCheck, id: string, profile: Profile | null): Promise<void> {
+    const hash = argumentsHash(check.arguments);
+    const { approvals } = this.deps;
+    let approval = await approvals.findToolApproval(check.session.id, id, hash, this.deps.approvalTtlMs);
+    if (approval?.status === 'approved' && (await approvals.consume(approval, check.requestId))) return;
+    if (approval?.status === 'denied') throw new GatewayError('tool_approval_denied', `A human denied this call of "${id}".`, { details: { approval_id: approval.id } });
+    if (approval?.status !== 'pending') {
+      approval = await approvals.requestTool(check.session, {
+        tool: id, arguments: check.arguments ?? {}, arguments_sha256: hash, agent: check.agent.name, chain: check.session.chain, task: check.session.task, request_id: check.requestId,
+      }, check.requestId);
+    }
+    const holdMs = (check.session.enforcement ?? profile?.enforcement)?.holdSeconds ?? 0;
+    const decided = holdMs > 0 ? await approvals.wait(approval.id, holdMs * 1000) : null;
+    if (decided?.status === 'approved' && (await approvals.consume(decided, check.requestId))) return;
+    if (decided?.status === 'denied') throw new GatewayError('tool_approval_denied', `A human denied this call of "${id}".`, { details: { approval_id: decided.id } });
+    throw new GatewayError('tool_approval_required', `This call of "${id}" needs a human approval: approval ${approval.id} is pending. Call again with the same arguments once it is approved.`, {
+      details: { approval_id: approval.id, tool: id, arguments_sha256: hash },
+    });
+  }
+
+  private recordDenial(check: ToolCallCheck, phase: ToolPhase, kind: ScopeKind, err: unknown): void {
+    const e = err instanceof GatewayError ? err : null;
+    void this.deps.audit.record({
+      ...eventBase(check), type: `${WHAT[kind]}.denied`,
+      data: { [WHAT[kind]]: scopedToolId(check.server, check.tool), phase, code: e?.code ?? 'internal_error', reason: e?.message ?? String(err), ...(e?.details ?? {}), source: check.source, ...argumentFacts(check.arguments) },
+    });
+  }
+}
+
+function toolUsageLine(check: ToolCallCheck, id: string, costNano: number, ok: boolean, startedPerf: number, now: number): UsageRecord {
+  const s = check.session;
+  return {
+    id: newId('use'), requestId: check.requestId, sessionId: s.id, agentId: s.agentId, teamId: s.teamId, profileId: s.profileId,
+    model: id, provider: check.server ?? '', api: 'mcp.tools', stream: false,
+    inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
+    costUsdNano: costNano, estimated: false, outcome: ok ? 'ok' : 'upstream_error', httpStatus: ok ? 200 : 502,
+    latencyMs: Math.round((performance.now() - startedPerf) * 1000) / 1000, createdAt: now, chain: s.chain,
+  };
 }
 
 const WHAT: Record<ScopeKind, string> = { tools: 'tool', resources: 'resource', prompts: 'prompt' };

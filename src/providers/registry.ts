@@ -50,6 +50,8 @@ export interface ProviderRuntime {
   readonly type: ProviderConfig['type'];
   readonly timeoutMs: number;
   readonly forwardHeaders: readonly string[];
+  /** The most sensitive data class this provider is approved for. */
+  readonly approvedDataSensitivity: ProviderConfig['approved_data_sensitivity'];
   /** Undefined until `start()` for simulated providers; null when the API is not served. */
   endpoint(api: ApiKind): Endpoint | null;
   /** Headers carrying the provider key (empty when none is configured). */
@@ -72,6 +74,7 @@ class Provider implements ProviderRuntime {
   readonly type: ProviderConfig['type'];
   readonly timeoutMs: number;
   readonly forwardHeaders: readonly string[];
+  readonly approvedDataSensitivity: ProviderConfig['approved_data_sensitivity'];
   readonly authHeaders: Record<string, string>;
   readonly missingKey: boolean;
   private endpoints = new Map<ApiKind, Endpoint>();
@@ -84,6 +87,7 @@ class Provider implements ProviderRuntime {
     this.type = config.type;
     this.timeoutMs = config.timeout_ms;
     this.forwardHeaders = type.forwardHeaders;
+    this.approvedDataSensitivity = config.approved_data_sensitivity;
     const key = config.api_key_env ? env[config.api_key_env] : undefined;
     this.authHeaders = key ? type.authHeaders(key) : {};
     this.missingKey = config.type !== 'simulated' && !key;

@@ -3,7 +3,7 @@
 import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, isAbsolute } from 'node:path';
+import { join, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, type JournalEntry } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
@@ -11,7 +11,7 @@ import { AuditLog } from '../audit/index.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
-import { ToolGate } from '../policy/index.js';
+import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
@@ -60,6 +60,7 @@ export class Gateway {
     private readonly oauth: OAuthDeps,
     private readonly usage: GroupCommit<JournalEntry>,
     private readonly audit: AuditLog,
+    readonly policy: PolicyEngine,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -69,6 +70,13 @@ export class Gateway {
     const env = options.env ?? process.env;
     const now = options.now ?? Date.now;
     const logger = options.logger ?? createLogger(config.logging.level);
+    // Policies first: a bad policy file stops the start before anything else is touched.
+    const policyFiles = config.policy.files.map((f) => (isAbsolute(f) ? f : resolvePath(options.configDir ?? process.cwd(), f)));
+    let onPolicyReload: (outcome: { ok: boolean }) => void = () => undefined;
+    const policyEngine = new PolicyEngine({
+      defaults: config.policy.defaults, files: policyFiles, cacheSize: config.policy.cache_size, watch: config.policy.reload,
+      onReload: (outcome) => onPolicyReload(outcome),
+    });
     const sqlitePath = config.storage.sqlite.path;
     const store = options.store ?? new SqliteStore({ path: isAbsolute(sqlitePath) ? sqlitePath : join(dataDir, sqlitePath), synchronous: config.storage.sqlite.synchronous });
     await store.migrate();
@@ -99,14 +107,29 @@ export class Gateway {
       webhookUrl: config.approvals.webhook_url, logger, now,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
     });
-    const sessions = new SessionService(store, directory, tokens, ledger, audit, { maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team, modelNames: () => providers.listModels().map((m) => m.name), now });
+    const authorizer = new Authorizer({ engine: policyEngine, audit, directory, timeZone: config.budgets.timezone, now });
+    onPolicyReload = (outcome) => {
+      if (outcome.ok) logger.info({ policy: outcome }, 'policies reloaded');
+      else logger.error({ policy: outcome }, 'policy reload refused: the previous policies stay in force');
+      void audit.record({ type: outcome.ok ? 'policy.reloaded' : 'policy.reload_failed', actor: 'system', data: { ...outcome } });
+    };
+    const sessions = new SessionService(store, directory, tokens, ledger, audit, {
+      maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team,
+      modelNames: () => providers.listModels().map((m) => m.name), policy: authorizer, now,
+    });
     const credentials = new CredentialService(store, master, now);
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
-    const tools = new ToolGate({ audit, now });
+    const rateLimiter = new RateLimiter({ now });
+    const mcpTools = new Map(config.mcp_servers.map((s) => [s.name, s.tools]));
+    const tools = new ToolGate({
+      audit, now, authorizer, approvals, directory, rateLimiter, ledger, usage, timeZone: config.budgets.timezone,
+      toolSettings: (server, tool) => mcpTools.get(server)?.[tool],
+      approvalTtlMs: config.approvals.tool_approval_ttl_seconds * 1000,
+    });
     const pipeline: PipelineDeps = {
-      tools, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now,
+      tools, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now,
       timeZone: config.budgets.timezone,
-      rateLimiter: new RateLimiter({ now }),
+      rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
       bodyLimitBytes: config.server.body_limit_bytes,
       logRequests: config.server.log_requests,
@@ -116,7 +139,7 @@ export class Gateway {
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit);
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -242,6 +265,7 @@ export class Gateway {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     if (this.maintenance) clearInterval(this.maintenance);
+    this.policy.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     if (this.inFlight > 0) {

@@ -1,4 +1,5 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
+import type { NewProfile } from './store.js';
 import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
@@ -13,7 +14,7 @@ const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T)
 export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), budget: r.budget === null || r.budget === undefined ? null : json<PeriodBudget>(r.budget), createdAt: num(r.created_at) });
 
 /** Sessions stored before tool scopes existed reach no tools. */
-const NO_TOOL_SCOPES: ToolScopes = { tools: [], resources: [], prompts: [] };
+export const NO_TOOL_SCOPES: ToolScopes = { tools: [], resources: [], prompts: [] };
 
 /** Enforcement for profiles stored before it existed. */
 export const DEFAULT_ENFORCEMENT: Enforcement = { mode: 'hard', threshold: 0.8, holdSeconds: 0 };
@@ -128,11 +129,12 @@ export function usageValues(u: UsageRecord): unknown[] {
   ];
 }
 
-export function profileSpecJson(p: ProfileSpec): string {
+export function profileSpecJson(p: NewProfile): string {
   const spec: ProfileSpec = {
     models: p.models, sessionBudget: p.sessionBudget, sessionTtlSeconds: p.sessionTtlSeconds, requireActorToken: p.requireActorToken,
     agentBudget: p.agentBudget, enforcement: p.enforcement, rateLimits: p.rateLimits ?? {},
-    tools: p.tools, resources: p.resources, prompts: p.prompts, toolScope: p.toolScope, toolApprovals: p.toolApprovals, dataSensitivity: p.dataSensitivity,
+    tools: p.tools ?? [], resources: p.resources ?? [], prompts: p.prompts ?? [], toolScope: p.toolScope ?? 'refuse', toolApprovals: p.toolApprovals ?? [],
+    dataSensitivity: p.dataSensitivity ?? 'internal',
   };
   return JSON.stringify(spec);
 }
@@ -181,12 +183,14 @@ export const rowToApproval = (r: Row): Approval => ({
   reason: strOrNull(r.reason),
   extraBudget: { tokens: numOrNull(r.extra_tokens), usdNano: numOrNull(r.extra_usd_nano) },
   context: json<Record<string, unknown>>(r.context),
+  kind: r.kind === 'tool' ? 'tool' : 'budget',
+  consumedAt: numOrNull(r.consumed_at),
 });
 
-export const APPROVAL_COLUMNS = ['id', 'session_id', 'agent_id', 'team_id', 'status', 'created_at', 'decided_at', 'decided_by', 'reason', 'extra_tokens', 'extra_usd_nano', 'context'] as const;
+export const APPROVAL_COLUMNS = ['id', 'session_id', 'agent_id', 'team_id', 'status', 'created_at', 'decided_at', 'decided_by', 'reason', 'extra_tokens', 'extra_usd_nano', 'context', 'kind', 'consumed_at'] as const;
 
 export function approvalValues(a: Approval): unknown[] {
-  return [a.id, a.sessionId, a.agentId, a.teamId, a.status, a.createdAt, a.decidedAt, a.decidedBy, a.reason, a.extraBudget.tokens, a.extraBudget.usdNano, JSON.stringify(a.context)];
+  return [a.id, a.sessionId, a.agentId, a.teamId, a.status, a.createdAt, a.decidedAt, a.decidedBy, a.reason, a.extraBudget.tokens, a.extraBudget.usdNano, JSON.stringify(a.context), a.kind, a.consumedAt];
 }
 
 export const RESERVATION_COLUMNS = [

@@ -1,12 +1,21 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Approval, PendingReservation, ApprovalStatus, AuditEvent, Budget, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditEvent, Budget, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
-export interface NewProfile extends ProfileSpec { name: string }
+/** Tool fields left out take their defaults (no tools, refuse out-of-scope offers, `internal` data). */
+export type NewProfile = Omit<ProfileSpec, ToolSpecKey> & Partial<Pick<ProfileSpec, ToolSpecKey>> & { name: string };
+type ToolSpecKey = 'tools' | 'resources' | 'prompts' | 'toolScope' | 'toolApprovals' | 'dataSensitivity';
 export interface NewAgent { name: string; teamId: string; profileId: string; owner?: string | null; environment: string }
-export type NewSession = Omit<Session, 'spent' | 'status' | 'createdAt' | 'enforcement'> & { createdAt?: number; enforcement?: Session['enforcement'] };
+export type NewSession = Omit<Session, 'spent' | 'status' | 'createdAt' | 'enforcement' | 'scopes'> & { createdAt?: number; enforcement?: Session['enforcement']; scopes?: Session['scopes'] };
+
+export interface ApprovalFilter {
+  status?: ApprovalStatus;
+  sessionId?: string;
+  kind?: ApprovalKind;
+  limit?: number;
+}
 
 export interface SessionFilter {
   agentId?: string;
@@ -91,7 +100,9 @@ export interface Store {
 
   putApproval(approval: Approval): Promise<void>;
   getApproval(id: string): Promise<Approval | null>;
-  listApprovals(filter?: { status?: ApprovalStatus; sessionId?: string; limit?: number }): Promise<Approval[]>;
+  listApprovals(filter?: ApprovalFilter): Promise<Approval[]>;
+  /** Marks an approved, unused approval used; false when it was not (already used, or not approved). */
+  consumeApproval(id: string, at: number): Promise<boolean>;
   /** Decides a pending approval; null when it was not pending (already decided by someone else). */
   decideApproval(id: string, decision: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget }): Promise<Approval | null>;
 

@@ -146,7 +146,8 @@ export interface Usage {
   reasoningTokens: number;
 }
 
-export type UsageOutcome = 'ok' | 'upstream_error' | 'stream_cut' | 'client_aborted' | 'refused' | 'reconciled';
+/** `tool_blocked`: the model's answer called a tool outside the session's scope and was withheld (still charged). */
+export type UsageOutcome = 'ok' | 'upstream_error' | 'stream_cut' | 'client_aborted' | 'refused' | 'reconciled' | 'tool_blocked';
 
 /** One metered call: the spend line that chargeback sums and investigation reads. */
 export interface UsageRecord extends Usage {
@@ -246,8 +247,12 @@ export interface AuditEvent {
 export type ApprovalStatus = 'pending' | 'approved' | 'denied';
 
 /** A step-up request: a soft-mode session crossed its threshold and a human must decide. */
+/** `budget`: a soft-mode step-up; `tool`: one tool call with these exact arguments. */
+export type ApprovalKind = 'budget' | 'tool';
+
 export interface Approval {
   id: string;
+  kind: ApprovalKind;
   sessionId: string;
   agentId: string;
   teamId: string;
@@ -258,8 +263,10 @@ export interface Approval {
   reason: string | null;
   /** Budget added to the session when approved. */
   extraBudget: Budget;
-  /** What the requester saw: spend, budget, threshold, the call that crossed it. */
+  /** What the requester saw: spend, budget, threshold, the call that crossed it (or the tool and its arguments). */
   context: Record<string, unknown>;
+  /** When an approved tool call used it (tool approvals are single-use); null: not yet. */
+  consumedAt: Timestamp | null;
 }
 
 export const ZERO_SPEND: Readonly<Spend> = Object.freeze({

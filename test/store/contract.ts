@@ -211,7 +211,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       const { session, agent, team } = await seed();
       const approval = {
         id: 'apr_1', sessionId: session.id, agentId: agent.id, teamId: team.id, status: 'pending' as const, createdAt: 10,
-        decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context: { threshold: 0.8 },
+        decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context: { threshold: 0.8 }, kind: 'budget' as const, consumedAt: null,
       };
       await store.putApproval(approval);
       await store.putApproval({ ...approval, id: 'apr_2', createdAt: 20 });
@@ -223,6 +223,31 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect((await store.getApproval('apr_1'))!.status).toBe(first ? 'approved' : 'denied');
       expect((await store.listApprovals({ sessionId: session.id, status: 'pending' })).map((a) => a.id)).toEqual(['apr_2']);
       expect(await store.decideApproval('apr_missing', decision)).toBeNull();
+    });
+
+    it('keeps tool approvals apart from budget ones and lets each be used exactly once', async () => {
+      const { session, agent, team } = await seed();
+      const base = { sessionId: session.id, agentId: agent.id, teamId: team.id, decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, consumedAt: null };
+      await store.putApproval({ ...base, id: 'apr_b', kind: 'budget', status: 'pending', createdAt: 10, context: {} });
+      await store.putApproval({ ...base, id: 'apr_t', kind: 'tool', status: 'pending', createdAt: 20, context: { tool: 'ops/deploy', arguments_sha256: 'ab' } });
+      expect((await store.listApprovals({ sessionId: session.id, kind: 'budget' })).map((a) => a.id)).toEqual(['apr_b']);
+      expect((await store.listApprovals({ sessionId: session.id, kind: 'tool' })).map((a) => [a.id, a.kind, a.context.tool])).toEqual([['apr_t', 'tool', 'ops/deploy']]);
+      expect(await store.consumeApproval('apr_t', 25)).toBe(false); // pending: not usable
+      await store.decideApproval('apr_t', { status: 'approved', decidedAt: 30, decidedBy: 'admin', reason: null, extraBudget: { tokens: null, usdNano: null } });
+      const uses = await Promise.all([store.consumeApproval('apr_t', 40), store.consumeApproval('apr_t', 41), store.consumeApproval('apr_t', 42)]);
+      expect(uses.filter(Boolean)).toHaveLength(1);
+      expect((await store.getApproval('apr_t'))!.consumedAt).toBeGreaterThanOrEqual(40);
+      expect(await store.consumeApproval('apr_t', 50)).toBe(false);
+    });
+
+    it('stores a session\'s tool scopes as layers', async () => {
+      const { session } = await seed();
+      expect(session.scopes).toEqual({ tools: [], resources: [], prompts: [] });
+      const scoped = await store.createSession({
+        id: 'ses_scoped', agentId: session.agentId, teamId: session.teamId, profileId: session.profileId, parentId: null, task: 't', budget: { tokens: null, usdNano: null },
+        models: [], context: {}, expiresAt: Date.now() + 60_000, chain: ['ses_scoped'], scopes: { tools: [['notes/*', '!notes/delete_*'], ['notes/read_*']], resources: [['notes/*']], prompts: [] },
+      });
+      expect((await store.getSession(scoped.id))!.scopes).toEqual({ tools: [['notes/*', '!notes/delete_*'], ['notes/read_*']], resources: [['notes/*']], prompts: [] });
     });
 
     it('stores signing keys and their retirement', async () => {

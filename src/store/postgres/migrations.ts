@@ -191,7 +191,11 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
   },
   {
     version: 5,
-    name: 'tool scopes',
-    sql: `ALTER TABLE sessions ADD COLUMN scopes JSON;`,
+    name: 'tool scopes and tool approvals',
+    sql: `
+      ALTER TABLE sessions ADD COLUMN scopes JSON;
+      ALTER TABLE approvals ADD COLUMN kind TEXT NOT NULL DEFAULT 'budget';
+      ALTER TABLE approvals ADD COLUMN consumed_at BIGINT;
+    `,
   },
 ];

@@ -6,10 +6,10 @@ import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, NO_TOOL_SCOPES, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
-import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
 import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
@@ -351,7 +351,7 @@ export class PostgresStore implements Store {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13, $14, $15) RETURNING *`,
       [
         s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
-        JSON.stringify(s.models), JSON.stringify(s.scopes), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
+        JSON.stringify(s.models), JSON.stringify(s.scopes ?? NO_TOOL_SCOPES), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
         s.enforcement ? JSON.stringify(s.enforcement) : null,
       ],
     );
@@ -468,10 +468,16 @@ export class PostgresStore implements Store {
     return r ? rowToApproval(r) : null;
   }
 
-  async listApprovals(filter: { status?: ApprovalStatus; sessionId?: string; limit?: number } = {}): Promise<Approval[]> {
-    const { where, params } = conditions({ status: filter.status, session_id: filter.sessionId });
+  async listApprovals(filter: ApprovalFilter = {}): Promise<Approval[]> {
+    const { where, params } = conditions({ status: filter.status, session_id: filter.sessionId, kind: filter.kind });
     const rows = await this.rows(`SELECT * FROM approvals ${where} ORDER BY created_at DESC, id LIMIT $${params.length + 1}`, [...params, filter.limit ?? DEFAULT_LIMIT]);
     return rows.map(rowToApproval);
+  }
+
+  async consumeApproval(id: string, at: number): Promise<boolean> {
+    // Conditional on unused: two replicas presenting the same approval cannot both use it.
+    const r = await this.row(`UPDATE approvals SET consumed_at = $2 WHERE id = $1 AND status = 'approved' AND consumed_at IS NULL RETURNING id`, [id, at]);
+    return r !== null && r !== undefined;
   }
 
   async decideApproval(

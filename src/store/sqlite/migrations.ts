@@ -178,7 +178,11 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
   },
   {
     version: 5,
-    name: 'tool scopes',
-    sql: `ALTER TABLE sessions ADD COLUMN scopes TEXT;`,
+    name: 'tool scopes and tool approvals',
+    sql: `
+      ALTER TABLE sessions ADD COLUMN scopes TEXT;
+      ALTER TABLE approvals ADD COLUMN kind TEXT NOT NULL DEFAULT 'budget';
+      ALTER TABLE approvals ADD COLUMN consumed_at INTEGER;
+    `,
   },
 ];

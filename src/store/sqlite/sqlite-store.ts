@@ -6,10 +6,10 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, NO_TOOL_SCOPES, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
-import type { EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
 import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -168,7 +168,7 @@ export class SqliteStore implements Store {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
     ).run(
       s.id, s.agentId, s.teamId, s.profileId, s.parentId, s.task, s.budget.tokens, s.budget.usdNano,
-      JSON.stringify(s.models), JSON.stringify(s.scopes), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
+      JSON.stringify(s.models), JSON.stringify(s.scopes ?? NO_TOOL_SCOPES), JSON.stringify(s.context), s.createdAt ?? Date.now(), s.expiresAt, JSON.stringify(s.chain),
       s.enforcement ? JSON.stringify(s.enforcement) : null,
     );
     return (await this.getSession(s.id))!;
@@ -281,9 +281,13 @@ export class SqliteStore implements Store {
     return r ? rowToApproval(r) : null;
   }
 
-  async listApprovals(filter: { status?: ApprovalStatus; sessionId?: string; limit?: number } = {}): Promise<Approval[]> {
-    const { where, params } = conditions({ status: filter.status, session_id: filter.sessionId });
+  async listApprovals(filter: ApprovalFilter = {}): Promise<Approval[]> {
+    const { where, params } = conditions({ status: filter.status, session_id: filter.sessionId, kind: filter.kind });
     return this.all(`SELECT * FROM approvals ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToApproval);
+  }
+
+  async consumeApproval(id: string, at: number): Promise<boolean> {
+    return this.stmt(`UPDATE approvals SET consumed_at = ? WHERE id = ? AND status = 'approved' AND consumed_at IS NULL`).run(at, id).changes === 1;
   }
 
   async decideApproval(
