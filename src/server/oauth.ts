@@ -44,6 +44,7 @@ const OAUTH_ERRORS: Partial<Record<ErrorCode, string>> = {
   session_inactive: 'invalid_grant',
   agent_inactive: 'invalid_grant',
   forbidden: 'unauthorized_client',
+  policy_denied: 'unauthorized_client',
   not_found: 'invalid_target',
   budget_exceeded: 'invalid_target',
   invalid_request: 'invalid_request',
