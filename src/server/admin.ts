@@ -206,11 +206,11 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/admin/v1/approvals', tag: 'approvals', summary: 'Step-up approvals, newest first (?status=pending)',
-    query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), session: z.string().optional(), limit: limitQuery }),
+    method: 'GET', path: '/admin/v1/approvals', tag: 'approvals', summary: 'Approvals (budget step-ups and tool calls), newest first (?status=pending&kind=tool)',
+    query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), kind: z.enum(['budget', 'tool']).optional(), session: z.string().optional(), limit: limitQuery }),
     handle: async (i, d) => {
-      const q = i.query as { status?: 'pending' | 'approved' | 'denied'; session?: string; limit?: number };
-      return list((await d.store.listApprovals({ status: q.status, sessionId: q.session, limit: q.limit })).map(approvalView));
+      const q = i.query as { status?: 'pending' | 'approved' | 'denied'; kind?: 'budget' | 'tool'; session?: string; limit?: number };
+      return list((await d.store.listApprovals({ status: q.status, kind: q.kind, sessionId: q.session, limit: q.limit })).map(approvalView));
     },
   },
   {

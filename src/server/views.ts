@@ -16,6 +16,7 @@ export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, 
 
 export const approvalView = (a: Approval) => ({
   id: a.id,
+  kind: a.kind,
   status: a.status,
   session_id: a.sessionId,
   agent_id: a.agentId,
@@ -26,6 +27,8 @@ export const approvalView = (a: Approval) => ({
   reason: a.reason,
   extra_budget: budgetView(a.extraBudget),
   context: a.context,
+  /** A tool approval's single use. */
+  consumed_at: a.consumedAt === null ? null : iso(a.consumedAt),
 });
 
 const rateLimitPairView = (r: RateLimitPair | undefined) =>

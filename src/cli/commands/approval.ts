@@ -3,6 +3,7 @@ import { output, printFields, printTable, usd } from '../output.js';
 
 interface ApprovalView {
   id: string;
+  kind: 'budget' | 'tool';
   status: string;
   session_id: string;
   agent_id: string;
@@ -15,7 +16,10 @@ interface ApprovalView {
 }
 
 const fields = (a: ApprovalView): [string, unknown][] => [
-  ['approval', a.id], ['status', a.status], ['session', a.session_id], ['agent', a.agent_id], ['requested', a.created_at],
+  ['approval', a.id], ['kind', a.kind], ['status', a.status], ['session', a.session_id], ['agent', a.agent_id], ['requested', a.created_at],
+  // A tool approval: the approver sees exactly what will run, and where it comes from.
+  ['tool', a.context.tool ?? null], ['arguments', a.kind === 'tool' ? JSON.stringify(a.context.arguments ?? {}) : null],
+  ['chain', Array.isArray(a.context.chain) ? (a.context.chain as string[]).join(' → ') : null], ['task', a.context.task ?? null],
   ['spent at request', typeof a.context.spent_usd === 'number' ? usd(a.context.spent_usd) : null],
   ['budget', typeof a.context.budget_usd === 'number' ? usd(a.context.budget_usd) : null],
   ['threshold', a.context.threshold], ['decided', a.decided_at ? `${a.decided_at} by ${a.decided_by}` : null], ['reason', a.reason],
@@ -24,7 +28,7 @@ const fields = (a: ApprovalView): [string, unknown][] => [
 
 export async function list(opts: Record<string, unknown>): Promise<void> {
   const { data } = await new AdminClient(opts).get<{ data: ApprovalView[] }>(`/admin/v1/approvals${query({ status: opts.status, session: opts.session })}`);
-  output(opts, data, () => printTable(data.map((a) => ({ id: a.id, status: a.status, session: a.session_id, agent: a.agent_id, requested: a.created_at })), ['id', 'status', 'session', 'agent', 'requested']));
+  output(opts, data, () => printTable(data.map((a) => ({ id: a.id, kind: a.kind, status: a.status, session: a.session_id, agent: a.agent_id, tool: a.context.tool ?? '', requested: a.created_at })), ['id', 'kind', 'status', 'session', 'agent', 'tool', 'requested']));
 }
 
 export async function show(opts: Record<string, unknown>, args: string[]): Promise<void> {
