@@ -2,7 +2,7 @@
 // forward → meter → settle/record, then the answer. Each stage lives in its own file; this one
 // only composes them and relays the upstream's answer (plain or streamed) to the client.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { asGatewayError, GatewayError } from '../errors/index.js';
+import { asGatewayError, ERRORS, GatewayError } from '../errors/index.js';
 import type { ApiAdapter, StreamMeter } from '../providers/apis/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import { SseSplitter } from '../providers/sse.js';
@@ -10,6 +10,7 @@ import type { UsageOutcome } from '../store/index.js';
 import { sendError } from '../util/http.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
+import { checkPolicy } from './policy.js';
 import type { CallContext, PipelineDeps } from './context.js';
 import { forward, upstreamFailure, type UpstreamResponse } from './forward.js';
 import { meter, NO_USAGE } from './meter.js';
@@ -20,6 +21,7 @@ import { RESERVATION_LIFETIME_MS } from '../budget/index.js';
 import { newId } from '../util/ids.js';
 import { resolve } from './resolve.js';
 import { settle } from './settle.js';
+import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
 /** Upstream error bodies are relayed, but never more than this. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -36,6 +38,7 @@ function tollgateHeaders(ctx: CallContext): Record<string, string> {
   if (ctx.outputCap !== undefined) headers['x-tollgate-max-output-tokens'] = String(ctx.outputCap);
   if (ctx.clamped) headers['x-tollgate-output-clamped'] = 'true';
   if (ctx.rateAdmission) Object.assign(headers, rateLimitHeaders(ctx));
+  if (ctx.toolsStripped) headers['x-tollgate-tools-stripped'] = strippedHeader(ctx.toolsStripped);
   return headers;
 }
 
@@ -100,6 +103,12 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     throw new GatewayError('upstream_bad_response');
   }
   const metered = meter(ctx.call!, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json));
+  // A call to a tool outside the scope replaces the answer; the model's work is still charged.
+  const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json));
+  if (blocked) {
+    await settle(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status });
+    throw blocked;
+  }
   await settle(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status });
   ctx.res.writeHead(upstream.status, { ...tollgateHeaders(ctx), 'content-type': 'application/json', 'content-length': raw.length });
   ctx.res.end(raw);
@@ -108,6 +117,8 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
 /**
  * Relays an SSE stream event by event as it arrives. The event that ends the stream is held
  * back until the charge is durable, so a client that saw the end of its answer was billed.
+ * An event calling a tool outside the scope is not relayed: the stream ends there with an error
+ * event, the upstream is aborted, and what the model produced until then is charged.
  */
 async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse, streamMeter: StreamMeter): Promise<void> {
   const res = ctx.res;
@@ -120,17 +131,21 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   res.flushHeaders();
   const splitter = new SseSplitter();
   let terminal: string | null = null;
+  let blocked: GatewayError | null = null;
   let outcome: UsageOutcome = 'ok';
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       let out = '';
       for (const event of splitter.push(chunk)) {
-        if (!streamMeter.accept(event)) continue;
+        // After a block, events already received are metered (usage they report) but never relayed.
+        if (!streamMeter.accept(event) || blocked) continue;
+        const calls = streamMeter.toolCalls(event);
+        if (calls.length > 0 && (blocked = await blockedToolCall(ctx, deps, calls))) continue;
         if (streamMeter.isTerminal(event)) terminal = `${event.raw}\n\n`;
         else out += `${event.raw}\n\n`;
       }
       if (out.length > 0 && !res.write(out)) await waitForDrain(res);
-      if (res.destroyed) break;
+      if (res.destroyed || blocked) break;
     }
   } catch {
     outcome = 'stream_cut';
@@ -138,13 +153,17 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   if (res.destroyed) {
     outcome = 'client_aborted';
     upstream.body.destroy();
+  } else if (blocked) {
+    outcome = 'tool_blocked';
+    upstream.body.destroy();
   } else if (terminal === null) {
     outcome = 'stream_cut';
   }
   const metered = meter(ctx.call!, streamMeter.reported(), () => streamMeter.deliveredText());
   await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status });
   if (res.destroyed) return;
-  res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
+  if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
+  else res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
 }
 
 /**
@@ -214,6 +233,8 @@ export async function handleModelCall(
     await resolve(ctx, deps);
     await parse(ctx, deps);
     authorize(ctx, deps);
+    await checkPolicy(ctx, deps);
+    await checkOfferedTools(ctx, deps);
     await rateLimit(ctx, deps);
     await reserveOrStepUp(ctx, deps);
     // The meter reads the client's own options before the body is rewritten for the upstream.

@@ -12,6 +12,7 @@ import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, 
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
+import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
@@ -61,6 +62,7 @@ export class Gateway {
     private readonly usage: GroupCommit<JournalEntry>,
     private readonly audit: AuditLog,
     readonly policy: PolicyEngine,
+    private readonly mcp: McpGateway,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -139,7 +141,8 @@ export class Gateway {
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine);
+    const mcp = new McpGateway(config.mcp_servers, pipeline, { env, listenHost: config.server.host });
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -169,6 +172,8 @@ export class Gateway {
     }
     const url = new URL(path, 'http://gateway');
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
+    if (url.pathname.startsWith(McpGateway.PATH)) return this.mcp.handle(req, res, url.pathname.slice(McpGateway.PATH.length), requestId);
+    if (url.pathname.startsWith(McpGateway.METADATA_PATH)) return this.mcp.metadata(req, res, url.pathname.slice(McpGateway.METADATA_PATH.length), requestId);
     switch (url.pathname) {
       case '/oauth/token':
         return handleToken(req, res, this.oauth, requestId);
@@ -268,6 +273,7 @@ export class Gateway {
     this.policy.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    this.mcp.drain();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -281,6 +287,7 @@ export class Gateway {
     await closed;
     // Calls cut at the deadline settle on their way out; give them a turn, then flush.
     await new Promise((resolve) => setImmediate(resolve));
+    await this.mcp.close();
     await this.usage.flush();
     await this.audit.flush();
     await this.providers.close();

@@ -40,7 +40,7 @@ describe('policy engine', () => {
     const overflow = '@id("deep-forbid")\nforbid (principal, action, resource) when { context.delegation_depth * 9223372036854775807 > 0 };';
     const raw = cedar.isAuthorized({
       principal: { type: 'Tollgate::Agent', id: 'bot' }, action: { type: 'Tollgate::Action', id: 'call_model' }, resource: { type: 'Tollgate::Model', id: 'gpt-4o' },
-      context: { ...context({ delegation_depth: 2 }) } as never, entities: [], policies: { staticPolicies: { allow: 'permit (principal, action, resource);', 'deep-forbid': overflow } },
+      context: { ...context({ delegation_depth: 2 }) }, entities: [], policies: { staticPolicies: { allow: 'permit (principal, action, resource);', 'deep-forbid': overflow } },
     });
     expect(raw.type === 'success' && raw.response.decision).toBe('allow'); // the pitfall is real
     const e = engine([policyFile(overflow)]);

@@ -268,6 +268,43 @@ describe('OpenAI chat completions', () => {
     expect(noTools.choices[0]!.message.tool_calls).toBeUndefined();
   });
 
+  it('answers [[sim:tool_call=A,B]] with several tool calls, plain and streamed, each opened by its own chunk', async () => {
+    const tools = [...TOOLS, { type: 'function' as const, function: { name: 'fetch_page', parameters: { type: 'object', properties: {} } } }];
+    const prompt = 'Both please. [[sim:tool_call=lookup,fetch_page]]';
+    const res = await chat(prompt, { tools });
+    const calls = res.choices[0]!.message.tool_calls!;
+    expect(calls.map((c) => c.type === 'function' && c.function)).toEqual([{ name: 'lookup', arguments: '{}' }, { name: 'fetch_page', arguments: '{}' }]);
+    expect(new Set(calls.map((c) => c.id)).size).toBe(2);
+    expect(res.usage!.completion_tokens).toBe(countTokens('lookup') + countTokens('fetch_page') + 2 * countTokens('{}'));
+
+    const final = await openai.chat.completions.stream({ model: 'gpt-4o', messages: user(prompt), tools }).finalChatCompletion();
+    expect(final.choices[0]!.finish_reason).toBe('tool_calls');
+    expect(final.choices[0]!.message.tool_calls!.map((c) => c.type === 'function' && c.function)).toEqual([
+      { name: 'lookup', arguments: '{}' },
+      { name: 'fetch_page', arguments: '{}' },
+    ]);
+
+    // On the wire: a call's name is only in its first delta (with index and id), never in argument deltas.
+    const raw = await post('/v1/chat/completions', { model: 'gpt-4o', stream: true, messages: user(prompt), tools });
+    const deltas = sse(raw.text).filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data).choices[0].delta);
+    const openings = deltas.flatMap((d) => d.tool_calls ?? []).filter((c: any) => c.function.name !== undefined);
+    expect(openings.map((c: any) => [c.index, c.function.name, c.function.arguments])).toEqual([[0, 'lookup', ''], [1, 'fetch_page', '']]);
+    expect(openings.every((c: any) => /^call_/.test(c.id) && c.type === 'function')).toBe(true);
+  });
+
+  it('answers the deprecated `functions` with a function_call, plain and streamed', async () => {
+    const functions = [{ name: 'lookup', parameters: { type: 'object', properties: {} } }];
+    const prompt = 'Old style. [[sim:tool_call=lookup]]';
+    const res = await chat(prompt, { functions });
+    expect(res.choices[0]!.finish_reason).toBe('function_call');
+    expect(res.choices[0]!.message.function_call).toEqual({ name: 'lookup', arguments: '{}' });
+    expect(res.choices[0]!.message.tool_calls).toBeUndefined();
+    expect(res.usage!.prompt_tokens).toBe(countPromptTokens({ messages: user(prompt), tools: functions }));
+    const final = await openai.chat.completions.stream({ model: 'gpt-4o', messages: user(prompt), functions }).finalChatCompletion();
+    expect(final.choices[0]!.finish_reason).toBe('function_call');
+    expect(final.choices[0]!.message.function_call).toEqual({ name: 'lookup', arguments: '{}' });
+  });
+
   it('rejects a request without messages with a 400 in OpenAI shape', async () => {
     const raw = await post('/v1/chat/completions', { model: 'gpt-4o' });
     expect(raw.status).toBe(400);
@@ -444,6 +481,30 @@ describe('Anthropic messages', () => {
     expect(final.stop_reason).toBe('tool_use');
     expect(final.content[0]).toMatchObject({ type: 'tool_use', name: 'search', input: {} });
   });
+
+  it('answers [[sim:tool_call=A,B]] with one tool_use block per call, plain and streamed', async () => {
+    const tools = [
+      { name: 'search', input_schema: { type: 'object' as const, properties: {} } },
+      { name: 'fetch_page', input_schema: { type: 'object' as const, properties: {} } },
+    ];
+    const messages = [{ role: 'user' as const, content: 'Both. [[sim:tool_call=search,fetch_page]]' }];
+    const res = await anthropic.messages.create({ model: 'claude-haiku-4-5', max_tokens: 100, tools, messages });
+    expect(res.content.map((b) => b.type === 'tool_use' && b.name)).toEqual(['search', 'fetch_page']);
+    expect(res.usage.output_tokens).toBe(countTokens('search') + countTokens('fetch_page') + 2 * countTokens('{}'));
+
+    const final = await anthropic.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 100, tools, messages }).finalMessage();
+    expect(final.content.map((b) => b.type === 'tool_use' && [b.name, b.input])).toEqual([['search', {}], ['fetch_page', {}]]);
+
+    // On the wire: start, input delta and stop per block, indexes in order.
+    const raw = await post('/v1/messages', { model: 'claude-haiku-4-5', max_tokens: 100, stream: true, tools, messages }, { 'x-api-key': API_KEY });
+    const blocks = sse(raw.text)
+      .filter((e) => e.event?.startsWith('content_block'))
+      .map((e) => [e.event, (JSON.parse(e.data) as { index: number }).index]);
+    expect(blocks).toEqual([
+      ['content_block_start', 0], ['content_block_delta', 0], ['content_block_stop', 0],
+      ['content_block_start', 1], ['content_block_delta', 1], ['content_block_stop', 1],
+    ]);
+  });
 });
 
 describe('OpenAI Responses API', () => {
@@ -498,6 +559,21 @@ describe('OpenAI Responses API', () => {
       .stream({ model: 'gpt-4o', input: 'Call it. [[sim:tool_call=lookup]]', tools })
       .finalResponse();
     expect(final.output[0]).toMatchObject({ type: 'function_call', name: 'lookup', arguments: '{}' });
+  });
+
+  it('answers [[sim:tool_call=A,B]] with one function_call item per call, sequence numbers in order', async () => {
+    const tools = ['lookup', 'fetch_page'].map((name) => ({ type: 'function' as const, name, parameters: {}, strict: false }));
+    const input = 'Both. [[sim:tool_call=lookup,fetch_page]]';
+    const res = await openai.responses.create({ model: 'gpt-4o', input, tools });
+    expect(res.output.map((o) => o.type === 'function_call' && o.name)).toEqual(['lookup', 'fetch_page']);
+    const final = await openai.responses.stream({ model: 'gpt-4o', input, tools }).finalResponse();
+    expect(final.output.map((o) => o.type === 'function_call' && [o.name, o.arguments, o.status])).toEqual([
+      ['lookup', '{}', 'completed'],
+      ['fetch_page', '{}', 'completed'],
+    ]);
+    const raw = await post('/v1/responses', { model: 'gpt-4o', input, tools, stream: true });
+    const seqs = sse(raw.text).map((e) => (JSON.parse(e.data) as { sequence_number: number }).sequence_number);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
   });
 });
 

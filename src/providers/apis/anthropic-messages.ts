@@ -4,7 +4,10 @@ import { z } from 'zod';
 import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
-import { DeliveredEvents, num, validate, type ApiAdapter, type CanonicalCall, type MeteredUsage, type StreamMeter } from './api.js';
+import {
+  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, validate,
+  type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
+} from './api.js';
 
 const messagesRequest = z.looseObject({
   model: z.string().min(1),
@@ -30,6 +33,17 @@ function anthropicUsage(usage: unknown, previous?: Usage): Usage | null {
     cacheWriteTokens: cacheWrite,
     reasoningTokens: 0,
   };
+}
+
+/** Client tools and server tools (`{type: 'web_search_20250305', name: 'web_search'}`) alike are named by `name`. */
+const toolName = (tool: Record<string, unknown>): string => (typeof tool.name === 'string' ? tool.name : '');
+
+/** A content block that calls a tool: `tool_use`, or `server_tool_use` for a server tool. */
+function blockToolCall(block: unknown, withArguments: boolean): ReturnedToolCall | null {
+  if (!isObject(block) || (block.type !== 'tool_use' && block.type !== 'server_tool_use')) return null;
+  const name = toolName(block);
+  if (name.length === 0) return null;
+  return withArguments ? { name, arguments: block.input } : { name };
 }
 
 function blockDeltaText(chunk: Record<string, unknown>): string {
@@ -64,6 +78,13 @@ class AnthropicStreamMeter implements StreamMeter {
     return event.event === 'message_stop';
   }
 
+  toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
+    // A call opens with its block (`content_block_start`, carrying the name); deltas carry input.
+    if (event.event !== 'content_block_start' || !event.data.includes('tool_use"')) return NO_TOOL_CALLS;
+    const call = blockToolCall((JSON.parse(event.data) as { content_block?: unknown }).content_block, false);
+    return call ? [call] : NO_TOOL_CALLS;
+  }
+
   reported(): MeteredUsage | null {
     return this.usage;
   }
@@ -72,8 +93,8 @@ class AnthropicStreamMeter implements StreamMeter {
     return this.delivered.text();
   }
 
-  errorEvent(message: string, type: string): string {
-    return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message } })}\n\n`;
+  errorEvent(message: string, type: string, fields: Record<string, unknown> = {}): string {
+    return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message, ...fields } })}\n\n`;
   }
 }
 
@@ -92,7 +113,7 @@ export const anthropicMessages: ApiAdapter = {
       maxOutputTokens: req.max_tokens,
       choices: 1,
       prompt: { system: req.system ?? undefined, messages: req.messages, tools: req.tools ?? undefined },
-      tools: (req.tools ?? []).map((t) => (typeof t.name === 'string' ? t.name : '')),
+      tools: (req.tools ?? []).map(toolName),
     };
   },
 
@@ -101,9 +122,27 @@ export const anthropicMessages: ApiAdapter = {
     if (change.maxOutputTokens !== null) body.max_tokens = change.maxOutputTokens;
   },
 
+  stripTools(body, drop): string | null {
+    const choice = body.tool_choice;
+    if (isObject(choice) && choice.type === 'tool' && typeof choice.name === 'string' && drop.has(choice.name)) return choice.name;
+    dropTools(body, 'tools', toolName, drop, ['tool_choice']);
+    return null;
+  },
+
   usageFromResponse(json): MeteredUsage | null {
     const usage = anthropicUsage((json as { usage?: unknown } | null)?.usage);
     return usage ? { usage, complete: true } : null;
+  },
+
+  toolCallsInResponse(json): ReturnedToolCall[] {
+    const content = isObject(json) ? json.content : undefined;
+    if (!Array.isArray(content)) return [];
+    const out: ReturnedToolCall[] = [];
+    for (const block of content) {
+      const call = blockToolCall(block, true);
+      if (call) out.push(call);
+    }
+    return out;
   },
 
   responseText(json): string {

@@ -23,6 +23,16 @@ export interface CanonicalCall {
   tools: string[];
 }
 
+/** A tool call a model's answer asks for. */
+export interface ReturnedToolCall {
+  name: string;
+  /** Its arguments, when the answer carries them whole (plain answers; streams send them in pieces). */
+  arguments?: unknown;
+}
+
+/** No tool calls: returned (not allocated) for the events of a plain text stream. */
+export const NO_TOOL_CALLS: readonly ReturnedToolCall[] = Object.freeze([]);
+
 export interface UpstreamRewrite {
   upstreamModel: string;
   /** Output limit to impose (the clamp), or null to leave the client's. */
@@ -45,8 +55,16 @@ export interface StreamMeter {
   reported(): MeteredUsage | null;
   /** The text delivered to the client so far (for estimating usage the upstream never sent). */
   deliveredText(): string;
-  /** An event telling the client the stream broke, in the API's own streamed-error form. */
-  errorEvent(message: string, type: string): string;
+  /**
+   * Tool calls an (accepted) event starts, by name. Called on every event: a substring check
+   * guards any parse, so text events cost one scan and return NO_TOOL_CALLS.
+   */
+  toolCalls(event: SseEvent): readonly ReturnedToolCall[];
+  /**
+   * An event telling the client the stream broke, in the API's own streamed-error form;
+   * `fields` are added to the error object (e.g. `code`, details).
+   */
+  errorEvent(message: string, type: string, fields?: Record<string, unknown>): string;
 }
 
 export interface ApiAdapter {
@@ -59,7 +77,16 @@ export interface ApiAdapter {
   parse(body: Record<string, unknown>): CanonicalCall;
   /** Rewrites `body` in place for the upstream. */
   rewrite(body: Record<string, unknown>, call: CanonicalCall, change: UpstreamRewrite): void;
+  /**
+   * Removes the offered tools named in `drop` from `body`, and whatever only they made valid
+   * (with no tool left, `tools` and `tool_choice` go entirely so the upstream does not refuse
+   * the request). Returns the name of a dropped tool that `tool_choice` forces — the call
+   * cannot go ahead without it — or null.
+   */
+  stripTools(body: Record<string, unknown>, drop: ReadonlySet<string>): string | null;
   usageFromResponse(json: unknown): MeteredUsage | null;
+  /** The tool calls in a complete answer (every choice). */
+  toolCallsInResponse(json: unknown): ReturnedToolCall[];
   /** The generated text of a complete response (for estimating usage the upstream left out). */
   responseText(json: unknown): string;
   createStreamMeter(body: Record<string, unknown>): StreamMeter;
@@ -75,6 +102,38 @@ export function validate<T>(schema: z.ZodType<T>, body: unknown): T {
 }
 
 export const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Filters the tool definitions in `body[key]` (named by `nameOf`), dropping those in `drop`.
+ * Returns false when the list ended up empty and was deleted (so was any key in `alsoDelete`,
+ * which only a non-empty list makes valid).
+ */
+export function dropTools(
+  body: Record<string, unknown>, key: string, nameOf: (tool: Record<string, unknown>) => string, drop: ReadonlySet<string>, alsoDelete: readonly string[],
+): boolean {
+  const list = body[key];
+  if (!Array.isArray(list)) return true;
+  const kept = list.filter((t) => !(isObject(t) && drop.has(nameOf(t))));
+  if (kept.length > 0) {
+    body[key] = kept;
+    return true;
+  }
+  delete body[key];
+  for (const k of alsoDelete) delete body[k];
+  return false;
+}
+
+/** Arguments sent as a JSON string (OpenAI), parsed when they are JSON, else kept as the string. */
+export function parsedArguments(args: unknown): unknown {
+  if (typeof args !== 'string') return args;
+  try {
+    return JSON.parse(args) as unknown;
+  } catch {
+    return args;
+  }
+}
 
 /** Collects stream events' data and parses them only when asked (the rare cut-stream path). */
 export class DeliveredEvents {

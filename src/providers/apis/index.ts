@@ -1,4 +1,4 @@
-export type { ApiAdapter, ApiKind, CanonicalCall, MeteredUsage, StreamMeter, UpstreamRewrite } from './api.js';
+export type { ApiAdapter, ApiKind, CanonicalCall, MeteredUsage, ReturnedToolCall, StreamMeter, UpstreamRewrite } from './api.js';
 export { openAiChat } from './openai-chat.js';
 export { openAiEmbeddings } from './openai-embeddings.js';
 export { anthropicMessages } from './anthropic-messages.js';

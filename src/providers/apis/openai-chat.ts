@@ -3,7 +3,10 @@ import { z } from 'zod';
 import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
-import { DeliveredEvents, num, validate, type ApiAdapter, type CanonicalCall, type MeteredUsage, type StreamMeter, type UpstreamRewrite } from './api.js';
+import {
+  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, parsedArguments, validate,
+  type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter, type UpstreamRewrite,
+} from './api.js';
 
 const outputLimit = z.number().int().positive().nullish();
 
@@ -15,14 +18,69 @@ const chatRequest = z.looseObject({
   max_tokens: outputLimit,
   max_completion_tokens: outputLimit,
   tools: z.array(z.looseObject({ type: z.string().optional() })).nullish(),
+  /** The deprecated form of function tools, still accepted by the API. */
+  functions: z.array(z.looseObject({ name: z.string().optional() })).nullish(),
   n: z.number().int().min(1).max(128).nullish(),
 });
 
-/** Name of a tool definition: `{type:'function', function:{name}}` or a custom tool's `name`. */
+/** Name of a tool definition: `{type:'function', function:{name}}`, `{type:'custom', custom:{name}}`, or a bare `name`. */
 export function toolName(tool: Record<string, unknown>): string {
-  const fn = tool.function as Record<string, unknown> | undefined;
+  const fn = isObject(tool.function) ? tool.function : isObject(tool.custom) ? tool.custom : null;
   if (fn && typeof fn.name === 'string') return fn.name;
   return typeof tool.name === 'string' ? tool.name : '';
+}
+
+const functionName = (fn: Record<string, unknown>): string => (typeof fn.name === 'string' ? fn.name : '');
+
+/**
+ * The tool calls in an assistant message or a stream delta: `tool_calls[].function.name`
+ * (`custom.name` for custom tools) and the deprecated `function_call.name`. Only the first
+ * delta of a streamed call names it; later ones (arguments only) are skipped.
+ */
+function collectToolCalls(message: Record<string, unknown>, out: ReturnedToolCall[], withArguments: boolean): void {
+  const add = (fn: unknown): void => {
+    if (!isObject(fn) || typeof fn.name !== 'string' || fn.name.length === 0) return;
+    out.push(withArguments ? { name: fn.name, arguments: parsedArguments(fn.arguments ?? fn.input) } : { name: fn.name });
+  };
+  if (Array.isArray(message.tool_calls)) {
+    for (const call of message.tool_calls) if (isObject(call)) add(call.function ?? call.custom);
+  }
+  add(message.function_call);
+}
+
+/** Calls in every choice of a completion (`message`) or of a chunk (`delta`). */
+function choiceToolCalls(json: unknown, key: 'message' | 'delta', withArguments: boolean): ReturnedToolCall[] {
+  const out: ReturnedToolCall[] = [];
+  const choices = isObject(json) ? json.choices : undefined;
+  if (!Array.isArray(choices)) return out;
+  for (const choice of choices) {
+    const message = isObject(choice) ? choice[key] : undefined;
+    if (isObject(message)) collectToolCalls(message, out, withArguments);
+  }
+  return out;
+}
+
+/**
+ * The dropped tool that `tool_choice` (or the deprecated `function_call`) forces, or null. An
+ * `allowed_tools` choice is narrowed to the kept tools; emptied, it forces when `required`.
+ */
+function forcedDroppedTool(body: Record<string, unknown>, drop: ReadonlySet<string>): string | null {
+  const choice = body.tool_choice;
+  if (isObject(choice)) {
+    const named = isObject(choice.function) ? choice.function : isObject(choice.custom) ? choice.custom : null;
+    if (named && drop.has(functionName(named))) return functionName(named);
+    const allowed = isObject(choice.allowed_tools) ? choice.allowed_tools : null;
+    if (allowed && Array.isArray(allowed.tools)) {
+      const listed = allowed.tools.filter(isObject);
+      const kept = listed.filter((t) => !drop.has(toolName(t)));
+      if (kept.length === 0 && listed.length > 0 && allowed.mode === 'required') return toolName(listed[0]!);
+      if (kept.length === 0) delete body.tool_choice;
+      else body.tool_choice = { ...choice, allowed_tools: { ...allowed, tools: kept } };
+    }
+  }
+  const fn = body.function_call;
+  if (isObject(fn) && drop.has(functionName(fn))) return functionName(fn);
+  return null;
 }
 
 /** OpenAI `usage` → canonical usage (prompt_tokens includes cached, completion includes reasoning). */
@@ -76,6 +134,14 @@ export class OpenAiChatStreamMeter implements StreamMeter {
     return event.data === '[DONE]';
   }
 
+  toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
+    const data = event.data;
+    // Quotes inside JSON strings are escaped, so `"name"` is a key: only a delta that opens a
+    // call has one (argument deltas do not), and plain text chunks never do.
+    if (!data.includes('"name"') || !(data.includes('"tool_calls"') || data.includes('"function_call"'))) return NO_TOOL_CALLS;
+    return choiceToolCalls(JSON.parse(data), 'delta', false);
+  }
+
   reported(): MeteredUsage | null {
     return this.usage;
   }
@@ -84,8 +150,8 @@ export class OpenAiChatStreamMeter implements StreamMeter {
     return this.delivered.text();
   }
 
-  errorEvent(message: string, type: string): string {
-    return `data: ${JSON.stringify({ error: { message, type, param: null, code: type } })}\n\n`;
+  errorEvent(message: string, type: string, fields: Record<string, unknown> = {}): string {
+    return `data: ${JSON.stringify({ error: { message, type, param: null, code: type, ...fields } })}\n\n`;
   }
 }
 
@@ -104,8 +170,9 @@ export const openAiChat: ApiAdapter = {
       stream: req.stream === true,
       maxOutputTokens: limits.length > 0 ? Math.min(...limits) : null,
       choices: req.n ?? 1,
-      prompt: { messages: req.messages, tools: req.tools ?? undefined },
-      tools: (req.tools ?? []).map(toolName),
+      // Deprecated `functions` are prompt too: counted so the reservation stays an upper bound.
+      prompt: { messages: req.messages, tools: req.functions?.length ? [...(req.tools ?? []), ...req.functions] : (req.tools ?? undefined) },
+      tools: [...(req.tools ?? []).map(toolName), ...(req.functions ?? []).map(functionName)],
     };
   },
 
@@ -125,9 +192,22 @@ export const openAiChat: ApiAdapter = {
     }
   },
 
+  stripTools(body, drop): string | null {
+    const forced = forcedDroppedTool(body, drop);
+    if (forced !== null) return forced;
+    // `parallel_tool_calls` is only valid with tools; `function_call` only with functions.
+    dropTools(body, 'tools', toolName, drop, ['tool_choice', 'parallel_tool_calls']);
+    dropTools(body, 'functions', functionName, drop, ['function_call']);
+    return null;
+  },
+
   usageFromResponse(json): MeteredUsage | null {
     const usage = openAiUsage((json as { usage?: unknown } | null)?.usage);
     return usage ? { usage, complete: true } : null;
+  },
+
+  toolCallsInResponse(json): ReturnedToolCall[] {
+    return choiceToolCalls(json, 'message', true);
   },
 
   responseText(json): string {

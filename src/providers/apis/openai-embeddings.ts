@@ -27,9 +27,17 @@ export const openAiEmbeddings: ApiAdapter = {
     body.model = change.upstreamModel;
   },
 
+  stripTools(): null {
+    return null; // embeddings offer no tools
+  },
+
   usageFromResponse(json): MeteredUsage | null {
     const usage = openAiUsage((json as { usage?: unknown } | null)?.usage);
     return usage ? { usage: { ...usage, outputTokens: 0 }, complete: true } : null;
+  },
+
+  toolCallsInResponse(): [] {
+    return [];
   },
 
   responseText(): string {

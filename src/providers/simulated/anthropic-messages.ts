@@ -25,10 +25,11 @@ function stopReason(plan: TurnPlan): string {
   return plan.finish === 'tool_call' ? 'tool_use' : plan.finish === 'length' ? 'max_tokens' : 'end_turn';
 }
 
-function contentBlock(ctx: ReplyContext, plan: TurnPlan, text: string): Record<string, unknown> {
-  return plan.toolCall === undefined
-    ? { type: 'text', text }
-    : { type: 'tool_use', id: ctx.id('toolu_'), name: plan.toolCall.name, input: {} };
+/** The content blocks of an answer: one text block, or one `tool_use` block per tool call. */
+function contentBlocks(ctx: ReplyContext, plan: TurnPlan, text: string): Record<string, unknown>[] {
+  return plan.toolCalls === undefined
+    ? [{ type: 'text', text }]
+    : plan.toolCalls.map((call) => ({ type: 'tool_use', id: ctx.id('toolu_'), name: call.name, input: {} }));
 }
 
 function respondPlain(ctx: ReplyContext, plan: TurnPlan): void {
@@ -37,7 +38,7 @@ function respondPlain(ctx: ReplyContext, plan: TurnPlan): void {
     type: 'message',
     role: 'assistant',
     model: plan.model,
-    content: [contentBlock(ctx, plan, plan.text)],
+    content: contentBlocks(ctx, plan, plan.text),
     stop_reason: stopReason(plan),
     stop_sequence: null,
     usage: { ...inputUsage(plan), output_tokens: plan.completionTokens },
@@ -51,7 +52,7 @@ function event(name: string, data: unknown): string {
 /**
  * message_start (input and cache counts, output_tokens 1), content_block_start, ping, one
  * content_block_delta per token, content_block_stop, message_delta (cumulative output_tokens),
- * message_stop.
+ * message_stop. Tool calls: one block each (start, one input_json_delta, stop), in order.
  */
 function eventSource(ctx: ReplyContext, plan: TurnPlan): EventSource {
   const message = {
@@ -64,27 +65,28 @@ function eventSource(ctx: ReplyContext, plan: TurnPlan): EventSource {
     stop_sequence: null,
     usage: { ...inputUsage(plan), output_tokens: 1 },
   };
-  const head =
-    event('message_start', { type: 'message_start', message }) +
-    event('content_block_start', { type: 'content_block_start', index: 0, content_block: contentBlock(ctx, plan, '') }) +
-    event('ping', { type: 'ping' });
-  const { toolCall } = plan;
+  const blocks = contentBlocks(ctx, plan, '');
+  const start = (index: number) => event('content_block_start', { type: 'content_block_start', index, content_block: blocks[index] });
+  const stop = (index: number) => event('content_block_stop', { type: 'content_block_stop', index });
+  const head = event('message_start', { type: 'message_start', message }) + start(0) + event('ping', { type: 'ping' });
+  const calls = plan.toolCalls;
+  // One "token" per tool call: its input, then (if another follows) its stop and the next start.
   const token =
-    toolCall === undefined
+    calls === undefined
       ? (i: number) =>
           `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(plan.pieces[i])}}}\n\n`
-      : () =>
+      : (k: number) =>
           event('content_block_delta', {
             type: 'content_block_delta',
-            index: 0,
-            delta: { type: 'input_json_delta', partial_json: toolCall.arguments },
-          });
+            index: k,
+            delta: { type: 'input_json_delta', partial_json: calls[k]!.arguments },
+          }) + (k + 1 < calls.length ? stop(k) + start(k + 1) : '');
   return {
     head,
-    count: toolCall === undefined ? plan.pieces.length : 1,
+    count: calls === undefined ? plan.pieces.length : calls.length,
     token,
     tail: () =>
-      event('content_block_stop', { type: 'content_block_stop', index: 0 }) +
+      stop(blocks.length - 1) +
       event('message_delta', {
         type: 'message_delta',
         delta: { stop_reason: stopReason(plan), stop_sequence: null },

@@ -15,8 +15,11 @@ export interface Directives {
   tokensPerSecond?: number;
   /** `[[sim:stall]]`: accept the request and never answer. */
   stall?: boolean;
-  /** `[[sim:tool_call=NAME]]`: answer with a call to tool NAME when the request offers tools. */
-  toolCall?: string;
+  /**
+   * `[[sim:tool_call=NAME]]` or `[[sim:tool_call=A,B]]`: answer with calls to these tools (in
+   * that order) when the request offers tools.
+   */
+  toolCalls?: string[];
   /** `[[sim:stream_error_after=N]]`: stream N tokens, then an error event, then end cleanly. */
   streamErrorAfter?: number;
 }
@@ -63,9 +66,11 @@ export function parseDirectives(text: string): Directives {
       case 'stall':
         found.stall = true;
         break;
-      case 'tool_call':
-        if (value !== undefined && /^[A-Za-z0-9_.-]{1,128}$/.test(value)) found.toolCall = value;
+      case 'tool_call': {
+        const names = value?.split(',');
+        if (names?.every((n) => /^[A-Za-z0-9_.-]{1,128}$/.test(n))) found.toolCalls = names;
         break;
+      }
       case 'stream_error_after':
         found.streamErrorAfter = count(value);
         break;

@@ -27,27 +27,37 @@ function usage(plan: TurnPlan): unknown {
   };
 }
 
-function finishReason(plan: TurnPlan): string {
-  return plan.finish === 'tool_call' ? 'tool_calls' : plan.finish;
+/**
+ * How the request offered tools: `tools` (answered with `tool_calls`), or only the deprecated
+ * `functions` (answered with one `function_call`, the first planned call, as the API does).
+ */
+type ToolStyle = 'tools' | 'functions';
+
+function finishReason(plan: TurnPlan, style: ToolStyle): string {
+  if (plan.finish !== 'tool_call') return plan.finish;
+  return style === 'functions' ? 'function_call' : 'tool_calls';
 }
 
-function respondPlain(ctx: ReplyContext, plan: TurnPlan): void {
+function respondPlain(ctx: ReplyContext, plan: TurnPlan, style: ToolStyle): void {
+  const calls = plan.toolCalls;
   const message =
-    plan.toolCall === undefined
+    calls === undefined
       ? { role: 'assistant', content: plan.text, refusal: null, annotations: [] }
-      : {
-          role: 'assistant',
-          content: null,
-          tool_calls: [{ id: ctx.id('call_'), type: 'function', function: plan.toolCall }],
-          refusal: null,
-          annotations: [],
-        };
+      : style === 'functions'
+        ? { role: 'assistant', content: null, function_call: calls[0], refusal: null, annotations: [] }
+        : {
+            role: 'assistant',
+            content: null,
+            tool_calls: calls.map((call) => ({ id: ctx.id('call_'), type: 'function', function: call })),
+            refusal: null,
+            annotations: [],
+          };
   sendJson(ctx, 200, {
     id: ctx.id('chatcmpl-'),
     object: 'chat.completion',
     created: ctx.created,
     model: plan.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(plan) }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(plan, style) }],
     usage: usage(plan),
     service_tier: 'default',
     system_fingerprint: SYSTEM_FINGERPRINT,
@@ -58,7 +68,7 @@ function respondPlain(ctx: ReplyContext, plan: TurnPlan): void {
  * Every chunk shares id, created and model; with `stream_options.include_usage` each carries
  * `usage: null` and one extra chunk with `choices: []` carries the usage before `[DONE]`.
  */
-function chunkSource(ctx: ReplyContext, plan: TurnPlan, includeUsage: boolean): EventSource {
+function chunkSource(ctx: ReplyContext, plan: TurnPlan, includeUsage: boolean, style: ToolStyle): EventSource {
   const id = ctx.id('chatcmpl-');
   const prefix =
     `data: {"id":"${id}","object":"chat.completion.chunk","created":${ctx.created},` +
@@ -67,19 +77,32 @@ function chunkSource(ctx: ReplyContext, plan: TurnPlan, includeUsage: boolean): 
   const choice = (delta: string, finish: string | null): string =>
     `${prefix}{"index":0,"delta":${delta},"logprobs":null,"finish_reason":${finish === null ? 'null' : `"${finish}"`}}${suffix}`;
   const tail = (): string =>
-    choice('{}', finishReason(plan)) +
+    choice('{}', finishReason(plan, style)) +
     (includeUsage ? `${prefix}],"usage":${JSON.stringify(usage(plan))}}\n\n` : '') +
     'data: [DONE]\n\n';
   const error = (): string => OPENAI_STREAM_ERROR;
 
-  const { toolCall } = plan;
-  if (toolCall !== undefined) {
-    // The first chunk opens the call (id, name, empty arguments); the arguments follow as deltas.
-    const opening = { index: 0, id: ctx.id('call_'), type: 'function', function: { name: toolCall.name, arguments: '' } };
+  const calls = plan.toolCalls;
+  if (calls !== undefined && style === 'functions') {
+    const call = calls[0]!;
     return {
-      head: choice(JSON.stringify({ role: 'assistant', content: null, tool_calls: [opening], refusal: null }), null),
+      head: choice(JSON.stringify({ role: 'assistant', content: null, function_call: { name: call.name, arguments: '' }, refusal: null }), null),
       count: 1,
-      token: () => choice(JSON.stringify({ tool_calls: [{ index: 0, function: { arguments: toolCall.arguments } }] }), null),
+      token: () => choice(JSON.stringify({ function_call: { arguments: call.arguments } }), null),
+      tail,
+      error,
+    };
+  }
+  if (calls !== undefined) {
+    // Each call opens with a chunk carrying its index, id and name (empty arguments; the first
+    // also carries the role); its arguments follow. One "token" per call: its arguments, then
+    // the opening of the next call.
+    const opening = (k: number) => ({ index: k, id: ctx.id('call_'), type: 'function', function: { name: calls[k]!.name, arguments: '' } });
+    const args = (k: number) => choice(JSON.stringify({ tool_calls: [{ index: k, function: { arguments: calls[k]!.arguments } }] }), null);
+    return {
+      head: choice(JSON.stringify({ role: 'assistant', content: null, tool_calls: [opening(0)], refusal: null }), null),
+      count: calls.length,
+      token: (k) => args(k) + (k + 1 < calls.length ? choice(JSON.stringify({ tool_calls: [opening(k + 1)] }), null) : ''),
       tail,
       error,
     };
@@ -110,13 +133,16 @@ export const chatCompletionsRoute: Route = {
     if (maxTokens === undefined) maxTokens = optionalCount(body, 'max_tokens');
     if (isError(maxTokens)) return maxTokens;
     const tools = Array.isArray(body.tools) ? (body.tools as unknown[]) : undefined;
+    const functions = Array.isArray(body.functions) ? (body.functions as unknown[]) : [];
+    const style: ToolStyle = (tools === undefined || tools.length === 0) && functions.length > 0 ? 'functions' : 'tools';
     const plan = planTurn(
       {
         model,
-        prompt: { messages: messages as unknown[], tools },
+        // Deprecated `functions` are prompt too (the gateway counts them the same way).
+        prompt: { messages: messages as unknown[], tools: functions.length > 0 ? [...(tools ?? []), ...functions] : tools },
         lastUserText: lastUserText(messages as unknown[]),
         maxTokens,
-        toolsOffered: tools !== undefined && tools.length > 0,
+        toolsOffered: (tools !== undefined && tools.length > 0) || functions.length > 0,
       },
       settings,
     );
@@ -126,7 +152,7 @@ export const chatCompletionsRoute: Route = {
       directives: plan.directives,
       stream,
       respond: (ctx) =>
-        stream ? sendEvents(ctx, chunkSource(ctx, plan, includeUsage), plan.directives) : respondPlain(ctx, plan),
+        stream ? sendEvents(ctx, chunkSource(ctx, plan, includeUsage, style), plan.directives) : respondPlain(ctx, plan, style),
     };
   },
 };

@@ -47,19 +47,20 @@ function usage(plan: TurnPlan): Json {
 /** Ids and echoed fields of one answer. */
 interface Meta {
   id: string;
-  itemId: string;
-  callId: string;
+  /** One output item per tool call, or the one message item. */
+  itemIds: string[];
+  callIds: string[];
   created: number;
   plan: TurnPlan;
   echo: Json;
 }
 
 function newMeta(ctx: ReplyContext, plan: TurnPlan, echo: Json): Meta {
-  const tool = plan.toolCall !== undefined;
+  const calls = plan.toolCalls;
   return {
     id: ctx.id('resp_'),
-    itemId: ctx.id(tool ? 'fc_' : 'msg_'),
-    callId: tool ? ctx.id('call_') : '',
+    itemIds: calls === undefined ? [ctx.id('msg_')] : calls.map(() => ctx.id('fc_')),
+    callIds: calls === undefined ? [] : calls.map(() => ctx.id('call_')),
     created: ctx.created,
     plan,
     echo,
@@ -89,19 +90,26 @@ function textPart(text: string): Json {
   return { type: 'output_text', annotations: [], logprobs: [], text };
 }
 
-function outputItem(meta: Meta, status: 'in_progress' | 'completed' | 'incomplete', text: string | null): Json {
-  const { toolCall } = meta.plan;
-  if (toolCall !== undefined) {
+type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
+
+/** Output item `k`: the k-th function call, or (k = 0) the message. */
+function outputItem(meta: Meta, k: number, status: ItemStatus, text: string | null): Json {
+  const call = meta.plan.toolCalls?.[k];
+  if (call !== undefined) {
     return {
-      id: meta.itemId,
+      id: meta.itemIds[k],
       type: 'function_call',
       status,
-      arguments: status === 'in_progress' ? '' : toolCall.arguments,
-      call_id: meta.callId,
-      name: toolCall.name,
+      arguments: status === 'in_progress' ? '' : call.arguments,
+      call_id: meta.callIds[k],
+      name: call.name,
     };
   }
-  return { id: meta.itemId, type: 'message', status, content: text === null ? [] : [textPart(text)], role: 'assistant' };
+  return { id: meta.itemIds[0], type: 'message', status, content: text === null ? [] : [textPart(text)], role: 'assistant' };
+}
+
+function outputItems(meta: Meta, status: ItemStatus, text: string | null, count = meta.itemIds.length): Json[] {
+  return meta.itemIds.slice(0, count).map((_, k) => outputItem(meta, k, status, text));
 }
 
 function finalStatus(plan: TurnPlan): 'completed' | 'incomplete' {
@@ -111,68 +119,64 @@ function finalStatus(plan: TurnPlan): 'completed' | 'incomplete' {
 function respondPlain(ctx: ReplyContext, plan: TurnPlan, echo: Json): void {
   const meta = newMeta(ctx, plan, echo);
   const status = finalStatus(plan);
-  sendJson(ctx, 200, responseObject(meta, status, [outputItem(meta, status === 'completed' ? 'completed' : 'incomplete', plan.text)]));
+  sendJson(ctx, 200, responseObject(meta, status, outputItems(meta, status === 'completed' ? 'completed' : 'incomplete', plan.text)));
 }
 
 function eventSource(ctx: ReplyContext, plan: TurnPlan, echo: Json): EventSource {
   const meta = newMeta(ctx, plan, echo);
-  const { toolCall } = plan;
+  const calls = plan.toolCalls;
   const event = (type: string, seq: number, data: Json): string =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq, ...data })}\n\n`;
-  const at = { output_index: 0 };
-  const inPart = { item_id: meta.itemId, output_index: 0, content_index: 0 };
+  const inPart = { item_id: meta.itemIds[0], output_index: 0, content_index: 0 };
+  const status = finalStatus(plan);
+  const itemStatus = status === 'completed' ? 'completed' : 'incomplete';
 
   const opening = responseObject(meta, 'in_progress', []);
-  let head =
-    event('response.created', 0, { response: opening }) +
-    event('response.in_progress', 1, { response: opening }) +
-    event('response.output_item.added', 2, { ...at, item: outputItem(meta, 'in_progress', null) });
-  if (toolCall === undefined) head += event('response.content_part.added', 3, { ...inPart, part: textPart('') });
-  const headCount = toolCall === undefined ? 4 : 3;
-  const count = toolCall === undefined ? plan.pieces.length : 1;
-
-  const token =
-    toolCall === undefined
-      ? (i: number) =>
-          event('response.output_text.delta', headCount + i, { ...inPart, delta: plan.pieces[i], logprobs: [] })
-      : () =>
-          event('response.function_call_arguments.delta', headCount, {
-            item_id: meta.itemId,
-            output_index: 0,
-            delta: toolCall.arguments,
-          });
-
-  const tail = (): string => {
-    let seq = headCount + count;
-    const status = finalStatus(plan);
-    const item = outputItem(meta, status === 'completed' ? 'completed' : 'incomplete', plan.text);
-    let out = '';
-    if (toolCall === undefined) {
-      out += event('response.output_text.done', seq++, { ...inPart, text: plan.text, logprobs: [] });
-      out += event('response.content_part.done', seq++, { ...inPart, part: textPart(plan.text) });
-    } else {
-      out += event('response.function_call_arguments.done', seq++, {
-        item_id: meta.itemId,
-        output_index: 0,
-        name: toolCall.name,
-        arguments: toolCall.arguments,
-      });
-    }
-    out += event('response.output_item.done', seq++, { ...at, item });
-    out += event(`response.${status}`, seq, { response: responseObject(meta, status, [item]) });
-    return out;
-  };
+  const added = (k: number, seq: number) =>
+    event('response.output_item.added', seq, { output_index: k, item: outputItem(meta, k, 'in_progress', null) });
+  let head = event('response.created', 0, { response: opening }) + event('response.in_progress', 1, { response: opening }) + added(0, 2);
+  if (calls === undefined) head += event('response.content_part.added', 3, { ...inPart, part: textPart('') });
+  const headCount = calls === undefined ? 4 : 3;
+  const completed = (seq: number) => event(`response.${status}`, seq, { response: responseObject(meta, status, outputItems(meta, itemStatus, plan.text)) });
 
   // A failure mid-answer: the partial output, status `failed`, no usage.
-  const error = (sent: number): string => {
-    const partial = toolCall === undefined ? plan.pieces.slice(0, sent).join('') : null;
-    const failed = responseObject(meta, 'failed', [outputItem(meta, 'incomplete', partial)], {
-      error: { code: 'server_error', message: defaultMessage('openai', 500) },
+  const failed = (seq: number, output: Json[]): string =>
+    event('response.failed', seq, {
+      response: responseObject(meta, 'failed', output, { error: { code: 'server_error', message: defaultMessage('openai', 500) } }),
     });
-    return event('response.failed', headCount + sent, { response: failed });
-  };
 
-  return { head, count, token, tail, error };
+  if (calls !== undefined) {
+    // Per call: its arguments delta; then, unless it is the last, its done events and the next
+    // call's output_item.added (4 events). The last call's done events open the tail.
+    const n = calls.length;
+    const done = (k: number, seq: number) =>
+      event('response.function_call_arguments.done', seq, { item_id: meta.itemIds[k], output_index: k, name: calls[k]!.name, arguments: calls[k]!.arguments }) +
+      event('response.output_item.done', seq + 1, { output_index: k, item: outputItem(meta, k, itemStatus, null) });
+    const seqOf = (k: number) => headCount + 4 * k;
+    return {
+      head,
+      count: n,
+      token: (k) =>
+        event('response.function_call_arguments.delta', seqOf(k), { item_id: meta.itemIds[k], output_index: k, delta: calls[k]!.arguments }) +
+        (k + 1 < n ? done(k, seqOf(k) + 1) + added(k + 1, seqOf(k) + 3) : ''),
+      tail: () => done(n - 1, seqOf(n - 1) + 1) + completed(seqOf(n - 1) + 3),
+      error: (sent) => failed(sent < n ? seqOf(sent) : seqOf(n - 1) + 1, outputItems(meta, 'incomplete', null, Math.min(n, sent + 1))),
+    };
+  }
+
+  return {
+    head,
+    count: plan.pieces.length,
+    token: (i) => event('response.output_text.delta', headCount + i, { ...inPart, delta: plan.pieces[i], logprobs: [] }),
+    tail: () => {
+      let seq = headCount + plan.pieces.length;
+      let out = event('response.output_text.done', seq++, { ...inPart, text: plan.text, logprobs: [] });
+      out += event('response.content_part.done', seq++, { ...inPart, part: textPart(plan.text) });
+      out += event('response.output_item.done', seq++, { output_index: 0, item: outputItem(meta, 0, itemStatus, plan.text) });
+      return out + completed(seq);
+    },
+    error: (sent) => failed(headCount + sent, outputItems(meta, 'incomplete', plan.pieces.slice(0, sent).join(''))),
+  };
 }
 
 export const responsesRoute: Route = {

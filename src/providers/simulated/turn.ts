@@ -39,12 +39,18 @@ export interface TurnPlan {
   readonly text: string;
   /** Hidden reasoning tokens (reasoning models only), included in `completionTokens`. */
   readonly reasoningTokens: number;
-  /** Visible tokens + reasoning tokens, or the tool call's tokens. */
+  /** Visible tokens + reasoning tokens, or the tool calls' tokens. */
   readonly completionTokens: number;
   /** `length` when the request's limit cut the answer short. */
   readonly finish: 'stop' | 'length' | 'tool_call';
-  /** Set when `finish` is `tool_call`. */
-  readonly toolCall?: { readonly name: string; readonly arguments: string };
+  /** Set (one or more, in order) when `finish` is `tool_call`. */
+  readonly toolCalls?: readonly PlannedToolCall[];
+}
+
+export interface PlannedToolCall {
+  readonly name: string;
+  /** The arguments as JSON text (`{}`). */
+  readonly arguments: string;
 }
 
 /** Share of completion tokens that reasoning models report as reasoning. */
@@ -61,11 +67,12 @@ export function planTurn(request: TurnRequest, settings: TurnSettings): TurnPlan
   const cachedTokens = Math.floor(promptTokens * settings.cachedPromptShare);
   const base = { model: request.model, directives, promptTokens, cachedTokens };
 
-  if (directives.toolCall !== undefined && request.toolsOffered) {
-    // The tool call is not capped by the output limit; its tokens are its name and arguments.
-    const toolCall = { name: directives.toolCall, arguments: '{}' };
-    const completionTokens = countTokens(toolCall.name) + countTokens(toolCall.arguments);
-    return { ...base, pieces: [], text: '', reasoningTokens: 0, completionTokens, finish: 'tool_call', toolCall };
+  if (directives.toolCalls !== undefined && request.toolsOffered) {
+    // Tool calls are not capped by the output limit; their tokens are their names and arguments.
+    const toolCalls = directives.toolCalls.map((name) => ({ name, arguments: '{}' }));
+    let completionTokens = 0;
+    for (const call of toolCalls) completionTokens += countTokens(call.name) + countTokens(call.arguments);
+    return { ...base, pieces: [], text: '', reasoningTokens: 0, completionTokens, finish: 'tool_call', toolCalls };
   }
 
   const wanted = directives.tokens ?? settings.defaultOutputTokens;
