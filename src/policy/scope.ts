@@ -3,6 +3,7 @@
 //   gpt-4o*            `*` matches any run of characters (`/` included), `?` exactly one
 //   notes/read_*       MCP tools are named `server/tool`
 //   !notes/delete_*    a leading `!` denies; a deny wins over any allow in the same scope
+// A scope of denies only allows everything else; an empty scope allows nothing.
 // A scope allows a name when some allow pattern matches it and no deny pattern does. Matching is
 // exact and case-sensitive: names are never normalised, so `GPT-4o` is not `gpt-4o`.
 // A session's effective scope is a stack of layers (its profile's, its parents', its own
@@ -53,6 +54,8 @@ function compiledScope(scope: Scope): Compiled {
 export function inScope(scope: Scope, name: string): boolean {
   const c = compiledScope(scope);
   if (c.deny.some((re) => re.test(name))) return false;
+  // Only denies (`["!x"]`): everything else — so a narrowing layer can just take things away.
+  if (c.allow.length === 0) return c.deny.length > 0;
   return c.allow.some((re) => re.test(name));
 }
 
