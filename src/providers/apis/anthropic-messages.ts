@@ -80,7 +80,10 @@ class AnthropicStreamMeter implements StreamMeter {
 
   toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
     // A call opens with its block (`content_block_start`, carrying the name); deltas carry input.
-    if (event.event !== 'content_block_start' || !event.data.includes('tool_use"')) return NO_TOOL_CALLS;
+    // The event name of a text delta (`content_block_delta`) has the same length, so comparing
+    // costs a full scan on every event: its 15th letter (`s` of start, `d` of delta) tells first.
+    const type = event.event;
+    if (type?.charCodeAt(14) !== 115 || type !== 'content_block_start' || !event.data.includes('tool_use"')) return NO_TOOL_CALLS;
     const call = blockToolCall((JSON.parse(event.data) as { content_block?: unknown }).content_block, false);
     return call ? [call] : NO_TOOL_CALLS;
   }

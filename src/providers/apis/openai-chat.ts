@@ -118,8 +118,10 @@ export class OpenAiChatStreamMeter implements StreamMeter {
 
   accept(event: SseEvent): boolean {
     const data = event.data;
-    // Quotes inside JSON strings are escaped, so this finds only a real usage object.
-    if (data.includes('"usage":{')) {
+    // Quotes inside JSON strings are escaped, so `"usage":{` finds only a real usage object.
+    // `sage":{` first: JSON is full of quotes, and a search for a pattern starting with one is
+    // several times slower on every text chunk.
+    if (data.includes('sage":{') && data.includes('"usage":{')) {
       const chunk = JSON.parse(data) as { usage?: unknown; choices?: unknown[] };
       const usage = openAiUsage(chunk.usage);
       if (usage) this.usage = { usage, complete: true };
@@ -136,9 +138,11 @@ export class OpenAiChatStreamMeter implements StreamMeter {
 
   toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
     const data = event.data;
-    // Quotes inside JSON strings are escaped, so `"name"` is a key: only a delta that opens a
-    // call has one (argument deltas do not), and plain text chunks never do.
-    if (!data.includes('"name"') || !(data.includes('"tool_calls"') || data.includes('"function_call"'))) return NO_TOOL_CALLS;
+    // `_call` (of `tool_calls`, `function_call`) is a cheap first test: searching for a pattern
+    // that starts with a quote is several times slower, JSON being full of quotes. Then, as
+    // quotes inside JSON strings are escaped, `"name"` is a key: only a delta that opens a call
+    // has one (argument deltas do not), and text chunks never do.
+    if (!data.includes('_call') || !data.includes('"name"')) return NO_TOOL_CALLS;
     return choiceToolCalls(JSON.parse(data), 'delta', false);
   }
 
