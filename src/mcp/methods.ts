@@ -128,7 +128,9 @@ export class McpMethods {
     if (TOOL_NAME.test(name) && !tool) {
       throw await this.reject(env, 'unknown_tool', { method: 'tools/call', tool: name }, new RpcError(RPC.invalidParams, `Unknown tool "${name}" on MCP server "${this.server}".`, { code: 'not_found' }));
     }
-    const destructive = (tool?.annotations as { destructiveHint?: unknown } | undefined)?.destructiveHint === true;
+    // MCP's defaults: a tool is destructive unless it says it only reads or says it is not.
+    const hints = tool?.annotations as { readOnlyHint?: unknown; destructiveHint?: unknown } | undefined;
+    const destructive = hints?.readOnlyHint !== true && hints?.destructiveHint !== false;
     const ticket = await this.deps.tools.begin({ ...this.check(env, name, args), destructive }, 'tools');
     return this.forward(ticket, 'tools/call', { name, ...(args ? { arguments: args } : {}), ...forwardedMeta(_meta) }, CallToolResultSchema, env, (r) => (r.isError === true ? 'the tool reported an error' : undefined));
   }
