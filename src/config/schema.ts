@@ -265,6 +265,14 @@ export const configSchema = z.strictObject({
   logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   policy: policySchema.default({ defaults: true, files: [], reload: true, cache_size: 10_000 }),
   mcp_servers: z.array(mcpServerSchema).default([]),
+  mcp: z
+    .strictObject({
+      /** An MCP session (Mcp-Session-Id) unused this long is dropped. */
+      session_idle_seconds: z.number().int().positive().default(1800),
+      /** Host names `/mcp/` answers besides loopback ones (DNS-rebinding protection); empty: loopback only on a loopback bind, any otherwise. */
+      allowed_hosts: z.array(z.string().min(1)).default([]),
+    })
+    .default({ session_idle_seconds: 1800, allowed_hosts: [] }),
   providers: z.array(providerSchema).default([]),
   models: z.array(modelSchema).default([]),
   teams: z.array(teamSchema).default([]),

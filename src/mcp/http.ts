@@ -5,6 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../errors/index.js';
 import { readBody } from '../pipeline/index.js';
+import { baseUrl } from '../util/http.js';
+
 import { RPC, RpcError } from './errors.js';
 
 /** A refusal at the HTTP level: its status, its JSON-RPC error, and why (for the audit event). */
@@ -70,14 +72,14 @@ function hostName(host: string): string {
 }
 
 /**
- * DNS-rebinding protection, as the MCP transport spec asks: a gateway bound to loopback answers
- * only requests addressed to a loopback name; and a browser's `Origin`, when sent, must be the
+ * DNS-rebinding protection, as the MCP transport spec asks: the Host must be one the gateway
+ * answers to (`hostAllowed`); and a browser's `Origin`, when sent, must be the
  * gateway's own. Returns what is wrong, or null.
  */
-export function originProblem(req: IncomingMessage, loopbackOnly: boolean): string | null {
+export function originProblem(req: IncomingMessage, hostAllowed: (name: string) => boolean): string | null {
   const host = header(req, 'host');
   if (!host) return 'the Host header is missing';
-  if (loopbackOnly && !isLoopback(hostName(host))) return `Host "${host.slice(0, 100)}" is not allowed`;
+  if (!hostAllowed(hostName(host))) return `Host "${host.slice(0, 100)}" is not allowed`;
   const origin = header(req, 'origin');
   if (origin === undefined) return null;
   let originHost: string | null = null;
@@ -87,14 +89,6 @@ export function originProblem(req: IncomingMessage, loopbackOnly: boolean): stri
     // "null" and other opaque origins never match.
   }
   return originHost !== null && originHost.toLowerCase() === host.toLowerCase() ? null : `Origin "${origin.slice(0, 100)}" is not allowed`;
-}
-
-/** The gateway's own base URL as this client addresses it. */
-export function baseUrl(req: IncomingMessage): string {
-  const secure = 'encrypted' in req.socket && req.socket.encrypted === true;
-  const host = header(req, 'host');
-  // It ends up in a quoted header parameter: anything but a plain host[:port] is not echoed.
-  return `${secure ? 'https' : 'http'}://${host !== undefined && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? host : 'localhost'}`;
 }
 
 export const METADATA_PREFIX = '/.well-known/oauth-protected-resource/mcp/';

@@ -24,6 +24,8 @@ export interface McpGatewayOptions {
   listenHost: string;
   /** An MCP session unused this long is dropped (default 30 minutes). */
   idleMs?: number;
+  /** Host names answered besides loopback ones; empty: a loopback bind answers loopback names only, another bind any name. */
+  allowedHosts?: string[];
 }
 
 interface Target {
@@ -44,7 +46,7 @@ export class McpGateway {
   private readonly targets = new Map<string, Target>();
   private readonly sessions = new Map<string, McpSession>();
   private readonly idleMs: number;
-  private readonly loopbackOnly: boolean;
+  private readonly hostAllowed: (name: string) => boolean;
   private readonly sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -58,7 +60,9 @@ export class McpGateway {
       this.targets.set(config.name, { upstream, methods: new McpMethods(upstream, deps) });
     }
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
-    this.loopbackOnly = isLoopback(options.listenHost);
+    const allowed = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()));
+    const restricted = isLoopback(options.listenHost) || allowed.size > 0;
+    this.hostAllowed = (name) => !restricted || isLoopback(name) || allowed.has(name.toLowerCase());
     if (this.targets.size > 0) {
       this.sweeper = setInterval(() => void this.sweep().catch((err: unknown) => deps.logger.error({ err }, 'MCP session sweep failed')), Math.min(60_000, this.idleMs / 2));
       this.sweeper.unref();
@@ -70,7 +74,7 @@ export class McpGateway {
     let caller: Caller | null = null;
     res.setHeader('x-request-id', requestId);
     try {
-      const problem = originProblem(req, this.loopbackOnly);
+      const problem = originProblem(req, this.hostAllowed);
       if (problem) throw refusal(403, RPC.invalidRequest, 'origin_not_allowed', `Forbidden: ${problem}.`, 'forbidden');
       const target = this.targets.get(serverName);
       if (!target) throw refusal(404, RPC.invalidRequest, 'unknown_server', `No MCP server "${serverName.slice(0, 100)}" is configured.`, 'not_found');

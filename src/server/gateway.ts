@@ -15,7 +15,7 @@ import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
-import { sendError, sendJson } from '../util/http.js';
+import { baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { handleAdmin, type AdminDeps } from './admin.js';
@@ -40,6 +40,20 @@ const DATA_PLANE: Record<string, ApiAdapter> = {
   '/v1/embeddings': openAiEmbeddings,
   '/v1/messages': anthropicMessages,
 };
+
+/** RFC 8414 metadata, so MCP clients that follow RFC 9728 discovery find the token endpoint. */
+function authorizationServerMetadata(base: string) {
+  return {
+    issuer: base,
+    token_endpoint: `${base}/oauth/token`,
+    revocation_endpoint: `${base}/oauth/revoke`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    revocation_endpoint_auth_methods_supported: ['none'],
+    response_types_supported: [],
+  };
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -141,7 +155,9 @@ export class Gateway {
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
-    const mcp = new McpGateway(config.mcp_servers, pipeline, { env, listenHost: config.server.host });
+    const mcp = new McpGateway(config.mcp_servers, pipeline, {
+      env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
+    });
     return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp);
   }
 
@@ -185,6 +201,8 @@ export class Gateway {
         return sendJson(res, 200, { status: 'ok', version: VERSION });
       case '/readyz':
         return this.ready(res);
+      case '/.well-known/oauth-authorization-server':
+        return sendJson(res, 200, authorizationServerMetadata(baseUrl(req)), { 'cache-control': 'public, max-age=300' });
       case '/.well-known/jwks.json':
         return sendJson(res, 200, this.admin.keys.jwks(), { 'cache-control': 'public, max-age=300' });
       default:

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asGatewayError, errorBody, type ErrorDialect } from '../errors/index.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
@@ -20,4 +20,13 @@ export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDiale
   const headers: Record<string, string> = { ...extraHeaders, ...(e.headers ?? {}) };
   if (requestId) headers['x-request-id'] = requestId;
   sendJson(res, e.status, errorBody(e, dialect, requestId), headers);
+}
+
+/** The gateway's own base URL as this client addresses it. */
+export function baseUrl(req: IncomingMessage): string {
+  const secure = 'encrypted' in req.socket && req.socket.encrypted === true;
+  const raw = req.headers.host;
+  const host = Array.isArray(raw) ? raw[0] : raw;
+  // It ends up in a quoted header parameter: anything but a plain host[:port] is not echoed.
+  return `${secure ? 'https' : 'http'}://${host !== undefined && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? host : 'localhost'}`;
 }
