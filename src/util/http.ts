@@ -25,8 +25,7 @@ export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDiale
 /** The gateway's own base URL as this client addresses it. */
 export function baseUrl(req: IncomingMessage): string {
   const secure = 'encrypted' in req.socket && req.socket.encrypted === true;
-  const raw = req.headers.host;
-  const host = Array.isArray(raw) ? raw[0] : raw;
+  const host = req.headers.host;
   // It ends up in a quoted header parameter: anything but a plain host[:port] is not echoed.
   return `${secure ? 'https' : 'http'}://${host !== undefined && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? host : 'localhost'}`;
 }
