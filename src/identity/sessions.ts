@@ -114,7 +114,10 @@ export class SessionService {
     const id = newId('ses');
     const session = await this.store.createSession({
       id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: null, task: input.task, budget, models,
-      scopes: { tools: layers([profile.tools], input.tools), resources: layers([profile.resources], input.resources), prompts: layers([profile.prompts], input.prompts) },
+      scopes: {
+        tools: layers([profile.tools], input.tools), resources: layers([profile.resources], input.resources), prompts: layers([profile.prompts], input.prompts),
+        approvals: [profile.toolApprovals],
+      },
       context, createdAt, expiresAt: createdAt + ttl * 1000, chain: [id],
       enforcement: input.enforcement ?? null,
     });
@@ -144,7 +147,7 @@ export class SessionService {
     const held = this.resolveModels([profile.models], parent.models);
     const models = narrow(input.models, held, 'scope', 'the parent session', 'invalid_scope');
     if (models.length === 0) throw new GatewayError('forbidden', 'the child agent may use none of the parent\'s models', { details: { oauth: 'invalid_scope' } });
-    const context = { ...childContext(parent, agent, input.context), delegation_depth: depth };
+    const context = { ...childContext(parent, agent, profile, input.context), delegation_depth: depth };
     await this.options.policy?.authorizeDelegate(parent, agent, profile, context, by.requestId);
     const remaining = this.ledger.remaining([await this.ledger.load(parent)]);
     const budget: Budget = {
@@ -163,9 +166,11 @@ export class SessionService {
     const child = await this.store.createSession({
       id, agentId: agent.id, teamId: agent.teamId, profileId: profile.id, parentId: parent.id, task: input.task, budget, models,
       scopes: {
-        tools: layers([...parent.scopes.tools, profile.tools], input.tools),
-        resources: layers([...parent.scopes.resources, profile.resources], input.resources),
-        prompts: layers([...parent.scopes.prompts, profile.prompts], input.prompts),
+        tools: layers([...inherited(parent.scopes.tools), profile.tools], input.tools),
+        resources: layers([...inherited(parent.scopes.resources), profile.resources], input.resources),
+        prompts: layers([...inherited(parent.scopes.prompts), profile.prompts], input.prompts),
+        // Approvals only accumulate: what needed a human for the parent needs one for the child.
+        approvals: [...(parent.scopes.approvals ?? []), profile.toolApprovals],
       },
       context,
       createdAt, expiresAt: Math.min(createdAt + ttl * 1000, parent.expiresAt), chain: [...parent.chain, id],
@@ -304,6 +309,9 @@ function narrow(requested: string[] | undefined, allowed: string[], param: strin
   if (problems.length > 0) throw new GatewayError('invalid_request', `${param}: ${problems.join('; ')}`, { param, details: { oauth } });
   return resolveNames([requested], allowed);
 }
+
+/** A parent's layers as a child inherits them; a parent stored before scopes existed held nothing. */
+const inherited = (parentLayers: string[][]): string[][] => (parentLayers.length === 0 ? [[]] : parentLayers);
 
 /** Inherited scope layers, plus the requested narrowing as one more layer. */
 function layers(inherited: string[][], requested: string[] | undefined): string[][] {

@@ -137,6 +137,13 @@ export class McpMethods {
 
   private async readResource(params: Record<string, unknown>, env: CallEnv): Promise<Result> {
     const { uri, _meta } = parseParams(ReadResourceRequestParamsSchema, params, env);
+    // Scopes compare text, servers parse URLs: only the canonical spelling is accepted, so
+    // `NOTE://secret` or `a/./b` cannot reach what `!notes/note://secret` denies.
+    const canonical = canonicalUri(uri);
+    if (canonical !== uri) {
+      throw await this.reject(env, 'non_canonical_uri', { method: 'resources/read', uri: uri.slice(0, 200) },
+        new RpcError(RPC.invalidParams, canonical === null ? 'The resource URI is not a valid URI (at most 2048 characters).' : `Use the resource URI's canonical form: ${canonical.slice(0, 200)}`, { code: 'invalid_request', param: 'uri' }));
+    }
     const ticket = await this.deps.tools.begin(this.check(env, uri, undefined), 'resources');
     return this.forward(ticket, 'resources/read', { uri, ...forwardedMeta(_meta) }, ReadResourceResultSchema, env);
   }
@@ -154,7 +161,9 @@ export class McpMethods {
     try {
       result = (await this.upstream.request(method, params, schema, { ...(env.signal ? { signal: env.signal } : {}), ...(env.progress ? { onprogress: env.progress } : {}) })) as Result;
     } catch (err) {
-      await ticket.end({ ok: false, resultBytes: 0, error: err instanceof Error ? err.message : String(err) });
+      // Timed out or cancelled after it was sent: the server may well have run it (and is paid).
+      const ran = err instanceof UpstreamFailure && (err.kind === 'timeout' || err.kind === 'cancelled');
+      await ticket.end({ ok: false, ran, resultBytes: 0, error: err instanceof Error ? err.message : String(err) });
       throw err;
     }
     const error = failed?.(result);
@@ -215,4 +224,16 @@ function forwardedMeta(meta: Record<string, unknown> | undefined): Record<string
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+const MAX_URI_LENGTH = 2048;
+
+/** The WHATWG serialisation of a URI (scheme and host lower-cased, dot segments resolved), or null. */
+function canonicalUri(uri: string): string | null {
+  if (uri.length > MAX_URI_LENGTH) return null;
+  try {
+    return new URL(uri).href;
+  } catch {
+    return null;
+  }
 }

@@ -2,7 +2,8 @@
 // the output so the hard limits hold even for a long answer. Exact token counting happens only
 // when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
 // tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
-import type { Amount } from '../budget/index.js';
+import type { Amount, ApprovalService, BudgetLedger } from '../budget/index.js';
+import type { Enforcement, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
 import { countPromptTokens, promptTokensUpperBound } from '../providers/prompt-tokens.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
@@ -56,9 +57,15 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
  * `approval_required` until a human approves; after a denial, every call is refused.
  */
 function stepUpGate(ctx: CallContext, deps: PipelineDeps, amount: Amount): void {
-  const enforcement = ctx.enforcement;
+  softThresholdGate(ctx.session!, ctx.enforcement ?? null, deps, amount);
+}
+
+/**
+ * The soft-mode check for any charge on a session (a model call, a priced tool call). Needs the
+ * session's approval state loaded (`approvals.load`).
+ */
+export function softThresholdGate(session: Session, enforcement: Enforcement | null, deps: { approvals: ApprovalService; ledger: BudgetLedger }, amount: Amount): void {
   if (enforcement?.mode !== 'soft') return;
-  const session = ctx.session!;
   const gate = deps.approvals.gate(session.id);
   if (gate === 'approved') return;
   if (gate === 'denied') throw new GatewayError('approval_denied', undefined, { details: { session_id: session.id } });

@@ -12,29 +12,45 @@
 export type Scope = readonly string[];
 
 interface Compiled {
-  allow: RegExp[];
-  deny: RegExp[];
+  allow: string[];
+  deny: string[];
 }
 
-const compiled = new Map<string, RegExp>();
-
-function patternToRegExp(pattern: string): RegExp {
-  let re = compiled.get(pattern);
-  if (!re) {
-    const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    re = new RegExp(`^${body}$`, 's');
-    if (compiled.size > 10_000) compiled.clear();
-    compiled.set(pattern, re);
+/**
+ * Wildcard match in linear time (no regular expressions: an agent chooses its own narrowing
+ * globs, and a backtracking pattern like `*a*a*a*c` must not freeze the gateway). Greedy with a
+ * single backtrack point, O(pattern × name) at worst.
+ */
+export function globMatch(pattern: string, name: string): boolean {
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let mark = 0;
+  while (n < name.length) {
+    const c = pattern[p];
+    if (c === '?' || (c !== undefined && c !== '*' && c === name[n])) {
+      p++;
+      n++;
+    } else if (c === '*') {
+      star = p++;
+      mark = n;
+    } else if (star >= 0) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
   }
-  return re;
+  while (pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 function compile(scope: Scope): Compiled {
-  const allow: RegExp[] = [];
-  const deny: RegExp[] = [];
+  const allow: string[] = [];
+  const deny: string[] = [];
   for (const p of scope) {
-    if (p.startsWith('!')) deny.push(patternToRegExp(p.slice(1)));
-    else allow.push(patternToRegExp(p));
+    if (p.startsWith('!')) deny.push(p.slice(1));
+    else allow.push(p);
   }
   return { allow, deny };
 }
@@ -53,10 +69,10 @@ function compiledScope(scope: Scope): Compiled {
 /** True when `scope` allows `name` (an allow pattern matches and no deny pattern does). */
 export function inScope(scope: Scope, name: string): boolean {
   const c = compiledScope(scope);
-  if (c.deny.some((re) => re.test(name))) return false;
+  if (c.deny.some((p) => globMatch(p, name))) return false;
   // Only denies (`["!x"]`): everything else — so a narrowing layer can just take things away.
   if (c.allow.length === 0) return c.deny.length > 0;
-  return c.allow.some((re) => re.test(name));
+  return c.allow.some((p) => globMatch(p, name));
 }
 
 /** True when every layer allows `name`. No layers: nothing is allowed. */
@@ -69,12 +85,18 @@ export function isPattern(entry: string): boolean {
   return entry.startsWith('!') || /[*?]/.test(entry);
 }
 
+/** Most entries one scope may have, and the longest entry (bounds the work of every match). */
+export const MAX_SCOPE_ENTRIES = 64;
+export const MAX_SCOPE_ENTRY_LENGTH = 256;
+
 /** Checks the syntax of scope entries; returns a message per bad entry. */
 export function scopeProblems(scope: Scope): string[] {
   const problems: string[] = [];
+  if (scope.length > MAX_SCOPE_ENTRIES) problems.push(`more than ${MAX_SCOPE_ENTRIES} entries`);
   for (const entry of scope) {
     const p = entry.startsWith('!') ? entry.slice(1) : entry;
     if (p.length === 0) problems.push(`"${entry}" is empty`);
+    else if (entry.length > MAX_SCOPE_ENTRY_LENGTH) problems.push(`"${entry.slice(0, 40)}…" is longer than ${MAX_SCOPE_ENTRY_LENGTH} characters`);
     else if (/\s/.test(p) || [...p].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) problems.push(`"${entry}" contains whitespace or control characters`);
     else if (p.startsWith('!')) problems.push(`"${entry}" has more than one leading "!"`);
   }

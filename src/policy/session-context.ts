@@ -36,7 +36,19 @@ function actionOf(value: unknown, param: string): string | undefined {
   return value;
 }
 
-/** A root session's context: the agent's environment, the requested (or profile's) data class. */
+/** The requested data class, refused when below `floor` (the profile's, or the parent's). */
+function atLeast(asked: DataSensitivity | undefined, floor: DataSensitivity, whose: string, oauth?: string): DataSensitivity {
+  if (asked === undefined) return floor;
+  if (sensitivityLevel(asked) < sensitivityLevel(floor)) {
+    throw new GatewayError('invalid_request', `context.data_sensitivity may not be below ${whose} (${floor})`, { param: 'context.data_sensitivity', ...(oauth ? { details: { oauth } } : {}) });
+  }
+  return asked;
+}
+
+/**
+ * A root session's context: the agent's environment, the requested data class — never below
+ * the profile's, which is also the default.
+ */
 export function rootContext(agent: Agent, profile: Profile, input: Record<string, unknown> = {}): SessionContext {
   if (input.environment !== undefined && input.environment !== agent.environment) {
     throw new GatewayError('invalid_request', `context.environment must be the agent's environment ("${agent.environment}")`, { param: 'context.environment' });
@@ -44,7 +56,7 @@ export function rootContext(agent: Agent, profile: Profile, input: Record<string
   return {
     ...input,
     environment: agent.environment,
-    data_sensitivity: sensitivityOf(input.data_sensitivity, 'context.data_sensitivity') ?? profile.dataSensitivity,
+    data_sensitivity: atLeast(sensitivityOf(input.data_sensitivity, 'context.data_sensitivity'), profile.dataSensitivity, 'the profile\'s'),
     intended_action: actionOf(input.intended_action, 'context.intended_action') ?? UNSPECIFIED,
   };
 }
@@ -61,7 +73,7 @@ export function contextOf(session: Session): SessionContext {
 }
 
 /** A child session's context: the parent's, tightened by what the child asks for, never relaxed. */
-export function childContext(parent: Session, childAgent: Agent, input: Record<string, unknown> = {}): SessionContext {
+export function childContext(parent: Session, childAgent: Agent, childProfile: Profile, input: Record<string, unknown> = {}): SessionContext {
   const inherited = contextOf(parent);
   if (childAgent.environment !== inherited.environment) {
     throw new GatewayError('forbidden', `agent "${childAgent.name}" runs in ${childAgent.environment}, the parent session in ${inherited.environment}`, { details: { oauth: 'invalid_target' } });
@@ -73,6 +85,8 @@ export function childContext(parent: Session, childAgent: Agent, input: Record<s
   if (asked !== undefined && sensitivityLevel(asked) < sensitivityLevel(inherited.data_sensitivity)) {
     throw new GatewayError('invalid_request', `a child session may not lower data_sensitivity below its parent's (${inherited.data_sensitivity})`, { param: 'context.data_sensitivity', details: { oauth: 'invalid_request' } });
   }
+  // The child's own profile may demand more than the parent carried: the stricter one holds.
+  const floor = sensitivityLevel(childProfile.dataSensitivity) > sensitivityLevel(inherited.data_sensitivity) ? childProfile.dataSensitivity : inherited.data_sensitivity;
   const action = actionOf(input.intended_action, 'context.intended_action');
   if (action !== undefined && inherited.intended_action !== UNSPECIFIED && action !== inherited.intended_action) {
     throw new GatewayError('invalid_request', `a child session keeps its parent's intended_action ("${inherited.intended_action}")`, { param: 'context.intended_action', details: { oauth: 'invalid_request' } });
@@ -81,7 +95,7 @@ export function childContext(parent: Session, childAgent: Agent, input: Record<s
     ...inherited,
     ...input,
     environment: inherited.environment,
-    data_sensitivity: asked ?? inherited.data_sensitivity,
+    data_sensitivity: atLeast(asked, floor, 'the child profile\'s', 'invalid_request'),
     intended_action: action ?? inherited.intended_action,
   };
 }

@@ -9,6 +9,7 @@ import type { McpToolSettings } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Directory } from '../identity/directory.js';
 import { admit, limitsFor } from '../pipeline/rate-limit.js';
+import { softThresholdGate } from '../pipeline/reserve.js';
 import { loadAccounts } from '../pipeline/resolve.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { Agent, GroupCommit, Profile, Session, UsageRecord } from '../store/index.js';
@@ -37,6 +38,8 @@ export interface ToolCallCheck {
 
 export interface ToolCallResult {
   ok: boolean;
+  /** Not ok, yet the server may have run it (timed out or cancelled after it was sent): still charged. */
+  ran?: boolean;
   /** Size of the result as JSON, in bytes. */
   resultBytes: number;
   /** Why it failed (a JSON-RPC error message, a timeout). */
@@ -114,7 +117,7 @@ export class ToolGate {
    */
   async authorize(check: ToolCallCheck, phase: ToolPhase = 'call', kind: ScopeKind = 'tools'): Promise<'allow' | 'approval'> {
     try {
-      if (kind === 'tools') checkToolName(check.tool);
+      if (kind !== 'resources') checkToolName(check.tool);
       if (!sessionMayUse(check.session, kind, check.server, check.tool)) {
         throw new GatewayError(kind === 'tools' ? 'tool_not_allowed' : 'forbidden', `This session may not use the ${WHAT[kind]} "${scopedToolId(check.server, check.tool)}".`);
       }
@@ -153,14 +156,18 @@ export class ToolGate {
       if (limits.length > 0) admission = admit(this.deps.rateLimiter, limits, 0);
       if (kind === 'tools') {
         const settings = check.server === null ? undefined : this.deps.toolSettings(check.server, check.tool);
-        const needsHuman = effect === 'approval' || settings?.approval === true || (profile !== null && inScope(profile.toolApprovals, id));
-        if (needsHuman) await this.approved(check, id, profile);
+        // The price is held first: a call the budget cannot pay never uses up an approval.
         if (settings?.cost_usd) {
           const costNano = usdToNano(settings.cost_usd);
+          await this.softThreshold(check, profile, costNano);
           hold = { reservation: this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }), costNano };
         }
+        const approvalLayers = check.session.scopes.approvals ?? [];
+        const needsHuman = effect === 'approval' || settings?.approval === true || approvalLayers.some((layer) => inScope(layer, id)) || (profile !== null && inScope(profile.toolApprovals, id));
+        if (needsHuman) await this.approved(check, id, profile);
       }
     } catch (err) {
+      if (hold) this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: 0 });
       if (admission) this.deps.rateLimiter.adjust(admission, 0);
       this.recordDenial(check, 'call', kind, err);
       throw err;
@@ -175,8 +182,9 @@ export class ToolGate {
         ended = true;
         const writes: Promise<void>[] = [];
         if (hold) {
-          // The tool's price is charged when it ran; a failed call costs nothing.
-          const charged = result.ok ? hold.costNano : 0;
+          // The tool's price is charged when it ran (or may have: timed out or cancelled after it
+          // was sent); a call the server refused or failed costs nothing.
+          const charged = result.ok || result.ran === true ? hold.costNano : 0;
           this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: charged });
           writes.push(this.deps.usage.add({ usage: toolUsageLine(check, id, charged, result.ok, startedPerf, this.deps.now()) }));
         }
@@ -208,11 +216,31 @@ export class ToolGate {
     }
     const holdMs = (check.session.enforcement ?? profile?.enforcement)?.holdSeconds ?? 0;
     const decided = holdMs > 0 ? await approvals.wait(approval.id, holdMs * 1000) : null;
-    if (decided?.status === 'approved' && (await approvals.consume(decided, check.requestId))) return;
+    if (decided?.status === 'approved') {
+      // The wait may have outlived the session (revoked, closed, expired) or its agent.
+      const [session, agent] = await Promise.all([this.deps.directory.sessions.get(check.session.id), this.deps.directory.agents.get(check.agent.id)]);
+      if (session?.status !== 'active' || session.expiresAt <= this.deps.now()) throw new GatewayError('session_inactive');
+      if (agent?.status !== 'active') throw new GatewayError('agent_inactive');
+      if (await approvals.consume(decided, check.requestId)) return;
+    }
     if (decided?.status === 'denied') throw new GatewayError('tool_approval_denied', `A human denied this call of "${id}".`, { details: { approval_id: decided.id } });
     throw new GatewayError('tool_approval_required', `This call of "${id}" needs a human approval: approval ${approval.id} is pending. Call again with the same arguments once it is approved.`, {
       details: { approval_id: approval.id, tool: id, arguments_sha256: hash },
     });
+  }
+
+  /** Soft mode: a priced call that would take the session past its threshold needs the budget step-up too. */
+  private async softThreshold(check: ToolCallCheck, profile: Profile | null, costNano: number): Promise<void> {
+    const enforcement = check.session.enforcement ?? profile?.enforcement ?? null;
+    if (enforcement?.mode !== 'soft') return;
+    await this.deps.approvals.load(check.session.id);
+    try {
+      softThresholdGate(check.session, enforcement, this.deps, { tokens: 0, usdNano: costNano });
+    } catch (err) {
+      if (!(err instanceof GatewayError) || err.code !== 'approval_required') throw err;
+      const approval = await this.deps.approvals.request(check.session, { ...err.details, tool: scopedToolId(check.server, check.tool), request_id: check.requestId }, check.requestId);
+      throw new GatewayError('approval_required', `${err.message} Approval ${approval.id} is pending.`, { details: { ...err.details, approval_id: approval.id } });
+    }
   }
 
   private recordDenial(check: ToolCallCheck, phase: ToolPhase, kind: ScopeKind, err: unknown): void {

@@ -46,6 +46,8 @@ export interface ToolScopes {
   resources: string[][];
   /** `server/name`. */
   prompts: string[][];
+  /** Tool calls that need a human approval: a call matched by ANY layer (its profile's or an ancestor's) needs one. */
+  approvals?: string[][];
 }
 
 export interface ProfileSpec {

@@ -83,6 +83,14 @@ describe('request-time policy', () => {
     expect(denied.data).toMatchObject({ resource: 'Model::cheap-model', policies: ['tollgate.data-sensitivity'], context: { data_sensitivity: 'restricted' } });
   });
 
+  it('never lets a session declare its data less sensitive than its profile says', async () => {
+    const lower = await gw.admin('POST', '/admin/v1/sessions', { agent: 'demo-agent', task: 't', context: { data_sensitivity: 'public' } });
+    expect(lower.status).toBe(400);
+    expect(lower.body.error.message).toMatch(/may not be below the profile's \(internal\)/);
+    const defaulted = await gw.openSession();
+    expect((await gw.session(defaulted.sessionId)).context.data_sensitivity).toBe('internal');
+  });
+
   it('judges by intended action: an operator policy keeps summaries off o3-mini', async () => {
     const summarize = await gw.openSession({ context: { intended_action: 'summarize' } });
     await expect(ask(summarize.token, 'o3-mini')).rejects.toThrow(/summaries use the small models/);

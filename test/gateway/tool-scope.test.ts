@@ -474,3 +474,41 @@ describe('adapters: where tools live', () => {
     expect(openAiChat.stripTools(required, new Set(['b']))).toBe('b');
   });
 });
+
+describe('review findings: tools that slip past a naive check', () => {
+  const ev = (data: string, event?: string) => ({ raw: `${event ? `event: ${event}\n` : ''}data: ${data}`, event, data });
+
+  it('OpenAI stream: a tool name split across deltas is checked whole', () => {
+    const meter = openAiChat.createStreamMeter({});
+    expect(meter.toolCalls(ev('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"dang","arguments":""}}]}}]}'))).toEqual([{ name: 'dang' }]);
+    expect(meter.toolCalls(ev('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"er_zone"}}]}}]}'))).toEqual([{ name: 'danger_zone' }]);
+    // Another call index starts its own name.
+    expect(meter.toolCalls(ev('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"name":"ok"}}]}}]}'))).toEqual([{ name: 'ok' }]);
+  });
+
+  it('Anthropic: an MCP connector block (mcp_tool_use) is a tool call named server/tool', () => {
+    const meter = anthropicMessages.createStreamMeter({});
+    expect(meter.toolCalls(ev('{"type":"content_block_start","index":0,"content_block":{"type":"mcp_tool_use","id":"m","name":"drop_db","server_name":"evil","input":{}}}', 'content_block_start'))).toEqual([{ name: 'evil/drop_db' }]);
+    expect(anthropicMessages.toolCallsInResponse({ content: [{ type: 'mcp_tool_use', name: 'drop_db', server_name: 'evil', input: {} }] })).toEqual([{ name: 'evil/drop_db', arguments: {} }]);
+  });
+
+  it('Anthropic: a request naming remote MCP servers is refused before anything is forwarded', async () => {
+    const { sessionId, token } = await gw.openSession();
+    const res = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': token, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'mcp-client-2025-04-04', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: CLAUDE, max_tokens: 32, messages: user('hi'), mcp_servers: [{ type: 'url', url: 'https://evil.example/mcp', name: 'evil' }] }),
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as any).error).toMatchObject({ type: 'permission_error', code: 'tool_not_allowed' });
+    expect((await gw.session(sessionId)).spent.requests).toBe(0);
+  });
+
+  it('OpenAI: web_search_options is a tool (web_search) under the session\'s scope', async () => {
+    const { client } = await openai({ tools: ['get_weather'] });
+    const err = await client.chat.completions.create({ model: GPT, messages: user('hi'), web_search_options: {} } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect((err as Error).message).toMatch(/web_search/);
+    expect(openAiChat.parse({ model: GPT, messages: user('hi'), web_search_options: {} }).tools).toEqual(['web_search']);
+  });
+});

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNotesServer, type NotesFixture } from '../fixtures/mcp/http-server.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { delegate } from '../helpers/oauth.js';
 import { events, mcpClient, rejection } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-mcp-policy-'));
@@ -39,6 +40,8 @@ beforeAll(async () => {
       { name: 'ops-held', ...profile, enforcement: { approval_hold_seconds: 10 } },
       { name: 'careful', ...profile, tool_approvals: ['notes/write_*'] },
       { name: 'limited', ...profile, rate_limits: { session: { requests_per_minute: 2 } } },
+      { name: 'soft', ...profile, session_budget: { default: { usd: 1 } }, enforcement: { mode: 'soft', soft_threshold: 0.5 } },
+      { name: 'careful-poor', ...profile, tool_approvals: ['notes/write_*'], session_budget: { default: { usd: 0.2 } } },
     ],
     agents: [
       { name: 'dev-bot', team: 'demo', profile: 'ops', environment: 'dev' },
@@ -46,6 +49,8 @@ beforeAll(async () => {
       { name: 'prod-held', team: 'demo', profile: 'ops-held', environment: 'prod' },
       { name: 'careful-bot', team: 'demo', profile: 'careful', environment: 'dev' },
       { name: 'limited-bot', team: 'demo', profile: 'limited', environment: 'dev' },
+      { name: 'soft-bot', team: 'demo', profile: 'soft', environment: 'dev' },
+      { name: 'poor-bot', team: 'demo', profile: 'careful-poor', environment: 'dev' },
     ],
   });
 });
@@ -181,6 +186,37 @@ describe('MCP tool calls under policy', () => {
     const err = await rejection(client.callTool({ name: 'list_notes', arguments: {} }));
     expect(err.code).toBe(-32029);
     expect(err.data).toMatchObject({ code: 'rate_limited', retry_after: expect.any(Number) });
+    await client.close();
+  });
+
+  it('keeps a parent\'s tool approvals for a child delegated to an agent whose profile has none', async () => {
+    const parent = await gw.openSession({ agent: 'careful-bot' });
+    const child = await delegate(gw.url, parent.token, { agent: 'dev-bot', task: 'write for me' });
+    expect(child.status).toBe(200);
+    const client = await mcpClient(gw, child.body.access_token as string);
+    const err = await rejection(client.callTool({ name: 'write_note', arguments: { name: 'c', content: 'd' } }));
+    expect(err.data.code).toBe('tool_approval_required');
+    await client.close();
+  });
+
+  it('applies the soft-mode threshold to priced tools: past it, a human must approve', async () => {
+    const { token } = await gw.openSession({ agent: 'soft-bot' });
+    const client = await mcpClient(gw, token);
+    await client.callTool({ name: 'write_note', arguments: { name: 's1', content: 'x' } });
+    await client.callTool({ name: 'write_note', arguments: { name: 's2', content: 'x' } });
+    const err = await rejection(client.callTool({ name: 'write_note', arguments: { name: 's3', content: 'x' } }));
+    expect(err.code).toBe(-32002);
+    expect(err.data).toMatchObject({ code: 'approval_required', approval_id: expect.stringMatching(/^apr_/) });
+    expect((await gw.admin('GET', `/admin/v1/approvals/${err.data.approval_id}`)).body.kind).toBe('budget');
+    await client.close();
+  });
+
+  it('checks the budget before asking a human: a call nobody can pay for raises no approval', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'poor-bot' });
+    const client = await mcpClient(gw, token);
+    const err = await rejection(client.callTool({ name: 'write_note', arguments: { name: 'p', content: 'x' } }));
+    expect(err.data.code).toBe('budget_exceeded');
+    expect((await gw.admin('GET', `/admin/v1/approvals?session=${sessionId}`)).body.data).toEqual([]);
     await client.close();
   });
 });

@@ -160,6 +160,12 @@ describe('MCP gateway: resources and prompts', () => {
     const err = await rejection(client.readResource({ uri: 'note://secret' }));
     expect(err.code).toBe(-32003);
     expect(err.data.code).toBe('forbidden');
+    // Another spelling of a URI the server would parse to the same place is refused, not read.
+    for (const uri of ['NOTE://secret', 'note://Secret/../secret', 'note://welcome/./']) {
+      const spelled = await rejection(client.readResource({ uri }));
+      expect(spelled.code, uri).toBe(-32602);
+    }
+    expect((await rejection(client.readResource({ uri: `note://${'a'.repeat(3000)}` }))).code).toBe(-32602);
     const [called] = await events(gw, { type: 'resource.called', session: sessionId });
     expect(called.data).toMatchObject({ resource: 'notes/note://welcome', ok: true });
     const [denied] = await events(gw, { type: 'resource.denied', session: sessionId });

@@ -58,3 +58,20 @@ describe('scopes', () => {
     expect(argumentsHash(undefined)).toBe(argumentsHash({}));
   });
 });
+
+describe('scope matching cost', () => {
+  it('matches in linear time: a backtracking-hostile glob against a long name is instant', () => {
+    const hostile = ['*a*a*a*a*a*a*a*a*a*a*a*a*c'];
+    const name = 'a'.repeat(4096);
+    const start = performance.now();
+    expect(inScope(hostile, name)).toBe(false);
+    expect(inScope(['notes/file:///srv/*/*.txt'], `notes/file:///srv/${'/'.repeat(20_000)}x`)).toBe(false);
+    expect(performance.now() - start).toBeLessThan(200);
+    expect(inScope(hostile, `${'a'.repeat(50)}c`)).toBe(true);
+  });
+
+  it('bounds what one scope may hold', () => {
+    expect(scopeProblems(Array.from({ length: 65 }, (_, i) => `t${i}`))).toContain('more than 64 entries');
+    expect(scopeProblems(['x'.repeat(257)])[0]).toMatch(/longer than 256 characters/);
+  });
+});

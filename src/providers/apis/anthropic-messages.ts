@@ -1,6 +1,7 @@
 // Anthropic Messages (https://docs.anthropic.com/en/api/messages). Note the usage arithmetic:
 // `input_tokens` EXCLUDES cache reads and writes, so total input is the sum of all three.
 import { z } from 'zod';
+import { GatewayError } from '../../errors/index.js';
 import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
@@ -38,10 +39,13 @@ function anthropicUsage(usage: unknown, previous?: Usage): Usage | null {
 /** Client tools and server tools (`{type: 'web_search_20250305', name: 'web_search'}`) alike are named by `name`. */
 const toolName = (tool: Record<string, unknown>): string => (typeof tool.name === 'string' ? tool.name : '');
 
-/** A content block that calls a tool: `tool_use`, or `server_tool_use` for a server tool. */
+/**
+ * A content block that calls a tool: `tool_use`, `server_tool_use` for a server tool, and any
+ * other `*_tool_use` (an MCP connector's `mcp_tool_use` is named `server_name/name`).
+ */
 function blockToolCall(block: unknown, withArguments: boolean): ReturnedToolCall | null {
-  if (!isObject(block) || (block.type !== 'tool_use' && block.type !== 'server_tool_use')) return null;
-  const name = toolName(block);
+  if (!isObject(block) || typeof block.type !== 'string' || !block.type.endsWith('tool_use')) return null;
+  const name = typeof block.server_name === 'string' ? `${block.server_name}/${toolName(block)}` : toolName(block);
   if (name.length === 0) return null;
   return withArguments ? { name, arguments: block.input } : { name };
 }
@@ -109,6 +113,11 @@ export const anthropicMessages: ApiAdapter = {
 
   parse(body): CanonicalCall {
     const req = validate(messagesRequest, body);
+    // Remote MCP servers named in the request would run tools at the provider, out of the
+    // gateway's sight: scope, policy and audit apply only to tools that pass through it.
+    if (body.mcp_servers !== undefined && body.mcp_servers !== null) {
+      throw new GatewayError('tool_not_allowed', 'Remote MCP servers in the request (mcp_servers) are not allowed: call MCP tools through the gateway at /mcp/{server}.', { param: 'mcp_servers' });
+    }
     return {
       api: 'anthropic.messages',
       model: req.model,

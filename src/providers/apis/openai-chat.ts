@@ -37,10 +37,10 @@ const functionName = (fn: Record<string, unknown>): string => (typeof fn.name ==
  * (`custom.name` for custom tools) and the deprecated `function_call.name`. Only the first
  * delta of a streamed call names it; later ones (arguments only) are skipped.
  */
-function collectToolCalls(message: Record<string, unknown>, out: ReturnedToolCall[], withArguments: boolean): void {
+function collectToolCalls(message: Record<string, unknown>, out: ReturnedToolCall[]): void {
   const add = (fn: unknown): void => {
     if (!isObject(fn) || typeof fn.name !== 'string' || fn.name.length === 0) return;
-    out.push(withArguments ? { name: fn.name, arguments: parsedArguments(fn.arguments ?? fn.input) } : { name: fn.name });
+    out.push({ name: fn.name, arguments: parsedArguments(fn.arguments ?? fn.input) });
   };
   if (Array.isArray(message.tool_calls)) {
     for (const call of message.tool_calls) if (isObject(call)) add(call.function ?? call.custom);
@@ -48,14 +48,45 @@ function collectToolCalls(message: Record<string, unknown>, out: ReturnedToolCal
   add(message.function_call);
 }
 
-/** Calls in every choice of a completion (`message`) or of a chunk (`delta`). */
-function choiceToolCalls(json: unknown, key: 'message' | 'delta', withArguments: boolean): ReturnedToolCall[] {
+/**
+ * Tool-call names in a streamed chunk, joined with earlier pieces of the same call: an upstream
+ * may split a name across deltas (`"dang"`, then `"er_zone"`), and clients that concatenate
+ * would call the whole name — so the whole name is what gets checked.
+ */
+function deltaToolCalls(json: unknown, names: Map<string, string>): ReturnedToolCall[] {
   const out: ReturnedToolCall[] = [];
   const choices = isObject(json) ? json.choices : undefined;
   if (!Array.isArray(choices)) return out;
   for (const choice of choices) {
-    const message = isObject(choice) ? choice[key] : undefined;
-    if (isObject(message)) collectToolCalls(message, out, withArguments);
+    if (!isObject(choice) || !isObject(choice.delta)) continue;
+    const delta = choice.delta;
+    const piece = (key: string, fn: unknown): void => {
+      if (!isObject(fn) || typeof fn.name !== 'string' || fn.name.length === 0) return;
+      const name = (names.get(key) ?? '') + fn.name;
+      names.set(key, name);
+      out.push({ name });
+    };
+    if (Array.isArray(delta.tool_calls)) {
+      delta.tool_calls.forEach((call, i) => {
+        if (isObject(call)) piece(`${String(choice.index)}:${typeof call.index === 'number' ? call.index : `#${i}`}`, call.function ?? call.custom);
+      });
+    }
+    piece(`${String(choice.index)}:function_call`, delta.function_call);
+  }
+  return out;
+}
+
+/** The name `web_search_options` is scoped under. */
+const WEB_SEARCH = 'web_search';
+
+/** Calls in every choice of a completion. */
+function choiceToolCalls(json: unknown): ReturnedToolCall[] {
+  const out: ReturnedToolCall[] = [];
+  const choices = isObject(json) ? json.choices : undefined;
+  if (!Array.isArray(choices)) return out;
+  for (const choice of choices) {
+    const message = isObject(choice) ? choice.message : undefined;
+    if (isObject(message)) collectToolCalls(message, out);
   }
   return out;
 }
@@ -112,6 +143,8 @@ function deltaText(chunk: Record<string, unknown>): string {
 
 /** One OpenAI-style SSE meter, shared by every OpenAI API whose stream ends with `[DONE]`. */
 export class OpenAiChatStreamMeter implements StreamMeter {
+  /** Tool-call names seen so far, by choice and call index. */
+  private readonly toolNames = new Map<string, string>();
   private usage: MeteredUsage | null = null;
   private readonly delivered = new DeliveredEvents(deltaText);
   constructor(private readonly clientWantsUsage: boolean) {}
@@ -143,7 +176,7 @@ export class OpenAiChatStreamMeter implements StreamMeter {
     // quotes inside JSON strings are escaped, `"name"` is a key: only a delta that opens a call
     // has one (argument deltas do not), and text chunks never do.
     if (!data.includes('_call') || !data.includes('"name"')) return NO_TOOL_CALLS;
-    return choiceToolCalls(JSON.parse(data), 'delta', false);
+    return deltaToolCalls(JSON.parse(data), this.toolNames);
   }
 
   reported(): MeteredUsage | null {
@@ -176,7 +209,8 @@ export const openAiChat: ApiAdapter = {
       choices: req.n ?? 1,
       // Deprecated `functions` are prompt too: counted so the reservation stays an upper bound.
       prompt: { messages: req.messages, tools: req.functions?.length ? [...(req.tools ?? []), ...req.functions] : (req.tools ?? undefined) },
-      tools: [...(req.tools ?? []).map(toolName), ...(req.functions ?? []).map(functionName)],
+      // `web_search_options` turns on OpenAI's own search tool: it is a tool like any other.
+      tools: [...(req.tools ?? []).map(toolName), ...(req.functions ?? []).map(functionName), ...(body.web_search_options != null ? [WEB_SEARCH] : [])],
     };
   },
 
@@ -202,6 +236,7 @@ export const openAiChat: ApiAdapter = {
     // `parallel_tool_calls` is only valid with tools; `function_call` only with functions.
     dropTools(body, 'tools', toolName, drop, ['tool_choice', 'parallel_tool_calls']);
     dropTools(body, 'functions', functionName, drop, ['function_call']);
+    if (drop.has(WEB_SEARCH)) delete body.web_search_options;
     return null;
   },
 
@@ -211,7 +246,7 @@ export const openAiChat: ApiAdapter = {
   },
 
   toolCallsInResponse(json): ReturnedToolCall[] {
-    return choiceToolCalls(json, 'message', true);
+    return choiceToolCalls(json);
   },
 
   responseText(json): string {
