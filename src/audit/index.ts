@@ -1,38 +1,207 @@
-// The audit record: control-plane and security events (tokens issued and refused, sessions opened,
-// delegated and revoked, secrets issued, keys rotated), appended through a group commit.
-import type { AuditEvent, Store } from '../store/index.js';
+// The audit record: data-plane, control-plane and security events (tokens issued and refused,
+// sessions opened, delegated and revoked, policy decisions, tool calls, keys rotated), appended
+// through a group commit onto one tamper-evident hash chain (store/chain.ts), sealed by signed
+// checkpoints, and copied to the export sinks once durable. See docs/audit.md.
+import type { AuditCheckpoint, AuditEvent, ChainedEvent, Store } from '../store/index.js';
 import { GroupCommit } from '../store/index.js';
 import { newId } from '../util/ids.js';
+import type { Logger } from '../util/logger.js';
+import { checkCheckpoint, signCheckpoint, type CheckpointKeys, type CheckpointSigner } from './checkpoints.js';
+import type { ExportSink } from './export.js';
+import { verifyAudit, type VerifyOptions, type VerifyResult } from './verify.js';
+
+export { verifyAudit, type BreakReason, type BrokenLink, type VerifyOptions, type VerifyProgress, type VerifyResult } from './verify.js';
+export { signCheckpoint, checkCheckpoint, storedCheckpointKeys, jwksCheckpointKeys, CHECKPOINT_TYPE, type CheckpointKeys, type CheckpointSigner, type CheckpointClaims, type TrustedKey } from './checkpoints.js';
+export { createExportSinks, eventLine, JsonlSink, WebhookSink, type EventLine, type ExportSettings, type ExportSink, type LineTarget, type SinkStats } from './export.js';
 
 export type NewEvent = Pick<AuditEvent, 'type' | 'actor'> & Partial<Omit<AuditEvent, 'id' | 'time' | 'type' | 'actor'>>;
 
+export interface AuditLogOptions {
+  logger?: Logger;
+  /** Signs checkpoints (the gateway's KeyRing); without it, checkpoint() does nothing. */
+  signer?: CheckpointSigner;
+  /** Keys verification trusts (`storedCheckpointKeys`); without them no checkpoint verifies. */
+  keys?: CheckpointKeys;
+  /** Where durable events are copied. */
+  sinks?: ExportSink[];
+  /** Sign a checkpoint this often once start() is called (0: only on close). */
+  checkpointIntervalMs?: number;
+}
+
+const NO_KEYS: CheckpointKeys = { key: async () => undefined };
+
 export class AuditLog {
   private readonly writer: GroupCommit<AuditEvent>;
+  /** Each request's events not yet durable, so the end of its response can wait for them. */
+  private readonly pending = new Map<string, Set<Promise<void>>>();
+  /** The last event this process appended: on a private store, nobody else moves the head. */
+  private lastWritten: { seq: number; hash: string } | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private checkpointing: Promise<AuditCheckpoint | null> | null = null;
+  private closed = false;
+  private readonly logger: Logger | undefined;
+  private readonly sinks: ExportSink[];
+  readonly keys: CheckpointKeys;
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     private readonly now: () => number = Date.now,
+    private readonly options: AuditLogOptions = {},
   ) {
-    this.writer = new GroupCommit((events) => store.appendEvents(events));
+    this.logger = options.logger;
+    this.sinks = options.sinks ?? [];
+    this.keys = options.keys ?? NO_KEYS;
+    // Hashing happens here, once per batch: appendEvents links the whole batch in its transaction.
+    this.writer = new GroupCommit(async (events) => {
+      let stored: ChainedEvent[];
+      try {
+        stored = await store.appendEvents(events);
+      } catch (err) {
+        this.logger?.error({ err, events: events.length }, 'audit events could not be written');
+        throw err;
+      }
+      this.committed(stored);
+    });
   }
 
-  /** Appends an event; resolves once it is durable. */
+  /**
+   * Appends an event; resolves once it is durable. A caller that does not wait (`void`) never
+   * sees a failed write as an unhandled rejection: failures are logged here.
+   */
   record(e: NewEvent): Promise<void> {
-    return this.writer.add({
+    const requestId = e.requestId ?? null;
+    const durable = this.writer.add({
       id: newId('evt'),
       time: this.now(),
       type: e.type,
       actor: e.actor,
-      requestId: e.requestId ?? null,
+      requestId,
       agentId: e.agentId ?? null,
       sessionId: e.sessionId ?? null,
       teamId: e.teamId ?? null,
       chain: e.chain ?? null,
       data: e.data ?? {},
     });
+    durable.catch(() => undefined);
+    if (requestId !== null) this.track(requestId, durable);
+    return durable;
+  }
+
+  private track(requestId: string, durable: Promise<void>): void {
+    let set = this.pending.get(requestId);
+    if (!set) this.pending.set(requestId, (set = new Set()));
+    set.add(durable);
+    const done = () => {
+      set.delete(durable);
+      if (set.size === 0 && this.pending.get(requestId) === set) this.pending.delete(requestId);
+    };
+    durable.then(done, done);
+  }
+
+  /**
+   * Resolves once every event recorded so far for `requestId` is durable (rejects if one could
+   * not be written). The data plane awaits it before the end of a response, together with the
+   * spend line: both are group-committed, so this costs a lone call one commit at most.
+   */
+  durable(requestId: string): Promise<void> {
+    const set = this.pending.get(requestId);
+    if (!set || set.size === 0) return Promise.resolve();
+    return Promise.all(set).then(() => undefined);
   }
 
   flush(): Promise<void> {
     return this.writer.flush();
+  }
+
+  /** After a batch committed: check nobody else moved the chain, then export it. */
+  private committed(stored: ChainedEvent[]): void {
+    const first = stored[0];
+    const last = stored.at(-1);
+    if (!first || !last) return;
+    if (!this.store.capabilities.shared && this.lastWritten && (first.seq !== this.lastWritten.seq + 1 || first.prevHash !== this.lastWritten.hash)) {
+      this.logger?.error(
+        { expected: { seq: this.lastWritten.seq + 1, prev_hash: this.lastWritten.hash }, found: { seq: first.seq, prev_hash: first.prevHash } },
+        'audit chain head moved outside this gateway: the database was written by something else',
+      );
+      void this.record({ type: 'audit.head_moved', actor: 'system', data: { expected_seq: this.lastWritten.seq + 1, expected_prev_hash: this.lastWritten.hash, found_seq: first.seq, found_prev_hash: first.prevHash } });
+    }
+    this.lastWritten = { seq: last.seq, hash: last.hash! };
+    for (const sink of this.sinks) {
+      try {
+        sink.write(stored);
+      } catch (err) {
+        this.logger?.error({ err, sink: sink.name }, 'audit export failed');
+      }
+    }
+  }
+
+  /** Verifies the chain with this log's store and keys. */
+  verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+    return verifyAudit(this.store, this.keys, options);
+  }
+
+  /**
+   * Signs a checkpoint at the chain's current end — after verifying the stretch since the
+   * latest checkpoint, so a checkpoint never seals a broken chain. Returns null when there is
+   * nothing new to seal; throws (and signs nothing) when the chain does not verify.
+   */
+  checkpoint(): Promise<AuditCheckpoint | null> {
+    // One at a time: the timer and close() may meet.
+    this.checkpointing ??= this.signCheckpoint().finally(() => (this.checkpointing = null));
+    return this.checkpointing;
+  }
+
+  private async signCheckpoint(): Promise<AuditCheckpoint | null> {
+    const signer = this.options.signer;
+    if (!signer) return null;
+    await this.flush();
+    const head = await this.store.chainHead();
+    if (head.lastSeq < head.firstSeq) return null;
+    if (!this.store.capabilities.shared && this.lastWritten && (this.lastWritten.seq !== head.lastSeq || this.lastWritten.hash !== head.lastHash)) {
+      throw new Error(`audit chain head moved outside this gateway (it wrote seq ${this.lastWritten.seq}, the head says ${head.lastSeq}): not signing a checkpoint`);
+    }
+    const latest = await this.store.latestCheckpoint();
+    let from: { seq: number; hash: string } | undefined;
+    if (latest) {
+      // The stretch starts at the latest checkpoint, if it holds: signed by us, and the chain passes through it.
+      const checked = await checkCheckpoint(latest, this.keys);
+      const [at] = await this.store.readChain(latest.lastSeq - 1, 1);
+      if (checked.ok && at?.seq === latest.lastSeq && at.hash === checked.claims.last_hash) from = { seq: at.seq, hash: at.hash };
+      if (from && from.seq >= head.lastSeq) return null;
+    }
+    const result = await this.verify({ from });
+    if (!result.ok) {
+      const b = result.first_broken!;
+      throw new Error(`audit chain broken at seq ${b.seq} (${b.reason}: ${b.detail}): not signing a checkpoint`);
+    }
+    const checkpoint = await signCheckpoint(signer, { lastSeq: result.chain.last_seq, lastHash: result.chain.last_hash }, this.now());
+    await this.store.putCheckpoint(checkpoint);
+    this.logger?.info({ checkpoint: checkpoint.id, last_seq: checkpoint.lastSeq, kid: checkpoint.kid, verified: result.events }, 'audit checkpoint signed');
+    return checkpoint;
+  }
+
+  /** Starts signing checkpoints every `checkpointIntervalMs`. */
+  start(): void {
+    const every = this.options.checkpointIntervalMs ?? 0;
+    if (this.timer || every <= 0 || !this.options.signer) return;
+    this.timer = setInterval(() => {
+      this.checkpoint().catch((err: unknown) => this.logger?.error({ err }, 'audit checkpoint refused'));
+    }, every);
+    this.timer.unref();
+  }
+
+  /** On shutdown: writes what is queued, signs a last checkpoint, and empties the export sinks. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+    await this.checkpoint().catch((err: unknown) => this.logger?.error({ err }, 'audit checkpoint refused at shutdown'));
+    await Promise.all(this.sinks.map((s) => s.close()));
+  }
+
+  /** What each export sink sent, dropped and holds. */
+  exportStats(): Record<string, ReturnType<ExportSink['stats']>> {
+    return Object.fromEntries(this.sinks.map((s) => [s.name, s.stats()]));
   }
 }

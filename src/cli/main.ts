@@ -247,6 +247,14 @@ program
   .action(run(async () => (await import('./commands/usage.js')).usage));
 
 program
+  .command('audit')
+  .description('the tamper-evident audit log')
+  .command('verify')
+  .description('verify the audit chain and its signed checkpoints (exit 0: intact, 2: broken, naming the first broken event)')
+  .option('--slice <n>', 'events verified per request (progress is shown between slices)', '50000')
+  .action(run(async () => (await import('./commands/audit.js')).verify));
+
+program
   .command('models')
   .description('models agents may be granted, with prices')
   .action(run(async () => (await import('./commands/usage.js')).models));

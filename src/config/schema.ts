@@ -278,6 +278,25 @@ export const configSchema = z.strictObject({
   teams: z.array(teamSchema).default([]),
   profiles: z.array(profileSchema).default([]),
   agents: z.array(agentSchema).default([]),
+  /** The tamper-evident audit chain (docs/audit.md). */
+  audit: z
+    .strictObject({
+      /** Sign a checkpoint of the audit chain this often (and on clean shutdown). */
+      checkpoint_interval_seconds: z.number().int().positive().default(300),
+      /** Copies of every durable event, for log shippers and SIEMs. */
+      export: z
+        .strictObject({
+          /** JSON lines appended to this file (relative: under data_dir), or `-` for stdout. */
+          jsonl_path: z.string().min(1).optional(),
+          /** POSTed batches `{ events: [...] }`, retried with backoff. */
+          webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+          webhook_batch_size: z.number().int().positive().max(10_000).default(500),
+          /** Events held while the webhook is slow or down; beyond this they are dropped (and counted). */
+          webhook_max_queue: z.number().int().positive().default(10_000),
+        })
+        .default({ webhook_batch_size: 500, webhook_max_queue: 10_000 }),
+    })
+    .default({ checkpoint_interval_seconds: 300, export: { webhook_batch_size: 500, webhook_max_queue: 10_000 } }),
 });
 
 export type Config = z.infer<typeof configSchema>;

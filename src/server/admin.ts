@@ -12,6 +12,7 @@ import { usdToNano } from '../providers/pricing.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
+import { AUDIT_ROUTES } from './admin-audit.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
 import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionView, spendView, teamView, usageView } from './views.js';
 import type { Session } from '../store/index.js';
@@ -35,7 +36,7 @@ export interface AdminDeps {
   tokenTtlMs: number;
 }
 
-interface RouteInput {
+export interface RouteInput {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body: unknown;
@@ -43,7 +44,7 @@ interface RouteInput {
   by: Actor;
 }
 
-interface AdminRoute {
+export interface AdminRoute {
   method: 'GET' | 'POST';
   path: string;
   summary: string;
@@ -343,6 +344,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     method: 'GET', path: '/admin/v1/models', tag: 'models', summary: 'Models agents may be granted, with prices (USD per 1M tokens)',
     handle: async (_i, d) => list(d.providers.listModels().map(modelView)),
   },
+  ...AUDIT_ROUTES,
 ];
 
 interface CompiledRoute {

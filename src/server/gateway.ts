@@ -7,7 +7,7 @@ import { join, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, type JournalEntry } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import { AuditLog } from '../audit/index.js';
+import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
@@ -110,7 +110,11 @@ export class Gateway {
     const tokens = new TokenService(keys, { issuer: config.tokens.issuer, audience: config.tokens.audience, ttlSeconds: config.tokens.ttl_seconds }, now);
     const revocations = new RevocationList(store, now);
     await revocations.load();
-    const audit = new AuditLog(store, now);
+    const { jsonl_path: jsonlPath, webhook_url: webhookUrl, webhook_batch_size: webhookBatchSize, webhook_max_queue: webhookMaxQueue } = config.audit.export;
+    const audit = new AuditLog(store, now, {
+      logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
+      sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),
+    });
     // Calls that were in flight when a previous process died: settle their holds now. A private
     // store has no other live process, so every hold left is from the dead one.
     await reconcileReservations(store, store.capabilities.shared ? now() : Number.POSITIVE_INFINITY, now(), audit, logger);
@@ -232,6 +236,8 @@ export class Gateway {
         : { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created, owned_by: m.provider.name })) };
       sendJson(res, 200, body, { 'x-request-id': requestId });
     } catch (err) {
+      // The refusal's audit event is durable before the answer goes out.
+      await this.audit.durable(requestId).catch(() => undefined);
       sendError(res, err, anthropic ? 'anthropic' : 'openai', requestId);
     }
   }
@@ -264,6 +270,7 @@ export class Gateway {
 
   async listen(port: number, host: string): Promise<string> {
     this.startMaintenance();
+    this.audit.start();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -307,7 +314,8 @@ export class Gateway {
     await new Promise((resolve) => setImmediate(resolve));
     await this.mcp.close();
     await this.usage.flush();
-    await this.audit.flush();
+    // Writes what is queued, signs a last checkpoint, empties the export sinks.
+    await this.audit.close();
     await this.providers.close();
     await this.store.close();
   }

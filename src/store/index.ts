@@ -3,3 +3,4 @@ export type * from './types.js';
 export { ZERO_SPEND } from './types.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
 export { GroupCommit } from './group-commit.js';
+export { GENESIS_HASH, canonicalJson, eventHash, recordHash, linkEvents } from './chain.js';

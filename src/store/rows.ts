@@ -1,6 +1,6 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
 import type { NewProfile } from './store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditEvent, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -152,12 +152,6 @@ export const rowToCredential = (r: Row): Credential => ({
 
 export const rowToRevokedToken = (r: Row): RevokedToken => ({ jti: str(r.jti), expiresAt: num(r.expires_at), revokedAt: num(r.revoked_at) });
 
-export const EVENT_COLUMNS = ['id', 'time', 'type', 'actor', 'request_id', 'agent_id', 'session_id', 'team_id', 'chain', 'data'] as const;
-
-export function eventValues(e: AuditEvent): unknown[] {
-  return [e.id, e.time, e.type, e.actor, e.requestId, e.agentId, e.sessionId, e.teamId, e.chain === null ? null : JSON.stringify(e.chain), JSON.stringify(e.data)];
-}
-
 export const rowToEvent = (r: Row): AuditEvent => ({
   id: str(r.id),
   time: num(r.time),
@@ -170,6 +164,37 @@ export const rowToEvent = (r: Row): AuditEvent => ({
   chain: r.chain === null || r.chain === undefined ? null : json<string[]>(r.chain),
   data: json<Record<string, unknown>>(r.data),
 });
+
+/** Columns of an event on the chain, in the order of `recordValues`. */
+export const CHAIN_COLUMNS = ['seq', 'id', 'time', 'type', 'actor', 'request_id', 'agent_id', 'session_id', 'team_id', 'chain', 'data', 'prev_hash', 'hash'] as const;
+
+export function recordValues(r: ChainRecord): unknown[] {
+  return [r.seq, r.id, r.time, r.type, r.actor, r.requestId, r.agentId, r.sessionId, r.teamId, r.chainJson, r.dataJson, r.prevHash, r.hash];
+}
+
+/** A stored event row as values in CHAIN_COLUMNS order (`recordValues` read back). */
+export const recordFromValues = (v: unknown[]): ChainRecord => ({
+  seq: num(v[0]), id: str(v[1]), time: num(v[2]), type: str(v[3]), actor: str(v[4]),
+  requestId: strOrNull(v[5]), agentId: strOrNull(v[6]), sessionId: strOrNull(v[7]), teamId: strOrNull(v[8]),
+  chainJson: strOrNull(v[9]), dataJson: str(v[10]), prevHash: strOrNull(v[11]), hash: strOrNull(v[12]),
+});
+
+/** A stored event row, JSON columns read as text (`chain` and `data` must come back unparsed). */
+export const rowToRecord = (r: Row): ChainRecord => ({
+  seq: num(r.seq), id: str(r.id), time: num(r.time), type: str(r.type), actor: str(r.actor),
+  requestId: strOrNull(r.request_id), agentId: strOrNull(r.agent_id), sessionId: strOrNull(r.session_id), teamId: strOrNull(r.team_id),
+  chainJson: strOrNull(r.chain), dataJson: str(r.data), prevHash: strOrNull(r.prev_hash), hash: strOrNull(r.hash),
+});
+
+export const rowToChainHead = (r: Row): ChainHead => ({ firstSeq: num(r.first_seq), lastSeq: num(r.last_seq), lastHash: str(r.last_hash) });
+
+export const CHECKPOINT_COLUMNS = ['id', 'last_seq', 'last_hash', 'time', 'kid', 'jws'] as const;
+
+export function checkpointValues(c: AuditCheckpoint): unknown[] {
+  return [c.id, c.lastSeq, c.lastHash, c.time, c.kid, c.jws];
+}
+
+export const rowToCheckpoint = (r: Row): AuditCheckpoint => ({ id: str(r.id), lastSeq: num(r.last_seq), lastHash: str(r.last_hash), time: num(r.time), kid: str(r.kid), jws: str(r.jws) });
 
 export const rowToApproval = (r: Row): Approval => ({
   id: str(r.id),

@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditEvent, Budget, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 /** Tool fields left out take their defaults (no tools, refuse out-of-scope offers, `internal` data). */
@@ -121,8 +121,22 @@ export interface Store {
   /** Revoked token ids not yet expired at `now` (expired entries may be dropped). */
   listRevokedTokens(now: number): Promise<RevokedToken[]>;
 
-  /** Appends audit events in one transaction, in order. */
-  appendEvents(events: readonly AuditEvent[]): Promise<void>;
+  /**
+   * Appends audit events in one transaction, in order, onto the one audit chain: with the chain
+   * head locked (so concurrent appends, from this process or another replica, queue), each event
+   * gets the next seq and is linked to the one before (`linkEvents` in store/chain.ts). Returns
+   * the events as stored.
+   */
+  appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]>;
   /** Events, newest first. */
   listEvents(filter?: EventFilter): Promise<AuditEvent[]>;
+  /** The chain's first seq and its current last seq and hash. */
+  chainHead(): Promise<ChainHead>;
+  /** Events with seq > `afterSeq` as stored (JSON columns as their text), in seq order, at most `limit`. */
+  readChain(afterSeq: number, limit: number): Promise<ChainRecord[]>;
+  putCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
+  /** Checkpoints with last_seq > `afterSeq`, in last_seq order, at most `limit`. */
+  listCheckpoints(afterSeq: number, limit: number): Promise<AuditCheckpoint[]>;
+  /** The checkpoint with the highest last_seq (the latest written among equals), or null. */
+  latestCheckpoint(): Promise<AuditCheckpoint | null>;
 }

@@ -246,6 +246,56 @@ export interface AuditEvent {
   data: Record<string, unknown>;
 }
 
+/**
+ * An audit event as the tamper-evident chain holds it: its position (`seq`, gap-free from the
+ * chain's first event) and the SHA-256 links (`eventHash` in store/chain.ts). Events written
+ * before the chain existed have null hashes.
+ */
+export interface ChainedEvent extends AuditEvent {
+  seq: number;
+  prevHash: string | null;
+  hash: string | null;
+}
+
+/** An event on the chain as stored, `chain` and `data` as their stored canonical JSON texts. */
+export interface ChainRecord {
+  seq: number;
+  id: string;
+  time: Timestamp;
+  type: string;
+  actor: string;
+  requestId: string | null;
+  agentId: string | null;
+  sessionId: string | null;
+  teamId: string | null;
+  chainJson: string | null;
+  dataJson: string;
+  prevHash: string | null;
+  hash: string | null;
+}
+
+/** Where the chain starts and where it ends now (the last event's seq and hash). */
+export interface ChainHead {
+  /** Seq of the first chained event (events before it predate the chain). */
+  firstSeq: number;
+  /** Seq of the last event; firstSeq - 1 while the chain is empty. */
+  lastSeq: number;
+  /** Hash of the last event; GENESIS_HASH while the chain is empty. */
+  lastHash: string;
+}
+
+/** A signed statement by the gateway: the chain passed through `lastHash` at `lastSeq`. */
+export interface AuditCheckpoint {
+  id: string;
+  lastSeq: number;
+  lastHash: string;
+  time: Timestamp;
+  /** Signing key id (the JWS header's `kid`). */
+  kid: string;
+  /** Compact JWS (EdDSA) of `{ last_seq, last_hash, time }`: the only part verification trusts. */
+  jws: string;
+}
+
 export type ApprovalStatus = 'pending' | 'approved' | 'denied';
 
 /** A step-up request: a soft-mode session crossed its threshold and a human must decide. */

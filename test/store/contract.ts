@@ -1,6 +1,6 @@
 // The Store contract suite: written once, run against every Store implementation.
 import { beforeEach, afterEach, describe, expect, it } from 'vitest';
-import type { Store, UsageRecord } from '../../src/store/index.js';
+import { canonicalJson, eventHash, GENESIS_HASH, recordHash, type AuditEvent, type Store, type UsageRecord } from '../../src/store/index.js';
 
 const profileSpec = {
   models: ['m1', 'm2'],
@@ -255,6 +255,68 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       await store.putSigningKey(key);
       await store.putSigningKey({ ...key, retiredAt: 5 });
       expect(await store.listSigningKeys()).toEqual([{ ...key, retiredAt: 5 }]);
+    });
+
+    // --- the audit chain ------------------------------------------------------------------
+
+    const chainEvent = (i: number, over: Partial<AuditEvent> = {}): AuditEvent => ({
+      id: `evt_c${i}`, time: 1_700_000_000_000 + i, type: 'test.event', actor: 'system', requestId: i % 2 ? `req_${i}` : null, agentId: null,
+      sessionId: `s${i % 3}`, teamId: null, chain: i % 2 ? null : [`s${i % 3}`], data: { i, nested: { b: [1, 'two', null], a: true }, text: 'é \u0000 \ud800' }, ...over,
+    });
+
+    it('links appended events into one chain: consecutive seqs, each hashing onto the one before', async () => {
+      const empty = await store.chainHead();
+      expect(empty).toEqual({ firstSeq: 1, lastSeq: 0, lastHash: GENESIS_HASH });
+      const first = await store.appendEvents([chainEvent(1), chainEvent(2)]);
+      const second = await store.appendEvents([chainEvent(3)]);
+      const all = [...first, ...second];
+      expect(all.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(all[0]!.prevHash).toBe(GENESIS_HASH);
+      for (const [i, e] of all.entries()) {
+        expect(e.hash).toBe(eventHash(chainEvent(i + 1), i + 1, i === 0 ? GENESIS_HASH : all[i - 1]!.hash!));
+        if (i > 0) expect(e.prevHash).toBe(all[i - 1]!.hash);
+      }
+      expect(await store.chainHead()).toEqual({ firstSeq: 1, lastSeq: 3, lastHash: all[2]!.hash });
+      // The appended events read back unchanged (the chain columns stay out of listEvents).
+      expect(await store.listEvents({ limit: 10 })).toEqual([3, 2, 1].map((i) => chainEvent(i)));
+      expect(await store.appendEvents([])).toEqual([]);
+    });
+
+    it('reads the chain back as stored, in seq order and in pages, hashing to what was appended', async () => {
+      const appended = await store.appendEvents(Array.from({ length: 7 }, (_, i) => chainEvent(i + 1)));
+      const page1 = await store.readChain(0, 3);
+      const page2 = await store.readChain(3, 10);
+      expect(page1.map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(page2.map((r) => r.seq)).toEqual([4, 5, 6, 7]);
+      for (const [i, r] of [...page1, ...page2].entries()) {
+        expect(r).toMatchObject({ id: appended[i]!.id, prevHash: appended[i]!.prevHash, hash: appended[i]!.hash });
+        // The stored JSON texts are canonical, and hash (unparsed) to the appended hash.
+        expect(r.dataJson).toBe(canonicalJson(appended[i]!.data));
+        expect(recordHash(r)).toBe(r.hash);
+      }
+      expect(await store.readChain(7, 10)).toEqual([]);
+    });
+
+    it('links concurrent appends into one chain without gaps', async () => {
+      const batches = Array.from({ length: 6 }, (_, b) => Array.from({ length: 20 }, (_, i) => chainEvent(b * 100 + i)));
+      const results = await Promise.all(batches.map((batch) => store.appendEvents(batch)));
+      const chain = await store.readChain(0, 1000);
+      expect(chain.map((r) => r.seq)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+      chain.forEach((r, i) => expect(r.prevHash).toBe(i === 0 ? GENESIS_HASH : chain[i - 1]!.hash));
+      // Each batch stayed together and in order.
+      for (const stored of results) expect(stored.map((e) => e.seq)).toEqual(stored.map((_, i) => stored[0]!.seq + i));
+    });
+
+    it('stores checkpoints and finds them by position', async () => {
+      const checkpoint = (id: string, lastSeq: number, time: number) => ({ id, lastSeq, lastHash: 'ab'.repeat(32), time, kid: 'k1', jws: `jws.${id}` });
+      expect(await store.latestCheckpoint()).toBeNull();
+      await store.putCheckpoint(checkpoint('ckp_b', 20, 200));
+      await store.putCheckpoint(checkpoint('ckp_a', 10, 100));
+      await store.putCheckpoint(checkpoint('ckp_c', 20, 300));
+      expect((await store.listCheckpoints(0, 10)).map((c) => c.id)).toEqual(['ckp_a', 'ckp_b', 'ckp_c']);
+      expect((await store.listCheckpoints(10, 10)).map((c) => c.id)).toEqual(['ckp_b', 'ckp_c']);
+      expect((await store.listCheckpoints(0, 1)).map((c) => c.id)).toEqual(['ckp_a']);
+      expect(await store.latestCheckpoint()).toEqual(checkpoint('ckp_c', 20, 300));
     });
   });
 }

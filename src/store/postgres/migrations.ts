@@ -12,6 +12,8 @@
 // - flags are BOOLEAN (rows.ts reads 0/1 and true/false alike);
 // - ids and names use the "C" collation, so ORDER BY name / id sorts bytewise as in SQLite rather
 //   than by the database's locale.
+import { GENESIS_HASH } from '../chain.js';
+
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -196,6 +198,35 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       ALTER TABLE sessions ADD COLUMN scopes JSON;
       ALTER TABLE approvals ADD COLUMN kind TEXT NOT NULL DEFAULT 'budget';
       ALTER TABLE approvals ADD COLUMN consumed_at BIGINT;
+    `,
+  },
+  {
+    version: 6,
+    name: 'audit chain and checkpoints',
+    // seq stops being an identity: appends number events themselves, from the chain head row
+    // they lock, so the chain has no gaps (an identity skips the values of rolled-back inserts).
+    // The chain starts after the events already stored (they keep null hashes).
+    sql: `
+      ALTER TABLE audit_events ALTER COLUMN seq DROP IDENTITY;
+      ALTER TABLE audit_events ADD COLUMN prev_hash TEXT;
+      ALTER TABLE audit_events ADD COLUMN hash TEXT;
+      CREATE TABLE audit_chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        first_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        last_hash TEXT NOT NULL
+      );
+      INSERT INTO audit_chain_head (id, first_seq, last_seq, last_hash)
+        SELECT 1, COALESCE(MAX(seq), 0) + 1, COALESCE(MAX(seq), 0), '${GENESIS_HASH}' FROM audit_events;
+      CREATE TABLE audit_checkpoints (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        last_seq BIGINT NOT NULL,
+        last_hash TEXT NOT NULL,
+        time BIGINT NOT NULL,
+        kid TEXT NOT NULL,
+        jws TEXT NOT NULL
+      );
+      CREATE INDEX audit_checkpoints_seq ON audit_checkpoints(last_seq, time);
     `,
   },
 ];

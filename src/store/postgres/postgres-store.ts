@@ -6,11 +6,12 @@ import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, NO_TOOL_SCOPES, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
-  rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
+  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  rowToChainHead, rowToCheckpoint, rowToRecord, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
+import { linkEvents } from '../chain.js';
 import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -71,15 +72,31 @@ const USAGE_TYPES: Record<(typeof USAGE_COLUMNS)[number], string> = {
 };
 
 /** Postgres type of each audit event column, likewise. */
-const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
-  id: 'text', time: 'bigint', type: 'text', actor: 'text', request_id: 'text', agent_id: 'text', session_id: 'text', team_id: 'text',
-  chain: 'json', data: 'json',
+const CHAIN_TYPES: Record<(typeof CHAIN_COLUMNS)[number], string> = {
+  seq: 'bigint', id: 'text', time: 'bigint', type: 'text', actor: 'text', request_id: 'text', agent_id: 'text', session_id: 'text', team_id: 'text',
+  chain: 'json', data: 'json', prev_hash: 'text', hash: 'text',
 };
 
+/**
+ * Inserts a linked batch and moves the chain head to its last event, in one statement (run
+ * inside the transaction that locked the head). The JSON columns receive the canonical texts
+ * the hashes cover; a JSON column keeps its text as given.
+ */
+const APPEND_EVENTS_SQL = `
+WITH inserted AS (
+  INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')})
+  SELECT ${CHAIN_COLUMNS.join(', ')} FROM ${unnestColumns(CHAIN_COLUMNS, CHAIN_TYPES, 'e')}
+)
+UPDATE audit_chain_head SET last_seq = $${CHAIN_COLUMNS.length + 1}, last_hash = $${CHAIN_COLUMNS.length + 2} WHERE id = 1`;
+
+/** Chain rows with the JSON columns as stored text, which verification hashes as it is. */
+const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c === 'data' ? `${c}::text AS ${c}` : c)).join(', ')}
+  FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`;
+
 /** `unnest($1::t1[], $2::t2[], …) AS alias(c1, c2, …)` for a batch sent as one array per column. */
-function unnestColumns(columns: readonly string[], types: Record<string, string>, alias: string, ordinality = false): string {
+function unnestColumns(columns: readonly string[], types: Record<string, string>, alias: string): string {
   const args = columns.map((c, i) => `$${i + 1}::${types[c]}[]`).join(', ');
-  return `unnest(${args})${ordinality ? ' WITH ORDINALITY' : ''} AS ${alias}(${columns.join(', ')}${ordinality ? ', ord' : ''})`;
+  return `unnest(${args}) AS ${alias}(${columns.join(', ')})`;
 }
 
 /** Transposes rows of values into one array per column. */
@@ -552,19 +569,57 @@ export class PostgresStore implements Store {
 
   // --- audit events -----------------------------------------------------------------------
 
-  async appendEvents(events: readonly AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    // One statement; WITH ORDINALITY … ORDER BY keeps seq in the order given.
-    await this.rows(
-      `INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')})
-       SELECT ${EVENT_COLUMNS.join(', ')} FROM ${unnestColumns(EVENT_COLUMNS, EVENT_TYPES, 'e', true)} ORDER BY ord`,
-      byColumn(EVENT_COLUMNS.length, events.map(eventValues)),
-    );
+  /**
+   * One chain for every replica: the append locks the chain head row (FOR UPDATE) in its
+   * transaction, so concurrent batches from any replica queue there and each links onto the
+   * last one committed. The lock is held for two short statements per group-committed batch.
+   */
+  async appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]> {
+    if (events.length === 0) return [];
+    return this.withClient(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const { rows } = await client.query<QueryResultRow>({ text: 'SELECT * FROM audit_chain_head WHERE id = 1 FOR UPDATE', types: TYPES });
+        if (!rows[0]) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
+        const linked = linkEvents(events, rowToChainHead(rows[0]));
+        const last = linked.events.at(-1)!;
+        await client.query({ text: APPEND_EVENTS_SQL, values: [...byColumn(CHAIN_COLUMNS.length, linked.records.map(recordValues)), last.seq, last.hash], types: TYPES });
+        await client.query('COMMIT');
+        return linked.events;
+      } catch (err) {
+        // If the rollback fails too, withClient discards the connection (still in a transaction).
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
     const { where, params } = conditions({ type: filter.type, agent_id: filter.agentId, session_id: filter.sessionId }, { time: filter.since });
     const rows = await this.rows(`SELECT * FROM audit_events ${where} ORDER BY seq DESC LIMIT $${params.length + 1}`, [...params, filter.limit ?? DEFAULT_LIMIT]);
     return rows.map(rowToEvent);
+  }
+
+  async chainHead(): Promise<ChainHead> {
+    const r = await this.row('SELECT * FROM audit_chain_head WHERE id = 1');
+    if (!r) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
+    return rowToChainHead(r);
+  }
+
+  async readChain(afterSeq: number, limit: number): Promise<ChainRecord[]> {
+    return (await this.rows(READ_CHAIN_SQL, [afterSeq, limit])).map(rowToRecord);
+  }
+
+  async putCheckpoint(c: AuditCheckpoint): Promise<void> {
+    await this.rows(`INSERT INTO audit_checkpoints (${CHECKPOINT_COLUMNS.join(', ')}) VALUES (${CHECKPOINT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, checkpointValues(c));
+  }
+
+  async listCheckpoints(afterSeq: number, limit: number): Promise<AuditCheckpoint[]> {
+    return (await this.rows('SELECT * FROM audit_checkpoints WHERE last_seq > $1 ORDER BY last_seq, time, id LIMIT $2', [afterSeq, limit])).map(rowToCheckpoint);
+  }
+
+  async latestCheckpoint(): Promise<AuditCheckpoint | null> {
+    const r = await this.row('SELECT * FROM audit_checkpoints ORDER BY last_seq DESC, time DESC, id DESC LIMIT 1');
+    return r ? rowToCheckpoint(r) : null;
   }
 }

@@ -1,4 +1,6 @@
 // Versioned schema for the SQLite store. Append new versions; never edit an applied one.
+import { GENESIS_HASH } from '../chain.js';
+
 export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -183,6 +185,33 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       ALTER TABLE sessions ADD COLUMN scopes TEXT;
       ALTER TABLE approvals ADD COLUMN kind TEXT NOT NULL DEFAULT 'budget';
       ALTER TABLE approvals ADD COLUMN consumed_at INTEGER;
+    `,
+  },
+  {
+    version: 6,
+    name: 'audit chain and checkpoints',
+    // The chain starts after the events already stored (they keep null hashes). The head row is
+    // what appends lock; its first_seq says where the chain starts.
+    sql: `
+      ALTER TABLE audit_events ADD COLUMN prev_hash TEXT;
+      ALTER TABLE audit_events ADD COLUMN hash TEXT;
+      CREATE TABLE audit_chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        first_seq INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        last_hash TEXT NOT NULL
+      );
+      INSERT INTO audit_chain_head (id, first_seq, last_seq, last_hash)
+        SELECT 1, COALESCE(MAX(seq), 0) + 1, COALESCE(MAX(seq), 0), '${GENESIS_HASH}' FROM audit_events;
+      CREATE TABLE audit_checkpoints (
+        id TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
+        last_hash TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        kid TEXT NOT NULL,
+        jws TEXT NOT NULL
+      );
+      CREATE INDEX audit_checkpoints_seq ON audit_checkpoints(last_seq, time);
     `,
   },
 ];

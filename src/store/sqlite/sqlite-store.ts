@@ -6,11 +6,12 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, NO_TOOL_SCOPES, EVENT_COLUMNS, eventValues, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
-  rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
+  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  recordFromValues, rowToChainHead, rowToCheckpoint, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
+import { linkEvents } from '../chain.js';
 import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditEvent, Budget, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -350,16 +351,58 @@ export class SqliteStore implements Store {
 
   // --- audit events -----------------------------------------------------------------------
 
-  async appendEvents(events: readonly AuditEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const insert = this.stmt(`INSERT INTO audit_events (${EVENT_COLUMNS.join(', ')}) VALUES (${EVENT_COLUMNS.map(() => '?').join(', ')})`);
-    this.db.transaction(() => {
-      for (const e of events) insert.run(...eventValues(e));
-    })();
+  async appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]> {
+    if (events.length === 0) return [];
+    const insert = this.stmt(`INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')}) VALUES (${CHAIN_COLUMNS.map(() => '?').join(', ')})`);
+    const advance = this.stmt('UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1');
+    // IMMEDIATE takes the write lock before the head is read: another process appending to the
+    // same file waits rather than linking onto the same head.
+    return this.db.transaction(() => {
+      const linked = linkEvents(events, this.head());
+      for (const r of linked.records) insert.run(...recordValues(r));
+      const last = linked.events.at(-1)!;
+      advance.run(last.seq, last.hash);
+      return linked.events;
+    }).immediate();
+  }
+
+  private head(): ChainHead {
+    const r = this.one('SELECT * FROM audit_chain_head WHERE id = 1');
+    if (!r) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
+    return rowToChainHead(r);
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
     const { where, params } = conditions({ type: filter.type, agent_id: filter.agentId, session_id: filter.sessionId }, { time: filter.since });
     return this.all(`SELECT * FROM audit_events ${where} ORDER BY seq DESC LIMIT ?`, ...params, filter.limit ?? 100).map(rowToEvent);
+  }
+
+  async chainHead(): Promise<ChainHead> {
+    return this.head();
+  }
+
+  async readChain(afterSeq: number, limit: number): Promise<ChainRecord[]> {
+    // Rows as arrays (better-sqlite3's raw mode): verification reads the whole table, and
+    // building one object per row is most of the cost of reading it.
+    const sql = `SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`;
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.statements.set(sql, s);
+    }
+    return (s.all(afterSeq, limit) as unknown[][]).map(recordFromValues);
+  }
+
+  async putCheckpoint(c: AuditCheckpoint): Promise<void> {
+    this.stmt(`INSERT INTO audit_checkpoints (${CHECKPOINT_COLUMNS.join(', ')}) VALUES (${CHECKPOINT_COLUMNS.map(() => '?').join(', ')})`).run(...checkpointValues(c));
+  }
+
+  async listCheckpoints(afterSeq: number, limit: number): Promise<AuditCheckpoint[]> {
+    return this.all('SELECT * FROM audit_checkpoints WHERE last_seq > ? ORDER BY last_seq, time, id LIMIT ?', afterSeq, limit).map(rowToCheckpoint);
+  }
+
+  async latestCheckpoint(): Promise<AuditCheckpoint | null> {
+    const r = this.one('SELECT * FROM audit_checkpoints ORDER BY last_seq DESC, time DESC, id DESC LIMIT 1');
+    return r ? rowToCheckpoint(r) : null;
   }
 }

@@ -1,0 +1,115 @@
+// The audit chain's hash: SHA-256 over a canonical JSON serialization of an event (RFC 8785
+// style: object keys sorted by UTF-16 code units, no whitespace, ECMAScript number and string
+// forms) that includes the event's position and the previous event's hash. Every store links
+// events with this one function, inside the transaction that appends them, and verification
+// recomputes it from the stored rows, so the serialization must read the same before and after a
+// round trip through a JSON column: it follows JSON.stringify's rules for what JSON cannot hold
+// (undefined and functions dropped from objects and null in arrays, non-finite numbers null,
+// toJSON honoured).
+// https://www.rfc-editor.org/rfc/rfc8785
+import { hash } from 'node:crypto';
+import type { AuditEvent, ChainedEvent, ChainRecord } from './types.js';
+
+/** prev_hash of the first chained event. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Canonical JSON of a value (sorted keys, no whitespace). */
+export function canonicalJson(value: unknown): string {
+  const out = serialize(value);
+  // JSON.stringify's answer for a top-level undefined; never the case for an event.
+  return out ?? 'null';
+}
+
+function serialize(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      // As JSON.stringify: a bigint cannot be stored as JSON.
+      throw new TypeError('a BigInt cannot be serialized as JSON');
+    case 'object': {
+      const withToJson = value as { toJSON?: unknown };
+      if (typeof withToJson.toJSON === 'function') return serialize((withToJson.toJSON as () => unknown).call(value));
+      if (Array.isArray(value)) {
+        // Indexes, not map(): holes serialize as null, as JSON.stringify writes them.
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + (serialize(value[i]) ?? 'null');
+        return `${out}]`;
+      }
+      if (value instanceof Number || value instanceof String || value instanceof Boolean) return serialize(value.valueOf());
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj);
+      // Objects built in code are often sorted already: sort only when they are not.
+      for (let i = 1; i < keys.length; i++) {
+        if (keys[i - 1]! > keys[i]!) {
+          keys.sort();
+          break;
+        }
+      }
+      let out = '{';
+      for (const key of keys) {
+        const v = serialize(obj[key]);
+        if (v === undefined) continue;
+        out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${v}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      // undefined, functions, symbols: left out, as JSON.stringify does.
+      return undefined;
+  }
+}
+
+const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+
+/**
+ * The hash of an event as stored: SHA-256 (hex) of the canonical JSON of `{ actor, agent_id,
+ * chain, data, id, prev_hash, request_id, seq, session_id, team_id, time, type }` (keys in that
+ * order: already sorted), where `chain` and `data` are the canonical JSON texts the store keeps.
+ * Verification hashes the stored texts as they are, without parsing them: any change to a
+ * stored byte changes the hash.
+ */
+export function recordHash(r: ChainRecord): string {
+  const text =
+    `{"actor":${str(r.actor)},"agent_id":${str(r.agentId)},"chain":${r.chainJson ?? 'null'},"data":${r.dataJson},` +
+    `"id":${str(r.id)},"prev_hash":${str(r.prevHash)},"request_id":${str(r.requestId)},"seq":${r.seq},` +
+    `"session_id":${str(r.sessionId)},"team_id":${str(r.teamId)},"time":${r.time},"type":${str(r.type)}}`;
+  return hash('sha256', text);
+}
+
+/** The hash of `e` at position `seq` following `prevHash` (what `recordHash` finds once it is stored). */
+export function eventHash(e: AuditEvent, seq: number, prevHash: string): string {
+  return recordHash(toRecord(e, seq, prevHash, null));
+}
+
+function toRecord(e: AuditEvent, seq: number, prevHash: string | null, hash: string | null): ChainRecord {
+  return {
+    seq, id: e.id, time: e.time, type: e.type, actor: e.actor, requestId: e.requestId, agentId: e.agentId, sessionId: e.sessionId, teamId: e.teamId,
+    chainJson: e.chain === null ? null : canonicalJson(e.chain), dataJson: canonicalJson(e.data), prevHash, hash,
+  };
+}
+
+/**
+ * Gives `events` the positions after `head` and links each to the one before: the events (as
+ * stored) and their rows (with the canonical texts to store).
+ */
+export function linkEvents(events: readonly AuditEvent[], head: { lastSeq: number; lastHash: string }): { events: ChainedEvent[]; records: ChainRecord[] } {
+  let seq = head.lastSeq;
+  let prevHash = head.lastHash;
+  const chained: ChainedEvent[] = [];
+  const records: ChainRecord[] = [];
+  for (const e of events) {
+    seq += 1;
+    const record = toRecord(e, seq, prevHash, null);
+    record.hash = recordHash(record);
+    chained.push({ ...e, seq, prevHash, hash: record.hash });
+    records.push(record);
+    prevHash = record.hash;
+  }
+  return { events: chained, records };
+}
