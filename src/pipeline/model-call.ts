@@ -104,7 +104,8 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   }
   const metered = meter(ctx.call!, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json));
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
-  const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json));
+  // If the check itself fails (a store error), the answer is withheld — but still charged.
+  const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   if (blocked) {
     await settle(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status });
     throw blocked;
