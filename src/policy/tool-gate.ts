@@ -134,7 +134,7 @@ export class ToolGate {
       }
       return decision.effect === 'approval' ? 'approval' : 'allow';
     } catch (err) {
-      this.recordDenial(check, phase, kind, err);
+      await this.recordDenial(check, phase, kind, err);
       throw err;
     }
   }
@@ -169,7 +169,7 @@ export class ToolGate {
     } catch (err) {
       if (hold) this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: 0 });
       if (admission) this.deps.rateLimiter.adjust(admission, 0);
-      this.recordDenial(check, 'call', kind, err);
+      await this.recordDenial(check, 'call', kind, err);
       throw err;
     }
     const started = this.deps.now();
@@ -188,6 +188,8 @@ export class ToolGate {
           this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: charged });
           writes.push(this.deps.usage.add({ usage: toolUsageLine(check, id, charged, result.ok, startedPerf, this.deps.now()) }));
         }
+        // The call's policy decision too: all of it is on disk before the agent hears back.
+        writes.push(this.deps.audit.durable(check.requestId));
         writes.push(this.deps.audit.record({
           ...eventBase(check), type: `${WHAT[kind]}.called`,
           data: { [WHAT[kind]]: id, ok: result.ok, error: result.error ?? null, result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, cost_usd: hold && result.ok ? hold.costNano / 1e9 : 0, source: check.source, ...argumentFacts(check.arguments) },
@@ -243,12 +245,13 @@ export class ToolGate {
     }
   }
 
-  private recordDenial(check: ToolCallCheck, phase: ToolPhase, kind: ScopeKind, err: unknown): void {
+  /** Records a refusal; resolves once it is durable (the refused caller hears of it only then). */
+  private recordDenial(check: ToolCallCheck, phase: ToolPhase, kind: ScopeKind, err: unknown): Promise<void> {
     const e = err instanceof GatewayError ? err : null;
-    void this.deps.audit.record({
+    return this.deps.audit.record({
       ...eventBase(check), type: `${WHAT[kind]}.denied`,
       data: { [WHAT[kind]]: scopedToolId(check.server, check.tool), phase, code: e?.code ?? 'internal_error', reason: e?.message ?? String(err), ...(e?.details ?? {}), source: check.source, ...argumentFacts(check.arguments) },
-    });
+    }).catch(() => undefined);
   }
 }
 

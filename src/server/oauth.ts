@@ -237,7 +237,7 @@ export async function handleToken(req: IncomingMessage, res: ServerResponse, dep
     send(res, 200, tokenResponse(issued, deps.now()), { 'x-request-id': requestId });
   } catch (err) {
     const e = toOAuthError(err);
-    void deps.audit.record({ type: 'token.denied', actor: 'anonymous', requestId, data: { grant_type: grant ?? null, error: e.error, reason: e.message, source: req.socket.remoteAddress ?? null } });
+    await deps.audit.record({ type: 'token.denied', actor: 'anonymous', requestId, data: { grant_type: grant ?? null, error: e.error, reason: e.message, source: req.socket.remoteAddress ?? null } }).catch(() => undefined);
     send(res, e.status, { error: e.error, error_description: e.message }, { 'x-request-id': requestId, ...(e.status === 401 ? { 'www-authenticate': 'Basic realm="tollgate"' } : {}) });
   }
 }
