@@ -165,6 +165,8 @@ export const rowToEvent = (r: Row): AuditEvent => ({
   data: json<Record<string, unknown>>(r.data),
 });
 
+export const rowToSequencedEvent = (r: Row): AuditEvent & { seq: number } => ({ ...rowToEvent(r), seq: num(r.seq) });
+
 /** Columns of an event on the chain, in the order of `recordValues`. */
 export const CHAIN_COLUMNS = ['seq', 'id', 'time', 'type', 'actor', 'request_id', 'agent_id', 'session_id', 'team_id', 'chain', 'data', 'prev_hash', 'hash'] as const;
 

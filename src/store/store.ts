@@ -25,11 +25,46 @@ export interface SessionFilter {
 }
 
 export interface EventFilter {
+  /** An exact type, or a prefix ending in `*`: `tool.*` is every type that starts with `tool.`. */
   type?: string;
   agentId?: string;
   sessionId?: string;
+  /** Events of any of these sessions (a session and its descendants); an empty list matches nothing. */
+  sessionIds?: readonly string[];
+  teamId?: string;
+  /** Events at or after this time (ms). */
   since?: number;
+  /** Events before this time (ms). */
+  until?: number;
+  /** Events with seq > afterSeq (a cursor, oldest first). */
+  afterSeq?: number;
+  /** Events with seq < beforeSeq (a cursor, newest first). */
+  beforeSeq?: number;
+  /** By seq: `desc` (newest first, the default) or `asc`. */
+  order?: 'asc' | 'desc';
   limit?: number;
+}
+
+/** An audit event with its position on the chain (what cursors point at). */
+export type SequencedEvent = AuditEvent & { seq: number };
+
+/**
+ * What a spend report groups by. `team` is the team of the root session of the delegation tree
+ * a call ran in (chain[0]: who pays), with the executing team (the agent's own) beside it;
+ * `agent`, `profile` and `session` are those of the session that made the call; `day` is the UTC
+ * day; `tag` a session tag's value (null where the session has none).
+ */
+export type SpendGrouping = 'team' | 'agent' | 'profile' | 'session' | 'model' | 'day' | { tag: string };
+
+/** One group of usage lines, summed. */
+export interface SpendRow {
+  key: string | null;
+  /** For `team`: the team whose agent made the calls (equal to `key` unless delegated across teams). */
+  executingTeam?: string;
+  usdNano: number;
+  inputTokens: number;
+  outputTokens: number;
+  requests: number;
 }
 
 export interface UsageFilter {
@@ -95,6 +130,11 @@ export interface Store {
   /** Reservations whose spend line was never written, expiring before `before` (oldest first). */
   listReservations(before: number): Promise<PendingReservation[]>;
   listUsage(filter?: UsageFilter): Promise<UsageRecord[]>;
+  /**
+   * Usage lines created in [since, until), summed per group (sorted by key, then executing team).
+   * Every line falls in exactly one group, so the rows add up to the lines' total.
+   */
+  spendReport(groupBy: SpendGrouping, range?: { since?: number; until?: number }): Promise<SpendRow[]>;
   /** What an agent or a team spent since `since` (input + output tokens, nano-USD). */
   spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }>;
 
@@ -128,8 +168,10 @@ export interface Store {
    * the events as stored.
    */
   appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]>;
-  /** Events, newest first. */
+  /** Events, newest first (or as `order` says), filtered. */
   listEvents(filter?: EventFilter): Promise<AuditEvent[]>;
+  /** listEvents, each event with its seq (for cursor pagination). */
+  searchEvents(filter?: EventFilter): Promise<SequencedEvent[]>;
   /** The chain's first seq and its current last seq and hash. */
   chainHead(): Promise<ChainHead>;
   /** Events with seq > `afterSeq` as stored (JSON columns as their text), in seq order, at most `limit`. */

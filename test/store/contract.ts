@@ -318,5 +318,72 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect((await store.listCheckpoints(0, 1)).map((c) => c.id)).toEqual(['ckp_a']);
       expect(await store.latestCheckpoint()).toEqual(checkpoint('ckp_c', 20, 300));
     });
+
+    // --- audit search and spend reports ----------------------------------------------------
+
+    it('searches audit events by team, time range, type prefix, session set and seq cursor, either order', async () => {
+      const base = { actor: 'system', requestId: null, agentId: null, chain: null, data: {} };
+      await store.appendEvents([
+        { ...base, id: 'evt_a', time: 100, type: 'tool.called', sessionId: 's1', teamId: 't1' },
+        { ...base, id: 'evt_b', time: 200, type: 'tool_x.called', sessionId: 's2', teamId: 't1' },
+        { ...base, id: 'evt_c', time: 300, type: 'tool.denied', sessionId: 's3', teamId: 't2' },
+        { ...base, id: 'evt_d', time: 400, type: 'session.opened', sessionId: 's1', teamId: 't1' },
+        { ...base, id: 'evt_e', time: 500, type: 'tool', sessionId: null, teamId: null },
+      ]);
+      const ids = (events: { id: string }[]) => events.map((e) => e.id);
+      expect(ids(await store.listEvents({ type: 'tool.*' }))).toEqual(['evt_c', 'evt_a']);
+      expect(ids(await store.listEvents({ type: 'tool*' }))).toEqual(['evt_e', 'evt_c', 'evt_b', 'evt_a']);
+      expect(ids(await store.listEvents({ type: 'tool' }))).toEqual(['evt_e']);
+      expect(ids(await store.listEvents({ type: '*', limit: 2 }))).toEqual(['evt_e', 'evt_d']);
+      expect(ids(await store.listEvents({ teamId: 't1' }))).toEqual(['evt_d', 'evt_b', 'evt_a']);
+      expect(ids(await store.listEvents({ since: 200, until: 400 }))).toEqual(['evt_c', 'evt_b']);
+      expect(ids(await store.listEvents({ sessionIds: ['s1', 's3'] }))).toEqual(['evt_d', 'evt_c', 'evt_a']);
+      expect(await store.listEvents({ sessionIds: [] })).toEqual([]);
+      expect(ids(await store.listEvents({ order: 'asc', limit: 2 }))).toEqual(['evt_a', 'evt_b']);
+      const all = await store.searchEvents({ order: 'asc' });
+      expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(all[0]).toMatchObject({ id: 'evt_a', seq: 1, teamId: 't1', sessionId: 's1' });
+      expect(ids(await store.searchEvents({ afterSeq: 2, order: 'asc', limit: 2 }))).toEqual(['evt_c', 'evt_d']);
+      expect(ids(await store.searchEvents({ beforeSeq: 4 }))).toEqual(['evt_c', 'evt_b', 'evt_a']);
+      expect(ids(await store.searchEvents({ beforeSeq: 4, afterSeq: 1, teamId: 't1' }))).toEqual(['evt_b']);
+    });
+
+    it('sums usage lines per group, delegated spend under the root session\'s team, adding up to every line', async () => {
+      const { session, agent, team, profile } = await seed();
+      const other = await store.putTeam({ name: 'research' }, 'error');
+      const helper = await store.putAgent({ name: 'helper', teamId: other.id, profileId: profile.id, environment: 'prod' }, 'error');
+      const root = await store.updateSession(session.id, {});
+      const child = await store.createSession({
+        ...root!, id: 'ses_kid', agentId: helper.id, teamId: other.id, parentId: session.id, chain: [session.id, 'ses_kid'],
+        context: { environment: 'prod', tags: { cost_center: 'cc-1', ticket: 'T-9' } },
+      });
+      await store.updateSession(session.id, {});
+      const day1 = Date.UTC(2026, 0, 1, 23, 59, 59, 999);
+      const day2 = Date.UTC(2026, 0, 2, 0, 0, 0, 0);
+      await store.recordUsage([
+        usage(session.id, { agentId: agent.id, teamId: team.id, profileId: profile.id, model: 'm1', costUsdNano: 1_000_000_001, inputTokens: 10, outputTokens: 1, createdAt: day1 }),
+        usage(session.id, { agentId: agent.id, teamId: team.id, profileId: profile.id, model: 'm2', costUsdNano: 7, inputTokens: 20, outputTokens: 2, createdAt: day2 }),
+        usage(child.id, { agentId: helper.id, teamId: other.id, profileId: profile.id, model: 'm1', costUsdNano: 300, inputTokens: 30, outputTokens: 3, createdAt: day2 + 5, chain: [session.id, child.id] }),
+      ]);
+      const team1 = await store.spendReport('team');
+      expect(team1).toEqual([
+        { key: team.id, executingTeam: other.id, usdNano: 300, inputTokens: 30, outputTokens: 3, requests: 1 },
+        { key: team.id, executingTeam: team.id, usdNano: 1_000_000_008, inputTokens: 30, outputTokens: 3, requests: 2 },
+      ].sort((a, b) => (a.executingTeam < b.executingTeam ? -1 : 1)));
+      expect((await store.spendReport('agent')).map((r) => [r.key, r.usdNano])).toEqual([[agent.id, 1_000_000_008], [helper.id, 300]].sort());
+      expect((await store.spendReport('session')).map((r) => [r.key, r.usdNano, r.requests])).toEqual([[child.id, 300, 1], [session.id, 1_000_000_008, 2]].sort());
+      expect((await store.spendReport('model')).map((r) => [r.key, r.usdNano])).toEqual([['m1', 1_000_000_301], ['m2', 7]]);
+      expect((await store.spendReport('profile')).map((r) => [r.key, r.requests])).toEqual([[profile.id, 3]]);
+      expect((await store.spendReport('day')).map((r) => [r.key, r.usdNano])).toEqual([['2026-01-01', 1_000_000_001], ['2026-01-02', 307]]);
+      expect((await store.spendReport({ tag: 'cost_center' })).map((r) => [r.key, r.usdNano])).toEqual([[null, 1_000_000_008], ['cc-1', 300]]);
+      expect((await store.spendReport('day', { since: day2 })).map((r) => [r.key, r.requests])).toEqual([['2026-01-02', 2]]);
+      expect((await store.spendReport('model', { since: day1, until: day2 + 5 })).map((r) => [r.key, r.requests])).toEqual([['m1', 1], ['m2', 1]]);
+      expect(await store.spendReport('team', { since: day2 + 6 })).toEqual([]);
+      // Every grouping adds up to the ledger: the sessions' spend.
+      const spent = (await store.getSession(session.id))!.spent.usdNano + (await store.getSession(child.id))!.spent.usdNano;
+      for (const g of ['team', 'agent', 'profile', 'session', 'model', 'day', { tag: 'ticket' }] as const) {
+        expect((await store.spendReport(g)).reduce((n, r) => n + r.usdNano, 0)).toBe(spent);
+      }
+    });
   });
 }

@@ -7,10 +7,11 @@ import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
   APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
-  rowToChainHead, rowToCheckpoint, rowToRecord, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
+  rowToChainHead, rowToCheckpoint, rowToRecord, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
-import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import { eventQuery, spendQuery, spendRows } from '../queries.js';
+import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
 import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
@@ -468,6 +469,11 @@ export class PostgresStore implements Store {
     return rows.map(rowToUsage);
   }
 
+  async spendReport(groupBy: SpendGrouping, range: { since?: number; until?: number } = {}): Promise<SpendRow[]> {
+    const q = spendQuery(groupBy, range, 'postgres');
+    return spendRows(await this.rows(q.sql, q.params), groupBy);
+  }
+
   async spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }> {
     const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: since });
     const r = await this.row(`SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::bigint AS tokens, COALESCE(SUM(cost_usd_nano), 0)::bigint AS usd FROM usage_records ${where}`, params);
@@ -595,9 +601,13 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
-    const { where, params } = conditions({ type: filter.type, agent_id: filter.agentId, session_id: filter.sessionId }, { time: filter.since });
-    const rows = await this.rows(`SELECT * FROM audit_events ${where} ORDER BY seq DESC LIMIT $${params.length + 1}`, [...params, filter.limit ?? DEFAULT_LIMIT]);
-    return rows.map(rowToEvent);
+    const q = eventQuery(filter, 'postgres', DEFAULT_LIMIT);
+    return q ? (await this.rows(q.sql, q.params)).map(rowToEvent) : [];
+  }
+
+  async searchEvents(filter: EventFilter = {}): Promise<SequencedEvent[]> {
+    const q = eventQuery(filter, 'postgres', DEFAULT_LIMIT);
+    return q ? (await this.rows(q.sql, q.params)).map(rowToSequencedEvent) : [];
   }
 
   async chainHead(): Promise<ChainHead> {

@@ -7,10 +7,11 @@ import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
   APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
-  recordFromValues, rowToChainHead, rowToCheckpoint, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
+  recordFromValues, rowToChainHead, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
-import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SessionFilter, Store, UsageFilter } from '../store.js';
+import { eventQuery, spendQuery, spendRows } from '../queries.js';
+import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
 import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -265,6 +266,11 @@ export class SqliteStore implements Store {
     return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
   }
 
+  async spendReport(groupBy: SpendGrouping, range: { since?: number; until?: number } = {}): Promise<SpendRow[]> {
+    const q = spendQuery(groupBy, range, 'sqlite');
+    return spendRows(this.all(q.sql, ...q.params), groupBy);
+  }
+
   async spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }> {
     const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: since });
     const r = this.one(`SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_usd_nano), 0) AS usd FROM usage_records ${where}`, ...params)!;
@@ -373,8 +379,13 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
-    const { where, params } = conditions({ type: filter.type, agent_id: filter.agentId, session_id: filter.sessionId }, { time: filter.since });
-    return this.all(`SELECT * FROM audit_events ${where} ORDER BY seq DESC LIMIT ?`, ...params, filter.limit ?? 100).map(rowToEvent);
+    const q = eventQuery(filter, 'sqlite', 100);
+    return q ? this.all(q.sql, ...q.params).map(rowToEvent) : [];
+  }
+
+  async searchEvents(filter: EventFilter = {}): Promise<SequencedEvent[]> {
+    const q = eventQuery(filter, 'sqlite', 100);
+    return q ? this.all(q.sql, ...q.params).map(rowToSequencedEvent) : [];
   }
 
   async chainHead(): Promise<ChainHead> {
