@@ -25,6 +25,8 @@ export interface OpenSessionInput {
   prompts?: string[];
   /** environment (the agent's), data_sensitivity, intended_action, and free labels. */
   context?: Record<string, unknown>;
+  /** Business-context tags (cost center, ticket, customer), kept in the context under `tags`. */
+  tags?: Record<string, string>;
   /** Overrides the profile's enforcement for this session. */
   enforcement?: Enforcement;
 }
@@ -42,6 +44,8 @@ export interface DelegateInput {
   prompts?: string[];
   ttlSeconds?: number;
   context?: Record<string, unknown>;
+  /** Tags added to the parent's (an inherited tag cannot be changed). */
+  tags?: Record<string, string>;
 }
 
 export interface IssuedToken {
@@ -106,7 +110,7 @@ export class SessionService {
   async open(input: OpenSessionInput, by: Actor): Promise<IssuedToken> {
     const { agent, profile } = await this.activeAgent(input.agent);
     const models = narrow(input.models, this.resolveModels([profile.models]), 'models', 'the profile');
-    const context = rootContext(agent, profile, input.context);
+    const context = rootContext(agent, profile, input.context, input.tags);
     await this.options.policy?.authorizeOpen(agent, profile, context, by.requestId);
     const ttl = ttlWithin(input.ttlSeconds, profile);
     const budget: Budget = { tokens: unit(input.budget?.tokens, profile, 'tokens', null), usdNano: unit(input.budget?.usdNano, profile, 'usdNano', null) };
@@ -147,7 +151,7 @@ export class SessionService {
     const held = this.resolveModels([profile.models], parent.models);
     const models = narrow(input.models, held, 'scope', 'the parent session', 'invalid_scope');
     if (models.length === 0) throw new GatewayError('forbidden', 'the child agent may use none of the parent\'s models', { details: { oauth: 'invalid_scope' } });
-    const context = { ...childContext(parent, agent, profile, input.context), delegation_depth: depth };
+    const context = { ...childContext(parent, agent, profile, input.context, input.tags), delegation_depth: depth };
     await this.options.policy?.authorizeDelegate(parent, agent, profile, context, by.requestId);
     const remaining = this.ledger.remaining([await this.ledger.load(parent)]);
     const budget: Budget = {

@@ -13,6 +13,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { AUDIT_ROUTES } from './admin-audit.js';
+import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
 import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionView, spendView, teamView, usageView } from './views.js';
 import type { Session } from '../store/index.js';
@@ -68,6 +69,7 @@ export const openSessionBody = z.strictObject({
   resources: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s MCP resources (`server/uri` globs)'),
   prompts: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s MCP prompts (`server/name` globs)'),
   context: z.record(z.string(), z.unknown()).optional().describe('Request context: environment, data sensitivity, intended action…'),
+  tags: z.record(z.string(), z.string()).optional().describe('Business-context tags (cost center, ticket, customer): at most 16, keys [a-z0-9_.-]{1,64}, values up to 256 characters; inherited by delegated sessions'),
   enforcement: enforcementSchema.optional().describe('Override the profile\'s enforcement for this session'),
 });
 
@@ -183,6 +185,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
         resources: body.resources,
         prompts: body.prompts,
         context: body.context,
+        tags: body.tags,
         enforcement: body.enforcement ? enforcement(body.enforcement) : undefined,
       }, i.by);
       return { session: await showSession(d, opened.session.id), token: opened.token, expires_at: new Date(opened.expiresAt).toISOString() };
@@ -345,6 +348,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     handle: async (_i, d) => list(d.providers.listModels().map(modelView)),
   },
   ...AUDIT_ROUTES,
+  ...REPORT_ROUTES,
 ];
 
 interface CompiledRoute {
@@ -401,6 +405,12 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
     const reason = (body as { reason?: unknown } | undefined)?.reason;
     const by: Actor = { actor: 'admin', requestId, reason: typeof reason === 'string' ? reason : undefined };
     const result = await match.route.handle({ params, query, body, by }, deps);
+    if (result instanceof TextAnswer) {
+      // A report as CSV: the one kind of answer that is not JSON.
+      res.writeHead(match.route.status ?? 200, { 'x-request-id': requestId, 'cache-control': 'no-store', 'content-type': result.contentType, 'content-length': Buffer.byteLength(result.text) });
+      res.end(result.text);
+      return;
+    }
     sendJson(res, match.route.status ?? 200, result, { 'x-request-id': requestId, 'cache-control': 'no-store' });
   } catch (err) {
     sendError(res, err, 'admin', requestId);

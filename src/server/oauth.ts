@@ -119,7 +119,15 @@ function sessionParams(form: Map<string, string>) {
     const value = form.get(key);
     if (value !== undefined) context[key] = value;
   }
-  return { budget: { ...(usd === undefined ? {} : { usdNano: usdToNano(usd) }), ...(tokens === undefined ? {} : { tokens }) }, ttlSeconds: ttl, ...scopeParams(form.get('scope')), context };
+  const tags = tagParams(form);
+  return { budget: { ...(usd === undefined ? {} : { usdNano: usdToNano(usd) }), ...(tokens === undefined ? {} : { tokens }) }, ttlSeconds: ttl, ...scopeParams(form.get('scope')), context, ...(tags ? { tags } : {}) };
+}
+
+/** Session tags sent as `tag.KEY=VALUE` parameters (validated where the session opens). */
+function tagParams(form: Map<string, string>): Record<string, string> | undefined {
+  const tags: Record<string, string> = {};
+  for (const [key, value] of form) if (key.startsWith('tag.')) tags[key.slice(4)] = value;
+  return Object.keys(tags).length > 0 ? tags : undefined;
 }
 
 /**
@@ -200,6 +208,7 @@ async function tokenExchange(form: Map<string, string>, deps: OAuthDeps, request
     for (const p of ['agent', 'budget_usd', 'budget_tokens', 'scope', 'ttl_seconds']) {
       if (form.has(p)) throw new OAuthError('invalid_request', `"${p}" applies to delegation, which needs a "task".`);
     }
+    if (tagParams(form)) throw new OAuthError('invalid_request', 'Tags ("tag.KEY") apply to delegation, which needs a "task".');
     const issued = await deps.sessions.refresh(parent);
     await deps.audit.record({ ...actor, type: 'token.refreshed', agentId, sessionId: parent.id, teamId: parent.teamId, chain: parent.chain });
     return issued;

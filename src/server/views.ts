@@ -5,6 +5,13 @@ import type { ModelRoute } from '../providers/registry.js';
 import type { Agent, Approval, AuditEvent, Budget, Credential, Enforcement, PeriodBudget, Profile, RateLimitPair, RateLimits, Session, Spend, Team, UsageRecord } from '../store/index.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A session's tags as stored in its context ({} when none). */
+function tagsOf(s: Session): Record<string, string> {
+  const t = s.context.tags;
+  if (!t || typeof t !== 'object' || Array.isArray(t)) return {};
+  return Object.fromEntries(Object.entries(t).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
 const usd = (nano: number | null) => (nano === null ? null : nanoToUsd(nano));
 
 export const budgetView = (b: Budget) => ({ tokens: b.tokens, usd: usd(b.usdNano) });
@@ -129,6 +136,8 @@ export const sessionView = (
   /** Each a stack of scopes; a name must be allowed by every one. */
   scopes: s.scopes,
   context: s.context,
+  /** Business-context tags (also in `context.tags`): {} when none. */
+  tags: tagsOf(s),
   budget: budgetView(s.budget),
   enforcement: s.enforcement ? enforcementView(s.enforcement) : null,
   spent: spendView(s.spent),
