@@ -297,6 +297,31 @@ export const configSchema = z.strictObject({
         .default({ webhook_batch_size: 500, webhook_max_queue: 10_000 }),
     })
     .default({ checkpoint_interval_seconds: 300, export: { webhook_batch_size: 500, webhook_max_queue: 10_000 } }),
+  /** Prometheus metrics and OpenTelemetry traces (docs/telemetry.md); both off by default. */
+  telemetry: z
+    .strictObject({
+      /** `GET /metrics` on the gateway port (Prometheus text format). */
+      metrics: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** Environment variable holding a token scrapers must send as `Authorization: Bearer …`. */
+          token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+        })
+        .default({ enabled: false }),
+      /** Export a span per model call and per MCP call by OTLP/HTTP (JSON). */
+      otlp: z
+        .strictObject({
+          /** The collector's base URL (`/v1/traces` is appended unless already there). */
+          endpoint: z.url({ protocol: /^https?$/ }),
+          /** Non-secret headers sent with every export. */
+          headers: z.record(z.string(), z.string()).default({}),
+          /** Header name → environment variable holding its value (e.g. an API key). */
+          headers_env: z.record(z.string(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default({}),
+          service_name: z.string().min(1).default('tollgate'),
+        })
+        .optional(),
+    })
+    .default({ metrics: { enabled: false } }),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -314,3 +339,4 @@ export type McpServerConfig = z.infer<typeof mcpServerSchema>;
 export type McpToolSettings = z.infer<typeof mcpToolSettingsSchema>;
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type DataSensitivity = z.infer<typeof dataSensitivity>;
+export type TelemetryConfig = z.infer<typeof configSchema>['telemetry'];

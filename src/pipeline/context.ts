@@ -10,6 +10,7 @@ import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, Enforcement, GroupCommit, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
 import type { Authorizer, ToolGate } from '../policy/index.js';
+import type { Telemetry } from '../telemetry/index.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
@@ -30,6 +31,8 @@ export interface PipelineDeps {
   /** The spend journal: reservations and spend lines, in order, group-committed. */
   usage: GroupCommit<JournalEntry>;
   logger: Logger;
+  /** Metrics and traces (no-ops unless configured). */
+  telemetry: Telemetry;
   bodyLimitBytes: number;
   logRequests: boolean;
   now: () => number;
@@ -68,4 +71,7 @@ export interface CallContext {
   remaining?: Remaining;
   /** Offered tools removed from the upstream request (profile `tool_scope: strip`). */
   toolsStripped?: string[];
+  /** performance.now() when the request went upstream, and when the upstream's headers came back. */
+  forwardedAt?: number;
+  upstreamAt?: number;
 }

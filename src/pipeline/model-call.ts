@@ -241,7 +241,9 @@ export async function handleModelCall(
     // The meter reads the client's own options before the body is rewritten for the upstream.
     const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
     forwarded = true;
+    ctx.forwardedAt = performance.now();
     const upstream = await forward(ctx, abort.signal);
+    ctx.upstreamAt = performance.now();
     status = upstream.status;
     if (upstream.status >= 400) await relayUpstreamError(ctx, deps, upstream);
     else if (streamMeter) await relayStream(ctx, deps, upstream, streamMeter);
@@ -249,6 +251,7 @@ export async function handleModelCall(
   } catch (err) {
     const e = asGatewayError(err);
     status = e.status;
+    deps.telemetry.refused(ctx, e);
     if (ctx.reservation && !ctx.reservation.settled) {
       if (forwarded) {
         // Forwarded but nothing came back: record the attempt, charge nothing.

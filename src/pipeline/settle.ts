@@ -39,6 +39,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
     createdAt: deps.now(),
     chain: session.chain,
   };
+  deps.telemetry.modelCall(record, ctx);
   // The call's audit events (policy decision, tool checks) are durable with its spend line, before the end of the response.
   return Promise.all([deps.usage.add({ usage: record }), deps.audit.durable(ctx.requestId)]).then(() => undefined);
 }

@@ -14,6 +14,7 @@ import { loadAccounts } from '../pipeline/resolve.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { Agent, GroupCommit, Profile, Session, UsageRecord } from '../store/index.js';
 import { newId } from '../util/ids.js';
+import type { Telemetry } from '../telemetry/index.js';
 import type { Authorizer } from './authorizer.js';
 import { inLayers, inScope, TOOL_NAME, toolId } from './scope.js';
 import { contextOf } from './session-context.js';
@@ -97,6 +98,8 @@ export interface ToolGateDeps {
   toolSettings: (server: string, tool: string) => McpToolSettings | undefined;
   /** How long an approved tool call stays usable. */
   approvalTtlMs: number;
+  /** Metrics and traces of tool calls and refusals. */
+  telemetry?: Pick<Telemetry, 'toolCall' | 'toolDenied'>;
 }
 
 /**
@@ -180,6 +183,7 @@ export class ToolGate {
       end: async (result) => {
         if (ended) return;
         ended = true;
+        this.deps.telemetry?.toolCall(check, kind, result.ok, startedPerf);
         const writes: Promise<void>[] = [];
         if (hold) {
           // The tool's price is charged when it ran (or may have: timed out or cancelled after it
@@ -248,6 +252,7 @@ export class ToolGate {
   /** Records a refusal; resolves once it is durable (the refused caller hears of it only then). */
   private recordDenial(check: ToolCallCheck, phase: ToolPhase, kind: ScopeKind, err: unknown): Promise<void> {
     const e = err instanceof GatewayError ? err : null;
+    this.deps.telemetry?.toolDenied(check, kind, e?.code ?? 'internal_error');
     return this.deps.audit.record({
       ...eventBase(check), type: `${WHAT[kind]}.denied`,
       data: { [WHAT[kind]]: scopedToolId(check.server, check.tool), phase, code: e?.code ?? 'internal_error', reason: e?.message ?? String(err), ...(e?.details ?? {}), source: check.source, ...argumentFacts(check.arguments) },

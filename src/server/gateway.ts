@@ -15,6 +15,7 @@ import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
+import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
@@ -77,6 +78,7 @@ export class Gateway {
     private readonly audit: AuditLog,
     readonly policy: PolicyEngine,
     private readonly mcp: McpGateway,
+    readonly telemetry: Telemetry,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -141,13 +143,16 @@ export class Gateway {
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
     const rateLimiter = new RateLimiter({ now });
     const mcpTools = new Map(config.mcp_servers.map((s) => [s.name, s.tools]));
+    const telemetry = await createTelemetry({
+      config: config.telemetry, env, directory, logger, version: VERSION, models: providers.listModels().map((m) => m.name), servers: config.mcp_servers.map((s) => s.name),
+    });
     const tools = new ToolGate({
-      audit, now, authorizer, approvals, directory, rateLimiter, ledger, usage, timeZone: config.budgets.timezone,
+      audit, now, telemetry, authorizer, approvals, directory, rateLimiter, ledger, usage, timeZone: config.budgets.timezone,
       toolSettings: (server, tool) => mcpTools.get(server)?.[tool],
       approvalTtlMs: config.approvals.tool_approval_ttl_seconds * 1000,
     });
     const pipeline: PipelineDeps = {
-      tools, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now,
+      tools, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
       timeZone: config.budgets.timezone,
       rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
@@ -162,7 +167,7 @@ export class Gateway {
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
       env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
     });
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp);
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -188,7 +193,7 @@ export class Gateway {
     const adapter = DATA_PLANE[path];
     if (adapter) {
       if (req.method !== 'POST') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } }), adapter.dialect, requestId);
-      return handleModelCall(req, res, adapter, this.pipeline, requestId);
+      return this.telemetry.track(handleModelCall(req, res, adapter, this.pipeline, requestId));
     }
     const url = new URL(path, 'http://gateway');
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
@@ -205,6 +210,9 @@ export class Gateway {
         return sendJson(res, 200, { status: 'ok', version: VERSION });
       case '/readyz':
         return this.ready(res);
+      case '/metrics':
+        if (await this.telemetry.serveMetrics(req, res, requestId)) return;
+        return sendError(res, new GatewayError('not_found', 'Metrics are off (telemetry.metrics.enabled).'), 'admin', requestId);
       case '/.well-known/oauth-authorization-server':
         return sendJson(res, 200, authorizationServerMetadata(baseUrl(req)), { 'cache-control': 'public, max-age=300' });
       case '/.well-known/jwks.json':
@@ -316,6 +324,8 @@ export class Gateway {
     await this.usage.flush();
     // Writes what is queued, signs a last checkpoint, empties the export sinks.
     await this.audit.close();
+    // Sends the spans still buffered.
+    await this.telemetry.close().catch((err: unknown) => this.logger.warn({ err }, 'telemetry shutdown failed'));
     await this.providers.close();
     await this.store.close();
   }
