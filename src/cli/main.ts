@@ -137,6 +137,7 @@ session
   .option('--ttl <seconds>')
   .option('--models <list>', 'comma-separated subset of the profile\'s models')
   .option('--context <json>', 'request context as a JSON object')
+  .option('--tag <key=value>', 'a session tag (cost center, ticket, customer…); repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--env', 'print shell exports of TOLLGATE_SESSION and TOLLGATE_TOKEN (for eval)')
   .action(run(async () => (await import('./commands/session.js')).start));
 session
@@ -246,13 +247,48 @@ program
   .option('--limit <n>', 'how many', '20')
   .action(run(async () => (await import('./commands/usage.js')).usage));
 
-program
-  .command('audit')
-  .description('the tamper-evident audit log')
+const audit = program.command('audit').description('the tamper-evident audit log');
+audit
   .command('verify')
   .description('verify the audit chain and its signed checkpoints (exit 0: intact, 2: broken, naming the first broken event)')
   .option('--slice <n>', 'events verified per request (progress is shown between slices)', '50000')
   .action(run(async () => (await import('./commands/audit.js')).verify));
+audit
+  .command('search')
+  .description('find audit events (newest first); --session ID --descendants: everything a task and its sub-agents did, in order')
+  .option('--agent <agent>', 'agent id or name')
+  .option('--session <id>', 'session id')
+  .option('--descendants', 'with --session: also every session delegated from it')
+  .option('--team <team>', 'team id or name')
+  .option('--type <type>', 'event type, or a prefix ending in * (tool.*)')
+  .option('--since <time>', 'from this time (ISO 8601 or epoch ms)')
+  .option('--until <time>', 'before this time')
+  .option('--order <order>', 'desc (newest first) or asc')
+  .option('--limit <n>', 'how many', '50')
+  .option('--cursor <cursor>', 'the next page (printed after a full page)')
+  .action(run(async () => (await import('./commands/audit.js')).search));
+audit
+  .command('tail')
+  .description('the latest audit events, oldest first; --follow prints new ones as they are written')
+  .option('-f, --follow', 'keep printing new events (polls every second)')
+  .option('-n, --lines <n>', 'how many recent events to start with', '20')
+  .option('--agent <agent>', 'agent id or name')
+  .option('--session <id>', 'session id')
+  .option('--team <team>', 'team id or name')
+  .option('--type <type>', 'event type, or a prefix ending in * (tool.*)')
+  .option('--interval <seconds>', 'seconds between polls when following', '1')
+  .action(run(async () => (await import('./commands/audit.js')).tail));
+
+program
+  .command('report')
+  .description('chargeback reports')
+  .command('spend')
+  .description('spend summed per team (the root session\'s, with the executing team), agent, profile, session, model, day or tag:KEY')
+  .option('--group-by <grouping>', 'team, agent, profile, session, model, day or tag:KEY', 'team')
+  .option('--since <time>', 'from this time (ISO 8601 or epoch ms), inclusive')
+  .option('--until <time>', 'to this time, exclusive')
+  .option('--csv <file>', 'also write the report as CSV to this file')
+  .action(run(async () => (await import('./commands/report.js')).spend));
 
 program
   .command('models')

@@ -79,7 +79,10 @@ async function searchAudit(query: Record<string, unknown>, d: AdminDeps) {
   // nothing was new): polling it follows the log. Newest first, it ends with the log.
   const position = last?.seq ?? (q.cursor ? decodeCursor(q.cursor).seq : 0);
   const nextCursor = order === 'asc' ? encodeCursor('asc', position) : hasMore && last ? encodeCursor('desc', last.seq) : null;
-  return { object: 'list', order, data: page.map((e) => ({ seq: e.seq, ...eventView(e) })), has_more: hasMore, next_cursor: nextCursor };
+  // Where to follow from: oldest first, after the newest event of this page (a tail's first
+  // page is newest first; polling this cursor then shows what comes after it).
+  const newest = page.reduce((n, e) => Math.max(n, e.seq), order === 'asc' ? position : 0);
+  return { object: 'list', order, data: page.map((e) => ({ seq: e.seq, ...eventView(e) })), has_more: hasMore, next_cursor: nextCursor, follow_cursor: encodeCursor('asc', newest) };
 }
 
 export const AUDIT_ROUTES: AdminRoute[] = [

@@ -2,7 +2,7 @@
 // a long log shows progress (a bar on stderr when it is a terminal). Exit code 0: intact;
 // 2: broken (the first broken event is named); 1: could not verify.
 import { AdminClient, number, query } from '../client.js';
-import { printFields, printJson } from '../output.js';
+import { output, printFields, printJson, printTable } from '../output.js';
 
 interface BrokenLink { seq: number; id: string | null; reason: string; detail: string; checkpoint?: string }
 
@@ -84,4 +84,74 @@ function progressBar() {
       process.stderr.write('\n');
     },
   };
+}
+
+// `tollgate audit search` and `tollgate audit tail`: GET /admin/v1/audit, a page at a time.
+
+interface AuditEventLine {
+  seq: number;
+  id: string;
+  time: string;
+  type: string;
+  actor: string;
+  agent_id: string | null;
+  session_id: string | null;
+  chain: string[] | null;
+  data: Record<string, unknown>;
+}
+
+interface AuditPage { order: 'asc' | 'desc'; data: AuditEventLine[]; has_more: boolean; next_cursor: string | null; follow_cursor: string }
+
+const searchParams = (opts: Record<string, unknown>) => ({
+  agent: opts.agent, session: opts.session, team: opts.team, type: opts.type, since: opts.since, until: opts.until,
+});
+
+/** One event as one line: time, seq, type, actor, session, then its data (shortened). */
+function eventLine(e: AuditEventLine): string {
+  const data = JSON.stringify(e.data);
+  return `${e.time}  ${String(e.seq).padStart(6)}  ${e.type.padEnd(22)} ${e.actor.padEnd(14)} ${e.session_id ?? '-'}  ${data.length > 160 ? `${data.slice(0, 157)}...` : data}\n`;
+}
+
+export async function search(opts: Record<string, unknown>): Promise<void> {
+  const limit = number(opts.limit, '--limit') ?? 50;
+  const page = await new AdminClient(opts).get<AuditPage>(`/admin/v1/audit${query({
+    ...searchParams(opts), descendants: opts.descendants ? 'true' : undefined, order: opts.order, cursor: opts.cursor, limit,
+  })}`);
+  output(opts, page, () => {
+    printTable(page.data.map((e) => ({ seq: e.seq, time: e.time, type: e.type, actor: e.actor, session: e.session_id, data: JSON.stringify(e.data).slice(0, 80) })), ['seq', 'time', 'type', 'actor', 'session', 'data']);
+    if (page.has_more && page.next_cursor) process.stdout.write(`more: --cursor ${page.next_cursor}\n`);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The latest events, oldest first; with --follow, then every event as it is written (polls the
+ * API once a second with an oldest-first cursor). --json prints one JSON object per line.
+ */
+export async function tail(opts: Record<string, unknown>): Promise<void> {
+  const client = new AdminClient(opts);
+  const print = (e: AuditEventLine) => process.stdout.write(opts.json ? `${JSON.stringify(e)}\n` : eventLine(e));
+  const first = await client.get<AuditPage>(`/admin/v1/audit${query({ ...searchParams(opts), limit: number(opts.lines, '--lines') ?? 20 })}`);
+  for (const e of [...first.data].reverse()) print(e);
+  if (!opts.follow) return;
+  const interval = number(opts.interval, '--interval') ?? 1;
+  let cursor = first.follow_cursor;
+  let stop = false;
+  const onSignal = () => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!stop) {
+      const page = await client.get<AuditPage>(`/admin/v1/audit${query({ ...searchParams(opts), cursor, limit: 1000 })}`);
+      for (const e of page.data) print(e);
+      if (page.next_cursor) cursor = page.next_cursor;
+      if (!page.has_more) await sleep(interval * 1000);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

@@ -11,6 +11,7 @@ interface SessionView {
   budget: { tokens: number | null; usd: number | null };
   spent: { input_tokens: number; output_tokens: number; cached_input_tokens: number; reasoning_tokens: number; total_tokens: number; usd: number; requests: number };
   remaining?: { tokens: number | null; usd: number | null };
+  tags?: Record<string, string>;
   created_at: string;
   expires_at: string;
 }
@@ -22,6 +23,7 @@ const fields = (s: SessionView): [string, unknown][] => [
   ['agent', s.agent.name ? `${s.agent.name} (${s.agent.id})` : s.agent.id],
   ['team', s.team.name ? `${s.team.name} (${s.team.id})` : s.team.id],
   ['models', s.models.join(', ')],
+  ...(s.tags && Object.keys(s.tags).length > 0 ? [['tags', Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(', ')] as [string, unknown]] : []),
   ['budget', [s.budget.usd === null ? null : usd(s.budget.usd), s.budget.tokens === null ? null : `${s.budget.tokens} tokens`].filter(Boolean).join(' and ') || 'unlimited'],
   ['spent', `${usd(s.spent.usd)} over ${s.spent.requests} request(s)`],
   ['tokens', `${s.spent.input_tokens} in (${s.spent.cached_input_tokens} cached), ${s.spent.output_tokens} out (${s.spent.reasoning_tokens} reasoning)`],
@@ -39,6 +41,12 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
       throw new CliError('--context must be a JSON object');
     }
   }
+  const tags: Record<string, string> = {};
+  for (const t of Array.isArray(opts.tag) ? (opts.tag as string[]) : []) {
+    const eq = t.indexOf('=');
+    if (eq <= 0) throw new CliError(`--tag ${t}: expected key=value`);
+    tags[t.slice(0, eq)] = t.slice(eq + 1);
+  }
   const budgetUsd = number(opts.budgetUsd, '--budget-usd');
   const budgetTokens = number(opts.budgetTokens, '--budget-tokens');
   const result = await new AdminClient(opts).post<{ session: SessionView; token: string; expires_at: string }>('/admin/v1/sessions', {
@@ -48,6 +56,7 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     ttl_seconds: number(opts.ttl, '--ttl'),
     models: csv(opts.models),
     context,
+    ...(Object.keys(tags).length > 0 ? { tags } : {}),
   });
   if (opts.env) {
     // Ids and tokens are base64url/[a-z0-9_] only, so they need no shell quoting.
