@@ -179,8 +179,16 @@ class GatewayTelemetry implements Telemetry {
     await this.traces?.flush();
   }
 
+  /** Sends the spans still buffered; a collector that does not answer delays shutdown by at most 3 s. */
   async close(): Promise<void> {
-    await this.traces?.close();
+    if (!this.traces) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)));
+    try {
+      await Promise.race([this.traces.close().catch((err: unknown) => this.options.logger.warn({ err }, 'telemetry: sending the last spans failed')), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private serverLabel(server: string | null): string {

@@ -139,6 +139,27 @@ describe('/metrics', () => {
   });
 });
 
+describe('/metrics: calls in flight', () => {
+  it('counts a stream while it runs, and not after', async () => {
+    const slow = await startGateway({ providers: [{ name: 'sim', type: 'simulated', simulated: { tokens_per_second: 40, default_output_tokens: 32 } }], telemetry: { metrics: { enabled: true } } });
+    try {
+      const inFlight = async () => value(parseMetrics((await scrape(slow)).text), 'tollgate_requests_in_flight');
+      const { token } = await slow.openSession();
+      const openai = new OpenAI({ apiKey: token, baseURL: `${slow.url}/v1`, maxRetries: 0 });
+      expect(await inFlight()).toBe(0);
+      const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'slowly' }] });
+      const it = stream[Symbol.asyncIterator]();
+      await it.next();
+      expect(await inFlight()).toBe(1);
+      while (!(await it.next()).done);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await inFlight()).toBe(0);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('/metrics: MCP tool calls', () => {
   let notes: NotesFixture;
   let tg: TestGateway;
