@@ -5,7 +5,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startGateway, type TestGateway } from '../helpers/gateway.js';
-import { delegate } from '../helpers/oauth.js';
+import { delegate, tokenRequest } from '../helpers/oauth.js';
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -142,6 +142,18 @@ describe('session tags', () => {
     expect((await gw.session(same.body.session_id as string)).tags).toEqual({ cost_center: 'cc-7', ticket: 'T-2' });
     const plain = await delegate(gw.url, root.token, { agent: 'researcher', task: 'c' });
     expect((await gw.session(plain.body.session_id as string)).tags).toEqual({ cost_center: 'cc-7' });
+  });
+
+  it('takes tag.KEY parameters on client_credentials, and refuses them on a refresh', async () => {
+    const secret = (await gw.admin('POST', '/admin/v1/agents/orchestrator/secrets', {})).body as { client_id: string; client_secret: string };
+    const opened = await tokenRequest(gw.url, { grant_type: 'client_credentials', client_id: secret.client_id, client_secret: secret.client_secret, task: 'own', 'tag.customer': 'globex' });
+    expect(opened.status).toBe(200);
+    expect((await gw.session(opened.body.session_id as string)).tags).toEqual({ customer: 'globex' });
+    const bad = await tokenRequest(gw.url, { grant_type: 'client_credentials', client_id: secret.client_id, client_secret: secret.client_secret, task: 'own', 'tag.Not Ok': 'x' });
+    expect(bad.status).toBe(400);
+    const refresh = await delegate(gw.url, opened.body.access_token as string, { 'tag.customer': 'globex' });
+    expect(refresh.status).toBe(400);
+    expect(refresh.body.error_description).toMatch(/Tags/);
   });
 
   it('refuses bad tags', async () => {
