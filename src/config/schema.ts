@@ -136,6 +136,10 @@ export const profileSchema = z.strictObject({
       agent: z.strictObject({ requests_per_minute: z.number().int().positive().optional(), tokens_per_minute: z.number().int().positive().optional() }).optional(),
     })
     .optional(),
+  /** Prompt/output and tool argument/result capture, apart from the event chain (docs/audit.md#content-logging). */
+  content_logging: z
+    .strictObject({ mode: z.enum(['off', 'hash', 'full']).default('off'), retention_days: z.number().int().positive().max(36_500).default(30) })
+    .default({ mode: 'off', retention_days: 30 }),
 });
 
 export const agentSchema = z.strictObject({
@@ -295,8 +299,24 @@ export const configSchema = z.strictObject({
           webhook_max_queue: z.number().int().positive().default(10_000),
         })
         .default({ webhook_batch_size: 500, webhook_max_queue: 10_000 }),
+      /** Secrets and personal data replaced by `[REDACTED:<name>]` in `full` content logging. */
+      redaction: z
+        .strictObject({
+          /** Extra patterns (JavaScript regexes, applied globally), after the defaults. */
+          patterns: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), regex: z.string().min(1).max(1000).refine((r) => {
+            try {
+              new RegExp(r, 'g');
+              return true;
+            } catch {
+              return false;
+            }
+          }, 'not a valid regular expression') })).default([]),
+          /** Apply the built-in patterns (API keys, e-mail addresses, card numbers, US SSNs). */
+          defaults: z.boolean().default(true),
+        })
+        .default({ patterns: [], defaults: true }),
     })
-    .default({ checkpoint_interval_seconds: 300, export: { webhook_batch_size: 500, webhook_max_queue: 10_000 } }),
+    .default({ checkpoint_interval_seconds: 300, export: { webhook_batch_size: 500, webhook_max_queue: 10_000 }, redaction: { patterns: [], defaults: true } }),
   /** Prometheus metrics and OpenTelemetry traces (docs/telemetry.md); both off by default. */
   telemetry: z
     .strictObject({

@@ -167,7 +167,8 @@ export class McpMethods {
       throw err;
     }
     const error = failed?.(result);
-    await ticket.end({ ok: error === undefined, resultBytes: Buffer.byteLength(JSON.stringify(result)), ...(error ? { error } : {}) });
+    const resultText = JSON.stringify(result);
+    await ticket.end({ ok: error === undefined, resultBytes: Buffer.byteLength(resultText), resultText, ...(error ? { error } : {}) });
     return result;
   }
 

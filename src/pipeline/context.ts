@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Account, ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Remaining, Reservation } from '../budget/index.js';
 import type { AuditLog } from '../audit/index.js';
+import type { ContentLog } from '../audit/content.js';
 import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
 import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
@@ -33,6 +34,8 @@ export interface PipelineDeps {
   logger: Logger;
   /** Metrics and traces (no-ops unless configured). */
   telemetry: Telemetry;
+  /** Content logging (prompts and outputs), per the session's profile `content_logging`. */
+  content?: ContentLog;
   bodyLimitBytes: number;
   logRequests: boolean;
   now: () => number;

@@ -107,10 +107,10 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   if (blocked) {
-    await settle(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status });
+    await settle(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) });
     throw blocked;
   }
-  await settle(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status });
+  await settle(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) });
   ctx.res.writeHead(upstream.status, { ...tollgateHeaders(ctx), 'content-type': 'application/json', 'content-length': raw.length });
   ctx.res.end(raw);
 }
@@ -161,7 +161,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     outcome = 'stream_cut';
   }
   const metered = meter(ctx.call!, streamMeter.reported(), () => streamMeter.deliveredText());
-  await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status });
+  await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
   if (res.destroyed) return;
   if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
   else res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));

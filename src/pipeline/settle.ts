@@ -1,6 +1,7 @@
 // Stages 8 and 9 — settle and record: charge the real cost, release the rest of the hold, and
 // append the spend line. The returned promise resolves once the line is durable; callers hold the
 // end of the response until then.
+import { promptText } from '../audit/content.js';
 import { costNano } from '../providers/pricing.js';
 import type { Usage, UsageOutcome, UsageRecord } from '../store/index.js';
 import { newId } from '../util/ids.js';
@@ -11,6 +12,8 @@ export interface Settlement {
   estimated: boolean;
   outcome: UsageOutcome;
   httpStatus: number;
+  /** The output the client received (read only when the profile logs content). */
+  output?: () => string;
 }
 
 export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
@@ -41,5 +44,13 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   };
   deps.telemetry.modelCall(record, ctx);
   // The call's audit events (policy decision, tool checks) are durable with its spend line, before the end of the response.
-  return Promise.all([deps.usage.add({ usage: record }), deps.audit.durable(ctx.requestId)]).then(() => undefined);
+  const writes = [deps.usage.add({ usage: record }), deps.audit.durable(ctx.requestId)];
+  // Content logging: one branch when it is off.
+  const logging = ctx.profile?.contentLogging;
+  if (logging && logging.mode !== 'off' && deps.content) {
+    const texts: ['prompt' | 'output', string][] = [['prompt', promptText(ctx.body ?? {})]];
+    if (s.output) texts.push(['output', s.output()]);
+    writes.push(deps.content.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
+  }
+  return Promise.all(writes).then(() => undefined);
 }

@@ -2,6 +2,7 @@
 // the MCP gateway (`/mcp/{server}`) or is returned by a model inside a chat answer. It checks the
 // name, the session's scope, the rate limits, the policy engine and approvals, reserves the
 // tool's configured cost, and records the call on the audit log when it ends.
+import type { ContentLog } from '../audit/content.js';
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
@@ -45,6 +46,8 @@ export interface ToolCallResult {
   resultBytes: number;
   /** Why it failed (a JSON-RPC error message, a timeout). */
   error?: string;
+  /** The result as text (JSON), for content logging; read only when the profile logs content. */
+  resultText?: string;
 }
 
 /** An admitted call: end it exactly once, when the server answered or failed. */
@@ -100,6 +103,8 @@ export interface ToolGateDeps {
   approvalTtlMs: number;
   /** Metrics and traces of tool calls and refusals. */
   telemetry?: Pick<Telemetry, 'toolCall' | 'toolDenied'>;
+  /** Content logging (arguments and results), per the session's profile `content_logging`. */
+  content?: ContentLog;
 }
 
 /**
@@ -198,9 +203,19 @@ export class ToolGate {
           ...eventBase(check), type: `${WHAT[kind]}.called`,
           data: { [WHAT[kind]]: id, ok: result.ok, error: result.error ?? null, result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, cost_usd: hold && result.ok ? hold.costNano / 1e9 : 0, source: check.source, ...argumentFacts(check.arguments) },
         }));
+        if (this.deps.content) writes.push(this.recordContent(check, result));
         await Promise.all(writes);
       },
     };
+  }
+
+  /** Arguments and result of a call, when its session's profile logs content. */
+  private async recordContent(check: ToolCallCheck, result: ToolCallResult): Promise<void> {
+    const setting = (await this.deps.directory.profiles.get(check.session.profileId))?.contentLogging;
+    if (!setting || setting.mode === 'off') return;
+    const texts: ['tool_arguments' | 'tool_result', string][] = [['tool_arguments', JSON.stringify(check.arguments ?? null)]];
+    if (result.resultText !== undefined) texts.push(['tool_result', result.resultText]);
+    await this.deps.content!.record(setting, { requestId: check.requestId, sessionId: check.session.id, agentId: check.agent.id }, texts);
   }
 
   /**

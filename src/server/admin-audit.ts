@@ -85,7 +85,32 @@ async function searchAudit(query: Record<string, unknown>, d: AdminDeps) {
   return { object: 'list', order, data: page.map((e) => ({ seq: e.seq, ...eventView(e) })), has_more: hasMore, next_cursor: nextCursor, follow_cursor: encodeCursor('asc', newest) };
 }
 
+const contentQuery = z.object({
+  request: z.string().optional().describe('Request id'),
+  session: z.string().optional().describe('Session id'),
+  limit: z.coerce.number().int().min(1).max(1000).optional().describe('Rows (default 100), newest first'),
+});
+
+/** GET /admin/v1/audit/content: captured prompts, outputs, tool arguments and results. */
+async function listContent(query: Record<string, unknown>, d: AdminDeps) {
+  const q = query as z.infer<typeof contentQuery>;
+  const rows = await d.store.listContent({ requestId: q.request, sessionId: q.session, limit: q.limit ?? 100 });
+  return {
+    object: 'list',
+    data: rows.map((c) => ({
+      id: c.id, request_id: c.requestId, session_id: c.sessionId, agent_id: c.agentId, kind: c.kind,
+      sha256: c.sha256, body: c.body, redactions: c.redactions, created_at: new Date(c.createdAt).toISOString(),
+    })),
+  };
+}
+
 export const AUDIT_ROUTES: AdminRoute[] = [
+  {
+    method: 'GET', path: '/admin/v1/audit/content', tag: 'audit',
+    summary: 'Captured content (content logging): prompts, outputs, tool arguments and results of a request or session, newest first',
+    query: contentQuery,
+    handle: async (i, d) => listContent(i.query, d),
+  },
   {
     method: 'GET', path: '/admin/v1/audit', tag: 'audit',
     summary: 'Search audit events (agent, session and its descendants, team, type prefix, time range), a page at a time with a cursor',

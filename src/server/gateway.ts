@@ -8,6 +8,7 @@ import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileRes
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
+import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
@@ -146,13 +147,14 @@ export class Gateway {
     const telemetry = await createTelemetry({
       config: config.telemetry, env, directory, logger, version: VERSION, models: providers.listModels().map((m) => m.name), servers: config.mcp_servers.map((s) => s.name),
     });
+    const content = new ContentLog(store, redactionPatterns(config.audit.redaction), now, logger);
     const tools = new ToolGate({
-      audit, now, telemetry, authorizer, approvals, directory, rateLimiter, ledger, usage, timeZone: config.budgets.timezone,
+      audit, content, now, telemetry, authorizer, approvals, directory, rateLimiter, ledger, usage, timeZone: config.budgets.timezone,
       toolSettings: (server, tool) => mcpTools.get(server)?.[tool],
       approvalTtlMs: config.approvals.tool_approval_ttl_seconds * 1000,
     });
     const pipeline: PipelineDeps = {
-      tools, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
+      tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
       timeZone: config.budgets.timezone,
       rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
@@ -267,6 +269,9 @@ export class Gateway {
     await this.admin.sessions.endExpired();
     // On a shared store, holds of a replica that died expire and are settled by any other.
     if (this.store.capabilities.shared) await reconcileReservations(this.store, Date.now(), Date.now(), this.audit, this.logger);
+    // Captured content past its profile's retention (docs/audit.md#content-logging).
+    const purged = await purgeExpiredContent(this.store, this.pipeline.now());
+    if (purged > 0) this.logger.info({ purged }, 'audit content purged by retention');
   }
 
   private startMaintenance(): void {

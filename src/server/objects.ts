@@ -50,6 +50,7 @@ export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExistin
       toolScope: p.tool_scope,
       toolApprovals: [...new Set(p.tool_approvals)],
       dataSensitivity: p.data_sensitivity,
+      contentLogging: { mode: p.content_logging.mode, retentionDays: p.content_logging.retention_days },
     },
     onExisting,
   );

@@ -58,6 +58,7 @@ export const profileView = (p: Profile) => ({
   agent_budget: periodBudgetView(p.agentBudget),
   enforcement: enforcementView(p.enforcement),
   rate_limits: rateLimitsView(p.rateLimits ?? {}),
+  content_logging: { mode: p.contentLogging?.mode ?? 'off', retention_days: p.contentLogging?.retentionDays ?? 30 },
   created_at: iso(p.createdAt),
 });
 

@@ -1,6 +1,7 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
 import type { NewProfile } from './store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
+import { DEFAULT_CONTENT_LOGGING } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, ContentKind, ContentRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -39,8 +40,21 @@ export function rowToProfile(r: Row): Profile {
     toolScope: spec.toolScope ?? 'refuse',
     toolApprovals: spec.toolApprovals ?? [],
     dataSensitivity: spec.dataSensitivity ?? 'internal',
+    contentLogging: spec.contentLogging ?? DEFAULT_CONTENT_LOGGING,
   };
 }
+
+export const rowToContent = (r: Row): ContentRecord => ({
+  id: str(r.id),
+  requestId: str(r.request_id),
+  sessionId: str(r.session_id),
+  agentId: str(r.agent_id),
+  kind: str(r.kind) as ContentKind,
+  sha256: str(r.sha256),
+  body: strOrNull(r.body),
+  redactions: num(r.redactions),
+  createdAt: num(r.created_at),
+});
 
 export const rowToAgent = (r: Row): Agent => ({
   id: str(r.id),
@@ -135,6 +149,7 @@ export function profileSpecJson(p: NewProfile): string {
     agentBudget: p.agentBudget, enforcement: p.enforcement, rateLimits: p.rateLimits ?? {},
     tools: p.tools ?? [], resources: p.resources ?? [], prompts: p.prompts ?? [], toolScope: p.toolScope ?? 'refuse', toolApprovals: p.toolApprovals ?? [],
     dataSensitivity: p.dataSensitivity ?? 'internal',
+    contentLogging: p.contentLogging ?? DEFAULT_CONTENT_LOGGING,
   };
   return JSON.stringify(spec);
 }

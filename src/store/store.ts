@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 /** Tool fields left out take their defaults (no tools, refuse out-of-scope offers, `internal` data). */
@@ -181,4 +181,14 @@ export interface Store {
   listCheckpoints(afterSeq: number, limit: number): Promise<AuditCheckpoint[]>;
   /** The checkpoint with the highest last_seq (the latest written among equals), or null. */
   latestCheckpoint(): Promise<AuditCheckpoint | null>;
+
+  /** Appends captured content (content logging), in one transaction. Kept apart from the chain. */
+  appendContent(rows: readonly ContentRecord[]): Promise<void>;
+  /** Captured content, newest first, by request and/or session (limit default 100). */
+  listContent(filter: ContentFilter): Promise<ContentRecord[]>;
+  /**
+   * Deletes captured content created before `before` (ms); with `profileIds`, only content of
+   * sessions of those profiles. Returns how many rows went. Never touches audit_events.
+   */
+  purgeContent(before: number, profileIds?: readonly string[]): Promise<number>;
 }

@@ -71,6 +71,39 @@ export interface ProfileSpec {
   enforcement: Enforcement;
   /** Requests and tokens per minute, per session and per agent; `{}`: none. */
   rateLimits?: RateLimits;
+  /** Content logging (prompts, outputs, tool arguments and results); `off` when absent. */
+  contentLogging?: ContentLogging;
+}
+
+export interface ContentLogging {
+  mode: 'off' | 'hash' | 'full';
+  retentionDays: number;
+}
+
+export const DEFAULT_CONTENT_LOGGING: ContentLogging = { mode: 'off', retentionDays: 30 };
+
+export type ContentKind = 'prompt' | 'output' | 'tool_arguments' | 'tool_result';
+
+/** One captured text, kept apart from the audit chain (table audit_content). */
+export interface ContentRecord {
+  id: string;
+  requestId: string;
+  sessionId: string;
+  agentId: string;
+  kind: ContentKind;
+  /** SHA-256 (hex) of the exact, unredacted text. */
+  sha256: string;
+  /** The redacted text (`full` mode); null in `hash` mode. */
+  body: string | null;
+  /** How many matches redaction replaced. */
+  redactions: number;
+  createdAt: number;
+}
+
+export interface ContentFilter {
+  requestId?: string;
+  sessionId?: string;
+  limit?: number;
 }
 
 export interface RateLimitPair {

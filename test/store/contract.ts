@@ -385,5 +385,37 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         expect((await store.spendReport(g)).reduce((n, r) => n + r.usdNano, 0)).toBe(spent);
       }
     });
+
+    it('appends, lists and purges captured content apart from the audit chain', async () => {
+      const { session, agent, profile } = await seed();
+      const other = await store.putProfile({ name: 'keeper', ...profileSpec }, 'error');
+      const kept = await store.createSession({ ...session, id: 'ses_keeper', profileId: other.id, chain: ['ses_keeper'] });
+      const row = (id: string, over: Record<string, unknown> = {}) => ({
+        id, requestId: 'req_a', sessionId: session.id, agentId: agent.id, kind: 'prompt' as const, sha256: 'a'.repeat(64), body: null, redactions: 0, createdAt: 1000, ...over,
+      });
+      await store.appendContent([]);
+      await store.appendContent([
+        row('cnt_1'),
+        row('cnt_2', { kind: 'output', body: 'hi [REDACTED:email]', redactions: 1, createdAt: 2000 }),
+        row('cnt_3', { requestId: 'req_b', createdAt: 3000 }),
+        row('cnt_4', { requestId: 'req_c', sessionId: kept.id, createdAt: 500 }),
+      ]);
+      await store.appendEvents([{ id: 'evt_c1', time: 1, type: 'test', actor: 'system', requestId: 'req_a', agentId: null, sessionId: null, teamId: null, chain: null, data: {} }]);
+      expect((await store.listContent({ requestId: 'req_a' })).map((c) => c.id)).toEqual(['cnt_2', 'cnt_1']);
+      expect(await store.listContent({ requestId: 'req_a', limit: 1 })).toEqual([
+        { id: 'cnt_2', requestId: 'req_a', sessionId: session.id, agentId: agent.id, kind: 'output', sha256: 'a'.repeat(64), body: 'hi [REDACTED:email]', redactions: 1, createdAt: 2000 },
+      ]);
+      expect((await store.listContent({ sessionId: session.id })).map((c) => c.id)).toEqual(['cnt_3', 'cnt_2', 'cnt_1']);
+      expect((await store.listContent({})).map((c) => c.id)).toEqual(['cnt_3', 'cnt_2', 'cnt_1', 'cnt_4']);
+      expect((await store.listContent({ requestId: 'req_a' }))[1]!.body).toBeNull();
+      // By profile: only content of that profile's sessions goes.
+      expect(await store.purgeContent(2500, [profile.id])).toBe(2);
+      expect(await store.purgeContent(2500, [])).toBe(0);
+      expect((await store.listContent({})).map((c) => c.id)).toEqual(['cnt_3', 'cnt_4']);
+      expect(await store.purgeContent(3000)).toBe(1);
+      expect((await store.listContent({})).map((c) => c.id)).toEqual(['cnt_3']);
+      // The chain is untouched.
+      expect((await store.readChain(0, 10)).map((r) => r.id)).toEqual(['evt_c1']);
+    });
   });
 }

@@ -229,4 +229,26 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX audit_checkpoints_seq ON audit_checkpoints(last_seq, time);
     `,
   },
+  {
+    version: 7,
+    name: 'audit content',
+    // Content logging (docs/audit.md#content-logging): kept apart from audit_events, so purging
+    // it never touches the chain.
+    sql: `
+      CREATE TABLE audit_content (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        body TEXT,
+        redactions BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX audit_content_request ON audit_content(request_id, created_at);
+      CREATE INDEX audit_content_session ON audit_content(session_id, created_at);
+      CREATE INDEX audit_content_created ON audit_content(created_at);
+    `,
+  },
 ];

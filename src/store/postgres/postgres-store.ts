@@ -6,13 +6,13 @@ import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToChainHead, rowToCheckpoint, rowToRecord, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -631,5 +631,33 @@ export class PostgresStore implements Store {
   async latestCheckpoint(): Promise<AuditCheckpoint | null> {
     const r = await this.row('SELECT * FROM audit_checkpoints ORDER BY last_seq DESC, time DESC, id DESC LIMIT 1');
     return r ? rowToCheckpoint(r) : null;
+  }
+
+  // --- audit content ----------------------------------------------------------------------
+
+  async appendContent(rows: readonly ContentRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    const values = rows.map((c) => [c.id, c.requestId, c.sessionId, c.agentId, c.kind, c.sha256, c.body, c.redactions, c.createdAt]);
+    await this.rows(
+      `INSERT INTO audit_content (id, request_id, session_id, agent_id, kind, sha256, body, redactions, created_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[])`,
+      byColumn(9, values),
+    );
+  }
+
+  async listContent(filter: ContentFilter): Promise<ContentRecord[]> {
+    return (await this.rows(
+      `SELECT * FROM audit_content WHERE ($1::text IS NULL OR request_id = $1) AND ($2::text IS NULL OR session_id = $2)
+       ORDER BY created_at DESC, id DESC LIMIT $3`,
+      [filter.requestId ?? null, filter.sessionId ?? null, filter.limit ?? DEFAULT_LIMIT],
+    )).map(rowToContent);
+  }
+
+  async purgeContent(before: number, profileIds?: readonly string[]): Promise<number> {
+    if (profileIds && profileIds.length === 0) return 0;
+    const deleted = profileIds
+      ? await this.rows('DELETE FROM audit_content WHERE created_at < $1 AND session_id IN (SELECT id FROM sessions WHERE profile_id = ANY($2::text[])) RETURNING 1', [before, profileIds])
+      : await this.rows('DELETE FROM audit_content WHERE created_at < $1 RETURNING 1', [before]);
+    return deleted.length;
   }
 }

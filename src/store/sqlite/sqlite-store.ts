@@ -6,13 +6,13 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   recordFromValues, rowToChainHead, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -415,5 +415,28 @@ export class SqliteStore implements Store {
   async latestCheckpoint(): Promise<AuditCheckpoint | null> {
     const r = this.one('SELECT * FROM audit_checkpoints ORDER BY last_seq DESC, time DESC, id DESC LIMIT 1');
     return r ? rowToCheckpoint(r) : null;
+  }
+
+  // --- audit content ----------------------------------------------------------------------
+
+  async appendContent(rows: readonly ContentRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    const insert = this.stmt('INSERT INTO audit_content (id, request_id, session_id, agent_id, kind, sha256, body, redactions, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const c of rows) insert.run(c.id, c.requestId, c.sessionId, c.agentId, c.kind, c.sha256, c.body, c.redactions, c.createdAt);
+    })();
+  }
+
+  async listContent(filter: ContentFilter): Promise<ContentRecord[]> {
+    const { where, params } = conditions({ request_id: filter.requestId, session_id: filter.sessionId });
+    return this.all(`SELECT * FROM audit_content ${where} ORDER BY created_at DESC, id DESC LIMIT ?`, ...params, filter.limit ?? 100).map(rowToContent);
+  }
+
+  async purgeContent(before: number, profileIds?: readonly string[]): Promise<number> {
+    if (!profileIds) return this.stmt('DELETE FROM audit_content WHERE created_at < ?').run(before).changes;
+    if (profileIds.length === 0) return 0;
+    return this.stmt(
+      `DELETE FROM audit_content WHERE created_at < ? AND session_id IN (SELECT id FROM sessions WHERE profile_id IN (${profileIds.map(() => '?').join(', ')}))`,
+    ).run(before, ...profileIds).changes;
   }
 }
