@@ -5,7 +5,9 @@ import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAudit } from '../../src/audit/index.js';
 import { redact, redactionPatterns } from '../../src/audit/content.js';
+import { startNotesServer } from '../fixtures/mcp/http-server.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { mcpClient } from '../mcp/helpers.js';
 
 const sha = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const DAY = 86_400_000;
@@ -119,6 +121,36 @@ describe('content logging', () => {
     const verified = await g.admin('GET', '/admin/v1/audit/verify');
     expect(verified.body).toMatchObject({ ok: true, events: after.lastSeq - after.firstSeq + 1 });
     expect(await verifyAudit(g.gateway.store, { key: async () => undefined })).toMatchObject({ ok: true, events: after.lastSeq - after.firstSeq + 1 });
+  });
+});
+
+describe('content logging of MCP tool calls', () => {
+  it('full stores the redacted arguments and result of a tool call, hashed unredacted', async () => {
+    const notes = await startNotesServer();
+    try {
+      gw = await startGateway({
+        mcp_servers: [{ name: 'notes', url: notes.url, timeout_ms: 5000 }],
+        profiles: [{ name: 'assistant', models: ['gpt-4o-mini'], tools: ['notes/*'], content_logging: { mode: 'full' } }],
+      });
+      const { token, sessionId } = await gw.openSession();
+      const client = await mcpClient(gw, token);
+      const args = { name: 'n1', content: `token ${SECRET_KEY} for ${EMAIL}` };
+      const result = await client.callTool({ name: 'write_note', arguments: args });
+      await client.close();
+      expect(notes.calls.some((c) => c.tool === 'write_note')).toBe(true);
+      const rows = await contentOf(gw, `session=${sessionId}`);
+      const argRow = rows.find((r) => r.kind === 'tool_arguments')!;
+      expect(argRow.sha256).toBe(sha(JSON.stringify(args)));
+      expect(argRow.body).toBe(JSON.stringify({ name: 'n1', content: 'token [REDACTED:api_key] for [REDACTED:email]' }));
+      expect(argRow.redactions).toBe(2);
+      const resultRow = rows.find((r) => r.kind === 'tool_result')!;
+      expect(resultRow.body).toContain('saved n1');
+      expect(resultRow.redactions).toBe(0);
+      expect(resultRow.sha256).toBe(sha(resultRow.body!));
+      expect((result.content as { text: string }[])[0]!.text).toBe('saved n1');
+    } finally {
+      await notes.close();
+    }
   });
 });
 
