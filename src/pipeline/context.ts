@@ -10,7 +10,7 @@ import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, Enforcement, GroupCommit, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
-import type { Authorizer, ToolGate } from '../policy/index.js';
+import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 
 export interface PipelineDeps {
@@ -50,6 +50,8 @@ export interface CallContext {
   claims?: TokenClaims;
   session?: Session;
   agent?: Agent;
+  /** The policy decision that allowed the call (carried by its `model.call` event). */
+  policy?: PolicyDecision;
   /** The session's profile (null if it vanished from the store). */
   profile?: Profile | null;
   /** The parsed request body; rewritten in place for the upstream. */

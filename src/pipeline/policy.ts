@@ -11,5 +11,5 @@ export async function checkPolicy(ctx: CallContext, deps: PipelineDeps): Promise
   const route = ctx.route!;
   const output = (ctx.adapter.producesOutput ? (call.maxOutputTokens ?? route.maxOutputTokens) : 0) * call.choices;
   const estimate = worstCaseNano(promptTokensUpperBound(call.prompt), output, route.price);
-  await deps.authorizer.modelCall(ctx.session!, ctx.agent!, route, estimate, ctx.requestId, ctx.req.socket.remoteAddress ?? null);
+  ctx.policy = await deps.authorizer.modelCall(ctx.session!, ctx.agent!, route, estimate, ctx.requestId, ctx.req.socket.remoteAddress ?? null);
 }

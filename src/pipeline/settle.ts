@@ -43,8 +43,10 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
     chain: session.chain,
   };
   deps.telemetry.modelCall(record, ctx);
-  // The call's audit events (policy decision, tool checks) are durable with its spend line, before the end of the response.
-  const writes = [deps.usage.add({ usage: record }), deps.audit.durable(ctx.requestId)];
+  // The call's own event, on the chain: what was used and charged, and the decision that allowed
+  // it — so chargeback data is tamper-evident too. It and the call's other events (tool checks)
+  // are durable with the spend line, before the end of the response.
+  const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record), deps.audit.durable(ctx.requestId)];
   // Content logging: one branch when it is off.
   const logging = ctx.profile?.contentLogging;
   if (logging && logging.mode !== 'off' && deps.content) {
@@ -53,4 +55,17 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
     writes.push(deps.content.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
   }
   return Promise.all(writes).then(() => undefined);
+}
+
+function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord): Promise<void> {
+  const decision = ctx.policy;
+  return deps.audit.record({
+    type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain,
+    data: {
+      usage_line: r.id, model: r.model, provider: r.provider, api: r.api, stream: r.stream, outcome: r.outcome, http_status: r.httpStatus,
+      input_tokens: r.inputTokens, output_tokens: r.outputTokens, cached_input_tokens: r.cachedInputTokens, cache_write_tokens: r.cacheWriteTokens,
+      reasoning_tokens: r.reasoningTokens, cost_usd_nano: r.costUsdNano, estimated: r.estimated, latency_ms: r.latencyMs,
+      policy: decision ? { effect: decision.effect, policies: decision.policies, cached: decision.cached, version: decision.version } : null,
+    },
+  });
 }

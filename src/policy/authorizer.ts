@@ -31,6 +31,8 @@ export interface DecisionInput {
   source?: string | null;
   estimatedCostNano?: number;
   phase?: string;
+  /** An allow is recorded by the caller in its own event (a model call's `model.call`); refusals are recorded here. */
+  allowRecordedByCaller?: boolean;
 }
 
 export class Authorizer implements SessionPolicy {
@@ -46,6 +48,7 @@ export class Authorizer implements SessionPolicy {
     const context = this.requestContext(input);
     const decision = this.deps.engine.decide({ action: input.action, principal, resource: input.resource, context });
     const session = input.session;
+    if (input.allowRecordedByCaller && decision.effect === 'allow') return decision;
     void this.deps.audit.record({
       type: 'policy.decision', actor: `agent:${input.agent.id}`, requestId: input.requestId, agentId: input.agent.id,
       sessionId: session?.id ?? null, teamId: input.agent.teamId, chain: session?.chain ?? null,
@@ -60,9 +63,14 @@ export class Authorizer implements SessionPolicy {
   }
 
   /** A model call: denied unless every policy allows it (an approval-only deny is a deny here). */
-  async modelCall(session: Session, agent: Agent, route: ModelRoute, estimatedCostNano: number, requestId: string, source: string | null): Promise<void> {
-    const decision = await this.decide({ action: 'call_model', agent, resource: this.model(route), context: contextOf(session), session, requestId, source, estimatedCostNano });
+  /**
+   * A model call: denied unless every policy allows it (an approval-only deny is a deny here).
+   * An allow is returned for the call's own `model.call` event to carry — one event per call.
+   */
+  async modelCall(session: Session, agent: Agent, route: ModelRoute, estimatedCostNano: number, requestId: string, source: string | null): Promise<PolicyDecision> {
+    const decision = await this.decide({ action: 'call_model', agent, resource: this.model(route), context: contextOf(session), session, requestId, source, estimatedCostNano, allowRecordedByCaller: true });
     if (decision.effect === 'approval') throw denied(decision);
+    return decision;
   }
 
   async authorizeOpen(agent: Agent, profile: Profile, context: SessionContext, requestId?: string): Promise<void> {

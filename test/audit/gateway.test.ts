@@ -87,14 +87,14 @@ describe('audit events are durable before the end of a response', () => {
     const started = performance.now();
     const plain = await chat(gw, token);
     await plain.text();
-    // Read at once: the policy decision recorded before the call went upstream is on disk.
-    expect(await eventsOf(gw.inner, plain.headers.get('x-request-id')!)).toEqual(['policy.decision']);
+    // Read at once: the call's event (its usage, cost and the policy decision) is on disk.
+    expect(await eventsOf(gw.inner, plain.headers.get('x-request-id')!)).toEqual(['model.call']);
     expect(performance.now() - started).toBeGreaterThanOrEqual(350);
 
     const streamed = await chat(gw, token, true);
     const body = await streamed.text();
     expect(body).toContain('[DONE]');
-    expect(await eventsOf(gw.inner, streamed.headers.get('x-request-id')!)).toEqual(['policy.decision']);
+    expect(await eventsOf(gw.inner, streamed.headers.get('x-request-id')!)).toEqual(['model.call']);
 
     const refused = await chat(gw, 'not-a-token');
     expect(refused.status).toBe(401);

@@ -55,7 +55,7 @@ agents: [{ name: a, team: t, profile: p }]
 
       const second = await start(dir);
       try {
-        const events = (await admin(second.url, `/admin/v1/audit/events?type=policy.decision&session=${opened.session.id}&limit=1000`)).data as { request_id: string }[];
+        const events = (await admin(second.url, `/admin/v1/audit/events?type=model.call&session=${opened.session.id}&limit=1000`)).data as { request_id: string }[];
         const lines = (await admin(second.url, `/admin/v1/usage?session=${opened.session.id}&limit=1000`)).data as { request_id: string }[];
         const withEvent = new Set(events.map((e) => e.request_id));
         const withLine = new Set(lines.map((l) => l.request_id));

@@ -64,10 +64,17 @@ describe('request-time policy', () => {
   it('resolves model globs in a profile and judges every call, recording each decision', async () => {
     const { token, sessionId } = await gw.openSession();
     expect((await gw.session(sessionId)).models.sort()).toEqual(['cheap-model', 'gpt-4o-mini', 'o3-mini']);
-    await ask(token, 'gpt-4o-mini');
-    const decisions = await events('policy.decision', sessionId);
-    expect(decisions).toHaveLength(1);
-    expect(decisions[0].data).toMatchObject({ action: 'call_model', resource: 'Model::gpt-4o-mini', effect: 'allow', policies: ['tollgate.baseline'] });
+    const answer = await ask(token, 'gpt-4o-mini');
+    // An allowed call's decision rides on its one chained event, beside what it used and cost.
+    const calls = await events('model.call', sessionId);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].data).toMatchObject({
+      model: 'gpt-4o-mini', outcome: 'ok', input_tokens: answer.usage!.prompt_tokens, output_tokens: answer.usage!.completion_tokens,
+      policy: { effect: 'allow', policies: ['tollgate.baseline'] },
+    });
+    const [line] = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+    expect(calls[0].data).toMatchObject({ usage_line: line.id, cost_usd_nano: Math.round(line.cost_usd * 1e9) });
+    expect(await events('policy.decision', sessionId)).toHaveLength(0); // no second event for the same allow
   });
 
   it('refuses a restricted session a model whose provider is not approved for restricted data', async () => {
