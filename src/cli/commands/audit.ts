@@ -2,20 +2,11 @@
 // a long log shows progress (a bar on stderr when it is a terminal). Exit code 0: intact;
 // 2: broken (the first broken event is named); 1: could not verify.
 import { AdminClient, number, query } from '../client.js';
+import type { VerifyResult } from '../../audit/verify.js';
 import { output, printFields, printJson, printTable } from '../output.js';
 
-interface BrokenLink { seq: number; id: string | null; reason: string; detail: string; checkpoint?: string }
-
-interface VerifyAnswer {
-  ok: boolean;
-  events: number;
-  checkpoints: number;
-  first_broken?: BrokenLink;
-  ms: number;
-  events_per_second: number;
-  chain: { first_seq: number; last_seq: number; last_hash: string };
-  next?: { seq: number; hash: string };
-}
+/** The answer of GET /admin/v1/audit/verify (a type only: the CLI loads none of the audit code). */
+type VerifyAnswer = VerifyResult;
 
 /** Exit code of a broken chain (1 is kept for "could not verify"). */
 export const BROKEN_EXIT_CODE = 2;
