@@ -131,7 +131,11 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   },
   {
     method: 'POST', path: '/admin/v1/teams', tag: 'teams', summary: 'Create a team', body: teamSchema, status: 201,
-    handle: async (i, d) => teamView(await putTeam(d.store, i.body as z.infer<typeof teamSchema>, 'error')),
+    handle: async (i, d) => {
+      const team = await putTeam(d.store, i.body as z.infer<typeof teamSchema>, 'error');
+      await d.audit.record({ ...i.by, type: 'team.created', teamId: team.id, data: { name: team.name, declared: i.body } });
+      return teamView(team);
+    },
   },
   {
     method: 'GET', path: '/admin/v1/teams/{id}', tag: 'teams', summary: 'Get a team by id or name',
@@ -143,7 +147,11 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   },
   {
     method: 'POST', path: '/admin/v1/profiles', tag: 'profiles', summary: 'Create a profile', body: profileSchema, status: 201,
-    handle: async (i, d) => profileView(await putProfile(d.store, i.body as z.infer<typeof profileSchema>, 'error', (m) => d.providers.model(m) !== undefined)),
+    handle: async (i, d) => {
+      const profile = await putProfile(d.store, i.body as z.infer<typeof profileSchema>, 'error', (m) => d.providers.model(m) !== undefined);
+      await d.audit.record({ ...i.by, type: 'profile.created', data: { profile: profile.id, name: profile.name, declared: i.body } });
+      return profileView(profile);
+    },
   },
   {
     method: 'GET', path: '/admin/v1/profiles/{id}', tag: 'profiles', summary: 'Get a profile by id or name',
@@ -161,6 +169,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     method: 'POST', path: '/admin/v1/agents', tag: 'agents', summary: 'Create an agent', body: agentSchema, status: 201,
     handle: async (i, d) => {
       const agent = await putAgent(d.store, i.body as z.infer<typeof agentSchema>, 'error');
+      await d.audit.record({ ...i.by, type: 'agent.created', agentId: agent.id, teamId: agent.teamId, data: { name: agent.name, declared: i.body } });
       return agentView(agent, { team: await d.store.getTeam(agent.teamId), profile: await d.store.getProfile(agent.profileId) });
     },
   },

@@ -1,5 +1,6 @@
 // Composition root: builds the store, identity, budget, providers and pipeline from the
 // configuration, and serves the data plane, the admin API and health endpoints on one port.
+import { createHash } from 'node:crypto';
 import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -117,6 +118,12 @@ export class Gateway {
     const audit = new AuditLog(store, now, {
       logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
       sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),
+    });
+    // What this process runs with: the configuration (hashed — it names env vars, never secrets)
+    // and the policies in force.
+    await audit.record({
+      type: 'config.applied', actor: 'system',
+      data: { sha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'), teams: config.teams.length, profiles: config.profiles.length, agents: config.agents.length, mcp_servers: config.mcp_servers.map((s) => s.name), policies: policyEngine.policyIds, policy_version: policyEngine.version },
     });
     // Calls that were in flight when a previous process died: settle their holds now. A private
     // store has no other live process, so every hold left is from the dead one.

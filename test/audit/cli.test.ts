@@ -40,19 +40,19 @@ describe('tollgate audit verify', () => {
     // Wait for the timer's checkpoint over those events.
     const db = new Database(join(dir, '.tollgate', 'tollgate.db'), { readonly: true });
     await expect.poll(() => (db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get() as { n: number }).n, { timeout: 5000 }).toBeGreaterThan(0);
-    // Each open: the policy decision, then session.opened.
+    // The start's config.applied, then for each open: the policy decision, then session.opened.
     const stored = db.prepare('SELECT seq, type FROM audit_events ORDER BY seq').all() as { seq: number; type: string }[];
     db.close();
-    expect(stored.map((e) => e.type)).toEqual(Array.from({ length: 4 }, () => ['policy.decision', 'session.opened']).flat());
+    expect(stored.map((e) => e.type)).toEqual(['config.applied', ...Array.from({ length: 4 }, () => ['policy.decision', 'session.opened']).flat()]);
 
     const plain = await run('audit', 'verify');
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/^audit chain intact: 8 events, [1-9]\d* signed checkpoints verified in [\d.]+ s \(\d+ events\/s\)$/m);
+    expect(plain.stdout).toMatch(/^audit chain intact: 9 events, [1-9]\d* signed checkpoints verified in [\d.]+ s \(\d+ events\/s\)$/m);
     // Not a terminal: no progress bar on stderr.
     expect(plain.stderr).toBe('');
 
     const json = JSON.parse((await run('audit', 'verify', '--json', '--slice', '1')).stdout);
-    expect(json).toMatchObject({ ok: true, events: 8, chain: { first_seq: 1, last_seq: 8 } });
+    expect(json).toMatchObject({ ok: true, events: 9, chain: { first_seq: 1, last_seq: 9 } });
     expect(json.first_broken).toBeUndefined();
 
     // The export file holds the same events, in order.

@@ -44,6 +44,13 @@ describe('admin API', () => {
     expect((await gw.admin('POST', '/admin/v1/agents', { name: 'orphan', team: 'nobody', profile: 'support-bot' })).status).toBe(400);
     expect((await gw.admin('GET', '/admin/v1/agents?team=support')).body.data).toHaveLength(1);
     expect((await gw.admin('GET', '/admin/v1/agents/agt_missing')).status).toBe(404);
+    // Each change is an audit event with who made it; the start recorded the configuration it applied.
+    const types = async (type: string) => (await gw.admin('GET', `/admin/v1/audit/events?type=${type}`)).body.data;
+    expect((await types('team.created')).map((e: any) => [e.actor, e.data.name])).toEqual([['admin', 'support']]);
+    expect((await types('profile.created')).map((e: any) => e.data.name)).toEqual(['support-bot']);
+    expect((await types('agent.created'))[0]).toMatchObject({ actor: 'admin', agent_id: agent.body.id, data: { name: 'triage-1' } });
+    const [applied] = await types('config.applied');
+    expect(applied.data).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), agents: 1, policies: expect.arrayContaining(['tollgate.baseline']) });
   });
 
   it('opens a session within the profile: default budget, narrowed models, token that works', async () => {
