@@ -4,7 +4,7 @@
 // request through), is denied. Decisions are cached per exact input — policies, the entities'
 // attributes and the context attributes some policy reads — which is safe because a Cedar
 // decision is a pure function of those.
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cedar, checkSchema, loadPolicies, PolicyLoadError, readPolicyFile, type LoadedPolicy, type PolicySource } from './policy-set.js';
 
@@ -135,7 +135,7 @@ export class PolicyEngine {
   private generation!: PolicyGeneration;
   private readonly cache = new Map<string, PolicyDecision>();
   private readonly instance = ++instances;
-  private watching: string[] = [];
+  private watcher: NodeJS.Timeout | null = null;
 
   /** Loads and validates the policies (throws PolicyLoadError naming file and line). */
   constructor(private readonly options: PolicyEngineOptions) {
@@ -174,18 +174,25 @@ export class PolicyEngine {
     this.cache.clear();
   }
 
+  /**
+   * Polls the files' size and modification time once a second and reloads when either differs
+   * from what the last load attempt read. (Compared with that, not with the previous poll, so an
+   * edit made right after the start is never taken as the baseline.)
+   */
   private watch(): void {
-    this.watching = [...this.options.files];
-    for (const file of this.watching) {
-      watchFile(file, { interval: WATCH_INTERVAL_MS, persistent: false }, (curr, prev) => {
-        if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size) this.reload();
-      });
-    }
+    let seen = fileStamps(this.options.files);
+    this.watcher = setInterval(() => {
+      const now = fileStamps(this.options.files);
+      if (now === seen) return;
+      seen = now;
+      this.reload();
+    }, WATCH_INTERVAL_MS);
+    this.watcher.unref();
   }
 
   close(): void {
-    for (const file of this.watching) unwatchFile(file);
-    this.watching = [];
+    if (this.watcher) clearInterval(this.watcher);
+    this.watcher = null;
   }
 
   decide(request: PolicyRequest): PolicyDecision {
@@ -259,4 +266,18 @@ function cacheKey(generation: PolicyGeneration, r: PolicyRequest): string {
 /** Builds an entity and its cache key (type, id and every attribute, parents included). */
 export function entity(type: EntityType, id: string, attrs: Record<string, Attr>, parents: EntityFacts['parents'] = []): EntityFacts {
   return { type, id, attrs, parents, key: JSON.stringify([type, id, attrs, parents]) };
+}
+
+/** Size and modification time of each file, as one comparable string ("missing" for an absent one). */
+function fileStamps(files: readonly string[]): string {
+  return files
+    .map((f) => {
+      try {
+        const st = statSync(f);
+        return `${st.size}:${st.mtimeMs}`;
+      } catch {
+        return 'missing';
+      }
+    })
+    .join('|');
 }
