@@ -57,7 +57,7 @@ describe('audit verification speed', () => {
     }
   });
 
-  it.runIf(process.env.TOLLGATE_AUDIT_BENCH_PG)(`verifies ${N} events on PostgreSQL`, { timeout: 600_000 }, async () => {
+  it.runIf(process.env.TOLLGATE_AUDIT_BENCH_PG)(`verifies ${N} events on PostgreSQL (a measurement, skipped unless TOLLGATE_AUDIT_BENCH_PG=1)`, { timeout: 600_000 }, async () => {
     const schema = `tollgate_speed_${randomBytes(6).toString('hex')}`;
     const store = new PostgresStore({ connectionString: PG_URL, schema });
     try {
