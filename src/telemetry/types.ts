@@ -1,25 +1,13 @@
 // What the rest of the gateway hands telemetry: small structural views of a model call, a tool
-// call and a refusal, so this folder depends on no other domain's internals.
+// call and a refusal, so this folder depends on no other domain's internals (types only).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UsageRecord } from '../store/index.js';
 
-/** A model call's spend line (the fields telemetry reads; `UsageRecord` satisfies it). */
-export interface ModelCallLine {
-  requestId: string;
-  sessionId: string;
-  agentId: string;
-  teamId: string;
-  profileId: string;
-  model: string;
-  api: string;
-  stream: boolean;
-  inputTokens: number;
-  outputTokens: number;
-  cachedInputTokens: number;
-  reasoningTokens: number;
-  costUsdNano: number;
-  outcome: string;
-  httpStatus: number;
-}
+/** A model call's spend line: the fields telemetry reads. */
+export type ModelCallLine = Pick<
+  UsageRecord,
+  'requestId' | 'sessionId' | 'agentId' | 'teamId' | 'profileId' | 'model' | 'api' | 'stream' | 'inputTokens' | 'outputTokens' | 'cachedInputTokens' | 'reasoningTokens' | 'costUsdNano' | 'outcome' | 'httpStatus'
+>;
 
 /** What the call's context adds (`CallContext` satisfies it). */
 export interface ModelCallTiming {
