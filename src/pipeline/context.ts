@@ -57,6 +57,8 @@ export interface CallContext {
   /** The parsed request body; rewritten in place for the upstream. */
   body?: Record<string, unknown>;
   call?: CanonicalCall;
+  /** The prompt's token upper bound (see parse.ts `promptUpperBound`). */
+  promptUpperBound?: number;
   route?: ModelRoute;
   reservation?: Reservation;
   /** Prompt tokens counted into the hold (the rest of the hold is output). */

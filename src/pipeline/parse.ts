@@ -2,6 +2,7 @@
 // into a canonical call.
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors/index.js';
+import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** Reads a request body, refusing more than `limit` bytes (413) without buffering the excess. */
@@ -38,6 +39,14 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
     throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
   }
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * The prompt's cheap token upper bound, computed once per call (policy, rate limits and reserve
+ * all need it). Reset when the call is re-parsed.
+ */
+export function promptUpperBound(ctx: CallContext): number {
+  return (ctx.promptUpperBound ??= promptTokensUpperBound(ctx.call!.prompt));
 }
 
 export async function parse(ctx: CallContext, deps: PipelineDeps): Promise<void> {

@@ -6,7 +6,7 @@
 import type { RateAdmission, RateLimit, RateLimiter, RateStatus } from '../budget/index.js';
 import type { Profile, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
-import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { promptUpperBound } from './parse.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** The per-minute limits a session's calls count against (its own and its agent's), from its profile. */
@@ -53,7 +53,7 @@ function estimatedTokens(ctx: CallContext): number {
   const call = ctx.call!;
   const route = ctx.route!;
   const requested = ctx.adapter.producesOutput ? call.maxOutputTokens : 0;
-  return promptTokensUpperBound(call.prompt) + (requested ?? route.maxOutputTokens) * call.choices;
+  return promptUpperBound(ctx) + (requested ?? route.maxOutputTokens) * call.choices;
 }
 
 /** The `x-ratelimit-*` headers for an admitted call (none when no limit applies). */

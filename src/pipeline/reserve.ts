@@ -5,7 +5,8 @@
 import type { Amount, ApprovalService, BudgetLedger } from '../budget/index.js';
 import type { Enforcement, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
-import { countPromptTokens, promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { countPromptTokens } from '../providers/prompt-tokens.js';
+import { promptUpperBound } from './parse.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
@@ -27,7 +28,7 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
     (left.tokens === null || prompt + out <= left.tokens) &&
     (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
 
-  let prompt = promptTokensUpperBound(call.prompt);
+  let prompt = promptUpperBound(ctx);
   if (limited && !fits(prompt, perChoice * choices)) prompt = countPromptTokens(call.prompt);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;

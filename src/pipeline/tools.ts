@@ -51,6 +51,7 @@ export async function checkOfferedTools(ctx: CallContext, deps: PipelineDeps): P
   ctx.toolsStripped = names;
   // Re-read the slimmer request so reservations and estimates count only what goes upstream.
   ctx.call = ctx.adapter.parse(ctx.body!);
+  ctx.promptUpperBound = undefined;
 }
 
 /**
