@@ -49,7 +49,7 @@ export class AuditLog {
     private readonly options: AuditLogOptions = {},
   ) {
     this.logger = options.logger;
-    this.sinks = options.sinks ?? [];
+    this.sinks = [...(options.sinks ?? [])];
     this.keys = options.keys ?? NO_KEYS;
     // Hashing happens here, once per batch: appendEvents links the whole batch in its transaction.
     this.writer = new GroupCommit(async (events) => {
@@ -111,6 +111,11 @@ export class AuditLog {
 
   flush(): Promise<void> {
     return this.writer.flush();
+  }
+
+  /** Adds a consumer of durable events (the detection engine) after construction. */
+  addSink(sink: ExportSink): void {
+    this.sinks.push(sink);
   }
 
   /** After a batch committed: check nobody else moved the chain, then export it. */

@@ -24,6 +24,8 @@ export interface ApprovalServiceOptions {
   now?: () => number;
   /** Called after an approval changes a session's budget (to refresh caches). */
   onSessionChanged?: (session: Session) => void;
+  /** Carries out a decided `resume` approval (resume the session, or end it). */
+  onResumeDecided?: (approval: Approval, decidedBy: string) => Promise<void>;
 }
 
 export class ApprovalService {
@@ -67,14 +69,14 @@ export class ApprovalService {
     return creating;
   }
 
-  private async create(session: Session, context: Record<string, unknown>, requestId: string, kind: Approval['kind'] = 'budget'): Promise<Approval> {
+  private async create(session: Session, context: Record<string, unknown>, requestId: string | null, kind: Approval['kind'] = 'budget'): Promise<Approval> {
     const approval: Approval = {
       id: newId('apr'), kind, consumedAt: null, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, status: 'pending', createdAt: this.now(),
       decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context,
     };
     await this.store.putApproval(approval);
     if (kind === 'budget') this.gates.set(session.id, { state: 'pending', approvalId: approval.id });
-    await this.audit.record({ type: 'approval.requested', actor: `agent:${session.agentId}`, requestId, agentId: session.agentId, sessionId: session.id, teamId: session.teamId, chain: session.chain, data: { approval: approval.id, ...context } });
+    await this.audit.record({ type: 'approval.requested', actor: kind === 'resume' ? 'system' : `agent:${session.agentId}`, requestId, agentId: session.agentId, sessionId: session.id, teamId: session.teamId, chain: session.chain, data: { approval: approval.id, ...context } });
     this.notify('approval.requested', approval);
     return approval;
   }
@@ -104,6 +106,27 @@ export class ApprovalService {
       this.creating.set(key, creating);
     }
     return creating;
+  }
+
+  /**
+   * The approval a suspended session waits on: approving resumes it, denying revokes it. One
+   * pending per session — a second suspension joins the first.
+   */
+  async requestResume(session: Session, context: Record<string, unknown>): Promise<Approval> {
+    const [pending] = await this.pendingResume(session.id);
+    if (pending) return pending;
+    const key = `resume:${session.id}`;
+    let creating = this.creating.get(key);
+    if (!creating) {
+      creating = this.create(session, { kind: 'resume', ...context }, null, 'resume').finally(() => this.creating.delete(key));
+      this.creating.set(key, creating);
+    }
+    return creating;
+  }
+
+  /** The pending `resume` approval of a suspended session (an empty list when none). */
+  pendingResume(sessionId: string): Promise<Approval[]> {
+    return this.store.listApprovals({ sessionId, kind: 'resume', status: 'pending', limit: 1 });
   }
 
   /** Uses an approved tool approval once; false when it was already used (or never approved). */
@@ -147,6 +170,7 @@ export class ApprovalService {
       type: `approval.${decided.status}`, actor: d.decidedBy, requestId: d.requestId ?? null, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: session.chain,
       data: { approval: decided.id, reason: decided.reason, extra_budget: { tokens: extra.tokens, usd: extra.usdNano === null ? null : extra.usdNano / 1e9 } },
     });
+    if (decided.kind === 'resume') await this.options.onResumeDecided?.(decided, d.decidedBy);
     for (const wake of this.waiters.get(id) ?? []) wake(decided);
     this.waiters.delete(id);
     this.notify(`approval.${decided.status}`, decided);

@@ -30,7 +30,8 @@
 // of at most `sweepAbove` (256) keys is not swept at all. A hard cap (`maxKeys`) bounds the maps
 // even under a flood of distinct keys; past it the oldest key goes even if live.
 
-export type RateLevel = 'session' | 'agent';
+/** `throttle`: a session contained by a detector (docs/detection.md#actions). */
+export type RateLevel = 'session' | 'agent' | 'throttle';
 export type RateUnit = 'requests' | 'tokens';
 
 /** The limits that apply to one call at one level; an absent limit is not enforced. */
@@ -134,8 +135,10 @@ const idleAt = (b: Bucket) => b.at + Math.max(drainMs(b.requests, b.rpm), drainM
 export class RateLimiter {
   /** One map per level, keyed by the id itself: the id strings come from cached sessions, so V8
    * has their hashes already (a concatenated `level:id` key would be hashed afresh every call). */
-  private readonly levels: Record<RateLevel, Map<string, Bucket>> = { session: new Map(), agent: new Map() };
-  private readonly cursors: Record<RateLevel, MapIterator<[string, Bucket]>> = { session: this.levels.session.entries(), agent: this.levels.agent.entries() };
+  private readonly levels: Record<RateLevel, Map<string, Bucket>> = { session: new Map(), agent: new Map(), throttle: new Map() };
+  private readonly cursors: Record<RateLevel, MapIterator<[string, Bucket]>> = {
+    session: this.levels.session.entries(), agent: this.levels.agent.entries(), throttle: this.levels.throttle.entries(),
+  };
   private readonly now: () => number;
   private readonly maxKeys: number;
   private readonly sweepAbove: number;

@@ -102,6 +102,27 @@ export const federationIssuerSchema = z
 /** Scope entries: names or globs (`*`, `?`), a leading `!` denies (deny wins). */
 const scopeSchema = z.array(z.string().min(1).max(256));
 
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)');
+
+export const missionSchema = z.strictObject({
+  /** Expected spend of one agent, USD per minute (before a learned baseline exists). */
+  usd_per_minute: z.number().positive().optional(),
+  /** Expected model calls of one agent per minute. */
+  calls_per_minute: z.number().positive().optional(),
+  /** Expected share of calls that fail upstream (0..1). */
+  error_rate: z.number().min(0).max(1).optional(),
+  /** Tools (`server/tool` names or globs) the agents are expected to call; others are deviations. */
+  tools: scopeSchema.optional(),
+  /** Working hours in the budgets' time zone; calls outside them are out-of-task. */
+  active_hours: z.strictObject({ from: clock, to: clock }).optional(),
+  /** Expected length of one task (session), minutes. */
+  session_minutes: z.number().positive().optional(),
+  /** Deepest delegation expected under one session (a root session is depth 0). */
+  max_delegation_depth: z.number().int().nonnegative().optional(),
+  /** Most child sessions one session is expected to open. */
+  max_fanout: z.number().int().positive().optional(),
+});
+
 export const profileSchema = z.strictObject({
   name,
   /** Models sessions of this profile may use (names or globs; `!` denies). */
@@ -136,6 +157,8 @@ export const profileSchema = z.strictObject({
       agent: z.strictObject({ requests_per_minute: z.number().int().positive().optional(), tokens_per_minute: z.number().int().positive().optional() }).optional(),
     })
     .optional(),
+  /** What an agent of this profile is expected to do: the detectors' declared baseline (docs/detection.md). */
+  mission: missionSchema.optional(),
   /** Prompt/output and tool argument/result capture, apart from the event chain (docs/audit.md#content-logging). */
   content_logging: z
     .strictObject({ mode: z.enum(['off', 'hash', 'full']).default('off'), retention_days: z.number().int().positive().max(36_500).default(30) })
@@ -192,6 +215,89 @@ export const policySchema = z.strictObject({
   /** Decisions remembered per exact request (0 turns the cache off). */
   cache_size: z.number().int().nonnegative().default(10_000),
 });
+
+const containmentAction = z.enum(['notify', 'throttle_session', 'suspend_session', 'revoke_agent']);
+type ContainmentActionName = z.infer<typeof containmentAction>;
+
+/** A detector's switch and what to do at each severity (an alert is always recorded). */
+const detectorSchema = <T extends z.ZodRawShape>(shape: T, warning: ContainmentActionName[], critical: ContainmentActionName[]) =>
+  z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      actions: z.strictObject({ warning: z.array(containmentAction).default(warning), critical: z.array(containmentAction).default(critical) }).prefault({}),
+      ...shape,
+    })
+    // Every field has a default; the generic shape hides that from the type of `{}`.
+    .prefault({} as never);
+
+const seconds = (d: number) => z.number().int().positive().default(d);
+
+export const detectionSchema = z
+  .strictObject({
+    /** Run the detectors at all (containment already in force stays). */
+    enabled: z.boolean().default(true),
+    /** Length of one window: the unit of learned rates (spend per window) and of per-window counts. */
+    window_seconds: seconds(60),
+    /** How learned baselines form (per agent; tool mix per profile). */
+    learning: z
+      .strictObject({
+        /** Active windows (minutes with calls) an agent needs before its learned spend baseline is used. */
+        warmup_windows: z.number().int().positive().default(15),
+        /** Weight of the past halves every this many active windows (EWMA). */
+        half_life_windows: z.number().int().positive().default(60),
+        /** Tool calls a profile needs before a never-seen tool counts as a deviation. */
+        warmup_tool_calls: z.number().int().positive().default(20),
+      })
+      .prefault({}),
+    /** Alert notices: a webhook with the documented JSON payload, or Slack's incoming-webhook format. */
+    notify: z
+      .strictObject({
+        webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+        format: z.enum(['json', 'slack']).default('json'),
+      })
+      .prefault({}),
+    /** What `throttle_session` imposes. */
+    throttle: z.strictObject({ requests_per_minute: z.number().int().positive().default(6), duration_seconds: seconds(900) }).prefault({}),
+    detectors: z
+      .strictObject({
+        spend_spike: detectorSchema({
+          /** Spend in the current window this many times the usual window's: warning (critical_ratio: critical). */
+          warning_ratio: z.number().gt(1).default(5),
+          critical_ratio: z.number().gt(1).default(20),
+          /** A window spending less than this never alerts (USD). */
+          min_usd: z.number().nonnegative().default(0.01),
+        }, ['notify'], ['notify', 'throttle_session']),
+        retry_loop: detectorSchema({
+          window_seconds: seconds(300),
+          /** The same prompt this often in the window (answered or not): warning. */
+          repeats: z.number().int().min(2).default(10),
+          /** The same prompt failing this often in the window: critical. */
+          failed_repeats: z.number().int().min(2).default(4),
+        }, ['notify'], ['notify', 'suspend_session']),
+        tool_deviation: detectorSchema({
+          /** A tool's calls in the window before its share is judged. */
+          min_calls: z.number().int().positive().default(10),
+          /** A tool's share of the agent's tool calls above this many times its share in the profile: warning. */
+          share_ratio: z.number().gt(1).default(3),
+          /** Refused tool calls in the window (probing outside the scope): critical. */
+          denied_calls: z.number().int().positive().default(3),
+        }, ['notify'], ['notify', 'suspend_session']),
+        out_of_task: detectorSchema({
+          /** A session called again after this long without calls. */
+          idle_seconds: seconds(1800),
+          /** A session still calling after this many times its profile's `mission.session_minutes`. */
+          overrun_ratio: z.number().gt(1).default(2),
+        }, [], ['notify']),
+        credential_misuse: detectorSchema({
+          window_seconds: seconds(60),
+          /** Failed authentications from one source in the window. */
+          failed_auth: z.number().int().positive().default(10),
+        }, ['notify'], ['notify', 'suspend_session']),
+        delegation: detectorSchema({}, ['notify'], ['notify']),
+      })
+      .prefault({}),
+  })
+  .prefault({});
 
 export const configSchema = z.strictObject({
   server: z
@@ -317,6 +423,8 @@ export const configSchema = z.strictObject({
         .default({ patterns: [], defaults: true }),
     })
     .default({ checkpoint_interval_seconds: 300, export: { webhook_batch_size: 500, webhook_max_queue: 10_000 }, redaction: { patterns: [], defaults: true } }),
+  /** Behaviour detectors, alerts and automatic containment (docs/detection.md). */
+  detection: detectionSchema,
   /** Prometheus metrics and OpenTelemetry traces (docs/telemetry.md); both off by default. */
   telemetry: z
     .strictObject({
@@ -360,3 +468,5 @@ export type McpToolSettings = z.infer<typeof mcpToolSettingsSchema>;
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type DataSensitivity = z.infer<typeof dataSensitivity>;
 export type TelemetryConfig = z.infer<typeof configSchema>['telemetry'];
+export type DetectionConfig = z.infer<typeof detectionSchema>;
+export type MissionConfig = z.infer<typeof missionSchema>;

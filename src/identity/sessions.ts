@@ -72,6 +72,9 @@ export interface SessionPolicy {
   authorizeDelegate(parent: Session, child: Agent, childProfile: Profile, context: SessionContext, requestId?: string): Promise<void>;
 }
 
+/** Not yet ended: active, or suspended until a human decides. */
+const isLive = (s: Session) => s.status === 'active' || s.status === 'suspended';
+
 /** Who performed a control action, for the audit record. */
 export interface Actor {
   actor: string;
@@ -240,6 +243,47 @@ export class SessionService {
   }
 
   /**
+   * Suspends a session and its active subtree (containment): calls are refused with 403
+   * `session_suspended` until `resume`. Budget holds stay; nothing is settled. Returns the
+   * sessions suspended.
+   */
+  async suspend(sessionId: string, by: Actor, data: Record<string, unknown> = {}): Promise<string[]> {
+    return this.move(sessionId, 'active', 'suspended', by, data);
+  }
+
+  /** Lets a suspended session (and the part of its subtree suspended with it) call again. */
+  async resume(sessionId: string, by: Actor, data: Record<string, unknown> = {}): Promise<string[]> {
+    return this.move(sessionId, 'suspended', 'active', by, data);
+  }
+
+  private async move(sessionId: string, from: 'active' | 'suspended', to: 'active' | 'suspended', by: Actor, data: Record<string, unknown>): Promise<string[]> {
+    const tree = await this.store.sessionTree(sessionId);
+    if (tree.length === 0) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
+    const root = tree[0]!;
+    if (root.status !== from) throw new GatewayError('conflict', `session "${sessionId}" is ${root.status}`);
+    const changed = await this.store.moveSessions(tree.map((s) => s.id), from, to);
+    for (const id of changed) this.directory.sessions.delete(id);
+    await this.audit.record({ ...by, type: `session.${to === 'suspended' ? 'suspended' : 'resumed'}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null, ...data } });
+    return changed;
+  }
+
+  /**
+   * Suspends, resumes or revokes an agent. Revoking ends every session at once; suspending
+   * refuses its calls (the agent check) and new tokens. A revoked agent stays revoked.
+   */
+  async setAgentStatus(idOrName: string, status: 'active' | 'suspended' | 'revoked', by: Actor, data: Record<string, unknown> = {}): Promise<{ agent: Agent; ended: string[] }> {
+    const agent = await this.store.getAgent(idOrName);
+    if (!agent) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`);
+    if (agent.status === 'revoked' && status !== 'revoked') throw new GatewayError('conflict', `agent "${agent.name}" is revoked for good; create a new agent`);
+    const updated = (await this.store.setAgentStatus(agent.id, status))!;
+    this.directory.agents.delete(agent.id);
+    this.directory.agents.delete(agent.name);
+    const ended = status === 'revoked' ? await this.endAgentSessions(agent.id, by) : [];
+    await this.audit.record({ ...by, type: `agent.${status === 'active' ? 'resumed' : status}`, agentId: agent.id, teamId: agent.teamId, data: { reason: by.reason ?? null, sessions_ended: ended, ...data } });
+    return { agent: updated, ended };
+  }
+
+  /**
    * Ends sessions whose time is up (status `closed`, reason `expired`), so that a delegated
    * session's unused slice returns to its parent without anyone having to close it. Returns how
    * many sessions ended.
@@ -248,7 +292,7 @@ export class SessionService {
     let ended = 0;
     for (const s of await this.store.expiredSessions(this.now(), limit)) {
       const current = await this.store.getSession(s.id);
-      if (current?.status === 'active') ended += (await this.end(s.id, 'closed', { actor: 'system', reason: 'expired' })).length;
+      if (current && isLive(current)) ended += (await this.end(s.id, 'closed', { actor: 'system', reason: 'expired' })).length;
     }
     return ended;
   }
@@ -256,9 +300,10 @@ export class SessionService {
   /** Ends every active session of an agent (revoke or suspend an agent, revoke a team). */
   async endAgentSessions(agentId: string, by: Actor): Promise<string[]> {
     const ended: string[] = [];
-    for (const s of await this.store.listSessions({ agentId, status: 'active', limit: 100_000 })) {
+    const live = [...(await this.store.listSessions({ agentId, status: 'active', limit: 100_000 })), ...(await this.store.listSessions({ agentId, status: 'suspended', limit: 100_000 }))];
+    for (const s of live) {
       const current = await this.store.getSession(s.id);
-      if (current?.status === 'active') ended.push(...(await this.end(s.id, 'revoked', by)));
+      if (current && isLive(current)) ended.push(...(await this.end(s.id, 'revoked', by)));
     }
     return ended;
   }

@@ -39,6 +39,11 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
   if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
   const session = await deps.directory.sessions.get(claims.sid);
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
+  if (session.status === 'suspended') {
+    // Contained: say which approval a human must decide, so the agent (or its SDK) can wait on it.
+    const [pending] = await deps.approvals.pendingResume(session.id);
+    throw new GatewayError('session_suspended', undefined, { details: { session_id: session.id, approval_id: pending?.id ?? null } });
+  }
   if (session.status !== 'active') throw new GatewayError('session_inactive', `The session is ${session.status}.`);
   if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = await deps.directory.agents.get(session.agentId);

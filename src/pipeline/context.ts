@@ -2,7 +2,8 @@
 // services they use. Stages read and fill in the context in pipeline order.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Account, ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Remaining, Reservation } from '../budget/index.js';
+import type { Account, ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimit, RateLimiter, Remaining, Reservation } from '../budget/index.js';
+import type { Fingerprinter } from '../detect/fingerprint.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ContentLog } from '../audit/content.js';
 import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
@@ -34,6 +35,10 @@ export interface PipelineDeps {
   logger: Logger;
   /** Metrics and traces (no-ops unless configured). */
   telemetry: Telemetry;
+  /** Keyed fingerprint of a prompt's text (recorded on `model.call` for the retry-loop detector). */
+  fingerprint?: Fingerprinter;
+  /** Throttles detectors imposed on sessions (checked by the rate-limit stage). */
+  containment?: { throttleFor(sessionId: string): RateLimit | null };
   /** Content logging (prompts and outputs), per the session's profile `content_logging`. */
   content?: ContentLog;
   bodyLimitBytes: number;
@@ -76,6 +81,8 @@ export interface CallContext {
   enforcement?: Enforcement | null;
   /** Remaining budget across the levels before this call, and the level that binds. */
   remaining?: Remaining;
+  /** Tools the model's answer called (recorded on the call's `model.call` event). */
+  toolCalls?: string[];
   /** Offered tools removed from the upstream request (profile `tool_scope: strip`). */
   toolsStripped?: string[];
   /** performance.now() when the request went upstream, and when the upstream's headers came back. */

@@ -42,6 +42,8 @@ export function admit(limiter: RateLimiter, limits: RateLimit[], estimate: numbe
 export async function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   const session = ctx.session!;
   const limits = limitsFor(session, await deps.directory.profiles.get(session.profileId));
+  const throttle = deps.containment?.throttleFor(session.id);
+  if (throttle) limits.push(throttle);
   if (limits.length === 0) return;
   // The estimate costs a pass over the prompt: only when a token limit needs it.
   const estimate = limits.some((l) => l.tpm !== undefined) ? estimatedTokens(ctx) : 0;

@@ -46,18 +46,20 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   // The call's own event, on the chain: what was used and charged, and the decision that allowed
   // it — so chargeback data is tamper-evident too. It and the call's other events (tool checks)
   // are durable with the spend line, before the end of the response.
-  const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record), deps.audit.durable(ctx.requestId)];
-  // Content logging: one branch when it is off.
   const logging = ctx.profile?.contentLogging;
-  if (logging && logging.mode !== 'off' && deps.content) {
-    const texts: ['prompt' | 'output', string][] = [['prompt', promptText(ctx.body ?? {})]];
+  const logContent = logging !== undefined && logging.mode !== 'off' && deps.content !== undefined;
+  const prompt = deps.fingerprint || logContent ? promptText(ctx.body ?? {}) : '';
+  const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record, deps.fingerprint?.(prompt) ?? null), deps.audit.durable(ctx.requestId)];
+  // Content logging: one branch when it is off.
+  if (logContent) {
+    const texts: ['prompt' | 'output', string][] = [['prompt', prompt]];
     if (s.output) texts.push(['output', s.output()]);
-    writes.push(deps.content.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
+    writes.push(deps.content!.record(logging!, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
   }
   return Promise.all(writes).then(() => undefined);
 }
 
-function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord): Promise<void> {
+function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, promptFp: string | null): Promise<void> {
   const decision = ctx.policy;
   return deps.audit.record({
     type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain,
@@ -66,6 +68,8 @@ function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord): P
       input_tokens: r.inputTokens, output_tokens: r.outputTokens, cached_input_tokens: r.cachedInputTokens, cache_write_tokens: r.cacheWriteTokens,
       reasoning_tokens: r.reasoningTokens, cost_usd_nano: r.costUsdNano, estimated: r.estimated, latency_ms: r.latencyMs,
       policy: decision ? { effect: decision.effect, policies: decision.policies, cached: decision.cached, version: decision.version } : null,
+      ...(promptFp ? { prompt_fp: promptFp } : {}),
+      ...(ctx.toolCalls ? { tool_calls: [...new Set(ctx.toolCalls)] } : {}),
     },
   });
 }

@@ -60,6 +60,7 @@ export async function checkOfferedTools(ctx: CallContext, deps: PipelineDeps): P
  */
 export async function blockedToolCall(ctx: CallContext, deps: PipelineDeps, calls: readonly ReturnedToolCall[]): Promise<GatewayError | null> {
   if (calls.length === 0) return null;
+  (ctx.toolCalls ??= []).push(...calls.map((c) => c.name));
   const denied = await refusals(ctx, deps, calls, 'returned');
   const [entry] = denied;
   if (!entry) return null;

@@ -2,6 +2,7 @@
 // handling and the OpenAPI document are derived, so the document cannot drift from the code.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import type { AlertService } from '../detect/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, BudgetLedger } from '../budget/index.js';
 import { agentSchema, enforcementSchema, profileSchema, teamSchema } from '../config/index.js';
@@ -12,6 +13,7 @@ import { usdToNano } from '../providers/pricing.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
+import { ALERT_ROUTES } from './admin-alerts.js';
 import { AUDIT_ROUTES } from './admin-audit.js';
 import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
@@ -19,6 +21,8 @@ import { agentView, approvalView, credentialView, eventView, modelView, profileV
 import type { Session } from '../store/index.js';
 
 export interface AdminDeps {
+  /** Detection's alerts (docs/detection.md). */
+  alerts: AlertService;
   store: Store;
   directory: Directory;
   sessions: SessionService;
@@ -113,15 +117,8 @@ async function sessionTree(deps: AdminDeps, id: string) {
 const reasonBody = z.strictObject({ reason: z.string().max(500).optional() });
 
 async function setAgentStatus(deps: AdminDeps, id: string, status: 'active' | 'suspended' | 'revoked', by: Actor) {
-  const agent = await found(deps.store.getAgent(id), 'agent', id);
-  if (agent.status === 'revoked' && status !== 'revoked') throw new GatewayError('conflict', `agent "${agent.name}" is revoked for good; create a new agent`);
-  const updated = (await deps.store.setAgentStatus(agent.id, status))!;
-  deps.directory.agents.delete(agent.id);
-  deps.directory.agents.delete(agent.name);
-  // Revoking ends every session at once; suspending refuses calls (the agent check) and new tokens.
-  const ended = status === 'revoked' ? await deps.sessions.endAgentSessions(agent.id, by) : [];
-  await deps.audit.record({ ...by, type: `agent.${status === 'active' ? 'resumed' : status}`, agentId: agent.id, teamId: agent.teamId, data: { reason: by.reason ?? null, sessions_ended: ended } });
-  return { ...agentView(updated), sessions_ended: ended };
+  const { agent, ended } = await deps.sessions.setAgentStatus(id, status, by);
+  return { ...agentView(agent), sessions_ended: ended };
 }
 
 export const ADMIN_ROUTES: AdminRoute[] = [
@@ -219,10 +216,10 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/admin/v1/approvals', tag: 'approvals', summary: 'Approvals (budget step-ups and tool calls), newest first (?status=pending&kind=tool)',
-    query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), kind: z.enum(['budget', 'tool']).optional(), session: z.string().optional(), limit: limitQuery }),
+    method: 'GET', path: '/admin/v1/approvals', tag: 'approvals', summary: 'Approvals (budget step-ups, tool calls, resumes of suspended sessions), newest first (?status=pending&kind=tool)',
+    query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), kind: z.enum(['budget', 'tool', 'resume']).optional(), session: z.string().optional(), limit: limitQuery }),
     handle: async (i, d) => {
-      const q = i.query as { status?: 'pending' | 'approved' | 'denied'; kind?: 'budget' | 'tool'; session?: string; limit?: number };
+      const q = i.query as { status?: 'pending' | 'approved' | 'denied'; kind?: 'budget' | 'tool' | 'resume'; session?: string; limit?: number };
       return list((await d.store.listApprovals({ status: q.status, kind: q.kind, sessionId: q.session, limit: q.limit })).map(approvalView));
     },
   },
@@ -358,6 +355,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   },
   ...AUDIT_ROUTES,
   ...REPORT_ROUTES,
+  ...ALERT_ROUTES,
 ];
 
 interface CompiledRoute {

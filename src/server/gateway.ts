@@ -9,6 +9,7 @@ import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileRes
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
+import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
@@ -58,6 +59,11 @@ function authorizationServerMetadata(base: string) {
   };
 }
 
+/** A resume decided after the session ended or resumed otherwise: nothing left to do. */
+const ignoreConflict = (err: unknown) => {
+  if (!(err instanceof GatewayError && err.code === 'conflict')) throw err;
+};
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export class Gateway {
@@ -81,6 +87,8 @@ export class Gateway {
     readonly policy: PolicyEngine,
     private readonly mcp: McpGateway,
     readonly telemetry: Telemetry,
+    /** The detectors (tests wait on `detection.idle()`). */
+    readonly detection: DetectionEngine,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -136,6 +144,12 @@ export class Gateway {
     const approvals = new ApprovalService(store, ledger, audit, {
       webhookUrl: config.approvals.webhook_url, logger, now,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
+      // A suspended session's fate: approved, it calls again; denied, it is revoked.
+      onResumeDecided: async (approval, decidedBy) => {
+        const by = { actor: decidedBy, reason: approval.reason ?? undefined };
+        if (approval.status === 'approved') await sessions.resume(approval.sessionId, by, { approval: approval.id }).catch(ignoreConflict);
+        else await sessions.end(approval.sessionId, 'revoked', { ...by, reason: approval.reason ?? 'resume denied' });
+      },
     });
     const authorizer = new Authorizer({ engine: policyEngine, audit, directory, timeZone: config.budgets.timezone, now });
     onPolicyReload = (outcome) => {
@@ -160,7 +174,23 @@ export class Gateway {
       toolSettings: (server, tool) => mcpTools.get(server)?.[tool],
       approvalTtlMs: config.approvals.tool_approval_ttl_seconds * 1000,
     });
+    // Detect and contain (docs/detection.md): the engine reads the durable audit stream.
+    const notifier = new Notifier(config.detection.notify.webhook_url, config.detection.notify.format, logger);
+    const containment = new Containment({
+      sessions, approvals, audit, notifier, now,
+      throttle: { requestsPerMinute: config.detection.throttle.requests_per_minute, durationMs: config.detection.throttle.duration_seconds * 1000 },
+      agentName: async (id) => (await directory.agents.get(id))?.name ?? null,
+      getSession: (id) => store.getSession(id),
+    });
+    const alerts = new AlertService({
+      store, audit, containment, now,
+      actionsFor: (detector, severity) => (severity === 'info' ? [] : config.detection.detectors[detector as DetectorName].actions[severity]),
+    });
+    const detection = new DetectionEngine({ config: config.detection, store, directory, alerts, timeZone: config.budgets.timezone, logger });
+    await detection.start();
+    if (config.detection.enabled) audit.addSink(detection);
     const pipeline: PipelineDeps = {
+      fingerprint: promptFingerprinter(master.derive('prompt-fingerprint')), containment,
       tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
       timeZone: config.budgets.timezone,
       rateLimiter,
@@ -169,14 +199,14 @@ export class Gateway {
       logRequests: config.server.log_requests,
     };
     const admin: AdminDeps = {
-      store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
+      alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
       env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
     });
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry);
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -334,6 +364,9 @@ export class Gateway {
     await new Promise((resolve) => setImmediate(resolve));
     await this.mcp.close();
     await this.usage.flush();
+    // Findings on the last calls become alerts; learned baselines are saved.
+    await this.audit.flush();
+    await this.detection.close();
     // Writes what is queued, signs a last checkpoint, empties the export sinks.
     await this.audit.close();
     // Sends the spans still buffered.

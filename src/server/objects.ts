@@ -1,10 +1,10 @@
 // Creating teams, profiles and agents from their declared form, whether they come from the
 // configuration file (applied idempotently at start) or from the admin API (409 on a duplicate).
-import type { AgentConfig, BudgetConfig, Config, EnforcementConfig, PeriodBudgetConfig, ProfileConfig, TeamConfig } from '../config/index.js';
+import type { AgentConfig, BudgetConfig, Config, EnforcementConfig, MissionConfig, PeriodBudgetConfig, ProfileConfig, TeamConfig } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { isPattern, scopeProblems } from '../policy/scope.js';
 import { usdToNano } from '../providers/pricing.js';
-import type { Agent, Budget, Enforcement, OnExisting, PeriodBudget, Profile, RateLimits, Store, Team } from '../store/index.js';
+import type { Agent, Budget, Enforcement, Mission, OnExisting, PeriodBudget, Profile, RateLimits, Store, Team } from '../store/index.js';
 
 const budget = (b: BudgetConfig | undefined): Budget => ({
   tokens: b?.tokens ?? null,
@@ -19,6 +19,11 @@ type RateLimitsConfig = NonNullable<ProfileConfig['rate_limits']>;
 const rateLimitPair = (r: RateLimitsConfig['session']) =>
   r && { requestsPerMinute: r.requests_per_minute, tokensPerMinute: r.tokens_per_minute };
 const rateLimits = (r: ProfileConfig['rate_limits']): RateLimits => ({ session: rateLimitPair(r?.session), agent: rateLimitPair(r?.agent) });
+
+const mission = (m: MissionConfig): Mission => ({
+  usdPerMinute: m.usd_per_minute, callsPerMinute: m.calls_per_minute, errorRate: m.error_rate, tools: m.tools, activeHours: m.active_hours,
+  sessionMinutes: m.session_minutes, maxDelegationDepth: m.max_delegation_depth, maxFanout: m.max_fanout,
+});
 
 export function putTeam(store: Store, t: TeamConfig, onExisting: OnExisting): Promise<Team> {
   return store.putTeam({ name: t.name, owner: t.owner ?? null, budget: periodBudget(t.budget) }, onExisting);
@@ -51,6 +56,7 @@ export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExistin
       toolApprovals: [...new Set(p.tool_approvals)],
       dataSensitivity: p.data_sensitivity,
       contentLogging: { mode: p.content_logging.mode, retentionDays: p.content_logging.retention_days },
+      ...(p.mission ? { mission: mission(p.mission) } : {}),
     },
     onExisting,
   );

@@ -2,7 +2,7 @@
 import type { Remaining } from '../budget/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { ModelRoute } from '../providers/registry.js';
-import type { Agent, Approval, AuditEvent, Budget, Credential, Enforcement, PeriodBudget, Profile, RateLimitPair, RateLimits, Session, Spend, Team, UsageRecord } from '../store/index.js';
+import type { Agent, Approval, AuditEvent, Budget, Credential, Enforcement, Mission, PeriodBudget, Profile, RateLimitPair, RateLimits, Session, Spend, Team, UsageRecord } from '../store/index.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -59,8 +59,16 @@ export const profileView = (p: Profile) => ({
   enforcement: enforcementView(p.enforcement),
   rate_limits: rateLimitsView(p.rateLimits ?? {}),
   content_logging: { mode: p.contentLogging?.mode ?? 'off', retention_days: p.contentLogging?.retentionDays ?? 30 },
+  mission: p.mission ? missionView(p.mission) : null,
   created_at: iso(p.createdAt),
 });
+
+const missionView = (m: Mission) => ({
+  usd_per_minute: m.usdPerMinute ?? null, calls_per_minute: m.callsPerMinute ?? null, error_rate: m.errorRate ?? null, tools: m.tools ?? null,
+  active_hours: m.activeHours ?? null, session_minutes: m.sessionMinutes ?? null, max_delegation_depth: m.maxDelegationDepth ?? null, max_fanout: m.maxFanout ?? null,
+});
+
+export { alertJson as alertView } from '../detect/view.js';
 
 export const agentView = (a: Agent, names?: { team?: Team | null; profile?: Profile | null }) => ({
   id: a.id,

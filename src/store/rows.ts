@@ -1,7 +1,7 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
 import type { NewProfile } from './store.js';
 import { DEFAULT_CONTENT_LOGGING } from './types.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, ContentKind, ContentRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Alert, AlertSeverity, AlertStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, ContentKind, ContentRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -41,6 +41,7 @@ export function rowToProfile(r: Row): Profile {
     toolApprovals: spec.toolApprovals ?? [],
     dataSensitivity: spec.dataSensitivity ?? 'internal',
     contentLogging: spec.contentLogging ?? DEFAULT_CONTENT_LOGGING,
+    ...(spec.mission ? { mission: spec.mission } : {}),
   };
 }
 
@@ -150,6 +151,7 @@ export function profileSpecJson(p: NewProfile): string {
     tools: p.tools ?? [], resources: p.resources ?? [], prompts: p.prompts ?? [], toolScope: p.toolScope ?? 'refuse', toolApprovals: p.toolApprovals ?? [],
     dataSensitivity: p.dataSensitivity ?? 'internal',
     contentLogging: p.contentLogging ?? DEFAULT_CONTENT_LOGGING,
+    ...(p.mission ? { mission: p.mission } : {}),
   };
   return JSON.stringify(spec);
 }
@@ -225,7 +227,7 @@ export const rowToApproval = (r: Row): Approval => ({
   reason: strOrNull(r.reason),
   extraBudget: { tokens: numOrNull(r.extra_tokens), usdNano: numOrNull(r.extra_usd_nano) },
   context: json<Record<string, unknown>>(r.context),
-  kind: r.kind === 'tool' ? 'tool' : 'budget',
+  kind: r.kind === 'tool' || r.kind === 'resume' ? r.kind : 'budget',
   consumedAt: numOrNull(r.consumed_at),
 });
 
@@ -261,4 +263,42 @@ export const rowToReservation = (r: Row): PendingReservation => ({
   chain: json<string[]>(r.chain),
   createdAt: num(r.created_at),
   expiresAt: num(r.expires_at),
+});
+
+export const rowToAlert = (r: Row): Alert => ({
+  id: str(r.id),
+  detector: str(r.detector),
+  subject: str(r.subject),
+  severity: str(r.severity) as AlertSeverity,
+  status: str(r.status) as AlertStatus,
+  summary: str(r.summary),
+  verdict: strOrNull(r.verdict) as Alert['verdict'],
+  evidence: json<Record<string, unknown>>(r.evidence),
+  actions: json<Alert['actions']>(r.actions),
+  occurrences: num(r.occurrences),
+  agentId: strOrNull(r.agent_id),
+  sessionId: strOrNull(r.session_id),
+  teamId: strOrNull(r.team_id),
+  profileId: strOrNull(r.profile_id),
+  createdAt: num(r.created_at),
+  updatedAt: num(r.updated_at),
+  acknowledgedBy: strOrNull(r.acknowledged_by),
+  resolvedBy: strOrNull(r.resolved_by),
+});
+
+export const ALERT_COLUMNS = [
+  'id', 'detector', 'subject', 'severity', 'status', 'summary', 'verdict', 'evidence', 'actions', 'occurrences',
+  'agent_id', 'session_id', 'team_id', 'profile_id', 'created_at', 'updated_at', 'acknowledged_by', 'resolved_by',
+] as const;
+
+export function alertValues(a: Alert): unknown[] {
+  return [
+    a.id, a.detector, a.subject, a.severity, a.status, a.summary, a.verdict, JSON.stringify(a.evidence), JSON.stringify(a.actions), a.occurrences,
+    a.agentId, a.sessionId, a.teamId, a.profileId, a.createdAt, a.updatedAt, a.acknowledgedBy, a.resolvedBy,
+  ];
+}
+
+/** The columns an alert filter matches exactly. */
+export const alertEquals = (f: { status?: string; severity?: string; detector?: string; agentId?: string; sessionId?: string; subject?: string }) => ({
+  status: f.status, severity: f.severity, detector: f.detector, agent_id: f.agentId, session_id: f.sessionId, subject: f.subject,
 });

@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { Agent, AgentStatus, Alert, AlertSeverity, AlertStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 /** Tool fields left out take their defaults (no tools, refuse out-of-scope offers, `internal` data). */
@@ -14,6 +14,18 @@ export interface ApprovalFilter {
   status?: ApprovalStatus;
   sessionId?: string;
   kind?: ApprovalKind;
+  limit?: number;
+}
+
+export interface AlertFilter {
+  status?: AlertStatus;
+  severity?: AlertSeverity;
+  detector?: string;
+  agentId?: string;
+  sessionId?: string;
+  subject?: string;
+  /** Alerts updated at or after this time (ms). */
+  since?: number;
   limit?: number;
 }
 
@@ -117,8 +129,10 @@ export interface Store {
   sessionTree(rootId: string): Promise<Session[]>;
   /** Changes a session's budget and/or expiry (renewal). */
   updateSession(id: string, change: { budget?: Budget; expiresAt?: number }): Promise<Session | null>;
-  /** Sets the status of every listed session that is still active; returns those changed. */
-  endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]>;
+  /** Ends every listed session that is still active or suspended; returns those changed. */
+  endSessions(ids: readonly string[], status: 'closed' | 'revoked'): Promise<string[]>;
+  /** Moves every listed session whose status is `from` to `to` (suspend, resume); returns those changed. */
+  moveSessions(ids: readonly string[], from: SessionStatus, to: SessionStatus): Promise<string[]>;
 
   /**
    * Writes `reservations` (holds of calls now starting), then appends usage records and adds each
@@ -145,6 +159,16 @@ export interface Store {
   consumeApproval(id: string, at: number): Promise<boolean>;
   /** Decides a pending approval; null when it was not pending (already decided by someone else). */
   decideApproval(id: string, decision: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget }): Promise<Approval | null>;
+
+  /** Inserts or replaces an alert (by id). */
+  putAlert(alert: Alert): Promise<void>;
+  getAlert(id: string): Promise<Alert | null>;
+  /** Alerts, most recently updated first. */
+  listAlerts(filter?: AlertFilter): Promise<Alert[]>;
+  /** The detectors' learned baselines, by key (loaded at start). */
+  loadBaselines(): Promise<{ key: string; data: Record<string, unknown> }[]>;
+  /** Saves learned baselines (each replaces the one stored under its key). */
+  saveBaselines(rows: readonly { key: string; data: Record<string, unknown>; updatedAt: number }[]): Promise<void>;
 
   putSigningKey(key: SigningKey): Promise<void>;
   listSigningKeys(): Promise<SigningKey[]>;

@@ -73,6 +73,28 @@ export interface ProfileSpec {
   rateLimits?: RateLimits;
   /** Content logging (prompts, outputs, tool arguments and results); `off` when absent. */
   contentLogging?: ContentLogging;
+  /** What an agent of this profile is expected to do (the detectors' declared baseline). */
+  mission?: Mission;
+}
+
+/** A profile's declared behaviour; any field left out is learned (or not judged). */
+export interface Mission {
+  /** Expected spend of one agent, USD per minute. */
+  usdPerMinute?: number;
+  /** Expected model calls of one agent per minute. */
+  callsPerMinute?: number;
+  /** Expected share (0..1) of calls that fail upstream. */
+  errorRate?: number;
+  /** Tools (`server/tool` names or globs) the profile's agents are expected to call. */
+  tools?: string[];
+  /** Hours of the day (in the budgets' time zone) the agents work: `[from, to)`, `HH:MM`. */
+  activeHours?: { from: string; to: string };
+  /** Expected length of one task (session), in minutes. */
+  sessionMinutes?: number;
+  /** Deepest delegation chain expected under a session of this profile (root = 0). */
+  maxDelegationDepth?: number;
+  /** Most child sessions one session is expected to open. */
+  maxFanout?: number;
 }
 
 export interface ContentLogging {
@@ -135,7 +157,8 @@ export interface Agent {
   createdAt: Timestamp;
 }
 
-export type SessionStatus = 'active' | 'closed' | 'revoked';
+/** `suspended`: contained (by an operator or a detector) until an approval resumes it. */
+export type SessionStatus = 'active' | 'suspended' | 'closed' | 'revoked';
 
 export interface Spend {
   inputTokens: number;
@@ -333,7 +356,8 @@ export type ApprovalStatus = 'pending' | 'approved' | 'denied';
 
 /** A step-up request: a soft-mode session crossed its threshold and a human must decide. */
 /** `budget`: a soft-mode step-up; `tool`: one tool call with these exact arguments. */
-export type ApprovalKind = 'budget' | 'tool';
+/** `resume`: a suspended session waits for a human to let it go on (approve) or end it (deny). */
+export type ApprovalKind = 'budget' | 'tool' | 'resume';
 
 export interface Approval {
   id: string;
@@ -363,3 +387,43 @@ export const ZERO_SPEND: Readonly<Spend> = Object.freeze({
   usdNano: 0,
   requests: 0,
 });
+
+export type AlertSeverity = 'info' | 'warning' | 'critical';
+export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
+/** Where a spend alert points the security team first (docs/detection.md#triage). */
+export type TriageVerdict = 'legitimate_throughput' | 'prompt_loop' | 'lateral_tool_misuse';
+
+/** One thing done about an alert: recorded, notified, throttled, suspended, revoked. */
+export interface AlertAction {
+  action: string;
+  at: Timestamp;
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * A detector's finding about one subject (an agent, a session, a source address). While it is
+ * not resolved, further findings on the same subject update it instead of raising another.
+ */
+export interface Alert {
+  id: string;
+  detector: string;
+  /** What the alert is about (`agent:…`, `session:…`, `source:…`): one unresolved alert per detector and subject. */
+  subject: string;
+  severity: AlertSeverity;
+  status: AlertStatus;
+  summary: string;
+  verdict: TriageVerdict | null;
+  /** Counts, rates, baselines and examples (prompts by hash only) that led to the finding. */
+  evidence: Record<string, unknown>;
+  actions: AlertAction[];
+  /** How many findings this alert gathers. */
+  occurrences: number;
+  agentId: string | null;
+  sessionId: string | null;
+  teamId: string | null;
+  profileId: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  acknowledgedBy: string | null;
+  resolvedBy: string | null;
+}

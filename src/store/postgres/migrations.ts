@@ -251,4 +251,40 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE INDEX audit_content_created ON audit_content(created_at);
     `,
   },
+  {
+    version: 8,
+    name: 'alerts',
+    // Detection (docs/detection.md): alerts with their evidence and actions, and the learned
+    // baselines the detectors keep across restarts.
+    sql: `
+      CREATE TABLE alerts (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        detector TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        verdict TEXT,
+        evidence TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        occurrences BIGINT NOT NULL,
+        agent_id TEXT,
+        session_id TEXT,
+        team_id TEXT,
+        profile_id TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        acknowledged_by TEXT,
+        resolved_by TEXT
+      );
+      CREATE INDEX alerts_updated ON alerts(updated_at);
+      CREATE INDEX alerts_status ON alerts(status, updated_at);
+      CREATE INDEX alerts_agent ON alerts(agent_id, updated_at);
+      CREATE TABLE detector_baselines (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];

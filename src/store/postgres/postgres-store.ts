@@ -6,13 +6,13 @@ import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   rowToChainHead, rowToCheckpoint, rowToRecord, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
-import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
+import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -391,7 +391,7 @@ export class PostgresStore implements Store {
   }
 
   async expiredSessions(now: number, limit: number): Promise<Session[]> {
-    const rows = await this.rows("SELECT * FROM sessions WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2", [now, limit]);
+    const rows = await this.rows("SELECT * FROM sessions WHERE status IN ('active', 'suspended') AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2", [now, limit]);
     return rows.map(rowToSession);
   }
 
@@ -424,16 +424,24 @@ export class PostgresStore implements Store {
     return r ? rowToSession(r) : null;
   }
 
-  async endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]> {
+  async endSessions(ids: readonly string[], status: 'closed' | 'revoked'): Promise<string[]> {
+    return this.moveSessionsWhere(ids, ['active', 'suspended'], status);
+  }
+
+  async moveSessions(ids: readonly string[], from: SessionStatus, to: SessionStatus): Promise<string[]> {
+    return this.moveSessionsWhere(ids, [from], to);
+  }
+
+  private async moveSessionsWhere(ids: readonly string[], from: readonly SessionStatus[], to: SessionStatus): Promise<string[]> {
     if (ids.length === 0) return [];
     // Rows are locked in id order, as recordUsage does, so overlapping calls queue rather than
-    // deadlock; a session another call ended meanwhile is re-checked and skipped.
+    // deadlock; a session another call moved meanwhile is re-checked and skipped.
     const rows = await this.rows(
       `WITH target AS (
-         SELECT id FROM sessions WHERE id = ANY($2::text[]) AND status = 'active' ORDER BY id FOR NO KEY UPDATE
+         SELECT id FROM sessions WHERE id = ANY($2::text[]) AND status = ANY($3::text[]) ORDER BY id FOR NO KEY UPDATE
        )
        UPDATE sessions SET status = $1 FROM target WHERE sessions.id = target.id RETURNING sessions.id`,
-      [status, ids],
+      [to, ids, from],
     );
     // RETURNING has no defined order: answer in the order asked, each id once.
     const changed = new Set(rows.map((r) => String(r.id)));
@@ -481,6 +489,35 @@ export class PostgresStore implements Store {
   }
 
   // --- approvals ------------------------------------------------------------------------
+
+  async putAlert(a: Alert): Promise<void> {
+    const updates = ALERT_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = EXCLUDED.${c}`).join(', ');
+    await this.rows(`INSERT INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (id) DO UPDATE SET ${updates}`, alertValues(a));
+  }
+
+  async getAlert(id: string): Promise<Alert | null> {
+    const r = await this.row('SELECT * FROM alerts WHERE id = $1', [id]);
+    return r ? rowToAlert(r) : null;
+  }
+
+  async listAlerts(filter: AlertFilter = {}): Promise<Alert[]> {
+    const { where, params } = conditions(alertEquals(filter), { updated_at: filter.since });
+    const rows = await this.rows(`SELECT * FROM alerts ${where} ORDER BY updated_at DESC, id LIMIT $${params.length + 1}`, [...params, filter.limit ?? DEFAULT_LIMIT]);
+    return rows.map(rowToAlert);
+  }
+
+  async loadBaselines(): Promise<{ key: string; data: Record<string, unknown> }[]> {
+    return (await this.rows('SELECT key, data FROM detector_baselines')).map((r) => ({ key: String(r.key), data: JSON.parse(String(r.data)) as Record<string, unknown> }));
+  }
+
+  async saveBaselines(rows: readonly { key: string; data: Record<string, unknown>; updatedAt: number }[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.rows(
+      `INSERT INTO detector_baselines (key, data, updated_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+       ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, updated_at = EXCLUDED.updated_at`,
+      [rows.map((r) => r.key), rows.map((r) => JSON.stringify(r.data)), rows.map((r) => r.updatedAt)],
+    );
+  }
 
   async putApproval(a: Approval): Promise<void> {
     await this.rows(`INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')}) VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, approvalValues(a));

@@ -236,4 +236,40 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       CREATE INDEX audit_content_created ON audit_content(created_at);
     `,
   },
+  {
+    version: 8,
+    name: 'alerts',
+    // Detection (docs/detection.md): alerts with their evidence and actions, and the learned
+    // baselines the detectors keep across restarts.
+    sql: `
+      CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        detector TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        verdict TEXT,
+        evidence TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        occurrences INTEGER NOT NULL,
+        agent_id TEXT,
+        session_id TEXT,
+        team_id TEXT,
+        profile_id TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        acknowledged_by TEXT,
+        resolved_by TEXT
+      );
+      CREATE INDEX alerts_updated ON alerts(updated_at);
+      CREATE INDEX alerts_status ON alerts(status, updated_at);
+      CREATE INDEX alerts_agent ON alerts(agent_id, updated_at);
+      CREATE TABLE detector_baselines (
+        key TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

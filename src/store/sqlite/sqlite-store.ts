@@ -6,13 +6,13 @@ import { dirname } from 'node:path';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   recordFromValues, rowToChainHead, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
-import type { ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
+import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
   }
 
   async expiredSessions(now: number, limit: number): Promise<Session[]> {
-    return this.all("SELECT * FROM sessions WHERE status = 'active' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?", now, limit).map(rowToSession);
+    return this.all("SELECT * FROM sessions WHERE status IN ('active', 'suspended') AND expires_at <= ? ORDER BY expires_at, id LIMIT ?", now, limit).map(rowToSession);
   }
 
   async setSessionStatus(id: string, status: SessionStatus): Promise<Session | null> {
@@ -212,11 +212,19 @@ export class SqliteStore implements Store {
     return this.getSession(id);
   }
 
-  async endSessions(ids: readonly string[], status: Exclude<SessionStatus, 'active'>): Promise<string[]> {
-    const update = this.stmt("UPDATE sessions SET status = ? WHERE id = ? AND status = 'active'");
+  async endSessions(ids: readonly string[], status: 'closed' | 'revoked'): Promise<string[]> {
+    return this.moveSessionsWhere(ids, "status IN ('active', 'suspended')", [], status);
+  }
+
+  async moveSessions(ids: readonly string[], from: SessionStatus, to: SessionStatus): Promise<string[]> {
+    return this.moveSessionsWhere(ids, 'status = ?', [from], to);
+  }
+
+  private moveSessionsWhere(ids: readonly string[], condition: string, params: unknown[], to: SessionStatus): string[] {
+    const update = this.stmt(`UPDATE sessions SET status = ? WHERE id = ? AND ${condition}`);
     const changed: string[] = [];
     this.db.transaction(() => {
-      for (const id of ids) if (update.run(status, id).changes === 1) changed.push(id);
+      for (const id of new Set(ids)) if (update.run(to, id, ...params).changes === 1) changed.push(id);
     })();
     return changed;
   }
@@ -305,6 +313,33 @@ export class SqliteStore implements Store {
       `UPDATE approvals SET status = ?, decided_at = ?, decided_by = ?, reason = ?, extra_tokens = ?, extra_usd_nano = ? WHERE id = ? AND status = 'pending'`,
     ).run(d.status, d.decidedAt, d.decidedBy, d.reason, d.extraBudget.tokens, d.extraBudget.usdNano, id).changes;
     return changed === 1 ? this.getApproval(id) : null;
+  }
+
+  // --- alerts and baselines -------------------------------------------------------------
+
+  async putAlert(a: Alert): Promise<void> {
+    this.stmt(`INSERT OR REPLACE INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map(() => '?').join(', ')})`).run(...alertValues(a));
+  }
+
+  async getAlert(id: string): Promise<Alert | null> {
+    const r = this.one('SELECT * FROM alerts WHERE id = ?', id);
+    return r ? rowToAlert(r) : null;
+  }
+
+  async listAlerts(filter: AlertFilter = {}): Promise<Alert[]> {
+    const { where, params } = conditions(alertEquals(filter), { updated_at: filter.since });
+    return this.all(`SELECT * FROM alerts ${where} ORDER BY updated_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToAlert);
+  }
+
+  async loadBaselines(): Promise<{ key: string; data: Record<string, unknown> }[]> {
+    return this.all('SELECT key, data FROM detector_baselines').map((r) => ({ key: String(r.key), data: JSON.parse(String(r.data)) as Record<string, unknown> }));
+  }
+
+  async saveBaselines(rows: readonly { key: string; data: Record<string, unknown>; updatedAt: number }[]): Promise<void> {
+    const put = this.stmt('INSERT OR REPLACE INTO detector_baselines (key, data, updated_at) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const r of rows) put.run(r.key, JSON.stringify(r.data), r.updatedAt);
+    })();
   }
 
   // --- signing keys ---------------------------------------------------------------------

@@ -1,0 +1,119 @@
+// Alerts: findings made durable. One unresolved alert per detector and subject — later findings
+// update it (evidence, count) instead of raising another, and only a raise or an escalation runs
+// the detector's actions for that severity. Every raise, escalation, action and decision is an
+// audit event.
+import type { AuditLog } from '../audit/index.js';
+import { GatewayError } from '../errors/index.js';
+import type { Alert, AlertSeverity, AlertStatus, Store } from '../store/index.js';
+import type { AlertFilter } from '../store/store.js';
+import { newId } from '../util/ids.js';
+import type { Containment, ContainmentAction } from './containment.js';
+import type { NoticeEvent } from './notify.js';
+import type { Finding } from './types.js';
+
+const RANK: Record<AlertSeverity, number> = { info: 0, warning: 1, critical: 2 };
+
+export interface AlertServiceOptions {
+  store: Store;
+  audit: AuditLog;
+  containment: Containment;
+  /** The actions configured for a detector at a severity. */
+  actionsFor: (detector: string, severity: AlertSeverity) => readonly ContainmentAction[];
+  now: () => number;
+}
+
+export class AlertService {
+  /** `detector|subject` → the id of its unresolved alert. */
+  private readonly unresolved = new Map<string, string>();
+
+  constructor(private readonly o: AlertServiceOptions) {}
+
+  /** Loads the unresolved alerts (and the throttles they hold) after a start. */
+  async load(): Promise<void> {
+    const alerts = [...(await this.o.store.listAlerts({ status: 'open', limit: 10_000 })), ...(await this.o.store.listAlerts({ status: 'acknowledged', limit: 10_000 }))];
+    for (const a of alerts) this.unresolved.set(key(a.detector, a.subject), a.id);
+    this.o.containment.restore(alerts);
+  }
+
+  /** Raises an alert for the finding, or updates the subject's unresolved one. */
+  async raise(f: Finding, owner: { teamId: string | null; profileId: string | null }): Promise<Alert> {
+    const now = this.o.now();
+    const existingId = this.unresolved.get(key(f.detector, f.subject));
+    const existing = existingId ? await this.o.store.getAlert(existingId) : null;
+    if (existing && existing.status !== 'resolved') {
+      const escalated = RANK[f.severity] > RANK[existing.severity];
+      const updated: Alert = {
+        ...existing, severity: escalated ? f.severity : existing.severity, summary: escalated ? f.summary : existing.summary,
+        verdict: f.verdict ?? existing.verdict, evidence: f.evidence, occurrences: existing.occurrences + 1, updatedAt: now,
+        sessionId: existing.sessionId ?? f.sessionId,
+      };
+      if (!escalated) {
+        await this.o.store.putAlert(updated);
+        return updated;
+      }
+      await this.o.audit.record({ type: 'alert.escalated', actor: `detector:${f.detector}`, ...refs(updated), data: { alert: updated.id, from: existing.severity, to: f.severity, summary: f.summary } });
+      return this.act(updated, 'alert.escalated');
+    }
+    const alert: Alert = {
+      id: newId('alr'), detector: f.detector, subject: f.subject, severity: f.severity, status: 'open', summary: f.summary, verdict: f.verdict ?? null,
+      evidence: f.evidence, actions: [], occurrences: 1, agentId: f.agentId, sessionId: f.sessionId, teamId: owner.teamId, profileId: owner.profileId,
+      createdAt: now, updatedAt: now, acknowledgedBy: null, resolvedBy: null,
+    };
+    this.unresolved.set(key(f.detector, f.subject), alert.id);
+    await this.o.audit.record({
+      type: 'alert.raised', actor: `detector:${f.detector}`, ...refs(alert),
+      data: { alert: alert.id, detector: alert.detector, subject: alert.subject, severity: alert.severity, summary: alert.summary, verdict: alert.verdict, evidence: alert.evidence },
+    });
+    return this.act(alert, 'alert.raised');
+  }
+
+  /** Runs the actions for the alert's severity, recording each on the alert and the audit log. */
+  private async act(alert: Alert, event: NoticeEvent): Promise<Alert> {
+    const actions = this.o.actionsFor(alert.detector, alert.severity);
+    // Containment first, the notice last: the notice then says what was done.
+    const ordered = [...actions.filter((a) => a !== 'notify'), ...actions.filter((a) => a === 'notify')];
+    await this.o.store.putAlert(alert);
+    for (const action of ordered) {
+      const done = await this.o.containment.carryOut(action, alert, event);
+      alert.actions.push(done);
+      await this.o.store.putAlert(alert);
+      await this.o.audit.record({ type: 'alert.action', actor: `detector:${alert.detector}`, ...refs(alert), data: { alert: alert.id, action, ...done.detail } });
+    }
+    return alert;
+  }
+
+  get(id: string): Promise<Alert | null> {
+    return this.o.store.getAlert(id);
+  }
+
+  list(filter: AlertFilter): Promise<Alert[]> {
+    return this.o.store.listAlerts(filter);
+  }
+
+  /** An operator takes the alert (it stays unresolved: further findings still update it). */
+  acknowledge(id: string, by: string, reason?: string): Promise<Alert> {
+    return this.decide(id, 'acknowledged', by, reason);
+  }
+
+  /** Closes the alert; a throttle it imposed is lifted. The next finding raises a new alert. */
+  resolve(id: string, by: string, reason?: string): Promise<Alert> {
+    return this.decide(id, 'resolved', by, reason);
+  }
+
+  private async decide(id: string, status: Exclude<AlertStatus, 'open'>, by: string, reason?: string): Promise<Alert> {
+    const alert = await this.o.store.getAlert(id);
+    if (!alert) throw new GatewayError('not_found', `alert "${id}" does not exist`);
+    if (alert.status === 'resolved' || alert.status === status) throw new GatewayError('conflict', `alert "${id}" is already ${alert.status}`);
+    const updated: Alert = { ...alert, status, updatedAt: this.o.now(), ...(status === 'acknowledged' ? { acknowledgedBy: by } : { resolvedBy: by }) };
+    await this.o.store.putAlert(updated);
+    if (status === 'resolved') {
+      if (this.unresolved.get(key(alert.detector, alert.subject)) === id) this.unresolved.delete(key(alert.detector, alert.subject));
+      if (alert.sessionId && alert.actions.some((a) => a.action === 'throttle_session')) this.o.containment.lift(alert.sessionId);
+    }
+    await this.o.audit.record({ type: `alert.${status}`, actor: by, ...refs(updated), data: { alert: id, reason: reason ?? null } });
+    return updated;
+  }
+}
+
+const key = (detector: string, subject: string) => `${detector}|${subject}`;
+const refs = (a: Alert) => ({ agentId: a.agentId, sessionId: a.sessionId, teamId: a.teamId });
