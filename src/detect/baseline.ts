@@ -53,6 +53,8 @@ export class Window {
   readonly newTools = new Set<string>();
   /** A spend alert fired on this window: it does not teach the baseline. */
   alerted = false;
+  /** The highest spend-spike severity already reported for this window (reported once each). */
+  spikeReported: 'warning' | 'critical' | null = null;
 
   constructor(readonly start: number) {}
 

@@ -417,5 +417,54 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       // The chain is untouched.
       expect((await store.readChain(0, 10)).map((r) => r.id)).toEqual(['evt_c1']);
     });
+
+    it('suspends and resumes sessions (only from the status asked), and ends suspended ones too', async () => {
+      const { session } = await seed();
+      const other = await store.createSession({ ...session, id: 'ses_other', chain: ['ses_other'] });
+      expect(await store.moveSessions([session.id, other.id, 'ses_missing'], 'active', 'suspended')).toEqual([session.id, other.id]);
+      expect(await store.moveSessions([session.id], 'active', 'suspended')).toEqual([]);
+      expect((await store.getSession(session.id))!.status).toBe('suspended');
+      expect((await store.listSessions({ status: 'suspended' })).map((s) => s.id).sort()).toEqual([other.id, session.id].sort());
+      expect(await store.moveSessions([session.id], 'suspended', 'active')).toEqual([session.id]);
+      // A suspended session still ends (revoked, or closed when it expires).
+      expect(await store.endSessions([session.id, other.id], 'revoked')).toEqual([session.id, other.id]);
+      expect(await store.moveSessions([other.id], 'suspended', 'active')).toEqual([]);
+      const late = await store.createSession({ ...session, id: 'ses_late', chain: ['ses_late'], expiresAt: 1000 });
+      await store.moveSessions([late.id], 'active', 'suspended');
+      expect((await store.expiredSessions(Date.now(), 10)).map((s) => s.id)).toEqual([late.id]);
+    });
+
+    it('stores alerts, replaces them by id and filters them, most recently updated first', async () => {
+      const { agent, session } = await seed();
+      const alert = {
+        id: 'alr_1', detector: 'retry_loop', subject: `session:${session.id}`, severity: 'critical' as const, status: 'open' as const, summary: 'loop',
+        verdict: 'prompt_loop' as const, evidence: { calls: 5, nested: { fp: 'abc' } }, actions: [{ action: 'suspend_session', at: 5, detail: { approval_id: 'apr_1' } }],
+        occurrences: 1, agentId: agent.id, sessionId: session.id, teamId: agent.teamId, profileId: agent.profileId,
+        createdAt: 1000, updatedAt: 1000, acknowledgedBy: null, resolvedBy: null,
+      };
+      await store.putAlert(alert);
+      await store.putAlert({ ...alert, id: 'alr_2', detector: 'spend_spike', subject: `agent:${agent.id}`, severity: 'warning', verdict: null, actions: [], sessionId: null, updatedAt: 2000 });
+      expect(await store.getAlert('alr_1')).toEqual(alert);
+      expect(await store.getAlert('alr_none')).toBeNull();
+      expect((await store.listAlerts()).map((a) => a.id)).toEqual(['alr_2', 'alr_1']);
+      await store.putAlert({ ...alert, status: 'resolved', resolvedBy: 'admin', occurrences: 3, updatedAt: 3000 });
+      expect((await store.listAlerts()).map((a) => a.id)).toEqual(['alr_1', 'alr_2']);
+      expect((await store.getAlert('alr_1'))!).toMatchObject({ status: 'resolved', resolvedBy: 'admin', occurrences: 3 });
+      expect((await store.listAlerts({ status: 'open' })).map((a) => a.id)).toEqual(['alr_2']);
+      expect((await store.listAlerts({ severity: 'critical' })).map((a) => a.id)).toEqual(['alr_1']);
+      expect((await store.listAlerts({ detector: 'spend_spike', agentId: agent.id })).map((a) => a.id)).toEqual(['alr_2']);
+      expect((await store.listAlerts({ sessionId: session.id })).map((a) => a.id)).toEqual(['alr_1']);
+      expect((await store.listAlerts({ since: 2500 })).map((a) => a.id)).toEqual(['alr_1']);
+      expect(await store.listAlerts({ limit: 1 })).toHaveLength(1);
+    });
+
+    it('saves and loads learned baselines by key', async () => {
+      expect(await store.loadBaselines()).toEqual([]);
+      await store.saveBaselines([]);
+      await store.saveBaselines([{ key: 'agent:a', data: { spend: { mean: 1.5, variance: 0, n: 3 } }, updatedAt: 1 }, { key: 'tools:p', data: { total: 2 }, updatedAt: 1 }]);
+      await store.saveBaselines([{ key: 'agent:a', data: { spend: { mean: 2, variance: 1, n: 4 } }, updatedAt: 2 }]);
+      const rows = (await store.loadBaselines()).sort((a, b) => a.key.localeCompare(b.key));
+      expect(rows).toEqual([{ key: 'agent:a', data: { spend: { mean: 2, variance: 1, n: 4 } } }, { key: 'tools:p', data: { total: 2 } }]);
+    });
   });
 }

@@ -18,15 +18,21 @@ export const spendSpike: Detector = {
     const ratio = w.usdNano / expected;
     if (ratio < c.warning_ratio) return [];
     w.alerted = true;
+    // Once per severity per window: the alert holds the evidence at its raise and escalation,
+    // and an operator who resolves it is not paged again by the same window.
+    const severity = ratio >= c.critical_ratio ? 'critical' : 'warning';
+    if (w.spikeReported === severity || w.spikeReported === 'critical') return [];
+    w.spikeReported = severity;
     const t = triage(w, agent.baseline, tools, config.detectors.tool_deviation.share_ratio);
-    const sd = agent.baseline.spend.sd;
+    // The spread is floored at a tenth of the mean: perfectly steady traffic would make any change infinite.
+    const sd = Math.max(agent.baseline.spend.sd, expected / 10);
     return [{
-      detector: 'spend_spike', subject: `agent:${signal.agentId}`, severity: ratio >= c.critical_ratio ? 'critical' : 'warning',
+      detector: 'spend_spike', subject: `agent:${signal.agentId}`, severity,
       summary: `Spend ${ratio.toFixed(1)}× the usual rate: $${(w.usdNano / 1e9).toFixed(4)} in ${config.window_seconds}s (usually $${(expected / 1e9).toFixed(4)}); looks like ${t.verdict.replaceAll('_', ' ')}.`,
       verdict: t.verdict,
       evidence: {
         window_start: new Date(w.start).toISOString(), window_seconds: config.window_seconds, spend_usd: w.usdNano / 1e9, expected_usd: expected / 1e9,
-        ratio: Math.round(ratio * 100) / 100, z_score: learned && sd > 0 ? Math.round(((w.usdNano - expected) / sd) * 100) / 100 : null,
+        ratio: Math.round(ratio * 100) / 100, z_score: learned ? Math.round(((w.usdNano - expected) / sd) * 100) / 100 : null,
         baseline: learned ? 'learned' : 'declared', baseline_windows: agent.baseline.windows, ...t.evidence,
       },
       agentId: signal.agentId, sessionId: signal.sessionId,
