@@ -180,6 +180,36 @@ session
   .option('--reason <text>')
   .action(run(async () => (await import('./commands/session.js')).renew));
 
+session
+  .command('suspend')
+  .description('suspend a session and its subtree: calls get 403 until its resume approval is approved')
+  .argument('<id>', 'session id')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/session.js')).suspend));
+session
+  .command('resume')
+  .description('resume a suspended session (approves its pending resume approval)')
+  .argument('<id>', 'session id')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/session.js')).resume));
+
+const alerts = program.command('alerts').description('alerts raised by the detectors (docs/detection.md)');
+alerts
+  .command('list', { isDefault: true })
+  .description('alerts, most recently updated first (default: open ones)')
+  .option('--status <status>', 'open, acknowledged or resolved')
+  .option('--all', 'every status')
+  .option('--severity <severity>', 'info, warning or critical')
+  .option('--detector <name>', 'spend_spike, retry_loop, tool_deviation, out_of_task, credential_misuse, delegation')
+  .option('--agent <id-or-name>')
+  .option('--session <id>')
+  .option('--since <time>', 'updated at or after (ISO 8601 or epoch ms)')
+  .option('--limit <n>')
+  .action(run(async () => (await import('./commands/alerts.js')).list));
+alerts.command('show').argument('<id>').description('one alert: evidence, triage verdict, actions').action(run(async () => (await import('./commands/alerts.js')).show));
+alerts.command('ack').alias('acknowledge').argument('<id>').option('--reason <text>').description('take an alert (it stays unresolved)').action(run(async () => (await import('./commands/alerts.js')).acknowledge));
+alerts.command('resolve').argument('<id>').option('--reason <text>').description('close an alert (lifts a throttle it imposed)').action(run(async () => (await import('./commands/alerts.js')).resolve));
+
 const approval = program.command('approval').description('step-up approvals for soft-mode sessions');
 approval
   .command('list')

@@ -54,7 +54,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   if (logContent) {
     const texts: ['prompt' | 'output', string][] = [['prompt', prompt]];
     if (s.output) texts.push(['output', s.output()]);
-    writes.push(deps.content!.record(logging!, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
+    writes.push(deps.content!.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
   }
   return Promise.all(writes).then(() => undefined);
 }

@@ -1,6 +1,6 @@
 // Detect and contain, end to end: real traffic through the gateway with the official `openai`
 // client, on a clock the test moves a minute at a time. Each scenario states its numbers.
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chat, FILLER, MINUTE, startDetectGateway, word, type DetectGateway } from './helpers.js';
 
@@ -156,12 +156,11 @@ describe('a retry loop of identical failing prompts is suspended', () => {
 
   it('with the SDK retrying on its own (maxRetries 2), the loop is cut within 6 upstream attempts', async () => {
     const { openai, sessionId } = await gw.client({}, 2);
-    let attempts = 0;
     let last: ApiError | undefined;
     for (let i = 0; i < 4 && last?.status !== 403; i++) {
       last = (await chat(openai, 'Sync the CRM [[sim:error=500]]').catch((e: unknown) => e)) as ApiError;
     }
-    attempts = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}&limit=100`)).body.data.length;
+    const attempts = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}&limit=100`)).body.data.length;
     expect(last!.status).toBe(403);
     expect(attempts).toBeGreaterThanOrEqual(4);
     expect(attempts).toBeLessThanOrEqual(6);

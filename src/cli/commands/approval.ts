@@ -3,7 +3,7 @@ import { output, printFields, printTable, usd } from '../output.js';
 
 interface ApprovalView {
   id: string;
-  kind: 'budget' | 'tool';
+  kind: 'budget' | 'tool' | 'resume';
   status: string;
   session_id: string;
   agent_id: string;

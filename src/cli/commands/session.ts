@@ -136,3 +136,18 @@ export async function renew(opts: Record<string, unknown>, args: string[]): Prom
   });
   output(opts, session, () => printFields(fields(session)));
 }
+
+/** suspend: calls refused until a human approves the resume approval it raises. */
+export async function suspend(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const result = await new AdminClient(opts).post<{ suspended: string[]; approval_id: string }>(`/admin/v1/sessions/${encodeURIComponent(args[0]!)}/suspend`, {
+    reason: typeof opts.reason === 'string' ? opts.reason : undefined,
+  });
+  output(opts, result, () => process.stdout.write(`suspended: ${result.suspended.join(' ') || 'none'}\nresume approval: ${result.approval_id}\n`));
+}
+
+export async function resume(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const result = await new AdminClient(opts).post<{ id: string; status: string }>(`/admin/v1/sessions/${encodeURIComponent(args[0]!)}/resume`, {
+    reason: typeof opts.reason === 'string' ? opts.reason : undefined,
+  });
+  output(opts, result, () => process.stdout.write(`${result.id}: ${result.status}\n`));
+}
