@@ -280,8 +280,9 @@ export const detectionSchema = z
           /** A tool's share of the agent's tool calls above this many times its share in the profile: warning. */
           share_ratio: z.number().gt(1).default(3),
           /** Refused tool calls in the window (probing outside the scope): critical. */
-          denied_calls: z.number().int().positive().default(3),
-        }, ['notify'], ['notify', 'suspend_session']),
+          denied_calls: z.number().int().positive().default(5),
+          // Agents often try a refused tool again: the default is to tell a human, not to suspend.
+        }, ['notify'], ['notify']),
         out_of_task: detectorSchema({
           /** A session called again after this long without calls. */
           idle_seconds: seconds(1800),

@@ -16,11 +16,13 @@ export interface Triage {
 /** At most this many examples (fingerprints, tools) are quoted as evidence. */
 const EXAMPLES = 5;
 
-export function triage(w: Window, baseline: AgentBaseline, mix: ToolMix | null, shareRatio: number): Triage {
+/** `declaredErrorRate`: the profile's `mission.error_rate`, used until an error rate is learned. */
+export function triage(w: Window, baseline: AgentBaseline, mix: ToolMix | null, shareRatio: number, declaredErrorRate?: number): Triage {
   const repeats = [...w.prompts.entries()].sort((a, b) => b[1] - a[1]);
   const [topPrompt, topCount] = repeats[0] ?? [null, 0];
   const distinctShare = w.calls > 0 ? w.prompts.size / w.calls : 1;
   const errorRate = w.calls > 0 ? w.failed / w.calls : 0;
+  const usualErrorRate = baseline.windows > 0 ? baseline.errorRate.mean : (declaredErrorRate ?? 0);
   const usualCostPerCall = baseline.calls.mean > 0 ? baseline.spend.mean / baseline.calls.mean : null;
   const costPerCall = w.calls > 0 ? w.usdNano / w.calls : null;
   const shifted = [...w.tools.entries()]
@@ -33,7 +35,7 @@ export function triage(w: Window, baseline: AgentBaseline, mix: ToolMix | null, 
     most_repeated_prompt: topPrompt ? { fingerprint: topPrompt, calls: topCount } : null,
     failed_calls: w.failed,
     error_rate: round(errorRate),
-    usual_error_rate: round(baseline.errorRate.mean),
+    usual_error_rate: round(usualErrorRate),
     cost_per_call_usd: costPerCall === null ? null : costPerCall / 1e9,
     usual_cost_per_call_usd: usualCostPerCall === null ? null : usualCostPerCall / 1e9,
     tool_calls: w.toolCalls,
@@ -42,7 +44,7 @@ export function triage(w: Window, baseline: AgentBaseline, mix: ToolMix | null, 
     tool_share_shifts: shifted.slice(0, EXAMPLES),
   };
   if (w.newTools.size > 0 || w.toolDenials > 0 || shifted.length > 0) return { verdict: 'lateral_tool_misuse', evidence };
-  const looping = (topCount >= 3 && distinctShare <= 0.5) || (w.failed >= 3 && errorRate > Math.max(0.3, 2 * baseline.errorRate.mean));
+  const looping = (topCount >= 3 && distinctShare <= 0.5) || (w.failed >= 3 && errorRate > Math.max(0.3, 2 * usualErrorRate));
   if (looping) return { verdict: 'prompt_loop', evidence };
   return { verdict: 'legitimate_throughput', evidence };
 }

@@ -190,7 +190,9 @@ export class Gateway {
     await detection.start();
     if (config.detection.enabled) audit.addSink(detection);
     const pipeline: PipelineDeps = {
-      fingerprint: promptFingerprinter(master.derive('prompt-fingerprint')), containment,
+      // Fingerprints feed the retry-loop detector: not computed when it cannot run.
+      fingerprint: config.detection.enabled && config.detection.detectors.retry_loop.enabled ? promptFingerprinter(master.derive('prompt-fingerprint')) : undefined,
+      containment,
       tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
       timeZone: config.budgets.timezone,
       rateLimiter,

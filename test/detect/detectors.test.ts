@@ -140,6 +140,26 @@ describe('out-of-task, credential misuse and delegation detectors', () => {
   });
 });
 
+describe('a call-rate spike that costs nothing', () => {
+  it('1 call a minute learned, then failing calls: raised at the 10th in the minute (10×, $0), by call rate, triaged as a prompt loop', async () => {
+    const gw = await startDetectGateway({ detection: { learning: { warmup_windows: 3 } } });
+    try {
+      const { openai } = await gw.client();
+      for (let m = 0; m < 4; m++) {
+        await chat(openai, `hourly digest ${word(m)}`);
+        gw.clock.now += MINUTE;
+      }
+      for (let i = 0; i < 12; i++) await chat(openai, `fetch page ${word(i)} [[sim:error=503]]`).catch(() => undefined);
+      const [alert] = await gw.alerts('?detector=spend_spike');
+      expect(alert.summary).toMatch(/^Calls 10\.0× the usual rate: 10 in 60s \(usually 1\.0\)/);
+      expect(alert.evidence).toMatchObject({ spend_usd: 0, spend_ratio: 0, calls_ratio: 10, failed_calls: 10 });
+      expect(alert.verdict).toBe('prompt_loop');
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('the alerts API', () => {
   let gw: DetectGateway;
   beforeAll(async () => {
