@@ -124,6 +124,10 @@ export class ApprovalService {
     return creating;
   }
 
+  get(id: string): Promise<Approval | null> {
+    return this.store.getApproval(id);
+  }
+
   /** The pending `resume` approval of a suspended session (an empty list when none). */
   pendingResume(sessionId: string): Promise<Approval[]> {
     return this.store.listApprovals({ sessionId, kind: 'resume', status: 'pending', limit: 1 });

@@ -23,6 +23,7 @@ import { baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { handleAdmin, type AdminDeps } from './admin.js';
+import { handleAgentApi } from './agent-api.js';
 import { applyDeclaredObjects } from './objects.js';
 import { handleRevoke, handleToken, type OAuthDeps } from './oauth.js';
 
@@ -238,6 +239,7 @@ export class Gateway {
     }
     const url = new URL(path, 'http://gateway');
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
+    if (url.pathname.startsWith('/agent/')) return handleAgentApi(req, res, url, this.pipeline, requestId);
     if (url.pathname.startsWith(McpGateway.PATH)) return this.mcp.handle(req, res, url.pathname.slice(McpGateway.PATH.length), requestId);
     if (url.pathname.startsWith(McpGateway.METADATA_PATH)) return this.mcp.metadata(req, res, url.pathname.slice(McpGateway.METADATA_PATH.length), requestId);
     switch (url.pathname) {
