@@ -193,6 +193,17 @@ session
   .option('--reason <text>', 'why (kept in the audit log)')
   .action(run(async () => (await import('./commands/session.js')).resume));
 
+program
+  .command('demo')
+  .description('start the gateway with a demo organisation and drive a minute of realistic traffic (docs/demo.md)')
+  .option('--port <n>', 'port to serve on', '8080')
+  .option('--duration <seconds>', 'how long to drive traffic', '60')
+  .option('--data-dir <dir>', 'where the demo keeps its data', '.tollgate-demo')
+  .option('--auto-approve-after <seconds>', 'approve the support agent\'s step-up after this long if no human did', '10')
+  .option('--no-auto-approve', 'never approve the support agent\'s step-up yourself: leave it to a human')
+  .option('--exit', 'stop when the workload ends (default: keep serving until Ctrl-C)')
+  .action(run(async () => (await import('./commands/demo.js')).demo));
+
 const alerts = program.command('alerts').description('alerts raised by the detectors (docs/detection.md)');
 alerts
   .command('list', { isDefault: true })

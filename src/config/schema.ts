@@ -193,6 +193,8 @@ export const mcpServerSchema = z
     headers_env: z.record(z.string(), z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default({}),
     /** A stdio server launched by the gateway. */
     command: z.string().min(1).optional(),
+    /** A server shipped with Tollgate, launched over stdio: `notes` (docs/mcp.md#the-built-in-notes-server). */
+    builtin: z.enum(['notes']).optional(),
     args: z.array(z.string()).default([]),
     env: z.record(z.string(), z.string()).default({}),
     cwd: z.string().optional(),
@@ -203,7 +205,7 @@ export const mcpServerSchema = z
     /** Per-tool settings, by the tool's own name. */
     tools: z.record(z.string(), mcpToolSettingsSchema).default({}),
   })
-  .refine((s) => [s.url, s.command].filter(Boolean).length === 1, 'give exactly one of url (Streamable HTTP) or command (stdio)');
+  .refine((s) => [s.url, s.command, s.builtin].filter(Boolean).length === 1, 'give exactly one of url (Streamable HTTP), command (stdio) or builtin');
 
 export const policySchema = z.strictObject({
   /** Include the shipped default policies (permit within scope; the data-sensitivity guard). */

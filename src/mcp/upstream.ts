@@ -2,6 +2,7 @@
 // client, connected on first use with the gateway's credential (never an agent's token) and
 // connected again after the server died. It times every request and remembers the tool names
 // the server lists, so only those can be called.
+import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -14,6 +15,9 @@ import { ZodError, type z } from 'zod';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
+
+/** Servers shipped with Tollgate (`builtin:`), by name: their entry points in this package. */
+const BUILTIN_SERVERS = { notes: new URL('../demo/notes-server.js', import.meta.url) } as const;
 
 export type McpServerConfig = Config['mcp_servers'][number];
 export type ListKind = 'tools' | 'resources' | 'prompts';
@@ -177,10 +181,12 @@ export class Upstream {
 
   private transport(link: Link): Transport {
     const c = this.config;
-    if (c.command) {
+    // A built-in server runs on the gateway's own node, from the package's files.
+    const launch = c.builtin ? { command: process.execPath, args: [fileURLToPath(BUILTIN_SERVERS[c.builtin])] } : c.command ? { command: c.command, args: c.args } : null;
+    if (launch) {
       // A child process gets a minimal environment (PATH, HOME…) plus its own `env`: never the
       // gateway's secrets.
-      const transport = new StdioClientTransport({ command: c.command, args: c.args, env: { ...getDefaultEnvironment(), ...c.env }, ...(c.cwd ? { cwd: c.cwd } : {}), stderr: 'pipe' });
+      const transport = new StdioClientTransport({ command: launch.command, args: launch.args, env: { ...getDefaultEnvironment(), ...c.env }, ...(c.cwd ? { cwd: c.cwd } : {}), stderr: 'pipe' });
       transport.stderr?.on('data', (chunk: Buffer) => this.logger.debug({ mcp_server: this.name, stderr: chunk.toString('utf8').slice(0, 2000) }, 'MCP server stderr'));
       return transport;
     }

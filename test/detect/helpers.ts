@@ -9,7 +9,7 @@ export const MINUTE = 60_000;
 /** ~800 prompt tokens: about $0.002 of gpt-4o input per call, so spend is easy to reason about. */
 export const FILLER = 'Please review the quarterly budget figures carefully. '.repeat(100);
 
-/** A word for `i` without digits (the fingerprint ignores digits, so "task 1" and "task 2" would match). */
+/** A word for `i`: prompts that differ by more than a number, as real distinct tasks do. */
 export const word = (i: number) => i.toString(26).split('').map((c) => String.fromCharCode(97 + parseInt(c, 26))).join('');
 
 export interface DetectGateway extends TestGateway {

@@ -8,8 +8,9 @@ import { parseConfig } from '../../src/config/index.js';
 
 describe('prompt fingerprint', () => {
   const fp = promptFingerprinter(randomBytes(32));
-  it('matches near-same prompts (whitespace, digits) and tells different ones apart', () => {
-    expect(fp('retry job 41 at 10:02')).toBe(fp('retry  job 42 at\n10:03'));
+  it('matches near-same prompts (whitespace, case) and tells different ones apart (ids included)', () => {
+    expect(fp('Retry job 41 at 10:02')).toBe(fp('retry  job 41 at\n10:02'));
+    expect(fp('retry job 41')).not.toBe(fp('retry job 42'));
     expect(fp('retry job')).not.toBe(fp('cancel job'));
     expect(fp('x')).toMatch(/^[0-9a-f]{16}$/);
   });
