@@ -12,8 +12,8 @@ import { Tollgate, toTollgateError } from '../sdk/index.js';
 
 /** The demo's organisation: the default config plus a team, three profiles and five agents. */
 export function demoConfig(): Config {
-  const base = parseYaml(defaultConfigText()) as Record<string, any>;
-  base.providers[0].simulated = { latency_ms: 40, tokens_per_second: 400, default_output_tokens: 48 };
+  const base = parseYaml(defaultConfigText()) as { providers: { simulated?: unknown }[]; teams: unknown[]; profiles: unknown[]; agents: unknown[] };
+  base.providers[0]!.simulated = { latency_ms: 40, tokens_per_second: 400, default_output_tokens: 48 };
   base.teams.push({ name: 'support', owner: 'support-lead@example.com' }, { name: 'platform', owner: 'platform@example.com' });
   base.profiles.push(
     { name: 'orchestrator', models: ['gpt-4o', 'gpt-4o-mini'], tools: ['notes/list_notes', 'notes/read_note', 'notes/search_notes', 'notes/write_note'], session_budget: { default: { usd: 2 }, max: { usd: 5 } }, mission: { max_fanout: 4, max_delegation_depth: 2 } },
@@ -40,13 +40,13 @@ export interface DemoOptions {
 }
 
 export async function runDemo(o: DemoOptions): Promise<void> {
-  const admin = async (method: string, path: string, body?: unknown) => {
+  const admin = async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
     const res = await fetch(o.url + path, { method, headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return (await res.json()) as any;
+    return (await res.json()) as T;
   };
   const clients: Record<string, Tollgate> = {};
   for (const agent of ['planner', 'support-bot', 'coder-1', 'demo-agent']) {
-    const secret = await admin('POST', `/admin/v1/agents/${agent}/secrets`, {});
+    const secret = await admin<{ client_id: string; client_secret: string }>('POST', `/admin/v1/agents/${agent}/secrets`, {});
     clients[agent] = new Tollgate({ baseUrl: o.url, clientId: secret.client_id, clientSecret: secret.client_secret, closeOnExit: false });
   }
   const end = Date.now() + o.durationMs;
@@ -132,11 +132,11 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   }
 
   await Promise.all([orchestrator(), support(), coder(), background()]);
-  const report = await admin('GET', '/admin/v1/reports/spend?group_by=agent');
-  const names = new Map<string, string>(((await admin('GET', '/admin/v1/agents')).data as { id: string; name: string }[]).map((a) => [a.id, a.name]));
+  const report = await admin<{ rows: { key: string; usd: number; requests: number }[] }>('GET', '/admin/v1/reports/spend?group_by=agent');
+  const names = new Map((await admin<{ data: { id: string; name: string }[] }>('GET', '/admin/v1/agents')).data.map((a) => [a.id, a.name]));
   o.say('spend by agent:');
-  for (const row of report.rows) o.say(`  ${(names.get(row.key) ?? String(row.key)).padEnd(14)} $${row.usd.toFixed(6)}  ${row.requests} calls`);
-  const alerts = await admin('GET', '/admin/v1/alerts?limit=20');
+  for (const row of report.rows) o.say(`  ${(names.get(row.key) ?? row.key).padEnd(14)} $${row.usd.toFixed(6)}  ${row.requests} calls`);
+  const alerts = await admin<{ data: { severity: string; detector: string; summary: string }[] }>('GET', '/admin/v1/alerts?limit=20');
   o.say(`alerts: ${alerts.data.length}`);
   for (const a of alerts.data) o.say(`  [${a.severity}] ${a.detector}: ${a.summary}`);
 }
