@@ -17,6 +17,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
     gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
   }
   gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind }, 'tollgate listening');
+  if (typeof opts.config !== 'string') gateway.logger.info('new here? `npx tollgate demo` drives a minute of demo traffic through a gateway of its own (docs/demo.md)');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
