@@ -50,9 +50,12 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
   }
 
+  // Functions passed to page.evaluate run in the browser: its globals are reached through
+  // `globalThis as any`, as the tests compile without the DOM library.
+
   /** Waits until the element's text is `text` (the page updates itself: no reload). */
   async function textIs(selector: string, text: string, timeout = 15_000) {
-    await page.waitForFunction(([s, t]) => document.querySelector(s!)?.textContent?.trim() === t, [selector, text], { timeout });
+    await page.waitForFunction(([s, t]) => (globalThis as any).document.querySelector(s!)?.textContent?.trim() === t, [selector, text], { timeout });
   }
 
   beforeAll(async () => {
@@ -102,8 +105,8 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
-    expect(await page.evaluate(() => [...Object.keys(sessionStorage)].map((k) => sessionStorage.getItem(k)))).toEqual([ADMIN_TOKEN]);
-    expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect(await page.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([ADMIN_TOKEN]);
+    expect(await page.evaluate(() => (globalThis as any).document.cookie)).toBe('');
     expect((await context.cookies()).length).toBe(0);
     // A reload keeps the tab signed in.
     await page.reload();
@@ -198,7 +201,7 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     await gw.openSession({ agent: 'demo-agent', task });
     await open('/sessions', 'Sessions');
     await page.getByRole('link', { name: task }).waitFor();
-    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined();
     expect(await page.locator('main img').count()).toBe(0);
     await shot('sessions');
   });
@@ -224,7 +227,7 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     // Following: a new call appears without a reload.
     const rows = await events.locator('tbody tr').count();
     expect(await call(root.token)).toBe('ok');
-    await page.waitForFunction((n) => document.querySelectorAll('table[aria-label="Audit events"] tbody tr').length > n, rows, { timeout: 15_000 });
+    await page.waitForFunction((n) => (globalThis as any).document.querySelectorAll('table[aria-label="Audit events"] tbody tr').length > n, rows, { timeout: 15_000 });
     await events.locator('tbody tr').first().locator('td').first().click();
     await page.getByRole('table', { name: /^Event \d+$/ }).waitFor();
     await shot('audit');

@@ -29,6 +29,7 @@ export function relative(iso: string | null | undefined, now = Date.now()): stri
   if (!iso) return '—';
   const diff = Date.parse(iso) - now;
   const abs = Math.abs(diff);
+  if (abs < 5000) return 'just now';
   const [n, unit] = abs < 60_000 ? [Math.round(abs / 1000), 's'] : abs < 3_600_000 ? [Math.round(abs / 60_000), 'min'] : abs < 86_400_000 ? [Math.round(abs / 3_600_000), 'h'] : [Math.round(abs / 86_400_000), 'd'];
   return diff < 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
 }
@@ -42,3 +43,6 @@ export function text(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return JSON.stringify(v);
 }
+
+/** "1 call", "3 calls". */
+export const plural = (n: number, one: string, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`;

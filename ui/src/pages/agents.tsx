@@ -2,7 +2,7 @@
 // credentials (never the secrets), sessions, spend chart and alerts, and the suspend / resume /
 // revoke buttons.
 import { useMemo, useState } from 'preact/hooks';
-import { get, post, query, type Agent, type Credential, type List, type Session, type SpendReport } from '../api';
+import { get, post, query, type Agent, type Credential, type List, type Profile, type Session, type SpendReport, type Team } from '../api';
 import { TimeChart } from '../components/chart';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, Loading, Page, Segmented, Table } from '../components/ui';
 import { num, relative, time, usd } from '../format';
@@ -15,11 +15,15 @@ export function Agents() {
   const agents = usePoll(() => get<List<Agent>>('/agents'), []);
   const spend = usePoll(() => get<SpendReport>('/reports/spend?group_by=agent'), []);
   const today = usePoll(() => get<SpendReport>(`/reports/spend${query({ group_by: 'agent', since: Date.now() - 86_400_000 })}`), []);
+  const teams = usePoll(() => get<List<Team>>('/teams'), [], 30_000);
+  const teamNames = new Map(teams.data?.data.map((t) => [t.id, t.name]) ?? []);
+  const profiles = usePoll(() => get<List<Profile>>('/profiles'), [], 30_000);
+  const profileNames = new Map(profiles.data?.data.map((p) => [p.id, p.name]) ?? []);
   const [filter, setFilter] = useState('');
   const byAgent = new Map(spend.data?.rows.map((r) => [r.key, r]) ?? []);
   const byAgentToday = new Map(today.data?.rows.map((r) => [r.key, r]) ?? []);
   const f = filter.trim().toLowerCase();
-  const list = (agents.data?.data ?? []).filter((a) => !f || [a.name, a.id, a.team.name, a.profile.name, a.owner, a.status].some((v) => v?.toLowerCase().includes(f)));
+  const list = (agents.data?.data ?? []).filter((a) => !f || [a.name, a.id, teamNames.get(a.team.id), profileNames.get(a.profile.id), a.owner, a.status].some((v) => v?.toLowerCase().includes(f)));
   return (
     <Page title="Agents" subtitle="Every non-human identity, who owns it and what it spends." actions={<input type="search" placeholder="Filter agents" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} aria-label="Filter agents" />}>
       <Card>
@@ -32,8 +36,8 @@ export function Agents() {
                 <tr key={a.id} data-agent={a.name}>
                   <td><a href={href(`/agents/${a.id}`)}><strong>{a.name}</strong></a><div class="muted small mono">{a.id}</div></td>
                   <td><Badge value={a.status} /></td>
-                  <td>{a.team.name ?? a.team.id}</td>
-                  <td>{a.profile.name ?? a.profile.id}</td>
+                  <td>{a.team.name ?? teamNames.get(a.team.id) ?? a.team.id}</td>
+                  <td>{a.profile.name ?? profileNames.get(a.profile.id) ?? a.profile.id}</td>
                   <td>{a.owner ?? '—'}</td>
                   <td>{a.environment}</td>
                   <td class="num">{num(byAgent.get(a.id)?.requests ?? 0)}</td>

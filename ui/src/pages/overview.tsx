@@ -1,6 +1,6 @@
 // Overview: spend over time, live request rate, top agents, what waits for a human, budget burn-down.
 import { useMemo, useState } from 'preact/hooks';
-import { ApiError, get, query, type Agent, type Alert, type Approval, type BudgetLine, type List, type Session, type SpendReport } from '../api';
+import { ApiError, get, query, type Agent, type Alert, type Approval, type BudgetLine, type List, type Session, type SpendReport, type Team } from '../api';
 import { TimeChart } from '../components/chart';
 import { Badge, BudgetBar, Card, Empty, ErrorNote, Loading, Page, Segmented, Stat, Table } from '../components/ui';
 import { num, relative, usd } from '../format';
@@ -39,6 +39,8 @@ export function Overview() {
   }, []);
   const budgets = usePoll(() => get<List<BudgetLine>>('/budgets'), []);
   const agents = usePoll(() => get<List<Agent>>('/agents'), [], 30_000);
+  const teams = usePoll(() => get<List<Team>>('/teams'), [], 30_000);
+  const teamNames = new Map(teams.data?.data.map((t) => [t.id, t.name]) ?? []);
 
   const spendCols = useMemo(() => spend.data && columns(spend.data.report.rows, spend.data.since, spend.data.until, spend.data.interval, { top: 8 }), [spend.data]);
   const rateCols = useMemo(() => {
@@ -100,7 +102,7 @@ export function Overview() {
                 {topAgents.map((r) => (
                   <tr key={r.key}>
                     <td><a href={href(`/agents/${r.key ?? ''}`)}>{r.name ?? r.key}</a></td>
-                    <td>{agentNames.get(r.key ?? '')?.team.name ?? '—'}</td>
+                    <td>{teamNames.get(agentNames.get(r.key ?? '')?.team.id ?? '') ?? '—'}</td>
                     <td class="num">{num(r.requests)}</td>
                     <td class="num">{usd(r.usd)}</td>
                   </tr>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { get, post, query, type Agent, type Amounts, type List, type Session, type TreeNode } from '../api';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Segmented, Table } from '../components/ui';
-import { num, relative, time, usd } from '../format';
+import { num, plural, relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
 import { href } from '../router';
 import { AlertTable } from './alerts';
@@ -19,7 +19,8 @@ export function settled(s: Session): Amounts {
   const of = (unit: 'usd' | 'tokens') => {
     const limit = s.budget[unit];
     const left = remaining[unit];
-    return limit === null || left === null ? own[unit] : limit - reserved[unit] - left;
+    // To the nano-USD the ledger keeps: no float dust in what is shown.
+    return limit === null || left === null ? own[unit] : Math.round((limit - reserved[unit] - left) * 1e9) / 1e9;
   };
   return { usd: of('usd'), tokens: of('tokens') };
 }
@@ -95,7 +96,7 @@ export function SessionPage({ id }: { id: string }) {
           <div class="facts">
             <span>own spend <strong>{usd(s.spent.usd)}</strong></span>
             <span>with children <strong>{usd(s.spent_with_children?.usd)}</strong></span>
-            <span>{num(s.spent.requests)} calls</span>
+            <span>{plural(s.spent.requests, 'call')}</span>
             <span>{num(s.spent.input_tokens)} in / {num(s.spent.output_tokens)} out tokens</span>
             <span>opened {time(s.created_at)}</span>
             <span>{s.status === 'active' ? `expires ${relative(s.expires_at)}` : `ended · was due ${time(s.expires_at)}`}</span>
