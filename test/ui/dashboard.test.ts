@@ -71,7 +71,11 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
         { name: 'demo-agent', team: 'demo', profile: 'assistant', owner: 'you@example.com', environment: 'dev' },
         { name: 'support-bot', team: 'demo', profile: 'careful', owner: 'care@example.com', environment: 'prod' },
         { name: 'researcher', team: 'research', profile: 'assistant', owner: 'lab@example.com', environment: 'dev' },
+        { name: 'looper', team: 'research', profile: 'assistant', owner: 'lab@example.com', environment: 'dev' },
       ],
+      // A same prompt failing twice is a critical retry loop (notify + suspend the session); the
+      // warning for a repeated prompt is kept out of the other tests' way.
+      detection: { detectors: { retry_loop: { repeats: 50, failed_repeats: 2 } } },
       delegation: { max_depth: 3, allow_cross_team: true },
     });
     profileDir = mkdtempSync(join(tmpdir(), 'tollgate-chromium-'));
@@ -206,12 +210,62 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     await shot('sessions');
   });
 
-  it('lists alerts, or says the alerts API is not there', async () => {
+  it('shows a detector\'s alert with its evidence, the session it suspended, and acknowledges and resolves it', async () => {
+    // Two failures of the same prompt: a critical retry loop, and the session is suspended.
+    const { token, sessionId } = await gw.openSession({ agent: 'looper', task: 'nightly import' });
+    for (let i = 0; i < 2; i++) expect(await call(token, 'import the ledger [[sim:error=500]]')).not.toBe('ok');
+    await gw.gateway.detection.idle();
+    const [alert] = (await gw.admin('GET', `/admin/v1/alerts?session_id=${sessionId}`)).body.data;
+    expect(alert).toMatchObject({ detector: 'retry_loop', severity: 'critical', status: 'open', verdict: 'prompt_loop' });
+    expect((await gw.session(sessionId)).status).toBe('suspended');
+    expect(((await call(token)) as ApiError).status).toBe(403);
+
+    await page.getByRole('navigation').getByRole('link', { name: 'Alerts' }).click();
+    await page.locator(`tr[data-alert="${alert.id}"]`).getByRole('link', { name: alert.summary }).click();
+    await page.getByRole('heading', { level: 1, name: alert.summary }).waitFor();
+    const evidence = page.getByRole('table', { name: 'Evidence' });
+    await evidence.getByRole('row', { name: /prompt_fingerprint/ }).waitFor();
+    await evidence.getByRole('row', { name: /failed\s*2/ }).waitFor();
+    await page.getByText('suspend_session').first().waitFor();
+    await shot('alert');
+
+    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByRole('button', { name: 'Confirm acknowledge' }).click();
+    await page.locator('.page-actions .badge').filter({ hasText: 'acknowledged' }).waitFor();
+    expect((await gw.admin('GET', `/admin/v1/alerts/${alert.id}`)).body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'admin' });
+
+    // The suspended session is shown as such, and its resume approval brings it back.
+    await open('/sessions', 'Sessions');
+    await page.getByRole('button', { name: 'Suspended' }).click();
+    await page.locator(`tr[data-session="${sessionId}"] .badge`).filter({ hasText: 'suspended' }).waitFor();
+    await open('/approvals', 'Approvals');
+    const resume = page.locator('[data-approval]').filter({ hasText: 'Resume a suspended session' }).filter({ hasText: sessionId });
+    await resume.getByRole('button', { name: 'Approve' }).click();
+    await resume.waitFor({ state: 'detached' });
+    expect(await call(token)).toBe('ok');
+
+    await open(`/alerts/${alert.id}`, alert.summary);
+    await page.getByRole('button', { name: 'Resolve' }).click();
+    await page.getByRole('textbox', { name: 'Resolve: reason' }).fill('import job fixed');
+    await page.getByRole('button', { name: 'Confirm resolve' }).click();
+    await page.locator('.page-actions .badge').filter({ hasText: 'resolved' }).waitFor();
+    expect((await gw.admin('GET', `/admin/v1/alerts/${alert.id}`)).body).toMatchObject({ status: 'resolved', resolved_by: 'admin' });
     await open('/alerts', 'Alerts');
-    const has = (await gw.admin('GET', '/admin/v1/alerts')).status === 200;
-    if (has) await page.getByRole('table', { name: 'Alerts' }).or(page.getByText('No alerts.')).first().waitFor();
-    else await page.getByText('no alerts API yet').waitFor();
+    await page.getByRole('button', { name: 'All' }).click();
+    await page.locator(`tr[data-alert="${alert.id}"]`).waitFor();
     await shot('alerts');
+  });
+
+  it('says so when a gateway has no alerts API, instead of failing', async () => {
+    await page.route('**/admin/v1/alerts**', (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"not_found","message":"No admin route /admin/v1/alerts."}}' }));
+    try {
+      await open('/alerts', 'Alerts');
+      await page.getByText('no alerts API yet').waitFor();
+      await open('/', 'Overview');
+      await page.getByText('alerts API not available').waitFor();
+    } finally {
+      await page.unroute('**/admin/v1/alerts**');
+    }
   });
 
   it('explores the audit log of a session and its descendants, with the chain verified', async () => {

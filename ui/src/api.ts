@@ -149,6 +149,10 @@ export interface Alert {
   id: string;
   object: 'alert';
   detector: string;
+  /** What the finding is about (`session:ses_…`, `agent:agt_…`). */
+  subject?: string;
+  /** How many findings this alert gathers (later ones update it). */
+  occurrences?: number;
   severity: Severity;
   status: 'open' | 'acknowledged' | 'resolved';
   summary: string;

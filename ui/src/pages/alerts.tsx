@@ -112,6 +112,8 @@ export function AlertPage({ id }: { id: string }) {
             label="Alert subject"
             value={{
               verdict: a.verdict ?? '—',
+              subject: a.subject ?? '—',
+              occurrences: a.occurrences ?? 1,
               agent: a.agent ? `${a.agent.name} (${a.agent.id})` : '—',
               session: a.session_id ?? '—',
               team: a.team_id ?? '—',
@@ -131,7 +133,7 @@ export function AlertPage({ id }: { id: string }) {
           {a.actions.length === 0 ? <Empty>None.</Empty> : (
             <ol class="timeline">
               {a.actions.map((x, i) => (
-                <li key={i}><strong>{x.action}</strong> <span class="muted">{time(x.at)}</span>{x.detail !== undefined && <div class="small">{text(x.detail)}</div>}</li>
+                <li key={i}><strong>{x.action}</strong> <span class="muted">{time(x.at)}</span>{x.detail !== undefined && <div class="small">{x.detail !== null && typeof x.detail === 'object' ? <KeyValue label={`Action ${i + 1}`} value={x.detail} /> : text(x.detail)}</div>}</li>
               ))}
             </ol>
           )}

@@ -8,6 +8,8 @@ import { usePoll } from '../hooks';
 import { href } from '../router';
 import { useAgentNames } from './sessions';
 
+const KIND: Record<string, string> = { budget: 'Budget step-up', tool: 'Tool call', resume: 'Resume a suspended session' };
+
 export function Approvals() {
   const pending = usePoll(() => get<List<Approval>>('/approvals?status=pending&limit=100'), []);
   const recent = usePoll(() => get<List<Approval>>('/approvals?limit=30'), [], 10_000);
@@ -79,7 +81,7 @@ function PendingApproval({ approval: a, agentName, onDone }: { approval: Approva
   return (
     <div class="card approval" data-approval={a.id}>
       <div class="card-head">
-        <h2><Badge value="pending" /> {a.kind === 'tool' ? 'Tool call' : 'Budget step-up'}</h2>
+        <h2><Badge value="pending" /> {KIND[a.kind] ?? a.kind}</h2>
         <span class="muted small">{relative(a.created_at)} · {time(a.created_at)}</span>
       </div>
       <p>

@@ -56,7 +56,7 @@ export function Sessions() {
                   <td><Badge value={s.status} /></td>
                   <td class="bar-cell"><BudgetBar budget={s.budget} spent={settled(s)} reserved={s.reserved} compact /></td>
                   <td class="num">{num(s.spent.requests)}</td>
-                  <td>{s.status === 'active' ? relative(s.expires_at) : '—'}</td>
+                  <td>{s.status === 'active' || s.status === 'suspended' ? relative(s.expires_at) : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -77,6 +77,12 @@ export function SessionPage({ id }: { id: string }) {
     session.reload();
     tree.reload();
   };
+  // Suspending holds the session and its subtree (resumed by approving its `resume` approval).
+  const containment = (verb: 'suspend' | 'resume') => async (reason: string) => {
+    await post(`/sessions/${encodeURIComponent(id)}/${verb}`, reason ? { reason } : {});
+    session.reload();
+    tree.reload();
+  };
   if (!s) return <Page title="Session">{session.error ? <ErrorNote error={session.error} /> : <Loading />}</Page>;
   return (
     <Page
@@ -86,7 +92,9 @@ export function SessionPage({ id }: { id: string }) {
         <div class="actions">
           <Badge value={s.status} />
           <a class="btn plain" href={href(`/audit${query({ session: s.id, descendants: 'true' })}`)}>Audit trail</a>
-          {s.status === 'active' && <ConfirmButton label="Revoke" confirmLabel="Revoke session and its children" onConfirm={revoke(s.id)} />}
+          {s.status === 'active' && <ConfirmButton label="Suspend" tone="plain" onConfirm={containment('suspend')} />}
+          {s.status === 'suspended' && <ConfirmButton label="Resume" tone="primary" onConfirm={containment('resume')} />}
+          {(s.status === 'active' || s.status === 'suspended') && <ConfirmButton label="Revoke" confirmLabel="Revoke session and its children" onConfirm={revoke(s.id)} />}
         </div>
       }
     >
@@ -99,7 +107,7 @@ export function SessionPage({ id }: { id: string }) {
             <span>{plural(s.spent.requests, 'call')}</span>
             <span>{num(s.spent.input_tokens)} in / {num(s.spent.output_tokens)} out tokens</span>
             <span>opened {time(s.created_at)}</span>
-            <span>{s.status === 'active' ? `expires ${relative(s.expires_at)}` : `ended · was due ${time(s.expires_at)}`}</span>
+            <span>{s.status === 'active' || s.status === 'suspended' ? `expires ${relative(s.expires_at)}` : `ended · was due ${time(s.expires_at)}`}</span>
           </div>
         </Card>
         <Card title="Delegation tree" class="span-2" right={<span class="muted small">revoking a branch ends it and everything below it</span>}>
@@ -132,7 +140,7 @@ function Node({ node, current, revoke }: { node: TreeNode; current: string; revo
           {node.children.length > 0 && <span>{usd(node.spent_with_children.usd)} with children</span>}
           <span class="muted">{node.budget.usd !== null ? `of ${usd(node.budget.usd)}` : node.budget.tokens !== null ? `of ${num(node.budget.tokens)} tok` : 'no limit'}</span>
         </div>
-        {node.status === 'active' && <ConfirmButton label="Revoke branch" confirmLabel="Revoke branch" onConfirm={revoke(node.id)} />}
+        {(node.status === 'active' || node.status === 'suspended') && <ConfirmButton label="Revoke branch" confirmLabel="Revoke branch" onConfirm={revoke(node.id)} />}
       </div>
       {node.children.length > 0 && (
         <ul>
