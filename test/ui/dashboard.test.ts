@@ -42,6 +42,9 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     // Charts resize on the next frame; a settled page shows what a person sees.
     await page.waitForTimeout(250);
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+    // Readable on a phone: nothing wider than the screen (wide tables scroll inside their box).
+    const [scroll, inner] = await page.evaluate(() => [(globalThis as any).document.documentElement.scrollWidth, (globalThis as any).innerWidth]);
+    expect(scroll, `${name}: page ${scroll}px wide in a ${inner}px window`).toBeLessThanOrEqual(inner);
     if (viewport !== LAPTOP) await page.setViewportSize(LAPTOP);
   }
 

@@ -39,7 +39,7 @@ export function TimeChart({ x, series, height = 220, format = (v) => String(v), 
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       axes: [
         { stroke: '#64748b', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#e2e8f0' } },
-        { stroke: '#64748b', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#e2e8f0' }, size: 64, values: (_u, splits) => splits.map((v) => format(v)) },
+        { stroke: '#64748b', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#e2e8f0' }, size: 78, values: (_u, splits) => splits.map((v) => format(v)) },
       ],
       series: [
         {},
