@@ -51,6 +51,9 @@ export async function api<T>(method: 'GET' | 'POST', path: string, body?: unknow
 export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body: unknown = {}) => api<T>('POST', path, body);
 
+/** An operator's action on an object (`/agents/ID/suspend`…), with the reason if one was given. */
+export const postAction = <T>(path: string, reason = '') => post<T>(path, reason.trim() ? { reason: reason.trim() } : {});
+
 /** A query string from the set values of `params`. */
 export function query(params: Record<string, string | number | boolean | undefined | null>): string {
   const q = new URLSearchParams();

@@ -2,7 +2,7 @@
 // credentials (never the secrets), sessions, spend chart and alerts, and the suspend / resume /
 // revoke buttons.
 import { useMemo, useState } from 'preact/hooks';
-import { get, post, query, type Agent, type Credential, type List, type Profile, type Session, type SpendReport, type Team } from '../api';
+import { get, postAction, query, type Agent, type Credential, type List, type Profile, type Session, type SpendReport, type Team } from '../api';
 import { TimeChart } from '../components/chart';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, Loading, Page, Segmented, Table } from '../components/ui';
 import { num, relative, time, usd } from '../format';
@@ -70,7 +70,7 @@ export function AgentPage({ id }: { id: string }) {
   }, [series.data, a?.id]);
   const mine = total.data?.rows.find((row) => row.key === a?.id);
   const act = (verb: 'suspend' | 'resume' | 'revoke') => async (reason: string) => {
-    await post(`/agents/${encodeURIComponent(id)}/${verb}`, reason ? { reason } : {});
+    await postAction(`/agents/${encodeURIComponent(id)}/${verb}`, reason);
     agent.reload();
     sessions.reload();
   };

@@ -1,14 +1,14 @@
 // Alerts: detectors' findings, their evidence and the actions taken; acknowledge or resolve.
 // A gateway without the alerts API (it answers 404) gets an explanation, not an error.
 import { useState } from 'preact/hooks';
-import { ApiError, get, post, query, type Alert, type List } from '../api';
+import { ApiError, get, postAction, query, type Alert, type List } from '../api';
 import { Badge, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Segmented, Table } from '../components/ui';
 import { relative, text, time } from '../format';
 import { usePoll } from '../hooks';
 import { href } from '../router';
 
-/** The alerts, or null when this gateway has no alerts API. */
-async function listAlerts(params: Record<string, string | undefined>): Promise<Alert[] | null> {
+/** The alerts, or null when this gateway has no alerts API (it answers 404). */
+export async function listAlerts(params: Record<string, string | undefined>): Promise<Alert[] | null> {
   try {
     return (await get<List<Alert>>(`/alerts${query({ limit: 200, ...params })}`)).data;
   } catch (e) {
@@ -85,7 +85,7 @@ export function AlertPage({ id }: { id: string }) {
   }, [id]);
   const a = alert.data;
   const act = (verb: 'acknowledge' | 'resolve') => async (reason: string) => {
-    await post(`/alerts/${encodeURIComponent(id)}/${verb}`, reason ? { reason } : {});
+    await postAction(`/alerts/${encodeURIComponent(id)}/${verb}`, reason);
     alert.reload();
   };
   if (a === null) return <Page title="Alert"><Card><Unavailable /></Card></Page>;

@@ -1,7 +1,7 @@
 // Approvals: pending step-ups (budget thresholds, held tool calls) with their context; approve,
 // optionally with extra budget, or deny.
 import { useState } from 'preact/hooks';
-import { get, post, type Approval, type List } from '../api';
+import { get, postAction, post, type Approval, type List } from '../api';
 import { Badge, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Table } from '../components/ui';
 import { relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
@@ -99,7 +99,7 @@ function PendingApproval({ approval: a, agentName, onDone }: { approval: Approva
         <label class="grow">Reason<input type="text" maxLength={500} name="reason" value={reason} onInput={(e) => setReason(e.currentTarget.value)} /></label>
         <div class="actions">
           <button type="submit" class="btn primary" disabled={busy}>Approve</button>
-          <ConfirmButton label="Deny" withReason={false} onConfirm={async () => { await post(`/approvals/${encodeURIComponent(a.id)}/deny`, reason.trim() ? { reason: reason.trim() } : {}); onDone(); }} />
+          <ConfirmButton label="Deny" withReason={false} onConfirm={async () => { await postAction(`/approvals/${encodeURIComponent(a.id)}/deny`, reason); onDone(); }} />
         </div>
         {error && <p class="error" role="alert">{error}</p>}
       </form>

@@ -1,25 +1,16 @@
 // Overview: spend over time, live request rate, top agents, what waits for a human, budget burn-down.
 import { useMemo, useState } from 'preact/hooks';
-import { ApiError, get, query, type Agent, type Alert, type Approval, type BudgetLine, type List, type Session, type SpendReport, type Team } from '../api';
+import { get, query, type Agent, type Approval, type BudgetLine, type List, type Session, type SpendReport, type Team } from '../api';
 import { TimeChart } from '../components/chart';
 import { Badge, BudgetBar, Card, Empty, ErrorNote, Loading, Page, Segmented, Stat, Table } from '../components/ui';
 import { num, relative, usd } from '../format';
 import { usePoll } from '../hooks';
 import { href } from '../router';
 import { columns, loadSeries, rangeOf, RANGES, type RangeKey } from '../series';
+import { listAlerts } from './alerts';
 
 const GROUPS = [['team', 'Team'], ['profile', 'Profile'], ['model', 'Model'], ['agent', 'Agent']] as const;
 type Group = (typeof GROUPS)[number][0];
-
-/** Open alerts, or null when this gateway has no alerts API yet (404). */
-export async function openAlerts(params: Record<string, string> = {}): Promise<Alert[] | null> {
-  try {
-    return (await get<List<Alert>>(`/alerts${query({ status: 'open', ...params })}`)).data;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return null;
-    throw e;
-  }
-}
 
 export function Overview() {
   const [group, setGroup] = useState<Group>('team');
@@ -32,7 +23,7 @@ export function Overview() {
   const waiting = usePoll(async () => {
     const [approvals, alerts, sessions] = await Promise.all([
       get<List<Approval>>('/approvals?status=pending&limit=100'),
-      openAlerts(),
+      listAlerts({ status: 'open' }),
       get<List<Session>>('/sessions?status=active&limit=1000'),
     ]);
     return { approvals: approvals.data, alerts, sessions: sessions.data.filter((s) => s.status === 'active') };

@@ -1,7 +1,7 @@
 // Sessions: live sessions with budget bars (spent / reserved / remaining); one session's page
 // with its delegation tree, each node's agent, spend and status, and revoking a branch.
 import { useState } from 'preact/hooks';
-import { get, post, query, type Agent, type Amounts, type List, type Session, type TreeNode } from '../api';
+import { get, postAction, query, type Agent, type Amounts, type List, type Session, type TreeNode } from '../api';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Segmented, Table } from '../components/ui';
 import { num, plural, relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
@@ -73,13 +73,13 @@ export function SessionPage({ id }: { id: string }) {
   const root = s?.chain[0] ?? id;
   const tree = usePoll(() => get<TreeNode>(`/sessions/${encodeURIComponent(root)}/tree`), [root]);
   const revoke = (target: string) => async (reason: string) => {
-    await post(`/sessions/${encodeURIComponent(target)}/revoke`, reason ? { reason } : {});
+    await postAction(`/sessions/${encodeURIComponent(target)}/revoke`, reason);
     session.reload();
     tree.reload();
   };
   // Suspending holds the session and its subtree (resumed by approving its `resume` approval).
   const containment = (verb: 'suspend' | 'resume') => async (reason: string) => {
-    await post(`/sessions/${encodeURIComponent(id)}/${verb}`, reason ? { reason } : {});
+    await postAction(`/sessions/${encodeURIComponent(id)}/${verb}`, reason);
     session.reload();
     tree.reload();
   };
