@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import OpenAI from 'openai';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_UI_DIR } from '../../src/server/ui.js';
 import { usd } from '../../ui/src/format.js';
 import { ADMIN_TOKEN, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -96,6 +96,15 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
       if (r.status() >= 400 && !expected) problems.push(`${r.status()} ${r.request().method()} ${path}`);
     });
   }, 60_000);
+
+  // A failed test leaves what the page showed, and what it said, beside the other screenshots.
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== 'fail' || !page) return;
+    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+    await page.screenshot({ path: join(ARTIFACTS, `failed-${name}.png`), fullPage: true }).catch(() => undefined);
+    const alerts = await page.getByRole('alert').allTextContents().catch(() => []);
+    if (alerts.length) console.error(`[${ctx.task.name}] the page showed: ${alerts.join(' | ')}`);
+  });
 
   afterAll(async () => {
     await context?.close();
