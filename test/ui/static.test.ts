@@ -1,12 +1,12 @@
 // The dashboard's static file server (src/server/ui.ts) over real HTTP: content types, caching,
 // the CSP on every answer, single-page fallback, and no way out of its folder.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Gateway } from '../../src/server/index.js';
-import { UI_CSP } from '../../src/server/ui.js';
+import { DEFAULT_UI_DIR, UI_CSP } from '../../src/server/ui.js';
 import { ADMIN_TOKEN, testConfig } from '../helpers/gateway.js';
 
 /** A raw request: fetch() would normalize `..` and percent-encodings before they reach the server. */
@@ -153,6 +153,32 @@ describe('dashboard static files', () => {
       expect(res.body).toContain('npm run build');
     } finally {
       await bare.close(500);
+    }
+  });
+});
+
+describe('the built dashboard (dist/ui, as `npm run build` makes it)', () => {
+  it('has no inline script or style, and every file its page loads is served with its type', async (ctx) => {
+    if (!existsSync(join(DEFAULT_UI_DIR, 'index.html'))) ctx.skip();
+    const html = readFileSync(join(DEFAULT_UI_DIR, 'index.html'), 'utf8');
+    // Every <script> has a src, no element has an inline handler or style attribute, no <style>.
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/i);
+    expect(html).not.toMatch(/\son[a-z]+=|\sstyle=|<style/i);
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs.some((r) => /^\/ui\/assets\/index-[\w-]+\.js$/.test(r))).toBe(true);
+    expect(refs.some((r) => /^\/ui\/assets\/index-[\w-]+\.css$/.test(r))).toBe(true);
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-ui-built-'));
+    const gateway = await Gateway.create({ config: testConfig(), dataDir, env: { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const url = await gateway.listen(0, '127.0.0.1');
+    try {
+      for (const ref of refs) {
+        const res = await raw(url, ref);
+        expect(res.status, ref).toBe(200);
+        expect(res.headers['content-type'], ref).toBe(ref.endsWith('.js') ? 'text/javascript; charset=utf-8' : ref.endsWith('.css') ? 'text/css; charset=utf-8' : 'image/svg+xml');
+      }
+    } finally {
+      await gateway.close(500);
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
