@@ -6,9 +6,12 @@ export function usd(v: number | null | undefined): string {
   const abs = Math.abs(v);
   if (abs >= 100) return `$${v.toLocaleString('en-US', { maximumFractionDigits: 0 })}`;
   if (abs >= 1) return `$${v.toFixed(2)}`;
-  if (abs >= 0.01) return `$${v.toFixed(3)}`;
-  // Agents' calls cost fractions of a cent: keep three significant digits.
-  return `$${v.toPrecision(3).replace(/0+$/, '').replace(/\.$/, '')}`;
+  // Agents' calls cost fractions of a cent: three significant digits, at least two decimals
+  // ($0.50, $0.0102, $0.000301).
+  // (toFixed, not toPrecision: that turns exponential below 1e-6; nine decimals is the nano-USD.)
+  const decimals = Math.min(9, Math.max(2, 2 - Math.floor(Math.log10(abs))));
+  const [int, frac = ''] = v.toFixed(decimals).split('.');
+  return `$${int}.${frac.replace(/0+$/, '').padEnd(2, '0')}`;
 }
 
 export function num(v: number | null | undefined): string {

@@ -52,7 +52,7 @@ export function Sessions() {
               {list.map((s) => (
                 <tr key={s.id} data-session={s.id}>
                   <td><a href={href(`/sessions/${s.id}`)}>{s.task}</a><div class="muted small mono">{s.id}{s.depth > 0 ? ` · depth ${s.depth}` : ''}</div></td>
-                  <td><a href={href(`/agents/${s.agent.id}`)}>{names.get(s.agent.id) ?? s.agent.id}</a></td>
+                  <td class="nowrap"><a href={href(`/agents/${s.agent.id}`)}>{names.get(s.agent.id) ?? s.agent.id}</a></td>
                   <td><Badge value={s.status} /></td>
                   <td class="bar-cell"><BudgetBar budget={s.budget} spent={settled(s)} reserved={s.reserved} compact /></td>
                   <td class="num">{num(s.spent.requests)}</td>
