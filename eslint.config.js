@@ -19,6 +19,13 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser code has its own tsconfig (DOM, JSX for Preact).
+    files: ['ui/src/**'],
+    languageOptions: {
+      parserOptions: { project: './ui/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     files: ['test/**', 'bench/**'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',

@@ -38,6 +38,8 @@ const spendQuery = z.object({
 
 /** One report row as answered. */
 export interface SpendReportRow {
+  /** Time series only: the start of the bucket (ISO 8601). */
+  bucket?: string;
   key: string | null;
   /** The team's, agent's or profile's name. */
   name?: string | null;
@@ -66,13 +68,14 @@ async function names(deps: AdminDeps, groupBy: SpendGrouping): Promise<Map<strin
   return new Map();
 }
 
-/** The spend report over the ledger's usage lines, [since, until). */
-export async function spendReport(deps: AdminDeps, groupByText: string, since?: number, until?: number): Promise<SpendReport> {
+/** The spend report over the ledger's usage lines, [since, until); per time bucket with `bucketMs`. */
+export async function spendReport(deps: AdminDeps, groupByText: string, since?: number, until?: number, bucketMs?: number): Promise<SpendReport> {
   const groupBy = grouping(groupByText);
   if (since !== undefined && until !== undefined && until < since) throw new GatewayError('invalid_request', 'until is before since', { param: 'until' });
-  const [rows, named] = await Promise.all([deps.store.spendReport(groupBy, { since, until }), names(deps, groupBy)]);
+  const [rows, named] = await Promise.all([deps.store.spendReport(groupBy, { since, until, bucketMs }), names(deps, groupBy)]);
   const named_ = typeof groupBy === 'string' && ['team', 'agent', 'profile'].includes(groupBy);
   const view = (r: SpendRow): SpendReportRow => ({
+    ...(r.bucket !== undefined ? { bucket: new Date(r.bucket).toISOString() } : {}),
     key: r.key,
     ...(named_ ? { name: r.key === null ? null : named.get(r.key) ?? null } : {}),
     ...(r.executingTeam !== undefined ? { executing_team: r.executingTeam, executing_team_name: named.get(r.executingTeam) ?? null } : {}),
@@ -119,7 +122,37 @@ export function spendCsv(report: SpendReport): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
+const seriesQuery = z.object({
+  group_by: z.string().describe('team | agent | profile | session | model | day | tag:KEY'),
+  interval: z.coerce.number().int().min(1).max(31 * 86_400).optional().describe('Bucket width in seconds (default: the range over about 60 buckets, at least 60)'),
+  since: z.string().optional().describe('From this time (ISO 8601 or epoch ms), inclusive; default 24 hours before until'),
+  until: z.string().optional().describe('To this time, exclusive; default now'),
+});
+
+/** At most this many buckets in one series answer: a dashboard chart, not a bulk export. */
+export const MAX_SERIES_BUCKETS = 1500;
+
+/** GET /admin/v1/reports/spend/series: the spend report per time bucket (buckets with no spend are absent). */
+async function spendSeries(query: Record<string, unknown>, d: AdminDeps) {
+  const q = query as z.infer<typeof seriesQuery>;
+  const until = timeParam(q.until, 'until') ?? d.now();
+  const since = timeParam(q.since, 'since') ?? until - 86_400_000;
+  if (until <= since) throw new GatewayError('invalid_request', 'until must be after since', { param: 'until' });
+  const intervalMs = (q.interval ?? Math.max(60, Math.ceil((until - since) / 60_000))) * 1000;
+  if ((until - since) / intervalMs > MAX_SERIES_BUCKETS) {
+    throw new GatewayError('invalid_request', `that range holds more than ${MAX_SERIES_BUCKETS} buckets of ${intervalMs / 1000} s: widen interval or narrow the range`, { param: 'interval' });
+  }
+  const report = await spendReport(d, q.group_by, since, until, intervalMs);
+  return { ...report, interval_seconds: intervalMs / 1000 };
+}
+
 export const REPORT_ROUTES: AdminRoute[] = [
+  {
+    method: 'GET', path: '/admin/v1/reports/spend/series', tag: 'reports',
+    summary: 'Spend over time: the spend report per time bucket (aligned to the epoch) and group, for charts',
+    query: seriesQuery,
+    handle: async (i, d) => spendSeries(i.query, d),
+  },
   {
     method: 'GET', path: '/admin/v1/reports/spend', tag: 'reports',
     summary: 'Chargeback: spend summed per team (root session\'s, with the executing team), agent, profile, session, model, day or tag:KEY; JSON or CSV',

@@ -15,9 +15,10 @@ import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { ALERT_ROUTES } from './admin-alerts.js';
 import { AUDIT_ROUTES } from './admin-audit.js';
+import { BUDGET_ROUTES } from './admin-budgets.js';
 import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
-import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionView, spendView, teamView, usageView } from './views.js';
+import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionStatus, sessionView, spendView, teamView, usageView } from './views.js';
 import type { Session } from '../store/index.js';
 
 export interface AdminDeps {
@@ -39,6 +40,8 @@ export interface AdminDeps {
   audit: AuditLog;
   /** Longest a session token can live, for revoked-token bookkeeping. */
   tokenTtlMs: number;
+  /** Where budget periods (day, month) begin: budgets.timezone. */
+  timeZone: string;
 }
 
 export interface RouteInput {
@@ -91,8 +94,12 @@ const list = <T>(data: T[]) => ({ object: 'list', data });
 async function showSession(deps: AdminDeps, id: string) {
   const s = await found(deps.store.getSession(id), 'session', id);
   const [agent, team, tree] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId), deps.store.sessionTree(s.id)]);
-  const remaining = deps.ledger.remaining([await deps.ledger.load(s)]);
-  return { ...sessionView(s, deps.now(), { agent, team, remaining }), spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id) };
+  const account = await deps.ledger.load(s);
+  const remaining = deps.ledger.remaining([account]);
+  return {
+    ...sessionView(s, deps.now(), { agent, team, remaining, reserved: account.reserved }),
+    spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id),
+  };
 }
 
 /** A session and its descendants as a nested tree, each node with its agent, status and spend. */
@@ -251,7 +258,13 @@ export const ADMIN_ROUTES: AdminRoute[] = [
       const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;
       const team = q.team ? await found(d.store.getTeam(q.team), 'team', q.team) : null;
       const sessions = await d.store.listSessions({ agentId: agent?.id, teamId: team?.id, status: q.status, limit: q.limit });
-      return list(sessions.map((s) => sessionView(s, d.now())));
+      const now = d.now();
+      // Live sessions carry the ledger's view (held for calls in flight and children's slices, left).
+      return list(await Promise.all(sessions.map(async (s) => {
+        if (sessionStatus(s, now) !== 'active') return sessionView(s, now);
+        const account = await d.ledger.load(s);
+        return sessionView(s, now, { remaining: d.ledger.remaining([account]), reserved: account.reserved });
+      })));
     },
   },
   {
@@ -356,6 +369,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   ...AUDIT_ROUTES,
   ...REPORT_ROUTES,
   ...ALERT_ROUTES,
+  ...BUDGET_ROUTES,
 ];
 
 interface CompiledRoute {

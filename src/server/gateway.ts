@@ -26,6 +26,7 @@ import { handleAdmin, type AdminDeps } from './admin.js';
 import { handleAgentApi } from './agent-api.js';
 import { applyDeclaredObjects } from './objects.js';
 import { handleRevoke, handleToken, type OAuthDeps } from './oauth.js';
+import { Dashboard, UI_PATH } from './ui.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -38,6 +39,8 @@ export interface GatewayOptions {
   store?: Store;
   /** Directory that relative paths in the configuration (JWKS files) are resolved against. */
   configDir?: string;
+  /** The built dashboard (default: dist/ui of this package). */
+  uiDir?: string;
 }
 
 const DATA_PLANE: Record<string, ApiAdapter> = {
@@ -90,6 +93,7 @@ export class Gateway {
     readonly telemetry: Telemetry,
     /** The detectors (tests wait on `detection.idle()`). */
     readonly detection: DetectionEngine,
+    private readonly dashboard: Dashboard,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -203,13 +207,13 @@ export class Gateway {
     };
     const admin: AdminDeps = {
       alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
-      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs,
+      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
       env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
     });
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection);
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection, new Dashboard(options.uiDir));
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -240,6 +244,7 @@ export class Gateway {
     const url = new URL(path, 'http://gateway');
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
     if (url.pathname.startsWith('/agent/')) return handleAgentApi(req, res, url, this.pipeline, requestId);
+    if (url.pathname === UI_PATH || url.pathname.startsWith(`${UI_PATH}/`)) return this.dashboard.handle(req, res, url.pathname, requestId);
     if (url.pathname.startsWith(McpGateway.PATH)) return this.mcp.handle(req, res, url.pathname.slice(McpGateway.PATH.length), requestId);
     if (url.pathname.startsWith(McpGateway.METADATA_PATH)) return this.mcp.metadata(req, res, url.pathname.slice(McpGateway.METADATA_PATH.length), requestId);
     switch (url.pathname) {
@@ -249,6 +254,11 @@ export class Gateway {
         return handleRevoke(req, res, this.oauth, requestId);
       case '/v1/models':
         return this.listModels(req, res, requestId);
+      case '/':
+        // A browser pointed at the gateway finds the dashboard.
+        if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET, HEAD' } }), 'admin', requestId);
+        res.writeHead(302, { location: `${UI_PATH}/`, 'content-length': 0 });
+        return void res.end();
       case '/healthz':
         return sendJson(res, 200, { status: 'ok', version: VERSION });
       case '/readyz':

@@ -130,7 +130,7 @@ export const eventView = (e: AuditEvent) => ({
 export const sessionView = (
   s: Session,
   now: number,
-  extra: { agent?: Agent | null; team?: Team | null; remaining?: Remaining } = {},
+  extra: { agent?: Agent | null; team?: Team | null; remaining?: Remaining; reserved?: { tokens: number; usdNano: number } } = {},
 ) => ({
   id: s.id,
   status: sessionStatus(s, now),
@@ -150,6 +150,7 @@ export const sessionView = (
   budget: budgetView(s.budget),
   enforcement: s.enforcement ? enforcementView(s.enforcement) : null,
   spent: spendView(s.spent),
+  ...(extra.reserved ? { reserved: { tokens: extra.reserved.tokens, usd: usd(extra.reserved.usdNano) } } : {}),
   ...(extra.remaining ? { remaining: { tokens: extra.remaining.tokens, usd: usd(extra.remaining.usdNano) } } : {}),
   created_at: iso(s.createdAt),
   expires_at: iso(s.expiresAt),

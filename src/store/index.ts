@@ -1,4 +1,4 @@
-export type { Store, StoreCapabilities, NewTeam, NewProfile, NewAgent, NewSession, OnExisting, AlertFilter, SessionFilter, UsageFilter, EventFilter, SequencedEvent, SpendGrouping, SpendRow } from './store.js';
+export type { Store, StoreCapabilities, NewTeam, NewProfile, NewAgent, NewSession, OnExisting, AlertFilter, SessionFilter, UsageFilter, EventFilter, SequencedEvent, SpendGrouping, SpendRange, SpendRow } from './store.js';
 export type * from './types.js';
 export { DEFAULT_CONTENT_LOGGING, ZERO_SPEND } from './types.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';

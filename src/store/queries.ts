@@ -1,6 +1,6 @@
 // SQL shared by the SQL stores for audit searches and spend reports, in either dialect: the
 // differences (placeholders, JSON access, set membership, dates) are a few small functions.
-import type { EventFilter, SpendGrouping, SpendRow } from './store.js';
+import type { EventFilter, SpendGrouping, SpendRange, SpendRow } from './store.js';
 import type { Row } from './rows.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -55,7 +55,7 @@ export const TAG_KEY = /^[a-z0-9_.-]{1,64}$/;
  * A spend report: usage lines in [since, until) summed per group. The root session of a line is
  * the first id of its chain (lines written before chains existed: its own session).
  */
-export function spendQuery(groupBy: SpendGrouping, range: { since?: number; until?: number }, dialect: Dialect): { sql: string; params: unknown[] } {
+export function spendQuery(groupBy: SpendGrouping, range: SpendRange, dialect: Dialect): { sql: string; params: unknown[] } {
   const p = new Params(dialect);
   const sqlite = dialect === 'sqlite';
   const joins: string[] = [];
@@ -75,30 +75,38 @@ export function spendQuery(groupBy: SpendGrouping, range: { since?: number; unti
   } else {
     key = `u.${({ agent: 'agent_id', profile: 'profile_id', session: 'session_id', model: 'model' } as const)[groupBy]}`;
   }
+  // A time series: each line also falls in the bucket its time starts (integer division in both
+  // dialects). Before the WHERE parameters: SQLite's `?` are numbered in the order they appear.
+  const bucketMs = range.bucketMs;
+  if (bucketMs !== undefined && !(Number.isSafeInteger(bucketMs) && bucketMs > 0)) throw new TypeError(`not a bucket width: ${bucketMs}`);
+  // SQLite binds JS numbers as REAL: cast, or the division would not truncate.
+  const width = () => (sqlite ? `CAST(${p.add(bucketMs)} AS INTEGER)` : p.add(bucketMs, 'bigint'));
+  const bucket = bucketMs === undefined ? 'NULL' : `(u.created_at / ${width()}) * ${width()}`;
   const parts: string[] = [];
   if (range.since !== undefined) parts.push(`u.created_at >= ${p.add(range.since, 'bigint')}`);
   if (range.until !== undefined) parts.push(`u.created_at < ${p.add(range.until, 'bigint')}`);
   const sum = (c: string) => (sqlite ? `SUM(u.${c})` : `SUM(u.${c})::bigint`);
-  const sql = `SELECT ${key} AS key, ${executing ? 'u.team_id' : 'NULL'} AS executing,
+  const sql = `SELECT ${key} AS key, ${executing ? 'u.team_id' : 'NULL'} AS executing, ${bucket} AS bucket,
       ${sum('cost_usd_nano')} AS usd_nano, ${sum('input_tokens')} AS input_tokens, ${sum('output_tokens')} AS output_tokens, COUNT(*) AS requests
     FROM usage_records u ${joins.join(' ')} ${parts.length ? `WHERE ${parts.join(' AND ')}` : ''}
-    GROUP BY ${executing ? '1, 2' : '1'}`;
+    GROUP BY 1, 2, 3`;
   return { sql, params: p.values };
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
 
-/** Report rows from the query's rows, in a stable order (key, then executing team; null keys first). */
+/** Report rows from the query's rows, in a stable order (bucket, key, then executing team; null keys first). */
 export function spendRows(rows: Row[], groupBy: SpendGrouping): SpendRow[] {
   const out: SpendRow[] = rows.map((r) => ({
     key: strOrNull(r.key),
     ...(groupBy === 'team' ? { executingTeam: strOrNull(r.executing) ?? '' } : {}),
+    ...(r.bucket !== null && r.bucket !== undefined ? { bucket: num(r.bucket) } : {}),
     usdNano: num(r.usd_nano),
     inputTokens: num(r.input_tokens),
     outputTokens: num(r.output_tokens),
     requests: num(r.requests),
   }));
   const cmp = (a: string | null | undefined, b: string | null | undefined) => (a === b ? 0 : a === null || a === undefined ? -1 : b === null || b === undefined ? 1 : a < b ? -1 : 1);
-  return out.sort((a, b) => cmp(a.key, b.key) || cmp(a.executingTeam, b.executingTeam));
+  return out.sort((a, b) => (a.bucket ?? 0) - (b.bucket ?? 0) || cmp(a.key, b.key) || cmp(a.executingTeam, b.executingTeam));
 }

@@ -73,10 +73,20 @@ export interface SpendRow {
   key: string | null;
   /** For `team`: the team whose agent made the calls (equal to `key` unless delegated across teams). */
   executingTeam?: string;
+  /** With `bucketMs`: the start (ms) of the time bucket these lines fall in. */
+  bucket?: number;
   usdNano: number;
   inputTokens: number;
   outputTokens: number;
   requests: number;
+}
+
+/** Which usage lines a spend report sums: created in [since, until); with `bucketMs`, per time bucket too. */
+export interface SpendRange {
+  since?: number;
+  until?: number;
+  /** Also group by time: buckets of this many ms, aligned to the epoch (a time series). */
+  bucketMs?: number;
 }
 
 export interface UsageFilter {
@@ -145,10 +155,11 @@ export interface Store {
   listReservations(before: number): Promise<PendingReservation[]>;
   listUsage(filter?: UsageFilter): Promise<UsageRecord[]>;
   /**
-   * Usage lines created in [since, until), summed per group (sorted by key, then executing team).
-   * Every line falls in exactly one group, so the rows add up to the lines' total.
+   * Usage lines created in [since, until), summed per group — and per time bucket with
+   * `bucketMs` — sorted by bucket, key, then executing team. Every line falls in exactly one
+   * group, so the rows add up to the lines' total.
    */
-  spendReport(groupBy: SpendGrouping, range?: { since?: number; until?: number }): Promise<SpendRow[]>;
+  spendReport(groupBy: SpendGrouping, range?: SpendRange): Promise<SpendRow[]>;
   /** What an agent or a team spent since `since` (input + output tokens, nano-USD). */
   spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }>;
 

@@ -384,6 +384,21 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       for (const g of ['team', 'agent', 'profile', 'session', 'model', 'day', { tag: 'ticket' }] as const) {
         expect((await store.spendReport(g)).reduce((n, r) => n + r.usdNano, 0)).toBe(spent);
       }
+      // A time series: per bucket (aligned to the epoch), then key; the buckets add up too.
+      const hour = 3_600_000;
+      const series = await store.spendReport('model', { bucketMs: hour });
+      expect(series.map((r) => [r.bucket, r.key, r.usdNano, r.requests])).toEqual([
+        [day2 - hour, 'm1', 1_000_000_001, 1],
+        [day2, 'm1', 300, 1],
+        [day2, 'm2', 7, 1],
+      ]);
+      expect((await store.spendReport('team', { bucketMs: 1000, since: day2 })).map((r) => [r.bucket, r.key, r.executingTeam, r.usdNano])).toEqual([
+        [day2, team.id, other.id, 300],
+        [day2, team.id, team.id, 7],
+      ].sort((a, b) => (a[2]! < b[2]! ? -1 : 1)));
+      expect((await store.spendReport('agent', { bucketMs: 7 })).reduce((n, r) => n + r.usdNano, 0)).toBe(spent);
+      expect((await store.spendReport('agent'))[0]!.bucket).toBeUndefined();
+      await expect(store.spendReport('agent', { bucketMs: 0.5 })).rejects.toThrow(/bucket/);
     });
 
     it('appends, lists and purges captured content apart from the audit chain', async () => {

@@ -11,7 +11,7 @@ import {
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
-import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
+import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter } from '../store.js';
 import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
@@ -477,7 +477,7 @@ export class PostgresStore implements Store {
     return rows.map(rowToUsage);
   }
 
-  async spendReport(groupBy: SpendGrouping, range: { since?: number; until?: number } = {}): Promise<SpendRow[]> {
+  async spendReport(groupBy: SpendGrouping, range: SpendRange = {}): Promise<SpendRow[]> {
     const q = spendQuery(groupBy, range, 'postgres');
     return spendRows(await this.rows(q.sql, q.params), groupBy);
   }

@@ -11,7 +11,7 @@ import {
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
-import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRow, Store, UsageFilter } from '../store.js';
+import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter } from '../store.js';
 import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -274,7 +274,7 @@ export class SqliteStore implements Store {
     return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
   }
 
-  async spendReport(groupBy: SpendGrouping, range: { since?: number; until?: number } = {}): Promise<SpendRow[]> {
+  async spendReport(groupBy: SpendGrouping, range: SpendRange = {}): Promise<SpendRow[]> {
     const q = spendQuery(groupBy, range, 'sqlite');
     return spendRows(this.all(q.sql, ...q.params), groupBy);
   }
