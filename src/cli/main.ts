@@ -239,7 +239,7 @@ approval
   .option('--add-tokens <n>', 'extra budget for the session, in tokens')
   .option('--reason <text>', 'why (kept in the audit log)')
   .action(run(async () => (await import('./commands/approval.js')).approve));
-approval.command('deny').description('deny: the session\'s calls (budget), that exact call (tool) or the suspended sessions (resume) are refused').argument('<id>', 'approval id').option('--reason <text>', 'why (kept in the audit log)').action(run(async () => (await import('./commands/approval.js')).deny));
+approval.command('deny').description('deny: the session\'s further calls (budget) or that exact call (tool) are refused; a suspended session (resume) is revoked').argument('<id>', 'approval id').option('--reason <text>', 'why (kept in the audit log)').action(run(async () => (await import('./commands/approval.js')).deny));
 
 const token = program.command('token').description('session tokens from the token endpoint (no admin token needed), and revocation');
 token
