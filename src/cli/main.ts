@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `tollgate` command line. Every command is declared here; each runs from its own file,
 // loaded only when used. One place (run) turns errors into messages and exit codes.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
@@ -26,7 +28,7 @@ function run(load: Loader) {
   };
 }
 
-const program = new Command('tollgate')
+export const program = new Command('tollgate')
   .description('Identity-bound gateway for AI agents')
   .version(VERSION)
   .addOption(new Option('--url <url>', 'gateway URL for admin commands').env('TOLLGATE_URL').default('http://127.0.0.1:8080'))
@@ -62,15 +64,15 @@ program
   .action(run(async () => (await import('./commands/config.js')).check));
 
 const team = program.command('team').description('teams (who pays)');
-team.command('create').description('create a team').argument('<name>').option('--owner <email>').action(run(async () => (await import('./commands/team.js')).create));
+team.command('create').description('create a team').argument('<name>', 'the team\'s unique name').option('--owner <email>', 'accountable human').action(run(async () => (await import('./commands/team.js')).create));
 team.command('list').description('list teams').action(run(async () => (await import('./commands/team.js')).list));
-team.command('show').description('one team').argument('<id-or-name>').action(run(async () => (await import('./commands/team.js')).show));
+team.command('show').description('one team').argument('<id-or-name>', 'team id or name').action(run(async () => (await import('./commands/team.js')).show));
 
 const profile = program.command('profile').description('mission profiles (what a kind of agent may use)');
 profile
   .command('create')
   .description('create a profile')
-  .argument('<name>')
+  .argument('<name>', 'the profile\'s unique name')
   .requiredOption('--models <list>', 'comma-separated model names')
   .option('--budget-usd <x>', 'default session budget in USD')
   .option('--budget-tokens <n>', 'default session budget in tokens')
@@ -80,20 +82,20 @@ profile
   .option('--max-ttl <seconds>', 'largest session TTL')
   .action(run(async () => (await import('./commands/profile.js')).create));
 profile.command('list').description('list profiles').action(run(async () => (await import('./commands/profile.js')).list));
-profile.command('show').description('one profile').argument('<id-or-name>').action(run(async () => (await import('./commands/profile.js')).show));
+profile.command('show').description('one profile').argument('<id-or-name>', 'profile id or name').action(run(async () => (await import('./commands/profile.js')).show));
 
 const agent = program.command('agent').description('agents (one identity each)');
 agent
   .command('create')
   .description('create an agent')
-  .argument('<name>')
-  .requiredOption('--team <team>')
-  .requiredOption('--profile <profile>')
+  .argument('<name>', 'the agent\'s unique name')
+  .requiredOption('--team <team>', 'the team that pays (id or name)')
+  .requiredOption('--profile <profile>', 'its mission profile (id or name)')
   .option('--owner <email>', 'accountable human')
   .option('--environment <env>', 'dev, staging, prod…', 'dev')
   .action(run(async () => (await import('./commands/agent.js')).create));
-agent.command('list').description('list agents').option('--team <team>').action(run(async () => (await import('./commands/agent.js')).list));
-agent.command('show').description('one agent').argument('<id-or-name>').action(run(async () => (await import('./commands/agent.js')).show));
+agent.command('list').description('list agents').option('--team <team>', 'only this team\'s (id or name)').action(run(async () => (await import('./commands/agent.js')).list));
+agent.command('show').description('one agent').argument('<id-or-name>', 'agent id or name').action(run(async () => (await import('./commands/agent.js')).show));
 for (const [name, what] of [
   ['suspend', 'refuse the agent\'s calls and token requests until resumed'],
   ['resume', 'lift a suspension'],
@@ -132,9 +134,9 @@ session
   .description('open a session and print its token')
   .requiredOption('--agent <agent>', 'agent id or name')
   .requiredOption('--task <task>', 'what the session is for')
-  .option('--budget-usd <x>')
-  .option('--budget-tokens <n>')
-  .option('--ttl <seconds>')
+  .option('--budget-usd <x>', 'session budget in USD (default: the profile\'s)')
+  .option('--budget-tokens <n>', 'session budget in tokens (default: the profile\'s)')
+  .option('--ttl <seconds>', 'session lifetime (default: the profile\'s)')
   .option('--models <list>', 'comma-separated subset of the profile\'s models')
   .option('--context <json>', 'request context as a JSON object')
   .option('--tag <key=value>', 'a session tag (cost center, ticket, customer…); repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
@@ -148,10 +150,10 @@ session
 session
   .command('list')
   .description('list sessions, newest first')
-  .option('--agent <agent>')
-  .option('--team <team>')
-  .option('--status <status>')
-  .option('--limit <n>')
+  .option('--agent <agent>', 'agent id or name')
+  .option('--team <team>', 'team id or name')
+  .option('--status <status>', 'active, closed or revoked')
+  .option('--limit <n>', 'how many (default 100)')
   .action(run(async () => (await import('./commands/session.js')).list));
 session
   .command('close')
@@ -177,7 +179,7 @@ session
   .option('--ttl <seconds>', 'new time to live, from now')
   .option('--add-usd <x>', 'budget to add, in USD')
   .option('--add-tokens <n>', 'budget to add, in tokens')
-  .option('--reason <text>')
+  .option('--reason <text>', 'why (kept in the audit log)')
   .action(run(async () => (await import('./commands/session.js')).renew));
 
 session
@@ -212,30 +214,32 @@ alerts
   .option('--all', 'every status')
   .option('--severity <severity>', 'info, warning or critical')
   .option('--detector <name>', 'spend_spike, retry_loop, tool_deviation, out_of_task, credential_misuse, delegation')
-  .option('--agent <id-or-name>')
-  .option('--session <id>')
+  .option('--agent <id-or-name>', 'only this agent\'s')
+  .option('--session <id>', 'only this session\'s')
   .option('--since <time>', 'updated at or after (ISO 8601 or epoch ms)')
-  .option('--limit <n>')
+  .option('--limit <n>', 'how many (default 100)')
   .action(run(async () => (await import('./commands/alerts.js')).list));
-alerts.command('show').argument('<id>').description('one alert: evidence, triage verdict, actions').action(run(async () => (await import('./commands/alerts.js')).show));
-alerts.command('ack').alias('acknowledge').argument('<id>').option('--reason <text>').description('take an alert (it stays unresolved)').action(run(async () => (await import('./commands/alerts.js')).acknowledge));
-alerts.command('resolve').argument('<id>').option('--reason <text>').description('close an alert (lifts a throttle it imposed)').action(run(async () => (await import('./commands/alerts.js')).resolve));
+alerts.command('show').argument('<id>', 'alert id (alr_…)').description('one alert: evidence, triage verdict, actions').action(run(async () => (await import('./commands/alerts.js')).show));
+alerts.command('ack').alias('acknowledge').argument('<id>', 'alert id (alr_…)').option('--reason <text>', 'why (kept in the audit log)').description('take an alert (it stays unresolved)').action(run(async () => (await import('./commands/alerts.js')).acknowledge));
+alerts.command('resolve').argument('<id>', 'alert id (alr_…)').option('--reason <text>', 'why (kept in the audit log)').description('close an alert (lifts a throttle it imposed)').action(run(async () => (await import('./commands/alerts.js')).resolve));
 
 const approval = program.command('approval').description('step-up approvals for soft-mode sessions');
 approval
   .command('list')
+  .description('approvals, newest first (default: pending ones)')
   .option('--status <status>', 'pending, approved or denied', 'pending')
-  .option('--session <id>')
+  .option('--session <id>', 'only this session\'s')
   .action(run(async () => (await import('./commands/approval.js')).list));
-approval.command('show').argument('<id>').action(run(async () => (await import('./commands/approval.js')).show));
+approval.command('show').description('one approval with its context').argument('<id>', 'approval id').action(run(async () => (await import('./commands/approval.js')).show));
 approval
   .command('approve')
-  .argument('<id>')
+  .description('approve: lift the gate (budget), allow the call once (tool), or resume the session (resume)')
+  .argument('<id>', 'approval id')
   .option('--add-usd <x>', 'extra budget for the session, in USD')
   .option('--add-tokens <n>', 'extra budget for the session, in tokens')
-  .option('--reason <text>')
+  .option('--reason <text>', 'why (kept in the audit log)')
   .action(run(async () => (await import('./commands/approval.js')).approve));
-approval.command('deny').argument('<id>').option('--reason <text>').action(run(async () => (await import('./commands/approval.js')).deny));
+approval.command('deny').description('deny: the session\'s further calls (budget) or that exact call (tool) are refused; a suspended session (resume) is revoked').argument('<id>', 'approval id').option('--reason <text>', 'why (kept in the audit log)').action(run(async () => (await import('./commands/approval.js')).deny));
 
 const token = program.command('token').description('session tokens from the token endpoint (no admin token needed), and revocation');
 token
@@ -244,10 +248,10 @@ token
   .addOption(new Option('--client-id <id>', 'the agent\'s id (agt_…)').env('TOLLGATE_CLIENT_ID').makeOptionMandatory())
   .addOption(new Option('--client-secret <secret>', 'a client secret from `agent secret create`').env('TOLLGATE_CLIENT_SECRET').makeOptionMandatory())
   .requiredOption('--task <task>', 'what the session is for')
-  .option('--budget-usd <x>')
-  .option('--budget-tokens <n>')
+  .option('--budget-usd <x>', 'session budget in USD (default: the profile\'s)')
+  .option('--budget-tokens <n>', 'session budget in tokens (default: the profile\'s)')
   .option('--scope <models>', 'space-separated subset of the profile\'s models')
-  .option('--ttl <seconds>')
+  .option('--ttl <seconds>', 'session lifetime (default: the profile\'s)')
   .option('--env', 'print shell exports of TOLLGATE_SESSION and TOLLGATE_TOKEN (for eval)')
   .action(run(async () => (await import('./commands/token.js')).get));
 token
@@ -257,10 +261,10 @@ token
   .option('--subject-token-type <type>', 'access_token (a Tollgate session token) or jwt (a federated workload token)', 'access_token')
   .option('--task <task>', 'the child session\'s task (delegation)')
   .option('--agent <agent>', 'the child session\'s agent (default: the subject\'s)')
-  .option('--budget-usd <x>')
-  .option('--budget-tokens <n>')
+  .option('--budget-usd <x>', 'the child\'s budget in USD, carved from the parent\'s')
+  .option('--budget-tokens <n>', 'the child\'s budget in tokens, carved from the parent\'s')
   .option('--scope <models>', 'space-separated subset of the parent\'s models')
-  .option('--ttl <seconds>')
+  .option('--ttl <seconds>', 'the child\'s lifetime (never past the parent\'s end)')
   .option('--actor-token <token>', 'the delegated agent\'s own workload JWT, when its profile requires one')
   .option('--actor-token-type <type>', 'jwt or access_token (default: jwt)')
   .option('--env', 'print shell exports of TOLLGATE_SESSION and TOLLGATE_TOKEN (for eval)')
@@ -282,9 +286,9 @@ program
 program
   .command('usage')
   .description('spend lines, newest first')
-  .option('--session <id>')
-  .option('--agent <agent>')
-  .option('--team <team>')
+  .option('--session <id>', 'only this session\'s')
+  .option('--agent <agent>', 'only this agent\'s (id or name)')
+  .option('--team <team>', 'only this team\'s (id or name)')
   .option('--limit <n>', 'how many', '20')
   .action(run(async () => (await import('./commands/usage.js')).usage));
 
@@ -336,4 +340,16 @@ program
   .description('models agents may be granted, with prices')
   .action(run(async () => (await import('./commands/usage.js')).models));
 
-await program.parseAsync(process.argv);
+/** True when this file is the process's entry point (`npx tollgate` runs it through a symlink). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === fileURLToPath(import.meta.url);
+  } catch {
+    return true; // an entry Node resolved by itself (`node dist/cli/main`): still the command
+  }
+}
+
+// Imported (scripts/gen-docs.ts reads `program` for docs/reference/cli.md), it only declares.
+if (isEntryPoint()) await program.parseAsync(process.argv);

@@ -438,13 +438,19 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
   }
 }
 
+/** A query parameter with the schema and description its zod field declares. */
+function queryParameter(name: string, field: z.ZodType) {
+  const { description, $schema: _, ...schema } = z.toJSONSchema(field, { io: 'input' }) as { description?: string; $schema?: string };
+  return { name, in: 'query', required: !field.safeParse(undefined).success, ...(description ? { description } : {}), schema };
+}
+
 /** OpenAPI 3.1 description of the admin API, derived from the route table. */
 export function openApiDocument(version: string): unknown {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of ADMIN_ROUTES) {
     const parameters = [
       ...[...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } })),
-      ...Object.entries(r.query?.shape ?? {}).map(([name]) => ({ name, in: 'query', required: false, schema: { type: 'string' } })),
+      ...Object.entries(r.query?.shape ?? {}).map(([name, field]) => queryParameter(name, field as z.ZodType)),
     ];
     (paths[r.path] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
