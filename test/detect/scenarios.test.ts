@@ -6,12 +6,13 @@ import { chat, FILLER, MINUTE, startDetectGateway, word, type DetectGateway } fr
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 
+/** Tool mixes warm after 10 calls; spend judged from $0.001 a window (each call here costs ≈ $0.002). */
+const LEARNING_FAST = { detection: { learning: { warmup_tool_calls: 10 }, detectors: { spend_spike: { min_usd: 0.001 } } } };
+
 describe('one agent, three bursts: the spend alert says which kind each is', () => {
   let gw: DetectGateway;
   beforeAll(async () => {
-    gw = await startDetectGateway({
-      detection: { learning: { warmup_tool_calls: 10 }, detectors: { spend_spike: { min_usd: 0.001 } } },
-    });
+    gw = await startDetectGateway(LEARNING_FAST);
   });
   afterAll(async () => {
     await gw.close();
@@ -182,9 +183,7 @@ describe('a retry loop of identical failing prompts is suspended', () => {
 describe('steady traffic raises nothing', () => {
   let gw: DetectGateway;
   beforeAll(async () => {
-    gw = await startDetectGateway({
-      detection: { learning: { warmup_tool_calls: 10 }, detectors: { spend_spike: { min_usd: 0.001 } } },
-    });
+    gw = await startDetectGateway(LEARNING_FAST);
   });
   afterAll(async () => {
     await gw.close();
