@@ -337,7 +337,7 @@ program
 
 program
   .command('models')
-  .description('models agents may be granted, with prices')
+  .description('models agents may be granted, with prices (USD per 1M tokens) and where each price comes from')
   .action(run(async () => (await import('./commands/usage.js')).models));
 
 /** True when this file is the process's entry point (`npx tollgate` runs it through a symlink). */

@@ -59,9 +59,15 @@ function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
     if (p.type !== 'simulated' && !p.base_url) problems.push({ path: ['providers', i], message: `provider "${p.name}" of type ${p.type} needs base_url` });
     if (p.type === 'simulated' && p.base_url) problems.push({ path: ['providers', i, 'base_url'], message: 'a simulated provider runs inside the gateway and takes no base_url' });
     if (p.type !== 'simulated' && p.simulated) problems.push({ path: ['providers', i, 'simulated'], message: 'simulated options only apply to type: simulated' });
+    if (p.type === 'azure_openai' && !p.api_version) problems.push({ path: ['providers', i], message: `provider "${p.name}" of type azure_openai needs api_version (e.g. 2024-10-21)` });
+    if (p.type !== 'azure_openai' && p.api_version) problems.push({ path: ['providers', i, 'api_version'], message: 'api_version only applies to type: azure_openai' });
   });
   config.models.forEach((m, i) => {
     if (!providers.has(m.provider)) problems.push({ path: ['models', i, 'provider'], message: `unknown provider "${m.provider}"` });
+    m.fallbacks.forEach((f, j) => {
+      if (!models.has(f)) problems.push({ path: ['models', i, 'fallbacks', j], message: `unknown model "${f}"` });
+      else if (f === m.name) problems.push({ path: ['models', i, 'fallbacks', j], message: 'a model cannot be its own fallback' });
+    });
   });
   config.profiles.forEach((p, i) => {
     p.models.forEach((m, j) => {

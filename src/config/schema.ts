@@ -9,12 +9,15 @@ export const budgetSchema = z.strictObject({
   tokens: z.number().int().nonnegative().optional().describe('Tokens (input + output).'),
 });
 
-/** USD per 1M tokens. */
+/**
+ * USD per 1M tokens. Each field overrides the price catalog's; a model the catalog does not
+ * know needs at least `input` and `output` (checked when the registry is built).
+ */
 export const priceSchema = z.strictObject({
-  input: z.number().nonnegative().describe('USD per 1M input tokens.'),
-  output: z.number().nonnegative().describe('USD per 1M output tokens (reasoning tokens included).'),
-  cached_input: z.number().nonnegative().optional().describe('USD per 1M cached input tokens (default: `input`).'),
-  cache_write: z.number().nonnegative().optional().describe('USD per 1M tokens written to the prompt cache (default: `input`).'),
+  input: z.number().nonnegative().optional().describe('USD per 1M input tokens (over the catalog\'s).'),
+  output: z.number().nonnegative().optional().describe('USD per 1M output tokens, reasoning tokens included (over the catalog\'s).'),
+  cached_input: z.number().nonnegative().optional().describe('USD per 1M cached input tokens (default: the catalog\'s, else `input`).'),
+  cache_write: z.number().nonnegative().optional().describe('USD per 1M tokens written to the prompt cache (default: the catalog\'s, else `input`).'),
 });
 
 export const simulatedOptionsSchema = z.strictObject({
@@ -30,16 +33,20 @@ export const dataSensitivity = z.enum(['public', 'internal', 'confidential', 're
 
 export const providerSchema = z.strictObject({
   name: name.describe('The provider\'s name, referenced by models.'),
-  type: z.enum(['openai', 'anthropic', 'simulated'])
-    .describe('`openai` (Chat Completions, Embeddings; any OpenAI-compatible server), `anthropic` (Messages), `simulated` (all of them, in-process: docs/simulated-provider.md).'),
+  type: z.enum(['openai', 'azure_openai', 'gemini', 'openrouter', 'openai_compatible', 'anthropic', 'simulated'])
+    .describe('`openai` (Chat Completions, Responses, Embeddings), `azure_openai`, `gemini`, `openrouter`, `openai_compatible` (vLLM, Ollama, llama.cpp…), `anthropic` (Messages), `simulated` (all of them, in-process): docs/providers.md.'),
   approved_data_sensitivity: dataSensitivity.default('confidential')
     .describe('The most sensitive data class this provider is approved for (the shipped policy enforces it).'),
   base_url: z.url({ protocol: /^https?$/ }).optional()
-    .describe('Upstream base URL; OpenAI-style ends with /v1, Anthropic\'s is the bare origin. Not for `simulated`.'),
+    .describe('Upstream base URL; OpenAI-style ends with /v1 (Gemini: …/v1beta/openai, OpenRouter: …/api/v1), Azure and Anthropic are the bare origin. Not for `simulated`.'),
   api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional()
     .describe('Name of the environment variable holding the provider key (the key itself never goes in the file).'),
+  api_version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional()
+    .describe('Azure OpenAI\'s `api-version` query parameter (required for `azure_openai`).'),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string()).default({})
+    .describe('Non-secret headers sent with every upstream request (OpenRouter\'s HTTP-Referer, X-Title); never the key\'s header.'),
   timeout_ms: z.number().int().positive().default(120_000)
-    .describe('Time allowed for the upstream\'s headers, and between body chunks; past it: 504.'),
+    .describe('Time allowed for the upstream\'s headers, and between body chunks; past it: 504 (or the next fallback).'),
   max_connections: z.number().int().positive().default(256).describe('Size of the keep-alive connection pool.'),
   simulated: simulatedOptionsSchema.optional().describe('Options of a `simulated` provider.'),
 });
@@ -47,8 +54,10 @@ export const providerSchema = z.strictObject({
 export const modelSchema = z.strictObject({
   name: name.describe('What agents ask for; matched exactly.'),
   provider: name.describe('A provider\'s name.'),
-  upstream_model: z.string().min(1).optional().describe('The name sent upstream (default: `name`).'),
-  price: priceSchema.describe('USD per 1M tokens.'),
+  upstream_model: z.string().min(1).optional().describe('The name sent upstream (default: `name`; Azure: the deployment).'),
+  price: priceSchema.optional().describe('USD per 1M tokens, field by field over the price catalog\'s (docs/providers.md#prices); a model neither prices is refused for USD budgets.'),
+  catalog_model: z.string().min(1).optional().describe('The catalog entry that prices this model (default: `upstream_model`, else `name`).'),
+  fallbacks: z.array(name).default([]).describe('Models tried in order when this one\'s upstream fails before answering (5xx, timeout, unreachable).'),
   max_output_tokens: z.number().int().positive().default(16_384)
     .describe('Largest output the model can produce; bounds reservations when a request sets no limit.'),
 });

@@ -28,6 +28,7 @@ export const ERRORS = {
   policy_denied: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'A policy forbids this request.' },
   tool_approval_required: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'This tool call needs a human approval before it runs.' },
   tool_approval_denied: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'A human denied this tool call.' },
+  model_unpriced: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'The model has no price, and the call would be charged against a USD budget.' },
   model_not_found: { status: 404, openai: 'invalid_request_error', anthropic: 'not_found_error', message: 'The model does not exist.' },
   unsupported_api: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', message: 'That model is not served on this API.' },
   invalid_json: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', message: 'The request body is not valid JSON.' },

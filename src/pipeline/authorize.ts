@@ -13,7 +13,7 @@ export function authorize(ctx: CallContext, deps: PipelineDeps): void {
   if (!session.models.includes(route.name) || (ctx.profile && !inScope(ctx.profile.models, route.name))) {
     throw new GatewayError('model_not_allowed', `This session may not use the model "${call.model}".`, { param: 'model' });
   }
-  if (!route.provider.endpoint(call.api)) {
+  if (!route.provider.serves(call.api)) {
     throw new GatewayError('unsupported_api', `The model "${call.model}" is not served on this API.`, { param: 'model' });
   }
   if (route.provider.missingKey) throw new GatewayError('provider_not_configured');

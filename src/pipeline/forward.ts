@@ -28,7 +28,7 @@ export async function forward(ctx: CallContext, signal: AbortSignal): Promise<Up
   const provider = route.provider;
   const call = ctx.call!;
   ctx.adapter.rewrite(ctx.body!, call, { upstreamModel: route.upstreamModel, maxOutputTokens: ctx.outputCap ?? null });
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...provider.authHeaders, 'x-request-id': ctx.requestId };
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...provider.headers, 'x-request-id': ctx.requestId };
   for (const name of provider.forwardHeaders) {
     const value = ctx.req.headers[name];
     if (typeof value === 'string') headers[name] = value;
@@ -37,7 +37,7 @@ export async function forward(ctx: CallContext, signal: AbortSignal): Promise<Up
   try {
     const response = await provider.pool().request({
       method: 'POST',
-      path: provider.endpoint(call.api)!.path + ctx.adapter.upstreamPath,
+      path: provider.requestPath(call.api, ctx.adapter.upstreamPath, route.upstreamModel),
       headers,
       body: JSON.stringify(ctx.body),
       signal,

@@ -17,6 +17,10 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
   const accounts = ctx.accounts!;
   const left = deps.ledger.remaining(accounts);
   ctx.remaining = left;
+  // Never charge an unpriced model as free against money: the operator must price it first.
+  if (!route.price.known && left.usdNano !== null) {
+    throw new GatewayError('model_unpriced', `The model "${route.name}" has no price (not in the catalog, none in models[].price), and a USD budget applies to this call.`, { param: 'model' });
+  }
   const producesOutput = ctx.adapter.producesOutput;
   // Limits are per choice; a call asking for n completions can write n times as much.
   const choices = call.choices;

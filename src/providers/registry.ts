@@ -1,49 +1,78 @@
-// Providers and models at run time: each provider gets one pooled keep-alive connection set,
-// its key read once from the environment, and precomputed endpoints per API; each model maps
-// the name agents ask for to a provider, an upstream model name and a price.
+// Providers and models at run time: each provider gets one pooled keep-alive connection set and
+// its key read once from the environment; each model maps the name agents ask for to a provider,
+// an upstream model name, a price (catalog, config, or both) and its ordered fallbacks.
 import { Pool } from 'undici';
 import type { Config, ProviderConfig } from '../config/index.js';
 import type { ApiKind } from './apis/index.js';
-import { priceFromConfig, type Price } from './pricing.js';
+import { catalogPrice } from './catalog.js';
+import { mergePrice, UNPRICED, type Price } from './pricing.js';
 import { createSimulatedProvider, type SimulatedProvider } from './simulated/index.js';
 
 /** How one provider type differs from the others: nothing else in the code names a vendor. */
 interface ProviderType {
   apis: readonly ApiKind[];
-  /** URL that an API adapter's `upstreamPath` is relative to. */
-  apiBase(baseUrl: string, api: ApiKind): string;
+  /**
+   * The request path of a call: `base` is the base URL's path (no trailing slash), `apiPath`
+   * the API adapter's (`/chat/completions`), `model` the upstream model name.
+   */
+  path(base: string, apiPath: string, api: ApiKind, model: string, config: ProviderConfig): string;
   authHeaders(apiKey: string): Record<string, string>;
   /** Client headers passed through to the upstream (API versions, beta flags). */
   forwardHeaders: readonly string[];
+  /** False for servers that may run without a key (local vLLM, Ollama, llama.cpp). */
+  keyRequired: boolean;
+  /** The price catalog's provider ids to look a model up at, in order (none: no catalog prices). */
+  catalogProviders: readonly string[];
 }
 
-const stripSlash = (url: string) => url.replace(/\/+$/, '');
-
-const PROVIDER_TYPES: Record<ProviderConfig['type'], ProviderType> = {
-  openai: {
-    apis: ['openai.chat', 'openai.embeddings'],
-    apiBase: (base) => stripSlash(base),
-    authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
-    forwardHeaders: ['openai-beta'],
-  },
-  anthropic: {
-    apis: ['anthropic.messages'],
-    apiBase: (base) => stripSlash(base),
-    authHeaders: (key) => ({ 'x-api-key': key }),
-    forwardHeaders: ['anthropic-version', 'anthropic-beta'],
-  },
-  simulated: {
-    apis: ['openai.chat', 'openai.embeddings', 'anthropic.messages'],
-    // The simulator serves OpenAI's API under /v1 and Anthropic's at its origin, like the real ones.
-    apiBase: (base, api) => (api.startsWith('openai.') ? `${stripSlash(base)}/v1` : stripSlash(base)),
-    authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
-    forwardHeaders: ['anthropic-version', 'anthropic-beta', 'openai-beta'],
-  },
+/**
+ * The one OpenAI-compatible base (https://platform.openai.com/docs/api-reference): Bearer key,
+ * `{base_url}/chat/completions`. Each OpenAI-compatible type below states only how it differs.
+ */
+const OPENAI_COMPATIBLE: ProviderType = {
+  apis: ['openai.chat', 'openai.embeddings'],
+  path: (base, apiPath) => base + apiPath,
+  authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
+  forwardHeaders: [],
+  keyRequired: true,
+  catalogProviders: [],
 };
 
-export interface Endpoint {
-  path: string;
-}
+const PROVIDER_TYPES: Record<ProviderConfig['type'], ProviderType> = {
+  openai: { ...OPENAI_COMPATIBLE, apis: [...OPENAI_COMPATIBLE.apis, 'openai.responses'], forwardHeaders: ['openai-beta'], catalogProviders: ['openai'] },
+  // https://learn.microsoft.com/azure/ai-services/openai/reference: the deployment is in the
+  // URL, the version in the query, the key in `api-key`. The upstream model is the deployment.
+  azure_openai: {
+    ...OPENAI_COMPATIBLE,
+    path: (base, apiPath, _api, model, config) => `${base}/openai/deployments/${encodeURIComponent(model)}${apiPath}?api-version=${encodeURIComponent(config.api_version ?? '')}`,
+    authHeaders: (key) => ({ 'api-key': key }),
+    catalogProviders: ['azure'],
+  },
+  // https://ai.google.dev/gemini-api/docs/openai: base_url …/v1beta/openai, Bearer key.
+  gemini: { ...OPENAI_COMPATIBLE, catalogProviders: ['google'] },
+  // https://openrouter.ai/docs/api-reference/overview: models named `vendor/model`.
+  openrouter: { ...OPENAI_COMPATIBLE, catalogProviders: ['openrouter'] },
+  // vLLM, Ollama, llama.cpp server and the like: maybe keyless, their own prices (none in the catalog).
+  openai_compatible: { ...OPENAI_COMPATIBLE, apis: [...OPENAI_COMPATIBLE.apis, 'openai.responses'], keyRequired: false },
+  anthropic: {
+    apis: ['anthropic.messages'],
+    path: (base, apiPath) => base + apiPath,
+    authHeaders: (key) => ({ 'x-api-key': key }),
+    forwardHeaders: ['anthropic-version', 'anthropic-beta'],
+    keyRequired: true,
+    catalogProviders: ['anthropic'],
+  },
+  simulated: {
+    apis: ['openai.chat', 'openai.embeddings', 'openai.responses', 'anthropic.messages'],
+    // The simulator serves OpenAI's API under /v1 and Anthropic's at its origin, like the real ones.
+    path: (base, apiPath, api) => (api.startsWith('openai.') ? `${base}/v1${apiPath}` : base + apiPath),
+    authHeaders: (key) => ({ authorization: `Bearer ${key}` }),
+    forwardHeaders: ['anthropic-version', 'anthropic-beta', 'openai-beta'],
+    keyRequired: false,
+    // It stands in for OpenAI and Anthropic: a model is priced as whoever sells it.
+    catalogProviders: ['openai', 'anthropic', 'google'],
+  },
+};
 
 export interface ProviderRuntime {
   readonly name: string;
@@ -52,10 +81,12 @@ export interface ProviderRuntime {
   readonly forwardHeaders: readonly string[];
   /** The most sensitive data class this provider is approved for. */
   readonly approvedDataSensitivity: ProviderConfig['approved_data_sensitivity'];
-  /** Undefined until `start()` for simulated providers; null when the API is not served. */
-  endpoint(api: ApiKind): Endpoint | null;
-  /** Headers carrying the provider key (empty when none is configured). */
-  readonly authHeaders: Record<string, string>;
+  /** Whether this provider serves `api`. */
+  serves(api: ApiKind): boolean;
+  /** The upstream request path for a call of `api` (adapter path `apiPath`) to `upstreamModel`. */
+  requestPath(api: ApiKind, apiPath: string, upstreamModel: string): string;
+  /** Headers sent with every upstream request: the provider key and configured headers. */
+  readonly headers: Record<string, string>;
   /** True when the provider needs a key and none was found in the environment. */
   readonly missingKey: boolean;
   pool(): Pool;
@@ -67,6 +98,8 @@ export interface ModelRoute {
   provider: ProviderRuntime;
   price: Price;
   maxOutputTokens: number;
+  /** Models tried in order when this one's upstream fails (their own fallbacks are not followed). */
+  fallbacks: ModelRoute[];
 }
 
 class Provider implements ProviderRuntime {
@@ -75,34 +108,34 @@ class Provider implements ProviderRuntime {
   readonly timeoutMs: number;
   readonly forwardHeaders: readonly string[];
   readonly approvedDataSensitivity: ProviderConfig['approved_data_sensitivity'];
-  readonly authHeaders: Record<string, string>;
+  readonly headers: Record<string, string>;
   readonly missingKey: boolean;
-  private endpoints = new Map<ApiKind, Endpoint>();
+  private readonly kind: ProviderType;
+  /** The base URL's path, without a trailing slash; null until bound. */
+  private basePath: string | null = null;
   private connectionPool: Pool | null = null;
   simulated: SimulatedProvider | null = null;
 
   constructor(private readonly config: ProviderConfig, env: NodeJS.ProcessEnv) {
-    const type = PROVIDER_TYPES[config.type];
+    this.kind = PROVIDER_TYPES[config.type];
     this.name = config.name;
     this.type = config.type;
     this.timeoutMs = config.timeout_ms;
-    this.forwardHeaders = type.forwardHeaders;
+    this.forwardHeaders = this.kind.forwardHeaders;
     this.approvedDataSensitivity = config.approved_data_sensitivity;
     const key = config.api_key_env ? env[config.api_key_env] : undefined;
-    this.authHeaders = key ? type.authHeaders(key) : {};
-    this.missingKey = config.type !== 'simulated' && !key;
+    // Configured headers first: they may never replace the key's header.
+    this.headers = { ...config.headers, ...(key ? this.kind.authHeaders(key) : {}) };
+    // A keyless type still needs the key it was told to use.
+    this.missingKey = !key && (this.kind.keyRequired || config.api_key_env !== undefined);
     if (config.base_url) this.bind(config.base_url);
   }
 
   /** Points the provider at `baseUrl` and opens its connection pool. */
   bind(baseUrl: string): void {
-    const type = PROVIDER_TYPES[this.config.type];
-    const origin = new URL(baseUrl).origin;
-    for (const api of type.apis) {
-      const base = new URL(type.apiBase(baseUrl, api));
-      this.endpoints.set(api, { path: base.pathname.replace(/\/+$/, '') });
-    }
-    this.connectionPool = new Pool(origin, {
+    const url = new URL(baseUrl);
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.connectionPool = new Pool(url.origin, {
       connections: this.config.max_connections,
       keepAliveTimeout: 60_000,
       keepAliveMaxTimeout: 600_000,
@@ -110,8 +143,12 @@ class Provider implements ProviderRuntime {
     });
   }
 
-  endpoint(api: ApiKind): Endpoint | null {
-    return this.endpoints.get(api) ?? null;
+  serves(api: ApiKind): boolean {
+    return this.basePath !== null && this.kind.apis.includes(api);
+  }
+
+  requestPath(api: ApiKind, apiPath: string, upstreamModel: string): string {
+    return this.kind.path(this.basePath ?? '', apiPath, api, upstreamModel, this.config);
   }
 
   pool(): Pool {
@@ -140,21 +177,44 @@ class Provider implements ProviderRuntime {
   }
 }
 
+/**
+ * Each model's price: the catalog's (looked up as `catalog_model`, else `upstream_model`, else
+ * `name`, at its provider's catalog id) with the config's fields laid over it. A model neither
+ * prices is UNPRICED. Throws, naming every model, when a config price is partial and the catalog
+ * cannot complete it.
+ */
+export function modelPrices(config: Config, at: Date = new Date()): Map<string, Price> {
+  const types = new Map(config.providers.map((p) => [p.name, PROVIDER_TYPES[p.type]]));
+  const prices = new Map<string, Price>();
+  const problems: string[] = [];
+  config.models.forEach((m, i) => {
+    const catalog = catalogPrice(m.catalog_model ?? m.upstream_model ?? m.name, types.get(m.provider)?.catalogProviders ?? [], at);
+    const price = mergePrice(catalog, m.price);
+    if (price === null && m.price) problems.push(`models[${i}] "${m.name}": price needs input and output (the catalog has no price for it)`);
+    prices.set(m.name, price ?? UNPRICED);
+  });
+  if (problems.length > 0) throw new Error(`invalid model prices:\n  - ${problems.join('\n  - ')}`);
+  return prices;
+}
+
 export class ProviderRegistry {
   private readonly providers = new Map<string, Provider>();
   private readonly models = new Map<string, ModelRoute>();
 
   constructor(config: Config, env: NodeJS.ProcessEnv = process.env) {
     for (const p of config.providers) this.providers.set(p.name, new Provider(p, env));
+    const prices = modelPrices(config);
     for (const m of config.models) {
       this.models.set(m.name, {
         name: m.name,
         upstreamModel: m.upstream_model ?? m.name,
         provider: this.providers.get(m.provider)!,
-        price: priceFromConfig(m.price),
+        price: prices.get(m.name)!,
         maxOutputTokens: m.max_output_tokens,
+        fallbacks: [],
       });
     }
+    for (const m of config.models) this.models.get(m.name)!.fallbacks = m.fallbacks.map((f) => this.models.get(f)!);
   }
 
   /** Starts in-process simulated providers. */

@@ -185,6 +185,9 @@ export const modelView = (m: ModelRoute) => ({
   name: m.name,
   provider: m.provider.name,
   upstream_model: m.upstreamModel,
-  price_per_million: { input: m.price.input, output: m.price.output, cached_input: m.price.cachedInput, cache_write: m.price.cacheWrite },
+  // Tiered rates (by the request's input tokens) are shown as `{ base, tiers }`; null: unpriced.
+  price_per_million: m.price.known ? { input: m.price.input, output: m.price.output, cached_input: m.price.cachedInput, cache_write: m.price.cacheWrite } : null,
+  price_source: m.price.source,
   max_output_tokens: m.maxOutputTokens,
+  fallbacks: m.fallbacks.map((f) => f.name),
 });

@@ -18,14 +18,30 @@ export async function usage(opts: Record<string, unknown>): Promise<void> {
   );
 }
 
-interface ModelLine { name: string; provider: string; upstream_model: string; price_per_million: { input: number; output: number; cached_input: number } }
+type Rate = number | { base: number; tiers: { start: number; price: number }[] };
+interface ModelLine {
+  name: string; provider: string; upstream_model: string; price_source: string; fallbacks: string[];
+  price_per_million: { input: Rate; output: Rate; cached_input: Rate; cache_write: Rate } | null;
+}
+
+/** A rate as text: `1.25`, or tiered by input tokens `1.25 (2.5 >200k)`. */
+const rate = (r: Rate | undefined): string =>
+  r === undefined ? '-' : typeof r === 'number' ? String(r) : `${r.base} (${r.tiers.map((t) => `${t.price} >${t.start >= 1000 ? `${t.start / 1000}k` : t.start}`).join(', ')})`;
 
 export async function models(opts: Record<string, unknown>): Promise<void> {
   const { data } = await new AdminClient(opts).get<{ data: ModelLine[] }>('/admin/v1/models');
   output(opts, data, () =>
     printTable(
-      data.map((m) => ({ name: m.name, provider: m.provider, upstream: m.upstream_model, input: m.price_per_million.input, cached: m.price_per_million.cached_input, output: m.price_per_million.output })),
-      ['name', 'provider', 'upstream', 'input', 'cached', 'output'],
+      data.map((m) => {
+        const p = m.price_per_million;
+        return {
+          name: m.name, provider: m.provider, upstream: m.upstream_model,
+          input: rate(p?.input), cached: rate(p?.cached_input), 'cache-write': rate(p?.cache_write), output: rate(p?.output),
+          source: m.price_source === 'none' ? 'none (refused for USD budgets)' : m.price_source,
+          fallbacks: m.fallbacks.join(',') || '-',
+        };
+      }),
+      ['name', 'provider', 'upstream', 'input', 'cached', 'cache-write', 'output', 'source', 'fallbacks'],
     ),
   );
 }

@@ -7,7 +7,7 @@ import type { Usage } from '../../store/index.js';
 import type { PromptParts } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
 
-export type ApiKind = 'openai.chat' | 'openai.embeddings' | 'anthropic.messages';
+export type ApiKind = 'openai.chat' | 'openai.responses' | 'openai.embeddings' | 'anthropic.messages';
 
 /** What the pipeline needs to know of a request, whatever its wire format. */
 export interface CanonicalCall {
