@@ -5,7 +5,7 @@ import { countTokens, tokenUpperBound, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST } 
 
 /**
  * The text a message part contributes: plain strings, `text` parts, tool-call arguments and
- * tool inputs (as JSON), tool results. Images and other binary parts contribute nothing here.
+ * tool inputs (as JSON, or as given when a string), tool results (`content`, `output`). Images and other binary parts contribute nothing here.
  */
 export function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -20,6 +20,9 @@ export function contentText(content: unknown): string {
     if (typeof part.text === 'string') out += part.text;
     if (part.content !== undefined) out += contentText(part.content);
     if (typeof part.arguments === 'string') out += part.arguments;
+    // Tool results in the Responses API (`function_call_output`) and custom tool inputs.
+    if (typeof part.output === 'string') out += part.output;
+    if (typeof part.input === 'string') out += part.input;
     if (part.input !== undefined && typeof part.input === 'object') out += JSON.stringify(part.input);
     if (part.function !== undefined) out += contentText(part.function);
     if (Array.isArray(part.tool_calls)) out += contentText(part.tool_calls);

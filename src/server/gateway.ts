@@ -13,7 +13,7 @@ import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprint
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
-import { anthropicMessages, openAiChat, openAiEmbeddings, type ApiAdapter } from '../providers/apis/index.js';
+import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
@@ -45,6 +45,7 @@ export interface GatewayOptions {
 
 const DATA_PLANE: Record<string, ApiAdapter> = {
   '/v1/chat/completions': openAiChat,
+  '/v1/responses': openAiResponses,
   '/v1/embeddings': openAiEmbeddings,
   '/v1/messages': anthropicMessages,
 };
