@@ -81,6 +81,8 @@ export interface CallContext {
   enforcement?: Enforcement | null;
   /** Remaining budget across the levels before this call, and the level that binds. */
   remaining?: Remaining;
+  /** 1-based attempt number when the model has fallbacks (`model.call` events carry it). */
+  attempt?: number;
   /** Tools the model's answer called (recorded on the call's `model.call` event). */
   toolCalls?: string[];
   /** Offered tools removed from the upstream request (profile `tool_scope: strip`). */

@@ -1,5 +1,6 @@
 // Stage 6 — forward: send the (rewritten) request upstream over the provider's pooled keep-alive
 // connections, with the provider key only the gateway holds. Client credentials never go upstream.
+import type { Readable } from 'node:stream';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../errors/index.js';
 import type { CallContext } from './context.js';
@@ -7,7 +8,9 @@ import type { CallContext } from './context.js';
 export interface UpstreamResponse {
   status: number;
   headers: Dispatcher.ResponseData['headers'];
-  body: Dispatcher.ResponseData['body'];
+  body: Dispatcher.ResponseData['body'] | Readable;
+  /** A failed last attempt whose spend line the fallback loop already wrote. */
+  settled?: true;
 }
 
 /** Turns a transport failure into 502 (unreachable) or 504 (too slow). */

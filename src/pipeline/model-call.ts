@@ -12,13 +12,12 @@ import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
 import type { CallContext, PipelineDeps } from './context.js';
-import { forward, upstreamFailure, type UpstreamResponse } from './forward.js';
+import { forwardWithFallbacks } from './fallback.js';
+import { upstreamFailure, type UpstreamResponse } from './forward.js';
 import { meter, NO_USAGE } from './meter.js';
 import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
-import { reserve } from './reserve.js';
-import { RESERVATION_LIFETIME_MS } from '../budget/index.js';
-import { newId } from '../util/ids.js';
+import { journalReservation, reserve } from './reserve.js';
 import { resolve } from './resolve.js';
 import { settle } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
@@ -39,6 +38,7 @@ function tollgateHeaders(ctx: CallContext): Record<string, string> {
   if (ctx.clamped) headers['x-tollgate-output-clamped'] = 'true';
   if (ctx.rateAdmission) Object.assign(headers, rateLimitHeaders(ctx));
   if (ctx.toolsStripped) headers['x-tollgate-tools-stripped'] = strippedHeader(ctx.toolsStripped);
+  if (ctx.attempt !== undefined && ctx.attempt > 1) headers['x-tollgate-fallback-model'] = ctx.route!.name;
   return headers;
 }
 
@@ -70,10 +70,13 @@ async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<
   return { data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false };
 }
 
-/** An upstream 4xx/5xx: nothing was generated, so nothing is charged; the body is relayed. */
+/**
+ * An upstream 4xx/5xx: nothing was generated, so nothing is charged; the body is relayed. A
+ * failure the fallback loop already settled (its last attempt) is not settled twice.
+ */
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
   const { data: body } = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
-  await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
+  if (!upstream.settled) await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
   // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
   if (upstream.status === 401 || upstream.status === 403) {
     throw new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.');
@@ -176,29 +179,6 @@ async function reserveOrStepUp(ctx: CallContext, deps: PipelineDeps): Promise<vo
   journalReservation(ctx, deps);
 }
 
-/**
- * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited: it is
- * written with the next group commit (within one event-loop turn), in order before the call's
- * line, without delaying the call.
- */
-function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
-  const session = ctx.session!;
-  const route = ctx.route!;
-  const held = ctx.reservation!.holds[0]!.amount;
-  const now = deps.now();
-  ctx.usageId = newId('use');
-  deps.usage
-    .add({
-      reservation: {
-        id: ctx.usageId, requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, profileId: session.profileId,
-        model: route.name, provider: route.provider.name, api: ctx.call!.api, stream: ctx.call!.stream,
-        promptTokens: ctx.heldPromptTokens ?? 0, outputTokens: Math.max(0, held.tokens - (ctx.heldPromptTokens ?? 0)), usdNano: held.usdNano,
-        chain: session.chain, createdAt: now, expiresAt: now + RESERVATION_LIFETIME_MS,
-      },
-    })
-    .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
-}
-
 async function reserveOrAsk(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   try {
     reserve(ctx, deps);
@@ -242,7 +222,7 @@ export async function handleModelCall(
     const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
     forwarded = true;
     ctx.forwardedAt = performance.now();
-    const upstream = await forward(ctx, abort.signal);
+    const upstream = await forwardWithFallbacks(ctx, deps, abort.signal);
     ctx.upstreamAt = performance.now();
     status = upstream.status;
     if (upstream.status >= 400) await relayUpstreamError(ctx, deps, upstream);

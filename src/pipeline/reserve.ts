@@ -2,7 +2,8 @@
 // the output so the hard limits hold even for a long answer. Exact token counting happens only
 // when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
 // tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
-import type { Amount, ApprovalService, BudgetLedger } from '../budget/index.js';
+import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type BudgetLedger } from '../budget/index.js';
+import { newId } from '../util/ids.js';
 import type { Enforcement, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
 import { countPromptTokens } from '../providers/prompt-tokens.js';
@@ -84,4 +85,27 @@ export function softThresholdGate(session: Session, enforcement: Enforcement | n
       details: { session_id: session.id, threshold: enforcement.threshold, spent_usd: account.spent.usdNano / 1e9, budget_usd: account.budget.usdNano === null ? null : account.budget.usdNano / 1e9 },
     });
   }
+}
+
+/**
+ * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited: it is
+ * written with the next group commit (within one event-loop turn), in order before the call's
+ * line, without delaying the call.
+ */
+export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
+  const session = ctx.session!;
+  const route = ctx.route!;
+  const held = ctx.reservation!.holds[0]!.amount;
+  const now = deps.now();
+  ctx.usageId = newId('use');
+  deps.usage
+    .add({
+      reservation: {
+        id: ctx.usageId, requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, profileId: session.profileId,
+        model: route.name, provider: route.provider.name, api: ctx.call!.api, stream: ctx.call!.stream,
+        promptTokens: ctx.heldPromptTokens ?? 0, outputTokens: Math.max(0, held.tokens - (ctx.heldPromptTokens ?? 0)), usdNano: held.usdNano,
+        chain: session.chain, createdAt: now, expiresAt: now + RESERVATION_LIFETIME_MS,
+      },
+    })
+    .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
 }

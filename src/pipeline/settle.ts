@@ -14,6 +14,8 @@ export interface Settlement {
   httpStatus: number;
   /** The output the client received (read only when the profile logs content). */
   output?: () => string;
+  /** A failed attempt a fallback follows: the rate limiter waits for the attempt that answers. */
+  retrying?: boolean;
 }
 
 export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
@@ -21,7 +23,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   const route = ctx.route!;
   const cost = costNano(s.usage, route.price);
   if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost });
-  if (ctx.rateAdmission) deps.rateLimiter.adjust(ctx.rateAdmission, s.usage.inputTokens + s.usage.outputTokens);
+  if (ctx.rateAdmission && !s.retrying) deps.rateLimiter.adjust(ctx.rateAdmission, s.usage.inputTokens + s.usage.outputTokens);
   const record: UsageRecord = {
     id: ctx.usageId ?? newId('use'),
     requestId: ctx.requestId,
@@ -70,6 +72,8 @@ function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, pr
       policy: decision ? { effect: decision.effect, policies: decision.policies, cached: decision.cached, version: decision.version } : null,
       ...(promptFp ? { prompt_fp: promptFp } : {}),
       ...(ctx.toolCalls ? { tool_calls: [...new Set(ctx.toolCalls)] } : {}),
+      ...(ctx.attempt !== undefined ? { attempt: ctx.attempt, requested_model: ctx.call!.model } : {}),
+      price_source: ctx.route!.price.source,
     },
   });
 }
