@@ -2,7 +2,7 @@
 // (cut stream, broken answer) — counted from what was actually delivered, and marked estimated.
 import type { CanonicalCall, MeteredUsage } from '../providers/apis/index.js';
 import { countPromptTokens } from '../providers/prompt-tokens.js';
-import { countTokens } from '../providers/tokenizer.js';
+import type { Tokenizer } from '../providers/tokenizer.js';
 import type { Usage } from '../store/index.js';
 
 export interface Metered {
@@ -16,9 +16,9 @@ export const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, 
  * `reported`: what the upstream said (maybe partial); `deliveredText`: the output the client
  * received, for when the upstream never said how much it was.
  */
-export function meter(call: CanonicalCall, reported: MeteredUsage | null, deliveredText: () => string): Metered {
+export function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, deliveredText: () => string): Metered {
   if (reported?.complete) return { usage: reported.usage, estimated: false };
-  const outputTokens = countTokens(deliveredText());
+  const outputTokens = tokenizer.count(deliveredText());
   if (reported) return { usage: { ...reported.usage, outputTokens: Math.max(reported.usage.outputTokens, outputTokens) }, estimated: true };
-  return { usage: { ...NO_USAGE, inputTokens: countPromptTokens(call.prompt), outputTokens }, estimated: true };
+  return { usage: { ...NO_USAGE, inputTokens: countPromptTokens(call.prompt, tokenizer.count), outputTokens }, estimated: true };
 }

@@ -105,7 +105,7 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
     throw new GatewayError('upstream_bad_response');
   }
-  const metered = meter(ctx.call!, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json));
+  const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json));
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
@@ -163,7 +163,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   } else if (terminal === null) {
     outcome = 'stream_cut';
   }
-  const metered = meter(ctx.call!, streamMeter.reported(), () => streamMeter.deliveredText());
+  const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
   await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
   if (res.destroyed) return;
   if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));

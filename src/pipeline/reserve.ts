@@ -34,7 +34,7 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
     (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
 
   let prompt = promptUpperBound(ctx);
-  if (limited && !fits(prompt, perChoice * choices)) prompt = countPromptTokens(call.prompt);
+  if (limited && !fits(prompt, perChoice * choices)) prompt = countPromptTokens(call.prompt, route.tokenizer.count);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
     const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);

@@ -54,10 +54,10 @@ function eachPromptText(parts: PromptParts, visit: (text: string) => void): numb
   return items;
 }
 
-/** Exact prompt tokens under the shared convention. */
-export function countPromptTokens(parts: PromptParts): number {
+/** Prompt tokens under the shared convention (exact for `count`'s tokenizer; o200k_base by default). */
+export function countPromptTokens(parts: PromptParts, count: (text: string) => number = countTokens): number {
   let tokens = 0;
-  const items = eachPromptText(parts, (text) => (tokens += countTokens(text)));
+  const items = eachPromptText(parts, (text) => (tokens += count(text)));
   return tokens + items * TOKENS_PER_MESSAGE + TOKENS_PER_REQUEST;
 }
 

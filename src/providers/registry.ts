@@ -6,6 +6,7 @@ import type { Config, ProviderConfig } from '../config/index.js';
 import type { ApiKind } from './apis/index.js';
 import { catalogPrice } from './catalog.js';
 import { mergePrice, UNPRICED, type Price } from './pricing.js';
+import { tokenizerFor, type Tokenizer } from './tokenizer.js';
 import { createSimulatedProvider, type SimulatedProvider } from './simulated/index.js';
 
 /** How one provider type differs from the others: nothing else in the code names a vendor. */
@@ -100,6 +101,8 @@ export interface ModelRoute {
   maxOutputTokens: number;
   /** Models tried in order when this one's upstream fails (their own fallbacks are not followed). */
   fallbacks: ModelRoute[];
+  /** Counts its tokens for reservations and for usage the upstream did not report. */
+  tokenizer: Tokenizer;
 }
 
 class Provider implements ProviderRuntime {
@@ -212,6 +215,7 @@ export class ProviderRegistry {
         price: prices.get(m.name)!,
         maxOutputTokens: m.max_output_tokens,
         fallbacks: [],
+        tokenizer: tokenizerFor(m.catalog_model ?? m.upstream_model ?? m.name),
       });
     }
     for (const m of config.models) this.models.get(m.name)!.fallbacks = m.fallbacks.map((f) => this.models.get(f)!);

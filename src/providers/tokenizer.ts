@@ -1,7 +1,9 @@
 // Token counting for reservations and for metering what was delivered when the upstream reports
-// no usage (a cut stream). One real BPE tokenizer (o200k_base, the encoding of the GPT-4o and
-// later OpenAI families) serves every model family: for others it is an estimate, which is why
-// records counted this way are marked `estimated`.
+// no usage (a cut stream), with the tokenizer of the model's family: o200k_base (GPT-4o, GPT-4.1,
+// GPT-5, o-series), cl100k_base (GPT-4, GPT-3.5, text-embedding-3 and ada-002). Families whose
+// tokenizer is not public or not shipped (Claude, Gemini, Llama, Mistral…) get a documented
+// conservative estimate. Records counted this way are marked `estimated` either way.
+import { createRequire } from 'node:module';
 import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 
 /** Exact o200k_base token count of `text`. */
@@ -23,3 +25,48 @@ export function tokenUpperBound(text: string): number {
 export const TOKENS_PER_MESSAGE = 4;
 /** Tokens added once per request (the assistant reply primer). */
 export const TOKENS_PER_REQUEST = 3;
+
+export interface Tokenizer {
+  /** `o200k_base`, `cl100k_base` or `estimate`. */
+  readonly name: string;
+  /** A plain function (no `this`), so it can be passed on: `countPromptTokens(parts, t.count)`. */
+  count(this: void, text: string): number;
+}
+
+export const O200K: Tokenizer = { name: 'o200k_base', count: countTokens };
+
+// cl100k's ranks are loaded on first use: most deployments never call a GPT-4-era model.
+let countCl100k: ((text: string) => number) | null = null;
+export const CL100K: Tokenizer = {
+  name: 'cl100k_base',
+  count: (text) => {
+    if (text.length === 0) return 0;
+    countCl100k ??= (createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/cl100k_base') as { countTokens: (t: string) => number }).countTokens;
+    return countCl100k(text);
+  },
+};
+
+/**
+ * Margin over the o200k count for families without a tokenizer here. Their vocabularies are
+ * smaller or tuned for other data, so they split English and code into more tokens than o200k;
+ * 1.25× covers the differences reported for Claude, Gemini and Llama 3 on English text.
+ */
+export const ESTIMATE_FACTOR = 1.25;
+
+/** `ceil(o200k × ESTIMATE_FACTOR)`, never above the byte-count upper bound (which always holds). */
+export const ESTIMATE: Tokenizer = {
+  name: 'estimate',
+  count: (text) => Math.min(tokenUpperBound(text), Math.ceil(countTokens(text) * ESTIMATE_FACTOR)),
+};
+
+const FAMILIES: readonly [RegExp, Tokenizer][] = [
+  [/^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o\d|codex)/, O200K],
+  [/^(gpt-4|gpt-3\.5|text-embedding-3|text-embedding-ada-002)/, CL100K],
+];
+
+/** The tokenizer for a model, by its (upstream or catalog) name; a vendor prefix (`openai/`) is ignored. */
+export function tokenizerFor(model: string): Tokenizer {
+  const name = model.toLowerCase().replace(/^.*\//, '');
+  for (const [pattern, tokenizer] of FAMILIES) if (pattern.test(name)) return tokenizer;
+  return ESTIMATE;
+}

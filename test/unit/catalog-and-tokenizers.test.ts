@@ -1,0 +1,87 @@
+// The price catalog (@pydantic/genai-prices, offline), per-model overrides, tiered rates, and the
+// tokenizer chosen per model family.
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/index.js';
+import { CATALOG_VERSION, catalogPrice } from '../../src/providers/catalog.js';
+import { costNano, mergePrice, worstCaseNano } from '../../src/providers/pricing.js';
+import { modelPrices } from '../../src/providers/registry.js';
+import { countTokens, ESTIMATE, tokenizerFor, tokenUpperBound } from '../../src/providers/tokenizer.js';
+import { testConfig } from '../helpers/gateway.js';
+
+const usage = (input: number, cached: number, write: number, output: number) => ({ inputTokens: input, cachedInputTokens: cached, cacheWriteTokens: write, outputTokens: output, reasoningTokens: 0 });
+
+describe('price catalog', () => {
+  it('ships the shipped defaults\' prices offline, with cache reads and writes as the provider prices them', () => {
+    expect(CATALOG_VERSION).toBe('0.1.8');
+    expect(catalogPrice('gpt-4o-mini', ['openai'])).toMatchObject({ input: 0.15, cachedInput: 0.075, output: 0.6, source: 'catalog v0.1.8' });
+    // Anthropic: cache reads 0.1× input, 5-minute cache writes 1.25× input.
+    expect(catalogPrice('claude-sonnet-4-6', ['anthropic'])).toMatchObject({ input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 });
+    expect(catalogPrice('no-such-model-xyz', ['openai', 'anthropic', 'google'])).toBeNull();
+  });
+
+  it('prices a tiered model by the request\'s input tokens; the worst case takes the dearest tier', () => {
+    const pro = catalogPrice('gemini-2.5-pro', ['google'])!;
+    // 1.25 / 10 up to 200k input tokens, 2.5 / 15 past it (the whole request).
+    expect(costNano(usage(1000, 0, 0, 100), pro)).toBe(Math.ceil((1000 * 1.25 + 100 * 10) * 1000));
+    expect(costNano(usage(200_001, 0, 0, 100), pro)).toBe(Math.ceil((200_001 * 2.5 + 100 * 15) * 1000));
+    expect(worstCaseNano(1000, 100, pro)).toBe((1000 * 2.5 + 100 * 15) * 1000);
+  });
+
+  it('lays config fields over the catalog; a model neither prices is unpriced, a partial price alone is a config error', () => {
+    const merged = mergePrice(catalogPrice('gpt-4o', ['openai']), { input: 2 });
+    expect(merged).toMatchObject({ input: 2, output: 10, cachedInput: 1.25, source: 'catalog v0.1.8 + config' });
+    const config = testConfig({
+      providers: [{ name: 'local', type: 'openai_compatible', base_url: 'http://127.0.0.1:1/v1' }],
+      models: [{ name: 'mine', provider: 'local' }, { name: 'free', provider: 'local', price: { input: 0, output: 0 } }],
+      profiles: [{ name: 'assistant', models: ['mine', 'free'] }],
+    });
+    const prices = modelPrices(config);
+    expect(prices.get('mine')).toMatchObject({ known: false, source: 'none' });
+    expect(prices.get('free')).toMatchObject({ known: true, input: 0, source: 'config' });
+    const partial = testConfig({
+      providers: [{ name: 'local', type: 'openai_compatible', base_url: 'http://127.0.0.1:1/v1' }],
+      models: [{ name: 'mine', provider: 'local', price: { input: 1 } }],
+      profiles: [{ name: 'assistant', models: ['mine'] }],
+    });
+    expect(() => modelPrices(partial)).toThrow(/models\[0\] "mine": price needs input and output/);
+  });
+
+  it('checks provider types: azure_openai needs api_version; fallbacks must name models', () => {
+    expect(() => testConfig({
+      providers: [{ name: 'az', type: 'azure_openai', base_url: 'https://x.openai.azure.com', api_key_env: 'K' }],
+      models: [{ name: 'gpt-4o', provider: 'az', fallbacks: ['nope', 'gpt-4o'] }],
+      profiles: [{ name: 'assistant', models: ['gpt-4o'] }],
+    })).toThrow(ConfigError);
+    try {
+      testConfig({
+        providers: [{ name: 'az', type: 'azure_openai', base_url: 'https://x.openai.azure.com', api_key_env: 'K' }],
+        models: [{ name: 'gpt-4o', provider: 'az', fallbacks: ['nope', 'gpt-4o'] }],
+        profiles: [{ name: 'assistant', models: ['gpt-4o'] }],
+      });
+    } catch (err) {
+      const problems = (err as ConfigError).problems.join('\n');
+      expect(problems).toContain('needs api_version');
+      expect(problems).toContain('unknown model "nope"');
+      expect(problems).toContain('cannot be its own fallback');
+    }
+  });
+});
+
+describe('tokenizer per model family', () => {
+  it('picks o200k for GPT-4o and later, cl100k for GPT-4 and 3.5 era models, the estimate otherwise', () => {
+    expect(['gpt-4o-mini', 'gpt-4.1', 'gpt-5', 'o3-mini', 'openai/gpt-4o'].map((m) => tokenizerFor(m).name)).toEqual(Array(5).fill('o200k_base'));
+    expect(['gpt-4', 'gpt-4-turbo', 'gpt-3.5-turbo', 'text-embedding-3-small'].map((m) => tokenizerFor(m).name)).toEqual(Array(4).fill('cl100k_base'));
+    expect(['claude-sonnet-4-6', 'gemini-2.5-flash', 'meta-llama/Llama-3.1-8B-Instruct'].map((m) => tokenizerFor(m).name)).toEqual(Array(3).fill('estimate'));
+  });
+
+  it('counts with the family\'s own vocabulary: cl100k and o200k differ on the same text', () => {
+    const text = 'Привет, как дела? これはテストです。';
+    expect(tokenizerFor('gpt-4').count(text)).toBeGreaterThan(tokenizerFor('gpt-4o').count(text));
+  });
+
+  it('the estimate is ceil(o200k × 1.25), never above the byte bound', () => {
+    const text = 'The quick brown fox jumps over the lazy dog.';
+    expect(ESTIMATE.count(text)).toBe(Math.ceil(countTokens(text) * 1.25));
+    expect(ESTIMATE.count('a')).toBe(tokenUpperBound('a'));
+  });
+});
