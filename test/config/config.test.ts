@@ -32,7 +32,7 @@ profiles: [{ name: support-bot, models: ["gpt-4o-mini"], session_budget: { defau
 agents:   [{ name: triage-1, team: support, profile: support-bot, owner: ana@example.com, environment: prod }]
 `);
     expect(config.profiles[0]!.session_budget.default).toEqual({ usd: 1 });
-    expect(config.models[0]!.price.cached_input).toBe(0.075);
+    expect(config.models[0]!.price?.cached_input).toBe(0.075);
   });
 
   it('names an unknown key and its line', () => {
