@@ -35,9 +35,11 @@ beforeAll(async () => {
       { name: 'slow-smart', provider: 'slow', upstream_model: 'big-model-2025', price: PRIMARY },
       { name: 'backup-smart', provider: 'backup', upstream_model: 'small-model', price: BACKUP },
       { name: 'fragile', provider: 'down', price: BACKUP, fallbacks: ['slow-smart'] },
+      // A healthy primary whose fallbacks must never be reached.
+      { name: 'steady', provider: 'backup', price: BACKUP, fallbacks: ['slow-smart', 'smart'] },
     ],
     // Agents are granted the alias only: the fallbacks are the operator's routing.
-    profiles: [{ name: 'assistant', models: ['smart', 'fragile'] }],
+    profiles: [{ name: 'assistant', models: ['smart', 'fragile', 'steady'] }],
   });
 });
 
@@ -116,45 +118,26 @@ describe('fallbacks', () => {
     expect(session.spent.usd).toBe(0);
   });
 
+  /** Requests the fallbacks of `steady` received so far. */
+  const fallbackRequests = () => slow.requests.length + down.requests.length;
+
   it('does not fall back on a 4xx (the request is at fault, not the upstream)', async () => {
-    const healthy = await startGateway({
-      providers: [{ name: 'b', type: 'openai_compatible', base_url: `${backup.url}/v1` }, { name: 's', type: 'openai_compatible', base_url: `${slow.url}/v1` }],
-      models: [{ name: 'm', provider: 'b', price: BACKUP, fallbacks: ['n'] }, { name: 'n', provider: 's', price: BACKUP }],
-      profiles: [{ name: 'assistant', models: ['m'] }],
-    });
-    try {
-      const { token, sessionId: sid } = await healthy.openSession();
-      const oa = new OpenAI({ apiKey: token, baseURL: `${healthy.url}/v1`, maxRetries: 0 });
-      const slowBefore = slow.requests.length;
-      const bad = (await oa.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x [[sim:error=400]]' }] }).catch((e: unknown) => e)) as ApiError;
-      expect(bad.status).toBe(400);
-      expect(slow.requests.length).toBe(slowBefore);
-      const used = (await healthy.admin('GET', `/admin/v1/usage?session=${sid}`)).body.data as any[];
-      expect(used).toHaveLength(1);
-    } finally {
-      await healthy.close();
-    }
+    const { openai, sessionId } = await client();
+    const before = fallbackRequests();
+    const bad = (await openai.chat.completions.create({ model: 'steady', messages: [{ role: 'user', content: 'x [[sim:error=400]]' }] }).catch((e: unknown) => e)) as ApiError;
+    expect(bad.status).toBe(400);
+    expect(fallbackRequests()).toBe(before);
+    expect((await lines(sessionId)).map((l) => [l.model, l.outcome])).toEqual([['steady', 'upstream_error']]);
   });
 
   it('does not fall back once a stream has started: a cut stream is charged for what was delivered', async () => {
-    const healthy = await startGateway({
-      providers: [{ name: 'b', type: 'openai_compatible', base_url: `${backup.url}/v1` }, { name: 'd', type: 'openai_compatible', base_url: `${down.url}/v1` }],
-      models: [{ name: 'm', provider: 'b', price: BACKUP, fallbacks: ['n'] }, { name: 'n', provider: 'd', price: BACKUP }],
-      profiles: [{ name: 'assistant', models: ['m'] }],
-    });
-    try {
-      const { token, sessionId } = await healthy.openSession();
-      const oa = new OpenAI({ apiKey: token, baseURL: `${healthy.url}/v1`, maxRetries: 0 });
-      const downBefore = down.requests.length;
-      const stream = await oa.chat.completions.create({ model: 'm', stream: true, messages: [{ role: 'user', content: 'cut [[sim:tokens=20]] [[sim:cut_after=4]]' }] });
-      await expect(async () => {
-        for await (const chunk of stream) void chunk;
-      }).rejects.toThrow();
-      expect(down.requests.length).toBe(downBefore);
-      const used = (await healthy.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data as any[];
-      expect(used.map((l) => [l.model, l.outcome, l.estimated, l.output_tokens])).toEqual([['m', 'stream_cut', true, 4]]);
-    } finally {
-      await healthy.close();
-    }
+    const { openai, sessionId } = await client();
+    const before = fallbackRequests();
+    const stream = await openai.chat.completions.create({ model: 'steady', stream: true, messages: [{ role: 'user', content: 'cut [[sim:tokens=20]] [[sim:cut_after=4]]' }] });
+    await expect(async () => {
+      for await (const chunk of stream) void chunk;
+    }).rejects.toThrow();
+    expect(fallbackRequests()).toBe(before);
+    expect((await lines(sessionId)).map((l) => [l.model, l.outcome, l.estimated, l.output_tokens])).toEqual([['steady', 'stream_cut', true, 4]]);
   });
 });

@@ -6,7 +6,7 @@ import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
 import {
-  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, validate,
+  callsIn, DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
 } from './api.js';
 
@@ -142,19 +142,11 @@ export const anthropicMessages: ApiAdapter = {
   },
 
   usageFromResponse(json): MeteredUsage | null {
-    const usage = anthropicUsage((json as { usage?: unknown } | null)?.usage);
-    return usage ? { usage, complete: true } : null;
+    return reportedUsage(anthropicUsage((json as { usage?: unknown } | null)?.usage));
   },
 
   toolCallsInResponse(json): ReturnedToolCall[] {
-    const content = isObject(json) ? json.content : undefined;
-    if (!Array.isArray(content)) return [];
-    const out: ReturnedToolCall[] = [];
-    for (const block of content) {
-      const call = blockToolCall(block, true);
-      if (call) out.push(call);
-    }
-    return out;
+    return callsIn(isObject(json) ? json.content : undefined, (block) => blockToolCall(block, true));
   },
 
   responseText(json): string {

@@ -125,6 +125,20 @@ export function dropTools(
   return false;
 }
 
+/** Usage a complete (non-streamed) answer reported, or null. */
+export const reportedUsage = (usage: Usage | null): MeteredUsage | null => (usage ? { usage, complete: true } : null);
+
+/** The tool calls among `items` (content blocks, output items), with their arguments. */
+export function callsIn(items: unknown, callOf: (item: unknown) => ReturnedToolCall | null): ReturnedToolCall[] {
+  if (!Array.isArray(items)) return [];
+  const out: ReturnedToolCall[] = [];
+  for (const item of items) {
+    const call = callOf(item);
+    if (call) out.push(call);
+  }
+  return out;
+}
+
 /** Arguments sent as a JSON string (OpenAI), parsed when they are JSON, else kept as the string. */
 export function parsedArguments(args: unknown): unknown {
   if (typeof args !== 'string') return args;

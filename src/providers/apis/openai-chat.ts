@@ -4,7 +4,7 @@ import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
 import {
-  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, parsedArguments, validate,
+  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, parsedArguments, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter, type UpstreamRewrite,
 } from './api.js';
 
@@ -114,16 +114,26 @@ function forcedDroppedTool(body: Record<string, unknown>, drop: ReadonlySet<stri
   return null;
 }
 
-/** OpenAI `usage` → canonical usage (prompt_tokens includes cached, completion includes reasoning). */
-export function openAiUsage(usage: unknown): Usage | null {
+const USAGE_NAMES = {
+  prompt: { input: 'prompt_tokens', output: 'completion_tokens', inputDetails: 'prompt_tokens_details', outputDetails: 'completion_tokens_details' },
+  // The Responses API's names for the same counts.
+  input: { input: 'input_tokens', output: 'output_tokens', inputDetails: 'input_tokens_details', outputDetails: 'output_tokens_details' },
+} as const;
+
+/**
+ * OpenAI `usage` → canonical usage: the input count includes the cached tokens, the output count
+ * the reasoning tokens. `names`: `prompt` (Chat, Embeddings) or `input` (Responses).
+ */
+export function openAiUsage(usage: unknown, names: keyof typeof USAGE_NAMES = 'prompt'): Usage | null {
   if (usage === null || typeof usage !== 'object') return null;
   const u = usage as Record<string, Record<string, unknown> | undefined>;
+  const k = USAGE_NAMES[names];
   return {
-    inputTokens: num(u.prompt_tokens),
-    outputTokens: num(u.completion_tokens),
-    cachedInputTokens: num(u.prompt_tokens_details?.cached_tokens),
+    inputTokens: num(u[k.input]),
+    outputTokens: num(u[k.output]),
+    cachedInputTokens: num(u[k.inputDetails]?.cached_tokens),
     cacheWriteTokens: 0,
-    reasoningTokens: num(u.completion_tokens_details?.reasoning_tokens),
+    reasoningTokens: num(u[k.outputDetails]?.reasoning_tokens),
   };
 }
 
@@ -241,8 +251,7 @@ export const openAiChat: ApiAdapter = {
   },
 
   usageFromResponse(json): MeteredUsage | null {
-    const usage = openAiUsage((json as { usage?: unknown } | null)?.usage);
-    return usage ? { usage, complete: true } : null;
+    return reportedUsage(openAiUsage((json as { usage?: unknown } | null)?.usage));
   },
 
   toolCallsInResponse(json): ReturnedToolCall[] {

@@ -6,9 +6,10 @@ import { z } from 'zod';
 import { GatewayError } from '../../errors/index.js';
 import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
+import { openAiUsage } from './openai-chat.js';
 import type { SseEvent } from '../sse.js';
 import {
-  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, parsedArguments, validate,
+  callsIn, DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, parsedArguments, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
 } from './api.js';
 
@@ -61,18 +62,8 @@ function itemToolCall(item: unknown, withArguments: boolean): ReturnedToolCall |
   return withArguments && args !== undefined ? { name, arguments: args } : { name };
 }
 
-/** Responses `usage` → canonical usage. */
-function responsesUsage(usage: unknown): Usage | null {
-  if (!isObject(usage)) return null;
-  const u = usage as Record<string, Record<string, unknown> | undefined>;
-  return {
-    inputTokens: num(u.input_tokens),
-    outputTokens: num(u.output_tokens),
-    cachedInputTokens: num(u.input_tokens_details?.cached_tokens),
-    cacheWriteTokens: 0,
-    reasoningTokens: num(u.output_tokens_details?.reasoning_tokens),
-  };
-}
+/** Responses `usage`: chat's arithmetic under other names. */
+const responsesUsage = (usage: unknown): Usage | null => openAiUsage(usage, 'input');
 
 /** Events that end a stream; `completed` and `incomplete` carry the usage. */
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
@@ -188,19 +179,11 @@ export const openAiResponses: ApiAdapter = {
   },
 
   usageFromResponse(json): MeteredUsage | null {
-    const usage = responsesUsage((json as { usage?: unknown } | null)?.usage);
-    return usage ? { usage, complete: true } : null;
+    return reportedUsage(responsesUsage((json as { usage?: unknown } | null)?.usage));
   },
 
   toolCallsInResponse(json): ReturnedToolCall[] {
-    const output = isObject(json) ? json.output : undefined;
-    if (!Array.isArray(output)) return [];
-    const out: ReturnedToolCall[] = [];
-    for (const item of output) {
-      const call = itemToolCall(item, true);
-      if (call) out.push(call);
-    }
-    return out;
+    return callsIn(isObject(json) ? json.output : undefined, (item) => itemToolCall(item, true));
   },
 
   responseText(json): string {
