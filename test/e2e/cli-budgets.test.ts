@@ -17,7 +17,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'tollgate.yaml'), `
 server: { log_requests: false }
 providers: [{ name: sim, type: simulated }]
-models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
+models:
+  - { name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }
+  - { name: gpt-4o, provider: sim }
+  - { name: house-model, provider: sim }
 teams: [{ name: support }]
 profiles:
   - name: careful
@@ -59,5 +62,17 @@ describe('soft budgets from the CLI', () => {
     const renewed = JSON.parse(await cli('session', 'renew', started.session.id, '--ttl', '600', '--add-usd', '0.001', '--json'));
     expect(renewed.budget.usd).toBeCloseTo(0.0012, 12);
     expect(JSON.parse(await cli('approval', 'list', '--status', 'approved', '--json'))).toHaveLength(1);
+  });
+});
+
+describe('tollgate models', () => {
+  it('lists each model with its prices (USD per 1M tokens) and where each price comes from', async () => {
+    const table = await cli('models');
+    // Config input and output over the catalog's cached rate; the catalog alone; nobody.
+    expect(table).toMatch(/^gpt-4o-mini +sim +gpt-4o-mini +0\.15 +0\.075 +0\.15 +0\.6 +catalog v0\.1\.8 \+ config +-$/m);
+    expect(table).toMatch(/^gpt-4o +sim +gpt-4o +2\.5 +1\.25 +2\.5 +10 +catalog v0\.1\.8 +-$/m);
+    expect(table).toMatch(/^house-model +sim +house-model +- +- +- +- +none \(refused for USD budgets\) +-$/m);
+    const listed = JSON.parse(await cli('models', '--json')) as { name: string; price_source: string; price_per_million: unknown }[];
+    expect(listed.find((m) => m.name === 'house-model')).toMatchObject({ price_source: 'none', price_per_million: null });
   });
 });
