@@ -4,9 +4,6 @@
 // tool calls with one refused, a support agent stepping up for approval, a coding agent stuck in
 // a retry loop that gets contained, steady background work — so that the dashboard, reports and
 // alerts fill with real data. Everything it does is an ordinary client call.
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return --
-   The demo edits the default config as plain YAML data and reads admin API answers as JSON; it
-   is a script over untyped data, not part of the gateway. (Lint failed on main as merged.) */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type OpenAI from 'openai';
 import { parse as parseYaml, stringify } from 'yaml';
