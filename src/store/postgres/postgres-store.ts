@@ -3,7 +3,7 @@
 // per new pooled connection, to apply its settings), and atomic on its own.
 import pg from 'pg';
 import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
-import { GatewayError } from '../../errors/index.js';
+import { GatewayError, markStoreUnavailable } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
   ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
@@ -94,6 +94,17 @@ UPDATE audit_chain_head SET last_seq = $${CHAIN_COLUMNS.length + 1}, last_hash =
 const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c === 'data' ? `${c}::text AS ${c}` : c)).join(', ')}
   FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`;
 
+/**
+ * SQLSTATE classes that mean the database is out of reach or overloaded rather than the request
+ * wrong: connection exceptions (08), operator intervention (57: shutdown, statement timeout),
+ * insufficient resources (53). Socket errors (not DatabaseError) count as well.
+ */
+const UNAVAILABLE_STATES = /^(08|57|53)/;
+function unavailability(err: unknown): unknown {
+  if (!(err instanceof pg.DatabaseError) || UNAVAILABLE_STATES.test(err.code ?? '')) markStoreUnavailable(err);
+  return err;
+}
+
 /** `unnest($1::t1[], $2::t2[], …) AS alias(c1, c2, …)` for a batch sent as one array per column. */
 function unnestColumns(columns: readonly string[], types: Record<string, string>, alias: string): string {
   const args = columns.map((c, i) => `$${i + 1}::${types[c]}[]`).join(', ');
@@ -135,19 +146,25 @@ WITH batch AS (
   INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')})
   SELECT ${USAGE_COLUMNS.join(', ')} FROM batch ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING session_id, ${SPEND.map(([, u]) => u).join(', ')}
+  RETURNING id, session_id, ${SPEND.map(([, u]) => u).join(', ')}
 ), released AS (
-  -- Recording a call's line ends its reservation (same id), in the same statement.
-  DELETE FROM reservations WHERE id IN (SELECT id FROM batch)
+  -- Recording a call's line ends its journaled reservation (same id), in the same statement;
+  -- a shared-ledger hold (accounts set) is ended by tollgate_settle_lines below instead.
+  DELETE FROM reservations WHERE id IN (SELECT id FROM batch) AND accounts IS NULL
 ), spend AS (
   SELECT session_id, ${SPEND.map(([, u]) => `sum(${u})::bigint AS ${u}`).join(', ')}, count(*) AS requests
   FROM inserted GROUP BY session_id
 ), locked AS (
   SELECT spend.* FROM sessions JOIN spend ON spend.session_id = sessions.id
   ORDER BY sessions.id FOR NO KEY UPDATE OF sessions
+), charged AS (
+  UPDATE sessions SET ${SPEND.map(([s, u]) => `${s} = ${s} + locked.${u}`).join(', ')}, spent_requests = spent_requests + locked.requests
+  FROM locked WHERE sessions.id = locked.session_id RETURNING 1
 )
-UPDATE sessions SET ${SPEND.map(([s, u]) => `${s} = ${s} + locked.${u}`).join(', ')}, spent_requests = spent_requests + locked.requests
-FROM locked WHERE sessions.id = locked.session_id`;
+-- The shared ledger's holds of these calls become their cost, in the same statement: a line and
+-- the settling of its hold land together or not at all (migration 9, tollgate_settle_lines).
+SELECT tollgate_settle_lines(array_agg(id), array_agg(input_tokens + output_tokens), array_agg(cost_usd_nano)), (SELECT count(*) FROM charged)
+FROM inserted`;
 
 /** A WHERE clause with $n placeholders from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -207,7 +224,7 @@ export class PostgresStore implements Store {
    * to the pool only if it is healthy and outside any transaction; otherwise it is discarded.
    */
   private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err: unknown) => Promise.reject(markStoreUnavailable(err)));
     // A checked-out connection that drops emits 'error' (its pending query rejects as well);
     // unheard, that event would crash the process.
     let lost: Error | undefined;
@@ -225,7 +242,7 @@ export class PostgresStore implements Store {
     } catch (err) {
       // An error the server reported leaves the connection usable; any other (socket, protocol) may not have.
       if (!(err instanceof pg.DatabaseError)) discard = true;
-      throw err;
+      throw unavailability(err);
     } finally {
       client.off('error', onError);
       client.release(lost ?? (discard || client.getTransactionStatus() !== 'I'));
@@ -239,6 +256,30 @@ export class PostgresStore implements Store {
    */
   private async rows(text: string, values: unknown[] = []): Promise<Row[]> {
     return this.withClient(async (client) => (await client.query<QueryResultRow>({ text, values, types: TYPES })).rows);
+  }
+
+  /**
+   * One statement on the store's pool and settings, for the scale-out modules that keep their own
+   * tables in this database (the shared ledger, replica heartbeats: src/budget/shared-ledger.ts,
+   * src/server/replica.ts). Unavailability is marked as for every store call.
+   */
+  query(text: string, values: unknown[] = []): Promise<Row[]> {
+    return this.rows(text, values);
+  }
+
+  /**
+   * A dedicated connection outside the pool (LISTEN needs one that stays open), to the same
+   * database. The caller ends it.
+   */
+  dedicatedClient(): pg.Client {
+    const options = this.pool.options;
+    const client = new pg.Client({ ...options, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'tollgate-feed' });
+    return client;
+  }
+
+  /** The schema holding the tables (null: the connection's search_path). */
+  get schemaName(): string | null {
+    return this.schema;
   }
 
   private async row(text: string, values: unknown[] = []): Promise<Row | undefined> {

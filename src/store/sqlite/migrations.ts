@@ -272,4 +272,12 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       );
     `,
   },
+  {
+    version: 9,
+    name: 'scale_out',
+    // PostgreSQL's version 9 adds the shared ledger, replica heartbeats and the change feed, which
+    // only several replicas need; the embedded store keeps its ledger in memory. Kept (empty) so
+    // both stores count the same versions.
+    sql: '',
+  },
 ];
