@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Approval, Budget, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
-import type { BudgetLedger } from './ledger.js';
+import type { Ledger } from './ledger.js';
 
 export type GateState = 'none' | 'pending' | 'approved' | 'denied';
 
@@ -36,7 +36,7 @@ export class ApprovalService {
 
   constructor(
     private readonly store: Store,
-    private readonly ledger: BudgetLedger,
+    private readonly ledger: Ledger,
     private readonly audit: AuditLog,
     private readonly options: ApprovalServiceOptions,
   ) {
@@ -156,12 +156,12 @@ export class ApprovalService {
     if (grows) {
       // Carve first (a delegated session's extra comes from its parent): may refuse with 402.
       await this.ledger.load(session);
-      this.ledger.grow(session.id, growth);
+      await this.ledger.grow(session.id, growth);
     }
     const decided = await this.store.decideApproval(id, { status: d.approve ? 'approved' : 'denied', decidedAt: this.now(), decidedBy: d.decidedBy, reason: d.reason ?? null, extraBudget: extra });
     if (!decided) {
       // Someone else decided first: take back what this attempt added.
-      if (grows) this.ledger.grow(session.id, { tokens: -growth.tokens, usdNano: -growth.usdNano });
+      if (grows) await this.ledger.grow(session.id, { tokens: -growth.tokens, usdNano: -growth.usdNano });
       throw new GatewayError('conflict', `approval "${id}" was already decided`);
     }
     if (grows) {

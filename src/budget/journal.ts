@@ -4,16 +4,22 @@
 // them charges each once, at the worst case it held, marked estimated.
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
+import { isStoreUnavailable } from '../errors/index.js';
 import { GroupCommit, type PendingReservation, type Store, type UsageRecord } from '../store/index.js';
 
 export type JournalEntry = { usage: UsageRecord } | { reservation: PendingReservation };
 
 export function createJournal(store: Store): GroupCommit<JournalEntry> {
-  return new GroupCommit<JournalEntry>((entries) =>
-    store.recordUsage(
-      entries.flatMap((e) => ('usage' in e ? [e.usage] : [])),
-      entries.flatMap((e) => ('reservation' in e ? [e.reservation] : [])),
-    ),
+  return new GroupCommit<JournalEntry>(
+    (entries) =>
+      store.recordUsage(
+        entries.flatMap((e) => ('usage' in e ? [e.usage] : [])),
+        entries.flatMap((e) => ('reservation' in e ? [e.reservation] : [])),
+      ),
+    512,
+    // A networked store may be out of reach for a while: its lines wait and are written once it
+    // is back (a replayed line is skipped by id, so a retry never charges twice).
+    isStoreUnavailable,
   );
 }
 
@@ -25,15 +31,26 @@ export const RESERVATION_LIFETIME_MS = 6 * 3600_000;
  * The line reuses the reservation's id: a call whose line did land is never charged again.
  */
 export async function reconcileReservations(store: Store, before: number, now: number, audit: AuditLog, logger: Logger): Promise<number> {
-  const open = await store.listReservations(before);
-  if (open.length === 0) return 0;
-  const records: UsageRecord[] = open.map((r) => ({
+  return chargeReservations(store, await store.listReservations(before), now, audit, logger);
+}
+
+/** The line that charges a never-settled hold at the worst case it held (same id as the call's line). */
+export function reservationLine(r: PendingReservation, now: number): UsageRecord {
+  return {
     id: r.id, requestId: r.requestId, sessionId: r.sessionId, agentId: r.agentId, teamId: r.teamId, profileId: r.profileId,
     model: r.model, provider: r.provider, api: r.api, stream: r.stream,
     inputTokens: r.promptTokens, outputTokens: r.outputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
     costUsdNano: r.usdNano, estimated: true, outcome: 'reconciled', httpStatus: 0, latencyMs: now - r.createdAt, createdAt: now, chain: r.chain,
-  }));
-  await store.recordUsage(records);
+  };
+}
+
+/**
+ * Charges each of `open` once (a line that already landed is never charged again: the ids
+ * match) and records a `reservation.reconciled` event for each. Returns how many.
+ */
+export async function chargeReservations(store: Store, open: readonly PendingReservation[], now: number, audit: AuditLog, logger: Logger): Promise<number> {
+  if (open.length === 0) return 0;
+  await store.recordUsage(open.map((r) => reservationLine(r, now)));
   for (const r of open) {
     await audit.record({ type: 'reservation.reconciled', actor: 'system', requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain, data: { line: r.id, usd: r.usdNano / 1e9, tokens: r.promptTokens + r.outputTokens } });
   }

@@ -5,7 +5,7 @@
 import type { ContentLog } from '../audit/content.js';
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
-import type { ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
+import type { ApprovalService, Ledger, JournalEntry, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
 import type { McpToolSettings } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Directory } from '../identity/directory.js';
@@ -93,7 +93,7 @@ export interface ToolGateDeps {
   approvals: ApprovalService;
   directory: Directory;
   rateLimiter: RateLimiter;
-  ledger: BudgetLedger;
+  ledger: Ledger;
   /** The spend journal (a priced tool call leaves a spend line like a model call). */
   usage: GroupCommit<JournalEntry>;
   timeZone: string;
@@ -168,7 +168,7 @@ export class ToolGate {
         if (settings?.cost_usd) {
           const costNano = usdToNano(settings.cost_usd);
           await this.softThreshold(check, profile, costNano);
-          hold = { reservation: this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }), costNano };
+          hold = { reservation: await this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }), costNano };
         }
         const approvalLayers = check.session.scopes.approvals ?? [];
         const needsHuman = effect === 'approval' || settings?.approval === true || approvalLayers.some((layer) => inScope(layer, id)) || (profile !== null && inScope(profile.toolApprovals, id));

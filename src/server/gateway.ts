@@ -5,7 +5,7 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute, resolve as resolvePath } from 'node:path';
-import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, type JournalEntry } from '../budget/index.js';
+import { ApprovalService, createJournal, MemoryLedger, RateLimiter, reconcileReservations, SharedLedger, type JournalEntry, type Ledger } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
@@ -17,7 +17,7 @@ import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type 
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
+import { openStore, PostgresStore, type GroupCommit, type Store } from '../store/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -27,6 +27,8 @@ import { handleAgentApi } from './agent-api.js';
 import { applyDeclaredObjects } from './objects.js';
 import { handleRevoke, handleToken, type OAuthDeps } from './oauth.js';
 import { Dashboard, UI_PATH } from './ui.js';
+import { ChangeFeed, type Change } from './change-feed.js';
+import { Replica } from './replica.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -95,6 +97,9 @@ export class Gateway {
     /** The detectors (tests wait on `detection.idle()`). */
     readonly detection: DetectionEngine,
     private readonly dashboard: Dashboard,
+    /** With a shared store: this replica's heartbeat and the change feed from the others. */
+    readonly replication: { replica: Replica; feed: ChangeFeed } | null,
+    private readonly ledger: Ledger,
   ) {
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
   }
@@ -111,9 +116,12 @@ export class Gateway {
       defaults: config.policy.defaults, files: policyFiles, cacheSize: config.policy.cache_size, watch: config.policy.reload,
       onReload: (outcome) => onPolicyReload(outcome),
     });
-    const sqlitePath = config.storage.sqlite.path;
-    const store = options.store ?? new SqliteStore({ path: isAbsolute(sqlitePath) ? sqlitePath : join(dataDir, sqlitePath), synchronous: config.storage.sqlite.synchronous });
+    const store = options.store ?? openStore(config.storage, dataDir, env);
+    // Under an advisory lock on PostgreSQL: replicas starting at once apply each version once.
     await store.migrate();
+    // Several replicas share one database: budgets, holds and liveness live there too.
+    const shared = store instanceof PostgresStore ? store : null;
+    const replicaId = config.storage.postgres?.replica_id ?? newId('rep');
     await applyDeclaredObjects(store, config);
     const adminToken = AdminToken.fromEnvOrDataDir(dataDir, env);
     const master = MasterKey.fromEnvOrDataDir(dataDir, env);
@@ -140,10 +148,13 @@ export class Gateway {
       data: { sha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'), teams: config.teams.length, profiles: config.profiles.length, agents: config.agents.length, mcp_servers: config.mcp_servers.map((s) => s.name), policies: policyEngine.policyIds, policy_version: policyEngine.version },
     });
     // Calls that were in flight when a previous process died: settle their holds now. A private
-    // store has no other live process, so every hold left is from the dead one.
-    await reconcileReservations(store, store.capabilities.shared ? now() : Number.POSITIVE_INFINITY, now(), audit, logger);
+    // store has no other live process, so every hold left is from the dead one; on a shared one,
+    // the replica settles its predecessor's (same id) and those of replicas that stopped beating.
+    const replica = shared ? new Replica(shared, { id: replicaId, timeoutMs: (config.storage.postgres?.replica_timeout_seconds ?? 30) * 1000, audit, logger, now }) : null;
+    if (replica) await replica.start();
+    else await reconcileReservations(store, Number.POSITIVE_INFINITY, now(), audit, logger);
     const directory = new Directory(store);
-    const ledger = new BudgetLedger(store);
+    const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
     const usage = createJournal(store);
@@ -214,7 +225,21 @@ export class Gateway {
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
       env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
     });
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection, new Dashboard(options.uiDir));
+    let replication: { replica: Replica; feed: ChangeFeed } | null = null;
+    if (shared && replica) {
+      // What the other replicas change reaches this one's caches (docs/operations.md#running-several-replicas).
+      const feed = new ChangeFeed(shared, {
+        resyncMs: (config.storage.postgres?.resync_seconds ?? 30) * 1000, logger,
+        onChange: (change) => applyChange(change, { directory, revocations, ledger, keys }),
+        onResync: async () => {
+          await Promise.all([revocations.load(), keys.load()]);
+          directory.clear();
+        },
+      });
+      await feed.start();
+      replication = { replica, feed };
+    }
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection, new Dashboard(options.uiDir), replication, ledger);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -319,8 +344,6 @@ export class Gateway {
     await Promise.all([this.admin.keys.load(), this.admin.revocations.load()]);
     // Sessions whose time is up end, returning unused delegated budget to their parents.
     await this.admin.sessions.endExpired();
-    // On a shared store, holds of a replica that died expire and are settled by any other.
-    if (this.store.capabilities.shared) await reconcileReservations(this.store, Date.now(), Date.now(), this.audit, this.logger);
     // Captured content past its profile's retention (docs/audit.md#content-logging).
     const purged = await purgeExpiredContent(this.store, this.pipeline.now());
     if (purged > 0) this.logger.info({ purged }, 'audit content purged by retention');
@@ -379,6 +402,9 @@ export class Gateway {
     await new Promise((resolve) => setImmediate(resolve));
     await this.mcp.close();
     await this.usage.flush();
+    await this.ledger.flush();
+    await this.replication?.feed.close();
+    await this.replication?.replica.stop(true);
     // Findings on the last calls become alerts; learned baselines are saved.
     await this.audit.flush();
     await this.detection.close();
@@ -388,5 +414,29 @@ export class Gateway {
     await this.telemetry.close().catch((err: unknown) => this.logger.warn({ err }, 'telemetry shutdown failed'));
     await this.providers.close();
     await this.store.close();
+  }
+}
+
+/** Applies one change another replica announced: what is cached of it is dropped or updated. */
+async function applyChange(change: Change, caches: { directory: Directory; revocations: RevocationList; ledger: Ledger; keys: KeyRing }): Promise<void> {
+  switch (change.table) {
+    case 'revoked_tokens':
+      caches.revocations.remember(change.id, Number(change.expires_at));
+      return;
+    case 'sessions':
+      caches.directory.sessions.delete(change.id);
+      caches.ledger.forget(change.id);
+      return;
+    case 'agents':
+      return caches.directory.agents.delete(change.id);
+    case 'teams':
+      return caches.directory.teams.delete(change.id);
+    case 'profiles':
+      return caches.directory.profiles.delete(change.id);
+    case 'signing_keys':
+      return caches.keys.load();
+    default:
+      // credentials are read from the store on each use: nothing cached to drop.
+      return;
   }
 }

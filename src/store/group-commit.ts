@@ -11,6 +11,12 @@ export class GroupCommit<T> {
   constructor(
     private readonly flushBatch: (items: T[]) => Promise<void>,
     private readonly maxBatch = 512,
+    /**
+     * When a batch fails with an error this says is passing (the store out of reach), keep it and
+     * write it again after a pause (backing off to 2 s) instead of failing its writers: spend
+     * already charged is never dropped by an outage. Default: fail the batch.
+     */
+    private readonly retryable: (err: unknown) => boolean = () => false,
   ) {}
 
   /** Queues `item`; resolves once it is durably written (rejects if its batch failed). */
@@ -36,7 +42,7 @@ export class GroupCommit<T> {
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    this.flushing = this.flushBatch(items).then(
+    this.flushing = this.write(items).then(
       () => waiters.forEach((w) => w.resolve()),
       (err: unknown) => waiters.forEach((w) => w.reject(err)),
     );
@@ -46,6 +52,21 @@ export class GroupCommit<T> {
       this.flushing = null;
     }
   }
+
+  private async write(items: T[]): Promise<void> {
+    for (let pause = 50; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        return await this.flushBatch(items);
+      } catch (err) {
+        if (!this.retryable(err)) throw err;
+        this.retries++;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  /** Batches written again after a passing failure (see `retryable`). */
+  retries = 0;
 
   get size(): number {
     return this.pending.length;

@@ -360,7 +360,9 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       DECLARE
         refused BOOLEAN := false;
       BEGIN
-        PERFORM 1 FROM budget_accounts a WHERE a.key = ANY(p_keys) ORDER BY a.key FOR UPDATE;
+        IF (SELECT count(*) FROM (SELECT 1 FROM budget_accounts a WHERE a.key = ANY(p_keys) ORDER BY a.key FOR UPDATE) locked) <> cardinality(p_keys) THEN
+          RAISE EXCEPTION 'tollgate_reserve: an account is missing (%)', p_keys;
+        END IF;
         SELECT bool_or((a.budget_usd_nano IS NOT NULL AND p_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano)
                     OR (a.budget_tokens IS NOT NULL AND p_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens))
           INTO refused FROM budget_accounts a WHERE a.key = ANY(p_keys);

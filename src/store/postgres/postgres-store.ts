@@ -286,8 +286,8 @@ export class PostgresStore implements Store {
     return (await this.rows(text, values))[0];
   }
 
-  async migrate(): Promise<void> {
-    await this.withClient(async (client) => {
+  async migrate(): Promise<number[]> {
+    return this.withClient(async (client) => {
       await client.query('BEGIN');
       try {
         // Waiting for another replica's migration, or building an index, may take longer than
@@ -303,12 +303,15 @@ export class PostgresStore implements Store {
         if (this.schema !== null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
         await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
         const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        const now: number[] = [];
         for (const m of POSTGRES_MIGRATIONS) {
           if (applied.has(m.version)) continue;
           await client.query(m.sql);
           await client.query({ text: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', values: [m.version, m.name, Date.now()] });
+          now.push(m.version);
         }
         await client.query('COMMIT');
+        return now;
       } catch (err) {
         // If the rollback fails too, withClient discards the connection (still in a transaction).
         await client.query('ROLLBACK').catch(() => {});
