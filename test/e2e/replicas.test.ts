@@ -3,7 +3,6 @@
 // second, a replica killed mid-stream leaves a ledger that balances, and a cut database makes the
 // data plane fail closed (503 store_unavailable) and recover on its own.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -11,6 +10,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PG_URL, postgresProblem, schemaPool } from '../helpers/postgres.js';
 import { startServe, type ServeProcess } from '../helpers/process.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const problem = await postgresProblem('the replica tests');
 const schemas = schemaPool('tollgate_replicas');
@@ -168,9 +168,7 @@ async function ledgerOf(schema: string, sessionId: string) {
   it('fails closed with 503 store_unavailable while the database is cut, and recovers by itself', { timeout: 60_000 }, async () => {
     const schema = schemas.fresh();
     const proxy = await TcpProxy.start(new URL(PG_URL));
-    const target = new URL(PG_URL);
-    target.host = `127.0.0.1:${proxy.port}`;
-    const dir = gatewayDir(target.toString(), schema);
+    const dir = gatewayDir(proxy.via(PG_URL), schema);
     const gw = await serve(dir);
     running.push(gw);
     const opened = await admin(gw.url, 'POST', '/admin/v1/sessions', { agent: 'a', task: 'outage', budget: { usd: 1 } });
@@ -197,53 +195,6 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect(ledger.account).toEqual({ spent: ledger.lines.usd, reserved: 0 });
     expect(ledger.lines.n).toBeGreaterThanOrEqual(2);
     await gw.stop();
-    await proxy.close();
+    proxy.cut();
   });
 });
-
-/** A TCP proxy in front of PostgreSQL that the test can cut (every connection dropped, new ones refused) and resume. */
-class TcpProxy {
-  private server: Server;
-  private readonly sockets = new Set<Socket>();
-
-  private constructor(private readonly upstream: URL, readonly port: number, server: Server) {
-    this.server = server;
-  }
-
-  static async start(upstream: URL): Promise<TcpProxy> {
-    const probe = createServer();
-    const port = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as { port: number }).port)));
-    await new Promise((r) => probe.close(r));
-    const proxy = new TcpProxy(upstream, port, createServer());
-    await proxy.resume();
-    return proxy;
-  }
-
-  async resume(): Promise<void> {
-    this.server = createServer((down) => {
-      const up = new Socket();
-      up.connect(Number(this.upstream.port || 5432), this.upstream.hostname);
-      for (const s of [down, up]) {
-        this.sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          this.sockets.delete(s);
-          down.destroy();
-          up.destroy();
-        });
-      }
-      down.pipe(up);
-      up.pipe(down);
-    });
-    await new Promise<void>((r) => this.server.listen(this.port, '127.0.0.1', () => r()));
-  }
-
-  cut(): void {
-    this.server.close();
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-  }
-}
