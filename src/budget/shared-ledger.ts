@@ -3,9 +3,10 @@
 // the accounts it touches in key order — so replicas contending for one session queue on its row
 // and never deadlock, and no check-and-hold can be lost between two replicas.
 //
-// One round trip per reservation: tollgate_reserve() checks every level, holds all or none, writes
-// the call's hold (its reservation row, naming this replica) and returns the accounts as they now
-// stand, which refreshes this process's copy (what `remaining` and the output cap read). Settling
+// One round trip per reservation — or fewer: calls arriving while one is at the database go
+// together in the next. tollgate_reserve() checks every level of each call, holds all or none,
+// writes the call's hold (its reservation row, naming this replica) and returns the accounts as
+// they now stand, which refreshes this process's copy (what `remaining` and the output cap read). Settling
 // costs no round trip of its own: the call's spend line, group-committed, settles the hold in the
 // same statement (tollgate_settle_lines in recordUsage). Only a hold released without a line (a
 // refusal after reserving, a tool's price) is settled here, through a queue that is retried until
@@ -44,11 +45,23 @@ interface OwedSettle {
 }
 
 const RETRY_MAX_MS = 2_000;
+/** Most calls reserved in one round trip. */
+const MAX_RESERVE_BATCH = 256;
+
+interface QueuedReserve {
+  accounts: readonly Account[];
+  amount: Amount;
+  hold: PendingReservation | undefined;
+  resolve: (r: Reservation) => void;
+  reject: (err: unknown) => void;
+}
 
 export class SharedLedger implements Ledger {
   readonly durableHolds = true;
   private readonly accounts = new Map<string, Account>();
   private owed: OwedSettle[] = [];
+  private reserving: QueuedReserve[] = [];
+  private reserveInFlight = false;
   private flushing: Promise<void> | null = null;
   private retryMs = 50;
 
@@ -130,18 +143,39 @@ export class SharedLedger implements Ledger {
 
   // --- reserving and settling -------------------------------------------------------------
 
-  async reserve(accounts: readonly Account[], amount: Amount, hold?: PendingReservation): Promise<Reservation> {
-    const keys = accounts.map((a) => a.key);
-    const rows = await this.store.query('SELECT * FROM tollgate_reserve($1::text[], $2, $3, $4, $5::json)', [keys, amount.tokens, amount.usdNano, this.replicaId, hold ? holdJson(hold) : null]);
-    const byKey = new Map(rows.map((r) => [String(r.key), r]));
-    if (byKey.size !== keys.length) throw new Error(`shared ledger: accounts missing in the database (${keys.filter((k) => !byKey.has(k)).join(', ')})`);
-    for (const a of accounts) refresh(a, byKey.get(a.key) as unknown as AccountRow);
-    // The first account (in the caller's order: session, agent, team) that could not cover it.
-    for (const a of accounts) {
-      const short = byKey.get(a.key)!.short;
-      if (short) throw budgetExceeded(a, short === 'usd' ? 'usd' : 'tokens');
+  /**
+   * Queued for the next round trip. While one batch is at the database, the calls that arrive
+   * wait and go together in the next: one round trip and one commit for all of them, so a busy
+   * replica pays a commit per batch rather than per call, and a lone call waits for nothing.
+   */
+  reserve(accounts: readonly Account[], amount: Amount, hold?: PendingReservation): Promise<Reservation> {
+    return new Promise<Reservation>((resolve, reject) => {
+      this.reserving.push({ accounts, amount, hold, resolve, reject });
+      if (!this.reserveInFlight) void this.sendReserves();
+    });
+  }
+
+  private async sendReserves(): Promise<void> {
+    this.reserveInFlight = true;
+    while (this.reserving.length > 0) {
+      const batch = this.reserving.splice(0, MAX_RESERVE_BATCH);
+      try {
+        const calls = batch.map((r) => ({ keys: r.accounts.map((a) => a.key), tokens: r.amount.tokens, usd: r.amount.usdNano, hold: r.hold ? holdRow(r.hold) : null }));
+        const [row] = await this.store.query('SELECT tollgate_reserve($1, $2::json) AS result', [this.replicaId, JSON.stringify(calls)]);
+        const result = row!.result as { short: ({ unit: string; key: string } | null)[]; accounts: AccountRow[] };
+        const states = new Map(result.accounts.map((r) => [String(r.key), r]));
+        batch.forEach((r, i) => {
+          for (const a of r.accounts) refresh(a, states.get(a.key)!);
+          // The first account (in the caller's order: session, agent, team) that could not cover it.
+          const short = result.short[i];
+          if (short) r.reject(budgetExceeded(r.accounts.find((a) => a.key === short.key) ?? r.accounts[0]!, short.unit === 'usd' ? 'usd' : 'tokens'));
+          else r.resolve({ holds: r.accounts.map((account) => ({ account, amount: r.amount })), settled: false, ...(r.hold ? { id: r.hold.id } : {}) });
+        });
+      } catch (err) {
+        for (const r of batch) r.reject(err);
+      }
     }
-    return { holds: accounts.map((account) => ({ account, amount })), settled: false, ...(hold ? { id: hold.id } : {}) };
+    this.reserveInFlight = false;
   }
 
   settle(reservation: Reservation, actual: Amount, recorded = false): void {
@@ -228,8 +262,8 @@ function refresh(account: Account, row: AccountRow): void {
 }
 
 /** The reservation row as json_populate_record reads it. */
-function holdJson(r: PendingReservation): string {
-  return JSON.stringify({
+function holdRow(r: PendingReservation): Record<string, unknown> {
+  return ({
     id: r.id, request_id: r.requestId, session_id: r.sessionId, agent_id: r.agentId, team_id: r.teamId, profile_id: r.profileId,
     model: r.model, provider: r.provider, api: r.api, stream: r.stream, prompt_tokens: r.promptTokens, output_tokens: r.outputTokens,
     usd_nano: r.usdNano, chain: r.chain, created_at: r.createdAt, expires_at: r.expiresAt,

@@ -351,35 +351,50 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         SELECT a.* FROM budget_accounts a WHERE a.key IN (SELECT key FROM up) ORDER BY a.key FOR UPDATE OF a
       $$;
 
-      -- Holds the amount on every account or on none. Returns the accounts as they are after the
-      -- attempt; short names the unit ('usd' or 'tokens') of an account that could not cover it.
-      CREATE FUNCTION tollgate_reserve(p_keys TEXT[], p_tokens BIGINT, p_usd BIGINT, p_replica TEXT, p_hold JSON)
-      RETURNS TABLE (key TEXT, budget_tokens BIGINT, budget_usd_nano BIGINT, spent_tokens BIGINT, spent_usd_nano BIGINT, reserved_tokens BIGINT, reserved_usd_nano BIGINT, ended BOOLEAN, short TEXT)
-      LANGUAGE plpgsql AS $$
-      #variable_conflict use_column
+      -- Reserves for a batch of calls (one replica's calls of one moment), in order: each call's
+      -- amount is held on every one of its accounts or on none. All the accounts are locked first,
+      -- in key order. p_calls: [{"keys":[…],"tokens":n,"usd":n,"hold":{reservation row}|null}].
+      -- Returns {"short":[per call: null, or {"unit":'usd'|'tokens',"key":the account short}], "accounts":[rows as they now stand]}.
+      CREATE FUNCTION tollgate_reserve(p_replica TEXT, p_calls JSON) RETURNS JSON LANGUAGE plpgsql AS $$
       DECLARE
-        refused BOOLEAN := false;
+        c JSON;
+        keys TEXT[];
+        k TEXT;
+        need_tokens BIGINT;
+        need_usd BIGINT;
+        unit TEXT;
+        shorts JSON[] := '{}';
+        all_keys TEXT[] := ARRAY(SELECT DISTINCT json_array_elements_text(x->'keys') FROM json_array_elements(p_calls) x);
       BEGIN
-        IF (SELECT count(*) FROM (SELECT 1 FROM budget_accounts a WHERE a.key = ANY(p_keys) ORDER BY a.key FOR UPDATE) locked) <> cardinality(p_keys) THEN
-          RAISE EXCEPTION 'tollgate_reserve: an account is missing (%)', p_keys;
+        IF (SELECT count(*) FROM (SELECT 1 FROM budget_accounts a WHERE a.key = ANY(all_keys) ORDER BY a.key FOR UPDATE) locked) <> cardinality(all_keys) THEN
+          RAISE EXCEPTION 'tollgate_reserve: an account is missing (%)', all_keys;
         END IF;
-        SELECT bool_or((a.budget_usd_nano IS NOT NULL AND p_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano)
-                    OR (a.budget_tokens IS NOT NULL AND p_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens))
-          INTO refused FROM budget_accounts a WHERE a.key = ANY(p_keys);
-        IF NOT coalesce(refused, false) THEN
-          UPDATE budget_accounts a SET reserved_tokens = a.reserved_tokens + p_tokens, reserved_usd_nano = a.reserved_usd_nano + p_usd
-            WHERE a.key = ANY(p_keys);
-          -- The call's hold (its reservation row, naming this replica): its spend line ends it.
-          IF p_hold IS NOT NULL THEN
-            INSERT INTO reservations SELECT (json_populate_record(NULL::reservations, p_hold)).*;
-            UPDATE reservations r SET replica_id = p_replica, accounts = p_keys, hold_tokens = p_tokens, hold_usd_nano = p_usd WHERE r.id = p_hold->>'id';
+        FOR c IN SELECT * FROM json_array_elements(p_calls) LOOP
+          keys := ARRAY(SELECT json_array_elements_text(c->'keys'));
+          need_tokens := (c->>'tokens')::bigint;
+          need_usd := (c->>'usd')::bigint;
+          -- The first account, in the call's order (session, agent, team), that cannot cover it.
+          unit := NULL;
+          FOREACH k IN ARRAY keys LOOP
+            SELECT CASE WHEN a.budget_usd_nano IS NOT NULL AND need_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano THEN 'usd'
+                        WHEN a.budget_tokens IS NOT NULL AND need_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens THEN 'tokens' END
+              INTO unit FROM budget_accounts a WHERE a.key = k;
+            EXIT WHEN unit IS NOT NULL;
+          END LOOP;
+          IF unit IS NULL THEN
+            UPDATE budget_accounts a SET reserved_tokens = a.reserved_tokens + need_tokens, reserved_usd_nano = a.reserved_usd_nano + need_usd WHERE a.key = ANY(keys);
+            -- The call's hold (its reservation row, naming this replica): its spend line ends it.
+            IF json_typeof(c->'hold') = 'object' THEN
+              INSERT INTO reservations SELECT (json_populate_record(NULL::reservations, c->'hold')).*;
+              UPDATE reservations r SET replica_id = p_replica, accounts = keys, hold_tokens = need_tokens, hold_usd_nano = need_usd WHERE r.id = c->'hold'->>'id';
+            END IF;
           END IF;
-        END IF;
-        RETURN QUERY SELECT a.key::text, a.budget_tokens, a.budget_usd_nano, a.spent_tokens, a.spent_usd_nano, a.reserved_tokens, a.reserved_usd_nano, a.ended,
-          CASE WHEN NOT coalesce(refused, false) THEN NULL
-               WHEN a.budget_usd_nano IS NOT NULL AND p_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano THEN 'usd'
-               WHEN a.budget_tokens IS NOT NULL AND p_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens THEN 'tokens' END
-          FROM budget_accounts a WHERE a.key = ANY(p_keys);
+          shorts := shorts || CASE WHEN unit IS NULL THEN 'null'::json ELSE json_build_object('unit', unit, 'key', k) END;
+        END LOOP;
+        RETURN json_build_object('short', to_json(shorts), 'accounts',
+          (SELECT json_agg(json_build_object('key', a.key, 'budget_tokens', a.budget_tokens, 'budget_usd_nano', a.budget_usd_nano, 'spent_tokens', a.spent_tokens,
+             'spent_usd_nano', a.spent_usd_nano, 'reserved_tokens', a.reserved_tokens, 'reserved_usd_nano', a.reserved_usd_nano, 'ended', a.ended))
+           FROM budget_accounts a WHERE a.key = ANY(all_keys)));
       END $$;
 
       -- Replaces holds with what the calls cost: each hold's amount leaves reserved and the actual

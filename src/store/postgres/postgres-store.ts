@@ -79,16 +79,21 @@ const CHAIN_TYPES: Record<(typeof CHAIN_COLUMNS)[number], string> = {
 };
 
 /**
- * Inserts a linked batch and moves the chain head to its last event, in one statement (run
- * inside the transaction that locked the head). The JSON columns receive the canonical texts
- * the hashes cover; a JSON column keeps its text as given.
+ * Moves the chain head from the head the batch was linked onto ($n+3, $n+4) to its last event
+ * ($n+1, $n+2) and inserts the batch — both only if the head was still that one: otherwise the
+ * statement writes nothing and answers appended = 0. One statement, so atomic without an explicit
+ * transaction; a concurrent append waits on the head row and then finds it moved. The JSON columns
+ * receive the canonical texts the hashes cover; a JSON column keeps its text as given.
  */
 const APPEND_EVENTS_SQL = `
-WITH inserted AS (
+WITH head AS (
+  UPDATE audit_chain_head SET last_seq = $${CHAIN_COLUMNS.length + 1}, last_hash = $${CHAIN_COLUMNS.length + 2}
+  WHERE id = 1 AND last_seq = $${CHAIN_COLUMNS.length + 3} AND last_hash = $${CHAIN_COLUMNS.length + 4} RETURNING 1
+), inserted AS (
   INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')})
-  SELECT ${CHAIN_COLUMNS.join(', ')} FROM ${unnestColumns(CHAIN_COLUMNS, CHAIN_TYPES, 'e')}
+  SELECT ${CHAIN_COLUMNS.join(', ')} FROM ${unnestColumns(CHAIN_COLUMNS, CHAIN_TYPES, 'e')} WHERE EXISTS (SELECT 1 FROM head)
 )
-UPDATE audit_chain_head SET last_seq = $${CHAIN_COLUMNS.length + 1}, last_hash = $${CHAIN_COLUMNS.length + 2} WHERE id = 1`;
+SELECT count(*) AS appended FROM head`;
 
 /** Chain rows with the JSON columns as stored text, which verification hashes as it is. */
 const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c === 'data' ? `${c}::text AS ${c}` : c)).join(', ')}
@@ -190,6 +195,8 @@ export class PostgresStore implements Store {
   /** Identifies this store's connection settings in `appliedSettings`. */
   private readonly settingsKey: string;
   private closed = false;
+  /** The audit chain head as this store last wrote or read it (appendEvents links onto it). */
+  private knownHead: ChainHead | null = null;
 
   constructor(options: PostgresStoreOptions) {
     if (options.pool && options.connectionString) throw new TypeError('PostgresStore: give either connectionString or pool, not both');
@@ -663,22 +670,21 @@ export class PostgresStore implements Store {
    */
   async appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]> {
     if (events.length === 0) return [];
-    return this.withClient(async (client) => {
-      await client.query('BEGIN');
-      try {
-        const { rows } = await client.query<QueryResultRow>({ text: 'SELECT * FROM audit_chain_head WHERE id = 1 FOR UPDATE', types: TYPES });
-        if (!rows[0]) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
-        const linked = linkEvents(events, rowToChainHead(rows[0]));
-        const last = linked.events.at(-1)!;
-        await client.query({ text: APPEND_EVENTS_SQL, values: [...byColumn(CHAIN_COLUMNS.length, linked.records.map(recordValues)), last.seq, last.hash], types: TYPES });
-        await client.query('COMMIT');
+    // Optimistic: link onto the head this store last wrote (or read) and append in one statement
+    // that moves the head only if it is still there. When another replica appended meanwhile,
+    // nothing is written: read the head and link again. One round trip while this replica is the
+    // only writer; two per batch that follows another replica's.
+    for (;;) {
+      const head = this.knownHead ?? (await this.chainHead());
+      const linked = linkEvents(events, head);
+      const last = linked.events.at(-1)!;
+      const [row] = await this.rows(APPEND_EVENTS_SQL, [...byColumn(CHAIN_COLUMNS.length, linked.records.map(recordValues)), last.seq, last.hash, head.lastSeq, head.lastHash]);
+      if (Number(row?.appended) === 1) {
+        this.knownHead = { firstSeq: head.firstSeq, lastSeq: last.seq, lastHash: last.hash! };
         return linked.events;
-      } catch (err) {
-        // If the rollback fails too, withClient discards the connection (still in a transaction).
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
       }
-    });
+      this.knownHead = null;
+    }
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
