@@ -181,6 +181,19 @@ export class ApprovalService {
     return decided;
   }
 
+  /**
+   * An approval another replica raised or decided (the change feed): the session's gate follows
+   * it, and calls here waiting on its decision wake up.
+   */
+  async changed(id: string): Promise<void> {
+    const approval = await this.store.getApproval(id);
+    if (!approval) return;
+    if (approval.kind === 'budget') this.gates.set(approval.sessionId, { state: approval.status, approvalId: approval.id });
+    if (approval.status === 'pending') return;
+    for (const wake of this.waiters.get(id) ?? []) wake(approval);
+    this.waiters.delete(id);
+  }
+
   /** Waits up to `ms` for a decision on `id`; null when none came in time. */
   wait(id: string, ms: number): Promise<Approval | null> {
     return new Promise((resolve) => {

@@ -230,7 +230,7 @@ export class Gateway {
       // What the other replicas change reaches this one's caches (docs/operations.md#running-several-replicas).
       const feed = new ChangeFeed(shared, {
         resyncMs: (config.storage.postgres?.resync_seconds ?? 30) * 1000, logger,
-        onChange: (change) => applyChange(change, { directory, revocations, ledger, keys }),
+        onChange: (change) => applyChange(change, { directory, revocations, ledger, keys, approvals }),
         onResync: async () => {
           await Promise.all([revocations.load(), keys.load()]);
           directory.clear();
@@ -418,7 +418,7 @@ export class Gateway {
 }
 
 /** Applies one change another replica announced: what is cached of it is dropped or updated. */
-async function applyChange(change: Change, caches: { directory: Directory; revocations: RevocationList; ledger: Ledger; keys: KeyRing }): Promise<void> {
+async function applyChange(change: Change, caches: { directory: Directory; revocations: RevocationList; ledger: Ledger; keys: KeyRing; approvals: ApprovalService }): Promise<void> {
   switch (change.table) {
     case 'revoked_tokens':
       caches.revocations.remember(change.id, Number(change.expires_at));
@@ -435,6 +435,8 @@ async function applyChange(change: Change, caches: { directory: Directory; revoc
       return caches.directory.profiles.delete(change.id);
     case 'signing_keys':
       return caches.keys.load();
+    case 'approvals':
+      return caches.approvals.changed(change.id);
     default:
       // credentials are read from the store on each use: nothing cached to drop.
       return;

@@ -519,6 +519,7 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       CREATE TRIGGER agents_feed AFTER UPDATE ON agents FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
       CREATE TRIGGER teams_feed AFTER UPDATE ON teams FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
       CREATE TRIGGER profiles_feed AFTER UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER approvals_feed AFTER INSERT OR UPDATE OF status ON approvals FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
       CREATE TRIGGER credentials_feed AFTER UPDATE ON credentials FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at)
         EXECUTE FUNCTION tollgate_notify_change();
     `,
