@@ -25,8 +25,10 @@ storage: { postgres: { url: "${url}", schema: ${schema}, replica_timeout_seconds
 providers: [{ name: sim, type: simulated }]
 models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
 teams: [{ name: t }]
-profiles: [{ name: p, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } } }]
-agents: [{ name: a, team: t, profile: p }]
+profiles:
+  - { name: p, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } } }
+  - { name: soft, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } }, enforcement: { mode: soft, soft_threshold: 0.01, approval_hold_seconds: 20 } }
+agents: [{ name: a, team: t, profile: p }, { name: s, team: t, profile: soft }]
 `);
   return dir;
 }
@@ -163,6 +165,27 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect(await ledgerOf(schema, third.session.id)).toEqual(after);
     const verified = await admin(restarted.url, 'GET', '/admin/v1/audit/verify');
     expect(verified).toMatchObject({ ok: true });
+  });
+
+  it('wakes a call held for a human on one replica when another decides', { timeout: 60_000 }, async () => {
+    const dir = gatewayDir(PG_URL, schemas.fresh());
+    const [a, b] = await replicas(dir, 2);
+    running.push(a!, b!);
+    const opened = await admin(a!.url, 'POST', '/admin/v1/sessions', { agent: 's', task: 'soft', budget: { usd: 0.01 } });
+    // Held on B: the first call already crosses the 1 % threshold (its worst case is ~2.5 %).
+    const held = call(client(b!.url, opened.token as string), 'please [[sim:tokens=400]]', 400);
+    let pending: { id: string }[] = [];
+    for (let i = 0; i < 50 && pending.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pending = (await admin(a!.url, 'GET', '/admin/v1/approvals?status=pending')).data;
+    }
+    expect(pending).toHaveLength(1);
+    const decidedAt = performance.now();
+    await admin(a!.url, 'POST', `/admin/v1/approvals/${pending[0]!.id}/approve`, { reason: 'fine' });
+    expect(await held).toEqual({ status: 200 });
+    expect(performance.now() - decidedAt).toBeLessThan(2_000); // woken, not timed out (20 s)
+    // B's gate follows the decision: the next call needs no approval either.
+    expect(await call(client(b!.url, opened.token as string), 'again [[sim:tokens=20]]', 20)).toEqual({ status: 200 });
   });
 
   it('fails closed with 503 store_unavailable while the database is cut, and recovers by itself', { timeout: 60_000 }, async () => {
