@@ -58,11 +58,10 @@ const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{
 async function load(t: Target, connections: number): Promise<Sample> {
   const before = t.proxy?.roundTrips ?? 0;
   const share = (i: number) => Math.floor(connections / t.urls.length) + (i < connections % t.urls.length ? 1 : 0);
-  const runs = await Promise.all(t.urls.map((url, i) => share(i) === 0 ? null : autocannon({
+  const done = await Promise.all(t.urls.flatMap((url, i) => share(i) === 0 ? [] : [autocannon({
     url: `${url}/v1/chat/completions`, method: 'POST', connections: share(i), duration: DURATION,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${t.token}` }, body,
-  })));
-  const done = runs.filter((r) => r !== null);
+  })]));
   const total = done.reduce((n, r) => n + r.requests.total, 0);
   // Latency percentiles: the request-weighted mean of each replica's.
   const weighted = (f: (r: autocannon.Result) => number) => done.reduce((n, r) => n + f(r) * r.requests.total, 0) / Math.max(1, total);

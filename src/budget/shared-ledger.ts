@@ -238,7 +238,8 @@ export class SharedLedger implements Ledger {
 
   async grow(sessionId: string, extra: Amount): Promise<void> {
     const [row] = await this.store.query('SELECT tollgate_grow($1, $2, $3) AS ok, (SELECT parent_key FROM budget_accounts WHERE key = $1) AS parent', [sessionId, extra.tokens, extra.usdNano]);
-    if (!row?.ok) throw budgetExceeded({ key: String(row?.parent ?? sessionId), level: 'session' }, extra.usdNano > 0 ? 'usd' : 'tokens');
+    // A delegated session's growth is carved from its parent: that is the account short.
+    if (!row?.ok) throw budgetExceeded({ key: typeof row?.parent === 'string' ? row.parent : sessionId, level: 'session' }, extra.usdNano > 0 ? 'usd' : 'tokens');
     await this.reload(sessionId, 'session');
   }
 

@@ -231,7 +231,12 @@ export class PostgresStore implements Store {
    * to the pool only if it is healthy and outside any transaction; otherwise it is discarded.
    */
   private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect().catch((err: unknown) => Promise.reject(markStoreUnavailable(err)));
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw markStoreUnavailable(err);
+    }
     // A checked-out connection that drops emits 'error' (its pending query rejects as well);
     // unheard, that event would crash the process.
     let lost: Error | undefined;
