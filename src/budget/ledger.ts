@@ -140,11 +140,28 @@ export function subtree(rootId: string, tree: readonly Session[]): Session[] {
 /** The settled spend a session's own lines add up to. */
 export const ownSpend = (s: Session): Amount => ({ tokens: s.spent.inputTokens + s.spent.outputTokens, usdNano: s.spent.usdNano });
 
-export class MemoryLedger implements Ledger {
-  readonly durableHolds = false;
-  private readonly accounts = new Map<string, Account>();
+/** What both ledgers share: the loaded accounts and reading them. */
+export abstract class LoadedAccounts {
+  protected readonly accounts = new Map<string, Account>();
 
-  constructor(private readonly store: Store) {}
+  /** The loaded account of a session (load() first). */
+  session(sessionId: string): Account {
+    const account = this.accounts.get(sessionId);
+    if (!account) throw new Error(`ledger account for ${sessionId} not loaded`);
+    return account;
+  }
+
+  remaining(accounts: readonly Account[]): Remaining {
+    return remainingOf(accounts);
+  }
+}
+
+export class MemoryLedger extends LoadedAccounts implements Ledger {
+  readonly durableHolds = false;
+
+  constructor(private readonly store: Store) {
+    super();
+  }
 
   // --- loading ----------------------------------------------------------------------------
 
@@ -198,18 +215,7 @@ export class MemoryLedger implements Ledger {
     return account;
   }
 
-  /** The loaded account of a session (load() first). */
-  session(sessionId: string): Account {
-    const account = this.accounts.get(sessionId);
-    if (!account) throw new Error(`ledger account for ${sessionId} not loaded`);
-    return account;
-  }
-
   // --- reserving and settling -------------------------------------------------------------
-
-  remaining(accounts: readonly Account[]): Remaining {
-    return remainingOf(accounts);
-  }
 
   /** Holds `amount` on every account, or on none, in one synchronous step. */
   reserve(accounts: readonly Account[], amount: Amount): Reservation {

@@ -13,7 +13,7 @@
 // the database takes it — through an outage, never dropped.
 import type { Logger } from 'pino';
 import type { PendingReservation, PeriodBudget, Session, Store } from '../store/index.js';
-import { add, budgetExceeded, ownSpend, remainingOf, sliceAmount, sub, subtree, type Account, type Amount, type Ledger, type Level, type Remaining, type Reservation } from './ledger.js';
+import { add, budgetExceeded, LoadedAccounts, ownSpend, sliceAmount, sub, subtree, type Account, type Amount, type Ledger, type Level, type Reservation } from './ledger.js';
 import type { PeriodWindow } from './periods.js';
 
 /** A store whose database also holds the shared ledger's tables (PostgresStore). */
@@ -56,9 +56,8 @@ interface QueuedReserve {
   reject: (err: unknown) => void;
 }
 
-export class SharedLedger implements Ledger {
+export class SharedLedger extends LoadedAccounts implements Ledger {
   readonly durableHolds = true;
-  private readonly accounts = new Map<string, Account>();
   private owed: OwedSettle[] = [];
   private reserving: QueuedReserve[] = [];
   private reserveInFlight = false;
@@ -70,7 +69,9 @@ export class SharedLedger implements Ledger {
     private readonly replicaId: string,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    super();
+  }
 
   // --- loading ----------------------------------------------------------------------------
 
@@ -117,16 +118,6 @@ export class SharedLedger implements Ledger {
       [key, level, budget.tokens, budget.usdNano, spent.tokens, spent.usdNano, this.now()],
     );
     return this.remember(key, level, row as unknown as AccountRow);
-  }
-
-  session(sessionId: string): Account {
-    const account = this.accounts.get(sessionId);
-    if (!account) throw new Error(`ledger account for ${sessionId} not loaded`);
-    return account;
-  }
-
-  remaining(accounts: readonly Account[]): Remaining {
-    return remainingOf(accounts);
   }
 
   forget(key: string): void {

@@ -351,6 +351,12 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         SELECT a.* FROM budget_accounts a WHERE a.key IN (SELECT key FROM up) ORDER BY a.key FOR UPDATE OF a
       $$;
 
+      -- The unit ('usd' or 'tokens') in which account a cannot cover an amount, or NULL if it can.
+      CREATE FUNCTION tollgate_short(a budget_accounts, p_tokens BIGINT, p_usd BIGINT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN a.budget_usd_nano IS NOT NULL AND p_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano THEN 'usd'
+                    WHEN a.budget_tokens IS NOT NULL AND p_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens THEN 'tokens' END
+      $$;
+
       -- Reserves for a batch of calls (one replica's calls of one moment), in order: each call's
       -- amount is held on every one of its accounts or on none. All the accounts are locked first,
       -- in key order. p_calls: [{"keys":[…],"tokens":n,"usd":n,"hold":{reservation row}|null}].
@@ -376,9 +382,7 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
           -- The first account, in the call's order (session, agent, team), that cannot cover it.
           unit := NULL;
           FOREACH k IN ARRAY keys LOOP
-            SELECT CASE WHEN a.budget_usd_nano IS NOT NULL AND need_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano THEN 'usd'
-                        WHEN a.budget_tokens IS NOT NULL AND need_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens THEN 'tokens' END
-              INTO unit FROM budget_accounts a WHERE a.key = k;
+            SELECT tollgate_short(a, need_tokens, need_usd) INTO unit FROM budget_accounts a WHERE a.key = k;
             EXIT WHEN unit IS NOT NULL;
           END LOOP;
           IF unit IS NULL THEN
@@ -446,10 +450,7 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         p budget_accounts;
       BEGIN
         SELECT * INTO p FROM budget_accounts WHERE key = p_parent FOR UPDATE;
-        IF (p.budget_usd_nano IS NOT NULL AND p_slice_usd > p.budget_usd_nano - p.spent_usd_nano - p.reserved_usd_nano)
-           OR (p.budget_tokens IS NOT NULL AND p_slice_tokens > p.budget_tokens - p.spent_tokens - p.reserved_tokens) THEN
-          RETURN false;
-        END IF;
+        IF tollgate_short(p, p_slice_tokens, p_slice_usd) IS NOT NULL THEN RETURN false; END IF;
         UPDATE budget_accounts SET reserved_tokens = reserved_tokens + p_slice_tokens, reserved_usd_nano = reserved_usd_nano + p_slice_usd WHERE key = p_parent;
         INSERT INTO budget_accounts (key, level, budget_tokens, budget_usd_nano, parent_key, slice_tokens, slice_usd_nano, updated_at)
           VALUES (p_child, 'session', p_budget_tokens, p_budget_usd, p_parent, p_slice_tokens, p_slice_usd, p_now);
@@ -467,10 +468,7 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         SELECT * INTO a FROM budget_accounts WHERE key = p_key;
         IF a.parent_key IS NOT NULL AND NOT a.ended THEN
           SELECT * INTO p FROM budget_accounts WHERE key = a.parent_key;
-          IF (p.budget_usd_nano IS NOT NULL AND p_usd > p.budget_usd_nano - p.spent_usd_nano - p.reserved_usd_nano)
-             OR (p.budget_tokens IS NOT NULL AND p_tokens > p.budget_tokens - p.spent_tokens - p.reserved_tokens) THEN
-            RETURN false;
-          END IF;
+          IF tollgate_short(p, p_tokens, p_usd) IS NOT NULL THEN RETURN false; END IF;
           UPDATE budget_accounts SET reserved_tokens = reserved_tokens + p_tokens, reserved_usd_nano = reserved_usd_nano + p_usd WHERE key = a.parent_key;
           UPDATE budget_accounts SET slice_tokens = slice_tokens + p_tokens, slice_usd_nano = slice_usd_nano + p_usd WHERE key = p_key;
         END IF;
