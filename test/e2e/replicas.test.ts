@@ -9,12 +9,15 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PG_URL, postgresProblem, schemaPool } from '../helpers/postgres.js';
-import { startServe, type ServeProcess } from '../helpers/process.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CLI, cleanEnv, startServe, type ServeProcess } from '../helpers/process.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const problem = await postgresProblem('the replica tests');
 const schemas = schemaPool('tollgate_replicas');
 const ADMIN = 'tga_replicas-test';
+const execFileAsync = promisify(execFile);
 
 /** A directory with a config on `url` and `schema`; replicas share it (master key, admin token). */
 function gatewayDir(url: string, schema: string): string {
@@ -79,6 +82,23 @@ async function ledgerOf(schema: string, sessionId: string) {
   afterAll(async () => {
     await Promise.all(running.map((p) => p.stop('SIGKILL')));
     await schemas.dropAll();
+  });
+
+  it('tollgate migrate applies each version once when run twice at once, then reports up to date', { timeout: 60_000 }, async () => {
+    const schema = schemas.fresh();
+    const dir = gatewayDir(PG_URL, schema);
+    const migrate = () => execFileAsync(process.execPath, [CLI, 'migrate', '--config', 'tollgate.yaml'], { cwd: dir, env: cleanEnv() });
+    const [one, two] = await Promise.all([migrate(), migrate()]);
+    // One applied everything (it took the lock first); the other, waiting on the lock, found nothing left.
+    const outs = [one.stdout, two.stdout];
+    expect(outs.filter((o) => /applied 1, 2, 3, 4, 5, 6, 7, 8, 9\n$/.test(o))).toHaveLength(1);
+    expect(outs.filter((o) => /up to date\n$/.test(o))).toHaveLength(1);
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    const versions = (await db.query(`SELECT version FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows.map((r: { version: number }) => r.version);
+    await db.end();
+    expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect((await migrate()).stdout).toMatch(/up to date/);
   });
 
   it('keeps one session budget exact across three replicas, honours a revocation on all within a second, and balances after a kill -9', { timeout: 120_000 }, async () => {
