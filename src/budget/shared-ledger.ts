@@ -224,25 +224,28 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     const [row] = await this.store.query('SELECT tollgate_delegate($1, $2, $3, $4, $5, $6, $7) AS ok', [parent.id, child.id, child.budget.tokens, child.budget.usdNano, slice.tokens, slice.usdNano, this.now()]);
     if (!row?.ok) throw budgetExceeded(p, slice.usdNano > 0 ? 'usd' : 'tokens');
     p.reserved = add(p.reserved, slice);
-    await this.reload(child.id, 'session');
+    const [opened] = await this.store.query('SELECT * FROM budget_accounts WHERE key = $1', [child.id]);
+    this.remember(child.id, 'session', opened as unknown as AccountRow);
   }
 
   async grow(sessionId: string, extra: Amount): Promise<void> {
     const [row] = await this.store.query('SELECT tollgate_grow($1, $2, $3) AS ok, (SELECT parent_key FROM budget_accounts WHERE key = $1) AS parent', [sessionId, extra.tokens, extra.usdNano]);
+    const parent = typeof row?.parent === 'string' ? row.parent : null;
     // A delegated session's growth is carved from its parent: that is the account short.
-    if (!row?.ok) throw budgetExceeded({ key: typeof row?.parent === 'string' ? row.parent : sessionId, level: 'session' }, extra.usdNano > 0 ? 'usd' : 'tokens');
-    await this.reload(sessionId, 'session');
+    if (!row?.ok) throw budgetExceeded({ key: parent ?? sessionId, level: 'session' }, extra.usdNano > 0 ? 'usd' : 'tokens');
+    await this.reload([sessionId, parent]);
   }
 
   async end(sessionId: string): Promise<void> {
-    await this.store.query('SELECT tollgate_end($1)', [sessionId]);
-    const account = this.accounts.get(sessionId);
-    if (account) account.ended = true;
+    const [row] = await this.store.query('SELECT tollgate_end($1), (SELECT parent_key FROM budget_accounts WHERE key = $1) AS parent', [sessionId]);
+    await this.reload([sessionId, typeof row?.parent === 'string' ? row.parent : null]);
   }
 
-  private async reload(key: string, level: Level): Promise<void> {
-    const [row] = await this.store.query('SELECT * FROM budget_accounts WHERE key = $1', [key]);
-    if (row) this.remember(key, level, row as unknown as AccountRow);
+  /** Reads these sessions' accounts afresh (those this process has loaded). */
+  private async reload(keys: (string | null)[]): Promise<void> {
+    const wanted = keys.filter((k): k is string => k !== null && this.accounts.has(k));
+    if (wanted.length === 0) return;
+    for (const row of await this.store.query('SELECT * FROM budget_accounts WHERE key = ANY($1::text[])', [wanted])) this.remember(String(row.key), 'session', row as unknown as AccountRow);
   }
 }
 
