@@ -12,7 +12,7 @@ import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, Enforcement, GroupCommit, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
-import type { Telemetry } from '../telemetry/index.js';
+import type { StageTimes, Telemetry } from '../telemetry/index.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
@@ -35,6 +35,8 @@ export interface PipelineDeps {
   logger: Logger;
   /** Metrics and traces (no-ops unless configured). */
   telemetry: Telemetry;
+  /** Per-stage timers (always on; see telemetry/stages.ts). */
+  stages: StageTimes;
   /** Keyed fingerprint of a prompt's text (recorded on `model.call` for the retry-loop detector). */
   fingerprint?: Fingerprinter;
   /** Throttles detectors imposed on sessions (checked by the rate-limit stage). */
@@ -90,4 +92,6 @@ export interface CallContext {
   /** performance.now() when the request went upstream, and when the upstream's headers came back. */
   forwardedAt?: number;
   upstreamAt?: number;
+  /** performance.now() at the end of the last timed stage (telemetry/stages.ts). */
+  lapAt?: number;
 }

@@ -18,7 +18,7 @@ import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
-import { createTelemetry, type Telemetry } from '../telemetry/index.js';
+import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
 import { baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
@@ -195,11 +195,12 @@ export class Gateway {
     const detection = new DetectionEngine({ config: config.detection, store, directory, alerts, timeZone: config.budgets.timezone, logger });
     await detection.start();
     if (config.detection.enabled) audit.addSink(detection);
+    const stages = new StageTimes();
     const pipeline: PipelineDeps = {
       // Fingerprints feed the retry-loop detector: not computed when it cannot run.
       fingerprint: config.detection.enabled && config.detection.detectors.retry_loop.enabled ? promptFingerprinter(master.derive('prompt-fingerprint')) : undefined,
       containment,
-      tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
+      tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry, stages,
       timeZone: config.budgets.timezone,
       rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
@@ -207,7 +208,7 @@ export class Gateway {
       logRequests: config.server.log_requests,
     };
     const admin: AdminDeps = {
-      alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
+      stages, alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
