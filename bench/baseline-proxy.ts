@@ -37,7 +37,7 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
       .request({ method: 'POST', path: base + (req.url ?? '').replace(/^\/v1/, ''), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
       .then(async (up) => {
         res.writeHead(up.statusCode, { 'content-type': String(up.headers['content-type'] ?? 'application/json') });
-        let usage: Usage | null = null;
+        let usage: Usage | null;
         if (body.stream === true) {
           let tail = '';
           for await (const chunk of up.body as AsyncIterable<Buffer>) {

@@ -31,12 +31,12 @@ export function startProcess(cmd: string[], ready: RegExp, env: NodeJS.ProcessEn
   child.once('exit', () => children.delete(child));
   let out = '';
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       if (out.length < 100_000) out += c.toString();
       const match = ready.exec(out);
       if (match) {
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
         resolve({ child, match });
       }
     });

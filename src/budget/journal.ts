@@ -4,17 +4,15 @@
 // them charges each once, at the worst case it held, marked estimated.
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
-import { GroupCommit, type PendingReservation, type Store, type UsageRecord } from '../store/index.js';
+import type { PendingReservation, Store, UsageRecord } from '../store/index.js';
 
 export type JournalEntry = { usage: UsageRecord } | { reservation: PendingReservation };
 
-export function createJournal(store: Store): GroupCommit<JournalEntry> {
-  return new GroupCommit<JournalEntry>((entries) =>
-    store.recordUsage(
-      entries.flatMap((e) => ('usage' in e ? [e.usage] : [])),
-      entries.flatMap((e) => ('reservation' in e ? [e.reservation] : [])),
-    ),
-  );
+/** Where holds and spend lines are queued: the store's WriteQueue, shared with the audit log. */
+export interface Journal {
+  /** Resolves once the entry is durable. */
+  add(entry: JournalEntry): Promise<void>;
+  flush(): Promise<void>;
 }
 
 /** How long a hold stays in a shared store before another replica may reconcile it. */
