@@ -6,12 +6,11 @@
 // first chunk with sub-millisecond precision. Prints rps, p50/p90/p99, CPU µs per request (from
 // /proc), RSS, errors, Tollgate's per-stage times, and the ratios the goals are stated in.
 // `--check` compares the ratios with bench/thresholds.json (CI runs `--quick --check`).
-import autocannon from 'autocannon';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
-import { ADMIN_TOKEN, BENCH_CALL, startProcess, startStack, startUpstream, stopProcess } from './stack.js';
+import { load, median, warmUp, probe, quantile, type Sample, type Target } from './measure.js';
+import { ADMIN_TOKEN, startProcess, startStack, startUpstream, stopProcess } from './stack.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(`--${name}`);
@@ -24,77 +23,9 @@ const DURATION = option('duration', quick ? 3 : 5);
 const ROUNDS = option('rounds', quick ? 1 : 3);
 const CONNECTIONS = quick ? [1, 32] : [1, 32, 128];
 const PROBES = option('probes', quick ? 200 : 600);
-const CLK_TCK = 100;
 const MODES = ['plain', 'stream'] as const;
 type Mode = (typeof MODES)[number];
 
-interface Target {
-  name: string;
-  url: string;
-  headers: Record<string, string>;
-  pid: number | null;
-}
-
-interface Sample { rps: number; p50: number; p90: number; p99: number; cpuUs: number; rssMb: number; errors: number }
-
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
-
-const bodies: Record<Mode, string> = {
-  plain: JSON.stringify(BENCH_CALL),
-  stream: JSON.stringify({ ...BENCH_CALL, stream: true, stream_options: { include_usage: true } }),
-};
-
-async function load(t: Target, connections: number, mode: Mode): Promise<Sample> {
-  const before = t.pid ? cpuTicks(t.pid) : 0;
-  let peakRss = 0;
-  const sampler = t.pid ? setInterval(() => (peakRss = Math.max(peakRss, rssMb(t.pid!))), 250) : null;
-  const r = await autocannon({ url: t.url, method: 'POST', connections, duration: DURATION, headers: { 'content-type': 'application/json', ...t.headers }, body: bodies[mode] });
-  if (sampler) clearInterval(sampler);
-  const ticks = t.pid ? cpuTicks(t.pid) - before : 0;
-  return {
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p90: r.latency.p90,
-    p99: r.latency.p99,
-    cpuUs: t.pid && r.requests.total ? ((ticks / CLK_TCK) * 1e6) / r.requests.total : 0,
-    rssMb: peakRss,
-    errors: r.errors + r.non2xx,
-  };
-}
-
-/**
- * One request at a time, the targets interleaved request by request: full latency of a plain
- * call, and time to the first body chunk of a streamed one (ms, microsecond precision).
- */
-async function probe(targets: Target[], mode: Mode): Promise<Map<string, number[]>> {
-  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
-  const out = new Map<string, number[]>(targets.map((t) => [t.name, []]));
-  for (let i = 0; i < PROBES; i++) {
-    for (const t of targets) {
-      const started = performance.now();
-      const res = await request(t.url, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...t.headers }, body: bodies[mode] });
-      let first: number | null = null;
-      for await (const chunk of res.body) {
-        if (first === null && chunk.length > 0) first = performance.now();
-      }
-      const done = performance.now();
-      if (res.statusCode !== 200) throw new Error(`${t.name} answered ${res.statusCode} to the ${mode} probe`);
-      if (i >= PROBES / 10) out.get(t.name)!.push((mode === 'stream' ? first ?? done : done) - started); // the first tenth warms up
-    }
-  }
-  await agent.close();
-  return out;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 interface StageLine { stage: string; count: number; mean_us: number; p50_us: number; p99_us: number }
 
@@ -130,7 +61,7 @@ async function main() {
     process.stderr.write('portkey: not installed (npm run bench:peers installs it into bench/peers); measured without the peer\n');
   }
   // Warm up every path (JIT, pools, tokenizer), both modes.
-  for (const t of targets) for (const mode of MODES) await autocannon({ url: t.url, method: 'POST', connections: 8, amount: 2000, headers: { 'content-type': 'application/json', ...t.headers }, body: bodies[mode] });
+  for (const t of targets) for (const mode of MODES) await warmUp(t, mode);
 
   const results = new Map<string, Sample[]>();
   const stages = new Map<string, StageLine[]>();
@@ -140,7 +71,7 @@ async function main() {
         // Rotate the order each round so drift on a shared machine does not favour one target.
         for (const t of targets.map((_, i) => targets[(i + round) % targets.length]!)) {
           if (t.name === 'tollgate') await adminJson(stack.gatewayUrl, '/admin/v1/debug/stages/reset', 'POST');
-          const sample = await load(t, c, mode);
+          const sample = await load(t, c, mode, DURATION);
           if (t.name === 'tollgate' && c === 32) stages.set(mode, (await adminJson<{ stages: StageLine[] }>(stack.gatewayUrl, '/admin/v1/debug/stages')).stages);
           const key = `${t.name}|${mode}|${c}`;
           results.set(key, [...(results.get(key) ?? []), sample]);
@@ -150,8 +81,8 @@ async function main() {
     }
   }
   process.stderr.write('  probing latency and time to first chunk, one request at a time\n');
-  const latency = await probe(targets, 'plain');
-  const ttfc = await probe(targets, 'stream');
+  const latency = await probe(targets, 'plain', PROBES);
+  const ttfc = await probe(targets, 'stream', PROBES);
 
   const med = (name: string, mode: Mode, c: number, f: keyof Sample) => median(results.get(`${name}|${mode}|${c}`)!.map((s) => s[f]));
   const has = (name: string) => targets.some((t) => t.name === name);
