@@ -5,43 +5,20 @@
 // database is reached through a counting proxy, so the round trips per call are measured, not
 // estimated. With --write, the table replaces the "Several replicas" section of bench/RESULTS.md.
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { TcpProxy } from '../test/helpers/tcp-proxy.js';
+import { ADMIN_TOKEN, BENCH_CALL, CLI, openSession, startProcess, startUpstream } from './stack.js';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
 const DURATION = quick ? 4 : 10;
 const ROUNDS = quick ? 1 : 3;
 const CONNECTIONS = quick ? [1, 32] : [1, 32, 96];
-const ADMIN = 'tga_bench-admin-token';
 const PG_URL = process.env.TOLLGATE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
-
-const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-
-function start(cmd: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpExecArray> {
-  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      if (out.length < 100_000) out += c.toString();
-      const match = ready.exec(out);
-      if (match) {
-        child.stdout.removeAllListeners('data');
-        child.stdout.resume();
-        resolve(match);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)));
-  });
-}
 
 interface Target {
   name: string;
@@ -52,7 +29,7 @@ interface Target {
 
 interface Sample { rps: number; p50: number; p99: number; errors: number; roundTrips: number | null }
 
-const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the plot of a short story in one line.' }] });
+const body = JSON.stringify(BENCH_CALL);
 
 /** Runs `connections` spread over the target's replicas at once; one sample. */
 async function load(t: Target, connections: number): Promise<Sample> {
@@ -75,9 +52,9 @@ async function load(t: Target, connections: number): Promise<Sample> {
 }
 
 async function main() {
-  const upstreamPort = (await start([cli, 'simulate', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]!;
+  const upstreamPort = String((await startUpstream()).port);
   const base = readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', upstreamPort).replace('log_requests: true', 'log_requests: false');
-  const env = { TOLLGATE_ADMIN_TOKEN: ADMIN, BENCH_PROVIDER_KEY: 'sk-bench' };
+  const env = { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' };
   const schemas: string[] = [];
 
   /** `replicas` gateway processes on one store (PostgreSQL through a counting proxy, or SQLite). */
@@ -92,13 +69,10 @@ async function main() {
       storage = `storage: { postgres: { url: "${proxy.via(PG_URL)}", schema: ${schema}, pool_size: 16 } }\n`;
     }
     writeFileSync(join(dir, 'tollgate.yaml'), base + storage);
-    const serve = () => start([cli, 'serve', '--config', join(dir, 'tollgate.yaml'), '--data-dir', dir], /"url":"(http:[^"]+)".*tollgate listening/, env).then((m) => m[1]!);
+    const serve = () => startProcess([CLI, 'serve', '--config', join(dir, 'tollgate.yaml'), '--data-dir', dir], /"url":"(http:[^"]+)".*tollgate listening/, env).then((s) => s.match[1]!);
     const first = await serve();
     const urls = [first, ...(await Promise.all(Array.from({ length: replicas - 1 }, serve)))];
-    const opened = (await (await fetch(`${first}/admin/v1/sessions`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'bench-agent', task: 'benchmark' }),
-    })).json()) as { token: string };
-    return { name, urls, token: opened.token, proxy };
+    return { name, urls, token: (await openSession(first, 'bench-agent')).token, proxy };
   }
 
   const targets = [
