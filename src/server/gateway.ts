@@ -11,7 +11,7 @@ import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
-import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
@@ -148,7 +148,7 @@ export class Gateway {
     await providers.start();
     const usage = createJournal(store);
     const approvals = new ApprovalService(store, ledger, audit, {
-      webhookUrl: config.approvals.webhook_url, logger, now,
+      webhookUrl: config.approvals.webhook_url, logger, now, separationOfDuties: config.approvals.separation_of_duties,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
       // A suspended session's fate: approved, it calls again; denied, it is revoked.
       onResumeDecided: async (approval, decidedBy) => {
@@ -167,7 +167,8 @@ export class Gateway {
       maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team,
       modelNames: () => providers.listModels().map((m) => m.name), policy: authorizer, now,
     });
-    const credentials = new CredentialService(store, master, now);
+    const credentials = new CredentialService(store, master, now, { logger });
+    const operators = new OperatorService(store, master, adminToken, now);
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
     const rateLimiter = new RateLimiter({ now });
     const mcpTools = new Map(config.mcp_servers.map((s) => [s.name, s.tools]));
@@ -208,7 +209,11 @@ export class Gateway {
     };
     const admin: AdminDeps = {
       alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
-      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone,
+      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone, operators,
+      review: {
+        windowDays: config.access_review.window_days, unusedDays: config.access_review.unused_days, longLivedDays: config.access_review.long_lived_days,
+        federationEnabled: federation.enabled, federatedAgents: federation.mappedAgents(),
+      },
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
@@ -379,6 +384,7 @@ export class Gateway {
     await new Promise((resolve) => setImmediate(resolve));
     await this.mcp.close();
     await this.usage.flush();
+    await this.admin.credentials.flush().catch((err: unknown) => this.logger.warn({ err }, 'credential uses could not be written at shutdown'));
     // Findings on the last calls become alerts; learned baselines are saved.
     await this.audit.flush();
     await this.detection.close();
