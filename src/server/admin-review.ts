@@ -30,7 +30,7 @@ const AGENT_COLUMNS = ['agent', 'agent_id', 'owner', 'team', 'profile', 'status'
 const FINDING_COLUMNS = ['id', 'kind', 'severity', 'owasp', 'agent', 'profile', 'credential', 'summary', 'remedy', 'automatic', 'commands', 'accepted_by'];
 
 /** One CSV line per agent (`rows=agents`, the default) or per finding. */
-function reviewCsv(r: AccessReview, rows: 'agents' | 'findings'): string {
+export function reviewCsv(r: AccessReview, rows: 'agents' | 'findings'): string {
   const list = (xs: readonly string[]) => xs.join(' ');
   if (rows === 'findings') {
     return csvText(FINDING_COLUMNS, r.findings.map((f) => ({
