@@ -7,4 +7,5 @@ export { SessionService, type OpenSessionInput, type DelegateInput, type IssuedT
 export { CredentialService, type IssuedSecret } from './credentials.js';
 export { RevocationList } from './revocation.js';
 export { OperatorService, BOOTSTRAP_OPERATOR, operatorActor, roleAllows, type OperatorIdentity } from './operators.js';
+export { OidcLogin, roleForGroups, type OidcSettings, type OidcUser } from './oidc-login.js';
 export { FederationVerifier, type FederatedIdentity } from './federation.js';

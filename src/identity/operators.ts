@@ -2,6 +2,9 @@
 // says who approved, revoked or changed what. An operator's token is shown once; the store keeps
 // only an HMAC-SHA256 of it (as for client secrets) and presented tokens are compared in constant
 // time. The bootstrap admin token (TOLLGATE_ADMIN_TOKEN) stays: it acts as the operator `admin`.
+// An OIDC sign-in gets a dashboard token instead: `tgd_<claims>.<HMAC>`, stateless (so any
+// replica sharing the master key accepts it), short-lived, and refused once its operator is
+// disabled. Every kind is told apart by its prefix, and none of them is a session token.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../errors/index.js';
 import { OPERATOR_ROLES, type Operator, type OperatorRole, type Store } from '../store/index.js';
@@ -36,8 +39,11 @@ export const operatorActor = (o: OperatorIdentity): string => (o.via === 'bootst
 const TOKEN = /^tgo_(op_[a-z0-9]+)\.([A-Za-z0-9_-]{43})$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
 
+const DASHBOARD = /^tgd_([A-Za-z0-9_-]{1,1024})\.([A-Za-z0-9_-]{43})$/;
+
 export class OperatorService {
   private readonly hmacKey: Buffer;
+  private readonly dashboardKey: Buffer;
 
   constructor(
     private readonly store: Store,
@@ -46,6 +52,25 @@ export class OperatorService {
     private readonly now: () => number = Date.now,
   ) {
     this.hmacKey = master.derive('operator-token');
+    this.dashboardKey = master.derive('dashboard-token');
+  }
+
+  /** A dashboard token for an operator signed in by OIDC, valid `ttlMs`. */
+  issueDashboardToken(o: OperatorIdentity, ttlMs: number): { token: string; expiresAt: number } {
+    const expiresAt = this.now() + ttlMs;
+    const claims = Buffer.from(JSON.stringify({ id: o.id, name: o.name, role: o.role, exp: expiresAt })).toString('base64url');
+    return { token: `tgd_${claims}.${createHmac('sha256', this.dashboardKey).update(claims).digest('base64url')}`, expiresAt };
+  }
+
+  private async dashboardIdentity(claims: string, mac: string): Promise<OperatorIdentity | null> {
+    const expected = createHmac('sha256', this.dashboardKey).update(claims).digest();
+    const presented = Buffer.from(mac, 'base64url');
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return null;
+    const c = JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')) as { id: string; name: string; role: OperatorRole; exp: number };
+    if (!(c.exp > this.now()) || !OPERATOR_ROLES.includes(c.role)) return null;
+    const operator = await this.store.getOperator(c.id);
+    if (!operator || operator.disabledAt !== null) return null;
+    return { id: operator.id, name: operator.name, role: c.role, via: 'oidc' };
   }
 
   private hash(token: string): string {
@@ -69,6 +94,8 @@ export class OperatorService {
    */
   async authenticate(presented: string): Promise<OperatorIdentity | null> {
     if (this.adminToken.matches(presented)) return BOOTSTRAP_OPERATOR;
+    const dashboard = DASHBOARD.exec(presented);
+    if (dashboard) return this.dashboardIdentity(dashboard[1]!, dashboard[2]!);
     const match = TOKEN.exec(presented);
     if (!match) return null;
     const operator = await this.store.getOperator(match[1]!);

@@ -15,6 +15,7 @@ import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { ACCESS_REVIEW_ROUTES } from './admin-review.js';
 import { ALERT_ROUTES } from './admin-alerts.js';
+import { handleOidc, OIDC_PATH, type OidcDeps } from './admin-oidc.js';
 import { OPERATOR_ROUTES } from './admin-operators.js';
 import { requiredRole } from './admin-roles.js';
 import type { ReviewSettings } from '../access/index.js';
@@ -50,6 +51,8 @@ export interface AdminDeps {
   operators: OperatorService;
   /** Access review settings and what it may suggest (docs/access-review.md). */
   review: ReviewSettings;
+  /** Dashboard sign-in by OIDC (admin.oidc); null when not configured. */
+  oidc: OidcDeps | null;
 }
 
 export interface RouteInput {
@@ -412,6 +415,10 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
   try {
     if (url.pathname === '/admin/v1/openapi.json' && req.method === 'GET') {
       sendJson(res, 200, openApiDocument(deps.version), { 'x-request-id': requestId });
+      return;
+    }
+    if (url.pathname.startsWith(`${OIDC_PATH}/`)) {
+      await handleOidc(req, res, url, deps.oidc, requestId);
       return;
     }
     const token = presentedToken(req.headers);

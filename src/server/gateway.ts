@@ -11,7 +11,7 @@ import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
-import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
@@ -214,6 +214,7 @@ export class Gateway {
         windowDays: config.access_review.window_days, unusedDays: config.access_review.unused_days, longLivedDays: config.access_review.long_lived_days,
         federationEnabled: federation.enabled, federatedAgents: federation.mappedAgents(),
       },
+      oidc: oidcDeps(config, env, operators, audit, now),
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
@@ -395,4 +396,14 @@ export class Gateway {
     await this.providers.close();
     await this.store.close();
   }
+}
+
+/** Dashboard sign-in by OIDC, when admin.oidc is configured (the client secret from its env var). */
+function oidcDeps(config: Config, env: NodeJS.ProcessEnv, operators: OperatorService, audit: AuditLog, now: () => number): AdminDeps['oidc'] {
+  const o = config.admin.oidc;
+  if (!o) return null;
+  const clientSecret = o.client_secret_env ? env[o.client_secret_env] : undefined;
+  if (o.client_secret_env && !clientSecret) throw new Error(`admin.oidc.client_secret_env names ${o.client_secret_env}, which is not set`);
+  const login = new OidcLogin({ issuer: o.issuer, clientId: o.client_id, clientSecret, groupsClaim: o.groups_claim, nameClaim: o.name_claim, roleMapping: o.role_mapping, scopes: o.scopes }, now);
+  return { login, operators, audit, sessionTtlMs: o.session_ttl_seconds * 1000 };
 }

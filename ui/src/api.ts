@@ -5,6 +5,23 @@ import { store } from './store';
 
 const TOKEN_KEY = 'tollgate.admin-token';
 
+/**
+ * An OIDC sign-in comes back as `/ui/#token=…` (or `#sign_in_error=…`): the token moves to
+ * sessionStorage and the fragment leaves the address bar (and the history) at once.
+ */
+function fromFragment(): string | null {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get('token');
+  const error = params.get('sign_in_error');
+  if (token === null && error === null) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  return error;
+}
+
+/** Why the last OIDC sign-in failed, if it did (shown on the sign-in page). */
+export const signInError = fromFragment();
+
 export const signedIn = store<boolean>(sessionStorage.getItem(TOKEN_KEY) !== null);
 
 export function signIn(token: string): void {
@@ -42,6 +59,12 @@ export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
   }
+}
+
+/** Whether the gateway offers OIDC sign-in (admin.oidc), and where it starts. */
+export async function oidcConfig(): Promise<{ enabled: boolean; login_url?: string }> {
+  const res = await fetch('/admin/oidc/config', { cache: 'no-store', credentials: 'omit' });
+  return res.ok ? ((await res.json()) as { enabled: boolean; login_url?: string }) : { enabled: false };
 }
 
 /** Calls the admin API; a 401 signs out (the token was wrong or has changed). */

@@ -3,7 +3,7 @@
 // shown. Mounted on #app.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, loadMe, me, signedIn, signIn, signOut } from './api';
+import { api, ApiError, loadMe, me, oidcConfig, signedIn, signIn, signInError, signOut } from './api';
 import { AgentPage, Agents } from './pages/agents';
 import { AlertPage, Alerts } from './pages/alerts';
 import { Approvals } from './pages/approvals';
@@ -26,8 +26,12 @@ const NAV = [
 
 function Login() {
   const [token, setToken] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(signInError);
   const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState<string | null>(null);
+  useEffect(() => {
+    oidcConfig().then((c) => setSso(c.enabled && c.login_url ? c.login_url : null), () => undefined);
+  }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -49,6 +53,7 @@ function Login() {
         <p class="muted">Sign in with your operator token (<code>tollgate operator create</code> prints it once), or the gateway's bootstrap admin token (<code>TOLLGATE_ADMIN_TOKEN</code>, or the file <code>.tollgate/admin-token</code>). It is kept in this tab only.</p>
         <label>Operator token<input type="password" name="token" autoComplete="current-password" required value={token} onInput={(e) => setToken(e.currentTarget.value)} autoFocus /></label>
         <button class="btn primary" type="submit" disabled={busy || token.trim() === ''}>Sign in</button>
+        {sso && <a class="btn plain" href={sso}>Sign in with your identity provider</a>}
         {error && <p class="error" role="alert">{error}</p>}
       </form>
     </main>
