@@ -125,7 +125,7 @@ class Tally {
 
   add(key: string, name: string, calls: number, at: number): void {
     let names = this.by.get(key);
-    if (!names) this.by.set(key, (names = new Map()));
+    if (!names) this.by.set(key, (names = new Map<string, { calls: number; lastAt: number }>()));
     const t = names.get(name);
     if (!t) names.set(name, { calls, lastAt: at });
     else {

@@ -3,7 +3,7 @@
 // against the provider's JWKS, groups mapped to roles, the dashboard token working on the admin
 // API with that role, and each way a sign-in must fail.
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roleForGroups } from '../../src/identity/index.js';
@@ -32,7 +32,7 @@ class TestIssuer {
     this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
   }
 
-  private async handle(path: string, req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+  private async handle(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(path, this.url);
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -48,7 +48,7 @@ class TestIssuer {
       expect(q.get('code_challenge_method')).toBe('S256');
       const code = randomBytes(16).toString('hex');
       this.codes.set(code, { challenge: q.get('code_challenge')!, nonce: q.get('nonce')!, redirectUri: q.get('redirect_uri')!, clientId: q.get('client_id')! });
-      res.writeHead(302, { location: `${q.get('redirect_uri')}?${new URLSearchParams({ code, state: q.get('state')! })}` });
+      res.writeHead(302, { location: `${q.get('redirect_uri')}?${new URLSearchParams({ code, state: q.get('state')! }).toString()}` });
       return void res.end();
     }
     if (url.pathname === '/token') {
