@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { GatewayError } from '../errors/index.js';
 import { OPERATOR_ROLES, type Operator } from '../store/index.js';
 import type { AdminRoute } from './admin.js';
-import { requiredRole, ROUTE_ROLES } from './admin-roles.js';
+import { DEFAULT_ROLE, ROUTE_ROLES } from './admin-roles.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -19,7 +19,7 @@ export const OPERATOR_ROUTES: AdminRoute[] = [
     handle: async (i) => ({
       id: i.operator.id, name: i.operator.name, role: i.operator.role, via: i.operator.via,
       // The dashboard shows or hides actions by these (the API checks them anyway).
-      roles: { ladder: OPERATOR_ROLES, routes: ROUTE_ROLES, default: { GET: requiredRole('GET', ''), POST: requiredRole('POST', '') } },
+      roles: { ladder: OPERATOR_ROLES, routes: ROUTE_ROLES, default: DEFAULT_ROLE },
     }),
   },
   {
