@@ -443,6 +443,8 @@ export const configSchema = z.strictObject({
           role_mapping: z.record(z.string(), z.enum(['viewer', 'approver', 'operator', 'admin'])).default({})
             .describe('Group → role; a user in several groups gets the highest role, a user in none is refused.'),
           scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']).describe('Scopes asked for.'),
+          redirect_uri: z.url({ protocol: /^https?$/ }).optional()
+            .describe('The callback URL registered at the provider (default: this request\'s origin + `/admin/oidc/callback`; set it behind a TLS-terminating proxy).'),
           session_ttl_seconds: z.number().int().positive().max(86_400).default(28_800).describe('How long a dashboard sign-in lasts.'),
         })
         .optional()

@@ -16,6 +16,8 @@ export interface OidcDeps {
   audit: AuditLog;
   /** How long a dashboard sign-in lasts. */
   sessionTtlMs: number;
+  /** The registered callback URL; null: this request's origin + /admin/oidc/callback. */
+  redirectUri: string | null;
 }
 
 function redirect(res: ServerResponse, location: string, requestId: string): void {
@@ -33,7 +35,7 @@ export async function handleOidc(req: IncomingMessage, res: ServerResponse, url:
   }
   if (!deps || (route !== '/login' && route !== '/callback')) throw new GatewayError('not_found', deps ? `No route ${url.pathname}.` : 'OIDC sign-in is not configured (admin.oidc).');
   if (route === '/login') {
-    redirect(res, await deps.login.start(`${baseUrl(req)}${OIDC_PATH}/callback`), requestId);
+    redirect(res, await deps.login.start(deps.redirectUri ?? `${baseUrl(req)}${OIDC_PATH}/callback`), requestId);
     return;
   }
   try {

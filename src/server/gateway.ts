@@ -405,5 +405,5 @@ function oidcDeps(config: Config, env: NodeJS.ProcessEnv, operators: OperatorSer
   const clientSecret = o.client_secret_env ? env[o.client_secret_env] : undefined;
   if (o.client_secret_env && !clientSecret) throw new Error(`admin.oidc.client_secret_env names ${o.client_secret_env}, which is not set`);
   const login = new OidcLogin({ issuer: o.issuer, clientId: o.client_id, clientSecret, groupsClaim: o.groups_claim, nameClaim: o.name_claim, roleMapping: o.role_mapping, scopes: o.scopes }, now);
-  return { login, operators, audit, sessionTtlMs: o.session_ttl_seconds * 1000 };
+  return { login, operators, audit, sessionTtlMs: o.session_ttl_seconds * 1000, redirectUri: o.redirect_uri ?? null };
 }
