@@ -323,13 +323,26 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
 
     await signInAs(viewer, 'vera · viewer');
     await open('/review', 'Access review');
+    // The role is known (a reload asks whoami again) before what it hides is judged.
+    await textIs('[data-testid="whoami"]', 'vera · viewer');
     const row = page.locator(`tr[data-finding="${finding}"]`);
     await row.waitFor();
     expect(await row.getByRole('button').count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Sign off' }).count()).toBe(0);
-    // Nor can a viewer approve: the approvals page shows no decision form.
+    // Nor can a viewer approve: a pending step-up shows no decision form.
+    const { token } = await gw.openSession({ agent: 'support-bot', task: 'review check' });
+    let approvalId: string | undefined;
+    for (let i = 0; i < 200 && !approvalId; i++) {
+      const r = await call(token, 'x [[sim:tokens=20]]');
+      if (r !== 'ok') approvalId = (r.error as { approval_id: string }).approval_id;
+    }
     await open('/approvals', 'Approvals');
-    expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    await textIs('[data-testid="whoami"]', 'vera · viewer');
+    const card = page.locator(`[data-approval="${approvalId}"]`);
+    await card.getByText('Deciding needs the approver role.').waitFor();
+    expect(await card.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    expect(await card.getByRole('button', { name: 'Deny' }).count()).toBe(0);
+    expect((await gw.admin('POST', `/admin/v1/approvals/${approvalId}/deny`, { reason: 'not needed' })).status).toBe(200);
 
     await signInAs(operator, 'oscar · operator');
     await open('/review', 'Access review');
