@@ -4,7 +4,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_ROUTES } from '../../src/server/admin.js';
 import { ROUTE_ROLES } from '../../src/server/admin-roles.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { ADMIN_TOKEN, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { cliRunner } from '../helpers/process.js';
 
 /** A profile whose sessions ask for a budget step-up after a few calls. */
 const SOFT = {
@@ -111,6 +112,21 @@ describe('operators and roles', () => {
     expect((await gw.admin('GET', '/admin/v1/agents', undefined, temp)).status).toBe(401);
     const [disabled] = (await gw.admin('GET', '/admin/v1/audit/events?type=operator.disabled')).body.data;
     expect(disabled).toMatchObject({ actor: 'admin', data: { disabled: { name: 'temp' }, reason: 'left' } });
+  });
+
+  it('works from the CLI: `operator create` prints the token once, `whoami` names its holder, and a viewer\'s change is refused (403)', async () => {
+    const cli = cliRunner(gw.url, gw.dataDir);
+    const created = await cli('--admin-token', ADMIN_TOKEN, 'operator', 'create', 'cli-viewer', '--role', 'viewer');
+    const token = /token:\s+(tgo_\S+)/.exec(created.stdout)![1]!;
+    expect(created.stdout).toContain('shown only this once');
+    expect((await cli('--admin-token', token, 'whoami')).stdout).toMatch(/name:\s+cli-viewer[\s\S]*role:\s+viewer/);
+    const listed = await cli('--admin-token', ADMIN_TOKEN, 'operator', 'list');
+    expect(listed.stdout).toContain('cli-viewer');
+    expect(listed.stdout).not.toContain(token);
+    const refused = await cli('--admin-token', token, 'agent', 'suspend', 'other').then(() => null, (err: { code: number; stderr: string }) => err);
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toContain('(HTTP 403, forbidden)');
+    expect((await gw.admin('GET', '/admin/v1/agents/other')).body.status).toBe('active');
   });
 
   it('declares each role exception for a real route, and shows the role in the OpenAPI document', async () => {
