@@ -10,7 +10,8 @@ import { href } from '../router';
 
 export function Review() {
   const who = me.use();
-  const review = usePoll(() => get<AccessReview>('/access-review'), [], 30_000);
+  // A report that reads the window's audit events: loaded once, and again after each action or on request.
+  const review = usePoll(() => get<AccessReview>('/access-review'), [], null);
   const [accepted, setAccepted] = useState<Set<string>>(new Set());
   const [remediated, setRemediated] = useState<string[]>([]);
   const [note, setNote] = useState('');
@@ -41,7 +42,11 @@ export function Review() {
   if (!r) return <Page title="Access review">{review.error ? <ErrorNote error={review.error} /> : <Loading />}</Page>;
   const c = r.changes_since_last;
   return (
-    <Page title="Access review" subtitle={<>Least privilege you can see: the last {r.window.days} days, unused after {r.unused_days} days. {r.summary.agents} agents, {r.summary.credentials} secrets.</>}>
+    <Page
+      title="Access review"
+      subtitle={<>Least privilege you can see: the last {r.window.days} days, unused after {r.unused_days} days. {r.summary.agents} agents, {r.summary.credentials} secrets. Generated {relative(r.generated_at)}.</>}
+      actions={<button type="button" class="btn plain" onClick={review.reload}>Review again</button>}
+    >
       <div class="stats">
         <div class="stat"><div class="stat-label">Findings</div><div class="stat-value" data-testid="review-findings">{r.summary.findings}</div><div class="stat-hint">{r.summary.by_severity.critical} critical · {r.summary.by_severity.warning} warning · {r.summary.by_severity.info} info</div></div>
         <div class="stat"><div class="stat-label">Last sign-off</div><div class="stat-value small">{r.last_sign_off ? relative(r.last_sign_off.signed_at) : 'never'}</div><div class="stat-hint">{r.last_sign_off ? `by ${r.last_sign_off.operator?.name ?? r.last_sign_off.signed_by}` : ''}</div></div>
