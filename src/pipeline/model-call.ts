@@ -19,7 +19,7 @@ import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
 import { journalReservation, reserve } from './reserve.js';
 import { resolve } from './resolve.js';
-import { settle } from './settle.js';
+import { settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
 /** Upstream error bodies are relayed, but never more than this. */
@@ -109,13 +109,23 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
+  deps.stages.lap(ctx, 'relay');
   if (blocked) {
-    await settle(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) });
+    await settleTimed(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) });
     throw blocked;
   }
-  await settle(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) });
+  await settleTimed(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) });
   ctx.res.writeHead(upstream.status, { ...tollgateHeaders(ctx), 'content-type': 'application/json', 'content-length': raw.length });
   ctx.res.end(raw);
+  deps.stages.lap(ctx, 'respond');
+}
+
+/** Settles, timing the synchronous part (`settle`) apart from the wait for durability (`durable`). */
+async function settleTimed(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
+  const written = settle(ctx, deps, s);
+  deps.stages.lap(ctx, 'settle');
+  await written;
+  deps.stages.lap(ctx, 'durable');
 }
 
 /**
@@ -164,10 +174,12 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     outcome = 'stream_cut';
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
-  await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
+  deps.stages.lap(ctx, 'relay');
+  await settleTimed(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
   if (res.destroyed) return;
   if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
   else res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
+  deps.stages.lap(ctx, 'respond');
 }
 
 /**
@@ -202,6 +214,8 @@ export async function handleModelCall(
   requestId: string,
 ): Promise<void> {
   const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter };
+  deps.stages.start(ctx);
+  const { stages } = deps;
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
@@ -211,19 +225,26 @@ export async function handleModelCall(
   let status = 200;
   try {
     await authenticate(ctx, deps);
+    stages.lap(ctx, 'auth');
     await resolve(ctx, deps);
+    stages.lap(ctx, 'resolve');
     await parse(ctx, deps);
+    stages.lap(ctx, 'parse');
     authorize(ctx, deps);
     await checkPolicy(ctx, deps);
     await checkOfferedTools(ctx, deps);
+    stages.lap(ctx, 'policy');
     await rateLimit(ctx, deps);
+    stages.lap(ctx, 'rate_limit');
     await reserveOrStepUp(ctx, deps);
     // The meter reads the client's own options before the body is rewritten for the upstream.
     const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
+    stages.lap(ctx, 'reserve');
     forwarded = true;
     ctx.forwardedAt = performance.now();
     const upstream = await forwardWithFallbacks(ctx, deps, abort.signal);
     ctx.upstreamAt = performance.now();
+    stages.lap(ctx, 'forward');
     status = upstream.status;
     if (upstream.status >= 400) await relayUpstreamError(ctx, deps, upstream);
     else if (streamMeter) await relayStream(ctx, deps, upstream, streamMeter);
