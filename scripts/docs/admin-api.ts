@@ -19,6 +19,7 @@ interface Operation {
   parameters?: Parameter[];
   requestBody?: { content: { 'application/json': { schema: JsonSchema } } };
   responses: Record<string, unknown>;
+  'x-tollgate-role': string;
 }
 
 interface OpenApi {
@@ -27,7 +28,7 @@ interface OpenApi {
 
 function operation(method: string, path: string, op: Operation): string {
   const status = Object.keys(op.responses).find((s) => s !== 'default') ?? '200';
-  const out = [`### \`${method.toUpperCase()} ${path}\``, '', `${op.summary}. Answers ${status}.`];
+  const out = [`### \`${method.toUpperCase()} ${path}\``, '', `${op.summary}. Answers ${status}. Role: \`${op['x-tollgate-role']}\`.`];
   if (op.parameters?.length) {
     out.push('', '| parameter | in | type | meaning |', '| --- | --- | --- | --- |');
     for (const p of op.parameters) {
@@ -59,8 +60,9 @@ export function adminApiReference(): string {
     '',
     'Every operation of the admin API, generated from the OpenAPI 3.1 document the gateway serves at',
     '`GET /admin/v1/openapi.json` (no token needed) — the guide, with examples and the answers\' shapes,',
-    'is [docs/api.md](../api.md#admin-api). Every operation takes `Authorization: Bearer <admin token>`',
-    'and answers JSON (a spend report may answer CSV); errors are',
+    'is [docs/api.md](../api.md#admin-api). Every operation takes `Authorization: Bearer <token>` — the',
+    'bootstrap admin token or an operator\'s token — and needs the role it names ([operators](../operators.md));',
+    'it answers JSON (a spend report and the access review may answer CSV); errors are',
     '`{ "error": { "code", "message", "param"? } }` ([errors](../errors.md)). `{id}` takes an id or,',
     'for teams, profiles and agents, a name. Bodies reject unknown fields.',
     '',

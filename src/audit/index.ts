@@ -14,7 +14,10 @@ export { verifyAudit, type BreakReason, type BrokenLink, type VerifyOptions, typ
 export { signCheckpoint, checkCheckpoint, storedCheckpointKeys, jwksCheckpointKeys, CHECKPOINT_TYPE, type CheckpointKeys, type CheckpointSigner, type CheckpointClaims, type TrustedKey } from './checkpoints.js';
 export { createExportSinks, eventLine, JsonlSink, WebhookSink, type EventLine, type ExportSettings, type ExportSink, type LineTarget, type SinkStats } from './export.js';
 
-export type NewEvent = Pick<AuditEvent, 'type' | 'actor'> & Partial<Omit<AuditEvent, 'id' | 'time' | 'type' | 'actor'>>;
+export type NewEvent = Pick<AuditEvent, 'type' | 'actor'> & Partial<Omit<AuditEvent, 'id' | 'time' | 'type' | 'actor'>> & {
+  /** The operator behind an admin-plane action: recorded as `data.operator` ({ id, name, role }). */
+  operator?: { id: string; name: string; role: string };
+};
 
 export interface AuditLogOptions {
   logger?: Logger;
@@ -74,7 +77,7 @@ export class AuditLog {
       sessionId: e.sessionId ?? null,
       teamId: e.teamId ?? null,
       chain: e.chain ?? null,
-      data: e.data ?? {},
+      data: e.operator ? { ...e.data, operator: { id: e.operator.id, name: e.operator.name, role: e.operator.role } } : (e.data ?? {}),
     } });
     durable.catch(() => undefined);
     if (requestId !== null) this.track(requestId, durable);

@@ -15,6 +15,8 @@ export interface Decision {
   extraBudget?: Budget;
   reason?: string;
   decidedBy: string;
+  /** The named operator deciding (recorded in the audit event; checked for separation of duties). */
+  operator?: { id: string; name: string; role: string };
   requestId?: string;
 }
 
@@ -24,6 +26,11 @@ export interface ApprovalServiceOptions {
   now?: () => number;
   /** Called after an approval changes a session's budget (to refresh caches). */
   onSessionChanged?: (session: Session) => void;
+  /**
+   * Separation of duties (approvals.separation_of_duties): an operator may not approve a budget
+   * step-up for a session of an agent they own.
+   */
+  separationOfDuties?: boolean;
   /** Carries out a decided `resume` approval (resume the session, or end it). */
   onResumeDecided?: (approval: Approval, decidedBy: string) => Promise<void>;
 }
@@ -147,6 +154,7 @@ export class ApprovalService {
     const pending = await this.store.getApproval(id);
     if (!pending) throw new GatewayError('not_found', `approval "${id}" does not exist`);
     if (pending.status !== 'pending') throw new GatewayError('conflict', `approval "${id}" was already ${pending.status}`);
+    if (d.approve && pending.kind === 'budget' && this.options.separationOfDuties && d.operator) await this.checkSeparation(pending, d.operator.name);
     // A tool approval lets one call run; budget is added only by budget step-ups.
     const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
     const session = await this.store.getSession(pending.sessionId);
@@ -171,7 +179,7 @@ export class ApprovalService {
     }
     if (decided.kind === 'budget') this.gates.set(decided.sessionId, { state: decided.status, approvalId: decided.id });
     await this.audit.record({
-      type: `approval.${decided.status}`, actor: d.decidedBy, requestId: d.requestId ?? null, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: session.chain,
+      type: `approval.${decided.status}`, actor: d.decidedBy, operator: d.operator, requestId: d.requestId ?? null, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: session.chain,
       data: { approval: decided.id, reason: decided.reason, extra_budget: { tokens: extra.tokens, usd: extra.usdNano === null ? null : extra.usdNano / 1e9 } },
     });
     if (decided.kind === 'resume') await this.options.onResumeDecided?.(decided, d.decidedBy);
@@ -192,6 +200,16 @@ export class ApprovalService {
     if (approval.status === 'pending') return;
     for (const wake of this.waiters.get(id) ?? []) wake(approval);
     this.waiters.delete(id);
+  }
+
+  /** Refuses (403) when the deciding operator owns the agent whose session asks for more budget. */
+  private async checkSeparation(approval: Approval, operatorName: string): Promise<void> {
+    const owner = (await this.store.getAgent(approval.agentId))?.owner;
+    if (owner && owner.trim().toLowerCase() === operatorName.trim().toLowerCase()) {
+      throw new GatewayError('forbidden', `Separation of duties: "${operatorName}" owns the agent of this session and may not approve its budget step-up; another approver must decide.`, {
+        details: { reason: 'separation_of_duties' },
+      });
+    }
   }
 
   /** Waits up to `ms` for a decision on `id`; null when none came in time. */

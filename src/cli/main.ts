@@ -341,6 +341,39 @@ program
   .option('--csv <file>', 'also write the report as CSV to this file')
   .action(run(async () => (await import('./commands/report.js')).spend));
 
+const repeat = (v: string, all: string[]) => [...all, v];
+program
+  .command('review')
+  .description('access review: findings (unused or reused secrets, idle or ownerless agents, unused grants) with remedies; --apply carries out revocations and suspensions')
+  .option('--window-days <n>', 'judge grants by the calls of this many days (default: access_review.window_days)')
+  .option('--unused-days <n>', 'unused this long is a finding (default: access_review.unused_days)')
+  .option('--csv <file>', 'also write the review as CSV to this file')
+  .option('--rows <rows>', 'CSV lines: agents (default) or findings')
+  .option('--apply', 'apply the automatic remedies (revoke a secret, suspend an agent)')
+  .option('--finding <id>', 'with --apply: only this finding; repeatable', repeat, [] as string[])
+  .option('--min-severity <level>', 'with --apply and no --finding: apply findings at or above info, warning (default) or critical')
+  .option('--sign-off', 'sign the review off (an audit event; the next review shows what changed since)')
+  .option('--accept <id>', 'with --sign-off: accept this finding as it is; repeatable', repeat, [] as string[])
+  .option('--note <text>', 'with --sign-off: a note kept with it')
+  .option('--reason <text>', 'why (kept in the audit log with each revocation or suspension)')
+  .action(run(async () => (await import('./commands/review.js')).review));
+
+const operator = program.command('operator').description('named operators with roles (viewer, approver, operator, admin)');
+operator
+  .command('create')
+  .description('create an operator; prints its token once')
+  .argument('<name>', 'unique name (use the identifier agent owners are given, e.g. an e-mail)')
+  .requiredOption('--role <role>', 'viewer, approver, operator or admin')
+  .action(run(async () => (await import('./commands/operator.js')).create));
+operator.command('list').description('list operators (never their tokens)').action(run(async () => (await import('./commands/operator.js')).list));
+operator
+  .command('disable')
+  .description('disable an operator: its token stops working at once')
+  .argument('<id-or-name>', 'operator id or name')
+  .option('--reason <text>', 'why (kept in the audit log)')
+  .action(run(async () => (await import('./commands/operator.js')).disable));
+program.command('whoami').description('the operator the admin token belongs to, and its role').action(run(async () => (await import('./commands/operator.js')).whoami));
+
 program
   .command('models')
   .description('models agents may be granted, with prices (USD per 1M tokens) and where each price comes from')

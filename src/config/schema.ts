@@ -412,8 +412,10 @@ export const configSchema = z.strictObject({
         .describe('POSTed a JSON notice when an approval is requested and when it is decided.'),
       tool_approval_ttl_seconds: z.number().int().positive().max(86_400).default(600)
         .describe('How long an approved tool call may be used (once) after the decision.'),
+      separation_of_duties: z.boolean().default(false)
+        .describe('An operator may not approve a budget step-up for a session of an agent they own (agent `owner` equal to the operator\'s name, case-insensitive).'),
     })
-    .default({ tool_approval_ttl_seconds: 600 })
+    .default({ tool_approval_ttl_seconds: 600, separation_of_duties: false })
     .describe('Step-up approvals (budget thresholds, tool calls, resumes).'),
   delegation: z
     .strictObject({
@@ -436,6 +438,39 @@ export const configSchema = z.strictObject({
     })
     .default({ shared_credential_window_seconds: 60 })
     .describe('Agent identity checks.'),
+  access_review: z
+    .strictObject({
+      window_days: z.number().int().positive().max(3650).default(30)
+        .describe('The review window: grants are judged by the calls made in it (`?window_days=` overrides).'),
+      unused_days: z.number().int().nonnegative().max(3650).default(30)
+        .describe('A credential or agent unused this long is a finding (`?unused_days=` overrides).'),
+      long_lived_days: z.number().int().positive().max(3650).default(90)
+        .describe('A client secret that lives longer than this (or never expires) is a long-lived secret (OWASP NHI7).'),
+    })
+    .default({ window_days: 30, unused_days: 30, long_lived_days: 90 })
+    .describe('Access review (docs/access-review.md).'),
+  admin: z
+    .strictObject({
+      oidc: z
+        .strictObject({
+          issuer: z.url({ protocol: /^https?$/ }).describe('The identity provider\'s issuer URL (its `/.well-known/openid-configuration` is read).'),
+          client_id: z.string().min(1).describe('The dashboard\'s client id at the identity provider.'),
+          client_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional()
+            .describe('Environment variable holding the client secret (confidential clients); PKCE is used either way.'),
+          groups_claim: z.string().min(1).default('groups').describe('ID-token claim listing the user\'s groups.'),
+          name_claim: z.string().min(1).default('email').describe('ID-token claim naming the operator (falls back to `sub`).'),
+          role_mapping: z.record(z.string(), z.enum(['viewer', 'approver', 'operator', 'admin'])).default({})
+            .describe('Group → role; a user in several groups gets the highest role, a user in none is refused.'),
+          scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']).describe('Scopes asked for.'),
+          redirect_uri: z.url({ protocol: /^https?$/ }).optional()
+            .describe('The callback URL registered at the provider (default: this request\'s origin + `/admin/oidc/callback`; set it behind a TLS-terminating proxy).'),
+          session_ttl_seconds: z.number().int().positive().max(86_400).default(28_800).describe('How long a dashboard sign-in lasts.'),
+        })
+        .optional()
+        .describe('Dashboard sign-in through an OpenID Connect provider (authorization code + PKCE); unset: token sign-in only.'),
+    })
+    .default({})
+    .describe('Operators and dashboard sign-in (docs/operators.md).'),
   logging: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe level written (JSON lines on stdout).'),

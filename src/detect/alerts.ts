@@ -115,16 +115,16 @@ export class AlertService {
   }
 
   /** An operator takes the alert (it stays unresolved: further findings still update it). */
-  acknowledge(id: string, by: string, reason?: string): Promise<Alert> {
-    return this.decide(id, 'acknowledged', by, reason);
+  acknowledge(id: string, by: string, reason?: string, operator?: OperatorRef): Promise<Alert> {
+    return this.decide(id, 'acknowledged', by, reason, operator);
   }
 
   /** Closes the alert; a throttle it imposed is lifted. The next finding raises a new alert. */
-  resolve(id: string, by: string, reason?: string): Promise<Alert> {
-    return this.decide(id, 'resolved', by, reason);
+  resolve(id: string, by: string, reason?: string, operator?: OperatorRef): Promise<Alert> {
+    return this.decide(id, 'resolved', by, reason, operator);
   }
 
-  private async decide(id: string, status: Exclude<AlertStatus, 'open'>, by: string, reason?: string): Promise<Alert> {
+  private async decide(id: string, status: Exclude<AlertStatus, 'open'>, by: string, reason?: string, operator?: OperatorRef): Promise<Alert> {
     await this.flush();
     const alert = await this.o.store.getAlert(id);
     if (!alert) throw new GatewayError('not_found', `alert "${id}" does not exist`);
@@ -139,10 +139,13 @@ export class AlertService {
     if (status === 'resolved') {
       if (alert.sessionId && alert.actions.some((a) => a.action === 'throttle_session')) this.o.containment.lift(alert.sessionId);
     }
-    await this.o.audit.record({ type: `alert.${status}`, actor: by, ...refs(updated), data: { alert: id, reason: reason ?? null } });
+    await this.o.audit.record({ type: `alert.${status}`, actor: by, operator, ...refs(updated), data: { alert: id, reason: reason ?? null } });
     return updated;
   }
 }
+
+/** The named operator deciding (kept as the event's `data.operator`). */
+type OperatorRef = { id: string; name: string; role: string };
 
 const key = (detector: string, subject: string) => `${detector}|${subject}`;
 const refs = (a: Alert) => ({ agentId: a.agentId, sessionId: a.sessionId, teamId: a.teamId });

@@ -124,6 +124,11 @@ export class FederationVerifier {
     return this.issuers.length > 0;
   }
 
+  /** Agents (ids or names, as configured) some trusted issuer maps a workload identity to. */
+  mappedAgents(): Set<string> {
+    return new Set(this.issuers.flatMap((i) => i.config.subjects.map((s) => s.agent)));
+  }
+
   /** Verifies a workload JWT from any trusted issuer (picked by its unverified `iss`, then verified). */
   async verify(token: string): Promise<FederatedIdentity> {
     if (token.length > MAX_JWT_LENGTH) throw new GatewayError('invalid_token', 'the workload token is too long');

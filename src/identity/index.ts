@@ -6,4 +6,6 @@ export { Directory } from './directory.js';
 export { SessionService, type OpenSessionInput, type DelegateInput, type IssuedToken, type Actor } from './sessions.js';
 export { CredentialService, type IssuedSecret } from './credentials.js';
 export { RevocationList } from './revocation.js';
+export { OperatorService, BOOTSTRAP_OPERATOR, operatorActor, roleAllows, type OperatorIdentity } from './operators.js';
+export { OidcLogin, roleForGroups, type OidcSettings, type OidcUser } from './oidc-login.js';
 export { FederationVerifier, type FederatedIdentity } from './federation.js';

@@ -80,6 +80,8 @@ export interface Actor {
   actor: string;
   requestId?: string;
   reason?: string;
+  /** The named operator behind an admin-plane action (kept in the audit event's data). */
+  operator?: { id: string; name: string; role: string };
 }
 
 export class SessionService {

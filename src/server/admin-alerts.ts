@@ -54,11 +54,11 @@ export const ALERT_ROUTES: AdminRoute[] = [
   },
   {
     method: 'POST', path: '/admin/v1/alerts/{id}/acknowledge', tag: 'alerts', summary: 'Take an alert: it stays unresolved (later findings still update it)', body: decisionBody,
-    handle: async (i, d) => showAlert(d, await d.alerts.acknowledge(i.params.id!, i.by.actor, i.by.reason), i.params.id!),
+    handle: async (i, d) => showAlert(d, await d.alerts.acknowledge(i.params.id!, i.by.actor, i.by.reason, i.by.operator), i.params.id!),
   },
   {
     method: 'POST', path: '/admin/v1/alerts/{id}/resolve', tag: 'alerts', summary: 'Close an alert (a throttle it imposed is lifted; the next finding raises a new alert)', body: decisionBody,
-    handle: async (i, d) => showAlert(d, await d.alerts.resolve(i.params.id!, i.by.actor, i.by.reason), i.params.id!),
+    handle: async (i, d) => showAlert(d, await d.alerts.resolve(i.params.id!, i.by.actor, i.by.reason, i.by.operator), i.params.id!),
   },
   {
     method: 'POST', path: '/admin/v1/sessions/{id}/suspend', tag: 'sessions', summary: 'Suspend a session and its subtree: calls get 403 session_suspended until its resume approval is approved', body: decisionBody,
@@ -73,7 +73,7 @@ export const ALERT_ROUTES: AdminRoute[] = [
     method: 'POST', path: '/admin/v1/sessions/{id}/resume', tag: 'sessions', summary: 'Resume a suspended session (approves its pending resume approval)', body: decisionBody,
     handle: async (i, d) => {
       const [pending] = await d.approvals.pendingResume(i.params.id!);
-      if (pending) await d.approvals.decide(pending.id, { approve: true, decidedBy: i.by.actor, reason: i.by.reason, requestId: i.by.requestId });
+      if (pending) await d.approvals.decide(pending.id, { approve: true, decidedBy: i.by.actor, operator: i.by.operator, reason: i.by.reason, requestId: i.by.requestId });
       else await d.sessions.resume(i.params.id!, i.by);
       const session = await d.store.getSession(i.params.id!);
       return { id: i.params.id, status: session?.status ?? null, approval_id: pending?.id ?? null };

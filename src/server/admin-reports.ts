@@ -102,11 +102,16 @@ export async function spendReport(deps: AdminDeps, groupByText: string, since?: 
 }
 
 /** RFC 4180 field: quoted when it holds a comma, quote or line break; a leading =+-@ is defused for spreadsheets. */
-function csvField(v: unknown): string {
+export function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
   let s = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
   if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** CSV text: a header row, then one line per row (CRLF line ends, as RFC 4180 has them). */
+export function csvText(columns: readonly string[], rows: readonly Record<string, unknown>[]): string {
+  return `${[columns.join(','), ...rows.map((r) => columns.map((c) => csvField(r[c])).join(','))].join('\r\n')}\r\n`;
 }
 
 /** The report as CSV: a header row, then one line per row (no total line: the rows add up to it). */

@@ -7,14 +7,19 @@ import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, Ledger } from '../budget/index.js';
 import { agentSchema, enforcementSchema, profileSchema, teamSchema } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Actor, AdminToken, CredentialService, Directory, KeyRing, RevocationList, SessionService } from '../identity/index.js';
+import { operatorActor, roleAllows, type Actor, type AdminToken, type CredentialService, type Directory, type KeyRing, type OperatorIdentity, type OperatorService, type RevocationList, type SessionService } from '../identity/index.js';
 import { presentedToken, readBody, parseJsonObject } from '../pipeline/index.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
+import { ACCESS_REVIEW_ROUTES } from './admin-review.js';
 import type { StageTimes } from '../telemetry/index.js';
 import { ALERT_ROUTES } from './admin-alerts.js';
+import { handleOidc, OIDC_PATH, type OidcDeps } from './admin-oidc.js';
+import { OPERATOR_ROUTES } from './admin-operators.js';
+import { requiredRole } from './admin-roles.js';
+import type { ReviewSettings } from '../access/index.js';
 import { AUDIT_ROUTES } from './admin-audit.js';
 import { BUDGET_ROUTES } from './admin-budgets.js';
 import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
@@ -43,6 +48,12 @@ export interface AdminDeps {
   tokenTtlMs: number;
   /** Where budget periods (day, month) begin: budgets.timezone. */
   timeZone: string;
+  /** Named operators and the bootstrap admin token: who is calling. */
+  operators: OperatorService;
+  /** Access review settings and what it may suggest (docs/access-review.md). */
+  review: ReviewSettings;
+  /** Dashboard sign-in by OIDC (admin.oidc); null when not configured. */
+  oidc: OidcDeps | null;
   /** The pipeline's per-stage timers. */
   stages: StageTimes;
 }
@@ -53,6 +64,8 @@ export interface RouteInput {
   body: unknown;
   /** The operator, for the audit record. */
   by: Actor;
+  /** Who is calling, with their role. */
+  operator: OperatorIdentity;
 }
 
 export interface AdminRoute {
@@ -242,12 +255,12 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     body: z.strictObject({ extra_budget: budgetBody.optional(), reason: z.string().max(500).optional() }),
     handle: async (i, d) => {
       const body = i.body as { extra_budget?: z.infer<typeof budgetBody>; reason?: string };
-      return approvalView(await d.approvals.decide(i.params.id!, { approve: true, extraBudget: toBudget(body.extra_budget), reason: body.reason, decidedBy: i.by.actor, requestId: i.by.requestId }));
+      return approvalView(await d.approvals.decide(i.params.id!, { approve: true, extraBudget: toBudget(body.extra_budget), reason: body.reason, decidedBy: i.by.actor, operator: i.by.operator, requestId: i.by.requestId }));
     },
   },
   {
     method: 'POST', path: '/admin/v1/approvals/{id}/deny', tag: 'approvals', summary: 'Deny further spend: the session\'s calls get 402 from then on', body: reasonBody,
-    handle: async (i, d) => approvalView(await d.approvals.decide(i.params.id!, { approve: false, reason: i.by.reason, decidedBy: i.by.actor, requestId: i.by.requestId })),
+    handle: async (i, d) => approvalView(await d.approvals.decide(i.params.id!, { approve: false, reason: i.by.reason, decidedBy: i.by.actor, operator: i.by.operator, requestId: i.by.requestId })),
   },
   {
     method: 'GET', path: '/admin/v1/sessions/{id}/tree', tag: 'sessions', summary: 'The delegation tree under a session, with each node\'s spend',
@@ -289,6 +302,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     method: 'GET', path: '/admin/v1/agents/{id}/secrets', tag: 'credentials', summary: 'List an agent\'s client secrets (never the secrets themselves)',
     handle: async (i, d) => {
       const agent = await found(d.store.getAgent(i.params.id!), 'agent', i.params.id!);
+      await d.credentials.flush();
       return list((await d.store.listCredentials(agent.id)).map((c) => credentialView(c, d.now())));
     },
   },
@@ -385,6 +399,8 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   ...REPORT_ROUTES,
   ...ALERT_ROUTES,
   ...BUDGET_ROUTES,
+  ...OPERATOR_ROUTES,
+  ...ACCESS_REVIEW_ROUTES,
 ];
 
 interface CompiledRoute {
@@ -416,12 +432,22 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
       sendJson(res, 200, openApiDocument(deps.version), { 'x-request-id': requestId });
       return;
     }
+    if (url.pathname.startsWith(`${OIDC_PATH}/`)) {
+      await handleOidc(req, res, url, deps.oidc, requestId);
+      return;
+    }
     const token = presentedToken(req.headers);
-    if (!token || !deps.adminToken.matches(token)) throw new GatewayError('unauthenticated', 'Send the admin token as a Bearer token.');
+    const operator = token ? await deps.operators.authenticate(token) : null;
+    if (!operator) throw new GatewayError('unauthenticated', 'Send the admin token or an operator token as a Bearer token.');
     const matches = compiled.filter((c) => c.pattern.test(url.pathname));
     if (matches.length === 0) throw new GatewayError('not_found', `No admin route ${url.pathname}.`);
     const match = matches.find((c) => c.route.method === req.method);
     if (!match) throw new GatewayError('method_not_allowed', undefined, { headers: { allow: matches.map((c) => c.route.method).join(', ') } });
+    // Roles are checked here, from one table (admin-roles.ts), before anything is read or run.
+    const needed = requiredRole(match.route.method, match.route.path);
+    if (!roleAllows(operator.role, needed)) {
+      throw new GatewayError('forbidden', `Operator "${operator.name}" (${operator.role}) may not ${match.route.method} ${match.route.path}: it needs the ${needed} role.`, { details: { role: operator.role, required_role: needed } });
+    }
     const values = match.pattern.exec(url.pathname)!;
     const params: Record<string, string> = {};
     match.names.forEach((name, i) => (params[name] = decodeURIComponent(values[i + 1]!)));
@@ -439,8 +465,8 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
       body = parsed.data;
     }
     const reason = (body as { reason?: unknown } | undefined)?.reason;
-    const by: Actor = { actor: 'admin', requestId, reason: typeof reason === 'string' ? reason : undefined };
-    const result = await match.route.handle({ params, query, body, by }, deps);
+    const by: Actor = { actor: operatorActor(operator), operator: { id: operator.id, name: operator.name, role: operator.role }, requestId, reason: typeof reason === 'string' ? reason : undefined };
+    const result = await match.route.handle({ params, query, body, by, operator }, deps);
     if (result instanceof TextAnswer) {
       // A report as CSV: the one kind of answer that is not JSON.
       res.writeHead(match.route.status ?? 200, { 'x-request-id': requestId, 'cache-control': 'no-store', 'content-type': result.contentType, 'content-length': Buffer.byteLength(result.text) });
@@ -470,6 +496,7 @@ export function openApiDocument(version: string): unknown {
     (paths[r.path] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
       tags: [r.tag],
+      'x-tollgate-role': requiredRole(r.method, r.path),
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } } } } : {}),
       responses: {
@@ -485,7 +512,7 @@ export function openApiDocument(version: string): unknown {
     security: [{ adminToken: [] }],
     paths,
     components: {
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (TOLLGATE_ADMIN_TOKEN or <data_dir>/admin-token)' } },
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'The bootstrap admin token (TOLLGATE_ADMIN_TOKEN or <data_dir>/admin-token) or an operator\'s token (tgo_…); `x-tollgate-role` on each operation is the role it needs' } },
       schemas: {
         Error: {
           type: 'object',

@@ -11,7 +11,7 @@ import { GatewayError, isStoreUnavailable } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
-import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
@@ -162,7 +162,7 @@ export class Gateway {
     await providers.start();
     const usage: Journal = writes;
     const approvals = new ApprovalService(store, ledger, audit, {
-      webhookUrl: config.approvals.webhook_url, logger, now,
+      webhookUrl: config.approvals.webhook_url, logger, now, separationOfDuties: config.approvals.separation_of_duties,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
       // A suspended session's fate: approved, it calls again; denied, it is revoked.
       onResumeDecided: async (approval, decidedBy) => {
@@ -181,7 +181,8 @@ export class Gateway {
       maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team,
       modelNames: () => providers.listModels().map((m) => m.name), policy: authorizer, now,
     });
-    const credentials = new CredentialService(store, master, now);
+    const credentials = new CredentialService(store, master, now, { logger });
+    const operators = new OperatorService(store, master, adminToken, now);
     const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
     const rateLimiter = new RateLimiter({ now });
     const mcpTools = new Map(config.mcp_servers.map((s) => [s.name, s.tools]));
@@ -223,7 +224,12 @@ export class Gateway {
     };
     const admin: AdminDeps = {
       stages, alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
-      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone,
+      bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone, operators,
+      review: {
+        windowDays: config.access_review.window_days, unusedDays: config.access_review.unused_days, longLivedDays: config.access_review.long_lived_days,
+        federationEnabled: federation.enabled, federatedAgents: federation.mappedAgents(),
+      },
+      oidc: oidcDeps(config, env, operators, audit, now),
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
@@ -406,6 +412,7 @@ export class Gateway {
     await new Promise((resolve) => setImmediate(resolve));
     await this.mcp.close();
     await this.usage.flush();
+    await this.admin.credentials.flush().catch((err: unknown) => this.logger.warn({ err }, 'credential uses could not be written at shutdown'));
     await this.ledger.flush();
     await this.replication?.feed.close();
     await this.replication?.replica.stop(true);
@@ -445,4 +452,14 @@ async function applyChange(change: Change, caches: { directory: Directory; revoc
       // credentials are read from the store on each use: nothing cached to drop.
       return;
   }
+}
+
+/** Dashboard sign-in by OIDC, when admin.oidc is configured (the client secret from its env var). */
+function oidcDeps(config: Config, env: NodeJS.ProcessEnv, operators: OperatorService, audit: AuditLog, now: () => number): AdminDeps['oidc'] {
+  const o = config.admin.oidc;
+  if (!o) return null;
+  const clientSecret = o.client_secret_env ? env[o.client_secret_env] : undefined;
+  if (o.client_secret_env && !clientSecret) throw new Error(`admin.oidc.client_secret_env names ${o.client_secret_env}, which is not set`);
+  const login = new OidcLogin({ issuer: o.issuer, clientId: o.client_id, clientSecret, groupsClaim: o.groups_claim, nameClaim: o.name_claim, roleMapping: o.role_mapping, scopes: o.scopes }, now);
+  return { login, operators, audit, sessionTtlMs: o.session_ttl_seconds * 1000, redirectUri: o.redirect_uri ?? null };
 }

@@ -1,7 +1,7 @@
 // Row <-> object mapping shared by the SQL stores (same column names in every dialect).
 import type { NewProfile } from './store.js';
 import { DEFAULT_CONTENT_LOGGING } from './types.js';
-import type { Agent, AgentStatus, Alert, AlertSeverity, AlertStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, ContentKind, ContentRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
+import type { AccessReviewRecord, AgentActivity, CredentialSource, ModelActivity, Operator, OperatorRole, Agent, AgentStatus, Alert, AlertSeverity, AlertStatus, Approval, ApprovalStatus, PendingReservation, AuditCheckpoint, AuditEvent, ChainHead, ChainRecord, ContentKind, ContentRecord, Credential, Enforcement, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, ToolScopes, UsageOutcome, UsageRecord } from './types.js';
 
 /** A row as a driver returns it; numeric columns may come back as strings from some drivers. */
 export type Row = Record<string, unknown>;
@@ -302,3 +302,56 @@ export function alertValues(a: Alert): unknown[] {
 export const alertEquals = (f: { status?: string; severity?: string; detector?: string; agentId?: string; sessionId?: string; subject?: string }) => ({
   status: f.status, severity: f.severity, detector: f.detector, agent_id: f.agentId, session_id: f.sessionId, subject: f.subject,
 });
+
+export const rowToOperator = (r: Row): Operator => ({
+  id: str(r.id),
+  name: str(r.name),
+  role: str(r.role) as OperatorRole,
+  tokenHash: strOrNull(r.token_hash),
+  createdAt: num(r.created_at),
+  createdBy: strOrNull(r.created_by),
+  disabledAt: numOrNull(r.disabled_at),
+});
+
+export const OPERATOR_COLUMNS = ['id', 'name', 'role', 'token_hash', 'created_at', 'created_by', 'disabled_at'] as const;
+export const operatorValues = (o: Operator): unknown[] => [o.id, o.name, o.role, o.tokenHash, o.createdAt, o.createdBy, o.disabledAt];
+
+export const rowToCredentialSource = (r: Row): CredentialSource => ({ credentialId: str(r.credential_id), source: str(r.source), firstSeen: num(r.first_seen), lastSeen: num(r.last_seen) });
+
+export const ACCESS_REVIEW_COLUMNS = ['id', 'signed_at', 'signed_by', 'operator', 'window_days', 'findings', 'accepted', 'remediated', 'note'] as const;
+export const accessReviewValues = (a: AccessReviewRecord): unknown[] => [
+  a.id, a.signedAt, a.signedBy, a.operator ? JSON.stringify(a.operator) : null, a.windowDays, JSON.stringify(a.findings), JSON.stringify(a.accepted), JSON.stringify(a.remediated), a.note,
+];
+export const rowToAccessReview = (r: Row): AccessReviewRecord => ({
+  id: str(r.id),
+  signedAt: num(r.signed_at),
+  signedBy: str(r.signed_by),
+  operator: r.operator === null || r.operator === undefined ? null : json<AccessReviewRecord['operator']>(r.operator),
+  windowDays: num(r.window_days),
+  findings: json<AccessReviewRecord['findings']>(r.findings),
+  accepted: json<string[]>(r.accepted),
+  remediated: json<string[]>(r.remediated),
+  note: strOrNull(r.note),
+});
+
+/** The latest use per credential and per (credential, source) of a batch: what a flush writes. */
+export function credentialUseRows(uses: readonly { credentialId: string; at: number; from: string | null }[]) {
+  const latest = new Map<string, { at: number; from: string | null }>();
+  const sources = new Map<string, { credentialId: string; source: string; first: number; last: number }>();
+  for (const u of uses) {
+    const l = latest.get(u.credentialId);
+    if (!l || u.at >= l.at) latest.set(u.credentialId, { at: u.at, from: u.from });
+    const source = u.from ?? 'unknown';
+    const key = `${u.credentialId}\u0000${source}`;
+    const s = sources.get(key);
+    if (!s) sources.set(key, { credentialId: u.credentialId, source, first: u.at, last: u.at });
+    else {
+      s.first = Math.min(s.first, u.at);
+      s.last = Math.max(s.last, u.at);
+    }
+  }
+  return { latest: [...latest].map(([id, l]) => ({ id, ...l })), sources: [...sources.values()] };
+}
+
+export const rowToAgentActivity = (r: Row): AgentActivity => ({ agentId: str(r.agent_id), sessions: num(r.sessions), lastSessionAt: numOrNull(r.last_at) });
+export const rowToModelActivity = (r: Row): ModelActivity => ({ agentId: str(r.agent_id), profileId: str(r.profile_id), model: str(r.model), calls: num(r.calls), lastAt: num(r.last_at) });

@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { Agent, AgentStatus, Alert, AlertSeverity, AlertStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { AccessReviewRecord, Agent, AgentActivity, AgentStatus, CredentialSource, CredentialUse, ModelActivity, Operator, Alert, AlertSeverity, AlertStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 /** Tool fields left out take their defaults (no tools, refuse out-of-scope offers, `internal` data). */
@@ -197,6 +197,27 @@ export interface Store {
   revokeCredential(id: string, at: number): Promise<Credential | null>;
   /** Records a use (time, source) of a credential. */
   touchCredential(id: string, at: number, from: string | null): Promise<void>;
+  /**
+   * Records a batch of uses in one transaction: each credential's last use (the latest of the
+   * batch, never moving back) and, per source, when it was first and last seen.
+   */
+  recordCredentialUses(uses: readonly CredentialUse[]): Promise<void>;
+  /** Where client secrets were used from: of the given credentials, or of all. */
+  listCredentialSources(credentialIds?: readonly string[]): Promise<CredentialSource[]>;
+
+  /** Adds an operator; `conflict` when the name is taken. */
+  putOperator(operator: Operator): Promise<void>;
+  /** By id or by name. */
+  getOperator(idOrName: string): Promise<Operator | null>;
+  listOperators(): Promise<Operator[]>;
+  /** Disables an operator (its token stops working); the first time stands. */
+  disableOperator(id: string, at: number): Promise<Operator | null>;
+
+  /** Sessions per agent opened since `since` (with each agent's latest ever), and metered calls per agent and model since `since`. */
+  accessActivity(since: number): Promise<{ agents: AgentActivity[]; models: ModelActivity[] }>;
+  putAccessReview(review: AccessReviewRecord): Promise<void>;
+  /** Signed-off reviews, newest first. */
+  listAccessReviews(limit: number): Promise<AccessReviewRecord[]>;
 
   /** Adds a revoked token id (idempotent). */
   revokeToken(token: RevokedToken): Promise<void>;

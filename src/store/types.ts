@@ -427,3 +427,77 @@ export interface Alert {
   acknowledgedBy: string | null;
   resolvedBy: string | null;
 }
+
+/** What an operator may do; each role includes the ones before it (docs/operators.md). */
+export const OPERATOR_ROLES = ['viewer', 'approver', 'operator', 'admin'] as const;
+export type OperatorRole = (typeof OPERATOR_ROLES)[number];
+
+/** A named human who runs Tollgate: admin-API calls and dashboard actions are attributed to them. */
+export interface Operator {
+  id: string;
+  name: string;
+  role: OperatorRole;
+  /** HMAC-SHA256 of the operator's token (hex); null for operators who only sign in by OIDC. */
+  tokenHash: string | null;
+  createdAt: Timestamp;
+  /** The actor who created it (`operator:<id>`, `admin`). */
+  createdBy: string | null;
+  disabledAt: Timestamp | null;
+}
+
+/** One use of a client secret (a token request), as the credential service batches them. */
+export interface CredentialUse {
+  credentialId: string;
+  at: Timestamp;
+  /** The caller's address (or workload identity); null when unknown. */
+  from: string | null;
+}
+
+/** Where a client secret was used from: one row per credential and source. */
+export interface CredentialSource {
+  credentialId: string;
+  source: string;
+  firstSeen: Timestamp;
+  lastSeen: Timestamp;
+}
+
+/** Per agent: sessions opened since a time, and the latest ever opened. */
+export interface AgentActivity {
+  agentId: string;
+  sessions: number;
+  lastSessionAt: Timestamp | null;
+}
+
+/** Per agent and model: metered calls since a time. */
+export interface ModelActivity {
+  agentId: string;
+  profileId: string;
+  model: string;
+  calls: number;
+  lastAt: Timestamp;
+}
+
+/** A finding as a signed-off review kept it. */
+export interface ReviewedFinding {
+  id: string;
+  kind: string;
+  severity: string;
+  summary: string;
+}
+
+/** An access review signed off by an operator (docs/access-review.md#sign-off). */
+export interface AccessReviewRecord {
+  id: string;
+  signedAt: Timestamp;
+  /** The actor (`operator:<id>` or `admin`). */
+  signedBy: string;
+  operator: { id: string; name: string; role: OperatorRole } | null;
+  windowDays: number;
+  /** The findings open when it was signed. */
+  findings: ReviewedFinding[];
+  /** Finding ids accepted as they are (a reason to keep the access). */
+  accepted: string[];
+  /** Finding ids whose remedy was applied (revoked, suspended) in this review. */
+  remediated: string[];
+  note: string | null;
+}

@@ -158,6 +158,65 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect(await store.getCredential('cred_x')).toBeNull();
     });
 
+    it('records batches of credential uses: last use moves forward only, each source with first and last seen', async () => {
+      const { agent } = await seed();
+      const cred = { id: 'cred_u1', agentId: agent.id, hash: 'cd'.repeat(32), createdAt: 1, expiresAt: null, revokedAt: null, lastUsedAt: null, lastUsedFrom: null };
+      await store.putCredential(cred);
+      await store.putCredential({ ...cred, id: 'cred_u2' });
+      await store.recordCredentialUses([
+        { credentialId: 'cred_u1', at: 100, from: '10.0.0.1' },
+        { credentialId: 'cred_u1', at: 300, from: '10.0.0.2' },
+        { credentialId: 'cred_u1', at: 200, from: '10.0.0.1' },
+        { credentialId: 'cred_u2', at: 150, from: null },
+      ]);
+      expect(await store.getCredential('cred_u1')).toMatchObject({ lastUsedAt: 300, lastUsedFrom: '10.0.0.2' });
+      // An older batch (flushed late) does not move the last use back, but widens a source's span.
+      await store.recordCredentialUses([{ credentialId: 'cred_u1', at: 50, from: '10.0.0.1' }]);
+      expect(await store.getCredential('cred_u1')).toMatchObject({ lastUsedAt: 300, lastUsedFrom: '10.0.0.2' });
+      expect(await store.listCredentialSources(['cred_u1'])).toEqual([
+        { credentialId: 'cred_u1', source: '10.0.0.1', firstSeen: 50, lastSeen: 200 },
+        { credentialId: 'cred_u1', source: '10.0.0.2', firstSeen: 300, lastSeen: 300 },
+      ]);
+      expect((await store.listCredentialSources()).map((s) => `${s.credentialId}@${s.source}`)).toEqual(['cred_u1@10.0.0.1', 'cred_u1@10.0.0.2', 'cred_u2@unknown']);
+      expect(await store.listCredentialSources([])).toEqual([]);
+    });
+
+    it('keeps operators (unique names, disabled once) and signed-off access reviews', async () => {
+      const op = { id: 'op_1', name: 'alice', role: 'approver' as const, tokenHash: 'ef'.repeat(32), createdAt: 5, createdBy: 'admin', disabledAt: null };
+      await store.putOperator(op);
+      await expect(store.putOperator({ ...op, id: 'op_2' })).rejects.toMatchObject({ code: 'conflict' });
+      await store.putOperator({ ...op, id: 'op_3', name: 'bob', role: 'viewer', tokenHash: null });
+      expect(await store.getOperator('alice')).toEqual(op);
+      expect(await store.getOperator('op_3')).toMatchObject({ name: 'bob', tokenHash: null });
+      expect((await store.listOperators()).map((o) => o.name)).toEqual(['alice', 'bob']);
+      expect((await store.disableOperator('op_1', 10))!.disabledAt).toBe(10);
+      expect((await store.disableOperator('op_1', 20))!.disabledAt).toBe(10);
+      expect(await store.getOperator('nobody')).toBeNull();
+
+      const review = { id: 'rev_1', signedAt: 100, signedBy: 'operator:op_1', operator: { id: 'op_1', name: 'alice', role: 'approver' as const }, windowDays: 30,
+        findings: [{ id: 'credential_never_used:cred_1', kind: 'credential_never_used', severity: 'warning', summary: 's' }], accepted: [], remediated: ['credential_never_used:cred_1'], note: 'quarterly' };
+      await store.putAccessReview(review);
+      await store.putAccessReview({ ...review, id: 'rev_2', signedAt: 200, operator: null, note: null, accepted: ['x'] });
+      expect(await store.listAccessReviews(1)).toEqual([{ ...review, id: 'rev_2', signedAt: 200, operator: null, note: null, accepted: ['x'] }]);
+      expect((await store.listAccessReviews(10)).map((r) => r.id)).toEqual(['rev_2', 'rev_1']);
+    });
+
+    it('sums access activity: sessions per agent since a time (with the latest ever), calls per agent and model', async () => {
+      const { agent, profile, session } = await seed();
+      const since = Date.now() - 1000;
+      await store.recordUsage([
+        usage(session.id, { agentId: agent.id, profileId: profile.id, model: 'm1', createdAt: since + 10 }),
+        usage(session.id, { agentId: agent.id, profileId: profile.id, model: 'm1', createdAt: since + 20 }),
+        usage(session.id, { agentId: agent.id, profileId: profile.id, model: 'm2', createdAt: since - 5000 }),
+      ]);
+      const activity = await store.accessActivity(since);
+      expect(activity.agents).toEqual([{ agentId: agent.id, sessions: 1, lastSessionAt: session.createdAt }]);
+      expect(activity.models).toEqual([{ agentId: agent.id, profileId: profile.id, model: 'm1', calls: 2, lastAt: since + 20 }]);
+      const later = await store.accessActivity(Date.now() + 60_000);
+      expect(later.agents).toEqual([{ agentId: agent.id, sessions: 0, lastSessionAt: session.createdAt }]);
+      expect(later.models).toEqual([]);
+    });
+
     it('keeps revoked token ids until they would have expired', async () => {
       await store.revokeToken({ jti: 'tok_a', expiresAt: 1000, revokedAt: 10 });
       await store.revokeToken({ jti: 'tok_b', expiresAt: 5000, revokedAt: 20 });

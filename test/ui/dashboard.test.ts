@@ -114,11 +114,11 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
 
   it('signs in with the admin token, kept in sessionStorage and never in a cookie', async () => {
     await page.goto(`${gw.url}/ui/`);
-    await page.getByLabel('Admin token').fill('tga_wrong-token');
+    await page.getByLabel('Operator token').fill('tga_wrong-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('alert').filter({ hasText: 'not the admin token' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'not an operator token' }).waitFor();
     await shot('login');
-    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByLabel('Operator token').fill(ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
     expect(await page.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([ADMIN_TOKEN]);
@@ -307,6 +307,61 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     await page.getByRole('table', { name: 'Top agents' }).getByRole('link', { name: 'demo-agent' }).waitFor();
     await shot('overview');
     await shot('overview-phone', PHONE);
+  });
+
+  it('access review: a viewer sees findings but no actions; an operator revokes an unused secret in one click and signs off', async () => {
+    const secret = (await gw.admin('POST', '/admin/v1/agents/researcher/secrets', {})).body;
+    const finding = `credential_never_used:${secret.id}`;
+    const viewer = (await gw.admin('POST', '/admin/v1/operators', { name: 'vera', role: 'viewer' })).body.token;
+    const operator = (await gw.admin('POST', '/admin/v1/operators', { name: 'oscar', role: 'operator' })).body.token;
+    const signInAs = async (token: string, who: string) => {
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Operator token').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await textIs('[data-testid="whoami"]', who);
+    };
+
+    await signInAs(viewer, 'vera · viewer');
+    await open('/review', 'Access review');
+    // The role is known (a reload asks whoami again) before what it hides is judged.
+    await textIs('[data-testid="whoami"]', 'vera · viewer');
+    const row = page.locator(`tr[data-finding="${finding}"]`);
+    await row.waitFor();
+    expect(await row.getByRole('button').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Sign off' }).count()).toBe(0);
+    // Nor can a viewer approve: a pending step-up shows no decision form.
+    const { token } = await gw.openSession({ agent: 'support-bot', task: 'review check' });
+    let approvalId: string | undefined;
+    for (let i = 0; i < 200 && !approvalId; i++) {
+      const r = await call(token, 'x [[sim:tokens=20]]');
+      if (r !== 'ok') approvalId = (r.error as { approval_id: string }).approval_id;
+    }
+    await open('/approvals', 'Approvals');
+    await textIs('[data-testid="whoami"]', 'vera · viewer');
+    const card = page.locator(`[data-approval="${approvalId}"]`);
+    await card.getByText('Deciding needs the approver role.').waitFor();
+    expect(await card.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    expect(await card.getByRole('button', { name: 'Deny' }).count()).toBe(0);
+    expect((await gw.admin('POST', `/admin/v1/approvals/${approvalId}/deny`, { reason: 'not needed' })).status).toBe(200);
+
+    await signInAs(operator, 'oscar · operator');
+    await open('/review', 'Access review');
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await row.getByRole('button', { name: 'Apply: revoke credential' }).click();
+    await row.waitFor({ state: 'detached' });
+    const secrets = (await gw.admin('GET', '/admin/v1/agents/researcher/secrets')).body.data;
+    expect(secrets.find((s: { id: string }) => s.id === secret.id).status).toBe('revoked');
+    const [revoked] = (await gw.admin('GET', '/admin/v1/audit/events?type=credential.revoked')).body.data;
+    expect(revoked).toMatchObject({ actor: 'operator:oscar', data: { credential: secret.id, finding } });
+    await page.getByLabel('Sign-off note').fill('monthly review');
+    await page.getByRole('button', { name: 'Sign off' }).click();
+    await page.getByRole('button', { name: 'Sign off this review' }).click();
+    await page.getByRole('status').filter({ hasText: 'Signed off' }).waitFor();
+    const [signed] = (await gw.admin('GET', '/admin/v1/access-review/sign-offs')).body.data;
+    expect(signed).toMatchObject({ signed_by: 'operator:oscar', remediated: [finding], note: 'monthly review' });
+    await shot('access-review');
+    await shot('access-review-phone', PHONE);
+    await signInAs(ADMIN_TOKEN, 'admin · admin');
   });
 
   it('ran without a console error, a CSP or Trusted Types violation, or an uncaught exception', () => {

@@ -1,9 +1,26 @@
-// The dashboard's only way to the gateway: the admin API on this origin, with the admin token the
-// operator typed in. The token lives in sessionStorage (this tab, until it closes) — never in a
+// The dashboard's only way to the gateway: the admin API on this origin, with the token the
+// operator typed in (theirs, or the bootstrap admin token) or got from an OIDC sign-in. The token lives in sessionStorage (this tab, until it closes) — never in a
 // cookie, so no other site can make the browser send it — and is sent only as a Bearer header.
 import { store } from './store';
 
 const TOKEN_KEY = 'tollgate.admin-token';
+
+/**
+ * An OIDC sign-in comes back as `/ui/#token=…` (or `#sign_in_error=…`): the token moves to
+ * sessionStorage and the fragment leaves the address bar (and the history) at once.
+ */
+function fromFragment(): string | null {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get('token');
+  const error = params.get('sign_in_error');
+  if (token === null && error === null) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  return error;
+}
+
+/** Why the last OIDC sign-in failed, if it did (shown on the sign-in page). */
+export const signInError = fromFragment();
 
 export const signedIn = store<boolean>(sessionStorage.getItem(TOKEN_KEY) !== null);
 
@@ -15,12 +32,39 @@ export function signIn(token: string): void {
 export function signOut(): void {
   sessionStorage.removeItem(TOKEN_KEY);
   signedIn.set(false);
+  me.set(null);
+}
+
+export type Role = 'viewer' | 'approver' | 'operator' | 'admin';
+/** The signed-in operator and the route → role table the API enforces (GET /admin/v1/whoami). */
+export interface Me { id: string; name: string; role: Role; via: string; roles: { ladder: Role[]; routes: Record<string, Role>; default: { GET: Role; POST: Role } } }
+export const me = store<Me | null>(null);
+
+/** Loads who is signed in (after sign-in, and when the dashboard opens with a kept token). */
+export async function loadMe(): Promise<void> {
+  me.set(await api<Me>('GET', '/whoami'));
+}
+
+/**
+ * Whether the signed-in operator may call a route (`POST`, `/approvals/{id}/approve`): actions
+ * it may not take are not shown. The API checks the same table anyway.
+ */
+export function can(who: Me | null, method: 'GET' | 'POST', path: string): boolean {
+  if (!who) return false;
+  const needed = who.roles.routes[`${method} /admin/v1${path}`] ?? who.roles.default[method];
+  return who.roles.ladder.indexOf(who.role) >= who.roles.ladder.indexOf(needed);
 }
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
   }
+}
+
+/** Whether the gateway offers OIDC sign-in (admin.oidc), and where it starts. */
+export async function oidcConfig(): Promise<{ enabled: boolean; login_url?: string }> {
+  const res = await fetch('/admin/oidc/config', { cache: 'no-store', credentials: 'omit' });
+  return res.ok ? ((await res.json()) as { enabled: boolean; login_url?: string }) : { enabled: false };
 }
 
 /** Calls the admin API; a 401 signs out (the token was wrong or has changed). */
@@ -124,6 +168,23 @@ export interface Approval {
 }
 
 export interface Credential { id: string; status: string; created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null; last_used_from: string | null }
+
+export interface Remedy { action: string; automatic: boolean; description: string; commands: string[]; diff?: string; suggestion?: { models: string[]; tools: string[] } }
+export interface Finding { id: string; kind: string; severity: Severity; owasp: string | null; summary: string; agent: Ref | null; profile: Ref | null; credential: string | null; evidence: Record<string, unknown>; remedy: Remedy; accepted: { by: string; at: string } | null }
+export interface Usage { name: string; calls: number; last_at: string }
+export interface AgentReview {
+  id: string; name: string; owner: string | null; team: Ref; profile: Ref; status: string; environment: string;
+  credentials: { id: string; status: string; age_days: number; expires_at: string | null; last_used_at: string | null; last_used_from: string | null; sources: { source: string }[] }[];
+  federated: boolean; sessions_in_window: number; last_session_at: string | null;
+  models: { granted: string[]; used: Usage[] }; tools: { granted: string[]; used: Usage[] }; findings: string[];
+}
+export interface AccessReview {
+  generated_at: string; window: { days: number; since: string; until: string }; unused_days: number;
+  summary: { agents: number; credentials: number; findings: number; by_severity: Record<Severity, number> };
+  findings: Finding[]; agents: AgentReview[];
+  last_sign_off: { id: string; signed_at: string; signed_by: string; operator: { name: string; role: string } | null; accepted: string[]; remediated: string[]; note: string | null } | null;
+  changes_since_last: { new: string[]; resolved: string[]; still_open: string[] } | null;
+}
 
 export interface AuditEvent { seq: number; id: string; time: string; type: string; actor: string; request_id: string | null; agent_id: string | null; session_id: string | null; team_id: string | null; chain: string[] | null; data: Record<string, unknown> }
 export interface AuditPage extends List<AuditEvent> { order: 'asc' | 'desc'; has_more: boolean; next_cursor: string | null; follow_cursor: string }

@@ -522,4 +522,42 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         EXECUTE FUNCTION tollgate_notify_change();
     `,
   },
+  {
+    version: 10,
+    name: 'operators and access review',
+    // Named operators (docs/operators.md): each with a role and a token of its own, stored as a
+    // keyed hash. Where each client secret was used from (docs/access-review.md), one row per
+    // credential and source, so reuse across workloads shows. Signed-off access reviews.
+    // (Version 9 belongs to another change: the runner applies whatever versions are missing.)
+    sql: `
+      CREATE TABLE operators (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        token_hash TEXT,
+        created_at BIGINT NOT NULL,
+        created_by TEXT,
+        disabled_at BIGINT
+      );
+      CREATE TABLE credential_sources (
+        credential_id TEXT COLLATE "C" NOT NULL,
+        source TEXT COLLATE "C" NOT NULL,
+        first_seen BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        PRIMARY KEY (credential_id, source)
+      );
+      CREATE TABLE access_reviews (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        signed_at BIGINT NOT NULL,
+        signed_by TEXT NOT NULL,
+        operator TEXT,
+        window_days BIGINT NOT NULL,
+        findings TEXT NOT NULL,
+        accepted TEXT NOT NULL,
+        remediated TEXT NOT NULL,
+        note TEXT
+      );
+      CREATE INDEX access_reviews_signed ON access_reviews(signed_at);
+    `,
+  },
 ];

@@ -7,12 +7,13 @@ import { GatewayError, markStoreUnavailable } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
   ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ACCESS_REVIEW_COLUMNS, accessReviewValues, credentialUseRows, OPERATOR_COLUMNS, operatorValues, rowToAccessReview, rowToAgentActivity, rowToCredentialSource, rowToModelActivity, rowToOperator,
   rowToChainHead, rowToCheckpoint, rowToRecord, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter } from '../store.js';
-import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -649,6 +650,75 @@ export class PostgresStore implements Store {
 
   async touchCredential(id: string, at: number, from: string | null): Promise<void> {
     await this.rows('UPDATE credentials SET last_used_at = $2, last_used_from = $3 WHERE id = $1', [id, at, from]);
+  }
+
+  async recordCredentialUses(uses: readonly CredentialUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    const { latest, sources } = credentialUseRows(uses);
+    // One statement: the sources upserted, then each credential's last use moved forward.
+    await this.rows(
+      `WITH seen AS (
+         INSERT INTO credential_sources (credential_id, source, first_seen, last_seen)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+         ON CONFLICT (credential_id, source) DO UPDATE
+           SET first_seen = LEAST(credential_sources.first_seen, EXCLUDED.first_seen), last_seen = GREATEST(credential_sources.last_seen, EXCLUDED.last_seen)
+       )
+       UPDATE credentials c SET last_used_at = u.at, last_used_from = u.src
+       FROM unnest($5::text[], $6::bigint[], $7::text[]) AS u(id, at, src)
+       WHERE c.id = u.id AND (c.last_used_at IS NULL OR c.last_used_at <= u.at)`,
+      [
+        sources.map((x) => x.credentialId), sources.map((x) => x.source), sources.map((x) => x.first), sources.map((x) => x.last),
+        latest.map((x) => x.id), latest.map((x) => x.at), latest.map((x) => x.from),
+      ],
+    );
+  }
+
+  async listCredentialSources(credentialIds?: readonly string[]): Promise<CredentialSource[]> {
+    if (credentialIds?.length === 0) return [];
+    const rows = credentialIds
+      ? await this.rows('SELECT * FROM credential_sources WHERE credential_id = ANY($1::text[]) ORDER BY credential_id, first_seen, source', [credentialIds])
+      : await this.rows('SELECT * FROM credential_sources ORDER BY credential_id, first_seen, source');
+    return rows.map(rowToCredentialSource);
+  }
+
+  // --- operators, access reviews ------------------------------------------------------------
+
+  async putOperator(o: Operator): Promise<void> {
+    const r = await this.row(
+      `INSERT INTO operators (${OPERATOR_COLUMNS.join(', ')}) VALUES (${OPERATOR_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (name) DO NOTHING RETURNING id`,
+      operatorValues(o),
+    );
+    if (!r) throw new GatewayError('conflict', `operator "${o.name}" already exists`);
+  }
+
+  async getOperator(idOrName: string): Promise<Operator | null> {
+    const r = await this.row('SELECT * FROM operators WHERE id = $1 OR name = $1 LIMIT 1', [idOrName]);
+    return r ? rowToOperator(r) : null;
+  }
+
+  async listOperators(): Promise<Operator[]> {
+    return (await this.rows('SELECT * FROM operators ORDER BY name')).map(rowToOperator);
+  }
+
+  async disableOperator(id: string, at: number): Promise<Operator | null> {
+    const r = await this.row('UPDATE operators SET disabled_at = COALESCE(disabled_at, $2) WHERE id = $1 RETURNING *', [id, at]);
+    return r ? rowToOperator(r) : null;
+  }
+
+  async accessActivity(since: number): Promise<{ agents: AgentActivity[]; models: ModelActivity[] }> {
+    const [agents, models] = await Promise.all([
+      this.rows('SELECT agent_id, COUNT(*) FILTER (WHERE created_at >= $1) AS sessions, MAX(created_at) AS last_at FROM sessions GROUP BY agent_id ORDER BY agent_id', [since]),
+      this.rows('SELECT agent_id, profile_id, model, COUNT(*) AS calls, MAX(created_at) AS last_at FROM usage_records WHERE created_at >= $1 GROUP BY agent_id, profile_id, model ORDER BY agent_id, profile_id, model', [since]),
+    ]);
+    return { agents: agents.map(rowToAgentActivity), models: models.map(rowToModelActivity) };
+  }
+
+  async putAccessReview(review: AccessReviewRecord): Promise<void> {
+    await this.rows(`INSERT INTO access_reviews (${ACCESS_REVIEW_COLUMNS.join(', ')}) VALUES (${ACCESS_REVIEW_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`, accessReviewValues(review));
+  }
+
+  async listAccessReviews(limit: number): Promise<AccessReviewRecord[]> {
+    return (await this.rows('SELECT * FROM access_reviews ORDER BY signed_at DESC, id DESC LIMIT $1', [limit])).map(rowToAccessReview);
   }
 
   async revokeToken(t: RevokedToken): Promise<void> {

@@ -280,4 +280,42 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
     // both stores count the same versions.
     sql: '',
   },
+  {
+    version: 10,
+    name: 'operators and access review',
+    // Named operators (docs/operators.md): each with a role and a token of its own, stored as a
+    // keyed hash. Where each client secret was used from (docs/access-review.md), one row per
+    // credential and source, so reuse across workloads shows. Signed-off access reviews.
+    // (Version 9 belongs to another change: the runner applies whatever versions are missing.)
+    sql: `
+      CREATE TABLE operators (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        token_hash TEXT,
+        created_at INTEGER NOT NULL,
+        created_by TEXT,
+        disabled_at INTEGER
+      );
+      CREATE TABLE credential_sources (
+        credential_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (credential_id, source)
+      );
+      CREATE TABLE access_reviews (
+        id TEXT PRIMARY KEY,
+        signed_at INTEGER NOT NULL,
+        signed_by TEXT NOT NULL,
+        operator TEXT,
+        window_days INTEGER NOT NULL,
+        findings TEXT NOT NULL,
+        accepted TEXT NOT NULL,
+        remediated TEXT NOT NULL,
+        note TEXT
+      );
+      CREATE INDEX access_reviews_signed ON access_reviews(signed_at);
+    `,
+  },
 ];

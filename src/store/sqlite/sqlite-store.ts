@@ -7,12 +7,13 @@ import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
   ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ACCESS_REVIEW_COLUMNS, accessReviewValues, credentialUseRows, OPERATOR_COLUMNS, operatorValues, rowToAccessReview, rowToAgentActivity, rowToCredentialSource, rowToModelActivity, rowToOperator,
   recordFromValues, rowToChainHead, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
-import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -381,6 +382,61 @@ export class SqliteStore implements Store {
 
   async touchCredential(id: string, at: number, from: string | null): Promise<void> {
     this.stmt('UPDATE credentials SET last_used_at = ?, last_used_from = ? WHERE id = ?').run(at, from, id);
+  }
+
+  async recordCredentialUses(uses: readonly CredentialUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    const { latest, sources } = credentialUseRows(uses);
+    const last = this.stmt('UPDATE credentials SET last_used_at = ?, last_used_from = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)');
+    const seen = this.stmt(
+      `INSERT INTO credential_sources (credential_id, source, first_seen, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (credential_id, source) DO UPDATE SET first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)`,
+    );
+    this.db.transaction(() => {
+      for (const l of latest) last.run(l.at, l.from, l.id, l.at);
+      for (const s of sources) seen.run(s.credentialId, s.source, s.first, s.last);
+    })();
+  }
+
+  async listCredentialSources(credentialIds?: readonly string[]): Promise<CredentialSource[]> {
+    if (credentialIds?.length === 0) return [];
+    const where = credentialIds ? `WHERE credential_id IN (${credentialIds.map(() => '?').join(', ')})` : '';
+    return (this.db.prepare(`SELECT * FROM credential_sources ${where} ORDER BY credential_id, first_seen, source`).all(...(credentialIds ?? [])) as Row[]).map(rowToCredentialSource);
+  }
+
+  // --- operators, access reviews ------------------------------------------------------------
+
+  async putOperator(o: Operator): Promise<void> {
+    if (this.one('SELECT id FROM operators WHERE name = ?', o.name)) throw new GatewayError('conflict', `operator "${o.name}" already exists`);
+    this.stmt(`INSERT INTO operators (${OPERATOR_COLUMNS.join(', ')}) VALUES (${OPERATOR_COLUMNS.map(() => '?').join(', ')})`).run(...operatorValues(o));
+  }
+
+  async getOperator(idOrName: string): Promise<Operator | null> {
+    const r = this.one('SELECT * FROM operators WHERE id = ? OR name = ? LIMIT 1', idOrName, idOrName);
+    return r ? rowToOperator(r) : null;
+  }
+
+  async listOperators(): Promise<Operator[]> {
+    return this.all('SELECT * FROM operators ORDER BY name').map(rowToOperator);
+  }
+
+  async disableOperator(id: string, at: number): Promise<Operator | null> {
+    this.stmt('UPDATE operators SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?').run(at, id);
+    return this.getOperator(id);
+  }
+
+  async accessActivity(since: number): Promise<{ agents: AgentActivity[]; models: ModelActivity[] }> {
+    const agents = this.all('SELECT agent_id, SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END) AS sessions, MAX(created_at) AS last_at FROM sessions GROUP BY agent_id ORDER BY agent_id', since);
+    const models = this.all('SELECT agent_id, profile_id, model, COUNT(*) AS calls, MAX(created_at) AS last_at FROM usage_records WHERE created_at >= ? GROUP BY agent_id, profile_id, model ORDER BY agent_id, profile_id, model', since);
+    return { agents: agents.map(rowToAgentActivity), models: models.map(rowToModelActivity) };
+  }
+
+  async putAccessReview(review: AccessReviewRecord): Promise<void> {
+    this.stmt(`INSERT INTO access_reviews (${ACCESS_REVIEW_COLUMNS.join(', ')}) VALUES (${ACCESS_REVIEW_COLUMNS.map(() => '?').join(', ')})`).run(...accessReviewValues(review));
+  }
+
+  async listAccessReviews(limit: number): Promise<AccessReviewRecord[]> {
+    return this.all('SELECT * FROM access_reviews ORDER BY signed_at DESC, id DESC LIMIT ?', limit).map(rowToAccessReview);
   }
 
   async revokeToken(t: RevokedToken): Promise<void> {

@@ -2,7 +2,7 @@
 // credentials (never the secrets), sessions, spend chart and alerts, and the suspend / resume /
 // revoke buttons.
 import { useMemo, useState } from 'preact/hooks';
-import { get, postAction, query, type Agent, type Credential, type List, type Profile, type Session, type SpendReport, type Team } from '../api';
+import { can, get, me, postAction, query, type Agent, type Credential, type List, type Profile, type Session, type SpendReport, type Team } from '../api';
 import { TimeChart } from '../components/chart';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, Loading, Page, Segmented, Table } from '../components/ui';
 import { num, relative, time, usd } from '../format';
@@ -69,6 +69,7 @@ export function AgentPage({ id }: { id: string }) {
     return c.series.length ? c : { x: c.x, series: [{ label: 'spend', values: c.x.map(() => 0) }] };
   }, [series.data, a?.id]);
   const mine = total.data?.rows.find((row) => row.key === a?.id);
+  const mayAct = can(me.use(), 'POST', '/agents/{id}/suspend');
   const act = (verb: 'suspend' | 'resume' | 'revoke') => async (reason: string) => {
     await postAction(`/agents/${encodeURIComponent(id)}/${verb}`, reason);
     agent.reload();
@@ -82,9 +83,9 @@ export function AgentPage({ id }: { id: string }) {
       actions={
         <div class="actions">
           <Badge value={a.status} />
-          {a.status === 'active' && <ConfirmButton label="Suspend" tone="plain" onConfirm={act('suspend')} />}
-          {a.status === 'suspended' && <ConfirmButton label="Resume" tone="primary" onConfirm={act('resume')} />}
-          {a.status !== 'revoked' && <ConfirmButton label="Revoke" onConfirm={act('revoke')} />}
+          {mayAct && a.status === 'active' && <ConfirmButton label="Suspend" tone="plain" onConfirm={act('suspend')} />}
+          {mayAct && a.status === 'suspended' && <ConfirmButton label="Resume" tone="primary" onConfirm={act('resume')} />}
+          {mayAct && a.status !== 'revoked' && <ConfirmButton label="Revoke" onConfirm={act('revoke')} />}
         </div>
       }
     >

@@ -1,7 +1,7 @@
 // Alerts: detectors' findings, their evidence and the actions taken; acknowledge or resolve.
 // A gateway without the alerts API (it answers 404) gets an explanation, not an error.
 import { useState } from 'preact/hooks';
-import { ApiError, get, postAction, query, type Alert, type List } from '../api';
+import { ApiError, can, get, me, postAction, query, type Alert, type List } from '../api';
 import { Badge, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Segmented, Table } from '../components/ui';
 import { relative, text, time } from '../format';
 import { usePoll } from '../hooks';
@@ -84,6 +84,7 @@ export function AlertPage({ id }: { id: string }) {
     }
   }, [id]);
   const a = alert.data;
+  const mayAct = can(me.use(), 'POST', '/alerts/{id}/resolve');
   const act = (verb: 'acknowledge' | 'resolve') => async (reason: string) => {
     await postAction(`/alerts/${encodeURIComponent(id)}/${verb}`, reason);
     alert.reload();
@@ -98,8 +99,8 @@ export function AlertPage({ id }: { id: string }) {
         <div class="actions">
           <Badge value={a.severity} />
           <Badge value={a.status} />
-          {a.status === 'open' && <ConfirmButton label="Acknowledge" tone="plain" onConfirm={act('acknowledge')} />}
-          {a.status !== 'resolved' && <ConfirmButton label="Resolve" tone="primary" onConfirm={act('resolve')} />}
+          {mayAct && a.status === 'open' && <ConfirmButton label="Acknowledge" tone="plain" onConfirm={act('acknowledge')} />}
+          {mayAct && a.status !== 'resolved' && <ConfirmButton label="Resolve" tone="primary" onConfirm={act('resolve')} />}
         </div>
       }
     >

@@ -1,7 +1,7 @@
 // Approvals: pending step-ups (budget thresholds, held tool calls) with their context; approve,
 // optionally with extra budget, or deny.
 import { useState } from 'preact/hooks';
-import { get, postAction, post, type Approval, type List } from '../api';
+import { can, get, me, postAction, post, type Approval, type List } from '../api';
 import { Badge, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Table } from '../components/ui';
 import { relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
@@ -59,6 +59,7 @@ function PendingApproval({ approval: a, agentName, onDone }: { approval: Approva
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const mayDecide = can(me.use(), 'POST', '/approvals/{id}/approve');
   const approve = async () => {
     const usdValue = extraUsd.trim() === '' ? undefined : Number(extraUsd);
     const tokens = extraTokens.trim() === '' ? undefined : Number(extraTokens);
@@ -89,7 +90,7 @@ function PendingApproval({ approval: a, agentName, onDone }: { approval: Approva
         <a href={href(`/agents/${a.agent_id}`)}>{agentName ?? a.agent_id}</a>
       </p>
       <KeyValue label="Approval context" value={a.context} />
-      <form class="decide" onSubmit={(e) => { e.preventDefault(); void approve(); }}>
+      {!mayDecide ? <p class="muted small">Deciding needs the approver role.</p> : <form class="decide" onSubmit={(e) => { e.preventDefault(); void approve(); }}>
         {a.kind === 'budget' && (
           <>
             <label>Extra budget (USD)<input type="number" min="0" step="any" inputMode="decimal" name="extra_usd" value={extraUsd} onInput={(e) => setExtraUsd(e.currentTarget.value)} /></label>
@@ -102,7 +103,7 @@ function PendingApproval({ approval: a, agentName, onDone }: { approval: Approva
           <ConfirmButton label="Deny" withReason={false} onConfirm={async () => { await postAction(`/approvals/${encodeURIComponent(a.id)}/deny`, reason); onDone(); }} />
         </div>
         {error && <p class="error" role="alert">{error}</p>}
-      </form>
+      </form>}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // Sessions: live sessions with budget bars (spent / reserved / remaining); one session's page
 // with its delegation tree, each node's agent, spend and status, and revoking a branch.
 import { useState } from 'preact/hooks';
-import { get, postAction, query, type Agent, type Amounts, type List, type Session, type TreeNode } from '../api';
+import { can, get, me, postAction, query, type Agent, type Amounts, type List, type Session, type TreeNode } from '../api';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Segmented, Table } from '../components/ui';
 import { num, plural, relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
@@ -72,6 +72,7 @@ export function SessionPage({ id }: { id: string }) {
   const s = session.data;
   const root = s?.chain[0] ?? id;
   const tree = usePoll(() => get<TreeNode>(`/sessions/${encodeURIComponent(root)}/tree`), [root]);
+  const mayAct = can(me.use(), 'POST', '/sessions/{id}/revoke');
   const revoke = (target: string) => async (reason: string) => {
     await postAction(`/sessions/${encodeURIComponent(target)}/revoke`, reason);
     session.reload();
@@ -92,9 +93,9 @@ export function SessionPage({ id }: { id: string }) {
         <div class="actions">
           <Badge value={s.status} />
           <a class="btn plain" href={href(`/audit${query({ session: s.id, descendants: 'true' })}`)}>Audit trail</a>
-          {s.status === 'active' && <ConfirmButton label="Suspend" tone="plain" onConfirm={containment('suspend')} />}
-          {s.status === 'suspended' && <ConfirmButton label="Resume" tone="primary" onConfirm={containment('resume')} />}
-          {(s.status === 'active' || s.status === 'suspended') && <ConfirmButton label="Revoke" confirmLabel="Revoke session and its children" onConfirm={revoke(s.id)} />}
+          {mayAct && s.status === 'active' && <ConfirmButton label="Suspend" tone="plain" onConfirm={containment('suspend')} />}
+          {mayAct && s.status === 'suspended' && <ConfirmButton label="Resume" tone="primary" onConfirm={containment('resume')} />}
+          {mayAct && (s.status === 'active' || s.status === 'suspended') && <ConfirmButton label="Revoke" confirmLabel="Revoke session and its children" onConfirm={revoke(s.id)} />}
         </div>
       }
     >
@@ -140,7 +141,7 @@ function Node({ node, current, revoke }: { node: TreeNode; current: string; revo
           {node.children.length > 0 && <span>{usd(node.spent_with_children.usd)} with children</span>}
           <span class="muted">{node.budget.usd !== null ? `of ${usd(node.budget.usd)}` : node.budget.tokens !== null ? `of ${num(node.budget.tokens)} tok` : 'no limit'}</span>
         </div>
-        {(node.status === 'active' || node.status === 'suspended') && <ConfirmButton label="Revoke branch" confirmLabel="Revoke branch" onConfirm={revoke(node.id)} />}
+        {can(me.get(), 'POST', '/sessions/{id}/revoke') && (node.status === 'active' || node.status === 'suspended') && <ConfirmButton label="Revoke branch" confirmLabel="Revoke branch" onConfirm={revoke(node.id)} />}
       </div>
       {node.children.length > 0 && (
         <ul>

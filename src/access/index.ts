@@ -1,0 +1,1 @@
+export { buildAccessReview, narrowScope, selectFindings, SEVERITIES, type AccessReview, type AgentReview, type CredentialReview, type Finding, type FindingKind, type ProfileReview, type Remedy, type RemedyAction, type ReviewSettings, type Severity } from './review.js';
