@@ -9,7 +9,7 @@ import { contentText } from '../prompt-tokens.js';
 import { openAiUsage } from './openai-chat.js';
 import type { SseEvent } from '../sse.js';
 import {
-  callsIn, DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, parsedArguments, reportedUsage, validate,
+  callsIn, DeliveredEvents, dropTools, hasJsonEscapes, isObject, NO_TOOL_CALLS, parsedArguments, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
 } from './api.js';
 
@@ -105,7 +105,7 @@ class ResponsesStreamMeter implements StreamMeter {
   toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
     // A call opens with its output item (`response.output_item.added`, naming the tool); its
     // arguments follow in deltas. Only items whose type ends in `_call` are calls.
-    if (!event.data.includes('_call"') || eventType(event) !== 'response.output_item.added') return NO_TOOL_CALLS;
+    if ((!event.data.includes('_call"') && !hasJsonEscapes(event.data)) || eventType(event) !== 'response.output_item.added') return NO_TOOL_CALLS;
     const call = itemToolCall((JSON.parse(event.data) as { item?: unknown }).item, false);
     return call ? [call] : NO_TOOL_CALLS;
   }
