@@ -23,7 +23,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    // The client went away (or was cut for being too slow) before the body was whole.
+    req.once('error', (err) => reject(new GatewayError('bad_request', 'The request body was not received whole.', { cause: err })));
   });
 }
 
