@@ -5,7 +5,7 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute, resolve as resolvePath } from 'node:path';
-import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, type JournalEntry } from '../budget/index.js';
+import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, recordMissingSpendEvents, type JournalEntry } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
@@ -152,6 +152,9 @@ export class Gateway {
     // Calls that were in flight when a previous process died: settle their holds now. A private
     // store has no other live process, so every hold left is from the dead one.
     await reconcileReservations(store, store.capabilities.shared ? now() : Number.POSITIVE_INFINITY, now(), audit, logger);
+    // And lines whose audit event the crash lost get it (on a shared store, another replica's
+    // calls may be between the two writes right now: not there).
+    if (!store.capabilities.shared) await recordMissingSpendEvents(store, audit, logger);
     const directory = new Directory(store);
     const ledger = new BudgetLedger(store);
     const providers = new ProviderRegistry(config, env);

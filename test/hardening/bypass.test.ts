@@ -2,6 +2,7 @@
 // smuggled through other fields or duplicate keys, prototype-pollution payloads, header
 // injection. Each case is refused (or made harmless), and the upstream — a simulated provider in
 // its own server — receives only what the gateway judged, never a client credential.
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulatedProvider, type SimulatedProvider } from '../../src/providers/simulated/index.js';
 import { ADMIN_TOKEN, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -202,14 +203,11 @@ describe('headers', () => {
   it('an x-request-id that is not a plain id is not echoed; a Host header is not reflected into metadata', async () => {
     const res = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { 'x-request-id': 'abc"<script>' });
     expect(res.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{32}$/);
-    const { text } = await new Promise<{ text: string }>((resolve) => {
-      import('node:net').then(({ connect }) => {
-        const { port } = new URL(gw.url);
-        const s = connect(Number(port), '127.0.0.1', () => s.write('GET /.well-known/oauth-authorization-server HTTP/1.1\r\nhost: evil.example/"><x\r\nconnection: close\r\n\r\n'));
-        let text = '';
-        s.on('data', (d: Buffer) => (text += d.toString()));
-        s.on('close', () => resolve({ text }));
-      });
+    const text = await new Promise<string>((resolve) => {
+      const s = connect(Number(new URL(gw.url).port), '127.0.0.1', () => s.write('GET /.well-known/oauth-authorization-server HTTP/1.1\r\nhost: evil.example/"><x\r\nconnection: close\r\n\r\n'));
+      let received = '';
+      s.on('data', (d: Buffer) => (received += d.toString()));
+      s.on('close', () => resolve(received));
     });
     expect(text).not.toContain('evil.example');
   });

@@ -4,10 +4,13 @@
 // later restart), no hold is left, and the audit chain verifies. test/e2e/crash*.test.ts pin the
 // single-kill cases; this runs the loop. TOLLGATE_CRASH_CYCLES runs more cycles (default 10).
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crashChat, crashDir, expectAuditVerifies, expectBalanced, openCrashSession, startOn } from '../helpers/crash.js';
+import { Gateway } from '../../src/server/index.js';
+import { CRASH_ADMIN, crashAdmin, crashChat, crashDir, expectAuditVerifies, expectBalanced, openCrashSession, startOn } from '../helpers/crash.js';
+import { testConfig } from '../helpers/gateway.js';
 
 const CYCLES = Number(process.env.TOLLGATE_CRASH_CYCLES ?? 10);
 
@@ -62,4 +65,37 @@ describe('crash loop', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000 + CYCLES * 20_000);
+});
+
+describe('a spend line the crash left without its audit event', () => {
+  it('gets its model.call event at the next start, marked recovered, and the chain still verifies', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-recover-'));
+    const open = async () => {
+      const gateway = await Gateway.create({ config: testConfig({ server: { log_requests: false } }), dataDir, env: { TOLLGATE_ADMIN_TOKEN: CRASH_ADMIN } });
+      return { gateway, url: await gateway.listen(0, '127.0.0.1') };
+    };
+    try {
+      const first = await open();
+      const opened = await crashAdmin(first.url, 'POST', '/admin/v1/sessions', { agent: 'demo-agent', task: 'recover' });
+      // One real call: an ordinary line with its event.
+      expect(await crashChat(first.url, opened.token, 'hi', false)).not.toBeNull();
+      const [line] = await first.gateway.store.listUsage({ limit: 1 });
+      // A line as a crash between the two writes leaves it: on the ledger, its event never written.
+      const lost = { ...line!, id: 'use_lostevent0000000000000000000000', requestId: 'req_lostevent', createdAt: Date.now() };
+      await first.gateway.store.recordUsage([lost]);
+      await first.gateway.close(100);
+      const second = await open();
+      try {
+        const events = await second.gateway.store.listEvents({ type: 'model.call', sessionId: opened.session.id });
+        expect(events.find((e) => e.data.usage_line === lost.id)?.data).toMatchObject({ recovered: true, cost_usd_nano: lost.costUsdNano, outcome: lost.outcome });
+        expect(events.filter((e) => e.data.recovered === true)).toHaveLength(1); // the ordinary line kept its own
+        await expectBalanced(second.url, opened.session.id);
+        await expectAuditVerifies(second.url);
+      } finally {
+        await second.gateway.close(100);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
