@@ -171,14 +171,16 @@ describe('upstream streams', () => {
     }, 500);
   }, TIMEOUT);
 
-  it('the Anthropic and Responses meters find every tool call, however its JSON is escaped', async () => {
-    await check(fc.tuple(toolName, fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 16 })), ([name, mask]) => {
+  it('the Anthropic and Responses meters find every tool call, however its JSON is escaped and whatever the event is named', async () => {
+    // Clients act on the data's own `type`: the event's name must not hide a call.
+    const eventName = fc.constantFrom('content_block_start', 'content_block_delta', 'response.output_item.added', 'response.output_text.delta', 'message', undefined);
+    await check(fc.tuple(toolName, fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 16 }), eventName), ([name, mask, event]) => {
       const block = escaped(JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name, input: {} } }), mask);
       const anthropic = anthropicMessages.createStreamMeter({});
-      expect(anthropic.toolCalls({ raw: '', event: 'content_block_start', data: block }).map((c) => c.name)).toEqual([name]);
+      expect(anthropic.toolCalls({ raw: '', event, data: block }).map((c) => c.name)).toEqual([name]);
       const item = escaped(JSON.stringify({ type: 'response.output_item.added', output_index: 0, item: { type: 'function_call', id: 'fc_1', call_id: 'c', name, arguments: '' } }), mask);
       const responses = openAiResponses.createStreamMeter({});
-      expect(responses.toolCalls({ raw: '', event: 'response.output_item.added', data: item }).map((c) => c.name)).toEqual([name]);
+      expect(responses.toolCalls({ raw: '', event, data: item }).map((c) => c.name)).toEqual([name]);
     }, 500);
   }, TIMEOUT);
 
