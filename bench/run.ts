@@ -1,134 +1,157 @@
-// `npm run bench [-- --quick] [-- --write]`: Tollgate against a bare parsing proxy and the direct
-// upstream, all on loopback, interleaved, medians of several rounds. Reports throughput, latency,
-// CPU per request and the ratios that matter (same-run ratios; absolute numbers drift here).
-import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+// `npm run bench [-- --quick] [-- --write] [-- --check]`: Tollgate against the physical limit and
+// a peer, on loopback, in one run. Targets: the simulated provider called directly (the limit), a
+// bare parsing proxy (baseline-proxy.ts), Tollgate in the benchmark set-up (every control on), and
+// Portkey when `npm run bench:peers` installed it. Runs interleave the targets (A B C D, B C D A…)
+// at 1, 32 and 128 connections, plain and streamed; a sequential probe measures latency and time to
+// first chunk with sub-millisecond precision. Prints rps, p50/p90/p99, CPU µs per request (from
+// /proc), RSS, errors, Tollgate's per-stage times, and the ratios the goals are stated in.
+// `--check` compares the ratios with bench/thresholds.json (CI runs `--quick --check`).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { load, median, warmUp, probe, quantile, type Sample, type Target } from './measure.js';
+import { ADMIN_TOKEN, startProcess, startStack, startUpstream, stopProcess } from './stack.js';
 
-const quick = process.argv.includes('--quick');
-const write = process.argv.includes('--write');
-const DURATION = quick ? 3 : 10;
-const ROUNDS = quick ? 1 : 3;
-const CONNECTIONS = quick ? [1, 32] : [1, 32, 128, 256];
-const ADMIN = 'tga_bench-admin-token';
-const CLK_TCK = 100;
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const option = (name: string, fallback: number) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : fallback;
+};
+const quick = flag('quick');
+const DURATION = option('duration', quick ? 3 : 5);
+const ROUNDS = option('rounds', quick ? 1 : 3);
+const CONNECTIONS = quick ? [1, 32] : [1, 32, 128];
+const PROBES = option('probes', quick ? 200 : 600);
+const MODES = ['plain', 'stream'] as const;
+type Mode = (typeof MODES)[number];
 
-const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-function start(cmd: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (c: Buffer) => {
-      if (out.length < 100_000) out += c.toString();
-      const match = ready.exec(out);
-      if (match) {
-        child.stdout.removeAllListeners('data');
-        child.stdout.resume(); // keep draining the request log
-        resolve({ child, match });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)));
-  });
+interface StageLine { stage: string; count: number; mean_us: number; p50_us: number; p99_us: number }
+
+async function adminJson<T>(gatewayUrl: string, path: string, method = 'GET'): Promise<T> {
+  const res = await fetch(`${gatewayUrl}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return (await res.json()) as T;
 }
 
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
+async function startPortkey(): Promise<{ url: string; pid: number; stop: () => Promise<void> } | null> {
+  const entry = join(import.meta.dirname, 'peers', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
+  if (!existsSync(entry)) return null;
+  const port = 18_000 + Math.floor(Math.random() * 2000);
+  const started = await startProcess([entry, `--port=${port}`, '--headless'], /Ready for connections/);
+  return { url: `http://127.0.0.1:${port}`, pid: started.child.pid!, stop: () => stopProcess(started.child) };
 }
-
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
-
-interface Sample { rps: number; p50: number; p99: number; cpuUs: number; errors: number; rss: number }
-
-async function load(url: string, connections: number, headers: Record<string, string>, body: string, pid: number | null): Promise<Sample> {
-  const before = pid ? cpuTicks(pid) : 0;
-  const result = await autocannon({ url, method: 'POST', connections, duration: DURATION, headers: { 'content-type': 'application/json', ...headers }, body });
-  const ticks = pid ? cpuTicks(pid) - before : 0;
-  const total = result.requests.total;
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    cpuUs: pid && total ? ((ticks / CLK_TCK) * 1e6) / total : 0,
-    errors: result.errors + result.non2xx,
-    rss: pid ? rssMb(pid) : 0,
-  };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
-  const upstream = await start([cli, 'simulate', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  const upstreamPort = upstream.match[1]!;
-  const proxy = await start(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstreamPort}/v1`, '0'], /listening (\d+)/);
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
-  const config = join(dir, 'tollgate.yaml');
-  writeFileSync(config, readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', upstreamPort));
-  const gateway = await start([cli, 'serve', '--config', config, '--data-dir', dir], /"url":"(http:[^"]+)".*tollgate listening/, { TOLLGATE_ADMIN_TOKEN: ADMIN, BENCH_PROVIDER_KEY: 'sk-bench' });
-  const gatewayUrl = gateway.match[1]!;
-  const open = async (agent: string) => (await (await fetch(`${gatewayUrl}/admin/v1/sessions`, {
-    method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ agent, task: 'benchmark' }),
-  })).json()) as { token: string };
-  const opened = await open('bench-agent');
-  const unbudgeted = await open('free-agent');
-
-  const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the plot of a short story in one line.' }] });
-  const targets: { name: string; url: string; headers: Record<string, string>; pid: number | null }[] = [
-    { name: 'direct upstream', url: `http://127.0.0.1:${upstreamPort}/v1/chat/completions`, headers: {}, pid: null },
-    { name: 'bare parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! },
-    { name: 'tollgate', url: `${gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${opened.token}` }, pid: gateway.child.pid! },
-    { name: 'tollgate, budgets off', url: `${gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${unbudgeted.token}` }, pid: gateway.child.pid! },
+  const upstream = await startUpstream();
+  const proxy = await startProcess(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstream.port}/v1`, '0'], /listening (\d+)/);
+  const stack = await startStack({ upstreamPort: upstream.port });
+  const portkey = await startPortkey();
+  const targets: Target[] = [
+    { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null },
+    { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! },
+    { name: 'tollgate', url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid! },
   ];
-  // Warm up every path (JIT, pools, tokenizer).
-  for (const t of targets) await autocannon({ url: t.url, method: 'POST', connections: 8, amount: 2000, headers: { 'content-type': 'application/json', ...t.headers }, body });
+  if (portkey) {
+    targets.push({
+      name: 'portkey', url: `${portkey.url}/v1/chat/completions`, pid: portkey.pid,
+      headers: { authorization: 'Bearer sk-bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `http://127.0.0.1:${upstream.port}/v1` },
+    });
+  } else {
+    process.stderr.write('portkey: not installed (npm run bench:peers installs it into bench/peers); measured without the peer\n');
+  }
+  // Warm up every path (JIT, pools, tokenizer), both modes.
+  for (const t of targets) for (const mode of MODES) await warmUp(t, mode);
 
   const results = new Map<string, Sample[]>();
-  for (const c of CONNECTIONS) {
-    for (let round = 0; round < ROUNDS; round++) {
-      // Rotate the order each round so drift on a shared machine does not favour one target.
-      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const t of order) {
-        const sample = await load(t.url, c, t.headers, body, t.pid);
-        const key = `${t.name}@${c}`;
-        results.set(key, [...(results.get(key) ?? []), sample]);
-        process.stderr.write(`  ${key} round ${round + 1}: ${Math.round(sample.rps)} rps\n`);
+  const stages = new Map<string, StageLine[]>();
+  for (const mode of MODES) {
+    for (const c of CONNECTIONS) {
+      for (let round = 0; round < ROUNDS; round++) {
+        // Rotate the order each round so drift on a shared machine does not favour one target.
+        for (const t of targets.map((_, i) => targets[(i + round) % targets.length]!)) {
+          if (t.name === 'tollgate') await adminJson(stack.gatewayUrl, '/admin/v1/debug/stages/reset', 'POST');
+          const sample = await load(t, c, mode, DURATION);
+          if (t.name === 'tollgate' && c === 32) stages.set(mode, (await adminJson<{ stages: StageLine[] }>(stack.gatewayUrl, '/admin/v1/debug/stages')).stages);
+          const key = `${t.name}|${mode}|${c}`;
+          results.set(key, [...(results.get(key) ?? []), sample]);
+          process.stderr.write(`  ${t.name} ${mode} @${c} round ${round + 1}: ${Math.round(sample.rps)} rps, ${Math.round(sample.cpuUs)} µs CPU/req\n`);
+        }
       }
     }
   }
-  const med = (name: string, c: number, f: keyof Sample) => median(results.get(`${name}@${c}`)!.map((s) => s[f]));
+  process.stderr.write('  probing latency and time to first chunk, one request at a time\n');
+  const latency = await probe(targets, 'plain', PROBES);
+  const ttfc = await probe(targets, 'stream', PROBES);
+
+  const med = (name: string, mode: Mode, c: number, f: keyof Sample) => median(results.get(`${name}|${mode}|${c}`)!.map((s) => s[f]));
+  const has = (name: string) => targets.some((t) => t.name === name);
   const lines: string[] = [];
-  lines.push('| target | conns | rps | p50 ms | p99 ms | CPU µs/req | RSS MB | errors |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const c of CONNECTIONS) {
-    for (const t of targets) {
-      lines.push(`| ${t.name} | ${c} | ${Math.round(med(t.name, c, 'rps'))} | ${med(t.name, c, 'p50')} | ${med(t.name, c, 'p99')} | ${t.pid ? Math.round(med(t.name, c, 'cpuUs')) : '—'} | ${t.pid ? Math.round(med(t.name, c, 'rss')) : '—'} | ${med(t.name, c, 'errors')} |`);
+  lines.push('| target | mode | conns | rps | p50 ms | p90 ms | p99 ms | CPU µs/req | peak RSS MB | errors |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const mode of MODES) {
+    for (const c of CONNECTIONS) {
+      for (const t of targets) {
+        const cpu = t.pid ? String(Math.round(med(t.name, mode, c, 'cpuUs'))) : '—';
+        const rss = t.pid ? String(Math.round(med(t.name, mode, c, 'rssMb'))) : '—';
+        lines.push(`| ${t.name} | ${mode} | ${c} | ${Math.round(med(t.name, mode, c, 'rps'))} | ${med(t.name, mode, c, 'p50')} | ${med(t.name, mode, c, 'p90')} | ${med(t.name, mode, c, 'p99')} | ${cpu} | ${rss} | ${med(t.name, mode, c, 'errors')} |`);
+      }
     }
   }
-  lines.push('', '| ratio (same run) | value |', '| --- | --- |');
-  for (const c of CONNECTIONS) {
-    lines.push(`| throughput tollgate / parsing proxy @${c} | ${(med('tollgate', c, 'rps') / med('bare parsing proxy', c, 'rps')).toFixed(2)} |`);
+  const ms = (x: number) => x.toFixed(3);
+  lines.push('', `Sequential probe (${PROBES} requests per target, interleaved; first tenth discarded):`, '', '| target | plain p50 ms | plain p99 ms | stream first chunk p50 ms | added plain p50 over direct ms | added first chunk p50 over direct ms |', '| --- | --- | --- | --- | --- | --- |');
+  const direct = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
+  for (const t of targets) {
+    const p = latency.get(t.name)!;
+    const s = ttfc.get(t.name)!;
+    lines.push(`| ${t.name} | ${ms(median(p))} | ${ms(quantile(p, 0.99))} | ${ms(median(s))} | ${ms(median(p) - direct.plain)} | ${ms(median(s) - direct.stream)} |`);
   }
-  for (const c of CONNECTIONS) {
-    lines.push(`| budgets on / off @${c}: throughput | ${(med('tollgate', c, 'rps') / med('tollgate, budgets off', c, 'rps')).toFixed(2)} |`);
-    lines.push(`| budgets on / off @${c}: p50 latency | ${(med('tollgate', c, 'p50') / Math.max(0.001, med('tollgate, budgets off', c, 'p50'))).toFixed(2)} |`);
+  lines.push('', 'Tollgate per stage at 32 connections (internal timers, µs; p50/p99 are log2 buckets):', '', '| stage | plain mean | plain p50 | plain p99 | stream mean | stream p50 | stream p99 |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const [i, s] of (stages.get('plain') ?? []).entries()) {
+    const st = stages.get('stream')?.[i];
+    lines.push(`| ${s.stage} | ${s.mean_us} | ${s.p50_us} | ${s.p99_us} | ${st?.mean_us ?? '—'} | ${st?.p50_us ?? '—'} | ${st?.p99_us ?? '—'} |`);
   }
-  lines.push(`| added p50 over direct @1 (ms) | ${(med('tollgate', 1, 'p50') - med('direct upstream', 1, 'p50')).toFixed(2)} |`);
-  lines.push(`| CPU per request tollgate / parsing proxy @32 | ${(med('tollgate', 32, 'cpuUs') / med('bare parsing proxy', 32, 'cpuUs')).toFixed(2)} |`);
+
+  const ratios: Record<string, number> = {};
+  for (const mode of MODES) {
+    for (const c of CONNECTIONS) ratios[`throughput tollgate / parsing proxy, ${mode} @${c}`] = med('tollgate', mode, c, 'rps') / med('parsing proxy', mode, c, 'rps');
+  }
+  if (has('portkey')) for (const mode of MODES) ratios[`throughput tollgate / portkey, ${mode} @32`] = med('tollgate', mode, 32, 'rps') / med('portkey', mode, 32, 'rps');
+  const top = CONNECTIONS[CONNECTIONS.length - 1]!;
+  ratios[`p99 tollgate / parsing proxy, plain @${top}`] = med('tollgate', 'plain', top, 'p99') / Math.max(1, med('parsing proxy', 'plain', top, 'p99'));
+  ratios['CPU per request tollgate / parsing proxy, plain @32'] = med('tollgate', 'plain', 32, 'cpuUs') / med('parsing proxy', 'plain', 32, 'cpuUs');
+  const figures: Record<string, number> = {
+    'added p50 latency over direct, plain @1 (ms)': median(latency.get('tollgate')!) - direct.plain,
+    'added time to first chunk over direct, stream @1 (ms)': median(ttfc.get('tollgate')!) - direct.stream,
+    'tollgate CPU per request, plain @32 (µs)': med('tollgate', 'plain', 32, 'cpuUs'),
+    'tollgate peak RSS under load (MB)': Math.max(...[...results].filter(([k]) => k.startsWith('tollgate|')).flatMap(([, v]) => v.map((s) => s.rssMb))),
+  };
+  lines.push('', '| ratio or figure (same run) | value |', '| --- | --- |');
+  for (const [k, v] of Object.entries({ ...ratios, ...figures })) lines.push(`| ${k} | ${v.toFixed(2)} |`);
   const table = lines.join('\n');
   process.stdout.write(`\n${table}\n`);
-  if (write) {
-    const header = `# Benchmark results\n\nLatest run: ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, all processes on loopback.\nCommand: \`npm run bench${quick ? ' -- --quick' : ''} -- --write\` — autocannon, ${DURATION} s per run, median of ${ROUNDS} interleaved round(s); non-streamed chat completion (~230-byte body, 16 output tokens) against the simulated provider in its own process.\n\n`;
-    writeFileSync(join(import.meta.dirname, 'RESULTS.md'), `${header}${table}\n`);
+
+  if (flag('write')) {
+    const command = `npm run bench -- ${quick ? '--quick ' : ''}--write`;
+    const header = `# Benchmark results\n\nLatest run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, every process on loopback.\nCommand: \`${command}\` — autocannon, ${DURATION} s per run, median of ${ROUNDS} interleaved round(s); a ~230-byte chat completion (16 output tokens) against the simulated provider in its own process.\n\n`;
+    const previous = existsSync(join(import.meta.dirname, 'RESULTS.md')) ? readFileSync(join(import.meta.dirname, 'RESULTS.md'), 'utf8') : '';
+    const notes = previous.includes('\n## ') ? previous.slice(previous.indexOf('\n## ')) : '\n';
+    writeFileSync(join(import.meta.dirname, 'RESULTS.md'), `${header}${table}\n${notes}`);
   }
-  children.forEach((c) => c.kill('SIGTERM'));
+  await Promise.all([stack.stop(), portkey?.stop(), stopProcess(proxy.child), stopProcess(upstream.child)]);
+
+  if (flag('check')) {
+    const limits = JSON.parse(readFileSync(join(import.meta.dirname, 'thresholds.json'), 'utf8')) as { min: Record<string, number>; max: Record<string, number> };
+    const all = { ...ratios, ...figures };
+    const failures = [
+      ...Object.entries(limits.min).filter(([k, v]) => k in all && all[k]! < v).map(([k, v]) => `${k}: ${all[k]!.toFixed(2)} < ${v}`),
+      ...Object.entries(limits.max).filter(([k, v]) => k in all && all[k]! > v).map(([k, v]) => `${k}: ${all[k]!.toFixed(2)} > ${v}`),
+    ];
+    if (failures.length > 0) {
+      process.stderr.write(`\nbench regression check failed (bench/thresholds.json):\n  ${failures.join('\n  ')}\n`);
+      process.exit(1);
+    }
+    process.stderr.write('\nbench regression check passed (bench/thresholds.json)\n');
+  }
 }
 
 await main();

@@ -3,7 +3,7 @@
 // through a group commit onto one tamper-evident hash chain (store/chain.ts), sealed by signed
 // checkpoints, and copied to the export sinks once durable. See docs/audit.md.
 import type { AuditCheckpoint, AuditEvent, ChainedEvent, Store } from '../store/index.js';
-import { GroupCommit } from '../store/index.js';
+import { WriteQueue } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { checkCheckpoint, signCheckpoint, type CheckpointKeys, type CheckpointSigner } from './checkpoints.js';
@@ -26,12 +26,14 @@ export interface AuditLogOptions {
   sinks?: ExportSink[];
   /** Sign a checkpoint this often once start() is called (0: only on close). */
   checkpointIntervalMs?: number;
+  /** The queue events are committed through, shared with the spend journal (default: its own). */
+  queue?: WriteQueue;
 }
 
 const NO_KEYS: CheckpointKeys = { key: async () => undefined };
 
 export class AuditLog {
-  private readonly writer: GroupCommit<AuditEvent>;
+  private readonly queue: WriteQueue;
   /** Each request's events not yet durable, so the end of its response can wait for them. */
   private readonly pending = new Map<string, Set<Promise<void>>>();
   /** The last event this process appended: on a private store, nobody else moves the head. */
@@ -51,17 +53,9 @@ export class AuditLog {
     this.logger = options.logger;
     this.sinks = [...(options.sinks ?? [])];
     this.keys = options.keys ?? NO_KEYS;
-    // Hashing happens here, once per batch: appendEvents links the whole batch in its transaction.
-    this.writer = new GroupCommit(async (events) => {
-      let stored: ChainedEvent[];
-      try {
-        stored = await store.appendEvents(events);
-      } catch (err) {
-        this.logger?.error({ err, events: events.length }, 'audit events could not be written');
-        throw err;
-      }
-      this.committed(stored);
-    });
+    // Hashing happens in the store, once per batch: the whole batch is linked in its transaction.
+    this.queue = options.queue ?? new WriteQueue(store, options.logger);
+    this.queue.onCommitted((stored) => this.committed(stored));
   }
 
   /**
@@ -70,7 +64,7 @@ export class AuditLog {
    */
   record(e: NewEvent): Promise<void> {
     const requestId = e.requestId ?? null;
-    const durable = this.writer.add({
+    const durable = this.queue.add({ event: {
       id: newId('evt'),
       time: this.now(),
       type: e.type,
@@ -81,7 +75,7 @@ export class AuditLog {
       teamId: e.teamId ?? null,
       chain: e.chain ?? null,
       data: e.data ?? {},
-    });
+    } });
     durable.catch(() => undefined);
     if (requestId !== null) this.track(requestId, durable);
     return durable;
@@ -110,7 +104,7 @@ export class AuditLog {
   }
 
   flush(): Promise<void> {
-    return this.writer.flush();
+    return this.queue.flush();
   }
 
   /** Adds a consumer of durable events (the detection engine) after construction. */

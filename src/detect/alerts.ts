@@ -22,24 +22,33 @@ export interface AlertServiceOptions {
   now: () => number;
 }
 
+/** How long a repeat finding's update (count, evidence) may wait to be written with others. */
+const UPDATE_FLUSH_MS = 1000;
+
 export class AlertService {
-  /** `detector|subject` → the id of its unresolved alert. */
-  private readonly unresolved = new Map<string, string>();
+  /** `detector|subject` → its unresolved alert, as last written or updated. */
+  private readonly unresolved = new Map<string, Alert>();
+  /**
+   * Repeat findings that only bump an alert's count and evidence, not yet written. A detector
+   * that fires on every call of a storm would otherwise cost a store write per call; these are
+   * written together at most once a second (and before any read or decision).
+   */
+  private readonly pendingUpdates = new Map<string, Alert>();
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: AlertServiceOptions) {}
 
   /** Loads the unresolved alerts (and the throttles they hold) after a start. */
   async load(): Promise<void> {
     const alerts = [...(await this.o.store.listAlerts({ status: 'open', limit: 10_000 })), ...(await this.o.store.listAlerts({ status: 'acknowledged', limit: 10_000 }))];
-    for (const a of alerts) this.unresolved.set(key(a.detector, a.subject), a.id);
+    for (const a of alerts) this.unresolved.set(key(a.detector, a.subject), a);
     this.o.containment.restore(alerts);
   }
 
   /** Raises an alert for the finding, or updates the subject's unresolved one. */
   async raise(f: Finding, owner: { teamId: string | null; profileId: string | null }): Promise<Alert> {
     const now = this.o.now();
-    const existingId = this.unresolved.get(key(f.detector, f.subject));
-    const existing = existingId ? await this.o.store.getAlert(existingId) : null;
+    const existing = this.unresolved.get(key(f.detector, f.subject));
     if (existing && existing.status !== 'resolved') {
       const escalated = RANK[f.severity] > RANK[existing.severity];
       const updated: Alert = {
@@ -47,8 +56,10 @@ export class AlertService {
         verdict: f.verdict ?? existing.verdict, evidence: f.evidence, occurrences: existing.occurrences + 1, updatedAt: now,
         sessionId: existing.sessionId ?? f.sessionId,
       };
+      this.unresolved.set(key(f.detector, f.subject), updated);
       if (!escalated) {
-        await this.o.store.putAlert(updated);
+        this.pendingUpdates.set(updated.id, updated);
+        this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), UPDATE_FLUSH_MS).unref();
         return updated;
       }
       await this.o.audit.record({ type: 'alert.escalated', actor: `detector:${f.detector}`, ...refs(updated), data: { alert: updated.id, from: existing.severity, to: f.severity, summary: f.summary } });
@@ -59,7 +70,7 @@ export class AlertService {
       evidence: f.evidence, actions: [], occurrences: 1, agentId: f.agentId, sessionId: f.sessionId, teamId: owner.teamId, profileId: owner.profileId,
       createdAt: now, updatedAt: now, acknowledgedBy: null, resolvedBy: null,
     };
-    this.unresolved.set(key(f.detector, f.subject), alert.id);
+    this.unresolved.set(key(f.detector, f.subject), alert);
     await this.o.audit.record({
       type: 'alert.raised', actor: `detector:${f.detector}`, ...refs(alert),
       data: { alert: alert.id, detector: alert.detector, subject: alert.subject, severity: alert.severity, summary: alert.summary, verdict: alert.verdict, evidence: alert.evidence },
@@ -72,6 +83,8 @@ export class AlertService {
     const actions = this.o.actionsFor(alert.detector, alert.severity);
     // Containment first, the notice last: the notice then says what was done.
     const ordered = [...actions.filter((a) => a !== 'notify'), ...actions.filter((a) => a === 'notify')];
+    // This write carries everything a pending update would have: an older copy must not follow it.
+    this.pendingUpdates.delete(alert.id);
     await this.o.store.putAlert(alert);
     for (const action of ordered) {
       const done = await this.o.containment.carryOut(action, alert, event);
@@ -82,11 +95,22 @@ export class AlertService {
     return alert;
   }
 
-  get(id: string): Promise<Alert | null> {
+  /** Writes the repeat findings' updates not yet written. */
+  async flush(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const updates = [...this.pendingUpdates.values()];
+    this.pendingUpdates.clear();
+    for (const a of updates) await this.o.store.putAlert(a);
+  }
+
+  async get(id: string): Promise<Alert | null> {
+    await this.flush();
     return this.o.store.getAlert(id);
   }
 
-  list(filter: AlertFilter): Promise<Alert[]> {
+  async list(filter: AlertFilter): Promise<Alert[]> {
+    await this.flush();
     return this.o.store.listAlerts(filter);
   }
 
@@ -101,13 +125,18 @@ export class AlertService {
   }
 
   private async decide(id: string, status: Exclude<AlertStatus, 'open'>, by: string, reason?: string): Promise<Alert> {
+    await this.flush();
     const alert = await this.o.store.getAlert(id);
     if (!alert) throw new GatewayError('not_found', `alert "${id}" does not exist`);
     if (alert.status === 'resolved' || alert.status === status) throw new GatewayError('conflict', `alert "${id}" is already ${alert.status}`);
     const updated: Alert = { ...alert, status, updatedAt: this.o.now(), ...(status === 'acknowledged' ? { acknowledgedBy: by } : { resolvedBy: by }) };
     await this.o.store.putAlert(updated);
+    const k = key(alert.detector, alert.subject);
+    if (this.unresolved.get(k)?.id === id) {
+      if (status === 'resolved') this.unresolved.delete(k);
+      else this.unresolved.set(k, updated);
+    }
     if (status === 'resolved') {
-      if (this.unresolved.get(key(alert.detector, alert.subject)) === id) this.unresolved.delete(key(alert.detector, alert.subject));
       if (alert.sessionId && alert.actions.some((a) => a.action === 'throttle_session')) this.o.containment.lift(alert.sessionId);
     }
     await this.o.audit.record({ type: `alert.${status}`, actor: by, ...refs(updated), data: { alert: id, reason: reason ?? null } });

@@ -10,6 +10,7 @@ import type { DetectionConfig } from '../config/index.js';
 import type { Directory } from '../identity/index.js';
 import type { ChainedEvent, Profile, Store } from '../store/index.js';
 import type { AlertService } from './alerts.js';
+import { RecentCalls } from './recent-calls.js';
 import { AgentBaseline, ToolMix, Window } from './baseline.js';
 import * as detectors from './detectors/index.js';
 import { signalOf, type Signal } from './signals.js';
@@ -98,6 +99,7 @@ export class DetectionEngine {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.idle();
+    await this.o.alerts.flush().catch((err: unknown) => this.o.logger.warn({ err }, 'alert updates could not be saved'));
     await this.save().catch((err: unknown) => this.o.logger.warn({ err }, 'detector baselines could not be saved'));
   }
 
@@ -143,9 +145,7 @@ export class DetectionEngine {
         if (signal.promptFp) w.prompts.set(signal.promptFp, (w.prompts.get(signal.promptFp) ?? 0) + 1);
         w.sessions.add(signal.sessionId);
         const horizon = signal.time - this.o.config.detectors.retry_loop.window_seconds * 1000;
-        const recent = session!.recent;
-        recent.push({ time: signal.time, fp: signal.promptFp, failed: signal.failed, outcome: signal.outcome });
-        while (recent.length > 0 && (recent[0]!.time < horizon || recent.length > MAX_RECENT)) recent.shift();
+        session!.recent.push({ time: signal.time, fp: signal.promptFp, failed: signal.failed, outcome: signal.outcome }, horizon);
         break;
       }
       case 'tool':
@@ -208,7 +208,7 @@ export class DetectionEngine {
     let s = this.sessions.get(sessionId);
     if (!s) {
       if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-      s = { recent: [], previousCallAt: null, children: 0 };
+      s = { recent: new RecentCalls(MAX_RECENT), previousCallAt: null, children: 0 };
       this.sessions.set(sessionId, s);
     }
     return s;

@@ -3,6 +3,7 @@
 import type { DetectionConfig } from '../config/index.js';
 import type { AlertSeverity, Mission, Profile, Session, TriageVerdict } from '../store/index.js';
 import type { AgentBaseline, ToolMix, Window } from './baseline.js';
+import type { RecentCalls } from './recent-calls.js';
 import type { Signal } from './signals.js';
 
 export type DetectorName = keyof DetectionConfig['detectors'];
@@ -22,8 +23,8 @@ export interface Finding {
 
 /** A session's recent calls, as the retry and out-of-task detectors read them. */
 export interface SessionState {
-  /** Model calls in the retry window, oldest first. */
-  recent: { time: number; fp: string | null; failed: boolean; outcome: string }[];
+  /** Model calls in the retry window, counted per prompt. */
+  recent: RecentCalls;
   /** The call before this signal (null: the first the detectors saw). */
   previousCallAt: number | null;
   /** Sessions opened from this one. */

@@ -2,18 +2,18 @@
 // services they use. Stages read and fill in the context in pipeline order.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Account, ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimit, RateLimiter, Remaining, Reservation } from '../budget/index.js';
+import type { Account, ApprovalService, BudgetLedger, Journal, RateAdmission, RateLimit, RateLimiter, Remaining, Reservation } from '../budget/index.js';
 import type { Fingerprinter } from '../detect/fingerprint.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ContentLog } from '../audit/content.js';
 import type { Directory, RevocationList, TokenClaims, TokenService } from '../identity/index.js';
 import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
-import type { Agent, Enforcement, GroupCommit, Profile, Session } from '../store/index.js';
+import type { Agent, Enforcement, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
 import type { SessionConcurrency } from './concurrency.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
-import type { Telemetry } from '../telemetry/index.js';
+import type { StageTimes, Telemetry } from '../telemetry/index.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
@@ -32,10 +32,12 @@ export interface PipelineDeps {
   rateLimiter: RateLimiter;
   providers: ProviderRegistry;
   /** The spend journal: reservations and spend lines, in order, group-committed. */
-  usage: GroupCommit<JournalEntry>;
+  usage: Journal;
   logger: Logger;
   /** Metrics and traces (no-ops unless configured). */
   telemetry: Telemetry;
+  /** Per-stage timers (always on; see telemetry/stages.ts). */
+  stages: StageTimes;
   /** Keyed fingerprint of a prompt's text (recorded on `model.call` for the retry-loop detector). */
   fingerprint?: Fingerprinter;
   /** Throttles detectors imposed on sessions (checked by the rate-limit stage). */
@@ -97,4 +99,6 @@ export interface CallContext {
   /** performance.now() when the request went upstream, and when the upstream's headers came back. */
   forwardedAt?: number;
   upstreamAt?: number;
+  /** performance.now() at the end of the last timed stage (telemetry/stages.ts). */
+  lapAt?: number;
 }

@@ -19,7 +19,7 @@ import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
 import { journalReservation, reserve } from './reserve.js';
 import { resolve } from './resolve.js';
-import { settle } from './settle.js';
+import { settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
 /** Upstream error bodies are relayed, but never more than this. */
@@ -109,13 +109,23 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
+  deps.stages.lap(ctx, 'relay');
   if (blocked) {
-    await settle(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) });
+    await settleTimed(ctx, deps, { ...metered, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) });
     throw blocked;
   }
-  await settle(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) });
+  await settleTimed(ctx, deps, { ...metered, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) });
   ctx.res.writeHead(upstream.status, { ...tollgateHeaders(ctx), 'content-type': 'application/json', 'content-length': raw.length });
   ctx.res.end(raw);
+  deps.stages.lap(ctx, 'respond');
+}
+
+/** Settles, timing the synchronous part (`settle`) apart from the wait for durability (`durable`). */
+async function settleTimed(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
+  const written = settle(ctx, deps, s);
+  deps.stages.lap(ctx, 'settle');
+  await written;
+  deps.stages.lap(ctx, 'durable');
 }
 
 /**
@@ -167,11 +177,13 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     outcome = 'stream_cut';
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
-  await settle(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
+  deps.stages.lap(ctx, 'relay');
+  await settleTimed(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
   if (res.destroyed) return;
   if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
   else if (cut) res.end(streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
   else res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
+  deps.stages.lap(ctx, 'respond');
 }
 
 /**
@@ -206,6 +218,8 @@ export async function handleModelCall(
   requestId: string,
 ): Promise<void> {
   const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter };
+  deps.stages.start(ctx);
+  const { stages } = deps;
   const abort = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
@@ -217,16 +231,22 @@ export async function handleModelCall(
   let deadline: NodeJS.Timeout | undefined;
   try {
     await authenticate(ctx, deps);
+    stages.lap(ctx, 'auth');
     leave = deps.concurrency.enter(ctx.session!.id);
     await resolve(ctx, deps);
+    stages.lap(ctx, 'resolve');
     await parse(ctx, deps);
+    stages.lap(ctx, 'parse');
     authorize(ctx, deps);
     await checkPolicy(ctx, deps);
     await checkOfferedTools(ctx, deps);
+    stages.lap(ctx, 'policy');
     await rateLimit(ctx, deps);
+    stages.lap(ctx, 'rate_limit');
     await reserveOrStepUp(ctx, deps);
     // The meter reads the client's own options before the body is rewritten for the upstream.
     const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
+    stages.lap(ctx, 'reserve');
     forwarded = true;
     ctx.forwardedAt = performance.now();
     // An upstream that never stops (an endless stream, a body dribbled forever) is cut here: the
@@ -236,6 +256,7 @@ export async function handleModelCall(
     }, deps.streamMaxMs);
     const upstream = await forwardWithFallbacks(ctx, deps, abort.signal);
     ctx.upstreamAt = performance.now();
+    stages.lap(ctx, 'forward');
     status = upstream.status;
     if (upstream.status >= 400) await relayUpstreamError(ctx, deps, upstream);
     else if (streamMeter) await relayStream(ctx, deps, upstream, streamMeter);

@@ -5,7 +5,7 @@
 import type { ContentLog } from '../audit/content.js';
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
-import type { ApprovalService, BudgetLedger, JournalEntry, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
+import type { ApprovalService, BudgetLedger, Journal, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
 import type { McpToolSettings } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Directory } from '../identity/directory.js';
@@ -13,7 +13,7 @@ import { admit, limitsFor } from '../pipeline/rate-limit.js';
 import { softThresholdGate } from '../pipeline/reserve.js';
 import { loadAccounts } from '../pipeline/resolve.js';
 import { usdToNano } from '../providers/pricing.js';
-import type { Agent, GroupCommit, Profile, Session, UsageRecord } from '../store/index.js';
+import type { Agent, Profile, Session, UsageRecord } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { Authorizer } from './authorizer.js';
@@ -95,7 +95,7 @@ export interface ToolGateDeps {
   rateLimiter: RateLimiter;
   ledger: BudgetLedger;
   /** The spend journal (a priced tool call leaves a spend line like a model call). */
-  usage: GroupCommit<JournalEntry>;
+  usage: Journal;
   timeZone: string;
   /** Per-tool settings from the config (`mcp_servers[].tools`). */
   toolSettings: (server: string, tool: string) => McpToolSettings | undefined;

@@ -13,6 +13,7 @@ import { usdToNano } from '../providers/pricing.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Store } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
+import type { StageTimes } from '../telemetry/index.js';
 import { ALERT_ROUTES } from './admin-alerts.js';
 import { AUDIT_ROUTES } from './admin-audit.js';
 import { BUDGET_ROUTES } from './admin-budgets.js';
@@ -42,6 +43,8 @@ export interface AdminDeps {
   tokenTtlMs: number;
   /** Where budget periods (day, month) begin: budgets.timezone. */
   timeZone: string;
+  /** The pipeline's per-stage timers. */
+  stages: StageTimes;
 }
 
 export interface RouteInput {
@@ -365,6 +368,18 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   {
     method: 'GET', path: '/admin/v1/models', tag: 'models', summary: 'Models agents may be granted, with prices (USD per 1M tokens)',
     handle: async (_i, d) => list(d.providers.listModels().map(modelView)),
+  },
+  {
+    method: 'GET', path: '/admin/v1/debug/stages', tag: 'debug',
+    summary: 'Where model calls spend their time: per pipeline stage, calls timed, mean, and (log2-bucketed) p50 and p99 in µs, since start or the last reset',
+    handle: async (_i, d) => d.stages.report(),
+  },
+  {
+    method: 'POST', path: '/admin/v1/debug/stages/reset', tag: 'debug', summary: 'Starts the per-stage timers afresh',
+    handle: async (_i, d) => {
+      d.stages.reset();
+      return d.stages.report();
+    },
   },
   ...AUDIT_ROUTES,
   ...REPORT_ROUTES,

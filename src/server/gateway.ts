@@ -5,7 +5,7 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute, resolve as resolvePath } from 'node:path';
-import { ApprovalService, BudgetLedger, createJournal, RateLimiter, reconcileReservations, recordMissingSpendEvents, type JournalEntry } from '../budget/index.js';
+import { ApprovalService, BudgetLedger, RateLimiter, reconcileReservations, recordMissingSpendEvents, type Journal } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
@@ -17,8 +17,8 @@ import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type 
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { SqliteStore, type GroupCommit, type Store } from '../store/index.js';
-import { createTelemetry, type Telemetry } from '../telemetry/index.js';
+import { SqliteStore, WriteQueue, type Store } from '../store/index.js';
+import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
 import { answerClientError, baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
@@ -87,7 +87,7 @@ export class Gateway {
     private readonly pipeline: PipelineDeps,
     private readonly admin: AdminDeps,
     private readonly oauth: OAuthDeps,
-    private readonly usage: GroupCommit<JournalEntry>,
+    private readonly usage: Journal,
     private readonly audit: AuditLog,
     readonly policy: PolicyEngine,
     private readonly mcp: McpGateway,
@@ -139,8 +139,10 @@ export class Gateway {
     const revocations = new RevocationList(store, now);
     await revocations.load();
     const { jsonl_path: jsonlPath, webhook_url: webhookUrl, webhook_batch_size: webhookBatchSize, webhook_max_queue: webhookMaxQueue } = config.audit.export;
+    // Audit events, holds and spend lines share one group commit: one transaction per batch.
+    const writes = new WriteQueue(store, logger);
     const audit = new AuditLog(store, now, {
-      logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
+      queue: writes, logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
       sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),
     });
     // What this process runs with: the configuration (hashed — it names env vars, never secrets)
@@ -159,7 +161,7 @@ export class Gateway {
     const ledger = new BudgetLedger(store);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
-    const usage = createJournal(store);
+    const usage: Journal = writes;
     const approvals = new ApprovalService(store, ledger, audit, {
       webhookUrl: config.approvals.webhook_url, logger, now,
       onSessionChanged: (session) => directory.sessions.set(session.id, session),
@@ -208,11 +210,12 @@ export class Gateway {
     const detection = new DetectionEngine({ config: config.detection, store, directory, alerts, timeZone: config.budgets.timezone, logger });
     await detection.start();
     if (config.detection.enabled) audit.addSink(detection);
+    const stages = new StageTimes();
     const pipeline: PipelineDeps = {
       // Fingerprints feed the retry-loop detector: not computed when it cannot run.
       fingerprint: config.detection.enabled && config.detection.detectors.retry_loop.enabled ? promptFingerprinter(master.derive('prompt-fingerprint')) : undefined,
       containment,
-      tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry,
+      tools, content, authorizer, tokens, revocations, audit, directory, ledger, approvals, providers, usage, logger, now, telemetry, stages,
       timeZone: config.budgets.timezone,
       rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
@@ -223,7 +226,7 @@ export class Gateway {
       logRequests: config.server.log_requests,
     };
     const admin: AdminDeps = {
-      alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
+      stages, alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
       bodyLimitBytes: config.server.body_limit_bytes, version: VERSION, tokenTtlMs: ttlMs, timeZone: config.budgets.timezone,
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };

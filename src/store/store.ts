@@ -100,6 +100,13 @@ export interface UsageFilter {
 /** How a create behaves when an object of that name exists: fail (`conflict`) or update it. */
 export type OnExisting = 'error' | 'update';
 
+/** What one group commit writes: holds of calls now starting, spend lines, audit events. */
+export interface WriteSet {
+  events: readonly AuditEvent[];
+  records: readonly UsageRecord[];
+  reservations: readonly PendingReservation[];
+}
+
 export interface StoreCapabilities {
   /** Several gateway processes may share this store. */
   shared: boolean;
@@ -203,6 +210,12 @@ export interface Store {
    * the events as stored.
    */
   appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]>;
+  /**
+   * Optional: `recordUsage` and `appendEvents` of one group of calls in a single transaction (one
+   * commit instead of two, and a call's spend line and its audit event land together or not at
+   * all). Stores without it get the two writes (write-queue.ts).
+   */
+  writeBatch?(set: WriteSet): Promise<ChainedEvent[]>;
   /** Events, newest first (or as `order` says), filtered. */
   listEvents(filter?: EventFilter): Promise<AuditEvent[]>;
   /** listEvents, each event with its seq (for cursor pagination). */

@@ -9,6 +9,7 @@ import type { Traces } from './traces.js';
 import type { ModelCallLine, ModelCallTiming, Refusal, Telemetry, ToolCallView } from './types.js';
 
 export type { ModelCallLine, ModelCallTiming, Refusal, Telemetry, ToolCallView } from './types.js';
+export { STAGES, StageTimes, type Stage, type StageReport } from './stages.js';
 
 export interface TelemetryConfig {
   metrics: { enabled: boolean; token_env?: string | undefined };

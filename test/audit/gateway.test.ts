@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gateway } from '../../src/server/index.js';
-import { canonicalJson, SqliteStore, type AuditEvent, type ChainedEvent } from '../../src/store/index.js';
+import { canonicalJson, SqliteStore, type AuditEvent, type ChainedEvent, type WriteSet } from '../../src/store/index.js';
 import { ADMIN_TOKEN, testConfig } from '../helpers/gateway.js';
 
 interface Started {
@@ -36,10 +36,17 @@ async function start(patch: Record<string, unknown> = {}): Promise<Started> {
   let delay = 0;
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
+      // Audit events reach the store alone or with the spend journal in one batch.
       if (prop === 'appendEvents') {
         return async (events: readonly AuditEvent[]): Promise<ChainedEvent[]> => {
           if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
           return target.appendEvents(events);
+        };
+      }
+      if (prop === 'writeBatch') {
+        return async (set: WriteSet): Promise<ChainedEvent[]> => {
+          if (delay > 0 && set.events.length > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+          return target.writeBatch(set);
         };
       }
       const value: unknown = Reflect.get(target, prop, receiver);

@@ -93,3 +93,25 @@ describe('admin API', () => {
     expect(jwks.keys[0]!.d).toBeUndefined(); // never the private part
   });
 });
+
+describe('per-stage timers (GET /admin/v1/debug/stages)', () => {
+  it('times every stage of real calls, plain and streamed, and starts afresh on reset', async () => {
+    await gw.admin('POST', '/admin/v1/debug/stages/reset');
+    const { token } = await gw.openSession({ agent: 'demo-agent', task: 'stage timers' });
+    const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'time me' }] });
+    const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'time me too' }] });
+    for await (const _ of stream) void _;
+    const res = await gw.admin('GET', '/admin/v1/debug/stages');
+    expect(res.status).toBe(200);
+    const byStage = Object.fromEntries(res.body.stages.map((s: { stage: string; count: number; mean_us: number }) => [s.stage, s]));
+    for (const stage of ['auth', 'resolve', 'parse', 'policy', 'rate_limit', 'reserve', 'forward', 'relay', 'settle', 'durable', 'respond']) {
+      expect(byStage[stage].count, stage).toBe(2);
+    }
+    // Waiting for the upstream dwarfs authenticating a token.
+    expect(byStage.forward.mean_us).toBeGreaterThan(byStage.rate_limit.mean_us);
+    const reset = await gw.admin('POST', '/admin/v1/debug/stages/reset');
+    expect(reset.body.stages.every((s: { count: number }) => s.count === 0)).toBe(true);
+    expect((await gw.admin('GET', '/admin/v1/debug/stages', undefined, 'tga_wrong')).status).toBe(401);
+  });
+});

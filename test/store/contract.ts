@@ -282,6 +282,22 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect(await store.appendEvents([])).toEqual([]);
     });
 
+    it('writeBatch (where a store has it): holds, spend lines and events in one transaction, all or nothing', async (ctx) => {
+      if (!store.writeBatch) return ctx.skip();
+      const { session } = await seed();
+      const line = usage(session.id);
+      const stored = await store.writeBatch({ events: [chainEvent(1)], records: [line], reservations: [] });
+      expect(stored.map((e) => e.seq)).toEqual([1]);
+      expect((await store.getSession(session.id))!.spent.requests).toBe(1);
+      // A batch whose spend line is invalid writes none of its events either, and the chain stays put.
+      await expect(store.writeBatch({ events: [chainEvent(2)], records: [usage('ses_missing')], reservations: [] })).rejects.toThrow();
+      expect(await store.chainHead()).toMatchObject({ lastSeq: 1, lastHash: stored[0]!.hash });
+      // And a batch whose event cannot be stored (a duplicate id) writes none of its lines.
+      await expect(store.writeBatch({ events: [chainEvent(1)], records: [usage(session.id)], reservations: [] })).rejects.toThrow();
+      expect((await store.getSession(session.id))!.spent.requests).toBe(1);
+      expect(await store.writeBatch({ events: [], records: [], reservations: [] })).toEqual([]);
+    });
+
     it('reads the chain back as stored, in seq order and in pages, hashing to what was appended', async () => {
       const appended = await store.appendEvents(Array.from({ length: 7 }, (_, i) => chainEvent(i + 1)));
       const page1 = await store.readChain(0, 3);

@@ -8,21 +8,20 @@ export const retryLoop: Detector = {
   observe({ signal, session, config }: DetectorInput): Finding[] {
     if (signal.kind !== 'model' || !session || signal.promptFp === null) return [];
     const c = config.detectors.retry_loop;
-    const same = session.recent.filter((r) => r.fp === signal.promptFp);
-    const failed = same.filter((r) => r.failed).length;
+    const same = session.recent.repeats(signal.promptFp);
+    if (!same) return [];
+    const { failed, outcomes } = same;
     const critical = failed >= c.failed_repeats;
-    if (!critical && same.length < c.repeats) return [];
-    const outcomes: Record<string, number> = {};
-    for (const r of same) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+    if (!critical && same.calls < c.repeats) return [];
     return [{
       detector: 'retry_loop', subject: `session:${signal.sessionId}`, severity: critical ? 'critical' : 'warning',
       summary: critical
         ? `The same prompt failed ${failed} times in ${c.window_seconds}s and was retried each time.`
-        : `The same prompt was sent ${same.length} times in ${c.window_seconds}s.`,
+        : `The same prompt was sent ${same.calls} times in ${c.window_seconds}s.`,
       verdict: 'prompt_loop',
       evidence: {
-        prompt_fingerprint: signal.promptFp, calls: same.length, failed, outcomes, window_seconds: c.window_seconds,
-        first_at: new Date(same[0]!.time).toISOString(), last_at: new Date(signal.time).toISOString(),
+        prompt_fingerprint: signal.promptFp, calls: same.calls, failed, outcomes, window_seconds: c.window_seconds,
+        first_at: new Date(same.firstAt).toISOString(), last_at: new Date(signal.time).toISOString(),
       },
       agentId: signal.agentId, sessionId: signal.sessionId,
     }];

@@ -11,7 +11,7 @@ import {
 } from '../rows.js';
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
-import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter } from '../store.js';
+import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
 import type { Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -244,25 +244,24 @@ export class SqliteStore implements Store {
        WHERE id = ?`,
     );
 
-  private recordBatch(records: readonly UsageRecord[], reservations: readonly PendingReservation[]): void {
+  /** Journal rows, written inside the caller's transaction. */
+  private writeUsageRows(records: readonly UsageRecord[], reservations: readonly PendingReservation[]): void {
     const insert = this.insertUsage();
     const add = this.addSpend();
     const hold = this.stmt(`INSERT OR IGNORE INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${RESERVATION_COLUMNS.map(() => '?').join(', ')})`);
     const release = this.stmt('DELETE FROM reservations WHERE id = ?');
-    this.db.transaction(() => {
-      for (const r of reservations) hold.run(...reservationValues(r));
-      for (const u of records) {
-        // Spend is added only when the record is new: a replayed batch charges nothing twice.
-        if (insert.run(...usageValues(u)).changes === 1) {
-          add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
-        }
-        release.run(u.id);
+    for (const r of reservations) hold.run(...reservationValues(r));
+    for (const u of records) {
+      // Spend is added only when the record is new: a replayed batch charges nothing twice.
+      if (insert.run(...usageValues(u)).changes === 1) {
+        add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
       }
-    })();
+      release.run(u.id);
+    }
   }
 
   async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
-    if (records.length > 0 || reservations.length > 0) this.recordBatch(records, reservations);
+    if (records.length > 0 || reservations.length > 0) this.db.transaction(() => this.writeUsageRows(records, reservations))();
   }
 
   async listReservations(before: number): Promise<PendingReservation[]> {
@@ -393,18 +392,28 @@ export class SqliteStore implements Store {
   // --- audit events -----------------------------------------------------------------------
 
   async appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]> {
+    return this.writeBatch({ events, records: [], reservations: [] });
+  }
+
+  /** Journal rows and audit events in one transaction: one commit for a whole group of calls. */
+  async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
+    if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
+    // IMMEDIATE takes the write lock before the chain head is read: another process appending to
+    // the same file waits rather than linking onto the same head.
+    return this.db.transaction(() => {
+      this.writeUsageRows(set.records, set.reservations);
+      return this.writeEvents(set.events);
+    }).immediate();
+  }
+
+  private writeEvents(events: readonly AuditEvent[]): ChainedEvent[] {
     if (events.length === 0) return [];
     const insert = this.stmt(`INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')}) VALUES (${CHAIN_COLUMNS.map(() => '?').join(', ')})`);
-    const advance = this.stmt('UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1');
-    // IMMEDIATE takes the write lock before the head is read: another process appending to the
-    // same file waits rather than linking onto the same head.
-    return this.db.transaction(() => {
-      const linked = linkEvents(events, this.head());
-      for (const r of linked.records) insert.run(...recordValues(r));
-      const last = linked.events.at(-1)!;
-      advance.run(last.seq, last.hash);
-      return linked.events;
-    }).immediate();
+    const linked = linkEvents(events, this.head());
+    for (const r of linked.records) insert.run(...recordValues(r));
+    const last = linked.events.at(-1)!;
+    this.stmt('UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1').run(last.seq, last.hash);
+    return linked.events;
   }
 
   private head(): ChainHead {

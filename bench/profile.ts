@@ -1,0 +1,77 @@
+// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream]`: a CPU profile of
+// Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
+// drives the benchmark's call at C connections, then prints where the gateway's CPU went: self
+// time by function and by source file. The .cpuprofile is kept (open it in Chrome DevTools).
+import autocannon from 'autocannon';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_CALL, startStack } from './stack.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const seconds = arg('seconds', 10);
+const connections = arg('connections', 32);
+const stream = process.argv.includes('--stream');
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+
+const profDir = mkdtempSync(join(tmpdir(), 'tollgate-prof-'));
+const stack = await startStack({ gatewayNodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
+try {
+  const body = JSON.stringify({ ...BENCH_CALL, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${stack.tokens.budgeted}` };
+  await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections: 8, amount: 2000, headers, body });
+  const ticks = () => readFileSync(`/proc/${stack.gateway.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((sum, f) => sum + Number(f), 0);
+  const before = ticks();
+  const result = await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections, duration: seconds, headers, body });
+  const cpuUs = ((ticks() - before) * 10_000) / result.requests.total;
+  process.stdout.write(`${Math.round(result.requests.average)} rps over ${seconds} s at ${connections} connections, ${Math.round(cpuUs)} µs CPU per request, ${result.non2xx + result.errors} errors\n`);
+} finally {
+  await stack.stop();
+}
+
+const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+if (!file) throw new Error(`no profile written in ${profDir}`);
+const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile;
+const selfUs = new Map<number, number>();
+profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+const byFunction = new Map<string, number>();
+const byFile = new Map<string, number>();
+let total = 0;
+for (const node of profile.nodes) {
+  const us = selfUs.get(node.id) ?? 0;
+  const { functionName, url, lineNumber } = node.callFrame;
+  if (functionName === '(idle)' || functionName === '(program)' || functionName === '(garbage collector)') {
+    if (functionName !== '(idle)') byFunction.set(functionName, (byFunction.get(functionName) ?? 0) + us);
+    if (functionName !== '(idle)') total += us;
+    continue;
+  }
+  total += us;
+  const where = url.replace(/^file:\/\//, '').replace(/.*\/(dist|node_modules)\//, '$1/') || '(native)';
+  byFunction.set(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`, (byFunction.get(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`) ?? 0) + us);
+  const group = where.startsWith('node_modules/') ? where.split('/').slice(0, where.startsWith('node_modules/@') ? 3 : 2).join('/') : where;
+  byFile.set(group, (byFile.get(group) ?? 0) + us);
+}
+// Inclusive time: a function's own samples and those of everything it called.
+const children = new Map(profile.nodes.map((n) => [n.id, n.children ?? []]));
+const inclusive = new Map<string, number>();
+const frameName = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^file:\/\//, '').replace(/.*\/(dist|node_modules)\//, '$1/') || '(native)'}:${n.callFrame.lineNumber + 1}`;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const subtree = (id: number): number => (selfUs.get(id) ?? 0) + children.get(id)!.reduce((sum, c) => sum + subtree(c), 0);
+const walk = (id: number, onStack: Set<string>) => {
+  const node = byId.get(id)!;
+  const name = frameName(node);
+  // Recursion counts once: only the outermost frame of a name adds its subtree.
+  if (!onStack.has(name)) inclusive.set(name, (inclusive.get(name) ?? 0) + subtree(id));
+  const next = new Set(onStack).add(name);
+  for (const c of children.get(id)!) walk(c, next);
+};
+walk(profile.nodes[0]!.id, new Set());
+inclusive.delete(frameName(profile.nodes[0]!));
+const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
+  .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
+process.stdout.write(`\nbusy CPU by source file (self time):\n${top(byFile, 25)}\n\nby function (self):\n${top(byFunction, 40)}\n\nby function (inclusive):\n${top(inclusive, 60)}\n\nprofile: ${join(profDir, file)}\n`);

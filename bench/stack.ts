@@ -1,0 +1,110 @@
+// The processes every benchmark starts: the simulated provider (the upstream, no artificial
+// delay), Tollgate in the benchmark set-up (tollgate.bench.yaml: every control on), and a session
+// for each of the set-up's two agents. Shared by run.ts and profile.ts.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ADMIN_TOKEN = 'tga_bench-admin-token';
+export const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+
+/** The call every benchmark makes: a small non-streamed chat completion (~230 bytes). */
+export const BENCH_CALL = {
+  model: 'gpt-4o-mini',
+  max_tokens: 16,
+  messages: [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Summarise the plot of a short story in one line.' }],
+};
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+export interface Started {
+  child: ChildProcess;
+  match: RegExpExecArray;
+}
+
+/** Starts `node …cmd` and resolves once its stdout matches `ready`; stdout keeps being drained. */
+export function startProcess(cmd: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Started> {
+  const child = spawn(process.execPath, cmd, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      if (out.length < 100_000) out += c.toString();
+      const match = ready.exec(out);
+      if (match) {
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({ child, match });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)));
+  });
+}
+
+/** Stops a process gracefully (so a `--cpu-prof` profile gets written), SIGKILL after 10 s. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export interface Stack {
+  upstreamPort: number;
+  gateway: Started;
+  gatewayUrl: string;
+  dataDir: string;
+  /** Session tokens: `budgeted` (session + agent-per-day + team-per-month budgets), `free` (none). */
+  tokens: { budgeted: string; free: string };
+  stop(): Promise<void>;
+}
+
+export async function openSession(gatewayUrl: string, agent: string): Promise<{ session_id: string; token: string }> {
+  const res = await fetch(`${gatewayUrl}/admin/v1/sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ agent, task: 'benchmark' }),
+  });
+  if (!res.ok) throw new Error(`opening a session for ${agent}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { session_id: string; token: string };
+}
+
+export async function startUpstream(): Promise<Started & { port: number }> {
+  const upstream = await startProcess([CLI, 'simulate', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  return { ...upstream, port: Number(upstream.match[1]) };
+}
+
+/** Starts the upstream (unless given) and Tollgate on it, and opens the two sessions. */
+export async function startStack(options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string } = {}): Promise<Stack> {
+  const upstream = options.upstreamPort === undefined ? await startUpstream() : null;
+  const upstreamPort = options.upstreamPort ?? upstream!.port;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+  const config = join(dataDir, 'tollgate.yaml');
+  writeFileSync(config, readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', String(upstreamPort)));
+  const gateway = await startProcess(
+    [...(options.gatewayNodeArgs ?? []), CLI, 'serve', '--config', config, '--data-dir', dataDir],
+    /"url":"(http:[^"]+)".*tollgate listening/,
+    { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
+  );
+  const gatewayUrl = gateway.match[1]!;
+  const [budgeted, free] = await Promise.all([openSession(gatewayUrl, 'bench-agent'), openSession(gatewayUrl, 'free-agent')]);
+  return {
+    upstreamPort,
+    gateway,
+    gatewayUrl,
+    dataDir,
+    tokens: { budgeted: budgeted.token, free: free.token },
+    async stop() {
+      await stopProcess(gateway.child);
+      if (upstream) await stopProcess(upstream.child);
+    },
+  };
+}

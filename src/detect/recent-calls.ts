@@ -1,0 +1,63 @@
+// A session's model calls in the retry window, with running counts per prompt fingerprint, so
+// the retry-loop detector reads "how often was this prompt sent" in constant time instead of
+// scanning the window on every call (a loop at full speed fills the window).
+
+interface RecentCall {
+  time: number;
+  fp: string | null;
+  failed: boolean;
+  outcome: string;
+}
+
+export interface PromptRepeats {
+  calls: number;
+  failed: number;
+  outcomes: Record<string, number>;
+  /** When the first call of the window with this prompt was made (ms). */
+  firstAt: number;
+}
+
+export class RecentCalls {
+  private readonly calls: RecentCall[] = [];
+  private readonly byPrompt = new Map<string, PromptRepeats & { times: number[] }>();
+
+  constructor(private readonly maxCalls: number) {}
+
+  /** Adds a call and forgets those older than `horizon` (ms) or beyond the cap. */
+  push(call: RecentCall, horizon: number): void {
+    this.calls.push(call);
+    if (call.fp !== null) {
+      let p = this.byPrompt.get(call.fp);
+      if (!p) this.byPrompt.set(call.fp, (p = { calls: 0, failed: 0, outcomes: {}, firstAt: call.time, times: [] }));
+      p.calls++;
+      if (call.failed) p.failed++;
+      p.outcomes[call.outcome] = (p.outcomes[call.outcome] ?? 0) + 1;
+      p.times.push(call.time);
+      p.firstAt = p.times[0]!;
+    }
+    while (this.calls.length > 0 && (this.calls[0]!.time < horizon || this.calls.length > this.maxCalls)) this.forget(this.calls.shift()!);
+  }
+
+  /** The window's calls with this prompt (null: none). */
+  repeats(fp: string): PromptRepeats | null {
+    const p = this.byPrompt.get(fp);
+    return p ? { calls: p.calls, failed: p.failed, outcomes: { ...p.outcomes }, firstAt: p.firstAt } : null;
+  }
+
+  get size(): number {
+    return this.calls.length;
+  }
+
+  private forget(call: RecentCall): void {
+    if (call.fp === null) return;
+    const p = this.byPrompt.get(call.fp)!;
+    if (--p.calls === 0) {
+      this.byPrompt.delete(call.fp);
+      return;
+    }
+    if (call.failed) p.failed--;
+    if (--p.outcomes[call.outcome]! === 0) delete p.outcomes[call.outcome];
+    p.times.shift();
+    p.firstAt = p.times[0]!;
+  }
+}

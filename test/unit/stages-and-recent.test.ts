@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { RecentCalls } from '../../src/detect/recent-calls.js';
+import { STAGES, StageTimes } from '../../src/telemetry/index.js';
+
+describe('RecentCalls: running counts per prompt over a sliding window', () => {
+  it('counts repeats, failures and outcomes, and forgets what leaves the window', () => {
+    const recent = new RecentCalls(100);
+    recent.push({ time: 1000, fp: 'a', failed: true, outcome: 'upstream_error' }, 0);
+    recent.push({ time: 2000, fp: 'b', failed: false, outcome: 'ok' }, 0);
+    recent.push({ time: 3000, fp: 'a', failed: false, outcome: 'ok' }, 0);
+    expect(recent.repeats('a')).toEqual({ calls: 2, failed: 1, outcomes: { upstream_error: 1, ok: 1 }, firstAt: 1000 });
+    // The window moves past the first call: it no longer counts, and the first is now the third.
+    recent.push({ time: 4000, fp: null, failed: false, outcome: 'ok' }, 1500);
+    expect(recent.repeats('a')).toEqual({ calls: 1, failed: 0, outcomes: { ok: 1 }, firstAt: 3000 });
+    recent.push({ time: 9000, fp: 'c', failed: false, outcome: 'ok' }, 8000);
+    expect(recent.repeats('a')).toBeNull();
+    expect(recent.repeats('b')).toBeNull();
+    expect(recent.size).toBe(1);
+  });
+
+  it('keeps at most its cap of calls, however fast they come', () => {
+    const recent = new RecentCalls(3);
+    for (let i = 0; i < 10; i++) recent.push({ time: 1000 + i, fp: 'x', failed: i % 2 === 0, outcome: 'ok' }, 0);
+    expect(recent.size).toBe(3);
+    expect(recent.repeats('x')).toMatchObject({ calls: 3, failed: 1, firstAt: 1007 });
+  });
+});
+
+describe('StageTimes: per-stage timers of the pipeline', () => {
+  it('charges each lap to its stage and reports count, mean and bucketed quantiles', async () => {
+    const times = new StageTimes();
+    const call: { lapAt?: number } = {};
+    times.start(call);
+    await new Promise((r) => setTimeout(r, 20));
+    times.lap(call, 'auth');
+    times.lap(call, 'parse');
+    const report = times.report();
+    expect(report.stages.map((s) => s.stage)).toEqual([...STAGES]);
+    const auth = report.stages.find((s) => s.stage === 'auth')!;
+    const parse = report.stages.find((s) => s.stage === 'parse')!;
+    expect(auth.count).toBe(1);
+    expect(auth.mean_us).toBeGreaterThan(15_000);
+    // The p50 is the upper edge of a power-of-two bucket holding the lap.
+    expect(auth.p50_us).toBeGreaterThanOrEqual(auth.mean_us);
+    expect(auth.p50_us).toBeLessThan(auth.mean_us * 2 + 1);
+    expect(parse.count).toBe(1);
+    expect(parse.mean_us).toBeLessThan(auth.mean_us);
+    expect(report.stages.find((s) => s.stage === 'forward')!.count).toBe(0);
+    times.reset();
+    expect(times.report().stages.every((s) => s.count === 0)).toBe(true);
+  });
+});
