@@ -69,10 +69,11 @@ const RECENT_LINES = 1000;
 
 /**
  * After a crash on a private store: the newest spend lines whose charging event never became
- * durable get it now. A call's line and its `model.call` event go through two group commits, so
- * a `kill -9` between them can keep one without the other (and a kill inside reconciliation, the
- * lines without their `reservation.reconciled` events). Then every line on the ledger has its
- * event on the audit chain, marked `recovered`. Returns how many were written.
+ * durable get it now. A call's line and its `model.call` event are one transaction only where the
+ * store writes batches (`writeBatch`); otherwise, and in reconciliation (lines, then their
+ * `reservation.reconciled` events), a `kill -9` between two writes keeps a line without its event.
+ * Then every line on the ledger has its event on the audit chain, marked `recovered`. Returns how
+ * many were written.
  */
 export async function recordMissingSpendEvents(store: Store, audit: AuditLog, logger: Logger): Promise<number> {
   const lines = await store.listUsage({ limit: RECENT_LINES });
