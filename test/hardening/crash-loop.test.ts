@@ -20,6 +20,7 @@ describe('crash loop', () => {
     const sessions: { id: string; spent?: unknown }[] = [];
     let answeredTotal = 0;
     let reconciledTotal = 0;
+    let recoveredTotal = 0;
     try {
       let gw = await startOn(dir);
       for (let cycle = 0; cycle < CYCLES; cycle++) {
@@ -45,8 +46,9 @@ describe('crash loop', () => {
         answeredTotal += (await Promise.all(workers)).reduce((a, b) => a + b, 0);
 
         gw = await startOn(dir);
-        const { lines } = await expectBalanced(gw.url, sessionId);
+        const { lines, recovered } = await expectBalanced(gw.url, sessionId);
         reconciledTotal += lines.filter((l) => l.outcome === 'reconciled').length;
+        recoveredTotal += recovered;
         // Sessions of earlier cycles: nothing charged again by this restart's reconciliation.
         for (const s of sessions) {
           const now = (await expectBalanced(gw.url, s.id)).session.spent;
@@ -60,7 +62,7 @@ describe('crash loop', () => {
       expect((db.prepare('SELECT count(*) AS n FROM reservations').get() as { n: number }).n).toBe(0);
       db.close();
       expect(answeredTotal).toBeGreaterThan(CYCLES * 5); // there really was load at each kill
-      console.log(`crash loop: ${CYCLES} kill -9 cycles, ${answeredTotal} calls answered, ${reconciledTotal} in-flight calls reconciled`);
+      console.log(`crash loop: ${CYCLES} kill -9 cycles, ${answeredTotal} calls answered, ${reconciledTotal} in-flight calls reconciled, ${recoveredTotal} audit events recovered`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

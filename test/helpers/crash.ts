@@ -62,7 +62,7 @@ export interface SpendLine { id: string; request_id: string; outcome: string; co
  * call's event was durable and its line was not) — and no event charges a line that is not on
  * the ledger. Nothing is still reserved.
  */
-export async function expectBalanced(url: string, sessionId: string): Promise<{ lines: SpendLine[]; session: any }> {
+export async function expectBalanced(url: string, sessionId: string): Promise<{ lines: SpendLine[]; session: any; recovered: number }> {
   const lines = (await crashAdmin(url, 'GET', `/admin/v1/usage?session=${sessionId}&limit=1000`)).data as SpendLine[];
   expect(lines.length).toBeLessThan(1000); // one page holds them all
   const session = await crashAdmin(url, 'GET', `/admin/v1/sessions/${sessionId}`);
@@ -71,8 +71,10 @@ export async function expectBalanced(url: string, sessionId: string): Promise<{ 
   expect(session.spent.usd).toBeCloseTo(lines.reduce((s, l) => s + l.cost_usd, 0), 9);
   expect(session.reserved?.usd ?? 0).toBe(0);
   const events = async (type: string) => (await crashAdmin(url, 'GET', `/admin/v1/audit/events?type=${type}&session=${sessionId}&limit=1000`)).data as { data: Record<string, any> }[];
-  const calls = new Map((await events('model.call')).map((e) => [e.data.usage_line as string, e.data.cost_usd_nano / 1e9]));
-  const reconciled = new Map((await events('reservation.reconciled')).map((e) => [e.data.line as string, e.data.usd as number]));
+  const callEvents = await events('model.call');
+  const reconciledEvents = await events('reservation.reconciled');
+  const calls = new Map(callEvents.map((e) => [e.data.usage_line as string, e.data.cost_usd_nano / 1e9]));
+  const reconciled = new Map(reconciledEvents.map((e) => [e.data.line as string, e.data.usd as number]));
   const unmatched = lines.filter((l) => {
     const charged = l.outcome === 'reconciled' ? reconciled.get(l.id) : calls.get(l.id);
     return charged === undefined || Math.abs(charged - l.cost_usd) > 1e-9;
@@ -80,7 +82,8 @@ export async function expectBalanced(url: string, sessionId: string): Promise<{ 
   expect(unmatched).toEqual([]);
   const onLedger = new Set(lines.map((l) => l.id));
   expect([...calls.keys(), ...reconciled.keys()].filter((id) => !onLedger.has(id))).toEqual([]);
-  return { lines, session };
+  const recovered = [...callEvents, ...reconciledEvents].filter((e) => e.data.recovered === true).length;
+  return { lines, session, recovered };
 }
 
 export async function expectAuditVerifies(url: string): Promise<void> {
