@@ -2,4 +2,4 @@ export { BudgetLedger, sliceAmount, type Account, type Amount, type Level, type 
 export { periodWindow, type PeriodWindow } from './periods.js';
 export { RateLimiter, type RateAdmission, type RateDecision, type RateLevel, type RateLimit, type RateStatus, type RateUnit, type LimitState } from './rate-limit.js';
 export { ApprovalService, type Decision, type GateState } from './approvals.js';
-export { HOLD_JOURNAL_DELAY_MS, reconcileReservations, recordMissingSpendEvents, spendLineEventData, RESERVATION_LIFETIME_MS, type Journal, type JournalEntry } from './journal.js';
+export { reconcileReservations, recordMissingSpendEvents, spendLineEventData, RESERVATION_LIFETIME_MS, type Journal, type JournalEntry } from './journal.js';

@@ -10,8 +10,8 @@ export type JournalEntry = { usage: UsageRecord } | { reservation: PendingReserv
 
 /** Where holds and spend lines are queued: the store's WriteQueue, shared with the audit log. */
 export interface Journal {
-  /** Resolves once the entry is durable; with `lazyMs` it may wait that long for the next batch. */
-  add(entry: JournalEntry, options?: { lazyMs?: number }): Promise<void>;
+  /** Resolves once the entry is durable. */
+  add(entry: JournalEntry): Promise<void>;
   flush(): Promise<void>;
 }
 
@@ -26,14 +26,6 @@ export function spendLineEventData(r: UsageRecord): Record<string, unknown> {
     reasoning_tokens: r.reasoningTokens, cost_usd_nano: r.costUsdNano, estimated: r.estimated, latency_ms: r.latencyMs,
   };
 }
-
-/**
- * How long a call's hold may wait to be journaled. A call that ends sooner is journaled by its
- * spend line alone (the hold is never written); a longer one's hold is on disk within this
- * delay. The cost: a crash loses the holds of calls forwarded in the last few milliseconds —
- * calls whose answers were not yet charged either.
- */
-export const HOLD_JOURNAL_DELAY_MS = 25;
 
 /** How long a hold stays in a shared store before another replica may reconcile it. */
 export const RESERVATION_LIFETIME_MS = 6 * 3600_000;
