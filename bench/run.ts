@@ -42,7 +42,7 @@ async function startPortkey(): Promise<{ url: string; pid: number; stop: () => P
   return { url: `http://127.0.0.1:${port}`, pid: started.child.pid!, stop: () => stopProcess(started.child) };
 }
 
-async function main() {
+async function main(): Promise<string[]> {
   const upstream = await startUpstream();
   const proxy = await startProcess(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstream.port}/v1`, '0'], /listening (\d+)/);
   const stack = await startStack({ upstreamPort: upstream.port });
@@ -139,20 +139,25 @@ async function main() {
   }
   await Promise.all([stack.stop(), portkey?.stop(), stopProcess(proxy.child), stopProcess(upstream.child)]);
 
-  if (flag('check')) {
-    const limits = JSON.parse(readFileSync(join(import.meta.dirname, 'thresholds.json'), 'utf8')) as { min: Record<string, number>; max: Record<string, number> };
-    const all = { ...ratios, ...figures };
-    const failures = [
-      ...Object.entries(limits.min).filter(([k, v]) => k in all && all[k]! < v).map(([k, v]) => `${k}: ${all[k]!.toFixed(2)} < ${v}`),
-      ...Object.entries(limits.max).filter(([k, v]) => k in all && all[k]! > v).map(([k, v]) => `${k}: ${all[k]!.toFixed(2)} > ${v}`),
-    ];
-    if (failures.length > 0) {
-      process.stderr.write(`\nbench regression check failed (bench/thresholds.json):\n  ${failures.join('\n  ')}\n`);
-      process.exit(1);
-    }
-    process.stderr.write('\nbench regression check passed (bench/thresholds.json)\n');
-  }
+  if (!flag('check')) return [];
+  const limits = JSON.parse(readFileSync(join(import.meta.dirname, 'thresholds.json'), 'utf8')) as { min: Record<string, number>; max: Record<string, number> };
+  const all = { ...ratios, ...figures };
+  return [
+    ...Object.entries(limits.min).filter(([k, v]) => k in all && all[k]! < v).map(([k, v]) => `${k}: ${all[k]!.toFixed(2)} < ${v}`),
+    ...Object.entries(limits.max).filter(([k, v]) => k in all && all[k]! > v).map(([k, v]) => `${k}: ${all[k]!.toFixed(2)} > ${v}`),
+  ];
 }
 
-await main();
+// `--check`: a ratio outside bench/thresholds.json fails the run — if it is still outside when
+// measured again (a busy moment on a shared machine should not fail CI; a real regression does).
+let failures = await main();
+if (failures.length > 0) {
+  process.stderr.write(`\noutside bench/thresholds.json, measuring again once:\n  ${failures.join('\n  ')}\n`);
+  failures = await main();
+}
+if (failures.length > 0) {
+  process.stderr.write(`\nbench regression check failed (bench/thresholds.json):\n  ${failures.join('\n  ')}\n`);
+  process.exit(1);
+}
+if (flag('check')) process.stderr.write('\nbench regression check passed (bench/thresholds.json)\n');
 process.exit(0);

@@ -3,4 +3,4 @@ export { SharedLedger, type SharedLedgerStore } from './shared-ledger.js';
 export { periodWindow, type PeriodWindow } from './periods.js';
 export { RateLimiter, type RateAdmission, type RateDecision, type RateLevel, type RateLimit, type RateStatus, type RateUnit, type LimitState } from './rate-limit.js';
 export { ApprovalService, type Decision, type GateState } from './approvals.js';
-export { chargeReservations, HOLD_JOURNAL_DELAY_MS, reconcileReservations, reservationLine, RESERVATION_LIFETIME_MS, type Journal, type JournalEntry } from './journal.js';
+export { chargeReservations, reconcileReservations, recordMissingSpendEvents, reservationLine, spendLineEventData, RESERVATION_LIFETIME_MS, type Journal, type JournalEntry } from './journal.js';

@@ -101,7 +101,14 @@ export function parseConfig(text: string, source = 'config'): Config {
   if (doc.errors.length > 0) {
     throw new ConfigError(source, doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`));
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // Aliases resolve here: an undefined one, or an alias bomb (past the library's alias count
+    // limit), throws — reported like any other problem in the file.
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    throw new ConfigError(source, [(err as Error).message]);
+  }
   const result = configSchema.safeParse(raw);
   const at = (path: readonly PathKey[], message: string) => {
     const line = lineOf(doc, counter, path);

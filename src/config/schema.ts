@@ -340,9 +340,22 @@ export const configSchema = z.strictObject({
       shutdown_grace_ms: z.number().int().nonnegative().default(10_000)
         .describe('How long in-flight calls may run on shutdown before they are cut.'),
       log_requests: z.boolean().default(true).describe('Emit one log line per data-plane request.'),
+      // Limits (docs/security.md#limits): each bounds what one client can make the gateway hold.
+      max_header_bytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024)
+        .describe('Largest request line and headers together (431 past it).'),
+      headers_timeout_ms: z.number().int().positive().default(10_000)
+        .describe('Time a client has to send its request headers (408 past it: slow-header clients).'),
+      request_timeout_ms: z.number().int().positive().default(60_000)
+        .describe('Time a client has to send its whole request, body included (408 past it: slow-body clients).'),
+      max_json_depth: z.number().int().min(8).max(1000).default(128)
+        .describe('Deepest nesting of arrays and objects in a JSON request body (400 `json_too_deep` past it).'),
+      stream_max_seconds: z.number().int().positive().default(3600)
+        .describe('Longest one upstream answer (streamed or not) is relayed; past it the upstream is cut and what was delivered is charged.'),
+      max_concurrent_calls_per_session: z.number().int().nonnegative().default(512)
+        .describe('Model calls one session may have in flight at once (429 `too_many_concurrent_calls` past it; 0 = no limit).'),
     })
-    .default({ host: '127.0.0.1', port: 8080, body_limit_bytes: 4 * 1024 * 1024, shutdown_grace_ms: 10_000, log_requests: true })
-    .describe('The HTTP listener.'),
+    .prefault({})
+    .describe('The HTTP listener and its limits.'),
   data_dir: z.string().default('.tollgate')
     .describe('Holds the SQLite file, the generated master key and admin token; relative to the working directory (`--data-dir` overrides).'),
   storage: z

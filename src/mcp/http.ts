@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../errors/index.js';
-import { readBody } from '../pipeline/index.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH, readBody } from '../pipeline/index.js';
 import { baseUrl } from '../util/http.js';
 
 import { RPC, RpcError } from './errors.js';
@@ -36,7 +36,7 @@ export function header(req: IncomingMessage, name: string): string | undefined {
  * Reads a POST body as JSON-RPC: one message or a batch. Not JSON → -32700; JSON that is not
  * JSON-RPC → -32600 (both HTTP 400).
  */
-export async function readMessage(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readMessage(req: IncomingMessage, limit: number, maxDepth = MAX_JSON_DEPTH): Promise<unknown> {
   const type = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') throw refusal(415, RPC.invalidRequest, 'unsupported_media_type', 'Send the body as application/json.', 'unsupported_media_type', { content_type: type.slice(0, 100) });
   let raw: Buffer;
@@ -45,6 +45,9 @@ export async function readMessage(req: IncomingMessage, limit: number): Promise<
   } catch (err) {
     if (err instanceof GatewayError) throw refusal(err.status, RPC.invalidRequest, err.code, err.message, err.code);
     throw err;
+  }
+  if (exceedsJsonDepth(raw, maxDepth)) {
+    throw refusal(400, RPC.invalidRequest, 'json_too_deep', `Invalid Request: the body nests arrays and objects more than ${maxDepth} deep.`, 'json_too_deep');
   }
   let body: unknown;
   try {

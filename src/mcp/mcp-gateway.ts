@@ -82,7 +82,7 @@ export class McpGateway {
       if (!caller) return;
       switch (req.method) {
         case 'POST': {
-          const body = await readMessage(req, this.deps.bodyLimitBytes);
+          const body = await readMessage(req, this.deps.bodyLimitBytes, this.deps.maxJsonDepth);
           if (header(req, 'mcp-method') !== undefined) return await answerStateless(req, res, body, target.methods, caller);
           return await this.sessionRequest(req, res, target, caller, body);
         }

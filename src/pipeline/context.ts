@@ -11,6 +11,7 @@ import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, Enforcement, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
+import type { SessionConcurrency } from './concurrency.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
 import type { StageTimes, Telemetry } from '../telemetry/index.js';
 
@@ -44,6 +45,12 @@ export interface PipelineDeps {
   /** Content logging (prompts and outputs), per the session's profile `content_logging`. */
   content?: ContentLog;
   bodyLimitBytes: number;
+  /** Deepest JSON nesting accepted in a request body (`server.max_json_depth`). */
+  maxJsonDepth: number;
+  /** Longest an upstream answer is relayed, ms (`server.stream_max_seconds`). */
+  streamMaxMs: number;
+  /** Calls in flight per session, against `server.max_concurrent_calls_per_session`. */
+  concurrency: SessionConcurrency;
   logRequests: boolean;
   now: () => number;
 }

@@ -146,6 +146,8 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   const splitter = new SseSplitter();
   let terminal: string | null = null;
   let blocked: GatewayError | null = null;
+  /** Why the gateway cut the stream itself (`server.stream_max_seconds`), if it did. */
+  let cut: GatewayError | null = null;
   let outcome: UsageOutcome = 'ok';
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
@@ -161,8 +163,9 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
       if (out.length > 0 && !res.write(out)) await waitForDrain(res);
       if (res.destroyed || blocked) break;
     }
-  } catch {
+  } catch (err) {
     outcome = 'stream_cut';
+    if (err instanceof GatewayError) cut = err;
   }
   if (res.destroyed) {
     outcome = 'client_aborted';
@@ -178,6 +181,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   await settleTimed(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
   if (res.destroyed) return;
   if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
+  else if (cut) res.end(streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
   else res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
   deps.stages.lap(ctx, 'respond');
 }
@@ -223,9 +227,12 @@ export async function handleModelCall(
   res.on('close', onClose);
   let forwarded = false;
   let status = 200;
+  let leave: (() => void) | undefined;
+  let deadline: NodeJS.Timeout | undefined;
   try {
     await authenticate(ctx, deps);
     stages.lap(ctx, 'auth');
+    leave = deps.concurrency.enter(ctx.session!.id);
     await resolve(ctx, deps);
     stages.lap(ctx, 'resolve');
     await parse(ctx, deps);
@@ -242,6 +249,11 @@ export async function handleModelCall(
     stages.lap(ctx, 'reserve');
     forwarded = true;
     ctx.forwardedAt = performance.now();
+    // An upstream that never stops (an endless stream, a body dribbled forever) is cut here: the
+    // abort reaches the relay as this error, and what was delivered is charged.
+    deadline = setTimeout(() => {
+      abort.abort(new GatewayError('stream_too_long', `The upstream answer ran past ${deps.streamMaxMs / 1000} s (server.stream_max_seconds) and was cut.`));
+    }, deps.streamMaxMs);
     const upstream = await forwardWithFallbacks(ctx, deps, abort.signal);
     ctx.upstreamAt = performance.now();
     stages.lap(ctx, 'forward');
@@ -256,7 +268,8 @@ export async function handleModelCall(
     if (ctx.reservation && !ctx.reservation.settled) {
       if (forwarded) {
         // Forwarded but nothing came back: record the attempt, charge nothing.
-        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: abort.signal.aborted ? 'client_aborted' : 'upstream_error', httpStatus: e.status })
+        const clientGone = abort.signal.aborted && !(abort.signal.reason instanceof GatewayError);
+        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: clientGone ? 'client_aborted' : 'upstream_error', httpStatus: e.status })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });
@@ -270,6 +283,8 @@ export async function handleModelCall(
     // Refusals carry the budget headers too: a client sees what is left and which level binds.
     sendError(res, e, adapter.dialect, requestId, tollgateHeaders(ctx));
   } finally {
+    clearTimeout(deadline);
+    leave?.();
     res.off('close', onClose);
     if (deps.logRequests) {
       deps.logger.info(

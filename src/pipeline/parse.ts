@@ -23,12 +23,45 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    // The client went away (or was cut for being too slow) before the body was whole.
+    req.once('error', (err) => reject(new GatewayError('bad_request', 'The request body was not received whole.', { cause: err })));
   });
 }
 
+/** Default of `server.max_json_depth`. */
+export const MAX_JSON_DEPTH = 128;
+
+/**
+ * True when `raw` (JSON text) nests arrays and objects deeper than `max`. Checked on the bytes
+ * before parsing: every later walk of the body (token counting, tool names, re-serialising it for
+ * the upstream) recurses, and a body of a few MB can nest deep enough to overflow the stack.
+ */
+export function exceedsJsonDepth(raw: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const byte = raw[i]!;
+    if (inString) {
+      if (byte === 0x5c) i++; // a backslash escapes the next byte (multi-byte escapes hold no quote)
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > max) return true;
+    } else if (byte === 0x5d || byte === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** Refuses a body nested deeper than `maxDepth` (400 `json_too_deep`). */
+export function checkJsonDepth(raw: Buffer, maxDepth: number): void {
+  if (exceedsJsonDepth(raw, maxDepth)) {
+    throw new GatewayError('json_too_deep', `The request body nests arrays and objects more than ${maxDepth} deep.`);
+  }
+}
+
 /** Parses a JSON object body; anything else is a 400 in the caller's dialect. */
-export function parseJsonObject(raw: Buffer): Record<string, unknown> {
+export function parseJsonObject(raw: Buffer, maxDepth = MAX_JSON_DEPTH): Record<string, unknown> {
+  checkJsonDepth(raw, maxDepth);
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
@@ -51,6 +84,6 @@ export function promptUpperBound(ctx: CallContext): number {
 
 export async function parse(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   const raw = await readBody(ctx.req, deps.bodyLimitBytes);
-  ctx.body = parseJsonObject(raw);
+  ctx.body = parseJsonObject(raw, deps.maxJsonDepth);
   ctx.call = ctx.adapter.parse(ctx.body);
 }

@@ -2,7 +2,7 @@
 // the output so the hard limits hold even for a long answer. Exact token counting happens only
 // when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
 // tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
-import { HOLD_JOURNAL_DELAY_MS, RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger } from '../budget/index.js';
+import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger } from '../budget/index.js';
 import { newId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
@@ -91,16 +91,16 @@ export function softThresholdGate(session: Session, enforcement: Enforcement | n
 }
 
 /**
- * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited, and lazy:
- * it rides with the next group commit (at most HOLD_JOURNAL_DELAY_MS later), in order before the
- * call's line, without delaying the call; a call that settles first never writes it.
+ * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited: it is
+ * written with the next group commit (within one event-loop turn), in order before the call's
+ * line, without delaying the call.
  */
 export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
   // A shared ledger wrote the hold with the reservation itself.
   if (deps.ledger.durableHolds) return;
   const held = ctx.reservation!.holds[0]!.amount;
   deps.usage
-    .add({ reservation: pendingReservation(ctx, deps, held) }, { lazyMs: HOLD_JOURNAL_DELAY_MS })
+    .add({ reservation: pendingReservation(ctx, deps, held) })
     .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
 }
 

@@ -2,6 +2,7 @@
 // append the spend line. The returned promise resolves once the line is durable; callers hold the
 // end of the response until then.
 import { promptText } from '../audit/content.js';
+import { spendLineEventData } from '../budget/index.js';
 import { costNano } from '../providers/pricing.js';
 import type { Usage, UsageOutcome, UsageRecord } from '../store/index.js';
 import { newId } from '../util/ids.js';
@@ -67,9 +68,7 @@ function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, pr
   return deps.audit.record({
     type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain,
     data: {
-      usage_line: r.id, model: r.model, provider: r.provider, api: r.api, stream: r.stream, outcome: r.outcome, http_status: r.httpStatus,
-      input_tokens: r.inputTokens, output_tokens: r.outputTokens, cached_input_tokens: r.cachedInputTokens, cache_write_tokens: r.cacheWriteTokens,
-      reasoning_tokens: r.reasoningTokens, cost_usd_nano: r.costUsdNano, estimated: r.estimated, latency_ms: r.latencyMs,
+      ...spendLineEventData(r),
       policy: decision ? { effect: decision.effect, policies: decision.policies, cached: decision.cached, version: decision.version } : null,
       ...(promptFp ? { prompt_fp: promptFp } : {}),
       ...(ctx.toolCalls ? { tool_calls: [...new Set(ctx.toolCalls)] } : {}),

@@ -4,11 +4,19 @@
 // tokenizer is not public or not shipped (Claude, Gemini, Llama, Mistral…) get a documented
 // conservative estimate. Records counted this way are marked `estimated` either way.
 import { createRequire } from 'node:module';
-import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
+
+type Count = (text: string) => number;
+const load = (encoding: string): Count => (createRequire(import.meta.url)(`gpt-tokenizer/cjs/encoding/${encoding}`) as { countTokens: Count }).countTokens;
+
+// Ranks are loaded on first use (~60 MB resident for o200k, ~250 ms): most calls never need an
+// exact count — the byte upper bound fits the budget, and the upstream reports its usage.
+let countO200k: Count | null = null;
+let countCl100k: Count | null = null;
 
 /** Exact o200k_base token count of `text`. */
 export function countTokens(text: string): number {
   if (text.length === 0) return 0;
+  countO200k ??= load('o200k_base');
   return countO200k(text);
 }
 
@@ -35,13 +43,11 @@ export interface Tokenizer {
 
 export const O200K: Tokenizer = { name: 'o200k_base', count: countTokens };
 
-// cl100k's ranks are loaded on first use: most deployments never call a GPT-4-era model.
-let countCl100k: ((text: string) => number) | null = null;
 export const CL100K: Tokenizer = {
   name: 'cl100k_base',
   count: (text) => {
     if (text.length === 0) return 0;
-    countCl100k ??= (createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/cl100k_base') as { countTokens: (t: string) => number }).countTokens;
+    countCl100k ??= load('cl100k_base');
     return countCl100k(text);
   },
 };

@@ -5,21 +5,21 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute, resolve as resolvePath } from 'node:path';
-import { ApprovalService, MemoryLedger, RateLimiter, reconcileReservations, SharedLedger, type Journal, type Ledger } from '../budget/index.js';
+import { ApprovalService, MemoryLedger, RateLimiter, reconcileReservations, recordMissingSpendEvents, SharedLedger, type Journal, type Ledger } from '../budget/index.js';
 import type { Config } from '../config/index.js';
 import { GatewayError, isStoreUnavailable } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
-import { authenticate, handleModelCall, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, handleModelCall, SessionConcurrency, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
-import { baseUrl, sendError, sendJson } from '../util/http.js';
+import { answerClientError, baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { handleAdmin, type AdminDeps } from './admin.js';
@@ -101,7 +101,17 @@ export class Gateway {
     readonly replication: { replica: Replica; feed: ChangeFeed } | null,
     private readonly ledger: Ledger,
   ) {
-    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.handle(req, res));
+    const { max_header_bytes: maxHeaderSize, headers_timeout_ms: headersTimeout, request_timeout_ms: requestTimeout } = config.server;
+    this.server = createServer({
+      keepAliveTimeout: 65_000,
+      maxHeaderSize,
+      requestTimeout,
+      headersTimeout: Math.min(headersTimeout, requestTimeout),
+      // How often those two timeouts are checked (Node's default, 30 s, would let a slow client
+      // hold its connection up to that much longer).
+      connectionsCheckingInterval: 1000,
+    }, (req, res) => this.handle(req, res));
+    this.server.on('clientError', answerClientError);
   }
 
   static async create(options: GatewayOptions): Promise<Gateway> {
@@ -156,6 +166,9 @@ export class Gateway {
     const replica = shared ? new Replica(shared, { id: replicaId, timeoutMs: (config.storage.postgres?.replica_timeout_seconds ?? 30) * 1000, audit, logger, now }) : null;
     if (replica) await replica.start();
     else await reconcileReservations(store, Number.POSITIVE_INFINITY, now(), audit, logger);
+    // And lines whose audit event the crash lost get it (on a shared store, another replica's
+    // calls may be between the two writes right now: not there).
+    if (!shared) await recordMissingSpendEvents(store, audit, logger);
     const directory = new Directory(store);
     const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store);
     const providers = new ProviderRegistry(config, env);
@@ -220,6 +233,9 @@ export class Gateway {
       rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
       bodyLimitBytes: config.server.body_limit_bytes,
+      maxJsonDepth: config.server.max_json_depth,
+      streamMaxMs: config.server.stream_max_seconds * 1000,
+      concurrency: new SessionConcurrency(config.server.max_concurrent_calls_per_session),
       logRequests: config.server.log_requests,
     };
     const admin: AdminDeps = {

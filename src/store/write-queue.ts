@@ -27,9 +27,9 @@ export class WriteQueue {
     this.commit = new GroupCommit((writes) => this.write(writes));
   }
 
-  /** Queues a write; resolves once it is durable (rejects if its batch failed). See GroupCommit for `lazyMs`. */
-  add(write: Write, options?: { lazyMs?: number }): Promise<void> {
-    return this.commit.add(write, options);
+  /** Queues a write; resolves once it is durable (rejects if its batch failed). */
+  add(write: Write): Promise<void> {
+    return this.commit.add(write);
   }
 
   /** Writes everything queued so far. */
@@ -44,17 +44,11 @@ export class WriteQueue {
 
   private async write(writes: Write[]): Promise<void> {
     const set: { events: AuditEvent[]; records: UsageRecord[]; reservations: PendingReservation[] } = { events: [], records: [], reservations: [] };
-    const settled = new Set<string>();
     for (const w of writes) {
       if ('event' in w) set.events.push(w.event);
-      else if ('usage' in w) {
-        set.records.push(w.usage);
-        settled.add(w.usage.id);
-      } else set.reservations.push(w.reservation);
+      else if ('usage' in w) set.records.push(w.usage);
+      else set.reservations.push(w.reservation);
     }
-    // A hold whose call settled before it was written need not be written at all: its line
-    // (same id) would delete it in the same transaction.
-    if (settled.size > 0 && set.reservations.length > 0) set.reservations = set.reservations.filter((r) => !settled.has(r.id));
     let stored: ChainedEvent[];
     try {
       stored = await this.writeSet(set);

@@ -1,5 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { asGatewayError, errorBody, type ErrorDialect } from '../errors/index.js';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { asGatewayError, errorBody, GatewayError, type ErrorCode, type ErrorDialect } from '../errors/index.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
   const payload = JSON.stringify(body);
@@ -28,4 +29,30 @@ export function baseUrl(req: IncomingMessage): string {
   const host = req.headers.host;
   // It ends up in a quoted header parameter: anything but a plain host[:port] is not echoed.
   return `${secure ? 'https' : 'http'}://${host !== undefined && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? host : 'localhost'}`;
+}
+
+/** Node's codes for requests it refuses before any handler runs, and the catalogued error for each. */
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'headers_too_large',
+  ERR_HTTP_REQUEST_TIMEOUT: 'request_timeout',
+};
+
+/**
+ * The server's `clientError` handler: a request Node could not parse (headers past
+ * `server.max_header_bytes`, too slow per `server.headers_timeout_ms` / `request_timeout_ms`,
+ * not HTTP at all) gets a catalogued JSON error instead of a bare status line, then the
+ * connection is closed.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  // A response already under way on this connection (Node's own default checks the same).
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request');
+  const payload = JSON.stringify(errorBody(e, 'admin'));
+  socket.end(
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
+  );
 }

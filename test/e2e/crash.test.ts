@@ -1,29 +1,14 @@
 // kill -9 with calls in flight, then restart on the same data: every call that was in flight is
 // reconciled exactly once, the ledger balances against the spend lines, and nothing is charged twice.
+// (test/hardening/crash-loop.test.ts repeats kills at random points under load.)
 import Database from 'better-sqlite3';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startServe } from '../helpers/process.js';
-
-const ADMIN = 'tga_crash-test';
-const start = (dir: string) => startServe(dir, ['--config', 'tollgate.yaml'], { TOLLGATE_ADMIN_TOKEN: ADMIN });
-
-const admin = async (url: string, method: string, path: string, body?: unknown) =>
-  (await fetch(url + path, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<any>;
+import { crashAdmin as admin, crashDir, expectAuditVerifies, expectBalanced, startOn as start } from '../helpers/crash.js';
 
 describe('crash consistency', () => {
   it('reconciles the calls in flight at a kill -9, once, and the ledger balances', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tollgate-crash-'));
-    writeFileSync(join(dir, 'tollgate.yaml'), `
-server: { log_requests: false }
-providers: [{ name: sim, type: simulated }]
-models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
-teams: [{ name: t }]
-profiles: [{ name: p, models: [gpt-4o-mini], session_budget: { max: { usd: 1 } } }]
-agents: [{ name: a, team: t, profile: p }]
-`);
+    const dir = crashDir('tollgate-crash-', 1);
     const first = await start(dir);
     const opened = await admin(first.url, 'POST', '/admin/v1/sessions', { agent: 'a', task: 'crash', budget: { usd: 0.5 } });
     const token = opened.token as string;
@@ -48,9 +33,8 @@ agents: [{ name: a, team: t, profile: p }]
     const reconciled = lines.filter((l) => l.outcome === 'reconciled');
     expect(reconciled).toHaveLength(12);
     for (const l of reconciled) expect(l.estimated).toBe(true);
-    expect(new Set(lines.map((l) => l.request_id)).size).toBe(lines.length); // one line per call
-    expect(session.spent.requests).toBe(lines.length);
-    expect(session.spent.usd).toBeCloseTo(lines.reduce((s, l) => s + l.cost_usd, 0), 12); // the ledger balances
+    await expectBalanced(second.url, opened.session.id); // the ledger balances against the lines and the audit log
+    await expectAuditVerifies(second.url);
     expect(session.spent.usd).toBeLessThanOrEqual(0.5);
     const events = (await admin(second.url, 'GET', '/admin/v1/audit/events?type=reservation.reconciled&limit=100')).data;
     expect(events).toHaveLength(12);

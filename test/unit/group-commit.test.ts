@@ -10,32 +10,12 @@ describe('GroupCommit', () => {
     expect(batches).toEqual([[1, 2, 3], [4]]);
   });
 
-  it('a lazy write rides with the next batch, ahead of later writes, and schedules none of its own', async () => {
-    const batches: string[][] = [];
-    const commit = new GroupCommit<string>(async (items) => void batches.push(items));
-    const hold = commit.add('hold', { lazyMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(batches).toEqual([]);
-    await commit.add('line');
-    await hold;
-    expect(batches).toEqual([['hold', 'line']]);
-  });
-
-  it('a lazy write alone is flushed when its delay runs out', async () => {
-    const batches: string[][] = [];
-    const commit = new GroupCommit<string>(async (items) => void batches.push(items));
-    const started = performance.now();
-    await commit.add('hold', { lazyMs: 30 });
-    expect(performance.now() - started).toBeGreaterThanOrEqual(25);
-    expect(batches).toEqual([['hold']]);
-  });
-
-  it('rejects every write of a failed batch, lazy ones included', async () => {
+  it('rejects every write of a failed batch', async () => {
     const commit = new GroupCommit<string>(async () => {
       throw new Error('disk full');
     });
-    const lazy = commit.add('hold', { lazyMs: 10_000 });
+    const hold = commit.add('hold');
     await expect(commit.add('line')).rejects.toThrow('disk full');
-    await expect(lazy).rejects.toThrow('disk full');
+    await expect(hold).rejects.toThrow('disk full');
   });
 });

@@ -6,7 +6,7 @@ import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
 import {
-  callsIn, DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, reportedUsage, validate,
+  callsIn, DeliveredEvents, dropTools, hasJsonEscapes, isObject, NO_TOOL_CALLS, num, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
 } from './api.js';
 
@@ -84,11 +84,12 @@ class AnthropicStreamMeter implements StreamMeter {
 
   toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
     // A call opens with its block (`content_block_start`, carrying the name); deltas carry input.
-    // The event name of a text delta (`content_block_delta`) has the same length, so comparing
-    // costs a full scan on every event: its 15th letter (`s` of start, `d` of delta) tells first.
-    const type = event.event;
-    if (type?.charCodeAt(14) !== 115 || type !== 'content_block_start' || !event.data.includes('tool_use"')) return NO_TOOL_CALLS;
-    const call = blockToolCall((JSON.parse(event.data) as { content_block?: unknown }).content_block, false);
+    // Judged by the data's own `type`, not the event's name: clients act on the data (the SDK
+    // yields the data of any named event), so a block start under another name is still a call.
+    const data = event.data;
+    if (!data.includes('tool_use"') && !hasJsonEscapes(data)) return NO_TOOL_CALLS;
+    const chunk = JSON.parse(data) as { type?: unknown; content_block?: unknown };
+    const call = chunk.type === 'content_block_start' ? blockToolCall(chunk.content_block, false) : null;
     return call ? [call] : NO_TOOL_CALLS;
   }
 

@@ -33,6 +33,14 @@ export interface ReturnedToolCall {
 /** No tool calls: returned (not allocated) for the events of a plain text stream. */
 export const NO_TOOL_CALLS: readonly ReturnedToolCall[] = Object.freeze([]);
 
+/**
+ * True when an SSE event's JSON uses `\u` escapes, which can spell any key or value
+ * (`"n\u0061me"` is `"name"` to every JSON parser). The stream meters' cheap substring tests
+ * cannot see through them, so such an event is always parsed before it is judged: otherwise an
+ * escaped tool call would pass the tool gate unseen.
+ */
+export const hasJsonEscapes = (data: string): boolean => data.includes('\\u');
+
 export interface UpstreamRewrite {
   upstreamModel: string;
   /** Output limit to impose (the clamp), or null to leave the client's. */

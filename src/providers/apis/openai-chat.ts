@@ -4,7 +4,7 @@ import type { Usage } from '../../store/index.js';
 import { contentText } from '../prompt-tokens.js';
 import type { SseEvent } from '../sse.js';
 import {
-  DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, num, parsedArguments, reportedUsage, validate,
+  DeliveredEvents, dropTools, hasJsonEscapes, isObject, NO_TOOL_CALLS, num, parsedArguments, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter, type UpstreamRewrite,
 } from './api.js';
 
@@ -185,7 +185,7 @@ export class OpenAiChatStreamMeter implements StreamMeter {
     // that starts with a quote is several times slower, JSON being full of quotes. Then, as
     // quotes inside JSON strings are escaped, `"name"` is a key: only a delta that opens a call
     // has one (argument deltas do not), and text chunks never do.
-    if (!data.includes('_call') || !data.includes('"name"')) return NO_TOOL_CALLS;
+    if ((!data.includes('_call') || !data.includes('"name"')) && !hasJsonEscapes(data)) return NO_TOOL_CALLS;
     return deltaToolCalls(JSON.parse(data), this.toolNames);
   }
 

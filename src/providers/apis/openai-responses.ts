@@ -9,7 +9,7 @@ import { contentText } from '../prompt-tokens.js';
 import { openAiUsage } from './openai-chat.js';
 import type { SseEvent } from '../sse.js';
 import {
-  callsIn, DeliveredEvents, dropTools, isObject, NO_TOOL_CALLS, parsedArguments, reportedUsage, validate,
+  callsIn, DeliveredEvents, dropTools, hasJsonEscapes, isObject, NO_TOOL_CALLS, parsedArguments, reportedUsage, validate,
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
 } from './api.js';
 
@@ -104,9 +104,11 @@ class ResponsesStreamMeter implements StreamMeter {
 
   toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
     // A call opens with its output item (`response.output_item.added`, naming the tool); its
-    // arguments follow in deltas. Only items whose type ends in `_call` are calls.
-    if (!event.data.includes('_call"') || eventType(event) !== 'response.output_item.added') return NO_TOOL_CALLS;
-    const call = itemToolCall((JSON.parse(event.data) as { item?: unknown }).item, false);
+    // arguments follow in deltas. Only items whose type ends in `_call` are calls. Judged by the
+    // data's own `type`, which clients act on, whatever the event's name says.
+    if (!event.data.includes('_call"') && !hasJsonEscapes(event.data)) return NO_TOOL_CALLS;
+    const chunk = JSON.parse(event.data) as { type?: unknown; item?: unknown };
+    const call = chunk.type === 'response.output_item.added' ? itemToolCall(chunk.item, false) : null;
     return call ? [call] : NO_TOOL_CALLS;
   }
 
