@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Approval, Budget, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
-import type { BudgetLedger } from './ledger.js';
+import type { Ledger } from './ledger.js';
 
 export type GateState = 'none' | 'pending' | 'approved' | 'denied';
 
@@ -43,7 +43,7 @@ export class ApprovalService {
 
   constructor(
     private readonly store: Store,
-    private readonly ledger: BudgetLedger,
+    private readonly ledger: Ledger,
     private readonly audit: AuditLog,
     private readonly options: ApprovalServiceOptions,
   ) {
@@ -164,12 +164,12 @@ export class ApprovalService {
     if (grows) {
       // Carve first (a delegated session's extra comes from its parent): may refuse with 402.
       await this.ledger.load(session);
-      this.ledger.grow(session.id, growth);
+      await this.ledger.grow(session.id, growth);
     }
     const decided = await this.store.decideApproval(id, { status: d.approve ? 'approved' : 'denied', decidedAt: this.now(), decidedBy: d.decidedBy, reason: d.reason ?? null, extraBudget: extra });
     if (!decided) {
       // Someone else decided first: take back what this attempt added.
-      if (grows) this.ledger.grow(session.id, { tokens: -growth.tokens, usdNano: -growth.usdNano });
+      if (grows) await this.ledger.grow(session.id, { tokens: -growth.tokens, usdNano: -growth.usdNano });
       throw new GatewayError('conflict', `approval "${id}" was already decided`);
     }
     if (grows) {
@@ -187,6 +187,19 @@ export class ApprovalService {
     this.waiters.delete(id);
     this.notify(`approval.${decided.status}`, decided);
     return decided;
+  }
+
+  /**
+   * An approval another replica raised or decided (the change feed): the session's gate follows
+   * it, and calls here waiting on its decision wake up.
+   */
+  async changed(id: string): Promise<void> {
+    const approval = await this.store.getApproval(id);
+    if (!approval) return;
+    if (approval.kind === 'budget') this.gates.set(approval.sessionId, { state: approval.status, approvalId: approval.id });
+    if (approval.status === 'pending') return;
+    for (const wake of this.waiters.get(id) ?? []) wake(approval);
+    this.waiters.delete(id);
   }
 
   /** Refuses (403) when the deciding operator owns the agent whose session asks for more budget. */

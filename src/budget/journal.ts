@@ -35,14 +35,26 @@ export const RESERVATION_LIFETIME_MS = 6 * 3600_000;
  * The line reuses the reservation's id: a call whose line did land is never charged again.
  */
 export async function reconcileReservations(store: Store, before: number, now: number, audit: AuditLog, logger: Logger): Promise<number> {
-  const open = await store.listReservations(before);
-  if (open.length === 0) return 0;
-  const records: UsageRecord[] = open.map((r) => ({
+  return chargeReservations(store, await store.listReservations(before), now, audit, logger);
+}
+
+/** The line that charges a never-settled hold at the worst case it held (same id as the call's line). */
+export function reservationLine(r: PendingReservation, now: number): UsageRecord {
+  return {
     id: r.id, requestId: r.requestId, sessionId: r.sessionId, agentId: r.agentId, teamId: r.teamId, profileId: r.profileId,
     model: r.model, provider: r.provider, api: r.api, stream: r.stream,
     inputTokens: r.promptTokens, outputTokens: r.outputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
     costUsdNano: r.usdNano, estimated: true, outcome: 'reconciled', httpStatus: 0, latencyMs: now - r.createdAt, createdAt: now, chain: r.chain,
-  }));
+  };
+}
+
+/**
+ * Charges each of `open` once (a line that already landed is never charged again: the ids
+ * match) and records a `reservation.reconciled` event for each. Returns how many.
+ */
+export async function chargeReservations(store: Store, open: readonly PendingReservation[], now: number, audit: AuditLog, logger: Logger): Promise<number> {
+  if (open.length === 0) return 0;
+  const records = open.map((r) => reservationLine(r, now));
   await store.recordUsage(records);
   for (const r of records) await audit.record(reconciledEvent(r));
   logger.warn({ count: open.length }, 'reconciled reservations of calls that never settled (charged at their held worst case)');

@@ -1,4 +1,7 @@
-// The reservation ledger for the embedded store. Before a call is forwarded its worst-case cost
+// The reservation ledger. `Ledger` is the contract the pipeline, sessions and approvals use;
+// `MemoryLedger` (here) keeps the accounts in this process, for the embedded store, where this
+// process is the only writer; `SharedLedger` (shared-ledger.ts) keeps them in PostgreSQL for
+// several replicas. Before a call is forwarded its worst-case cost
 // is held at every level that applies — the session, its agent, its team — all or nothing; when
 // the call ends, the real cost replaces the holds. Checks and holds run in one synchronous step,
 // so concurrent calls in this process can never jointly overspend any level.
@@ -8,7 +11,7 @@
 // child (and its own children) spent, so children's spend counts against the parent and unused
 // budget returns to it.
 import { GatewayError } from '../errors/index.js';
-import type { Budget, PeriodBudget, Session, Store } from '../store/index.js';
+import type { Budget, PendingReservation, PeriodBudget, Session, Store } from '../store/index.js';
 import type { PeriodWindow } from './periods.js';
 
 export interface Amount {
@@ -32,7 +35,7 @@ export interface Account {
   ended: boolean;
 }
 
-interface Hold {
+export interface Hold {
   account: Account;
   amount: Amount;
 }
@@ -40,6 +43,38 @@ interface Hold {
 export interface Reservation {
   readonly holds: Hold[];
   settled: boolean;
+  /** The id of the call's hold in a shared store (its spend line carries the same id). */
+  readonly id?: string;
+}
+
+/**
+ * The ledger contract. Reads of loaded accounts (`session`, `remaining`) are synchronous; what
+ * changes accounts may wait on a database (a MemoryLedger never does: its results are plain values).
+ */
+export interface Ledger {
+  /**
+   * True when reserve() itself makes a call's hold durable (given `hold`), so the spend journal
+   * need not write it; a crash mid-call leaves the hold to reconcile either way.
+   */
+  readonly durableHolds: boolean;
+  load(session: Session): Promise<Account>;
+  loadPeriod(level: 'agent' | 'team', id: string, budget: PeriodBudget, window: PeriodWindow): Promise<Account>;
+  session(sessionId: string): Account;
+  remaining(accounts: readonly Account[]): Remaining;
+  /** Holds `amount` on every account, or on none: 402 `budget_exceeded` naming the level short. */
+  reserve(accounts: readonly Account[], amount: Amount, hold?: PendingReservation): Reservation | Promise<Reservation>;
+  /**
+   * Replaces the holds with the real cost (zero releases them). Idempotent. `recorded`: a spend
+   * line with the reservation's id is being written, and settles a shared hold with it.
+   */
+  settle(reservation: Reservation, actual: Amount, recorded?: boolean): void;
+  delegate(parent: Session, child: Session): void | Promise<void>;
+  grow(sessionId: string, extra: Amount): void | Promise<void>;
+  end(sessionId: string): void | Promise<void>;
+  /** Forgets a cached account (another replica changed it); the next load reads it afresh. */
+  forget(key: string): void;
+  /** Writes still owed to the store (a shared ledger retries them through an outage). */
+  flush(): Promise<void>;
 }
 
 export interface Remaining {
@@ -50,9 +85,8 @@ export interface Remaining {
 }
 
 const ZERO: Amount = { tokens: 0, usdNano: 0 };
-const add = (a: Amount, b: Amount): Amount => ({ tokens: a.tokens + b.tokens, usdNano: a.usdNano + b.usdNano });
-const sub = (a: Amount, b: Amount): Amount => ({ tokens: a.tokens - b.tokens, usdNano: a.usdNano - b.usdNano });
-const ownSpend = (s: Session): Amount => ({ tokens: s.spent.inputTokens + s.spent.outputTokens, usdNano: s.spent.usdNano });
+export const add = (a: Amount, b: Amount): Amount => ({ tokens: a.tokens + b.tokens, usdNano: a.usdNano + b.usdNano });
+export const sub = (a: Amount, b: Amount): Amount => ({ tokens: a.tokens - b.tokens, usdNano: a.usdNano - b.usdNano });
 /** The hold a child's slice places on its parent (a unit the child does not limit holds nothing). */
 export const sliceAmount = (b: Budget): Amount => ({ tokens: b.tokens ?? 0, usdNano: b.usdNano ?? 0 });
 
@@ -63,10 +97,71 @@ function left(a: Account): { tokens: number | null; usdNano: number | null } {
   };
 }
 
-export class BudgetLedger {
-  private readonly accounts = new Map<string, Account>();
+/**
+ * What is left across `accounts`, per unit (null: no limit), and which level binds: the one
+ * leaving the least USD (or, without USD limits, the fewest tokens).
+ */
+export function remainingOf(accounts: readonly Account[]): Remaining {
+  const out: Remaining = { tokens: null, usdNano: null, level: null };
+  let usdLevel: Level | null = null;
+  let tokensLevel: Level | null = null;
+  for (const a of accounts) {
+    const l = left(a);
+    if (l.tokens !== null && (out.tokens === null || l.tokens < out.tokens)) {
+      out.tokens = l.tokens;
+      tokensLevel = a.level;
+    }
+    if (l.usdNano !== null && (out.usdNano === null || l.usdNano < out.usdNano)) {
+      out.usdNano = l.usdNano;
+      usdLevel = a.level;
+    }
+  }
+  out.level = usdLevel ?? tokensLevel;
+  return out;
+}
 
-  constructor(private readonly store: Store) {}
+/** The refusal when `account` cannot cover a call (`unit` short). */
+export function budgetExceeded(account: Pick<Account, 'key' | 'level'>, unit: 'usd' | 'tokens'): GatewayError {
+  return new GatewayError('budget_exceeded', `The ${account.level}'s ${unit === 'usd' ? 'USD' : 'token'} budget cannot cover this call.`, {
+    details: { level: account.level, unit, ...(account.level === 'session' ? { session_id: account.key } : {}) },
+  });
+}
+
+/** A session and its descendants, from the rows of the tree it belongs to. */
+export function subtree(rootId: string, tree: readonly Session[]): Session[] {
+  const ids = new Set([rootId]);
+  return tree.filter((s) => {
+    if (s.id !== rootId && (s.parentId === null || !ids.has(s.parentId))) return false;
+    ids.add(s.id);
+    return true;
+  });
+}
+
+/** The settled spend a session's own lines add up to. */
+export const ownSpend = (s: Session): Amount => ({ tokens: s.spent.inputTokens + s.spent.outputTokens, usdNano: s.spent.usdNano });
+
+/** What both ledgers share: the loaded accounts and reading them. */
+export abstract class LoadedAccounts {
+  protected readonly accounts = new Map<string, Account>();
+
+  /** The loaded account of a session (load() first). */
+  session(sessionId: string): Account {
+    const account = this.accounts.get(sessionId);
+    if (!account) throw new Error(`ledger account for ${sessionId} not loaded`);
+    return account;
+  }
+
+  remaining(accounts: readonly Account[]): Remaining {
+    return remainingOf(accounts);
+  }
+}
+
+export class MemoryLedger extends LoadedAccounts implements Ledger {
+  readonly durableHolds = false;
+
+  constructor(private readonly store: Store) {
+    super();
+  }
 
   // --- loading ----------------------------------------------------------------------------
 
@@ -95,20 +190,12 @@ export class BudgetLedger {
     for (const child of tree.filter((s) => s.parentId === session.id)) {
       if (child.status === 'active') account.reserved = add(account.reserved, sliceAmount(child.budget));
       // An ended child's whole subtree spend counts here.
-      else account.spent = this.subtree(child.id, tree).reduce((sum, s) => add(sum, ownSpend(s)), account.spent);
+      else account.spent = subtree(child.id, tree).reduce((sum, s) => add(sum, ownSpend(s)), account.spent);
     }
     this.accounts.set(session.id, account);
     return account;
   }
 
-  private subtree(rootId: string, tree: Session[]): Session[] {
-    const ids = new Set([rootId]);
-    return tree.filter((s) => {
-      if (s.id !== rootId && (s.parentId === null || !ids.has(s.parentId))) return false;
-      ids.add(s.id);
-      return true;
-    });
-  }
 
   /**
    * The account of an agent's or a team's budget for the current period, loaded from the spend
@@ -128,49 +215,15 @@ export class BudgetLedger {
     return account;
   }
 
-  /** The loaded account of a session (load() first). */
-  session(sessionId: string): Account {
-    const account = this.accounts.get(sessionId);
-    if (!account) throw new Error(`ledger account for ${sessionId} not loaded`);
-    return account;
-  }
-
   // --- reserving and settling -------------------------------------------------------------
 
-  /**
-   * What is left across `accounts`, per unit (null: no limit), and which level binds: the one
-   * leaving the least USD (or, without USD limits, the fewest tokens).
-   */
-  remaining(accounts: readonly Account[]): Remaining {
-    const out: Remaining = { tokens: null, usdNano: null, level: null };
-    let usdLevel: Level | null = null;
-    let tokensLevel: Level | null = null;
-    for (const a of accounts) {
-      const l = left(a);
-      if (l.tokens !== null && (out.tokens === null || l.tokens < out.tokens)) {
-        out.tokens = l.tokens;
-        tokensLevel = a.level;
-      }
-      if (l.usdNano !== null && (out.usdNano === null || l.usdNano < out.usdNano)) {
-        out.usdNano = l.usdNano;
-        usdLevel = a.level;
-      }
-    }
-    out.level = usdLevel ?? tokensLevel;
-    return out;
-  }
-
-  /** Holds `amount` on every account, or on none: 402 `budget_exceeded` naming the level short. */
+  /** Holds `amount` on every account, or on none, in one synchronous step. */
   reserve(accounts: readonly Account[], amount: Amount): Reservation {
     for (const a of accounts) {
       const l = left(a);
       const shortUsd = l.usdNano !== null && amount.usdNano > l.usdNano;
       const shortTokens = l.tokens !== null && amount.tokens > l.tokens;
-      if (shortUsd || shortTokens) {
-        throw new GatewayError('budget_exceeded', `The ${a.level}'s ${shortUsd ? 'USD' : 'token'} budget cannot cover this call.`, {
-          details: { level: a.level, unit: shortUsd ? 'usd' : 'tokens', ...(a.level === 'session' ? { session_id: a.key } : {}) },
-        });
-      }
+      if (shortUsd || shortTokens) throw budgetExceeded(a, shortUsd ? 'usd' : 'tokens');
     }
     const holds = accounts.map((account) => {
       account.reserved = add(account.reserved, amount);
@@ -180,8 +233,7 @@ export class BudgetLedger {
   }
 
   /**
-   * Replaces the holds with the real cost (zero releases them). Idempotent. A charge that lands on
-   * a session after it ended (a call still in flight when it was closed) is carried up to the
+   * Replaces the holds with the real cost. A charge that lands on a session after it ended (a call still in flight when it was closed) is carried up to the
    * ancestors that already settled its slice, so no spend escapes the tree's budgets.
    */
   settle(reservation: Reservation, actual: Amount): void {
@@ -245,4 +297,10 @@ export class BudgetLedger {
       a.slice = null;
     }
   }
+
+  forget(): void {
+    // This process is the only writer: its accounts are never stale.
+  }
+
+  async flush(): Promise<void> {}
 }

@@ -45,6 +45,12 @@ program
   .action(run(async () => (await import('./commands/serve.js')).serve));
 
 program
+  .command('migrate')
+  .description('apply pending store migrations and exit (serve applies them too; safe while other replicas start)')
+  .option('-c, --config <file>', 'configuration file (YAML)')
+  .action(run(async () => (await import('./commands/migrate.js')).migrate));
+
+program
   .command('simulate')
   .description('run the simulated model provider on its own (OpenAI and Anthropic wire formats)')
   .option('-p, --port <n>', 'port', '9090')

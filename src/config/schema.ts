@@ -368,6 +368,25 @@ export const configSchema = z.strictObject({
         })
         .default({ path: 'tollgate.db', synchronous: 'NORMAL' })
         .describe('The embedded store (SQLite, WAL).'),
+      postgres: z
+        .strictObject({
+          url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional()
+            .describe('Connection URL (`postgres://user:password@host:5432/db`). Prefer url_env: a password here sits in the config file.'),
+          url_env: z.string().optional().describe('Name of the environment variable holding the connection URL.'),
+          schema: z.string().min(1).max(48).optional().describe('Schema holding Tollgate\'s tables (created if missing); default: the connection\'s search_path.'),
+          pool_size: z.number().int().positive().default(10).describe('Connections each replica keeps in its pool.'),
+          statement_timeout_ms: z.number().int().nonnegative().default(5000)
+            .describe('Server-side limit per statement; a data-plane call whose statement passes it is refused with 503 store_unavailable.'),
+          replica_timeout_seconds: z.number().positive().default(30)
+            .describe('A replica whose heartbeat is older than this is dead: a survivor settles the holds of its calls in flight.'),
+          resync_seconds: z.number().positive().default(30)
+            .describe('How often each replica reloads revocations and drops cached sessions, agents, teams and profiles, besides the change feed (LISTEN/NOTIFY).'),
+          replica_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).optional()
+            .describe('This replica\'s id (default: a random one per start). Reusing the id of a replica that died lets it settle its own holds at once on restart.'),
+        })
+        .refine((p) => (p.url === undefined) !== (p.url_env === undefined), 'give exactly one of url and url_env')
+        .optional()
+        .describe('The shared store (PostgreSQL) for several replicas: when set, it is used instead of SQLite (docs/operations.md#running-several-replicas).'),
     })
     .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL' } })
     .describe('Where state is kept.'),

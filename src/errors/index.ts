@@ -86,8 +86,21 @@ export class GatewayError extends Error {
 }
 
 /** Any thrown value as a GatewayError; unknown errors become `internal_error` without their text. */
+/**
+ * Marks an error as the store being out of reach (connection refused or lost, statement timeout):
+ * the data plane answers 503 `store_unavailable` — failing closed — rather than 500. The error
+ * object keeps its own code for callers that look at it.
+ */
+const UNAVAILABLE = Symbol('store unavailable');
+export function markStoreUnavailable<E>(err: E): E {
+  if (typeof err === 'object' && err !== null) Object.defineProperty(err, UNAVAILABLE, { value: true });
+  return err;
+}
+export const isStoreUnavailable = (err: unknown): boolean => typeof err === 'object' && err !== null && UNAVAILABLE in err;
+
 export function asGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
+  if (isStoreUnavailable(err)) return new GatewayError('store_unavailable', undefined, { cause: err });
   return new GatewayError('internal_error', undefined, { cause: err });
 }
 

@@ -1,6 +1,6 @@
 // In-memory view of teams, profiles, agents and sessions for the hot path. Entries are loaded
-// from the Store on first use and dropped when this process changes them (later: also when
-// another replica announces a change).
+// from the Store on first use and dropped when this process changes them, or when another replica
+// announces a change (src/server/change-feed.ts), or at a periodic resync.
 import type { Agent, Profile, Session, Store, Team } from '../store/index.js';
 
 const LIMIT = 100_000;
@@ -28,6 +28,10 @@ class Cache<T> {
     this.entries.delete(id);
   }
 
+  clear(): void {
+    this.entries.clear();
+  }
+
 }
 
 export class Directory {
@@ -41,6 +45,11 @@ export class Directory {
     this.agents = new Cache((id) => store.getAgent(id));
     this.teams = new Cache((id) => store.getTeam(id));
     this.profiles = new Cache((id) => store.getProfile(id));
+  }
+
+  /** Drops everything cached (a resync: the next use reads the store). */
+  clear(): void {
+    for (const cache of [this.sessions, this.agents, this.teams, this.profiles]) cache.clear();
   }
 
 }

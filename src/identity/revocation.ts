@@ -1,5 +1,6 @@
-// Revoked token ids, held in memory for the hot path and in the store for restarts (and, later,
-// other replicas). An entry lives until the token would have expired anyway.
+// Revoked token ids, held in memory for the hot path and in the store for restarts and other
+// replicas (which learn of a revocation from the change feed). An entry lives until the token
+// would have expired anyway.
 import type { Store } from '../store/index.js';
 
 export class RevocationList {
@@ -11,8 +12,15 @@ export class RevocationList {
   ) {}
 
   async load(): Promise<void> {
+    const revoked = await this.store.listRevokedTokens(this.now());
+    // Replaced only once read: a failed reload keeps what was known.
     this.jtis.clear();
-    for (const t of await this.store.listRevokedTokens(this.now())) this.jtis.set(t.jti, t.expiresAt);
+    for (const t of revoked) this.jtis.set(t.jti, t.expiresAt);
+  }
+
+  /** A revocation another replica made (announced by the change feed). */
+  remember(jti: string, expiresAt: number): void {
+    this.jtis.set(jti, expiresAt);
   }
 
   async revoke(jti: string, expiresAt: number): Promise<void> {

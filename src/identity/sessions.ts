@@ -2,7 +2,7 @@
 // profile — or, for a delegated (child) session, never exceed what its parent holds. Ending a
 // session (close or revoke) ends its whole subtree at once and returns unused budget upward.
 import type { AuditLog } from '../audit/index.js';
-import type { BudgetLedger } from '../budget/index.js';
+import type { Ledger } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Agent, Budget, Enforcement, Profile, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
@@ -91,7 +91,7 @@ export class SessionService {
     private readonly store: Store,
     private readonly directory: Directory,
     private readonly tokens: TokenService,
-    private readonly ledger: BudgetLedger,
+    private readonly ledger: Ledger,
     private readonly audit: AuditLog,
     private readonly options: SessionServiceOptions,
   ) {
@@ -187,7 +187,7 @@ export class SessionService {
     // The ledger check above and this hold run in one turn for the parent: a concurrent call on
     // the parent may have reserved meanwhile, so delegate() checks again and may refuse.
     try {
-      this.ledger.delegate(parent, child);
+      await this.ledger.delegate(parent, child);
     } catch (err) {
       await this.store.endSessions([child.id], 'revoked');
       throw err;
@@ -236,7 +236,7 @@ export class SessionService {
     for (const s of tree) await this.ledger.load(s);
     const changed = await this.store.endSessions(tree.map((s) => s.id), status);
     for (const s of [...tree].reverse()) {
-      this.ledger.end(s.id);
+      await this.ledger.end(s.id);
       this.directory.sessions.delete(s.id);
     }
     const root = tree[0]!;
@@ -329,7 +329,7 @@ export class SessionService {
     let budget: Budget | undefined;
     if (change.budget && (change.budget.tokens || change.budget.usdNano)) {
       const account = await this.ledger.load(session);
-      this.ledger.grow(session.id, { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 });
+      await this.ledger.grow(session.id, { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 });
       budget = account.budget;
     }
     const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;

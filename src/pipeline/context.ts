@@ -2,7 +2,7 @@
 // services they use. Stages read and fill in the context in pipeline order.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Account, ApprovalService, BudgetLedger, Journal, RateAdmission, RateLimit, RateLimiter, Remaining, Reservation } from '../budget/index.js';
+import type { Account, ApprovalService, Journal, Ledger, RateAdmission, RateLimit, RateLimiter, Remaining, Reservation } from '../budget/index.js';
 import type { Fingerprinter } from '../detect/fingerprint.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ContentLog } from '../audit/content.js';
@@ -25,7 +25,7 @@ export interface PipelineDeps {
   sharedCredentials: SharedCredentialWatch;
   audit: AuditLog;
   directory: Directory;
-  ledger: BudgetLedger;
+  ledger: Ledger;
   approvals: ApprovalService;
   /** Time zone of day and month budget periods. */
   timeZone: string;

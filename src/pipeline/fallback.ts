@@ -44,7 +44,7 @@ async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute):
   ctx.clamped = false;
   try {
     await checkPolicy(ctx, deps);
-    reserve(ctx, deps);
+    await reserve(ctx, deps);
   } catch (err) {
     // The failed attempt stays the call's answer: put its route back.
     Object.assign(ctx, { route, policy, outputCap, clamped });

@@ -2,16 +2,16 @@
 // the output so the hard limits hold even for a long answer. Exact token counting happens only
 // when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
 // tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
-import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type BudgetLedger } from '../budget/index.js';
+import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger } from '../budget/index.js';
 import { newId } from '../util/ids.js';
-import type { Enforcement, Session } from '../store/index.js';
+import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
 import { countPromptTokens } from '../providers/prompt-tokens.js';
 import { promptUpperBound } from './parse.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
-export function reserve(ctx: CallContext, deps: PipelineDeps): void {
+export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   const call = ctx.call!;
   const route = ctx.route!;
   const session = ctx.session!;
@@ -54,8 +54,11 @@ export function reserve(ctx: CallContext, deps: PipelineDeps): void {
   const output = perChoice * choices;
   const amount: Amount = { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) };
   stepUpGate(ctx, deps, amount);
-  ctx.reservation = deps.ledger.reserve(accounts, amount);
   ctx.heldPromptTokens = prompt;
+  // The hold and the call's spend line share one id: the line ends the hold.
+  ctx.usageId = newId('use');
+  const hold = pendingReservation(ctx, deps, amount);
+  ctx.reservation = await deps.ledger.reserve(accounts, amount, hold);
 }
 
 /**
@@ -70,7 +73,7 @@ function stepUpGate(ctx: CallContext, deps: PipelineDeps, amount: Amount): void 
  * The soft-mode check for any charge on a session (a model call, a priced tool call). Needs the
  * session's approval state loaded (`approvals.load`).
  */
-export function softThresholdGate(session: Session, enforcement: Enforcement | null, deps: { approvals: ApprovalService; ledger: BudgetLedger }, amount: Amount): void {
+export function softThresholdGate(session: Session, enforcement: Enforcement | null, deps: { approvals: ApprovalService; ledger: Ledger }, amount: Amount): void {
   if (enforcement?.mode !== 'soft') return;
   const gate = deps.approvals.gate(session.id);
   if (gate === 'approved') return;
@@ -93,19 +96,23 @@ export function softThresholdGate(session: Session, enforcement: Enforcement | n
  * line, without delaying the call.
  */
 export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
+  // A shared ledger wrote the hold with the reservation itself.
+  if (deps.ledger.durableHolds) return;
+  const held = ctx.reservation!.holds[0]!.amount;
+  deps.usage
+    .add({ reservation: pendingReservation(ctx, deps, held) })
+    .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
+}
+
+/** The call's hold as the store keeps it, to reconcile should the call never settle. */
+function pendingReservation(ctx: CallContext, deps: PipelineDeps, held: Amount): PendingReservation {
   const session = ctx.session!;
   const route = ctx.route!;
-  const held = ctx.reservation!.holds[0]!.amount;
   const now = deps.now();
-  ctx.usageId = newId('use');
-  deps.usage
-    .add({
-      reservation: {
-        id: ctx.usageId, requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, profileId: session.profileId,
-        model: route.name, provider: route.provider.name, api: ctx.call!.api, stream: ctx.call!.stream,
-        promptTokens: ctx.heldPromptTokens ?? 0, outputTokens: Math.max(0, held.tokens - (ctx.heldPromptTokens ?? 0)), usdNano: held.usdNano,
-        chain: session.chain, createdAt: now, expiresAt: now + RESERVATION_LIFETIME_MS,
-      },
-    })
-    .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
+  return {
+    id: ctx.usageId!, requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, profileId: session.profileId,
+    model: route.name, provider: route.provider.name, api: ctx.call!.api, stream: ctx.call!.stream,
+    promptTokens: ctx.heldPromptTokens ?? 0, outputTokens: Math.max(0, held.tokens - (ctx.heldPromptTokens ?? 0)), usdNano: held.usdNano,
+    chain: session.chain, createdAt: now, expiresAt: now + RESERVATION_LIFETIME_MS,
+  };
 }

@@ -1,7 +1,7 @@
 // Stage 2 — resolve: the session's profile and team (cached), and the budget accounts that apply
 // to this call — the session's, its agent's for the current period, its team's for the current
 // period — loaded into the ledger.
-import { periodWindow, type Account, type BudgetLedger } from '../budget/index.js';
+import { periodWindow, type Account, type Ledger } from '../budget/index.js';
 import type { Directory } from '../identity/directory.js';
 import type { Profile, Session, Team } from '../store/index.js';
 import type { CallContext, PipelineDeps } from './context.js';
@@ -9,7 +9,7 @@ import type { CallContext, PipelineDeps } from './context.js';
 /** The budget accounts a charge on `session` must fit in: the session's, its agent's and team's for this period. */
 export async function loadAccounts(
   session: Session,
-  deps: { directory: Directory; ledger: BudgetLedger; timeZone: string; now: () => number },
+  deps: { directory: Directory; ledger: Ledger; timeZone: string; now: () => number },
 ): Promise<{ accounts: Account[]; profile: Profile | null; team: Team | null }> {
   const [profile, team] = await Promise.all([deps.directory.profiles.get(session.profileId), deps.directory.teams.get(session.teamId)]);
   const accounts: Account[] = [await deps.ledger.load(session)];

@@ -23,7 +23,8 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   const session = ctx.session!;
   const route = ctx.route!;
   const cost = costNano(s.usage, route.price);
-  if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost });
+  // The line below carries the hold's id (ctx.usageId): in a shared ledger it settles the hold.
+  if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost }, true);
   if (ctx.rateAdmission && !s.retrying) deps.rateLimiter.adjust(ctx.rateAdmission, s.usage.inputTokens + s.usage.outputTokens);
   const record: UsageRecord = {
     id: ctx.usageId ?? newId('use'),

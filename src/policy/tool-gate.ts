@@ -5,7 +5,7 @@
 import type { ContentLog } from '../audit/content.js';
 import { createHash } from 'node:crypto';
 import type { AuditLog } from '../audit/index.js';
-import type { ApprovalService, BudgetLedger, Journal, RateAdmission, RateLimiter, Reservation } from '../budget/index.js';
+import { RESERVATION_LIFETIME_MS, type ApprovalService, type Journal, type Ledger, type RateAdmission, type RateLimiter, type Reservation } from '../budget/index.js';
 import type { McpToolSettings } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Directory } from '../identity/directory.js';
@@ -13,7 +13,7 @@ import { admit, limitsFor } from '../pipeline/rate-limit.js';
 import { softThresholdGate } from '../pipeline/reserve.js';
 import { loadAccounts } from '../pipeline/resolve.js';
 import { usdToNano } from '../providers/pricing.js';
-import type { Agent, Profile, Session, UsageRecord } from '../store/index.js';
+import type { Agent, PendingReservation, Profile, Session, UsageRecord } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { Authorizer } from './authorizer.js';
@@ -93,7 +93,7 @@ export interface ToolGateDeps {
   approvals: ApprovalService;
   directory: Directory;
   rateLimiter: RateLimiter;
-  ledger: BudgetLedger;
+  ledger: Ledger;
   /** The spend journal (a priced tool call leaves a spend line like a model call). */
   usage: Journal;
   timeZone: string;
@@ -156,7 +156,7 @@ export class ToolGate {
   async begin(check: ToolCallCheck, kind: ScopeKind = 'tools'): Promise<ToolCallTicket> {
     const id = scopedToolId(check.server, check.tool);
     const effect = await this.authorize(check, 'call', kind);
-    let hold: { reservation: Reservation; costNano: number } | null = null;
+    let hold: { reservation: Reservation; costNano: number; lineId: string } | null = null;
     let admission: RateAdmission | null = null;
     try {
       const { accounts, profile } = await loadAccounts(check.session, this.deps);
@@ -168,7 +168,11 @@ export class ToolGate {
         if (settings?.cost_usd) {
           const costNano = usdToNano(settings.cost_usd);
           await this.softThreshold(check, profile, costNano);
-          hold = { reservation: this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }), costNano };
+          // The hold and the call's spend line share an id: on a shared ledger the hold is durable
+          // (a replica killed mid-call leaves it to reconcile) and the line settles it.
+          const lineId = newId('use');
+          const reservation = await this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }, toolHold(check, id, lineId, costNano, this.deps.now()));
+          hold = { reservation, costNano, lineId };
         }
         const approvalLayers = check.session.scopes.approvals ?? [];
         const needsHuman = effect === 'approval' || settings?.approval === true || approvalLayers.some((layer) => inScope(layer, id)) || (profile !== null && inScope(profile.toolApprovals, id));
@@ -194,8 +198,8 @@ export class ToolGate {
           // The tool's price is charged when it ran (or may have: timed out or cancelled after it
           // was sent); a call the server refused or failed costs nothing.
           const charged = result.ok || result.ran === true ? hold.costNano : 0;
-          this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: charged });
-          writes.push(this.deps.usage.add({ usage: toolUsageLine(check, id, charged, result.ok, startedPerf, this.deps.now()) }));
+          this.deps.ledger.settle(hold.reservation, { tokens: 0, usdNano: charged }, true);
+          writes.push(this.deps.usage.add({ usage: toolUsageLine(check, id, hold.lineId, charged, result.ok, startedPerf, this.deps.now()) }));
         }
         // The call's policy decision too: all of it is on disk before the agent hears back.
         writes.push(this.deps.audit.durable(check.requestId));
@@ -275,10 +279,20 @@ export class ToolGate {
   }
 }
 
-function toolUsageLine(check: ToolCallCheck, id: string, costNano: number, ok: boolean, startedPerf: number, now: number): UsageRecord {
+/** A priced tool call's hold as the store keeps it (reconciled at its price should the call never end). */
+function toolHold(check: ToolCallCheck, id: string, lineId: string, costNano: number, now: number): PendingReservation {
   const s = check.session;
   return {
-    id: newId('use'), requestId: check.requestId, sessionId: s.id, agentId: s.agentId, teamId: s.teamId, profileId: s.profileId,
+    id: lineId, requestId: check.requestId, sessionId: s.id, agentId: s.agentId, teamId: s.teamId, profileId: s.profileId,
+    model: id, provider: check.server ?? '', api: 'mcp.tools', stream: false, promptTokens: 0, outputTokens: 0, usdNano: costNano,
+    chain: s.chain, createdAt: now, expiresAt: now + RESERVATION_LIFETIME_MS,
+  };
+}
+
+function toolUsageLine(check: ToolCallCheck, id: string, lineId: string, costNano: number, ok: boolean, startedPerf: number, now: number): UsageRecord {
+  const s = check.session;
+  return {
+    id: lineId, requestId: check.requestId, sessionId: s.id, agentId: s.agentId, teamId: s.teamId, profileId: s.profileId,
     model: id, provider: check.server ?? '', api: 'mcp.tools', stream: false,
     inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
     costUsdNano: costNano, estimated: false, outcome: ok ? 'ok' : 'upstream_error', httpStatus: ok ? 200 : 502,

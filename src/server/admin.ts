@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { AlertService } from '../detect/index.js';
 import type { AuditLog } from '../audit/index.js';
-import type { ApprovalService, BudgetLedger } from '../budget/index.js';
+import type { ApprovalService, Ledger } from '../budget/index.js';
 import { agentSchema, enforcementSchema, profileSchema, teamSchema } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { operatorActor, roleAllows, type Actor, type AdminToken, type CredentialService, type Directory, type KeyRing, type OperatorIdentity, type OperatorService, type RevocationList, type SessionService } from '../identity/index.js';
@@ -33,7 +33,7 @@ export interface AdminDeps {
   store: Store;
   directory: Directory;
   sessions: SessionService;
-  ledger: BudgetLedger;
+  ledger: Ledger;
   approvals: ApprovalService;
   providers: ProviderRegistry;
   adminToken: AdminToken;

@@ -5,9 +5,9 @@ import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, isAbsolute, resolve as resolvePath } from 'node:path';
-import { ApprovalService, BudgetLedger, RateLimiter, reconcileReservations, recordMissingSpendEvents, type Journal } from '../budget/index.js';
+import { ApprovalService, MemoryLedger, RateLimiter, reconcileReservations, recordMissingSpendEvents, SharedLedger, type Journal, type Ledger } from '../budget/index.js';
 import type { Config } from '../config/index.js';
-import { GatewayError } from '../errors/index.js';
+import { GatewayError, isStoreUnavailable } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
@@ -17,7 +17,7 @@ import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type 
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { SqliteStore, WriteQueue, type Store } from '../store/index.js';
+import { openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
 import { answerClientError, baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -27,6 +27,8 @@ import { handleAgentApi } from './agent-api.js';
 import { applyDeclaredObjects } from './objects.js';
 import { handleRevoke, handleToken, type OAuthDeps } from './oauth.js';
 import { Dashboard, UI_PATH } from './ui.js';
+import { ChangeFeed, type Change } from './change-feed.js';
+import { Replica } from './replica.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -95,6 +97,9 @@ export class Gateway {
     /** The detectors (tests wait on `detection.idle()`). */
     readonly detection: DetectionEngine,
     private readonly dashboard: Dashboard,
+    /** With a shared store: this replica's heartbeat and the change feed from the others. */
+    readonly replication: { replica: Replica; feed: ChangeFeed } | null,
+    private readonly ledger: Ledger,
   ) {
     const { max_header_bytes: maxHeaderSize, headers_timeout_ms: headersTimeout, request_timeout_ms: requestTimeout } = config.server;
     this.server = createServer({
@@ -121,9 +126,12 @@ export class Gateway {
       defaults: config.policy.defaults, files: policyFiles, cacheSize: config.policy.cache_size, watch: config.policy.reload,
       onReload: (outcome) => onPolicyReload(outcome),
     });
-    const sqlitePath = config.storage.sqlite.path;
-    const store = options.store ?? new SqliteStore({ path: isAbsolute(sqlitePath) ? sqlitePath : join(dataDir, sqlitePath), synchronous: config.storage.sqlite.synchronous });
+    const store = options.store ?? openStore(config.storage, dataDir, env);
+    // Under an advisory lock on PostgreSQL: replicas starting at once apply each version once.
     await store.migrate();
+    // Several replicas share one database: budgets, holds and liveness live there too.
+    const shared = store instanceof PostgresStore ? store : null;
+    const replicaId = config.storage.postgres?.replica_id ?? newId('rep');
     await applyDeclaredObjects(store, config);
     const adminToken = AdminToken.fromEnvOrDataDir(dataDir, env);
     const master = MasterKey.fromEnvOrDataDir(dataDir, env);
@@ -140,7 +148,8 @@ export class Gateway {
     await revocations.load();
     const { jsonl_path: jsonlPath, webhook_url: webhookUrl, webhook_batch_size: webhookBatchSize, webhook_max_queue: webhookMaxQueue } = config.audit.export;
     // Audit events, holds and spend lines share one group commit: one transaction per batch.
-    const writes = new WriteQueue(store, logger);
+    // On PostgreSQL, writes wait out an outage (kept in memory and retried) rather than fail.
+    const writes = new WriteQueue(store, logger, shared ? isStoreUnavailable : undefined);
     const audit = new AuditLog(store, now, {
       queue: writes, logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
       sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),
@@ -152,13 +161,16 @@ export class Gateway {
       data: { sha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'), teams: config.teams.length, profiles: config.profiles.length, agents: config.agents.length, mcp_servers: config.mcp_servers.map((s) => s.name), policies: policyEngine.policyIds, policy_version: policyEngine.version },
     });
     // Calls that were in flight when a previous process died: settle their holds now. A private
-    // store has no other live process, so every hold left is from the dead one.
-    await reconcileReservations(store, store.capabilities.shared ? now() : Number.POSITIVE_INFINITY, now(), audit, logger);
+    // store has no other live process, so every hold left is from the dead one; on a shared one,
+    // the replica settles its predecessor's (same id) and those of replicas that stopped beating.
+    const replica = shared ? new Replica(shared, { id: replicaId, timeoutMs: (config.storage.postgres?.replica_timeout_seconds ?? 30) * 1000, audit, logger, now }) : null;
+    if (replica) await replica.start();
+    else await reconcileReservations(store, Number.POSITIVE_INFINITY, now(), audit, logger);
     // And lines whose audit event the crash lost get it (on a shared store, another replica's
     // calls may be between the two writes right now: not there).
-    if (!store.capabilities.shared) await recordMissingSpendEvents(store, audit, logger);
+    if (!shared) await recordMissingSpendEvents(store, audit, logger);
     const directory = new Directory(store);
-    const ledger = new BudgetLedger(store);
+    const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
     const usage: Journal = writes;
@@ -239,7 +251,21 @@ export class Gateway {
     const mcp = new McpGateway(config.mcp_servers, pipeline, {
       env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
     });
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection, new Dashboard(options.uiDir));
+    let replication: { replica: Replica; feed: ChangeFeed } | null = null;
+    if (shared && replica) {
+      // What the other replicas change reaches this one's caches (docs/operations.md#running-several-replicas).
+      const feed = new ChangeFeed(shared, {
+        resyncMs: (config.storage.postgres?.resync_seconds ?? 30) * 1000, logger,
+        onChange: (change) => applyChange(change, { directory, revocations, ledger, keys, approvals }),
+        onResync: async () => {
+          await Promise.all([revocations.load(), keys.load()]);
+          directory.clear();
+        },
+      });
+      await feed.start();
+      replication = { replica, feed };
+    }
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection, new Dashboard(options.uiDir), replication, ledger);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -344,8 +370,6 @@ export class Gateway {
     await Promise.all([this.admin.keys.load(), this.admin.revocations.load()]);
     // Sessions whose time is up end, returning unused delegated budget to their parents.
     await this.admin.sessions.endExpired();
-    // On a shared store, holds of a replica that died expire and are settled by any other.
-    if (this.store.capabilities.shared) await reconcileReservations(this.store, Date.now(), Date.now(), this.audit, this.logger);
     // Captured content past its profile's retention (docs/audit.md#content-logging).
     const purged = await purgeExpiredContent(this.store, this.pipeline.now());
     if (purged > 0) this.logger.info({ purged }, 'audit content purged by retention');
@@ -405,6 +429,9 @@ export class Gateway {
     await this.mcp.close();
     await this.usage.flush();
     await this.admin.credentials.flush().catch((err: unknown) => this.logger.warn({ err }, 'credential uses could not be written at shutdown'));
+    await this.ledger.flush();
+    await this.replication?.feed.close();
+    await this.replication?.replica.stop(true);
     // Findings on the last calls become alerts; learned baselines are saved.
     await this.audit.flush();
     await this.detection.close();
@@ -414,6 +441,32 @@ export class Gateway {
     await this.telemetry.close().catch((err: unknown) => this.logger.warn({ err }, 'telemetry shutdown failed'));
     await this.providers.close();
     await this.store.close();
+  }
+}
+
+/** Applies one change another replica announced: what is cached of it is dropped or updated. */
+async function applyChange(change: Change, caches: { directory: Directory; revocations: RevocationList; ledger: Ledger; keys: KeyRing; approvals: ApprovalService }): Promise<void> {
+  switch (change.table) {
+    case 'revoked_tokens':
+      caches.revocations.remember(change.id, Number(change.expires_at));
+      return;
+    case 'sessions':
+      caches.directory.sessions.delete(change.id);
+      caches.ledger.forget(change.id);
+      return;
+    case 'agents':
+      return caches.directory.agents.delete(change.id);
+    case 'teams':
+      return caches.directory.teams.delete(change.id);
+    case 'profiles':
+      return caches.directory.profiles.delete(change.id);
+    case 'signing_keys':
+      return caches.keys.load();
+    case 'approvals':
+      return caches.approvals.changed(change.id);
+    default:
+      // credentials are read from the store on each use: nothing cached to drop.
+      return;
   }
 }
 

@@ -3,5 +3,8 @@ export type * from './types.js';
 export { DEFAULT_CONTENT_LOGGING, OPERATOR_ROLES, ZERO_SPEND } from './types.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
 export { GroupCommit } from './group-commit.js';
+export { rowToReservation } from './rows.js';
 export { WriteQueue, type Write } from './write-queue.js';
 export { GENESIS_HASH, canonicalJson, eventHash, recordHash, linkEvents } from './chain.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
+export { describeStorage, openStore, shownUrl, type StorageConfig } from './open.js';

@@ -116,8 +116,8 @@ export interface Store {
   readonly kind: string;
   readonly capabilities: StoreCapabilities;
 
-  /** Applies pending migrations; safe to call on every start. */
-  migrate(): Promise<void>;
+  /** Applies pending migrations; safe to call on every start (and by replicas at once). Returns the versions applied. */
+  migrate(): Promise<number[]>;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -16,6 +16,13 @@ export class WriteQueue {
   constructor(
     private readonly store: Store,
     private readonly logger?: Logger,
+    /**
+     * Errors that pass (a networked store out of reach): a write that fails with one is kept and
+     * tried again, backing off to 2 s, rather than failing its writers — spend already charged and
+     * its audit events are never dropped by an outage. Each of the two writes is retried on its
+     * own, so one that landed is not written twice. Default: none (fail the batch).
+     */
+    private readonly retryable: (err: unknown) => boolean = () => false,
   ) {
     this.commit = new GroupCommit((writes) => this.write(writes));
   }
@@ -53,11 +60,23 @@ export class WriteQueue {
   }
 
   private async writeSet(set: WriteSet): Promise<ChainedEvent[]> {
-    if (this.store.writeBatch) return this.store.writeBatch(set);
+    if (this.store.writeBatch) return this.untilWritten(() => this.store.writeBatch!(set));
     const [, stored] = await Promise.all([
-      set.records.length > 0 || set.reservations.length > 0 ? this.store.recordUsage(set.records, set.reservations) : undefined,
-      set.events.length > 0 ? this.store.appendEvents(set.events) : [],
+      set.records.length > 0 || set.reservations.length > 0 ? this.untilWritten(() => this.store.recordUsage(set.records, set.reservations)) : undefined,
+      set.events.length > 0 ? this.untilWritten(() => this.store.appendEvents(set.events)) : [],
     ]);
     return stored;
+  }
+
+  private async untilWritten<T>(write: () => Promise<T>): Promise<T> {
+    for (let pause = 50; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!this.retryable(err)) throw err;
+        this.logger?.warn({ err, retry_ms: pause }, 'store unavailable: keeping the writes and trying again');
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
   }
 }

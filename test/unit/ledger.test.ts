@@ -1,6 +1,6 @@
 // The ledger in isolation: regression tests named after the defects they pin.
 import { describe, expect, it } from 'vitest';
-import { BudgetLedger } from '../../src/budget/index.js';
+import { MemoryLedger } from '../../src/budget/index.js';
 import { SqliteStore, type Session } from '../../src/store/index.js';
 
 async function setup() {
@@ -11,7 +11,7 @@ async function setup() {
   const agent = await store.putAgent({ name: 'a', teamId: team.id, profileId: profile.id, environment: 'dev' }, 'error');
   const base = { agentId: agent.id, teamId: team.id, profileId: profile.id, task: 't', models: ['m'], context: {}, expiresAt: Date.now() + 60_000 };
   const parent: Session = await store.createSession({ ...base, id: 'ses_p', parentId: null, chain: ['ses_p'], budget: { tokens: null, usdNano: 1000 } });
-  const ledger = new BudgetLedger(store);
+  const ledger = new MemoryLedger(store);
   // As SessionService does: the parent's account is loaded before the child exists.
   const newChild = (): Promise<Session> => store.createSession({ ...base, id: 'ses_c', parentId: 'ses_p', chain: ['ses_p', 'ses_c'], budget: { tokens: null, usdNano: 1000 } });
   return { store, ledger, parent, newChild };

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile, resolveDataDir } from '../../config/index.js';
 import { Gateway } from '../../server/index.js';
+import { describeStorage } from '../../store/index.js';
 import { number } from '../client.js';
 
 export async function serve(opts: Record<string, unknown>): Promise<void> {
@@ -16,7 +17,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
     // The path only — the token itself never goes to a log.
     gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
   }
-  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind }, 'tollgate listening');
+  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind, storage: describeStorage(config.storage), replica: gateway.replication?.replica.id }, 'tollgate listening');
   if (typeof opts.config !== 'string') gateway.logger.info('new here? `npx tollgate demo` drives a minute of demo traffic through a gateway of its own (docs/demo.md)');
   let stopping = false;
   const stop = (signal: string) => {

@@ -14,6 +14,19 @@
 //   than by the database's locale.
 import { GENESIS_HASH } from '../chain.js';
 
+/**
+ * What only the shared store has (migration 9: the shared ledger, replica heartbeats), as
+ * `table.column` and `table.index`: everything else mirrors the SQLite schema exactly.
+ */
+export const POSTGRES_ONLY = {
+  columns: [
+    ...['key', 'level', 'budget_tokens', 'budget_usd_nano', 'spent_tokens', 'spent_usd_nano', 'reserved_tokens', 'reserved_usd_nano', 'parent_key', 'slice_tokens', 'slice_usd_nano', 'ended', 'updated_at'].map((c) => `budget_accounts.${c}`),
+    ...['id', 'started_at', 'heartbeat_at'].map((c) => `replicas.${c}`),
+    ...['replica_id', 'accounts', 'hold_tokens', 'hold_usd_nano'].map((c) => `reservations.${c}`),
+  ],
+  indexes: ['reservations.reservations_replica'],
+} as const;
+
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -285,6 +298,228 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         data TEXT NOT NULL,
         updated_at BIGINT NOT NULL
       );
+    `,
+  },
+  {
+    version: 9,
+    name: 'scale_out',
+    // Several replicas on one database (docs/operations.md#running-several-replicas):
+    // - budget_accounts: the shared ledger, one row per account (a session; an agent's or a team's
+    //   period) with its budget, settled spend and holds. Every check-and-hold is one function
+    //   call that locks the accounts it touches in key order (so contending calls queue, never
+    //   deadlock) — see src/budget/shared-ledger.ts.
+    // - reservations gain the replica that holds them and the accounts held: a call's hold is
+    //   written by tollgate_reserve() itself and ended by its spend line (tollgate_settle_lines()
+    //   in recordUsage's statement), so holds left behind are exactly the calls that never settled.
+    // - replicas: heartbeats, so a survivor can tell a dead replica's holds from a slow one's.
+    // - triggers announce changes other replicas cache (revocations, statuses, budgets, keys) on
+    //   the channel 'tollgate.<schema>'.
+    sql: `
+      CREATE TABLE budget_accounts (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        level TEXT NOT NULL,
+        budget_tokens BIGINT,
+        budget_usd_nano BIGINT,
+        spent_tokens BIGINT NOT NULL DEFAULT 0,
+        spent_usd_nano BIGINT NOT NULL DEFAULT 0,
+        reserved_tokens BIGINT NOT NULL DEFAULT 0,
+        reserved_usd_nano BIGINT NOT NULL DEFAULT 0,
+        parent_key TEXT COLLATE "C",
+        slice_tokens BIGINT NOT NULL DEFAULT 0,
+        slice_usd_nano BIGINT NOT NULL DEFAULT 0,
+        ended BOOLEAN NOT NULL DEFAULT false,
+        updated_at BIGINT NOT NULL
+      );
+      ALTER TABLE reservations ADD COLUMN replica_id TEXT;
+      ALTER TABLE reservations ADD COLUMN accounts TEXT[];
+      ALTER TABLE reservations ADD COLUMN hold_tokens BIGINT;
+      ALTER TABLE reservations ADD COLUMN hold_usd_nano BIGINT;
+      CREATE INDEX reservations_replica ON reservations(replica_id);
+      CREATE TABLE replicas (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        started_at BIGINT NOT NULL,
+        heartbeat_at BIGINT NOT NULL
+      );
+
+      -- The accounts named and every ancestor of theirs (delegation), locked in key order.
+      CREATE FUNCTION tollgate_lock_accounts(p_keys TEXT[]) RETURNS SETOF budget_accounts LANGUAGE sql AS $$
+        WITH RECURSIVE up(key) AS (
+          SELECT unnest(p_keys) COLLATE "C"
+          UNION
+          SELECT a.parent_key FROM budget_accounts a JOIN up ON a.key = up.key WHERE a.parent_key IS NOT NULL
+        )
+        SELECT a.* FROM budget_accounts a WHERE a.key IN (SELECT key FROM up) ORDER BY a.key FOR UPDATE OF a
+      $$;
+
+      -- The unit ('usd' or 'tokens') in which account a cannot cover an amount, or NULL if it can.
+      CREATE FUNCTION tollgate_short(a budget_accounts, p_tokens BIGINT, p_usd BIGINT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN a.budget_usd_nano IS NOT NULL AND p_usd > a.budget_usd_nano - a.spent_usd_nano - a.reserved_usd_nano THEN 'usd'
+                    WHEN a.budget_tokens IS NOT NULL AND p_tokens > a.budget_tokens - a.spent_tokens - a.reserved_tokens THEN 'tokens' END
+      $$;
+
+      -- Reserves for a batch of calls (one replica's calls of one moment), in order: each call's
+      -- amount is held on every one of its accounts or on none. All the accounts are locked first,
+      -- in key order. p_calls: [{"keys":[…],"tokens":n,"usd":n,"hold":{reservation row}|null}].
+      -- Returns {"short":[per call: null, or {"unit":'usd'|'tokens',"key":the account short}], "accounts":[rows as they now stand]}.
+      CREATE FUNCTION tollgate_reserve(p_replica TEXT, p_calls JSON) RETURNS JSON LANGUAGE plpgsql AS $$
+      DECLARE
+        c JSON;
+        keys TEXT[];
+        k TEXT;
+        need_tokens BIGINT;
+        need_usd BIGINT;
+        unit TEXT;
+        shorts JSON[] := '{}';
+        all_keys TEXT[] := ARRAY(SELECT DISTINCT json_array_elements_text(x->'keys') FROM json_array_elements(p_calls) x);
+      BEGIN
+        IF (SELECT count(*) FROM (SELECT 1 FROM budget_accounts a WHERE a.key = ANY(all_keys) ORDER BY a.key FOR UPDATE) locked) <> cardinality(all_keys) THEN
+          RAISE EXCEPTION 'tollgate_reserve: an account is missing (%)', all_keys;
+        END IF;
+        FOR c IN SELECT * FROM json_array_elements(p_calls) LOOP
+          keys := ARRAY(SELECT json_array_elements_text(c->'keys'));
+          need_tokens := (c->>'tokens')::bigint;
+          need_usd := (c->>'usd')::bigint;
+          -- The first account, in the call's order (session, agent, team), that cannot cover it.
+          unit := NULL;
+          FOREACH k IN ARRAY keys LOOP
+            SELECT tollgate_short(a, need_tokens, need_usd) INTO unit FROM budget_accounts a WHERE a.key = k;
+            EXIT WHEN unit IS NOT NULL;
+          END LOOP;
+          IF unit IS NULL THEN
+            UPDATE budget_accounts a SET reserved_tokens = a.reserved_tokens + need_tokens, reserved_usd_nano = a.reserved_usd_nano + need_usd WHERE a.key = ANY(keys);
+            -- The call's hold (its reservation row, naming this replica): its spend line ends it.
+            IF json_typeof(c->'hold') = 'object' THEN
+              INSERT INTO reservations SELECT (json_populate_record(NULL::reservations, c->'hold')).*;
+              UPDATE reservations r SET replica_id = p_replica, accounts = keys, hold_tokens = need_tokens, hold_usd_nano = need_usd WHERE r.id = c->'hold'->>'id';
+            END IF;
+          END IF;
+          shorts := shorts || CASE WHEN unit IS NULL THEN 'null'::json ELSE json_build_object('unit', unit, 'key', k) END;
+        END LOOP;
+        RETURN json_build_object('short', to_json(shorts), 'accounts',
+          (SELECT json_agg(json_build_object('key', a.key, 'budget_tokens', a.budget_tokens, 'budget_usd_nano', a.budget_usd_nano, 'spent_tokens', a.spent_tokens,
+             'spent_usd_nano', a.spent_usd_nano, 'reserved_tokens', a.reserved_tokens, 'reserved_usd_nano', a.reserved_usd_nano, 'ended', a.ended))
+           FROM budget_accounts a WHERE a.key = ANY(all_keys)));
+      END $$;
+
+      -- Replaces holds with what the calls cost: each hold's amount leaves reserved and the actual
+      -- joins spent, on its accounts and — where a session already ended — on the ancestors that
+      -- settled its slice. p_holds: [{"keys":[…],"tokens":n,"usd":n,"actual_tokens":n,"actual_usd":n}].
+      CREATE FUNCTION tollgate_apply_settle(p_holds JSON) RETURNS void LANGUAGE plpgsql AS $$
+      DECLARE
+        h JSON;
+        k TEXT;
+        acc budget_accounts;
+      BEGIN
+        PERFORM 1 FROM tollgate_lock_accounts(ARRAY(SELECT json_array_elements_text(x->'keys') FROM json_array_elements(p_holds) x));
+        FOR h IN SELECT * FROM json_array_elements(p_holds) LOOP
+          FOR k IN SELECT json_array_elements_text(h->'keys') LOOP
+            UPDATE budget_accounts a SET reserved_tokens = a.reserved_tokens - (h->>'tokens')::bigint, reserved_usd_nano = a.reserved_usd_nano - (h->>'usd')::bigint,
+              spent_tokens = a.spent_tokens + (h->>'actual_tokens')::bigint, spent_usd_nano = a.spent_usd_nano + (h->>'actual_usd')::bigint
+              WHERE a.key = k RETURNING * INTO acc;
+            WHILE acc.ended AND acc.parent_key IS NOT NULL LOOP
+              UPDATE budget_accounts a SET reserved_tokens = a.reserved_tokens - (h->>'tokens')::bigint, reserved_usd_nano = a.reserved_usd_nano - (h->>'usd')::bigint,
+                spent_tokens = a.spent_tokens + (h->>'actual_tokens')::bigint, spent_usd_nano = a.spent_usd_nano + (h->>'actual_usd')::bigint
+                WHERE a.key = acc.parent_key RETURNING * INTO acc;
+            END LOOP;
+          END LOOP;
+        END LOOP;
+      END $$;
+
+      -- Settles the holds of calls whose spend lines were just written (same ids): deletes each
+      -- hold and applies it. A line without a hold (already settled, or never held) does nothing.
+      CREATE FUNCTION tollgate_settle_lines(p_ids TEXT[], p_tokens BIGINT[], p_usd BIGINT[]) RETURNS INTEGER LANGUAGE plpgsql AS $$
+      DECLARE
+        holds JSON;
+      BEGIN
+        WITH gone AS (
+          DELETE FROM reservations r USING unnest(p_ids, p_tokens, p_usd) AS l(id, tokens, usd)
+          WHERE r.id = l.id AND r.accounts IS NOT NULL
+          RETURNING r.accounts, r.hold_tokens, r.hold_usd_nano, l.tokens, l.usd
+        )
+        SELECT json_agg(json_build_object('keys', accounts, 'tokens', hold_tokens, 'usd', hold_usd_nano, 'actual_tokens', tokens, 'actual_usd', usd)) INTO holds FROM gone;
+        IF holds IS NULL THEN RETURN 0; END IF;
+        PERFORM tollgate_apply_settle(holds);
+        RETURN json_array_length(holds);
+      END $$;
+
+      -- Carves a child's slice from its parent (false: the parent cannot cover it) and opens the
+      -- child's account.
+      CREATE FUNCTION tollgate_delegate(p_parent TEXT, p_child TEXT, p_budget_tokens BIGINT, p_budget_usd BIGINT, p_slice_tokens BIGINT, p_slice_usd BIGINT, p_now BIGINT)
+      RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+      DECLARE
+        p budget_accounts;
+      BEGIN
+        SELECT * INTO p FROM budget_accounts WHERE key = p_parent FOR UPDATE;
+        IF tollgate_short(p, p_slice_tokens, p_slice_usd) IS NOT NULL THEN RETURN false; END IF;
+        UPDATE budget_accounts SET reserved_tokens = reserved_tokens + p_slice_tokens, reserved_usd_nano = reserved_usd_nano + p_slice_usd WHERE key = p_parent;
+        INSERT INTO budget_accounts (key, level, budget_tokens, budget_usd_nano, parent_key, slice_tokens, slice_usd_nano, updated_at)
+          VALUES (p_child, 'session', p_budget_tokens, p_budget_usd, p_parent, p_slice_tokens, p_slice_usd, p_now);
+        RETURN true;
+      END $$;
+
+      -- Adds budget to a session; a delegated one carves the addition from its parent (false: the
+      -- parent cannot cover it, nothing changes).
+      CREATE FUNCTION tollgate_grow(p_key TEXT, p_tokens BIGINT, p_usd BIGINT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+      DECLARE
+        a budget_accounts;
+        p budget_accounts;
+      BEGIN
+        PERFORM 1 FROM tollgate_lock_accounts(ARRAY[p_key]);
+        SELECT * INTO a FROM budget_accounts WHERE key = p_key;
+        IF a.parent_key IS NOT NULL AND NOT a.ended THEN
+          SELECT * INTO p FROM budget_accounts WHERE key = a.parent_key;
+          IF tollgate_short(p, p_tokens, p_usd) IS NOT NULL THEN RETURN false; END IF;
+          UPDATE budget_accounts SET reserved_tokens = reserved_tokens + p_tokens, reserved_usd_nano = reserved_usd_nano + p_usd WHERE key = a.parent_key;
+          UPDATE budget_accounts SET slice_tokens = slice_tokens + p_tokens, slice_usd_nano = slice_usd_nano + p_usd WHERE key = p_key;
+        END IF;
+        UPDATE budget_accounts SET budget_tokens = budget_tokens + p_tokens, budget_usd_nano = budget_usd_nano + p_usd WHERE key = p_key;
+        RETURN true;
+      END $$;
+
+      -- Ends a session's account: its slice on the parent is settled with what it spent; what its
+      -- calls in flight hold stays held on the parent (and on ended ancestors' parents) until they settle.
+      CREATE FUNCTION tollgate_end(p_key TEXT) RETURNS void LANGUAGE plpgsql AS $$
+      DECLARE
+        a budget_accounts;
+        up budget_accounts;
+      BEGIN
+        PERFORM 1 FROM tollgate_lock_accounts(ARRAY[p_key]);
+        SELECT * INTO a FROM budget_accounts WHERE key = p_key;
+        IF a.key IS NULL OR a.ended THEN RETURN; END IF;
+        UPDATE budget_accounts SET ended = true WHERE key = p_key;
+        IF a.parent_key IS NULL THEN RETURN; END IF;
+        UPDATE budget_accounts SET reserved_tokens = reserved_tokens - a.slice_tokens + a.reserved_tokens, reserved_usd_nano = reserved_usd_nano - a.slice_usd_nano + a.reserved_usd_nano,
+          spent_tokens = spent_tokens + a.spent_tokens, spent_usd_nano = spent_usd_nano + a.spent_usd_nano
+          WHERE key = a.parent_key RETURNING * INTO up;
+        WHILE up.ended AND up.parent_key IS NOT NULL LOOP
+          UPDATE budget_accounts SET reserved_tokens = reserved_tokens + a.reserved_tokens, reserved_usd_nano = reserved_usd_nano + a.reserved_usd_nano,
+            spent_tokens = spent_tokens + a.spent_tokens, spent_usd_nano = spent_usd_nano + a.spent_usd_nano
+            WHERE key = up.parent_key RETURNING * INTO up;
+        END LOOP;
+        UPDATE budget_accounts SET slice_tokens = 0, slice_usd_nano = 0 WHERE key = p_key;
+      END $$;
+
+      -- The change feed: what other replicas cache, announced on 'tollgate.<schema>'.
+      CREATE FUNCTION tollgate_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        r JSON := row_to_json(NEW);
+      BEGIN
+        PERFORM pg_notify('tollgate.' || TG_TABLE_SCHEMA, json_build_object('table', TG_TABLE_NAME, 'id', coalesce(r->>'id', r->>'jti', r->>'kid'),
+          'expires_at', CASE WHEN TG_TABLE_NAME = 'revoked_tokens' THEN r->'expires_at' END)::text);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER revoked_tokens_feed AFTER INSERT ON revoked_tokens FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER signing_keys_feed AFTER INSERT OR UPDATE ON signing_keys FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER sessions_feed AFTER UPDATE ON sessions FOR EACH ROW
+        WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.budget_tokens IS DISTINCT FROM NEW.budget_tokens OR OLD.budget_usd_nano IS DISTINCT FROM NEW.budget_usd_nano
+          OR OLD.expires_at IS DISTINCT FROM NEW.expires_at OR OLD.enforcement::text IS DISTINCT FROM NEW.enforcement::text OR OLD.scopes::text IS DISTINCT FROM NEW.scopes::text)
+        EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER agents_feed AFTER UPDATE ON agents FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER teams_feed AFTER UPDATE ON teams FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER profiles_feed AFTER UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER approvals_feed AFTER INSERT OR UPDATE OF status ON approvals FOR EACH ROW EXECUTE FUNCTION tollgate_notify_change();
+      CREATE TRIGGER credentials_feed AFTER UPDATE ON credentials FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at)
+        EXECUTE FUNCTION tollgate_notify_change();
     `,
   },
   {

@@ -3,7 +3,7 @@
 // per new pooled connection, to apply its settings), and atomic on its own.
 import pg from 'pg';
 import type { CustomTypesConfig, PoolClient, QueryResultRow } from 'pg';
-import { GatewayError } from '../../errors/index.js';
+import { GatewayError, markStoreUnavailable } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
   ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
@@ -80,20 +80,36 @@ const CHAIN_TYPES: Record<(typeof CHAIN_COLUMNS)[number], string> = {
 };
 
 /**
- * Inserts a linked batch and moves the chain head to its last event, in one statement (run
- * inside the transaction that locked the head). The JSON columns receive the canonical texts
- * the hashes cover; a JSON column keeps its text as given.
+ * Moves the chain head from the head the batch was linked onto ($n+3, $n+4) to its last event
+ * ($n+1, $n+2) and inserts the batch — both only if the head was still that one: otherwise the
+ * statement writes nothing and answers appended = 0. One statement, so atomic without an explicit
+ * transaction; a concurrent append waits on the head row and then finds it moved. The JSON columns
+ * receive the canonical texts the hashes cover; a JSON column keeps its text as given.
  */
 const APPEND_EVENTS_SQL = `
-WITH inserted AS (
+WITH head AS (
+  UPDATE audit_chain_head SET last_seq = $${CHAIN_COLUMNS.length + 1}, last_hash = $${CHAIN_COLUMNS.length + 2}
+  WHERE id = 1 AND last_seq = $${CHAIN_COLUMNS.length + 3} AND last_hash = $${CHAIN_COLUMNS.length + 4} RETURNING 1
+), inserted AS (
   INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')})
-  SELECT ${CHAIN_COLUMNS.join(', ')} FROM ${unnestColumns(CHAIN_COLUMNS, CHAIN_TYPES, 'e')}
+  SELECT ${CHAIN_COLUMNS.join(', ')} FROM ${unnestColumns(CHAIN_COLUMNS, CHAIN_TYPES, 'e')} WHERE EXISTS (SELECT 1 FROM head)
 )
-UPDATE audit_chain_head SET last_seq = $${CHAIN_COLUMNS.length + 1}, last_hash = $${CHAIN_COLUMNS.length + 2} WHERE id = 1`;
+SELECT count(*) AS appended FROM head`;
 
 /** Chain rows with the JSON columns as stored text, which verification hashes as it is. */
 const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c === 'data' ? `${c}::text AS ${c}` : c)).join(', ')}
   FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`;
+
+/**
+ * SQLSTATE classes that mean the database is out of reach or overloaded rather than the request
+ * wrong: connection exceptions (08), operator intervention (57: shutdown, statement timeout),
+ * insufficient resources (53). Socket errors (not DatabaseError) count as well.
+ */
+const UNAVAILABLE_STATES = /^(08|57|53)/;
+function unavailability(err: unknown): unknown {
+  if (!(err instanceof pg.DatabaseError) || UNAVAILABLE_STATES.test(err.code ?? '')) markStoreUnavailable(err);
+  return err;
+}
 
 /** `unnest($1::t1[], $2::t2[], …) AS alias(c1, c2, …)` for a batch sent as one array per column. */
 function unnestColumns(columns: readonly string[], types: Record<string, string>, alias: string): string {
@@ -136,19 +152,25 @@ WITH batch AS (
   INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')})
   SELECT ${USAGE_COLUMNS.join(', ')} FROM batch ORDER BY id
   ON CONFLICT (id) DO NOTHING
-  RETURNING session_id, ${SPEND.map(([, u]) => u).join(', ')}
+  RETURNING id, session_id, ${SPEND.map(([, u]) => u).join(', ')}
 ), released AS (
-  -- Recording a call's line ends its reservation (same id), in the same statement.
-  DELETE FROM reservations WHERE id IN (SELECT id FROM batch)
+  -- Recording a call's line ends its journaled reservation (same id), in the same statement;
+  -- a shared-ledger hold (accounts set) is ended by tollgate_settle_lines below instead.
+  DELETE FROM reservations WHERE id IN (SELECT id FROM batch) AND accounts IS NULL
 ), spend AS (
   SELECT session_id, ${SPEND.map(([, u]) => `sum(${u})::bigint AS ${u}`).join(', ')}, count(*) AS requests
   FROM inserted GROUP BY session_id
 ), locked AS (
   SELECT spend.* FROM sessions JOIN spend ON spend.session_id = sessions.id
   ORDER BY sessions.id FOR NO KEY UPDATE OF sessions
+), charged AS (
+  UPDATE sessions SET ${SPEND.map(([s, u]) => `${s} = ${s} + locked.${u}`).join(', ')}, spent_requests = spent_requests + locked.requests
+  FROM locked WHERE sessions.id = locked.session_id RETURNING 1
 )
-UPDATE sessions SET ${SPEND.map(([s, u]) => `${s} = ${s} + locked.${u}`).join(', ')}, spent_requests = spent_requests + locked.requests
-FROM locked WHERE sessions.id = locked.session_id`;
+-- The shared ledger's holds of these calls become their cost, in the same statement: a line and
+-- the settling of its hold land together or not at all (migration 9, tollgate_settle_lines).
+SELECT tollgate_settle_lines(array_agg(id), array_agg(input_tokens + output_tokens), array_agg(cost_usd_nano)), (SELECT count(*) FROM charged)
+FROM inserted`;
 
 /** A WHERE clause with $n placeholders from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -174,6 +196,8 @@ export class PostgresStore implements Store {
   /** Identifies this store's connection settings in `appliedSettings`. */
   private readonly settingsKey: string;
   private closed = false;
+  /** The audit chain head as this store last wrote or read it (appendEvents links onto it). */
+  private knownHead: ChainHead | null = null;
 
   constructor(options: PostgresStoreOptions) {
     if (options.pool && options.connectionString) throw new TypeError('PostgresStore: give either connectionString or pool, not both');
@@ -208,7 +232,12 @@ export class PostgresStore implements Store {
    * to the pool only if it is healthy and outside any transaction; otherwise it is discarded.
    */
   private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw markStoreUnavailable(err);
+    }
     // A checked-out connection that drops emits 'error' (its pending query rejects as well);
     // unheard, that event would crash the process.
     let lost: Error | undefined;
@@ -226,7 +255,7 @@ export class PostgresStore implements Store {
     } catch (err) {
       // An error the server reported leaves the connection usable; any other (socket, protocol) may not have.
       if (!(err instanceof pg.DatabaseError)) discard = true;
-      throw err;
+      throw unavailability(err);
     } finally {
       client.off('error', onError);
       client.release(lost ?? (discard || client.getTransactionStatus() !== 'I'));
@@ -242,12 +271,36 @@ export class PostgresStore implements Store {
     return this.withClient(async (client) => (await client.query<QueryResultRow>({ text, values, types: TYPES })).rows);
   }
 
+  /**
+   * One statement on the store's pool and settings, for the scale-out modules that keep their own
+   * tables in this database (the shared ledger, replica heartbeats: src/budget/shared-ledger.ts,
+   * src/server/replica.ts). Unavailability is marked as for every store call.
+   */
+  query(text: string, values: unknown[] = []): Promise<Row[]> {
+    return this.rows(text, values);
+  }
+
+  /**
+   * A dedicated connection outside the pool (LISTEN needs one that stays open), to the same
+   * database. The caller ends it.
+   */
+  dedicatedClient(): pg.Client {
+    const options = this.pool.options;
+    const client = new pg.Client({ ...options, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'tollgate-feed' });
+    return client;
+  }
+
+  /** The schema holding the tables (null: the connection's search_path). */
+  get schemaName(): string | null {
+    return this.schema;
+  }
+
   private async row(text: string, values: unknown[] = []): Promise<Row | undefined> {
     return (await this.rows(text, values))[0];
   }
 
-  async migrate(): Promise<void> {
-    await this.withClient(async (client) => {
+  async migrate(): Promise<number[]> {
+    return this.withClient(async (client) => {
       await client.query('BEGIN');
       try {
         // Waiting for another replica's migration, or building an index, may take longer than
@@ -263,12 +316,15 @@ export class PostgresStore implements Store {
         if (this.schema !== null) await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.schema)}`);
         await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
         const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        const now: number[] = [];
         for (const m of POSTGRES_MIGRATIONS) {
           if (applied.has(m.version)) continue;
           await client.query(m.sql);
           await client.query({ text: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', values: [m.version, m.name, Date.now()] });
+          now.push(m.version);
         }
         await client.query('COMMIT');
+        return now;
       } catch (err) {
         // If the rollback fails too, withClient discards the connection (still in a transaction).
         await client.query('ROLLBACK').catch(() => {});
@@ -689,22 +745,21 @@ export class PostgresStore implements Store {
    */
   async appendEvents(events: readonly AuditEvent[]): Promise<ChainedEvent[]> {
     if (events.length === 0) return [];
-    return this.withClient(async (client) => {
-      await client.query('BEGIN');
-      try {
-        const { rows } = await client.query<QueryResultRow>({ text: 'SELECT * FROM audit_chain_head WHERE id = 1 FOR UPDATE', types: TYPES });
-        if (!rows[0]) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
-        const linked = linkEvents(events, rowToChainHead(rows[0]));
-        const last = linked.events.at(-1)!;
-        await client.query({ text: APPEND_EVENTS_SQL, values: [...byColumn(CHAIN_COLUMNS.length, linked.records.map(recordValues)), last.seq, last.hash], types: TYPES });
-        await client.query('COMMIT');
+    // Optimistic: link onto the head this store last wrote (or read) and append in one statement
+    // that moves the head only if it is still there. When another replica appended meanwhile,
+    // nothing is written: read the head and link again. One round trip while this replica is the
+    // only writer; two per batch that follows another replica's.
+    for (;;) {
+      const head = this.knownHead ?? (await this.chainHead());
+      const linked = linkEvents(events, head);
+      const last = linked.events.at(-1)!;
+      const [row] = await this.rows(APPEND_EVENTS_SQL, [...byColumn(CHAIN_COLUMNS.length, linked.records.map(recordValues)), last.seq, last.hash, head.lastSeq, head.lastHash]);
+      if (Number(row?.appended) === 1) {
+        this.knownHead = { firstSeq: head.firstSeq, lastSeq: last.seq, lastHash: last.hash! };
         return linked.events;
-      } catch (err) {
-        // If the rollback fails too, withClient discards the connection (still in a transaction).
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
       }
-    });
+      this.knownHead = null;
+    }
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {

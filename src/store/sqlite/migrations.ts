@@ -273,6 +273,14 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
     `,
   },
   {
+    version: 9,
+    name: 'scale_out',
+    // PostgreSQL's version 9 adds the shared ledger, replica heartbeats and the change feed, which
+    // only several replicas need; the embedded store keeps its ledger in memory. Kept (empty) so
+    // both stores count the same versions.
+    sql: '',
+  },
+  {
     version: 10,
     name: 'operators and access review',
     // Named operators (docs/operators.md): each with a role and a token of its own, stored as a

@@ -73,16 +73,19 @@ export class SqliteStore implements Store {
     return this.stmt(sql).all(...params) as Row[];
   }
 
-  async migrate(): Promise<void> {
+  async migrate(): Promise<number[]> {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
     // IMMEDIATE takes the write lock first, so two processes starting at once apply each version once.
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
       const applied = new Set((this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+      const now: number[] = [];
       for (const m of SQLITE_MIGRATIONS) {
         if (applied.has(m.version)) continue;
         this.db.exec(m.sql);
         this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+        now.push(m.version);
       }
+      return now;
     }).immediate();
   }
 
