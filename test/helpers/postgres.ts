@@ -3,20 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { it } from 'vitest';
+import { shownUrl } from '../../src/store/index.js';
 
 export const PG_URL = process.env.TOLLGATE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const inCi = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
-
-/** The URL as safe to print (no password). */
-export function shown(u: string): string {
-  try {
-    const parsed = new URL(u);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
 
 /** Why PostgreSQL cannot be used, or null if it can. */
 export async function unreachable(): Promise<string | null> {
@@ -42,7 +32,7 @@ export async function unreachable(): Promise<string | null> {
 export async function postgresProblem(suite: string): Promise<string | null> {
   const reason = await unreachable();
   if (reason === null) return null;
-  const problem = `PostgreSQL at ${shown(PG_URL)} unreachable (${reason})`;
+  const problem = `PostgreSQL at ${shownUrl(PG_URL)} unreachable (${reason})`;
   if (inCi) {
     // A failing test rather than a failing import, so the summary line counts it as a failure.
     it(`reaches PostgreSQL (CI must run ${suite})`, () => {
