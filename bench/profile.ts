@@ -39,36 +39,46 @@ if (!file) throw new Error(`no profile written in ${profDir}`);
 const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile;
 const selfUs = new Map<number, number>();
 profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+const bump = (m: Map<string, number>, key: string, us: number) => m.set(key, (m.get(key) ?? 0) + us);
+/** Where a frame's code lives, shortened: `dist/…`, `node_modules/…`, `node:…`, or `(native)`. */
+const whereOf = (n: ProfileNode) => n.callFrame.url.replace(/^file:\/\//, '').replace(/.*\/(dist|node_modules)\//, '$1/') || '(native)';
+const frameName = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'} ${whereOf(n)}:${n.callFrame.lineNumber + 1}`;
+// V8's pseudo-frames: idle time is not busy CPU; program and GC count, but belong to no file.
+const PSEUDO = new Set(['(idle)', '(program)', '(garbage collector)']);
+
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
 let total = 0;
 for (const node of profile.nodes) {
   const us = selfUs.get(node.id) ?? 0;
-  const { functionName, url, lineNumber } = node.callFrame;
-  if (functionName === '(idle)' || functionName === '(program)' || functionName === '(garbage collector)') {
-    if (functionName !== '(idle)') byFunction.set(functionName, (byFunction.get(functionName) ?? 0) + us);
-    if (functionName !== '(idle)') total += us;
+  const name = node.callFrame.functionName;
+  if (name === '(idle)') continue;
+  total += us;
+  if (PSEUDO.has(name)) {
+    bump(byFunction, name, us);
     continue;
   }
-  total += us;
-  const where = url.replace(/^file:\/\//, '').replace(/.*\/(dist|node_modules)\//, '$1/') || '(native)';
-  byFunction.set(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`, (byFunction.get(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`) ?? 0) + us);
-  const group = where.startsWith('node_modules/') ? where.split('/').slice(0, where.startsWith('node_modules/@') ? 3 : 2).join('/') : where;
-  byFile.set(group, (byFile.get(group) ?? 0) + us);
+  bump(byFunction, frameName(node), us);
+  const where = whereOf(node);
+  bump(byFile, where.startsWith('node_modules/') ? where.split('/').slice(0, where.startsWith('node_modules/@') ? 3 : 2).join('/') : where, us);
 }
+
 // Inclusive time: a function's own samples and those of everything it called.
-const children = new Map(profile.nodes.map((n) => [n.id, n.children ?? []]));
-const inclusive = new Map<string, number>();
-const frameName = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^file:\/\//, '').replace(/.*\/(dist|node_modules)\//, '$1/') || '(native)'}:${n.callFrame.lineNumber + 1}`;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-const subtree = (id: number): number => (selfUs.get(id) ?? 0) + children.get(id)!.reduce((sum, c) => sum + subtree(c), 0);
+const subtreeUs = new Map<number, number>();
+const subtree = (id: number): number => {
+  let us = subtreeUs.get(id);
+  if (us === undefined) subtreeUs.set(id, (us = (selfUs.get(id) ?? 0) + (byId.get(id)!.children ?? []).reduce((sum, c) => sum + subtree(c), 0)));
+  return us;
+};
+const inclusive = new Map<string, number>();
 const walk = (id: number, onStack: Set<string>) => {
   const node = byId.get(id)!;
   const name = frameName(node);
   // Recursion counts once: only the outermost frame of a name adds its subtree.
-  if (!onStack.has(name)) inclusive.set(name, (inclusive.get(name) ?? 0) + subtree(id));
+  if (!onStack.has(name)) bump(inclusive, name, subtree(id));
   const next = new Set(onStack).add(name);
-  for (const c of children.get(id)!) walk(c, next);
+  for (const c of node.children ?? []) walk(c, next);
 };
 walk(profile.nodes[0]!.id, new Set());
 inclusive.delete(frameName(profile.nodes[0]!));
