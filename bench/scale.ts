@@ -6,8 +6,7 @@
 // of the big store to the empty one.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SqliteStore } from '../src/store/index.js';
-import type { AuditEvent, Session } from '../src/store/index.js';
+import { SqliteStore, type AuditEvent, type Session } from '../src/store/index.js';
 import { load, median, probe, warmUp, type Sample, type Target } from './measure.js';
 import { startProcess, startStack, startUpstream, stopProcess } from './stack.js';
 
