@@ -365,8 +365,10 @@ export const configSchema = z.strictObject({
           path: z.string().default('tollgate.db').describe('Database file; relative paths are under data_dir.'),
           synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL')
             .describe('NORMAL survives a killed process; FULL also survives power loss, at a write cost.'),
+          write_thread: z.boolean().default(true)
+            .describe('Commit holds, spend lines and audit events from a worker thread on its own connection, off the event loop (answers still wait for their commit).'),
         })
-        .default({ path: 'tollgate.db', synchronous: 'NORMAL' })
+        .default({ path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true })
         .describe('The embedded store (SQLite, WAL).'),
       postgres: z
         .strictObject({
@@ -387,8 +389,10 @@ export const configSchema = z.strictObject({
         .refine((p) => (p.url === undefined) !== (p.url_env === undefined), 'give exactly one of url and url_env')
         .optional()
         .describe('The shared store (PostgreSQL) for several replicas: when set, it is used instead of SQLite (docs/operations.md#running-several-replicas).'),
+      answer_after: z.enum(['hold', 'line']).default('hold')
+        .describe('What is on disk before the end of a model call\'s answer is released: `hold` — its worst-case hold (written while the call is upstream; the exact line and events commit next, and a crash in between charges the hold at restart) — or `line` — its exact spend line and audit events (one commit more of latency).'),
     })
-    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL' } })
+    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true }, answer_after: 'hold' })
     .describe('Where state is kept.'),
   tokens: z
     .strictObject({

@@ -52,6 +52,12 @@ export interface PipelineDeps {
   /** Calls in flight per session, against `server.max_concurrent_calls_per_session`. */
   concurrency: SessionConcurrency;
   logRequests: boolean;
+  /**
+   * What must be on disk before the end of an answer is released (`storage.answer_after`):
+   * `hold` — the call's worst-case hold (its exact line and events follow in the next group
+   * commit); `line` — its exact spend line and audit events.
+   */
+  answerAfter: 'hold' | 'line';
   now: () => number;
 }
 
@@ -79,6 +85,8 @@ export interface CallContext {
   heldPromptTokens?: number;
   /** Id of this call's spend line, given to its reservation when it is journaled. */
   usageId?: string;
+  /** Resolves true once the call's hold is on disk (false if that write failed). */
+  holdDurable?: Promise<boolean>;
   /** What the rate limiter admitted (its token estimate is corrected at settle). */
   rateAdmission?: RateAdmission;
   /** Output limit imposed on the upstream request, when Tollgate set one. */

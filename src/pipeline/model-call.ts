@@ -120,11 +120,21 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   deps.stages.lap(ctx, 'respond');
 }
 
-/** Settles, timing the synchronous part (`settle`) apart from the wait for durability (`durable`). */
+/**
+ * Settles, then waits for what must be on disk before the answer ends (`storage.answer_after`):
+ * the call's hold — written while the call was upstream, so usually already there — or its
+ * exact line and events. A call whose hold is on disk is billed whatever happens next: if the
+ * process dies before its line commits, the hold is charged at restart (at its worst case, as
+ * `reconciled`). Times the synchronous part (`settle`) apart from the wait (`durable`).
+ */
 async function settleTimed(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
   const written = settle(ctx, deps, s);
   deps.stages.lap(ctx, 'settle');
-  await written;
+  if (deps.answerAfter === 'hold' && ctx.holdDurable && (await ctx.holdDurable)) {
+    written.catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'spend line write failed after the answer: its hold stays on disk, charged at restart'));
+  } else {
+    await written;
+  }
   deps.stages.lap(ctx, 'durable');
 }
 

@@ -90,18 +90,27 @@ export function softThresholdGate(session: Session, enforcement: Enforcement | n
   }
 }
 
+const ON_DISK = Promise.resolve(true);
+
 /**
- * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited: it is
- * written with the next group commit (within one event-loop turn), in order before the call's
- * line, without delaying the call.
+ * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited here: it
+ * is written with the next group commit (within one event-loop turn), in order before the call's
+ * line, while the call goes upstream; `ctx.holdDurable` says when it is on disk.
  */
 export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
   // A shared ledger wrote the hold with the reservation itself.
-  if (deps.ledger.durableHolds) return;
+  if (deps.ledger.durableHolds) {
+    ctx.holdDurable = ON_DISK;
+    return;
+  }
   const held = ctx.reservation!.holds[0]!.amount;
-  deps.usage
-    .add({ reservation: pendingReservation(ctx, deps, held) })
-    .catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed'));
+  ctx.holdDurable = deps.usage.add({ reservation: pendingReservation(ctx, deps, held) }).then(
+    () => true,
+    (err: unknown) => {
+      deps.logger.error({ err, req_id: ctx.requestId }, 'reservation journal write failed');
+      return false;
+    },
+  );
 }
 
 /** The call's hold as the store keeps it, to reconcile should the call never settle. */

@@ -56,6 +56,8 @@ export interface AdminDeps {
   oidc: OidcDeps | null;
   /** The pipeline's per-stage timers. */
   stages: StageTimes;
+  /** Resolves once writes queued so far are committed and judged by the detectors. */
+  caughtUp: () => Promise<void>;
 }
 
 export interface RouteInput {
@@ -425,6 +427,16 @@ function validationError(error: z.ZodError, where: string): GatewayError {
   return new GatewayError('invalid_request', `${where}${path ? `.${path}` : ''}: ${message}`, { param: path || undefined });
 }
 
+/** How long an admin request waits for queued writes to commit. */
+const CATCH_UP_MS = 2_000;
+
+/** Waits for `work` to settle, at most `ms`; never rejects. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** Handles a request under /admin/v1 (the caller has matched the prefix). */
 export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL, deps: AdminDeps, requestId: string): Promise<void> {
   try {
@@ -439,6 +451,10 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
     const token = presentedToken(req.headers);
     const operator = token ? await deps.operators.authenticate(token) : null;
     if (!operator) throw new GatewayError('unauthenticated', 'Send the admin token or an operator token as a Bearer token.');
+    // An operator reading after an answer sees what it wrote (storage.answer_after: hold releases
+    // answers before their lines commit): queued writes go first — bounded, so a store outage
+    // never hangs the admin API.
+    await settledWithin(deps.caughtUp(), CATCH_UP_MS);
     const matches = compiled.filter((c) => c.pattern.test(url.pathname));
     if (matches.length === 0) throw new GatewayError('not_found', `No admin route ${url.pathname}.`);
     const match = matches.find((c) => c.route.method === req.method);

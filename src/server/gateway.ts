@@ -237,6 +237,7 @@ export class Gateway {
       streamMaxMs: config.server.stream_max_seconds * 1000,
       concurrency: new SessionConcurrency(config.server.max_concurrent_calls_per_session),
       logRequests: config.server.log_requests,
+      answerAfter: config.storage.answer_after,
     };
     const admin: AdminDeps = {
       stages, alerts, store, directory, sessions, ledger, approvals, providers, adminToken, keys, credentials, revocations, audit, now,
@@ -246,6 +247,12 @@ export class Gateway {
         federationEnabled: federation.enabled, federatedAgents: federation.mappedAgents(),
       },
       oidc: oidcDeps(config, env, operators, audit, now),
+      // Answers may be released before their lines and events commit (storage.answer_after): an
+      // admin read first lets queued writes commit and the detectors judge them.
+      caughtUp: async () => {
+        await audit.flush();
+        await detection.idle();
+      },
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcp = new McpGateway(config.mcp_servers, pipeline, {

@@ -88,10 +88,38 @@ export function eventHash(e: AuditEvent, seq: number, prevHash: string): string 
 }
 
 function toRecord(e: AuditEvent, seq: number, prevHash: string | null, hash: string | null): ChainRecord {
+  return { ...unlinkedRecord(e), seq, prevHash, hash };
+}
+
+/** An event's row before it has a place on the chain: its canonical texts, no seq or hashes. */
+export type UnlinkedRecord = Omit<ChainRecord, 'seq' | 'prevHash' | 'hash'>;
+
+/** The row of `e` to store, all but its position and links (strings and numbers only). */
+export function unlinkedRecord(e: AuditEvent): UnlinkedRecord {
   return {
-    seq, id: e.id, time: e.time, type: e.type, actor: e.actor, requestId: e.requestId, agentId: e.agentId, sessionId: e.sessionId, teamId: e.teamId,
-    chainJson: e.chain === null ? null : canonicalJson(e.chain), dataJson: canonicalJson(e.data), prevHash, hash,
+    id: e.id, time: e.time, type: e.type, actor: e.actor, requestId: e.requestId, agentId: e.agentId, sessionId: e.sessionId, teamId: e.teamId,
+    chainJson: e.chain === null ? null : canonicalJson(e.chain), dataJson: canonicalJson(e.data),
   };
+}
+
+/** Gives unlinked rows the positions after `head` and links each to the one before. */
+export function linkRecords(rows: readonly UnlinkedRecord[], head: { lastSeq: number; lastHash: string }): ChainRecord[] {
+  let seq = head.lastSeq;
+  let prevHash = head.lastHash;
+  const records: ChainRecord[] = [];
+  for (const row of rows) {
+    seq += 1;
+    const record: ChainRecord = { ...row, seq, prevHash, hash: null };
+    record.hash = recordHash(record);
+    records.push(record);
+    prevHash = record.hash;
+  }
+  return records;
+}
+
+/** `events` as stored once linked as `records` (same order). */
+export function chainedEvents(events: readonly AuditEvent[], records: readonly Pick<ChainRecord, 'seq' | 'prevHash' | 'hash'>[]): ChainedEvent[] {
+  return events.map((e, i) => ({ ...e, seq: records[i]!.seq, prevHash: records[i]!.prevHash, hash: records[i]!.hash }));
 }
 
 /**
@@ -99,17 +127,6 @@ function toRecord(e: AuditEvent, seq: number, prevHash: string | null, hash: str
  * stored) and their rows (with the canonical texts to store).
  */
 export function linkEvents(events: readonly AuditEvent[], head: { lastSeq: number; lastHash: string }): { events: ChainedEvent[]; records: ChainRecord[] } {
-  let seq = head.lastSeq;
-  let prevHash = head.lastHash;
-  const chained: ChainedEvent[] = [];
-  const records: ChainRecord[] = [];
-  for (const e of events) {
-    seq += 1;
-    const record = toRecord(e, seq, prevHash, null);
-    record.hash = recordHash(record);
-    chained.push({ ...e, seq, prevHash, hash: record.hash });
-    records.push(record);
-    prevHash = record.hash;
-  }
-  return { events: chained, records };
+  const records = linkRecords(events.map(unlinkedRecord), head);
+  return { events: chainedEvents(events, records), records };
 }

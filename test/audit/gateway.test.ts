@@ -85,9 +85,9 @@ const chat = (gw: Started, token: string, stream = false) =>
 
 const eventsOf = async (store: SqliteStore, requestId: string) => (await store.listEvents({ limit: 1000 })).filter((e) => e.requestId === requestId).map((e) => e.type);
 
-describe('audit events are durable before the end of a response', () => {
+describe('audit events are durable before the end of a response (storage.answer_after: line)', () => {
   it('holds a plain answer, a streamed answer\'s end, and a refusal until the call\'s events are written', async () => {
-    const gw = await start();
+    const gw = await start({ storage: { answer_after: 'line' } });
     const token = await openToken(gw);
     gw.setAppendDelay(400);
 
@@ -106,6 +106,36 @@ describe('audit events are durable before the end of a response', () => {
     const refused = await chat(gw, 'not-a-token');
     expect(refused.status).toBe(401);
     await refused.text();
+    expect(await eventsOf(gw.inner, refused.headers.get('x-request-id')!)).toEqual(['auth.denied']);
+  });
+});
+
+describe('storage.answer_after: hold (the default)', () => {
+  it('releases an answer once its hold is on disk; its event commits next, before any admin read; a refusal still waits for its events', async () => {
+    const gw = await start();
+    const token = await openToken(gw);
+    gw.setAppendDelay(400); // batches with audit events are slow; the hold's batch has none
+
+    let started = performance.now();
+    const plain = await chat(gw, token);
+    await plain.text();
+    expect(plain.status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(350);
+    const requestId = plain.headers.get('x-request-id')!;
+    // Covered before it was answered: its hold was on disk (the line has not replaced it yet).
+    const holds = (await gw.inner.listReservations(Number.MAX_SAFE_INTEGER)).filter((r) => r.requestId === requestId);
+    expect(holds).toHaveLength(1);
+    expect(await eventsOf(gw.inner, requestId)).toEqual([]);
+    // An admin read waits for what was queued: the call's event and line are there.
+    const events = await gw.admin('GET', `/admin/v1/audit/events?type=model.call&limit=10`);
+    expect(events.body.data.map((e: { request_id: string }) => e.request_id)).toContain(requestId);
+    expect((await gw.inner.listReservations(Number.MAX_SAFE_INTEGER)).filter((r) => r.requestId === requestId)).toEqual([]);
+
+    started = performance.now();
+    const refused = await chat(gw, 'not-a-token');
+    expect(refused.status).toBe(401);
+    await refused.text();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(350);
     expect(await eventsOf(gw.inner, refused.headers.get('x-request-id')!)).toEqual(['auth.denied']);
   });
 });

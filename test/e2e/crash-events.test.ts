@@ -1,15 +1,16 @@
-// kill -9 under load: every response a client received has its audit events and its spend line
-// on disk after the restart (events are durable before the end of a response), and the audit
-// chain still verifies.
+// kill -9 under load, under each `storage.answer_after`: with `line`, every response a client
+// received has its own spend line and model.call event on disk after the restart; with `hold`
+// (the default), every such call is billed — by its own line, or by its hold charged at restart
+// (a `reconciled` line and its `reservation.reconciled` event). The audit chain verifies.
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { crashAdmin, crashDir, expectAuditVerifies, openCrashSession, startOn as start } from '../helpers/crash.js';
+import { crashAdmin, crashDir, expectAuditVerifies, expectBalanced, openCrashSession, startOn as start } from '../helpers/crash.js';
 
 const admin = (url: string, path: string) => crashAdmin(url, 'GET', path);
 
-describe('crash consistency of the audit record', () => {
-  it('keeps the events of every answered call across a kill -9 under load', async () => {
-    const dir = crashDir('tollgate-crash-events-');
+describe.each(['line', 'hold'] as const)('crash consistency of the audit record, answer_after: %s', (answerAfter) => {
+  it('keeps a line and an event for every answered call across a kill -9 under load', async () => {
+    const dir = crashDir('tollgate-crash-events-', 5, `storage: { answer_after: ${answerAfter} }`);
     try {
       const first = await start(dir);
       const opened = await openCrashSession(first.url, 5, 'load');
@@ -47,14 +48,20 @@ describe('crash consistency of the audit record', () => {
 
       const second = await start(dir);
       try {
-        const events = (await admin(second.url, `/admin/v1/audit/events?type=model.call&session=${opened.sessionId}&limit=1000`)).data as { request_id: string }[];
-        const lines = (await admin(second.url, `/admin/v1/usage?session=${opened.sessionId}&limit=1000`)).data as { request_id: string }[];
-        const withEvent = new Set(events.map((e) => e.request_id));
-        const withLine = new Set(lines.map((l) => l.request_id));
-        const missingEvents = answered.filter((id) => !withEvent.has(id));
-        const missingLines = answered.filter((id) => !withLine.has(id));
-        expect(missingEvents).toEqual([]);
-        expect(missingLines).toEqual([]);
+        const ofType = async (type: string) => (await admin(second.url, `/admin/v1/audit/events?type=${type}&session=${opened.sessionId}&limit=1000`)).data as { request_id: string }[];
+        const lines = (await admin(second.url, `/admin/v1/usage?session=${opened.sessionId}&limit=1000`)).data as { request_id: string; outcome: string }[];
+        const calls = new Set((await ofType('model.call')).map((e) => e.request_id));
+        const reconciled = new Set((await ofType('reservation.reconciled')).map((e) => e.request_id));
+        const lineOf = new Map(lines.map((l) => [l.request_id, l.outcome]));
+        if (answerAfter === 'line') {
+          expect(answered.filter((id) => !calls.has(id))).toEqual([]);
+          expect(answered.filter((id) => lineOf.get(id) !== 'ok')).toEqual([]);
+        } else {
+          // Billed either way: its own line and event, or its hold charged at restart.
+          expect(answered.filter((id) => !(lineOf.get(id) === 'ok' && calls.has(id)) && !(lineOf.get(id) === 'reconciled' && reconciled.has(id)))).toEqual([]);
+          console.log(`answer_after hold: ${answered.length} calls answered, ${answered.filter((id) => lineOf.get(id) === 'reconciled').length} of them billed by their hold at restart`);
+        }
+        await expectBalanced(second.url, opened.sessionId);
         await expectAuditVerifies(second.url);
       } finally {
         await second.stop();

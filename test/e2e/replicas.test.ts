@@ -234,6 +234,8 @@ async function ledgerOf(schema: string, sessionId: string) {
       r = await call(c, 'after [[sim:tokens=5]]');
     }
     expect(r.status).toBe(200);
+    // An admin read first: the last answer's line commits after it (storage.answer_after: hold).
+    await admin(gw.url, 'GET', '/admin/v1/whoami');
     // Nothing lost or doubled across the outage: the refused calls left no hold and no line.
     const ledger = await ledgerOf(schema, opened.session.id);
     expect(ledger.holds).toBe(0);

@@ -10,10 +10,13 @@ import { startServe, type ServeProcess } from './process.js';
 
 export const CRASH_ADMIN = 'tga_crash-test-0123456789';
 
-/** A fresh data directory holding `tollgate.yaml`: one simulated model, one agent `a`, sessions up to `maxUsd`. */
-export function crashDir(prefix: string, maxUsd = 5): string {
+/**
+ * A fresh data directory holding `tollgate.yaml`: one simulated model, one agent `a`, sessions up
+ * to `maxUsd`; `extra` is appended to the config (YAML).
+ */
+export function crashDir(prefix: string, maxUsd = 5, extra = ''): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  writeFileSync(join(dir, 'tollgate.yaml'), `
+  writeFileSync(join(dir, 'tollgate.yaml'), `${extra}
 server: { log_requests: false }
 providers: [{ name: sim, type: simulated }]
 models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]

@@ -1,20 +1,20 @@
 // The embedded default Store: one SQLite file in WAL mode (better-sqlite3 is synchronous, so
 // each method runs to completion without interleaving; the async signature is the contract's).
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, recordValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, RESERVATION_COLUMNS, reservationValues, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   ACCESS_REVIEW_COLUMNS, accessReviewValues, credentialUseRows, OPERATOR_COLUMNS, operatorValues, rowToAccessReview, rowToAgentActivity, rowToCredentialSource, rowToModelActivity, rowToOperator,
-  recordFromValues, rowToChainHead, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, USAGE_COLUMNS, usageValues, type Row,
+  recordFromValues, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, type Row,
 } from '../rows.js';
-import { linkEvents } from '../chain.js';
+import { chainedEvents, unlinkedRecord } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
 import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
+import { SqliteWriterThread } from './writer-thread.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -37,7 +37,13 @@ export interface SqliteStoreOptions {
   /** File path, or ':memory:'. */
   path: string;
   /** NORMAL keeps every commit through a killed process; FULL also through power loss. */
-  synchronous?: 'NORMAL' | 'FULL';
+  synchronous?: Synchronous;
+  /**
+   * Commit the hot path's writes (holds, spend lines, audit events) on a second connection in a
+   * worker thread, off the event loop. Default: on for a file; never for ':memory:' (one
+   * connection only sees it).
+   */
+  writeThread?: boolean;
 }
 
 export class SqliteStore implements Store {
@@ -45,14 +51,15 @@ export class SqliteStore implements Store {
   readonly capabilities = { shared: false };
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly batches: SqliteBatchWriter;
+  /** Started at the first batch (after migrations), when `writeThread` is on. */
+  private writer: SqliteWriterThread | null = null;
+  private readonly useWriterThread: boolean;
 
-  constructor(options: SqliteStoreOptions) {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
+  constructor(private readonly options: SqliteStoreOptions) {
+    this.db = openSqlite(options.path, options.synchronous);
+    this.batches = new SqliteBatchWriter(this.db);
+    this.useWriterThread = options.path !== ':memory:' && (options.writeThread ?? true);
   }
 
   /** Statements are prepared once and reused: preparing costs more than running. */
@@ -94,6 +101,9 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    const writer = this.writer;
+    this.writer = null;
+    await writer?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -235,37 +245,8 @@ export class SqliteStore implements Store {
 
   // --- usage ----------------------------------------------------------------------------
 
-  private readonly insertUsage = () =>
-    this.stmt(`INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
-
-  private readonly addSpend = () =>
-    this.stmt(
-      `UPDATE sessions SET
-         spent_input_tokens = spent_input_tokens + ?, spent_output_tokens = spent_output_tokens + ?,
-         spent_cached_input_tokens = spent_cached_input_tokens + ?, spent_cache_write_tokens = spent_cache_write_tokens + ?,
-         spent_reasoning_tokens = spent_reasoning_tokens + ?, spent_usd_nano = spent_usd_nano + ?,
-         spent_requests = spent_requests + 1
-       WHERE id = ?`,
-    );
-
-  /** Journal rows, written inside the caller's transaction. */
-  private writeUsageRows(records: readonly UsageRecord[], reservations: readonly PendingReservation[]): void {
-    const insert = this.insertUsage();
-    const add = this.addSpend();
-    const hold = this.stmt(`INSERT OR IGNORE INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${RESERVATION_COLUMNS.map(() => '?').join(', ')})`);
-    const release = this.stmt('DELETE FROM reservations WHERE id = ?');
-    for (const r of reservations) hold.run(...reservationValues(r));
-    for (const u of records) {
-      // Spend is added only when the record is new: a replayed batch charges nothing twice.
-      if (insert.run(...usageValues(u)).changes === 1) {
-        add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
-      }
-      release.run(u.id);
-    }
-  }
-
   async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
-    if (records.length > 0 || reservations.length > 0) this.db.transaction(() => this.writeUsageRows(records, reservations))();
+    if (records.length > 0 || reservations.length > 0) this.db.transaction(() => this.batches.writeUsageRows(records, reservations))();
   }
 
   async listReservations(before: number): Promise<PendingReservation[]> {
@@ -457,28 +438,10 @@ export class SqliteStore implements Store {
   /** Journal rows and audit events in one transaction: one commit for a whole group of calls. */
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
-    // IMMEDIATE takes the write lock before the chain head is read: another process appending to
-    // the same file waits rather than linking onto the same head.
-    return this.db.transaction(() => {
-      this.writeUsageRows(set.records, set.reservations);
-      return this.writeEvents(set.events);
-    }).immediate();
-  }
-
-  private writeEvents(events: readonly AuditEvent[]): ChainedEvent[] {
-    if (events.length === 0) return [];
-    const insert = this.stmt(`INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')}) VALUES (${CHAIN_COLUMNS.map(() => '?').join(', ')})`);
-    const linked = linkEvents(events, this.head());
-    for (const r of linked.records) insert.run(...recordValues(r));
-    const last = linked.events.at(-1)!;
-    this.stmt('UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1').run(last.seq, last.hash);
-    return linked.events;
-  }
-
-  private head(): ChainHead {
-    const r = this.one('SELECT * FROM audit_chain_head WHERE id = 1');
-    if (!r) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
-    return rowToChainHead(r);
+    const batch = { rows: set.events.map(unlinkedRecord), records: set.records, reservations: set.reservations };
+    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL');
+    const links = this.writer ? await this.writer.write(batch) : this.batches.write(batch);
+    return chainedEvents(set.events, links);
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
@@ -492,7 +455,7 @@ export class SqliteStore implements Store {
   }
 
   async chainHead(): Promise<ChainHead> {
-    return this.head();
+    return this.batches.head();
   }
 
   async readChain(afterSeq: number, limit: number): Promise<ChainRecord[]> {

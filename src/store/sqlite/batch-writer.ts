@@ -1,0 +1,98 @@
+// The writes of the hot path — holds, spend lines (adding to their session's spend) and audit
+// events linked onto the chain — in one transaction. The SQLite store runs it on its own
+// connection, or (the default for a file) the writer thread runs it on a second connection, so
+// that commits and their page writes leave the event loop.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { linkRecords, type UnlinkedRecord } from '../chain.js';
+import { CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
+import type { ChainHead, ChainRecord, PendingReservation, UsageRecord } from '../types.js';
+
+export type Synchronous = 'NORMAL' | 'FULL';
+
+/** A connection set up as every Tollgate connection to the file is: WAL, foreign keys, waits on locks. */
+export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** What one group commit writes; audit events already as rows (plain strings and numbers). */
+export interface RowBatch {
+  rows: readonly UnlinkedRecord[];
+  records: readonly UsageRecord[];
+  reservations: readonly PendingReservation[];
+}
+
+/** Where each written row landed on the chain (same order as `rows`). */
+export type ChainLink = Pick<ChainRecord, 'seq' | 'prevHash' | 'hash'>;
+
+export class SqliteBatchWriter {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Journal rows, written inside the caller's transaction. */
+  writeUsageRows(records: readonly UsageRecord[], reservations: readonly PendingReservation[]): void {
+    const insert = this.stmt(`INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
+    const add = this.stmt(
+      `UPDATE sessions SET
+         spent_input_tokens = spent_input_tokens + ?, spent_output_tokens = spent_output_tokens + ?,
+         spent_cached_input_tokens = spent_cached_input_tokens + ?, spent_cache_write_tokens = spent_cache_write_tokens + ?,
+         spent_reasoning_tokens = spent_reasoning_tokens + ?, spent_usd_nano = spent_usd_nano + ?,
+         spent_requests = spent_requests + 1
+       WHERE id = ?`,
+    );
+    const hold = this.stmt(`INSERT OR IGNORE INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${RESERVATION_COLUMNS.map(() => '?').join(', ')})`);
+    const release = this.stmt('DELETE FROM reservations WHERE id = ?');
+    for (const r of reservations) hold.run(...reservationValues(r));
+    for (const u of records) {
+      // Spend is added only when the record is new: a replayed batch charges nothing twice.
+      if (insert.run(...usageValues(u)).changes === 1) {
+        add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
+      }
+      release.run(u.id);
+    }
+  }
+
+  head(): ChainHead {
+    const r = this.stmt('SELECT * FROM audit_chain_head WHERE id = 1').get() as Row | undefined;
+    if (!r) throw new Error('the audit chain head is missing (audit_chain_head): the store was altered outside Tollgate');
+    return rowToChainHead(r);
+  }
+
+  /** The whole batch in one transaction; returns where each audit row landed on the chain. */
+  write(batch: RowBatch): ChainLink[] {
+    if (batch.rows.length === 0 && batch.records.length === 0 && batch.reservations.length === 0) return [];
+    // IMMEDIATE takes the write lock before the chain head is read: another connection appending
+    // to the same file waits rather than linking onto the same head.
+    return this.db.transaction(() => {
+      this.writeUsageRows(batch.records, batch.reservations);
+      return this.writeRows(batch.rows);
+    }).immediate();
+  }
+
+  private writeRows(rows: readonly UnlinkedRecord[]): ChainLink[] {
+    if (rows.length === 0) return [];
+    const insert = this.stmt(`INSERT INTO audit_events (${CHAIN_COLUMNS.join(', ')}) VALUES (${CHAIN_COLUMNS.map(() => '?').join(', ')})`);
+    const linked = linkRecords(rows, this.head());
+    for (const r of linked) insert.run(...recordValues(r));
+    const last = linked.at(-1)!;
+    this.stmt('UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1').run(last.seq, last.hash);
+    return linked.map((r) => ({ seq: r.seq, prevHash: r.prevHash, hash: r.hash }));
+  }
+}

@@ -1,0 +1,72 @@
+// The SQLite store's writer thread: a worker with its own connection that runs the hot path's
+// group commits (holds, spend lines, audit events). The commit — SQLite's page writes to the
+// WAL and its checkpoints, the chain's hashing — then costs the event loop one message each
+// way instead. The order of batches is kept: the worker answers them one at a time, in order.
+// A batch resolves only once committed, so durability before an answer is unchanged.
+import { Worker } from 'node:worker_threads';
+import type { ChainLink, RowBatch, Synchronous } from './batch-writer.js';
+
+export type WriterRequest = { id: number; batch: RowBatch } | { close: true };
+export type WriterReply = { id: number; links: ChainLink[] } | { id: number; error: { name: string; message: string; code?: string } };
+
+/** The worker's entry next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
+function spawn(path: string, synchronous: Synchronous): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./writer-worker.js', here), { workerData: { path, synchronous } });
+  const entry = new URL('./writer-worker.ts', here).href;
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData: { path, synchronous } });
+}
+
+export class SqliteWriterThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (links: ChainLink[]) => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  private failure: Error | null = null;
+  private exited: Promise<void>;
+
+  constructor(path: string, synchronous: Synchronous) {
+    this.worker = spawn(path, synchronous);
+    // Idle, the thread keeps no process alive; while a batch is in flight it does (see write).
+    this.worker.unref();
+    this.worker.on('message', (reply: WriterReply) => this.settle(reply));
+    this.worker.on('error', (err) => this.fail(err));
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => {
+      this.fail(new Error('the SQLite writer thread stopped'));
+      resolve();
+    }));
+  }
+
+  /** Commits `batch` on the writer's connection; resolves with where its audit rows landed. */
+  write(batch: RowBatch): Promise<ChainLink[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<ChainLink[]>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, batch } satisfies WriterRequest);
+    });
+  }
+
+  /** Lets the batches in flight finish, then closes the writer's connection and the thread. */
+  async close(): Promise<void> {
+    if (!this.failure) this.worker.postMessage({ close: true } satisfies WriterRequest);
+    this.worker.ref();
+    await this.exited;
+  }
+
+  private settle(reply: WriterReply): void {
+    const waiter = this.pending.get(reply.id);
+    if (!waiter) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if ('links' in reply) waiter.resolve(reply.links);
+    else waiter.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }));
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const waiter of this.pending.values()) waiter.reject(err);
+    this.pending.clear();
+  }
+}
