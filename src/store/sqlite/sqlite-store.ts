@@ -438,9 +438,10 @@ export class SqliteStore implements Store {
   /** Journal rows and audit events in one transaction: one commit for a whole group of calls. */
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
-    const batch = { rows: set.events.map(unlinkedRecord), records: set.records, reservations: set.reservations };
     if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL');
-    const links = this.writer ? await this.writer.write(batch) : this.batches.write(batch);
+    const links = this.writer
+      ? await this.writer.write(set)
+      : this.batches.write({ rows: set.events.map(unlinkedRecord), records: set.records, reservations: set.reservations });
     return chainedEvents(set.events, links);
   }
 

@@ -4,9 +4,15 @@
 // way instead. The order of batches is kept: the worker answers them one at a time, in order.
 // A batch resolves only once committed, so durability before an answer is unchanged.
 import { Worker } from 'node:worker_threads';
-import type { ChainLink, RowBatch, Synchronous } from './batch-writer.js';
+import type { ChainLink, Synchronous } from './batch-writer.js';
+import type { WriteSet } from '../store.js';
 
-export type WriterRequest = { id: number; batch: RowBatch } | { close: true };
+/**
+ * A batch travels as its write set in JSON: one string is far cheaper to send between threads
+ * than a structured clone of many small objects. The thread turns the events into chain rows
+ * (canonical JSON reads the same after a JSON round trip: store/chain.ts).
+ */
+export type WriterRequest = { id: number; json: string } | { close: true };
 export type WriterReply = { id: number; links: ChainLink[] } | { id: number; error: { name: string; message: string; code?: string } };
 
 /** The worker's entry next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
@@ -37,14 +43,14 @@ export class SqliteWriterThread {
     }));
   }
 
-  /** Commits `batch` on the writer's connection; resolves with where its audit rows landed. */
-  write(batch: RowBatch): Promise<ChainLink[]> {
+  /** Commits `set` on the writer's connection; resolves with where its audit events landed. */
+  write(set: WriteSet): Promise<ChainLink[]> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<ChainLink[]>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, batch } satisfies WriterRequest);
+      this.worker.postMessage({ id, json: JSON.stringify(set) } satisfies WriterRequest);
     });
   }
 
