@@ -122,7 +122,7 @@ export class Metrics {
     this.cost = new FastCounter(r, 'tollgate_cost_usd_total', 'USD charged for model calls.');
     this.denials = new FastCounter(r, 'tollgate_denials_total', 'Model calls refused with 401, 402, 403 or 429, by error code.');
     this.tools = new FastCounter(r, 'tollgate_tool_calls_total', 'MCP tool calls by outcome (ok, error, denied); server "model" is a function tool in a model call.');
-    this.duration = new FastHistogram(r, 'tollgate_request_duration_seconds', 'Model call duration, from the request to the durable charge (streams: to the end of the stream).', DURATION_BUCKETS);
+    this.duration = new FastHistogram(r, 'tollgate_request_duration_seconds', 'Model call duration, from the request to the end of its answer (streams: to the end of the stream).', DURATION_BUCKETS);
     this.ttfb = new FastHistogram(r, 'tollgate_upstream_ttfb_seconds', 'Upstream time to first byte: from sending the request to the response headers.', TTFB_BUCKETS);
     const inFlight = (): number => this.inFlight;
     r.registerMetric({ name: 'tollgate_requests_in_flight', help: 'Model calls being handled.', type: 'gauge', get: () => ({ name: 'tollgate_requests_in_flight', help: 'Model calls being handled.', type: 'gauge', aggregator: 'sum', values: [{ labels: {}, value: inFlight() }] }) } as unknown as Metric);

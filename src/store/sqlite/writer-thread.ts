@@ -18,10 +18,13 @@ export type WriterReply = { id: number; links: ChainLink[] } | { id: number; err
 /** The worker's entry next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
 function spawn(path: string, synchronous: Synchronous): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./writer-worker.js', here), { workerData: { path, synchronous } });
+  // The thread allocates little (a batch's JSON and its rows): a small young generation keeps
+  // its heap, and the process's RSS, small.
+  const options = { workerData: { path, synchronous }, resourceLimits: { maxYoungGenerationSizeMb: 8 } };
+  if (!here.endsWith('.ts')) return new Worker(new URL('./writer-worker.js', here), options);
   const entry = new URL('./writer-worker.ts', here).href;
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { eval: true, workerData: { path, synchronous } });
+  return new Worker(boot, { ...options, eval: true });
 }
 
 export class SqliteWriterThread {
