@@ -83,14 +83,17 @@ export async function startUpstream(): Promise<Started & { port: number }> {
 }
 
 /** Starts the upstream (unless given) and Tollgate on it, and opens the two sessions. */
-export async function startStack(options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string } = {}): Promise<Stack> {
+export async function startStack(
+  options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string; cli?: string; configPrefix?: string } = {},
+): Promise<Stack> {
   const upstream = options.upstreamPort === undefined ? await startUpstream() : null;
   const upstreamPort = options.upstreamPort ?? upstream!.port;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
   const config = join(dataDir, 'tollgate.yaml');
-  writeFileSync(config, readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', String(upstreamPort)));
+  const text = readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', String(upstreamPort));
+  writeFileSync(config, (options.configPrefix ?? '') + text);
   const gateway = await startProcess(
-    [...(options.gatewayNodeArgs ?? []), CLI, 'serve', '--config', config, '--data-dir', dataDir],
+    [...(options.gatewayNodeArgs ?? []), options.cli ?? CLI, 'serve', '--config', config, '--data-dir', dataDir],
     /"url":"(http:[^"]+)".*tollgate listening/,
     { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
   );

@@ -1,0 +1,84 @@
+// `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream]`:
+// this build against another revision's (or against itself with a config change), in one run on
+// one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
+// and throughput, CPU per request, p99 and peak RSS at 32 connections, beside the parsing proxy.
+// The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
+// node_modules). What a change costs or saves, measured the only way this noisy machine allows.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { load, median, probe, warmUp, type Sample, type Target } from './measure.js';
+import { startProcess, startStack, startUpstream, stopProcess, type Stack } from './stack.js';
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const root = join(import.meta.dirname, '..');
+const rev = arg('rev');
+const configPrefix = arg('config');
+const rounds = Number(arg('rounds') ?? 3);
+const seconds = Number(arg('seconds') ?? 5);
+const mode = process.argv.includes('--stream') ? 'stream' : 'plain';
+if (!rev && !configPrefix) throw new Error('give --rev <revision> (another build) and/or --config "<yaml>" (this build with a config change)');
+
+/** Builds `rev` into its own worktree (once) and returns its CLI. */
+function buildRevision(revision: string): string {
+  const sha = execFileSync('git', ['rev-parse', '--short', revision], { cwd: root, encoding: 'utf8' }).trim();
+  const dir = join(import.meta.dirname, '.compare', sha);
+  const cli = join(dir, 'dist', 'cli', 'main.js');
+  if (existsSync(cli)) return cli;
+  mkdirSync(join(import.meta.dirname, '.compare'), { recursive: true });
+  if (!existsSync(dir)) execFileSync('git', ['worktree', 'add', '--detach', dir, sha], { cwd: root, stdio: 'inherit' });
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: 'inherit' });
+  return cli;
+}
+
+const upstream = await startUpstream();
+const proxy = await startProcess(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstream.port}/v1`, '0'], /listening (\d+)/);
+const variants: [string, Parameters<typeof startStack>[0]][] = [
+  [rev ? `tollgate @${rev}` : 'tollgate', { cli: rev ? buildRevision(rev) : undefined }],
+  [configPrefix ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configPrefix: configPrefix ? `${configPrefix}\n` : undefined }],
+];
+const stacks: Stack[] = [];
+const targets: Target[] = [
+  { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null },
+  { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! },
+];
+for (const [name, options] of variants) {
+  const stack = await startStack({ ...options, upstreamPort: upstream.port });
+  stacks.push(stack);
+  targets.push({ name, url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid! });
+}
+try {
+  for (const t of targets) await warmUp(t, mode);
+  const latency = await probe(targets, 'plain', 600);
+  const ttfc = await probe(targets, 'stream', 600);
+  const loaded = targets.filter((t) => t.pid !== null);
+  const samples = new Map<string, Sample[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const t of loaded.map((_, i) => loaded[(i + round) % loaded.length]!)) {
+      samples.set(t.name, [...(samples.get(t.name) ?? []), await load(t, 32, mode, seconds)]);
+      process.stderr.write(`  ${t.name} round ${round + 1}\n`);
+    }
+  }
+  const direct = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
+  const proxyRps = median(samples.get('parsing proxy')!.map((s) => s.rps));
+  const lines = [
+    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at 32 connections, ${rounds} interleaved rounds of ${seconds} s; probe: 600 sequential requests each.`,
+    '',
+    '| target | added p50 ms @1 | added first chunk ms @1 | rps @32 | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const t of targets.slice(1)) {
+    const s = samples.get(t.name)!;
+    const m = (f: keyof Sample) => median(s.map((x) => x[f]));
+    lines.push(`| ${t.name} | ${(median(latency.get(t.name)!) - direct.plain).toFixed(3)} | ${(median(ttfc.get(t.name)!) - direct.stream).toFixed(3)} | ${Math.round(m('rps'))} | ${(m('rps') / proxyRps).toFixed(2)} | ${Math.round(m('cpuUs'))} | ${m('p99')} | ${Math.round(m('rssMb'))} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+} finally {
+  for (const s of stacks) await s.stop();
+  await stopProcess(proxy.child);
+  await stopProcess(upstream.child);
+}
