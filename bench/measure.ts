@@ -59,7 +59,8 @@ export async function probe(targets: Target[], mode: Mode, probes: number): Prom
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
   const out = new Map<string, number[]>(targets.map((t) => [t.name, []]));
   for (let i = 0; i < probes; i++) {
-    for (const t of targets) {
+    // The order turns each time: no target always follows the same one.
+    for (const t of targets.map((_, k) => targets[(k + i) % targets.length]!)) {
       const started = performance.now();
       const res = await request(t.url, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...t.headers }, body: bodies[mode] });
       let first: number | null = null;

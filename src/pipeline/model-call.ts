@@ -138,9 +138,13 @@ async function settleTimed(ctx: CallContext, deps: PipelineDeps, s: Settlement):
   deps.stages.lap(ctx, 'durable');
 }
 
+/** A stream's headers wait this long for its first event, to leave in the same write. */
+const HEADERS_ALONE_AFTER_MS = 5;
+
 /**
  * Relays an SSE stream event by event as it arrives. The event that ends the stream is held
- * back until the charge is durable, so a client that saw the end of its answer was billed.
+ * back until the charge is durable, so a client that saw the end of its answer was billed; the
+ * events that arrived with it leave with it, in one write.
  * An event calling a tool outside the scope is not relayed: the stream ends there with an error
  * event, the upstream is aborted, and what the model produced until then is charged.
  */
@@ -152,9 +156,13 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
   });
-  res.flushHeaders();
+  // The headers leave with the first event (one write where there would be two), or alone if
+  // the model is slow to start.
+  let headersAlone: NodeJS.Timeout | undefined = setTimeout(() => res.flushHeaders(), HEADERS_ALONE_AFTER_MS);
   const splitter = new SseSplitter();
   let terminal: string | null = null;
+  /** Events that came with the terminal one, once others went before: they leave together with it. */
+  let withTerminal = '';
   let blocked: GatewayError | null = null;
   /** Why the gateway cut the stream itself (`server.stream_max_seconds`), if it did. */
   let cut: GatewayError | null = null;
@@ -170,7 +178,14 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
         if (streamMeter.isTerminal(event)) terminal = `${event.raw}\n\n`;
         else out += `${event.raw}\n\n`;
       }
-      if (out.length > 0 && !res.write(out)) await waitForDrain(res);
+      // The first events are never held (time to first chunk); the last ones wait for the end.
+      if (terminal !== null && headersAlone === undefined) {
+        withTerminal += out;
+      } else if (out.length > 0) {
+        clearTimeout(headersAlone);
+        headersAlone = undefined;
+        if (!res.write(out)) await waitForDrain(res);
+      }
       if (res.destroyed || blocked) break;
     }
   } catch (err) {
@@ -189,10 +204,11 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
   deps.stages.lap(ctx, 'relay');
   await settleTimed(ctx, deps, { ...metered, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
+  clearTimeout(headersAlone);
   if (res.destroyed) return;
-  if (blocked) res.end(streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
-  else if (cut) res.end(streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
-  else res.end(terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error'));
+  if (blocked) res.end(withTerminal + streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
+  else if (cut) res.end(withTerminal + streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
+  else res.end(withTerminal + (terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error')));
   deps.stages.lap(ctx, 'respond');
 }
 
