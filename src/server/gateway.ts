@@ -250,7 +250,7 @@ export class Gateway {
       // Answers may be released before their lines and events commit (storage.answer_after): an
       // admin read first lets queued writes commit and the detectors judge them.
       caughtUp: async () => {
-        await audit.flush();
+        await Promise.all([audit.flush(), content.flush()]);
         await detection.idle();
       },
     };

@@ -85,7 +85,9 @@ describe('a spend line the crash left without its audit event', () => {
       const opened = await crashAdmin(first.url, 'POST', '/admin/v1/sessions', { agent: 'demo-agent', task: 'recover' });
       // One real call: an ordinary line with its event.
       expect(await crashChat(first.url, opened.token, 'hi', false)).not.toBeNull();
+      await crashAdmin(first.url, 'GET', '/admin/v1/whoami'); // an admin request lets the line commit (answer_after: hold)
       const [line] = await first.gateway.store.listUsage({ limit: 1 });
+      expect(line).toBeDefined();
       // A line as a crash between the two writes leaves it: on the ledger, its event never written.
       const lost = { ...line!, id: 'use_lostevent0000000000000000000000', requestId: 'req_lostevent', createdAt: Date.now() };
       await first.gateway.store.recordUsage([lost]);
