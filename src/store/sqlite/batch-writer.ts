@@ -32,18 +32,34 @@ export interface RowBatch {
 /** Where each written row landed on the chain (same order as `rows`). */
 export type ChainLink = Pick<ChainRecord, 'seq' | 'prevHash' | 'hash'>;
 
-export class SqliteBatchWriter {
-  private readonly statements = new Map<string, Database.Statement>();
+/** Statements prepared once per connection and reused: preparing costs more than running. */
+export class PreparedStatements {
+  private readonly cache = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {}
 
-  private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
+  /** The statement for `sql`; `raw` ones return rows as arrays. */
+  get(sql: string, raw = false): Database.Statement {
+    const key = raw ? `raw:${sql}` : sql;
+    let s = this.cache.get(key);
     if (!s) {
       s = this.db.prepare(sql);
-      this.statements.set(sql, s);
+      if (raw) s.raw(true);
+      this.cache.set(key, s);
     }
     return s;
+  }
+}
+
+export class SqliteBatchWriter {
+  private readonly statements: PreparedStatements;
+
+  constructor(private readonly db: Database.Database) {
+    this.statements = new PreparedStatements(db);
+  }
+
+  private stmt(sql: string): Database.Statement {
+    return this.statements.get(sql);
   }
 
   /** Journal rows, written inside the caller's transaction. */

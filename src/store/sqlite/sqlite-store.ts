@@ -13,7 +13,7 @@ import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
 import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
+import { openSqlite, PreparedStatements, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { SqliteWriterThread } from './writer-thread.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -50,7 +50,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly capabilities = { shared: false };
   private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: PreparedStatements;
   private readonly batches: SqliteBatchWriter;
   /** Started at the first batch (after migrations), when `writeThread` is on. */
   private writer: SqliteWriterThread | null = null;
@@ -58,18 +58,13 @@ export class SqliteStore implements Store {
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openSqlite(options.path, options.synchronous);
+    this.statements = new PreparedStatements(this.db);
     this.batches = new SqliteBatchWriter(this.db);
     this.useWriterThread = options.path !== ':memory:' && (options.writeThread ?? true);
   }
 
-  /** Statements are prepared once and reused: preparing costs more than running. */
   private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return this.statements.get(sql);
   }
 
   private one(sql: string, ...params: unknown[]): Row | undefined {
@@ -463,12 +458,7 @@ export class SqliteStore implements Store {
     // Rows as arrays (better-sqlite3's raw mode): verification reads the whole table, and
     // building one object per row is most of the cost of reading it.
     const sql = `SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`;
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql).raw(true);
-      this.statements.set(sql, s);
-    }
-    return (s.all(afterSeq, limit) as unknown[][]).map(recordFromValues);
+    return (this.statements.get(sql, true).all(afterSeq, limit) as unknown[][]).map(recordFromValues);
   }
 
   async putCheckpoint(c: AuditCheckpoint): Promise<void> {
