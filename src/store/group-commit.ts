@@ -1,16 +1,20 @@
 // Group commit: writes from many concurrent requests are gathered and flushed in one
 // transaction. A lone write is flushed on the next turn of the event loop, so it waits no longer
-// than one commit; under load, one commit carries many requests' writes.
+// than one commit; under load, one commit carries many requests' writes. By default one batch is
+// in flight at a time (the next one gathers meanwhile); with `pipelined`, for a store that
+// commits batches in the order they were sent, each turn's batch goes out at once.
 
 export class GroupCommit<T> {
   private pending: T[] = [];
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private scheduled = false;
-  private flushing: Promise<void> | null = null;
+  /** Settles once every batch sent so far has (never rejects). */
+  private inFlight: Promise<void> | null = null;
 
   constructor(
     private readonly flushBatch: (items: T[]) => Promise<void>,
     private readonly maxBatch = 512,
+    private readonly pipelined = false,
   ) {}
 
   /** Queues `item`; resolves once it is durably written (rejects if its batch failed). */
@@ -26,24 +30,29 @@ export class GroupCommit<T> {
     });
   }
 
-  /** Writes everything queued so far; resolves when it is durable. */
+  /** Writes everything queued so far; resolves when it (and every batch before it) is durable. */
   async flush(): Promise<void> {
     this.scheduled = false;
-    // One batch at a time keeps the order of writes the order of calls.
-    while (this.flushing) await this.flushing;
-    if (this.pending.length === 0) return;
+    // One batch at a time keeps the order of writes the order of calls (unless the store does).
+    if (!this.pipelined) while (this.inFlight) await this.inFlight;
+    if (this.pending.length === 0) {
+      if (this.inFlight) await this.inFlight;
+      return;
+    }
     const items = this.pending;
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    this.flushing = this.flushBatch(items).then(
+    const sent = this.flushBatch(items).then(
       () => waiters.forEach((w) => w.resolve()),
       (err: unknown) => waiters.forEach((w) => w.reject(err)),
     );
+    const all = this.inFlight ? Promise.all([this.inFlight, sent]).then(() => undefined) : sent;
+    this.inFlight = all;
     try {
-      await this.flushing;
+      await all;
     } finally {
-      this.flushing = null;
+      if (this.inFlight === all) this.inFlight = null;
     }
   }
 

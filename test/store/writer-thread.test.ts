@@ -59,6 +59,21 @@ describe('SQLite writer thread', () => {
     await store.close();
   });
 
+  it('fails a bad batch alone among many in flight at once (committed together, each in its savepoint)', async () => {
+    const store = new SqliteStore({ path: dbPath() });
+    await store.migrate();
+    await store.appendEvents([event(0, 0)]);
+    const sent = Array.from({ length: 30 }, (_, b) => store.appendEvents(b === 12 ? [event(b + 1, 0), event(0, 0)] : [event(b + 1, 0), event(b + 1, 1)]));
+    const settled = await Promise.allSettled(sent);
+    expect(settled.map((s) => s.status)).toEqual(settled.map((_, b) => (b === 12 ? 'rejected' : 'fulfilled')));
+    // The others are on one unbroken chain, in the order sent; nothing of the bad one is kept.
+    const seqs = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value.map((e) => e.seq) : []));
+    expect(seqs).toEqual(Array.from({ length: 58 }, (_, i) => i + 2));
+    expect(await chainOf(store)).toHaveLength(59);
+    expect((await store.listEvents({ sessionId: 's13' })).length).toBe(0);
+    await store.close();
+  });
+
   it('has every batch in flight on disk once close() returns', async () => {
     const path = dbPath();
     const store = new SqliteStore({ path });

@@ -48,7 +48,8 @@ export interface SqliteStoreOptions {
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
-  readonly capabilities = { shared: false };
+  // Batches are committed in call order: inline at once, or by the writer thread in the order sent.
+  readonly capabilities = { shared: false, orderedWrites: true };
   private readonly db: Database.Database;
   private readonly statements: PreparedStatements;
   private readonly batches: SqliteBatchWriter;

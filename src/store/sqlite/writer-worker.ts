@@ -1,6 +1,8 @@
-// The writer thread's body: its own connection to the store's file, one batch at a time, in the
-// order the gateway sent them. Answers each with where its audit rows landed, or with the error.
-import { parentPort, workerData } from 'node:worker_threads';
+// The writer thread's body: its own connection to the store's file, batches committed in the
+// order the gateway sent them. Batches that queued up while it was committing are taken
+// together into one transaction — each in its own savepoint, so a bad batch fails alone — and
+// each is answered with where its audit rows landed, or with its error.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { unlinkedRecord } from '../chain.js';
 import type { WriteSet } from '../store.js';
 import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
@@ -11,19 +13,49 @@ const db = openSqlite(path, synchronous);
 const writer = new SqliteBatchWriter(db);
 const port = parentPort!;
 
-port.on('message', (m: WriterRequest) => {
-  if ('close' in m) {
+type Batch = { id: number; json: string };
+
+const errorOf = (err: unknown) => {
+  const e = err as Error & { code?: string };
+  return { name: e.name, message: e.message, code: e.code };
+};
+
+/** One batch, in a savepoint of the enclosing transaction (better-sqlite3 nests them so). */
+function writeOne(batch: Batch): WriterReply {
+  try {
+    const set = JSON.parse(batch.json) as WriteSet;
+    return { id: batch.id, links: writer.write({ rows: set.events.map(unlinkedRecord), records: set.records, reservations: set.reservations }) };
+  } catch (err) {
+    return { id: batch.id, error: errorOf(err) };
+  }
+}
+
+const writeAll = db.transaction((batches: Batch[]) => batches.map(writeOne));
+
+function commit(batches: Batch[]): void {
+  let replies: WriterReply[];
+  try {
+    replies = batches.length === 1 ? [writeOne(batches[0]!)] : writeAll.immediate(batches);
+  } catch (err) {
+    // The commit itself failed: none of them is on disk.
+    replies = batches.map((b) => ({ id: b.id, error: errorOf(err) }));
+  }
+  for (const reply of replies) port.postMessage(reply);
+}
+
+port.on('message', (first: WriterRequest) => {
+  const batches: Batch[] = [];
+  let closing = false;
+  for (let m: WriterRequest | undefined = first; m; m = receiveMessageOnPort(port)?.message as WriterRequest | undefined) {
+    if ('close' in m) {
+      closing = true;
+      break;
+    }
+    batches.push(m);
+  }
+  if (batches.length > 0) commit(batches);
+  if (closing) {
     db.close();
     port.close();
-    return;
   }
-  let reply: WriterReply;
-  try {
-    const set = JSON.parse(m.json) as WriteSet;
-    reply = { id: m.id, links: writer.write({ rows: set.events.map(unlinkedRecord), records: set.records, reservations: set.reservations }) };
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    reply = { id: m.id, error: { name: e.name, message: e.message, code: e.code } };
-  }
-  port.postMessage(reply);
 });
