@@ -54,8 +54,12 @@ export class PreparedStatements {
 export class SqliteBatchWriter {
   private readonly statements: PreparedStatements;
 
-  constructor(private readonly db: Database.Database) {
-    this.statements = new PreparedStatements(db);
+  /** `statements`: the connection's cache, when its owner keeps one too. */
+  constructor(
+    private readonly db: Database.Database,
+    statements?: PreparedStatements,
+  ) {
+    this.statements = statements ?? new PreparedStatements(db);
   }
 
   private stmt(sql: string): Database.Statement {

@@ -60,7 +60,7 @@ export class SqliteStore implements Store {
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openSqlite(options.path, options.synchronous);
     this.statements = new PreparedStatements(this.db);
-    this.batches = new SqliteBatchWriter(this.db);
+    this.batches = new SqliteBatchWriter(this.db, this.statements);
     this.useWriterThread = options.path !== ':memory:' && (options.writeThread ?? true);
   }
 
