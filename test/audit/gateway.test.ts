@@ -173,7 +173,11 @@ describe('checkpoints', () => {
     const gw = await start({ audit: { checkpoint_interval_seconds: 1 } });
     const token = await openToken(gw);
     await (await chat(gw, token)).text();
-    await expect.poll(async () => (await gw.inner.latestCheckpoint())?.lastSeq, { timeout: 3000 }).toBe((await gw.inner.chainHead()).lastSeq);
+    // The answer may leave before its model.call event commits (answer_after: hold); an admin
+    // request first lets queued writes commit, so the head read next is the call's whole record.
+    await gw.admin('GET', '/admin/v1/audit/verify');
+    const head = (await gw.inner.chainHead()).lastSeq;
+    await expect.poll(async () => (await gw.inner.latestCheckpoint())?.lastSeq, { timeout: 3000 }).toBe(head);
     await (await chat(gw, token)).text();
     const before = (await gw.inner.chainHead()).lastSeq;
     await gw.gateway.close(500);
