@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { ContentKind, ContentLogging, ContentRecord, Store } from '../store/index.js';
 import { GroupCommit } from '../store/index.js';
-import { newId } from '../util/ids.js';
+import { newTimeOrderedId } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 
 export interface RedactionPattern {
@@ -104,7 +104,7 @@ export class ContentLog {
     const writes = texts.map(([kind, text]) => {
       const redacted = mode === 'full' ? redact(text, this.patterns) : null;
       return this.writer.add({
-        id: newId('cnt'),
+        id: newTimeOrderedId('cnt'),
         ...owner,
         kind,
         sha256: sha256Hex(text),

@@ -4,7 +4,7 @@
 // checkpoints, and copied to the export sinks once durable. See docs/audit.md.
 import type { AuditCheckpoint, AuditEvent, ChainedEvent, Store } from '../store/index.js';
 import { WriteQueue } from '../store/index.js';
-import { newId } from '../util/ids.js';
+import { newTimeOrderedId } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { checkCheckpoint, signCheckpoint, type CheckpointKeys, type CheckpointSigner } from './checkpoints.js';
 import type { ExportSink } from './export.js';
@@ -68,7 +68,7 @@ export class AuditLog {
   record(e: NewEvent): Promise<void> {
     const requestId = e.requestId ?? null;
     const durable = this.queue.add({ event: {
-      id: newId('evt'),
+      id: newTimeOrderedId('evt'),
       time: this.now(),
       type: e.type,
       actor: e.actor,

@@ -3,7 +3,7 @@
 // when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
 // tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
 import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger } from '../budget/index.js';
-import { newId } from '../util/ids.js';
+import { newTimeOrderedId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
 import { countPromptTokens } from '../providers/prompt-tokens.js';
@@ -56,7 +56,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   stepUpGate(ctx, deps, amount);
   ctx.heldPromptTokens = prompt;
   // The hold and the call's spend line share one id: the line ends the hold.
-  ctx.usageId = newId('use');
+  ctx.usageId = newTimeOrderedId('use');
   const hold = pendingReservation(ctx, deps, amount);
   ctx.reservation = await deps.ledger.reserve(accounts, amount, hold);
 }

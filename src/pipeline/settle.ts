@@ -5,7 +5,7 @@ import { promptText } from '../audit/content.js';
 import { spendLineEventData } from '../budget/index.js';
 import { costNano } from '../providers/pricing.js';
 import type { Usage, UsageOutcome, UsageRecord } from '../store/index.js';
-import { newId } from '../util/ids.js';
+import { newTimeOrderedId } from '../util/ids.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 export interface Settlement {
@@ -27,7 +27,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   if (ctx.reservation) deps.ledger.settle(ctx.reservation, { tokens: s.usage.inputTokens + s.usage.outputTokens, usdNano: cost }, true);
   if (ctx.rateAdmission && !s.retrying) deps.rateLimiter.adjust(ctx.rateAdmission, s.usage.inputTokens + s.usage.outputTokens);
   const record: UsageRecord = {
-    id: ctx.usageId ?? newId('use'),
+    id: ctx.usageId ?? newTimeOrderedId('use'),
     requestId: ctx.requestId,
     sessionId: session.id,
     agentId: session.agentId,

@@ -14,7 +14,7 @@ import { softThresholdGate } from '../pipeline/reserve.js';
 import { loadAccounts } from '../pipeline/resolve.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { Agent, PendingReservation, Profile, Session, UsageRecord } from '../store/index.js';
-import { newId } from '../util/ids.js';
+import { newTimeOrderedId } from '../util/ids.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { Authorizer } from './authorizer.js';
 import { inLayers, inScope, TOOL_NAME, toolId } from './scope.js';
@@ -170,7 +170,7 @@ export class ToolGate {
           await this.softThreshold(check, profile, costNano);
           // The hold and the call's spend line share an id: on a shared ledger the hold is durable
           // (a replica killed mid-call leaves it to reconcile) and the line settles it.
-          const lineId = newId('use');
+          const lineId = newTimeOrderedId('use');
           const reservation = await this.deps.ledger.reserve(accounts, { tokens: 0, usdNano: costNano }, toolHold(check, id, lineId, costNano, this.deps.now()));
           hold = { reservation, costNano, lineId };
         }
