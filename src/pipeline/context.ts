@@ -51,7 +51,8 @@ export interface PipelineDeps {
   streamMaxMs: number;
   /** Calls in flight per session, against `server.max_concurrent_calls_per_session`. */
   concurrency: SessionConcurrency;
-  logRequests: boolean;
+  /** Where the one line per request goes (`server.log_requests`), or null for none. */
+  requestLog: Logger | null;
   /**
    * What must be on disk before the end of an answer is released (`storage.answer_after`):
    * `hold` — the call's worst-case hold (its exact line and events follow in the next group

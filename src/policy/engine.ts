@@ -200,7 +200,8 @@ export class PolicyEngine {
     const key = this.options.cacheSize > 0 ? cacheKey(generation, request) : null;
     if (key !== null) {
       const hit = this.cache.get(key);
-      if (hit) return { ...hit, cached: true };
+      // Named fields, not a spread: this runs on every call (see store/chain.ts).
+      if (hit) return { version: hit.version, cached: true, effect: hit.effect, policies: hit.policies, reasons: hit.reasons, errors: hit.errors };
     }
     const decision = this.evaluate(generation, request);
     if (key !== null) {
@@ -211,7 +212,7 @@ export class PolicyEngine {
   }
 
   private evaluate(generation: PolicyGeneration, request: PolicyRequest): PolicyDecision {
-    const base = { version: generation.version, cached: false };
+    const decided = (effect: PolicyEffect, policies: string[], reasons: string[], errors: string[]): PolicyDecision => ({ effect, policies, reasons, errors, version: generation.version, cached: false });
     const answer = cedar.statefulIsAuthorized({
       principal: uid(request.principal),
       action: { type: 'Tollgate::Action', id: request.action },
@@ -225,23 +226,20 @@ export class PolicyEngine {
     if (answer.type === 'failure') {
       // The request does not fit the schema: nothing was evaluated, so nothing may run.
       const errors = answer.errors.map((e) => e.message);
-      return { ...base, effect: 'deny', policies: [], reasons: ['the request could not be evaluated (fail closed)'], errors };
+      return decided('deny', [], ['the request could not be evaluated (fail closed)'], errors);
     }
     const { decision, diagnostics } = answer.response;
     if (diagnostics.errors.length > 0) {
       // Cedar skipped the erroring policies; had one been a forbid, allowing would be wrong.
-      return {
-        ...base, effect: 'deny', policies: diagnostics.errors.map((e) => e.policyId),
-        reasons: ['a policy failed to evaluate (fail closed)'], errors: diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`),
-      };
+      return decided('deny', diagnostics.errors.map((e) => e.policyId), ['a policy failed to evaluate (fail closed)'], diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`));
     }
     const policies = diagnostics.reason;
-    if (decision === 'allow') return { ...base, effect: 'allow', policies, reasons: [], errors: [] };
-    if (policies.length === 0) return { ...base, effect: 'deny', policies, reasons: ['no policy permits this request'], errors: [] };
+    if (decision === 'allow') return decided('allow', policies, [], []);
+    if (policies.length === 0) return decided('deny', policies, ['no policy permits this request'], []);
     const deciding = policies.map((id) => generation.policies.get(id));
     const reasons = deciding.map((p) => p?.annotations.reason ?? `forbidden by policy ${p?.id ?? '?'}`);
     const approvable = deciding.every((p) => p?.annotations.approval === 'required');
-    return { ...base, effect: approvable ? 'approval' : 'deny', policies, reasons, errors: [] };
+    return decided(approvable ? 'approval' : 'deny', policies, reasons, []);
   }
 }
 

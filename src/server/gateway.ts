@@ -20,7 +20,7 @@ import { ProviderRegistry } from '../providers/registry.js';
 import { openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
 import { answerClientError, baseUrl, sendError, sendJson } from '../util/http.js';
-import { createLogger, type Logger } from '../util/logger.js';
+import { createLogger, requestLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { handleAdmin, type AdminDeps } from './admin.js';
 import { handleAgentApi } from './agent-api.js';
@@ -236,7 +236,7 @@ export class Gateway {
       maxJsonDepth: config.server.max_json_depth,
       streamMaxMs: config.server.stream_max_seconds * 1000,
       concurrency: new SessionConcurrency(config.server.max_concurrent_calls_per_session),
-      logRequests: config.server.log_requests,
+      requestLog: config.server.log_requests ? requestLogger(logger) : null,
       answerAfter: config.storage.answer_after,
     };
     const admin: AdminDeps = {

@@ -88,7 +88,17 @@ export function eventHash(e: AuditEvent, seq: number, prevHash: string): string 
 }
 
 function toRecord(e: AuditEvent, seq: number, prevHash: string | null, hash: string | null): ChainRecord {
-  return { ...unlinkedRecord(e), seq, prevHash, hash };
+  return linkedRecord(unlinkedRecord(e), seq, prevHash, hash);
+}
+
+// The copies below name every field rather than spread: on Node 20's V8, `{ ...row, seq }` on a
+// ten-field object takes a slow path (~2 µs) where a literal takes ~10 ns, and these run per event.
+
+function linkedRecord(row: UnlinkedRecord, seq: number, prevHash: string | null, hash: string | null): ChainRecord {
+  return {
+    seq, id: row.id, time: row.time, type: row.type, actor: row.actor, requestId: row.requestId, agentId: row.agentId, sessionId: row.sessionId,
+    teamId: row.teamId, chainJson: row.chainJson, dataJson: row.dataJson, prevHash, hash,
+  };
 }
 
 /** An event's row before it has a place on the chain: its canonical texts, no seq or hashes. */
@@ -109,7 +119,7 @@ export function linkRecords(rows: readonly UnlinkedRecord[], head: { lastSeq: nu
   const records: ChainRecord[] = [];
   for (const row of rows) {
     seq += 1;
-    const record: ChainRecord = { ...row, seq, prevHash, hash: null };
+    const record = linkedRecord(row, seq, prevHash, null);
     record.hash = recordHash(record);
     records.push(record);
     prevHash = record.hash;
@@ -119,7 +129,10 @@ export function linkRecords(rows: readonly UnlinkedRecord[], head: { lastSeq: nu
 
 /** `events` as stored once linked as `records` (same order). */
 export function chainedEvents(events: readonly AuditEvent[], records: readonly Pick<ChainRecord, 'seq' | 'prevHash' | 'hash'>[]): ChainedEvent[] {
-  return events.map((e, i) => ({ ...e, seq: records[i]!.seq, prevHash: records[i]!.prevHash, hash: records[i]!.hash }));
+  return events.map((e, i) => ({
+    id: e.id, time: e.time, type: e.type, actor: e.actor, requestId: e.requestId, agentId: e.agentId, sessionId: e.sessionId, teamId: e.teamId,
+    chain: e.chain, data: e.data, seq: records[i]!.seq, prevHash: records[i]!.prevHash, hash: records[i]!.hash,
+  }));
 }
 
 /**
