@@ -8,6 +8,7 @@
 import { Readable } from 'node:stream';
 import { GatewayError } from '../errors/index.js';
 import type { ModelRoute } from '../providers/registry.js';
+import type { CallAbort } from './call-abort.js';
 import type { CallContext, PipelineDeps } from './context.js';
 import { forward, type UpstreamResponse } from './forward.js';
 import { NO_USAGE } from './meter.js';
@@ -53,7 +54,7 @@ async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute):
   journalReservation(ctx, deps);
 }
 
-export async function forwardWithFallbacks(ctx: CallContext, deps: PipelineDeps, signal: AbortSignal): Promise<UpstreamResponse> {
+export async function forwardWithFallbacks(ctx: CallContext, deps: PipelineDeps, signal: CallAbort): Promise<UpstreamResponse> {
   const fallbacks = ctx.route!.fallbacks.filter((f) => f.provider.serves(ctx.call!.api));
   if (fallbacks.length === 0) return forward(ctx, signal);
   for (let i = 0; ; i++) {

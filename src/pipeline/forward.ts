@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../errors/index.js';
+import type { CallAbort } from './call-abort.js';
 import type { CallContext } from './context.js';
 
 export interface UpstreamResponse {
@@ -26,7 +27,7 @@ export function upstreamFailure(err: unknown): GatewayError {
   return new GatewayError('upstream_unavailable', undefined, { cause: err });
 }
 
-export async function forward(ctx: CallContext, signal: AbortSignal): Promise<UpstreamResponse> {
+export async function forward(ctx: CallContext, signal: CallAbort): Promise<UpstreamResponse> {
   const route = ctx.route!;
   const provider = route.provider;
   const call = ctx.call!;

@@ -11,6 +11,7 @@ import { sendError } from '../util/http.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
+import { CallAbort } from './call-abort.js';
 import type { CallContext, PipelineDeps } from './context.js';
 import { forwardWithFallbacks } from './fallback.js';
 import { upstreamFailure, type UpstreamResponse } from './forward.js';
@@ -246,7 +247,7 @@ export async function handleModelCall(
   const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter };
   deps.stages.start(ctx);
   const { stages } = deps;
-  const abort = new AbortController();
+  const abort = new CallAbort();
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
   };
@@ -280,7 +281,7 @@ export async function handleModelCall(
     deadline = setTimeout(() => {
       abort.abort(new GatewayError('stream_too_long', `The upstream answer ran past ${deps.streamMaxMs / 1000} s (server.stream_max_seconds) and was cut.`));
     }, deps.streamMaxMs);
-    const upstream = await forwardWithFallbacks(ctx, deps, abort.signal);
+    const upstream = await forwardWithFallbacks(ctx, deps, abort);
     ctx.upstreamAt = performance.now();
     stages.lap(ctx, 'forward');
     status = upstream.status;
@@ -294,7 +295,7 @@ export async function handleModelCall(
     if (ctx.reservation && !ctx.reservation.settled) {
       if (forwarded) {
         // Forwarded but nothing came back: record the attempt, charge nothing.
-        const clientGone = abort.signal.aborted && !(abort.signal.reason instanceof GatewayError);
+        const clientGone = abort.aborted && !(abort.reason instanceof GatewayError);
         await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: clientGone ? 'client_aborted' : 'upstream_error', httpStatus: e.status })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {

@@ -19,6 +19,9 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): D
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // Savepoint journals (the writer thread puts each batch of a commit in a savepoint) stay in
+  // memory instead of a temporary file created and unlinked in /var/tmp several times a second.
+  db.pragma('temp_store = MEMORY');
   return db;
 }
 
