@@ -1,7 +1,8 @@
 // `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream]`: a CPU profile of
 // Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
-// drives the benchmark's call at C connections, then prints where the gateway's CPU went: self
-// time by function and by source file. The .cpuprofile is kept (open it in Chrome DevTools).
+// drives the benchmark's call at C connections, then prints where the gateway's CPU went: per
+// thread (from /proc), then the event loop's self time by function and by source file. The
+// .cpuprofile files are kept (one per thread; open them in Chrome DevTools).
 import autocannon from 'autocannon';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,16 +26,31 @@ try {
   const body = JSON.stringify({ ...BENCH_CALL, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${stack.tokens.budgeted}` };
   await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections: 8, amount: 2000, headers, body });
-  const ticks = () => readFileSync(`/proc/${stack.gateway.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((sum, f) => sum + Number(f), 0);
-  const before = ticks();
+  const pid = stack.gateway.child.pid!;
+  /** utime and stime (clock ticks) of `/proc/<pid>[/task/<tid>]/stat`. */
+  const ticksOf = (path: string) => readFileSync(path, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number) as [number, number];
+  const threadTicks = () => new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, ticksOf(`/proc/${pid}/task/${tid}/stat`)]));
+  const [u0, s0] = ticksOf(`/proc/${pid}/stat`);
+  const threadsBefore = threadTicks();
   const result = await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections, duration: seconds, headers, body });
-  const cpuUs = ((ticks() - before) * 10_000) / result.requests.total;
-  process.stdout.write(`${Math.round(result.requests.average)} rps over ${seconds} s at ${connections} connections, ${Math.round(cpuUs)} µs CPU per request, ${result.non2xx + result.errors} errors\n`);
+  const [u1, s1] = ticksOf(`/proc/${pid}/stat`);
+  const threadsAfter = threadTicks();
+  const perRequest = (ticks: number) => Math.round((ticks * 10_000) / result.requests.total);
+  process.stdout.write(`${Math.round(result.requests.average)} rps over ${seconds} s at ${connections} connections, ${perRequest(u1 - u0 + s1 - s0)} µs CPU per request, ${result.non2xx + result.errors} errors\n`);
+  // Per thread: the event loop (the main thread), the SQLite writer, V8's GC helpers, libuv's pool.
+  // Threads are not named on Linux (all `node`); the writer is the busiest after the main thread.
+  process.stdout.write('CPU µs per request by thread (user + system):\n');
+  const rows = [...threadsAfter].map(([tid, [u, s]]) => {
+    const [ub, sb] = threadsBefore.get(tid) ?? [0, 0];
+    return { tid, user: perRequest(u - ub), system: perRequest(s - sb) };
+  }).filter((t) => t.user + t.system > 0).sort((a, b) => (a.tid === String(pid) ? -1 : b.tid === String(pid) ? 1 : b.user + b.system - (a.user + a.system)));
+  for (const t of rows) process.stdout.write(`  ${t.tid === String(pid) ? 'main (event loop)' : `thread ${t.tid}`}: ${t.user + t.system} (${t.user} + ${t.system})\n`);
 } finally {
   await stack.stop();
 }
 
-const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+// One profile per thread, named CPU.<date>.<time>.<pid>.<thread>.<seq>: the main thread is 0.
+const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile') && f.includes(`.${stack.gateway.child.pid}.0.`));
 if (!file) throw new Error(`no profile written in ${profDir}`);
 const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile;
 const selfUs = new Map<number, number>();
@@ -84,4 +100,4 @@ walk(profile.nodes[0]!.id, new Set());
 inclusive.delete(frameName(profile.nodes[0]!));
 const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
   .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
-process.stdout.write(`\nbusy CPU by source file (self time):\n${top(byFile, 25)}\n\nby function (self):\n${top(byFunction, 40)}\n\nby function (inclusive):\n${top(inclusive, 60)}\n\nprofile: ${join(profDir, file)}\n`);
+process.stdout.write(`\nthe event loop's busy CPU by source file (self time):\n${top(byFile, 25)}\n\nby function (self):\n${top(byFunction, 40)}\n\nby function (inclusive):\n${top(inclusive, 60)}\n\nprofile: ${join(profDir, file)}\n`);
