@@ -124,10 +124,10 @@ export class DetectionEngine {
     const { directory } = this.o;
     // Whose profile judges it: the delegating session's for a delegation, else the signal's agent's.
     const sessionId = signal.kind === 'delegated' ? signal.parentId : signal.sessionId;
-    const sessionRecord = sessionId ? await directory.sessions.get(sessionId) : null;
+    const sessionRecord = sessionId ? (directory.sessions.peek(sessionId) ?? (await directory.sessions.get(sessionId))) : null;
     const agentId = signal.kind === 'delegated' ? (sessionRecord?.agentId ?? null) : signal.agentId;
-    const agentRecord = agentId ? await directory.agents.get(agentId) : null;
-    const profile: Profile | null = agentRecord ? await directory.profiles.get(agentRecord.profileId) : null;
+    const agentRecord = agentId ? (directory.agents.peek(agentId) ?? (await directory.agents.get(agentId))) : null;
+    const profile: Profile | null = agentRecord ? (directory.profiles.peek(agentRecord.profileId) ?? (await directory.profiles.get(agentRecord.profileId))) : null;
     const mix = profile ? this.toolMix(profile.id) : null;
     const warm = (mix?.total ?? 0) >= this.o.config.learning.warmup_tool_calls;
 

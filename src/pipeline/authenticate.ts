@@ -37,7 +37,7 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
   const claims = await deps.tokens.verify(token);
   ctx.claims = claims;
   if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
-  const session = await deps.directory.sessions.get(claims.sid);
+  const session = deps.directory.sessions.peek(claims.sid) ?? (await deps.directory.sessions.get(claims.sid));
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
   if (session.status === 'suspended') {
     // Contained: say which approval a human must decide, so the agent (or its SDK) can wait on it.
@@ -46,7 +46,7 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
   }
   if (session.status !== 'active') throw new GatewayError('session_inactive', `The session is ${session.status}.`);
   if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
-  const agent = await deps.directory.agents.get(session.agentId);
+  const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
   ctx.session = session;
   ctx.agent = agent;

@@ -11,7 +11,9 @@ export async function loadAccounts(
   session: Session,
   deps: { directory: Directory; ledger: Ledger; timeZone: string; now: () => number },
 ): Promise<{ accounts: Account[]; profile: Profile | null; team: Team | null }> {
-  const [profile, team] = await Promise.all([deps.directory.profiles.get(session.profileId), deps.directory.teams.get(session.teamId)]);
+  const { profiles, teams } = deps.directory;
+  const profile = profiles.peek(session.profileId) ?? (await profiles.get(session.profileId));
+  const team = teams.peek(session.teamId) ?? (await teams.get(session.teamId));
   const accounts: Account[] = [await deps.ledger.load(session)];
   const now = deps.now();
   if (profile?.agentBudget) accounts.push(await deps.ledger.loadPeriod('agent', session.agentId, profile.agentBudget, periodWindow(profile.agentBudget.period, now, deps.timeZone)));

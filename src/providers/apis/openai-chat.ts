@@ -235,8 +235,12 @@ export const openAiChat: ApiAdapter = {
     }
     if (call.stream) {
       // Ask for the usage chunk even when the client did not; the meter strips it again.
+      // A copy built key by key, not a spread: this runs on every streamed call (see store/chain.ts).
       const options = (body.stream_options ?? {}) as Record<string, unknown>;
-      body.stream_options = { ...options, include_usage: true };
+      const withUsage: Record<string, unknown> = {};
+      for (const key in options) withUsage[key] = options[key];
+      withUsage.include_usage = true;
+      body.stream_options = withUsage;
     }
   },
 
