@@ -67,11 +67,14 @@ async function ledgerOf(schema: string, sessionId: string) {
   const db = new pg.Client({ connectionString: PG_URL });
   await db.connect();
   try {
+    // One snapshot for all four reads: calls still settling must not land between two of them.
+    await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const s = pg.escapeIdentifier(schema);
     const account = (await db.query(`SELECT spent_usd_nano::float8 AS spent, reserved_usd_nano::float8 AS reserved FROM ${s}.budget_accounts WHERE key = $1`, [sessionId])).rows[0] as { spent: number; reserved: number };
     const lines = (await db.query(`SELECT count(*)::int AS n, coalesce(sum(cost_usd_nano), 0)::float8 AS usd, count(*) FILTER (WHERE outcome = 'reconciled')::int AS reconciled, count(DISTINCT request_id)::int AS requests FROM ${s}.usage_records WHERE session_id = $1`, [sessionId])).rows[0] as { n: number; usd: number; reconciled: number; requests: number };
     const session = (await db.query(`SELECT spent_usd_nano::float8 AS usd, spent_requests::int AS requests FROM ${s}.sessions WHERE id = $1`, [sessionId])).rows[0] as { usd: number; requests: number };
     const holds = (await db.query(`SELECT count(*)::int AS n FROM ${s}.reservations`)).rows[0] as { n: number };
+    await db.query('COMMIT');
     return { account, lines, session, holds: holds.n };
   } finally {
     await db.end();
@@ -120,6 +123,9 @@ async function ledgerOf(schema: string, sessionId: string) {
     const refused = results.filter((r) => r.status === 402);
     expect(ok + refused.length).toBe(330); // nothing else: no 5xx, no 429
     expect(refused.every((r) => r.code === 'budget_exceeded')).toBe(true);
+    // An answer may leave before its line commits (storage.answer_after: hold): an admin request
+    // to each replica first lets its queued writes commit.
+    await Promise.all([a!, b!, c!].map((p) => admin(p.url, 'GET', '/admin/v1/whoami')));
     const ledger = await ledgerOf(schema, opened.session.id);
     const budgetNano = budgetUsd * 1e9;
     console.log(`330 calls over 3 replicas: ${ok} served, ${refused.length} refused (402); charged ${(100 * ledger.lines.usd / budgetNano).toFixed(1)} % of the budget`);
