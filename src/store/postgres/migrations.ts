@@ -15,7 +15,9 @@
 import { GENESIS_HASH } from '../chain.js';
 
 /**
- * What only the shared store has (migration 9: the shared ledger, replica heartbeats), as
+ * What only the shared store has (migration 9: the shared ledger, replica heartbeats; and the
+ * holds' expiry index, which SQLite dropped in its migration 11: there one process reconciles its
+ * own holds at start, while replicas look for each other's expired holds on a timer), as
  * `table.column` and `table.index`: everything else mirrors the SQLite schema exactly.
  */
 export const POSTGRES_ONLY = {
@@ -24,7 +26,7 @@ export const POSTGRES_ONLY = {
     ...['id', 'started_at', 'heartbeat_at'].map((c) => `replicas.${c}`),
     ...['replica_id', 'accounts', 'hold_tokens', 'hold_usd_nano'].map((c) => `reservations.${c}`),
   ],
-  indexes: ['reservations.reservations_replica'],
+  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry'],
 } as const;
 
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -558,6 +560,16 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
         note TEXT
       );
       CREATE INDEX access_reviews_signed ON access_reviews(signed_at);
+    `,
+  },
+  {
+    version: 11,
+    name: 'reservations keyed by id',
+    // The same version as SQLite's, where holds moved to a table keyed by id without a rowid and
+    // lost their expiry index. PostgreSQL's table is already a heap with its primary key, and the
+    // index stays: replicas look for each other's expired holds on a timer.
+    sql: `
+      COMMENT ON TABLE reservations IS 'Holds of calls in flight: inserted at reserve, deleted by the call''s spend line.';
     `,
   },
 ];
