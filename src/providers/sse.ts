@@ -13,6 +13,10 @@ export interface SseEvent {
 }
 
 export function parseSseEvent(raw: string): SseEvent {
+  // The common case, one `data:` line (every OpenAI chunk): no split, no regex.
+  if (raw.startsWith('data:') && !raw.includes('\n') && !raw.includes('\r')) {
+    return { raw, event: undefined, data: raw.charCodeAt(5) === 32 ? raw.slice(6) : raw.slice(5) };
+  }
   let event: string | undefined;
   let data: string | undefined;
   for (const line of raw.split(/\r\n|\r|\n/)) {
@@ -26,7 +30,7 @@ export function parseSseEvent(raw: string): SseEvent {
   return { raw, event, data: data ?? '' };
 }
 
-const BOUNDARY = /\r\n\r\n|\n\n|\r\r/;
+const BOUNDARY = /\r\n\r\n|\n\n|\r\r/g;
 
 /** One event larger than this is not a model stream: the relay gives up on it. */
 export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
@@ -40,15 +44,24 @@ export class SseSplitter {
 
   /** Throws when an event grows past the limit without ending (a broken or hostile upstream). */
   push(chunk: Buffer): SseEvent[] {
-    this.buffer += this.decoder.write(chunk);
+    const text = this.buffer + this.decoder.write(chunk);
     const events: SseEvent[] = [];
-    for (;;) {
-      const match = BOUNDARY.exec(this.buffer);
-      if (!match) break;
-      const raw = this.buffer.slice(0, match.index);
-      this.buffer = this.buffer.slice(match.index + match[0].length);
-      if (raw.length > 0) events.push(parseSseEvent(raw));
+    // Events are cut out by position and the rest is kept once, not re-sliced per event. Without
+    // a carriage return anywhere, the boundary is a plain blank line: indexOf, not the regex.
+    let start = 0;
+    if (!text.includes('\r')) {
+      for (let end = text.indexOf('\n\n'); end !== -1; end = text.indexOf('\n\n', start)) {
+        if (end > start) events.push(parseSseEvent(text.slice(start, end)));
+        start = end + 2;
+      }
+    } else {
+      BOUNDARY.lastIndex = 0;
+      for (let match = BOUNDARY.exec(text); match; match = BOUNDARY.exec(text)) {
+        if (match.index > start) events.push(parseSseEvent(text.slice(start, match.index)));
+        start = match.index + match[0].length;
+      }
     }
+    this.buffer = start === 0 ? text : text.slice(start);
     if (this.buffer.length > this.maxEventBytes) throw new Error(`an SSE event exceeded ${this.maxEventBytes} bytes`);
     return events;
   }

@@ -18,6 +18,19 @@ describe('SSE splitter', () => {
     }
   });
 
+  it('splits many events in one chunk, with each line ending (LF, CRLF, CR), and keeps the tail', () => {
+    for (const nl of ['\n', '\r\n', '\r']) {
+      const body = Array.from({ length: 50 }, (_, i) => `data: {"i":${i}}${nl}${nl}`).join('') + `event: last${nl}data: x`;
+      const s = new SseSplitter();
+      const events = s.push(Buffer.from(body));
+      expect(events.map((e) => e.data)).toEqual(Array.from({ length: 50 }, (_, i) => `{"i":${i}}`));
+      expect(events[7]!.raw).toBe('data: {"i":7}');
+      expect(s.rest()).toBe(`event: last${nl}data: x`);
+      // The blank line that ends the tail arrives alone, in the next chunk.
+      expect(s.push(Buffer.from(`${nl}${nl}`)).map((e) => [e.event, e.data])).toEqual([['last', 'x']]);
+    }
+  });
+
   it('keeps an unterminated event as the rest', () => {
     const s = new SseSplitter();
     expect(s.push(Buffer.from('data: {"partial":'))).toEqual([]);
