@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { asGatewayError, GatewayError } from '../errors/index.js';
-import { authenticate, presentedToken, type CallContext, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, newCallContext, presentedToken, type PipelineDeps } from '../pipeline/index.js';
 import { openAiChat } from '../providers/apis/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { recordRejection, type Caller } from './audit.js';
@@ -119,7 +119,7 @@ export class McpGateway {
   /** The session token as Bearer; a refusal is 401 pointing at the resource metadata. */
   private async authenticate(req: IncomingMessage, res: ServerResponse, server: string, requestId: string): Promise<Caller | null> {
     // The context type is the model pipeline's; authenticate reads only the request from it.
-    const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter: openAiChat };
+    const ctx = newCallContext(requestId, req, res, openAiChat);
     try {
       await authenticate(ctx, this.deps); // records its own refusals (auth.denied)
     } catch (err) {

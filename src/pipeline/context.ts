@@ -111,3 +111,20 @@ export interface CallContext {
   /** performance.now() at the end of the last timed stage (telemetry/stages.ts). */
   lapAt?: number;
 }
+
+/**
+ * A call's context with every field present from the start (unset ones undefined): one object
+ * shape for the whole pipeline, its fields in the object itself, instead of a shape change and a
+ * property-store reallocation each time a stage adds one.
+ */
+export function newCallContext(requestId: string, req: IncomingMessage, res: ServerResponse, adapter: ApiAdapter): CallContext {
+  return {
+    requestId, startedAt: performance.now(), req, res, adapter,
+    claims: undefined, session: undefined, agent: undefined, policy: undefined, profile: undefined,
+    body: undefined, call: undefined, promptUpperBound: undefined, route: undefined,
+    reservation: undefined, heldPromptTokens: undefined, usageId: undefined, holdDurable: undefined,
+    rateAdmission: undefined, outputCap: undefined, clamped: undefined, accounts: undefined,
+    enforcement: undefined, remaining: undefined, attempt: undefined, toolCalls: undefined,
+    toolsStripped: undefined, forwardedAt: undefined, upstreamAt: undefined, lapAt: undefined,
+  };
+}

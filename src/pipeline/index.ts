@@ -1,5 +1,5 @@
 export { handleModelCall } from './model-call.js';
-export type { PipelineDeps, CallContext } from './context.js';
+export { newCallContext, type PipelineDeps, type CallContext } from './context.js';
 export { authenticate, presentedToken } from './authenticate.js';
 export { readBody, parseJsonObject, checkJsonDepth, exceedsJsonDepth, MAX_JSON_DEPTH } from './parse.js';
 export { SharedCredentialWatch } from './shared-credentials.js';

@@ -12,7 +12,7 @@ import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
 import { CallAbort } from './call-abort.js';
-import type { CallContext, PipelineDeps } from './context.js';
+import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
 import { forwardWithFallbacks } from './fallback.js';
 import { upstreamFailure, type UpstreamResponse } from './forward.js';
 import { meter, NO_USAGE } from './meter.js';
@@ -244,7 +244,7 @@ export async function handleModelCall(
   deps: PipelineDeps,
   requestId: string,
 ): Promise<void> {
-  const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter };
+  const ctx = newCallContext(requestId, req, res, adapter);
   deps.stages.start(ctx);
   const { stages } = deps;
   const abort = new CallAbort();

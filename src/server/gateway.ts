@@ -12,7 +12,7 @@ import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/inde
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
-import { authenticate, handleModelCall, SessionConcurrency, SharedCredentialWatch, type CallContext, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, handleModelCall, newCallContext, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import { McpGateway } from '../mcp/index.js';
@@ -341,7 +341,7 @@ export class Gateway {
   private async listModels(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const anthropic = typeof req.headers['anthropic-version'] === 'string';
     try {
-      const ctx: CallContext = { requestId, startedAt: performance.now(), req, res, adapter: anthropic ? anthropicMessages : openAiChat };
+      const ctx = newCallContext(requestId, req, res, anthropic ? anthropicMessages : openAiChat);
       await authenticate(ctx, this.pipeline);
       const session = ctx.session!;
       const models = session.models.map((name) => this.providers.model(name)).filter((m) => m !== undefined);
