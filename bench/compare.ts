@@ -1,5 +1,6 @@
 // `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream]`:
-// this build against another revision's (or against itself with a config change), in one run on
+// this build against another revision's (or against itself with a config change: YAML laid over
+// tollgate.bench.yaml, mappings merged key by key), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections, beside the parsing proxy.
 // The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
@@ -16,11 +17,11 @@ const arg = (name: string): string | undefined => {
 };
 const root = join(import.meta.dirname, '..');
 const rev = arg('rev');
-const configPrefix = arg('config');
+const configOverride = arg('config');
 const rounds = Number(arg('rounds') ?? 3);
 const seconds = Number(arg('seconds') ?? 5);
 const mode = process.argv.includes('--stream') ? 'stream' : 'plain';
-if (!rev && !configPrefix) throw new Error('give --rev <revision> (another build) and/or --config "<yaml>" (this build with a config change)');
+if (!rev && !configOverride) throw new Error('give --rev <revision> (another build) and/or --config "<yaml>" (this build with a config change)');
 
 /** Builds `rev` into its own worktree (once) and returns its CLI. */
 function buildRevision(revision: string): string {
@@ -39,7 +40,7 @@ const upstream = await startUpstream();
 const proxy = await startProcess(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstream.port}/v1`, '0'], /listening (\d+)/);
 const variants: [string, Parameters<typeof startStack>[0]][] = [
   [rev ? `tollgate @${rev}` : 'tollgate', { cli: rev ? buildRevision(rev) : undefined }],
-  [configPrefix ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configPrefix: configPrefix ? `${configPrefix}\n` : undefined }],
+  [configOverride ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configOverride }],
 ];
 const stacks: Stack[] = [];
 const targets: Target[] = [

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 
 export const ADMIN_TOKEN = 'tga_bench-admin-token';
 export const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -82,16 +83,28 @@ export async function startUpstream(): Promise<Started & { port: number }> {
   return { ...upstream, port: Number(upstream.match[1]) };
 }
 
-/** Starts the upstream (unless given) and Tollgate on it, and opens the two sessions. */
+/** `over` laid on `base`: mappings merged key by key, anything else (lists included) replaced. */
+function overlay(base: unknown, over: unknown): unknown {
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isMap(base) || !isMap(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = key in base ? overlay(base[key], value) : value;
+  return out;
+}
+
+/**
+ * Starts the upstream (unless given) and Tollgate on it, and opens the two sessions.
+ * `configOverride`: YAML laid over tollgate.bench.yaml (e.g. `server: { log_requests: false }`).
+ */
 export async function startStack(
-  options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string; cli?: string; configPrefix?: string } = {},
+  options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string; cli?: string; configOverride?: string } = {},
 ): Promise<Stack> {
   const upstream = options.upstreamPort === undefined ? await startUpstream() : null;
   const upstreamPort = options.upstreamPort ?? upstream!.port;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
   const config = join(dataDir, 'tollgate.yaml');
   const text = readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', String(upstreamPort));
-  writeFileSync(config, (options.configPrefix ?? '') + text);
+  writeFileSync(config, options.configOverride ? stringify(overlay(parse(text), parse(options.configOverride))) : text);
   const gateway = await startProcess(
     [...(options.gatewayNodeArgs ?? []), options.cli ?? CLI, 'serve', '--config', config, '--data-dir', dataDir],
     /"url":"(http:[^"]+)".*tollgate listening/,
