@@ -8,6 +8,7 @@ import { exceedsJsonDepth, MAX_JSON_DEPTH, readBody } from '../pipeline/index.js
 import { baseUrl } from '../util/http.js';
 
 import { RPC, RpcError } from './errors.js';
+import { MCP_METADATA_PATH } from './paths.js';
 
 /** A refusal at the HTTP level: its status, its JSON-RPC error, and why (for the audit event). */
 export class Refusal extends Error {
@@ -94,7 +95,7 @@ export function originProblem(req: IncomingMessage, hostAllowed: (name: string) 
   return originHost !== null && originHost.toLowerCase() === host.toLowerCase() ? null : `Origin "${origin.slice(0, 100)}" is not allowed`;
 }
 
-export const METADATA_PREFIX = '/.well-known/oauth-protected-resource/mcp/';
+export const METADATA_PREFIX = MCP_METADATA_PATH;
 
 /** Where the protected-resource metadata of `server` is (sent in `WWW-Authenticate` on 401). */
 export const metadataUrl = (req: IncomingMessage, server: string) => `${baseUrl(req)}${METADATA_PREFIX}${encodeURIComponent(server)}`;

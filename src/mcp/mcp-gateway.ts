@@ -13,6 +13,7 @@ import { recordRejection, type Caller } from './audit.js';
 import { errorResponse, RPC, RpcError, rpcErrorFrom } from './errors.js';
 import { header, isLoopback, METADATA_PREFIX, metadataUrl, originProblem, readMessage, Refusal, refusal, resourceMetadata } from './http.js';
 import { McpMethods } from './methods.js';
+import { MCP_PATH } from './paths.js';
 import { McpSession } from './session.js';
 import { answerStateless } from './stateless.js';
 import { Upstream, UpstreamFailure, type ListKind, type McpServerConfig } from './upstream.js';
@@ -39,7 +40,7 @@ const MAX_PER_OWNER = 16;
 
 export class McpGateway {
   /** Route prefix of the MCP endpoints. */
-  static readonly PATH = '/mcp/';
+  static readonly PATH = MCP_PATH;
   /** Route prefix of their RFC 9728 protected-resource metadata. */
   static readonly METADATA_PATH = METADATA_PREFIX;
 

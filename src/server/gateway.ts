@@ -15,7 +15,8 @@ import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, 
 import { authenticate, handleModelCall, newCallContext, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
-import { McpGateway } from '../mcp/index.js';
+import type { McpGateway } from '../mcp/index.js';
+import { MCP_METADATA_PATH, MCP_PATH } from '../mcp/paths.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
@@ -92,7 +93,8 @@ export class Gateway {
     private readonly usage: Journal,
     private readonly audit: AuditLog,
     readonly policy: PolicyEngine,
-    private readonly mcp: McpGateway,
+    /** The MCP gateway once loaded; `load` makes it (see create). */
+    private readonly mcp: { loaded: McpGateway | null; load: () => Promise<McpGateway>; loading?: Promise<McpGateway> },
     readonly telemetry: Telemetry,
     /** The detectors (tests wait on `detection.idle()`). */
     readonly detection: DetectionEngine,
@@ -255,9 +257,11 @@ export class Gateway {
       },
     };
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
-    const mcp = new McpGateway(config.mcp_servers, pipeline, {
-      env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts,
-    });
+    const mcpOptions = { env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts };
+    const loadMcp = async () => new (await import('../mcp/index.js')).McpGateway(config.mcp_servers, pipeline, mcpOptions);
+    // Without an MCP server configured, the MCP gateway (and the SDK it brings, ~12 MB resident)
+    // loads only if a request asks for it.
+    const mcp = config.mcp_servers.length > 0 ? await loadMcp() : null;
     let replication: { replica: Replica; feed: ChangeFeed } | null = null;
     if (shared && replica) {
       // What the other replicas change reaches this one's caches (docs/operations.md#running-several-replicas).
@@ -272,7 +276,7 @@ export class Gateway {
       await feed.start();
       replication = { replica, feed };
     }
-    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, mcp, telemetry, detection, new Dashboard(options.uiDir), replication, ledger);
+    return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, { loaded: mcp, load: loadMcp }, telemetry, detection, new Dashboard(options.uiDir), replication, ledger);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -293,6 +297,13 @@ export class Gateway {
     });
   }
 
+  /** The MCP gateway, loaded on first use (once, however many requests ask at the same time). */
+  private async mcpGateway(): Promise<McpGateway> {
+    if (this.mcp.loaded) return this.mcp.loaded;
+    this.mcp.loading ??= this.mcp.load().then((gateway) => (this.mcp.loaded = gateway));
+    return this.mcp.loading;
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const path = req.url ?? '/';
     const adapter = DATA_PLANE[path];
@@ -304,8 +315,8 @@ export class Gateway {
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
     if (url.pathname.startsWith('/agent/')) return handleAgentApi(req, res, url, this.pipeline, requestId);
     if (url.pathname === UI_PATH || url.pathname.startsWith(`${UI_PATH}/`)) return this.dashboard.handle(req, res, url.pathname, requestId);
-    if (url.pathname.startsWith(McpGateway.PATH)) return this.mcp.handle(req, res, url.pathname.slice(McpGateway.PATH.length), requestId);
-    if (url.pathname.startsWith(McpGateway.METADATA_PATH)) return this.mcp.metadata(req, res, url.pathname.slice(McpGateway.METADATA_PATH.length), requestId);
+    if (url.pathname.startsWith(MCP_PATH)) return (await this.mcpGateway()).handle(req, res, url.pathname.slice(MCP_PATH.length), requestId);
+    if (url.pathname.startsWith(MCP_METADATA_PATH)) return (await this.mcpGateway()).metadata(req, res, url.pathname.slice(MCP_METADATA_PATH.length), requestId);
     switch (url.pathname) {
       case '/oauth/token':
         return handleToken(req, res, this.oauth, requestId);
@@ -419,7 +430,7 @@ export class Gateway {
     this.policy.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    this.mcp.drain();
+    this.mcp.loaded?.drain();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -433,7 +444,8 @@ export class Gateway {
     await closed;
     // Calls cut at the deadline settle on their way out; give them a turn, then flush.
     await new Promise((resolve) => setImmediate(resolve));
-    await this.mcp.close();
+    await this.mcp.loading?.catch(() => undefined);
+    await this.mcp.loaded?.close();
     await this.usage.flush();
     await this.admin.credentials.flush().catch((err: unknown) => this.logger.warn({ err }, 'credential uses could not be written at shutdown'));
     await this.ledger.flush();
