@@ -259,7 +259,7 @@ export class Gateway {
     const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcpOptions = { env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts };
     const loadMcp = async () => new (await import('../mcp/index.js')).McpGateway(config.mcp_servers, pipeline, mcpOptions);
-    // Without an MCP server configured, the MCP gateway (and the SDK it brings, ~12 MB resident)
+    // Without an MCP server configured, the MCP gateway (and the SDK it brings, ~10 MB resident)
     // loads only if a request asks for it.
     const mcp = config.mcp_servers.length > 0 ? await loadMcp() : null;
     let replication: { replica: Replica; feed: ChangeFeed } | null = null;
