@@ -5,8 +5,9 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { linkRecords, type UnlinkedRecord } from '../chain.js';
+import { linkRecords, unlinkedRecord, type UnlinkedRecord } from '../chain.js';
 import { CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
+import type { WriteSet } from '../store.js';
 import type { ChainHead, ChainRecord, PendingReservation, UsageRecord } from '../types.js';
 
 export type Synchronous = 'NORMAL' | 'FULL';
@@ -25,14 +26,7 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): D
   return db;
 }
 
-/** What one group commit writes; audit events already as rows (plain strings and numbers). */
-export interface RowBatch {
-  rows: readonly UnlinkedRecord[];
-  records: readonly UsageRecord[];
-  reservations: readonly PendingReservation[];
-}
-
-/** Where each written row landed on the chain (same order as `rows`). */
+/** Where each written audit event landed on the chain (same order as the set's events). */
 export type ChainLink = Pick<ChainRecord, 'seq' | 'prevHash' | 'hash'>;
 
 /** Statements prepared once per connection and reused: preparing costs more than running. */
@@ -98,14 +92,14 @@ export class SqliteBatchWriter {
     return rowToChainHead(r);
   }
 
-  /** The whole batch in one transaction; returns where each audit row landed on the chain. */
-  write(batch: RowBatch): ChainLink[] {
-    if (batch.rows.length === 0 && batch.records.length === 0 && batch.reservations.length === 0) return [];
+  /** The whole write set in one transaction; returns where each audit event landed on the chain. */
+  write(set: WriteSet): ChainLink[] {
+    if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
     // IMMEDIATE takes the write lock before the chain head is read: another connection appending
     // to the same file waits rather than linking onto the same head.
     return this.db.transaction(() => {
-      this.writeUsageRows(batch.records, batch.reservations);
-      return this.writeRows(batch.rows);
+      this.writeUsageRows(set.records, set.reservations);
+      return this.writeRows(set.events.map(unlinkedRecord));
     }).immediate();
   }
 

@@ -3,7 +3,6 @@
 // together into one transaction — each in its own savepoint, so a bad batch fails alone — and
 // each is answered with where its audit rows landed, or with its error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { unlinkedRecord } from '../chain.js';
 import type { WriteSet } from '../store.js';
 import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
@@ -24,7 +23,7 @@ const errorOf = (err: unknown) => {
 function writeOne(batch: Batch): WriterReply {
   try {
     const set = JSON.parse(batch.json) as WriteSet;
-    return { id: batch.id, links: writer.write({ rows: set.events.map(unlinkedRecord), records: set.records, reservations: set.reservations }) };
+    return { id: batch.id, links: writer.write(set) };
   } catch (err) {
     return { id: batch.id, error: errorOf(err) };
   }
