@@ -48,18 +48,23 @@ export class SseSplitter {
     const events: SseEvent[] = [];
     // Events are cut out by position and the rest is kept once, not re-sliced per event. Without
     // a carriage return anywhere, the boundary is a plain blank line: indexOf, not the regex.
+    const lfOnly = !text.includes('\r');
     let start = 0;
-    if (!text.includes('\r')) {
-      for (let end = text.indexOf('\n\n'); end !== -1; end = text.indexOf('\n\n', start)) {
-        if (end > start) events.push(parseSseEvent(text.slice(start, end)));
-        start = end + 2;
+    for (;;) {
+      let end: number;
+      let next: number;
+      if (lfOnly) {
+        end = text.indexOf('\n\n', start);
+        next = end + 2;
+      } else {
+        BOUNDARY.lastIndex = start;
+        const match = BOUNDARY.exec(text);
+        end = match ? match.index : -1;
+        next = match ? end + match[0].length : 0;
       }
-    } else {
-      BOUNDARY.lastIndex = 0;
-      for (let match = BOUNDARY.exec(text); match; match = BOUNDARY.exec(text)) {
-        if (match.index > start) events.push(parseSseEvent(text.slice(start, match.index)));
-        start = match.index + match[0].length;
-      }
+      if (end === -1) break;
+      if (end > start) events.push(parseSseEvent(text.slice(start, end)));
+      start = next;
     }
     this.buffer = start === 0 ? text : text.slice(start);
     if (this.buffer.length > this.maxEventBytes) throw new Error(`an SSE event exceeded ${this.maxEventBytes} bytes`);
