@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
+import { keepWasmOnBaselineCompiler } from './wasm-tiering.js';
 
 type Loader = () => Promise<(opts: Record<string, unknown>, args: string[], cmd: Command) => Promise<void>>;
 
@@ -42,7 +43,10 @@ program
   .option('-c, --config <file>', 'configuration file (YAML)')
   .option('-p, --port <n>', 'port to listen on')
   .option('-H, --host <host>', 'address to listen on')
-  .action(run(async () => (await import('./commands/serve.js')).serve));
+  .action(run(async () => {
+    keepWasmOnBaselineCompiler();
+    return (await import('./commands/serve.js')).serve;
+  }));
 
 program
   .command('migrate')
@@ -210,7 +214,10 @@ program
   .option('--auto-approve-after <seconds>', 'approve the support agent\'s step-up after this long if no human did', '10')
   .option('--no-auto-approve', 'never approve the support agent\'s step-up yourself: leave it to a human')
   .option('--exit', 'stop when the workload ends (default: keep serving until Ctrl-C)')
-  .action(run(async () => (await import('./commands/demo.js')).demo));
+  .action(run(async () => {
+    keepWasmOnBaselineCompiler();
+    return (await import('./commands/demo.js')).demo;
+  }));
 
 const alerts = program.command('alerts').description('alerts raised by the detectors (docs/detection.md)');
 alerts
