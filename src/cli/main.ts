@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
-import { keepWasmOnBaselineCompiler } from './wasm-tiering.js';
+import { tuneV8ForServing } from './v8-tuning.js';
 
 type Loader = () => Promise<(opts: Record<string, unknown>, args: string[], cmd: Command) => Promise<void>>;
 
@@ -44,7 +44,7 @@ program
   .option('-p, --port <n>', 'port to listen on')
   .option('-H, --host <host>', 'address to listen on')
   .action(run(async () => {
-    keepWasmOnBaselineCompiler();
+    tuneV8ForServing();
     return (await import('./commands/serve.js')).serve;
   }));
 
@@ -215,7 +215,7 @@ program
   .option('--no-auto-approve', 'never approve the support agent\'s step-up yourself: leave it to a human')
   .option('--exit', 'stop when the workload ends (default: keep serving until Ctrl-C)')
   .action(run(async () => {
-    keepWasmOnBaselineCompiler();
+    tuneV8ForServing();
     return (await import('./commands/demo.js')).demo;
   }));
 
