@@ -1,6 +1,8 @@
 // Bad input gets a clear error in the provider's own shape and the right status, charges nothing
 // it should not, and never leaks a stack trace.
 import { SignJWT, importJWK, generateKeyPair, type JWK } from 'jose';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MasterKey } from '../../src/identity/index.js';
@@ -179,6 +181,38 @@ describe('upstream failures', () => {
       expect((await slow.session(sessionId)).spent.usd).toBe(0);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('502 when a non-streamed answer breaks off mid-body, and nothing charged', async () => {
+    // An upstream that sends its headers and part of the body, then drops the connection.
+    const upstream: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '400' });
+        res.write('{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hel');
+        setTimeout(() => res.socket?.destroy(), 20);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const cut = await startGateway({
+      providers: [{ name: 'flaky', type: 'openai', base_url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`, api_key_env: 'K' }],
+      models: [{ name: 'gpt-4o-mini', provider: 'flaky', price: { input: 1, output: 1 } }],
+      profiles: [{ name: 'assistant', models: ['gpt-4o-mini'] }],
+    }, { K: 'sk-x' });
+    try {
+      const { token, sessionId } = await cut.openSession();
+      const openai = new OpenAI({ apiKey: token, baseURL: `${cut.url}/v1`, maxRetries: 0 });
+      const err = (await openai.chat.completions.create(chat as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e)) as ApiError;
+      expect(err.status).toBe(502);
+      const s = await cut.session(sessionId);
+      expect(s.spent.usd).toBe(0);
+      expect(s.remaining.usd).toBe(s.budget.usd);
+      const [line] = (await cut.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+      expect(line).toMatchObject({ outcome: 'upstream_error', cost_usd: 0, http_status: 502 });
+    } finally {
+      await cut.close();
+      await new Promise((resolve) => upstream.close(resolve));
     }
   });
 
