@@ -110,11 +110,6 @@ export interface WriteSet {
 export interface StoreCapabilities {
   /** Several gateway processes may share this store. */
   shared: boolean;
-  /**
-   * `writeBatch` calls may overlap: the store commits them in the order they were made, so a
-   * group commit need not wait for one batch before sending the next.
-   */
-  orderedWrites?: boolean;
 }
 
 export interface Store {

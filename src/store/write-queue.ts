@@ -24,7 +24,7 @@ export class WriteQueue {
      */
     private readonly retryable: (err: unknown) => boolean = () => false,
   ) {
-    this.commit = new GroupCommit((writes) => this.write(writes), undefined, store.capabilities.orderedWrites === true);
+    this.commit = new GroupCommit((writes) => this.write(writes));
   }
 
   /** Queues a write; resolves once it is durable (rejects if its batch failed). */

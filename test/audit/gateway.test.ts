@@ -36,8 +36,6 @@ async function start(patch: Record<string, unknown> = {}): Promise<Started> {
   let delay = 0;
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
-      // The delay below can reorder batches sent while others are in flight: not an ordered store.
-      if (prop === 'capabilities') return { ...target.capabilities, orderedWrites: false };
       // Audit events reach the store alone or with the spend journal in one batch.
       if (prop === 'appendEvents') {
         return async (events: readonly AuditEvent[]): Promise<ChainedEvent[]> => {

@@ -49,7 +49,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   // Batches are committed in call order: inline at once, or by the writer thread in the order sent.
-  readonly capabilities = { shared: false, orderedWrites: true };
+  readonly capabilities = { shared: false };
   private readonly db: Database.Database;
   private readonly statements: PreparedStatements;
   private readonly batches: SqliteBatchWriter;
