@@ -147,17 +147,28 @@ describe('malformed requests', () => {
   });
 });
 
+/** A gateway whose only provider is an OpenAI-compatible upstream at `baseUrl`. */
+function gatewayOn(baseUrl: string): Promise<TestGateway> {
+  return startGateway({
+    providers: [{ name: 'upstream', type: 'openai', base_url: baseUrl, api_key_env: 'K' }],
+    models: [{ name: 'gpt-4o-mini', provider: 'upstream', price: { input: 1, output: 1 } }],
+    profiles: [{ name: 'assistant', models: ['gpt-4o-mini'] }],
+  }, { K: 'sk-x' });
+}
+
+/** One non-streamed call through the official client, in a fresh session: the error it ends with. */
+async function failedCall(g: TestGateway): Promise<{ err: ApiError; sessionId: string }> {
+  const { token, sessionId } = await g.openSession();
+  const openai = new OpenAI({ apiKey: token, baseURL: `${g.url}/v1`, maxRetries: 0 });
+  const err = (await openai.chat.completions.create(chat as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e)) as ApiError;
+  return { err, sessionId };
+}
+
 describe('upstream failures', () => {
   it('502 when the upstream is unreachable, and nothing charged', async () => {
-    const down = await startGateway({
-      providers: [{ name: 'gone', type: 'openai', base_url: 'http://127.0.0.1:1/v1', api_key_env: 'K' }],
-      models: [{ name: 'gpt-4o-mini', provider: 'gone', price: { input: 1, output: 1 } }],
-      profiles: [{ name: 'assistant', models: ['gpt-4o-mini'] }],
-    }, { K: 'sk-x' });
+    const down = await gatewayOn('http://127.0.0.1:1/v1');
     try {
-      const { token, sessionId } = await down.openSession();
-      const openai = new OpenAI({ apiKey: token, baseURL: `${down.url}/v1`, maxRetries: 0 });
-      const err = (await openai.chat.completions.create(chat as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e)) as ApiError;
+      const { err, sessionId } = await failedCall(down);
       expect(err.status).toBe(502);
       expect(err.code).toBe('upstream_unavailable');
       const s = await down.session(sessionId);
@@ -195,15 +206,9 @@ describe('upstream failures', () => {
       });
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    const cut = await startGateway({
-      providers: [{ name: 'flaky', type: 'openai', base_url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`, api_key_env: 'K' }],
-      models: [{ name: 'gpt-4o-mini', provider: 'flaky', price: { input: 1, output: 1 } }],
-      profiles: [{ name: 'assistant', models: ['gpt-4o-mini'] }],
-    }, { K: 'sk-x' });
+    const cut = await gatewayOn(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`);
     try {
-      const { token, sessionId } = await cut.openSession();
-      const openai = new OpenAI({ apiKey: token, baseURL: `${cut.url}/v1`, maxRetries: 0 });
-      const err = (await openai.chat.completions.create(chat as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e)) as ApiError;
+      const { err, sessionId } = await failedCall(cut);
       expect(err.status).toBe(502);
       const s = await cut.session(sessionId);
       expect(s.spent.usd).toBe(0);
