@@ -1,7 +1,7 @@
 // V8 tuning for a serving process (`serve`, `demo`), measured with bench/ (docs/performance.md).
 // - WebAssembly stays on V8's baseline compiler (Liftoff). Cedar's 4 MB module parses the schema
 //   and the policies at start, hot enough for V8 to recompile its parser functions with
-//   TurboFan; those compiles run on V8's helper threads, whose malloc arenas keep the ~60 MB they
+//   TurboFan; those compiles run on V8's helper threads, whose malloc arenas keep the ~65 MB they
 //   used (idle RSS 197 → 130 MB). An uncached policy decision then takes ~45 µs instead of ~30
 //   (decisions are cached per exact input, so most calls never evaluate); undici's HTTP parser
 //   (also WebAssembly) showed no measurable difference.
