@@ -14,7 +14,9 @@ beforeAll(async () => {
   gw = await startGateway({
     ...hostileConfig(upstream.url, {
       body_limit_bytes: 64 * 1024, max_header_bytes: 4096, headers_timeout_ms: 1000, request_timeout_ms: 2000,
-      stream_max_seconds: 2, max_concurrent_calls_per_session: 8, max_json_depth: 32,
+      // stream_max_seconds well past the upstream's 1.5 s timeout, which undici checks on a
+      // ~0.5 s tick: a silent upstream must meet that timeout first, even on a loaded machine.
+      stream_max_seconds: 3, max_concurrent_calls_per_session: 8, max_json_depth: 32,
     }),
     mcp_servers: [{ name: 'notes', builtin: 'notes' }],
   }, HOSTILE_ENV);
@@ -249,8 +251,8 @@ describe('hostile upstreams', () => {
     const res = await chat(token, chatBody('[[hostile:endless-sse]]', { stream: true, max_tokens: 5000 }));
     const text = await res.text();
     const ms = Date.now() - started;
-    expect(ms).toBeGreaterThanOrEqual(1900);
-    expect(ms).toBeLessThan(6000);
+    expect(ms).toBeGreaterThanOrEqual(2900);
+    expect(ms).toBeLessThan(7000);
     expect(text).toContain('"code":"stream_too_long"');
     const s = await settledSession(sessionId);
     const [line] = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;

@@ -28,7 +28,8 @@ export interface ServeProcess {
 export function startServe(cwd: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit': the exit can come before the last lines of its output are read.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   return new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`gateway did not start:\n${logs}`)), 15_000);
     child.stdout.on('data', (chunk: Buffer) => {
