@@ -1,7 +1,8 @@
 // The SQLite writer thread (storage.sqlite.write_thread): batches committed on the thread's own
 // connection link onto one chain exactly as inline writes do, keep their order, fail alone, and
 // are all on disk once close() returns.
-import { mkdtempSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -84,5 +85,43 @@ describe('SQLite writer thread', () => {
     const reopened = new SqliteStore({ path, writeThread: false });
     expect(await chainOf(reopened)).toHaveLength(200);
     await reopened.close();
+  });
+
+  it('copies commits into the database file on the checkpointer thread, not on the committing connections', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-writer-'));
+    const path = join(dir, 'test.db');
+    const store = new SqliteStore({ path });
+    await store.migrate();
+    await store.appendEvents(Array.from({ length: 20 }, (_, i) => event(1, i)));
+    // The file alone (without its -wal) holds the events once a checkpoint copied them. The
+    // committing connections checkpoint only past 10,000 log pages, so only the checkpointer can.
+    const eventsInFileAlone = () => {
+      const copy = join(dir, `copy-${Date.now()}.db`);
+      copyFileSync(path, copy);
+      const db = new Database(copy, { readonly: true });
+      try {
+        return (db.prepare('SELECT count(*) AS n FROM audit_events').get() as { n: number }).n;
+      } catch {
+        return -1; // copied mid-checkpoint: try again
+      } finally {
+        db.close();
+      }
+    };
+    const deadline = Date.now() + 5_000;
+    while (eventsInFileAlone() !== 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(eventsInFileAlone()).toBe(20);
+    await store.close();
+  });
+
+  it('closes at once after its first write, while its threads may still be starting', async () => {
+    for (let i = 0; i < 5; i++) {
+      const store = new SqliteStore({ path: dbPath() });
+      await store.migrate();
+      const written = store.appendEvents([event(1, i)]);
+      const started = performance.now();
+      await store.close();
+      await written;
+      expect(performance.now() - started).toBeLessThan(5_000);
+    }
   });
 });

@@ -14,6 +14,7 @@ import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, Ne
 import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
+import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
@@ -62,6 +63,9 @@ export class SqliteStore implements Store {
     this.statements = new PreparedStatements(this.db);
     this.batches = new SqliteBatchWriter(this.db, this.statements);
     this.useWriterThread = options.path !== ':memory:' && (options.writeThread ?? true);
+    // With the writer thread, its checkpointer thread checkpoints: a commit on this connection
+    // (the event loop's) must not run a checkpoint's fsyncs only because the log is long.
+    if (this.useWriterThread) this.db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
   }
 
   private stmt(sql: string): Database.Statement {

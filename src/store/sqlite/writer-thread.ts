@@ -1,11 +1,13 @@
 // The SQLite store's writer thread: a worker with its own connection that runs the hot path's
 // group commits (holds, spend lines, audit events). The commit — SQLite's page writes to the
-// WAL and its checkpoints, the chain's hashing — then costs the event loop one message each
-// way instead. The order of batches is kept: the worker answers them one at a time, in order.
-// A batch resolves only once committed, so durability before an answer is unchanged.
-import { Worker } from 'node:worker_threads';
+// WAL, the chain's hashing — then costs the event loop one message each way instead; a second
+// thread runs the checkpoints (checkpointer-worker.ts). The order of batches is kept: the worker
+// answers them one at a time, in order. A batch resolves only once committed, so durability
+// before an answer is unchanged.
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { ChainLink, Synchronous } from './batch-writer.js';
 import type { WriteSet } from '../store.js';
+import { newWalSignal, signalStop } from './wal-signal.js';
 
 /**
  * A batch travels as its write set in JSON: one string is far cheaper to send between threads
@@ -15,14 +17,12 @@ import type { WriteSet } from '../store.js';
 export type WriterRequest = { id: number; json: string } | { close: true };
 export type WriterReply = { id: number; links: ChainLink[] } | { id: number; error: { name: string; message: string; code?: string } };
 
-/** The worker's entry next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
-function spawn(path: string, synchronous: Synchronous): Worker {
+/** A worker whose entry is next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
+function spawn(name: 'writer-worker' | 'checkpointer-worker', workerData: unknown, resourceLimits: ResourceLimits): Worker {
   const here = import.meta.url;
-  // The thread allocates little (a batch's JSON and its rows): a small young generation keeps
-  // its heap, and the process's RSS, small.
-  const options = { workerData: { path, synchronous }, resourceLimits: { maxYoungGenerationSizeMb: 8 } };
-  if (!here.endsWith('.ts')) return new Worker(new URL('./writer-worker.js', here), options);
-  const entry = new URL('./writer-worker.ts', here).href;
+  const options = { workerData, resourceLimits };
+  if (!here.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, here), options);
+  const entry = new URL(`./${name}.ts`, here).href;
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
   return new Worker(boot, { ...options, eval: true });
 }
@@ -33,11 +33,22 @@ export class SqliteWriterThread {
   private nextId = 1;
   private failure: Error | null = null;
   private exited: Promise<void>;
+  /** Copies the WAL into the database file beside the writer (checkpointer-worker.ts). */
+  private readonly checkpointer: Worker;
+  private readonly checkpointerExited: Promise<void>;
+  private readonly walSignal = newWalSignal();
 
   constructor(path: string, synchronous: Synchronous) {
-    this.worker = spawn(path, synchronous);
-    // Idle, the thread keeps no process alive; while a batch is in flight it does (see write).
+    // Both threads allocate little (a batch's JSON and its rows): a small young generation
+    // keeps their heaps, and the process's RSS, small.
+    this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal }, { maxYoungGenerationSizeMb: 8 });
+    this.checkpointer = spawn('checkpointer-worker', { path, synchronous, signal: this.walSignal }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
+    // Idle, the threads keep no process alive; while a batch is in flight the writer does (see write).
     this.worker.unref();
+    this.checkpointer.unref();
+    // A checkpointer that fails leaves the checkpoints to the committing connections (see wal-signal.ts).
+    this.checkpointer.on('error', () => undefined);
+    this.checkpointerExited = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));
     this.worker.on('message', (reply: WriterReply) => this.settle(reply));
     this.worker.on('error', (err) => this.fail(err));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => {
@@ -61,7 +72,9 @@ export class SqliteWriterThread {
   async close(): Promise<void> {
     if (!this.failure) this.worker.postMessage({ close: true } satisfies WriterRequest);
     this.worker.ref();
-    await this.exited;
+    this.checkpointer.ref();
+    signalStop(this.walSignal);
+    await Promise.all([this.exited, this.checkpointerExited]);
   }
 
   private settle(reply: WriterReply): void {

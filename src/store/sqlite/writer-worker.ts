@@ -5,10 +5,13 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { WriteSet } from '../store.js';
 import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
+import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
 
-const { path, synchronous } = workerData as { path: string; synchronous: Synchronous };
+const { path, synchronous, walSignal } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal };
 const db = openSqlite(path, synchronous);
+// The checkpointer thread copies the log into the file; a commit here checkpoints only as a backstop.
+db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
 const writer = new SqliteBatchWriter(db);
 const port = parentPort!;
 
@@ -39,6 +42,7 @@ function commit(batches: Batch[]): void {
     // The commit itself failed: none of them is on disk.
     replies = batches.map((b) => ({ id: b.id, error: errorOf(err) }));
   }
+  signalCommit(walSignal);
   for (const reply of replies) port.postMessage(reply);
 }
 
