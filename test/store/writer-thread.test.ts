@@ -2,7 +2,7 @@
 // connection link onto one chain exactly as inline writes do, keep their order, fail alone, and
 // are all on disk once close() returns.
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -112,6 +112,25 @@ describe('SQLite writer thread', () => {
     expect(eventsInFileAlone()).toBe(20);
     await store.close();
   });
+
+  it('keeps the write-ahead log bounded under commits that never pause', async () => {
+    // Between two passive checkpoints the log seldom empties, so it cannot start over by itself;
+    // the committing connection's backstop (10,000 pages) checkpoints and restarts it.
+    const path = dbPath();
+    const store = new SqliteStore({ path });
+    await store.migrate();
+    const big = 'x'.repeat(16 * 1024);
+    let largest = 0;
+    for (let b = 0; b < 360; b++) {
+      // One batch after another, ~40 log pages each: ~14,000 pages in all.
+      await store.appendEvents(Array.from({ length: 10 }, (_, i) => ({ ...event(b, i), data: { big } })));
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+    }
+    const pages = (bytes: number) => Math.round(bytes / (4096 + 24));
+    expect(pages(largest)).toBeGreaterThan(2_000);
+    expect(pages(largest)).toBeLessThan(10_000 + 200);
+    await store.close();
+  }, 60_000);
 
   it('closes at once after its first write, while its threads may still be starting', async () => {
     for (let i = 0; i < 5; i++) {
