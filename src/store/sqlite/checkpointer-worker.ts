@@ -7,13 +7,14 @@
 // committing connections still checkpoint past WAL_BACKSTOP_PAGES: see wal-signal.ts.)
 import { workerData } from 'node:worker_threads';
 import { openSqlite, type Synchronous } from './batch-writer.js';
-import { awaitCommits, commitsSoFar, type WalSignal } from './wal-signal.js';
+import { awaitCommits, type WalSignal } from './wal-signal.js';
 
 const { path, synchronous, signal } = workerData as { path: string; synchronous: Synchronous; signal: WalSignal };
 const db = openSqlite(path, synchronous);
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
-for (let seen: number | null = commitsSoFar(signal); (seen = awaitCommits(signal, seen)) !== null; ) {
+// From 0, not the count now: commits made while this thread was starting are checkpointed too.
+for (let seen: number | null = 0; (seen = awaitCommits(signal, seen)) !== null; ) {
   try {
     checkpoint.get();
   } catch {

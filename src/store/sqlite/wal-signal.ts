@@ -49,5 +49,3 @@ export function awaitCommits(signal: WalSignal, seenCommits: number): number | n
   if (!stopping(signal)) Atomics.wait(signal, STOPPING, 0, CHECKPOINT_EVERY_MS);
   return stopping(signal) ? null : Atomics.load(signal, COMMITS);
 }
-
-export const commitsSoFar = (signal: WalSignal): number => Atomics.load(signal, COMMITS);
