@@ -36,7 +36,7 @@ export function signalStop(signal: WalSignal): void {
   Atomics.notify(signal, COMMITS);
 }
 
-export const stopping = (signal: WalSignal): boolean => Atomics.load(signal, STOPPING) !== 0;
+const stopping = (signal: WalSignal): boolean => Atomics.load(signal, STOPPING) !== 0;
 
 /**
  * The checkpointer: blocks until a commit after `seenCommits` (or the stop), then lets commits

@@ -42,8 +42,9 @@ function commit(batches: Batch[]): void {
     // The commit itself failed: none of them is on disk.
     replies = batches.map((b) => ({ id: b.id, error: errorOf(err) }));
   }
-  signalCommit(walSignal);
   for (const reply of replies) port.postMessage(reply);
+  // After the answers: the checkpointer's wake-up is not on their path.
+  signalCommit(walSignal);
 }
 
 port.on('message', (first: WriterRequest) => {
