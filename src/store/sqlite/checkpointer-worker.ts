@@ -1,7 +1,7 @@
 // The SQLite store's checkpointer thread: copies committed pages from the WAL into the database
 // file on its own connection, so that the writer thread's commits — and the answers waiting on
 // them — seldom wait for a checkpoint. Left to SQLite, the connection that commits runs the
-// checkpoint (page copies and two fsyncs, ~5 ms on a shared VM's disk) every ~1,000 WAL pages:
+// checkpoint (page copies and three fsyncs, ~5 ms on a shared VM's disk) every ~1,000 WAL pages:
 // at one connection every ~60 calls, and the call behind it waited.
 // A PASSIVE checkpoint takes no lock a writer needs: commits go on while it copies. (The
 // committing connections still checkpoint past WAL_BACKSTOP_PAGES: see wal-signal.ts.)
