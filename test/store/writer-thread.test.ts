@@ -1,6 +1,7 @@
 // The SQLite writer thread (storage.sqlite.write_thread): batches committed on the thread's own
 // connection link onto one chain exactly as inline writes do, keep their order, fail alone, and
-// are all on disk once close() returns.
+// are all on disk once close() returns; its checkpointer thread copies the log into the file
+// and the log stays bounded.
 import Database from 'better-sqlite3';
 import { copyFileSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,7 +103,7 @@ describe('SQLite writer thread', () => {
       try {
         return (db.prepare('SELECT count(*) AS n FROM audit_events').get() as { n: number }).n;
       } catch {
-        return -1; // copied mid-checkpoint: try again
+        return -1; // not there yet (until a checkpoint even the schema is in the log only), or copied mid-checkpoint
       } finally {
         db.close();
       }
