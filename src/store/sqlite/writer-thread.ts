@@ -39,8 +39,8 @@ export class SqliteWriterThread {
   private readonly walSignal = newWalSignal();
 
   constructor(path: string, synchronous: Synchronous) {
-    // Both threads allocate little (a batch's JSON and its rows): a small young generation
-    // keeps their heaps, and the process's RSS, small.
+    // The writer allocates little (a batch's JSON and its rows), the checkpointer next to nothing:
+    // small young generations keep their heaps, and the process's RSS, small.
     this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal }, { maxYoungGenerationSizeMb: 8 });
     this.checkpointer = spawn('checkpointer-worker', { path, synchronous, signal: this.walSignal }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
     // Idle, the threads keep no process alive; while a batch is in flight the writer does (see write).
