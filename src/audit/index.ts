@@ -154,12 +154,13 @@ export class AuditLog {
   }
 
   /**
-   * Events verified per turn of the event loop while a checkpoint is prepared. Verifying costs
-   * ~11 µs per event (read back, canonical JSON, SHA-256) on the event loop; at thousands of calls
-   * a second a checkpoint covers millions of events, so it runs in slices of ~3 ms with requests
+   * Events verified per turn of the event loop while a checkpoint is prepared, where the store
+   * cannot walk the chain off the event loop (the SQLite store walks it on its checkpointer
+   * thread). Verifying costs ~11 µs per event (read back, SHA-256); at thousands of calls a
+   * second a checkpoint covers millions of events, so it runs in slices of ~3 ms with requests
    * served in between, rather than verify's default pages of 5,000 (~55 ms each).
    */
-  private static readonly CHECKPOINT_VERIFY_PAGE = 250;
+  private static readonly CHECKPOINT_LOOP_SLICE = 250;
 
   private async signCheckpoint(): Promise<AuditCheckpoint | null> {
     const signer = this.options.signer;
@@ -179,7 +180,7 @@ export class AuditLog {
       if (checked.ok && at?.seq === latest.lastSeq && at.hash === checked.claims.last_hash) from = { seq: at.seq, hash: at.hash };
       if (from && from.seq >= head.lastSeq) return null;
     }
-    const result = await this.verify({ from, pageSize: AuditLog.CHECKPOINT_VERIFY_PAGE });
+    const result = await this.verify({ from, loopSlice: AuditLog.CHECKPOINT_LOOP_SLICE });
     if (!result.ok) {
       const b = result.first_broken!;
       throw new Error(`audit chain broken at seq ${b.seq} (${b.reason}: ${b.detail}): not signing a checkpoint`);

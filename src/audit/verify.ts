@@ -2,7 +2,7 @@
 // never loaded whole), recomputes each hash from the stored row, checks each link to the event
 // before, and checks every signed checkpoint against the chain where it says the chain passed.
 // Stops at the first broken event and names it.
-import { GENESIS_HASH, recordHash, type AuditCheckpoint, type ChainRecord, type Store } from '../store/index.js';
+import { ChainWalker, GENESIS_HASH, type AuditCheckpoint, type ChainPosition, type ChainRecord, type ChainWalk, type Store } from '../store/index.js';
 import { checkCheckpoint, type CheckpointKeys } from './checkpoints.js';
 
 export type BreakReason = 'hash_mismatch' | 'prev_mismatch' | 'missing' | 'checkpoint_mismatch' | 'bad_signature';
@@ -37,6 +37,11 @@ export interface VerifyOptions {
   from?: { seq: number; hash: string };
   /** Stop after this many events; the result's `next` says where to carry on. */
   maxEvents?: number;
+  /**
+   * Events read and hashed per turn of the event loop where the store cannot walk the chain off
+   * it (`Store.walkChain`); default `pageSize`.
+   */
+  loopSlice?: number;
 }
 
 export interface VerifyResult {
@@ -104,6 +109,58 @@ class CheckpointCursor {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * The chain read with readChain and walked on this thread, a page of `pageSize` read ahead while
+ * the one before is hashed: where the store cannot walk it off the event loop.
+ */
+class PagedWalk {
+  private rows: ChainRecord[] = [];
+  private at = 0;
+  private ahead: Promise<ChainRecord[]> | null = null;
+  /** The seq of the last row walked: the next row read follows it. */
+  private position: number | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly pageSize: number,
+    private readonly end: number,
+  ) {}
+
+  /** Walks up to `limit` events after `from`, at most a page of them. */
+  async walk(from: ChainPosition, limit: number): Promise<ChainWalk> {
+    if (this.position !== from.seq) {
+      // The first walk, or another walker went on since: read from `from`.
+      this.rows = [];
+      this.at = 0;
+      this.ahead = null;
+    }
+    const walker = new ChainWalker(from);
+    for (let n = 0; n < Math.min(limit, this.pageSize); n++) {
+      if (this.at >= this.rows.length && !(await this.nextPage(from.seq))) break;
+      const r = this.rows[this.at++]!;
+      this.position = r.seq;
+      if (!walker.step(r)) break;
+    }
+    return walker.result();
+  }
+
+  /** The next page (the one read ahead, or read now after `after`); false when none is left. */
+  private async nextPage(after: number): Promise<boolean> {
+    const from = this.rows.at(-1)?.seq ?? after;
+    this.rows = await (this.ahead ?? this.read(from));
+    this.at = 0;
+    const last = this.rows.at(-1)?.seq;
+    this.ahead = last !== undefined && last < this.end ? this.read(last) : null;
+    // A page read ahead past a break is left unread; its promise must not reject unheard.
+    this.ahead?.catch(() => undefined);
+    return this.rows.length > 0;
+  }
+
+  private read(after: number): Promise<ChainRecord[]> {
+    return after < this.end ? this.store.readChain(after, Math.min(this.pageSize, this.end - after)) : Promise.resolve([]);
+  }
+}
+
 /** Verifies the audit chain (or a slice of it); never throws for a broken chain, only for a failing store. */
 export async function verifyAudit(store: Store, keys: CheckpointKeys, options: VerifyOptions = {}): Promise<VerifyResult> {
   const started = performance.now();
@@ -121,7 +178,7 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
   const cursor = new CheckpointCursor(store, options.from ? from.seq : Number.MIN_SAFE_INTEGER);
   await cursor.fill();
 
-  const checkpointAt = async (record: ChainRecord | null): Promise<BrokenLink | undefined> => {
+  const checkpointAt = async (record: { seq: number; id: string | null; hash: string } | null): Promise<BrokenLink | undefined> => {
     const c = await cursor.take();
     const checked = await checkCheckpoint(c, keys);
     if (!checked.ok) return { seq: c.lastSeq, id: record?.id ?? null, reason: checked.reason, detail: checked.detail, checkpoint: c.id };
@@ -137,39 +194,25 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
 
   while (!broken && cursor.nextSeq <= from.seq) broken = await checkpointAt(null);
 
-  let page = end > prev.seq ? store.readChain(prev.seq, Math.min(pageSize, end - prev.seq)) : Promise.resolve([]);
-  walk: while (!broken && prev.seq < end) {
-    const rows = await page;
-    if (rows.length === 0) break;
-    const lastRead = rows.at(-1)!.seq;
-    // Read the next page while this one is hashed.
-    page = lastRead < end ? store.readChain(lastRead, Math.min(pageSize, end - lastRead)) : Promise.resolve([]);
-    for (const r of rows) {
-      if (r.seq > end) break walk;
-      const expected = prev.seq + 1;
-      if (r.seq !== expected) {
-        broken = { seq: expected, id: r.id, reason: 'missing', detail: `event ${expected} is missing: the next stored event is ${r.seq}` };
-        break walk;
-      }
-      if (r.hash === null || recordHash(r) !== r.hash) {
-        broken = { seq: r.seq, id: r.id, reason: 'hash_mismatch', detail: r.hash === null ? `event ${r.seq} has no hash` : `event ${r.seq} does not hash to its stored hash: it was altered` };
-        break walk;
-      }
-      if (r.prevHash !== prev.hash) {
-        broken = { seq: r.seq, id: r.id, reason: 'prev_mismatch', detail: `event ${r.seq} does not link to event ${prev.seq} (an event was removed, inserted or moved)` };
-        break walk;
-      }
-      prev = { seq: r.seq, hash: r.hash };
-      events++;
-      while (!broken && cursor.nextSeq <= r.seq) broken = await checkpointAt(r);
-      if (broken) break walk;
+  const offLoopSlice = pageSize;
+  const paged = new PagedWalk(store, options.loopSlice ?? pageSize, end);
+  while (!broken && prev.seq < end) {
+    // A slice ends at the next checkpoint, so that the checkpoint is held to the event it vouches for.
+    const limit = Math.min(end, cursor.nextSeq) - prev.seq;
+    const walk = await (store.walkChain?.(prev, Math.min(limit, offLoopSlice)) ?? paged.walk(prev, limit));
+    events += walk.events;
+    if (walk.broken) {
+      broken = walk.broken;
+      break;
     }
+    // The stored events end here: tail() names what is missing.
+    if (walk.events === 0) break;
+    prev = { seq: walk.last.seq, hash: walk.last.hash };
+    while (!broken && cursor.nextSeq <= prev.seq) broken = await checkpointAt({ seq: walk.last.seq, id: walk.last.id, hash: walk.last.hash });
     options.onProgress?.({ events, total });
-    // Let the gateway serve requests between pages.
+    // Let the gateway serve requests between slices.
     await yieldToEventLoop();
   }
-  // A page prefetched past a break is left unread; its promise must not reject unheard.
-  page.catch(() => undefined);
 
   /** After the last event: the head must agree, and no checkpoint may vouch for events past the end. */
   const tail = async (): Promise<BrokenLink | undefined> => {

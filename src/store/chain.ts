@@ -187,3 +187,64 @@ export function linkEvents(events: readonly AuditEvent[], head: { lastSeq: numbe
   const records = linkRecords(events.map(unlinkedRecord), head);
   return { events: chainedEvents(events, records), records };
 }
+
+/** A place on the chain: an event's seq and hash (the genesis: first seq − 1 and GENESIS_HASH). */
+export interface ChainPosition {
+  seq: number;
+  hash: string;
+}
+
+/** The first event that does not follow, link to, or hash to what the chain says. */
+export interface ChainBreak {
+  seq: number;
+  /** The stored event's id (for `missing`: the event stored where the missing one should be). */
+  id: string | null;
+  reason: 'missing' | 'hash_mismatch' | 'prev_mismatch';
+  detail: string;
+}
+
+/** What a walk over a stretch of the chain found. */
+export interface ChainWalk {
+  /** Events that held. */
+  events: number;
+  /** The last event that held (where the walk began, if none did); its id when it is an event walked. */
+  last: ChainPosition & { id: string | null };
+  broken?: ChainBreak;
+}
+
+/**
+ * Checks stored events one at a time after `from`: each must be the next seq, link to the hash of
+ * the one before, and hash (recordHash) to its stored hash. The one check of the chain's events,
+ * shared by verification on the event loop and by the SQLite checkpointer thread.
+ */
+export class ChainWalker {
+  private events = 0;
+  private last: ChainPosition & { id: string | null };
+  private broken: ChainBreak | undefined;
+
+  constructor(from: ChainPosition) {
+    this.last = { seq: from.seq, hash: from.hash, id: null };
+  }
+
+  /** Checks `r`, the next stored event; false once the chain broke (at `r` or before). */
+  step(r: ChainRecord): boolean {
+    if (this.broken) return false;
+    const expected = this.last.seq + 1;
+    if (r.seq !== expected) {
+      this.broken = { seq: expected, id: r.id, reason: 'missing', detail: `event ${expected} is missing: the next stored event is ${r.seq}` };
+    } else if (r.hash === null || recordHash(r) !== r.hash) {
+      this.broken = { seq: r.seq, id: r.id, reason: 'hash_mismatch', detail: r.hash === null ? `event ${r.seq} has no hash` : `event ${r.seq} does not hash to its stored hash: it was altered` };
+    } else if (r.prevHash !== this.last.hash) {
+      this.broken = { seq: r.seq, id: r.id, reason: 'prev_mismatch', detail: `event ${r.seq} does not link to event ${this.last.seq} (an event was removed, inserted or moved)` };
+    } else {
+      this.last = { seq: r.seq, hash: r.hash, id: r.id };
+      this.events++;
+      return true;
+    }
+    return false;
+  }
+
+  result(): ChainWalk {
+    return { events: this.events, last: this.last, ...(this.broken ? { broken: this.broken } : {}) };
+  }
+}

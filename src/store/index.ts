@@ -5,6 +5,6 @@ export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
 export { GroupCommit } from './group-commit.js';
 export { rowToReservation } from './rows.js';
 export { WriteQueue, type Write } from './write-queue.js';
-export { GENESIS_HASH, canonicalJson, eventHash, recordHash, linkEvents } from './chain.js';
+export { GENESIS_HASH, ChainWalker, canonicalJson, eventHash, recordHash, linkEvents, type ChainBreak, type ChainPosition, type ChainWalk } from './chain.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 export { describeStorage, openStore, shownUrl, type StorageConfig } from './open.js';

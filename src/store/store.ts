@@ -2,6 +2,7 @@
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
 import type { AccessReviewRecord, Agent, AgentActivity, AgentStatus, CredentialSource, CredentialUse, ModelActivity, Operator, Alert, AlertSeverity, AlertStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { ChainPosition, ChainWalk } from './chain.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
 /** Tool fields left out take their defaults (no tools, refuse out-of-scope offers, `internal` data). */
@@ -245,6 +246,12 @@ export interface Store {
   chainHead(): Promise<ChainHead>;
   /** Events with seq > `afterSeq` as stored (JSON columns as their text), in seq order, at most `limit`. */
   readChain(afterSeq: number, limit: number): Promise<ChainRecord[]>;
+  /**
+   * Optional: checks up to `limit` events after `from` as ChainWalker does, away from the event
+   * loop (the SQLite store's checkpointer thread). Null when it cannot now: the caller reads the
+   * events with readChain and walks them itself.
+   */
+  walkChain?(from: ChainPosition, limit: number): Promise<ChainWalk> | null;
   putCheckpoint(checkpoint: AuditCheckpoint): Promise<void>;
   /** Checkpoints with last_seq > `afterSeq`, in last_seq order, at most `limit`. */
   listCheckpoints(afterSeq: number, limit: number): Promise<AuditCheckpoint[]>;

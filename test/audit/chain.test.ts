@@ -3,7 +3,7 @@
 // caught, and verification names the first broken event.
 import Database from 'better-sqlite3';
 import { CompactSign, exportJWK, generateKeyPair } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CHECKPOINT_TYPE, jwksCheckpointKeys, verifyAudit, type VerifyProgress } from '../../src/audit/index.js';
 import { canonicalJson, GENESIS_HASH, recordHash, SqliteStore } from '../../src/store/index.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
@@ -15,16 +15,26 @@ afterEach(async () => {
   await fx.close();
 });
 
+/** Where verification walks the chain: the SQLite checkpointer thread, or the event loop. */
+let writeThread = true;
+
 /** 60 events with a checkpoint after the 40th, and 20 after it. */
 async function sealedLog(): Promise<AuditFixture> {
-  fx = await auditFixture();
+  fx = await auditFixture({}, writeThread);
   await fx.record(40);
   expect(await fx.audit.checkpoint()).toMatchObject({ lastSeq: 40 });
   await fx.record(20, 41);
   return fx;
 }
 
-describe('audit chain', () => {
+describe.each([
+  ['on the SQLite checkpointer thread', true],
+  ['on the event loop', false],
+])('audit chain, walked %s', (_where, thread) => {
+  beforeEach(() => {
+    writeThread = thread;
+  });
+
   it('verifies a clean log: every event and every checkpoint', async () => {
     await sealedLog();
     expect(await fx.audit.checkpoint()).toMatchObject({ lastSeq: 60 });
@@ -195,7 +205,11 @@ describe('audit chain', () => {
     const progress: VerifyProgress[] = [];
     const whole = await verifyAudit(fx.store, fx.audit.keys, { pageSize: 7, onProgress: (p) => progress.push(p) });
     expect(whole).toMatchObject({ ok: true, events: 60, checkpoints: 1 });
-    expect(progress.map((p) => p.events)).toEqual([7, 14, 21, 28, 35, 42, 49, 56, 60]);
+    // Slices of 7, and one ends at the checkpoint (seq 40) to hold it to the event it signed.
+    expect(progress.map((p) => p.events)).toEqual([7, 14, 21, 28, 35, 40, 47, 54, 60]);
+    // Where the chain was walked: on the checkpointer thread, or (without one) on the event loop.
+    if (thread) expect(fx.offLoopWalks()).toBeGreaterThanOrEqual(9);
+    else expect(fx.offLoopWalks()).toBe(0);
     expect(progress.every((p) => p.total === 60)).toBe(true);
 
     let from: { seq: number; hash: string } | undefined;

@@ -18,16 +18,26 @@ export interface AuditFixture {
   audit: AuditLog;
   /** A second connection to the database file: the attacker's. */
   db: Database.Database;
+  /** Slices of the chain the store walked off the event loop (Store.walkChain). */
+  offLoopWalks(): number;
   /** Records `n` events (request ids req_<i>) and waits until they are durable. */
   record(n: number, from?: number): Promise<void>;
   rows(): ChainRecord[];
   close(): Promise<void>;
 }
 
-export async function auditFixture(options: Partial<AuditLogOptions> = {}): Promise<AuditFixture> {
+/** `writeThread: false`: no writer thread, so verification walks the chain on the event loop. */
+export async function auditFixture(options: Partial<AuditLogOptions> = {}, writeThread = true): Promise<AuditFixture> {
   const path = join(mkdtempSync(join(tmpdir(), 'tollgate-audit-')), 'audit.db');
-  const store = new SqliteStore({ path });
+  const store = new SqliteStore({ path, writeThread });
   await store.migrate();
+  let offLoopWalks = 0;
+  const walkChain = store.walkChain.bind(store);
+  store.walkChain = (from, limit) => {
+    const walk = walkChain(from, limit);
+    if (walk) offLoopWalks++;
+    return walk;
+  };
   const master = MasterKey.fromBytes(randomBytes(32));
   const keys = new KeyRing(store, master, { overlapMs: 60_000, rotationMs: 0 });
   await keys.load();
@@ -35,6 +45,7 @@ export async function auditFixture(options: Partial<AuditLogOptions> = {}): Prom
   const db = new Database(path);
   return {
     path, store, keys, master, audit, db,
+    offLoopWalks: () => offLoopWalks,
     async record(n, from = 1) {
       await Promise.all(Array.from({ length: n }, (_, k) => {
         const i = from + k;

@@ -7,6 +7,7 @@ import { copyFileSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { verifyAudit } from '../../src/audit/index.js';
 import { GENESIS_HASH, recordHash, SqliteStore, type AuditEvent } from '../../src/store/index.js';
 
 const dbPath = () => join(mkdtempSync(join(tmpdir(), 'tollgate-writer-')), 'test.db');
@@ -131,6 +132,36 @@ describe('SQLite writer thread', () => {
     const pages = (bytes: number) => Math.round(bytes / (4096 + 24));
     expect(pages(largest)).toBeGreaterThan(2_000);
     expect(pages(largest)).toBeLessThan(10_000 + 200);
+    await store.close();
+  }, 60_000);
+
+  it('walks the audit chain on the checkpointer thread: the answer of the event loop, the event loop idle meanwhile', async () => {
+    const path = dbPath();
+    const store = new SqliteStore({ path });
+    await store.migrate();
+    for (let b = 0; b < 40; b++) await store.appendEvents(Array.from({ length: 500 }, (_, i) => event(b, i)));
+    const noKeys = { key: async () => undefined };
+    /** Verifies the whole chain; returns the result and how busy the event loop was meanwhile (0–1). */
+    const verified = async (on: SqliteStore) => {
+      const before = performance.eventLoopUtilization();
+      const result = await verifyAudit(on, noKeys);
+      return { result, busy: performance.eventLoopUtilization(before).utilization };
+    };
+    const offLoop = await verified(store);
+    expect(offLoop.result).toMatchObject({ ok: true, events: 20_000 });
+    // Control: a connection without the threads walks on the event loop (busy nearly throughout).
+    const inline = new SqliteStore({ path, writeThread: false });
+    expect(inline.walkChain({ seq: 0, hash: GENESIS_HASH }, 10)).toBeNull();
+    const onLoop = await verified(inline);
+    expect(onLoop.result).toMatchObject({ ok: true, events: 20_000, chain: offLoop.result.chain });
+    expect(onLoop.busy).toBeGreaterThan(0.6);
+    expect(offLoop.busy).toBeLessThan(0.3);
+    // A break is found there too, and named the same way.
+    new Database(path).prepare("UPDATE audit_events SET data = '{\"i\":1}' WHERE seq = 12345").run();
+    const broken = { seq: 12_345, reason: 'hash_mismatch' };
+    expect((await verifyAudit(store, noKeys)).first_broken).toMatchObject(broken);
+    expect((await verifyAudit(inline, noKeys)).first_broken).toMatchObject(broken);
+    await inline.close();
     await store.close();
   }, 60_000);
 

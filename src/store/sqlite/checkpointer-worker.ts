@@ -5,16 +5,42 @@
 // at one connection every ~60 calls, and the call behind it waited.
 // A PASSIVE checkpoint takes no lock a writer needs: commits go on while it copies. (The
 // committing connections still checkpoint past WAL_BACKSTOP_PAGES: see wal-signal.ts.)
-import { workerData } from 'node:worker_threads';
+// Between checkpoints it walks stretches of the audit chain for the store (writer-thread.ts): reading
+// events back and hashing them (~11 µs each) is the event loop's work no more.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { CHAIN_COLUMNS, recordFromValues } from '../rows.js';
+import { ChainWalker } from '../chain.js';
 import { openSqlite, type Synchronous } from './batch-writer.js';
-import { awaitCommits, type WalSignal } from './wal-signal.js';
+import { CheckpointerWaits, type WalSignal } from './wal-signal.js';
+import type { WalkReply, WalkRequest } from './writer-thread.js';
 
 const { path, synchronous, signal } = workerData as { path: string; synchronous: Synchronous; signal: WalSignal };
 const db = openSqlite(path, synchronous);
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+const events = db.prepare(`SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`).raw(true);
+const port = parentPort!;
 
-// From 0, not the count now: commits made while this thread was starting are checkpointed too.
-for (let seen: number | null = 0; (seen = awaitCommits(signal, seen)) !== null; ) {
+/** One slice of a walk: its events read one at a time (never the slice in memory at once). */
+function walk(request: WalkRequest): WalkReply {
+  try {
+    const walker = new ChainWalker(request.from);
+    for (const values of events.iterate(request.from.seq, request.limit) as IterableIterator<unknown[]>) {
+      if (!walker.step(recordFromValues(values))) break;
+    }
+    return { id: request.id, walk: walker.result() };
+  } catch (err) {
+    return { id: request.id, error: (err as Error).message };
+  }
+}
+
+const waits = new CheckpointerWaits(signal);
+for (;;) {
+  const task = waits.next(() => receiveMessageOnPort(port)?.message as WalkRequest | undefined);
+  if ('stop' in task) break;
+  if ('work' in task) {
+    port.postMessage(walk(task.work));
+    continue;
+  }
   try {
     checkpoint.get();
   } catch {

@@ -8,7 +8,7 @@ import {
   ACCESS_REVIEW_COLUMNS, accessReviewValues, credentialUseRows, OPERATOR_COLUMNS, operatorValues, rowToAccessReview, rowToAgentActivity, rowToCredentialSource, rowToModelActivity, rowToOperator,
   recordFromValues, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, type Row,
 } from '../rows.js';
-import { chainedEvents } from '../chain.js';
+import { chainedEvents, type ChainPosition, type ChainWalk } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
 import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
@@ -462,6 +462,11 @@ export class SqliteStore implements Store {
     // building one object per row is most of the cost of reading it.
     const sql = `SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`;
     return (this.statements.get(sql, true).all(afterSeq, limit) as unknown[][]).map(recordFromValues);
+  }
+
+  /** On the checkpointer thread, once the writer thread runs (null before: the caller walks). */
+  walkChain(from: ChainPosition, limit: number): Promise<ChainWalk> | null {
+    return this.writer?.walk(from, limit) ?? null;
   }
 
   async putCheckpoint(c: AuditCheckpoint): Promise<void> {

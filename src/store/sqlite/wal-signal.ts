@@ -1,8 +1,11 @@
-// Shared memory between the writer thread and the checkpointer thread: the writer counts its
-// commits, the checkpointer sleeps on the count (Atomics.wait) — no message per commit.
+// Shared memory between the SQLite store's threads and its checkpointer thread: the writer counts
+// its commits, the owner asks for work (a walk over the audit chain, sent as a message) or the
+// stop, and each bumps one wake-up count the checkpointer sleeps on (Atomics.wait) — no message
+// per commit, no timer while idle.
 
 const COMMITS = 0;
 const STOPPING = 1;
+const WAKE = 2;
 
 /** How often at most the checkpointer copies the WAL into the database file, while commits come. */
 export const CHECKPOINT_EVERY_MS = 250;
@@ -18,34 +21,67 @@ export const WAL_BACKSTOP_PAGES = 10_000;
 export type WalSignal = Int32Array;
 
 export function newWalSignal(): WalSignal {
-  return new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  return new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
 }
+
+const wake = (signal: WalSignal): void => {
+  Atomics.add(signal, WAKE, 1);
+  Atomics.notify(signal, WAKE);
+};
 
 /** The writer: a commit landed. */
 export function signalCommit(signal: WalSignal): void {
   Atomics.add(signal, COMMITS, 1);
-  Atomics.notify(signal, COMMITS);
+  wake(signal);
+}
+
+/** The owner: a request was posted to the checkpointer (after postMessage, so it is there to take). */
+export function signalWork(signal: WalSignal): void {
+  wake(signal);
 }
 
 /** The owner: the checkpointer should close its connection and end. */
 export function signalStop(signal: WalSignal): void {
   Atomics.store(signal, STOPPING, 1);
-  // Moving the count too: a checkpointer about to wait on it (still starting, say) does not.
-  Atomics.add(signal, COMMITS, 1);
-  Atomics.notify(signal, STOPPING);
-  Atomics.notify(signal, COMMITS);
+  wake(signal);
 }
 
-const stopping = (signal: WalSignal): boolean => Atomics.load(signal, STOPPING) !== 0;
+export type CheckpointerTask<W> = { stop: true } | { checkpoint: true } | { work: W };
 
-/**
- * The checkpointer: blocks until a commit after `seenCommits` (or the stop), then lets commits
- * gather for CHECKPOINT_EVERY_MS. Returns the count to wait past next time, or null to stop.
- */
-export function awaitCommits(signal: WalSignal, seenCommits: number): number | null {
-  // A stop after `seenCommits` was read moved the count, so the wait cannot miss it.
-  if (stopping(signal)) return null;
-  Atomics.wait(signal, COMMITS, seenCommits);
-  if (!stopping(signal)) Atomics.wait(signal, STOPPING, 0, CHECKPOINT_EVERY_MS);
-  return stopping(signal) ? null : Atomics.load(signal, COMMITS);
+/** The checkpointer's side: what to do next, blocking until there is something. */
+export class CheckpointerWaits {
+  /** The commit count at the last checkpoint: from 0, so commits made while the thread started count. */
+  private checkpointed = 0;
+  /** When the commits since the last checkpoint are due for one (they gather CHECKPOINT_EVERY_MS). */
+  private dueAt: number | null = null;
+
+  constructor(private readonly signal: WalSignal) {}
+
+  /**
+   * The stop; else a request `take` finds waiting; else a checkpoint once commits came and
+   * gathered; else sleeps until one of them. Requests go first: each is one slice of a walk, and
+   * the owner sends the next only after the answer, so checkpoints come in between.
+   */
+  next<W>(take: () => W | undefined): CheckpointerTask<W> {
+    for (;;) {
+      // Read before looking: anything signalled after this moves it, and the wait returns at once.
+      const seen = Atomics.load(this.signal, WAKE);
+      if (Atomics.load(this.signal, STOPPING) !== 0) return { stop: true };
+      const work = take();
+      if (work !== undefined) return { work };
+      const commits = Atomics.load(this.signal, COMMITS);
+      if (commits === this.checkpointed) {
+        Atomics.wait(this.signal, WAKE, seen);
+        continue;
+      }
+      const now = performance.now();
+      this.dueAt ??= now + CHECKPOINT_EVERY_MS;
+      if (now >= this.dueAt) {
+        this.checkpointed = commits;
+        this.dueAt = null;
+        return { checkpoint: true };
+      }
+      Atomics.wait(this.signal, WAKE, seen, this.dueAt - now);
+    }
+  }
 }

@@ -1,13 +1,14 @@
 // The SQLite store's writer thread: a worker with its own connection that runs the hot path's
 // group commits (holds, spend lines, audit events). The commit — SQLite's page writes to the
 // WAL, the chain's hashing — then costs the event loop one message each way instead; a second
-// thread runs the checkpoints (checkpointer-worker.ts). The order of batches is kept: the worker
-// answers them one at a time, in order. A batch resolves only once committed, so durability
-// before an answer is unchanged.
+// thread runs the checkpoints, and walks the audit chain for verification between them
+// (checkpointer-worker.ts). The order of batches is kept: the worker answers them one at a time,
+// in order. A batch resolves only once committed, so durability before an answer is unchanged.
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { ChainLink, Synchronous } from './batch-writer.js';
+import type { ChainPosition, ChainWalk } from '../chain.js';
 import type { WriteSet } from '../store.js';
-import { newWalSignal, signalStop } from './wal-signal.js';
+import { newWalSignal, signalStop, signalWork } from './wal-signal.js';
 
 /**
  * A batch travels as its write set in JSON: one string is far cheaper to send between threads
@@ -16,6 +17,9 @@ import { newWalSignal, signalStop } from './wal-signal.js';
  */
 export type WriterRequest = { id: number; json: string } | { close: true };
 export type WriterReply = { id: number; links: ChainLink[] } | { id: number; error: { name: string; message: string; code?: string } };
+/** A slice of a walk over the audit chain: up to `limit` events after `from` (ChainWalker). */
+export type WalkRequest = { id: number; from: ChainPosition; limit: number };
+export type WalkReply = { id: number; walk: ChainWalk } | { id: number; error: string };
 
 /** A worker whose entry is next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
 function spawn(name: 'writer-worker' | 'checkpointer-worker', workerData: unknown, resourceLimits: ResourceLimits): Worker {
@@ -36,6 +40,8 @@ export class SqliteWriterThread {
   /** Copies the WAL into the database file beside the writer (checkpointer-worker.ts). */
   private readonly checkpointer: Worker;
   private readonly checkpointerExited: Promise<void>;
+  /** Walks sent to the checkpointer and not answered yet; null once it is gone (no more walks). */
+  private walks: Map<number, { resolve: (walk: ChainWalk) => void; reject: (err: Error) => void }> | null = new Map();
   private readonly walSignal = newWalSignal();
 
   constructor(path: string, synchronous: Synchronous) {
@@ -46,9 +52,14 @@ export class SqliteWriterThread {
     // Idle, the threads keep no process alive; while a batch is in flight the writer does (see write).
     this.worker.unref();
     this.checkpointer.unref();
-    // A checkpointer that fails leaves the checkpoints to the committing connections (see wal-signal.ts).
-    this.checkpointer.on('error', () => undefined);
-    this.checkpointerExited = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));
+    // A checkpointer that fails leaves the checkpoints to the committing connections (see
+    // wal-signal.ts), and the walks to the event loop (walk returns null).
+    this.checkpointer.on('error', (err) => this.checkpointerGone(err));
+    this.checkpointer.on('message', (reply: WalkReply) => this.settleWalk(reply));
+    this.checkpointerExited = new Promise((resolve) => this.checkpointer.once('exit', () => {
+      this.checkpointerGone(new Error('the SQLite checkpointer thread stopped'));
+      resolve();
+    }));
     this.worker.on('message', (reply: WriterReply) => this.settle(reply));
     this.worker.on('error', (err) => this.fail(err));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => {
@@ -68,6 +79,22 @@ export class SqliteWriterThread {
     });
   }
 
+  /**
+   * Walks up to `limit` events of the audit chain after `from` on the checkpointer thread, off the
+   * event loop; null when that thread is gone (the caller walks them itself).
+   */
+  walk(from: ChainPosition, limit: number): Promise<ChainWalk> | null {
+    const walks = this.walks;
+    if (!walks) return null;
+    const id = this.nextId++;
+    return new Promise<ChainWalk>((resolve, reject) => {
+      if (walks.size === 0) this.checkpointer.ref();
+      walks.set(id, { resolve, reject });
+      this.checkpointer.postMessage({ id, from: { seq: from.seq, hash: from.hash }, limit } satisfies WalkRequest);
+      signalWork(this.walSignal);
+    });
+  }
+
   /** Lets the batches in flight finish, then closes the writer's connection and the thread. */
   async close(): Promise<void> {
     if (!this.failure) this.worker.postMessage({ close: true } satisfies WriterRequest);
@@ -84,6 +111,21 @@ export class SqliteWriterThread {
     if (this.pending.size === 0) this.worker.unref();
     if ('links' in reply) waiter.resolve(reply.links);
     else waiter.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }));
+  }
+
+  private settleWalk(reply: WalkReply): void {
+    const waiter = this.walks?.get(reply.id);
+    if (!waiter) return;
+    this.walks!.delete(reply.id);
+    if (this.walks!.size === 0) this.checkpointer.unref();
+    if ('walk' in reply) waiter.resolve(reply.walk);
+    else waiter.reject(new Error(`walking the audit chain failed: ${reply.error}`));
+  }
+
+  private checkpointerGone(err: Error): void {
+    const walks = this.walks;
+    this.walks = null;
+    for (const waiter of walks?.values() ?? []) waiter.reject(err);
   }
 
   private fail(err: Error): void {
