@@ -1,6 +1,6 @@
 // `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream]`:
 // this build against another revision's (or against itself with a config change: YAML laid over
-// tollgate.bench.yaml, mappings merged key by key), in one run on
+// tollgate.bench.yaml, mappings merged key by key; with both, both builds run with the config), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections, beside the parsing proxy.
 // The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
@@ -39,8 +39,9 @@ function buildRevision(revision: string): string {
 const upstream = await startUpstream();
 const proxy = await startProcess(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstream.port}/v1`, '0'], /listening (\d+)/);
 const variants: [string, Parameters<typeof startStack>[0]][] = [
-  [rev ? `tollgate @${rev}` : 'tollgate', { cli: rev ? buildRevision(rev) : undefined }],
-  [configOverride ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configOverride }],
+  // With --rev, both builds run with the config (a comparison of builds under it); without, the config is the change.
+  [rev ? `tollgate @${rev}` : 'tollgate', rev ? { cli: buildRevision(rev), configOverride } : {}],
+  [configOverride && !rev ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configOverride }],
 ];
 const stacks: Stack[] = [];
 const targets: Target[] = [

@@ -1,11 +1,15 @@
 // Shared memory between the SQLite store's threads and its checkpointer thread: the writer counts
 // its commits, the owner asks for work (a walk over the audit chain, sent as a message) or the
-// stop, and each bumps one wake-up count the checkpointer sleeps on (Atomics.wait) — no message
-// per commit, no timer while idle.
+// stop, and the checkpointer sleeps on a wake-up count (Atomics.wait) — no message per commit,
+// no timer while idle. A commit moves the wake-up count only while the checkpointer is idle:
+// while commits gather for a checkpoint, waking it for each would cost a thread switch per
+// commit on a machine whose cores are busy with the writer and the event loop.
 
 const COMMITS = 0;
 const STOPPING = 1;
 const WAKE = 2;
+/** 1 while the checkpointer sleeps with no commit to checkpoint: the next commit wakes it. */
+const IDLE = 3;
 
 /** How often at most the checkpointer copies the WAL into the database file, while commits come. */
 export const CHECKPOINT_EVERY_MS = 250;
@@ -21,7 +25,7 @@ export const WAL_BACKSTOP_PAGES = 10_000;
 export type WalSignal = Int32Array;
 
 export function newWalSignal(): WalSignal {
-  return new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  return new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
 }
 
 const wake = (signal: WalSignal): void => {
@@ -32,7 +36,7 @@ const wake = (signal: WalSignal): void => {
 /** The writer: a commit landed. */
 export function signalCommit(signal: WalSignal): void {
   Atomics.add(signal, COMMITS, 1);
-  wake(signal);
+  if (Atomics.load(signal, IDLE) !== 0) wake(signal);
 }
 
 /** The owner: a request was posted to the checkpointer (after postMessage, so it is there to take). */
@@ -71,7 +75,10 @@ export class CheckpointerWaits {
       if (work !== undefined) return { work };
       const commits = Atomics.load(this.signal, COMMITS);
       if (commits === this.checkpointed) {
-        Atomics.wait(this.signal, WAKE, seen);
+        Atomics.store(this.signal, IDLE, 1);
+        // A commit after IDLE was set moves WAKE (the wait returns at once); one before, this sees.
+        if (Atomics.load(this.signal, COMMITS) === this.checkpointed) Atomics.wait(this.signal, WAKE, seen);
+        Atomics.store(this.signal, IDLE, 0);
         continue;
       }
       const now = performance.now();
@@ -81,6 +88,7 @@ export class CheckpointerWaits {
         this.dueAt = null;
         return { checkpoint: true };
       }
+      // Commits do not wake this wait (IDLE is 0): only a request, the stop, or the time.
       Atomics.wait(this.signal, WAKE, seen, this.dueAt - now);
     }
   }
