@@ -1,7 +1,8 @@
 // Verification of the audit chain: walks the events in seq order, a page at a time (the table is
 // never loaded whole), recomputes each hash from the stored row, checks each link to the event
 // before, and checks every signed checkpoint against the chain where it says the chain passed.
-// Stops at the first broken event and names it.
+// Stops at the first broken event and names it. The walking (ChainWalker) runs off the event loop
+// where the store can (Store.walkChain: SQLite's checkpointer thread), else here.
 import { ChainWalker, GENESIS_HASH, type AuditCheckpoint, type ChainPosition, type ChainRecord, type ChainWalk, type Store } from '../store/index.js';
 import { checkCheckpoint, type CheckpointKeys } from './checkpoints.js';
 
@@ -194,12 +195,11 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
 
   while (!broken && cursor.nextSeq <= from.seq) broken = await checkpointAt(null);
 
-  const offLoopSlice = pageSize;
   const paged = new PagedWalk(store, options.loopSlice ?? pageSize, end);
   while (!broken && prev.seq < end) {
     // A slice ends at the next checkpoint, so that the checkpoint is held to the event it vouches for.
     const limit = Math.min(end, cursor.nextSeq) - prev.seq;
-    const walk = await (store.walkChain?.(prev, Math.min(limit, offLoopSlice)) ?? paged.walk(prev, limit));
+    const walk = await (store.walkChain?.(prev, Math.min(limit, pageSize)) ?? paged.walk(prev, limit));
     events += walk.events;
     if (walk.broken) {
       broken = walk.broken;

@@ -43,6 +43,7 @@ export class SqliteWriterThread {
   /** Walks sent to the checkpointer and not answered yet; null once it is gone (no more walks). */
   private walks: Map<number, { resolve: (walk: ChainWalk) => void; reject: (err: Error) => void }> | null = new Map();
   private readonly walSignal = newWalSignal();
+  private closing = false;
 
   constructor(path: string, synchronous: Synchronous) {
     // The writer allocates little (a batch's JSON and its rows), the checkpointer next to nothing:
@@ -97,6 +98,7 @@ export class SqliteWriterThread {
 
   /** Lets the batches in flight finish, then closes the writer's connection and the thread. */
   async close(): Promise<void> {
+    this.closing = true;
     if (!this.failure) this.worker.postMessage({ close: true } satisfies WriterRequest);
     this.worker.ref();
     this.checkpointer.ref();
@@ -117,7 +119,8 @@ export class SqliteWriterThread {
     const waiter = this.walks?.get(reply.id);
     if (!waiter) return;
     this.walks!.delete(reply.id);
-    if (this.walks!.size === 0) this.checkpointer.unref();
+    // Closing, the thread keeps the process alive until it has closed its connection.
+    if (this.walks!.size === 0 && !this.closing) this.checkpointer.unref();
     if ('walk' in reply) waiter.resolve(reply.walk);
     else waiter.reject(new Error(`walking the audit chain failed: ${reply.error}`));
   }
