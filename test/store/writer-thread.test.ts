@@ -124,14 +124,17 @@ describe('SQLite writer thread', () => {
     await store.migrate();
     const big = 'x'.repeat(16 * 1024);
     let largest = 0;
-    for (let b = 0; b < 360; b++) {
-      // One batch after another, ~40 log pages each: ~14,000 pages in all.
+    for (let b = 0; b < 600; b++) {
+      // One batch after another, ~40 log pages each: ~24,000 pages in all.
       await store.appendEvents(Array.from({ length: 10 }, (_, i) => ({ ...event(b, i), data: { big } })));
       largest = Math.max(largest, statSync(`${path}-wal`).size);
     }
     const pages = (bytes: number) => Math.round(bytes / (4096 + 24));
     expect(pages(largest)).toBeGreaterThan(2_000);
-    expect(pages(largest)).toBeLessThan(10_000 + 200);
+    // Past the backstop by what commits while the checkpointer thread's own checkpoint holds the
+    // checkpoint lock (the backstop's then waits for the next commit): ~10,000–10,200 pages on a
+    // quiet machine, up to ~12,000 seen with two test runs at once; without restarts, all ~24,000.
+    expect(pages(largest)).toBeLessThan(15_000);
     await store.close();
   }, 60_000);
 

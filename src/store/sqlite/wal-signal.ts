@@ -18,7 +18,8 @@ export const CHECKPOINT_EVERY_MS = 250;
  * WAL pages after which a committing connection runs a checkpoint itself (SQLite's
  * wal_autocheckpoint; its default is 1,000): only a backstop while the checkpointer keeps up.
  * Under sustained commits the log rarely empties between two passive checkpoints, so it can
- * only start over from its beginning after one of these (~40 MB at most on disk).
+ * only start over from its beginning after one of these (~40 MB on disk; ~50 MB seen when the
+ * backstop met the checkpointer thread's own checkpoint under heavy load).
  */
 export const WAL_BACKSTOP_PAGES = 10_000;
 
