@@ -155,7 +155,8 @@ describe('streams', () => {
   it('refuses calls past max_concurrent_calls_per_session with 429 (not 402), and others keep working', async () => {
     const { token, sessionId } = await gw.openSession();
     const other = await gw.openSession();
-    const abort = new AbortController();
+    // A controller per wave: fetch allows 1,500 listeners on one signal, and warns past them.
+    const aborts: AbortController[] = [];
     // 2000 endless streams from one session, in waves of 500 started at once (more at once would
     // overflow the listen backlog, an OS matter): 8 are admitted and stay open, the rest are refused.
     // (Admitted streams are cut after stream_max_seconds, which frees their slots: what must hold
@@ -164,6 +165,8 @@ describe('streams', () => {
     let mostOpen = 0;
     const sampler = setInterval(() => (mostOpen = Math.max(mostOpen, upstream.open())), 5);
     for (let wave = 0; wave < 4; wave++) {
+      const abort = new AbortController();
+      aborts.push(abort);
       // Distinct prompts: the same one 2000 times is a retry loop, which a detector would contain.
       attempts.push(...(await Promise.all(Array.from({ length: 500 }, (_, i) => chat(token, chatBody(`[[hostile:endless-sse]] ${wave}.${i}`, { stream: true }), abort.signal)))));
     }
@@ -183,7 +186,7 @@ describe('streams', () => {
     // Another session is not affected, and neither is the gateway.
     expect((await chat(other.token, chatBody('hello'))).status).toBe(200);
     expect(await healthy()).toBe(true);
-    abort.abort();
+    for (const abort of aborts) abort.abort();
     const s = await settledSession(sessionId);
     expect(s.spent.requests).toBe(admitted.length); // only admitted calls reached the upstream and were recorded
     expect(s.reserved?.usd ?? 0).toBe(0);

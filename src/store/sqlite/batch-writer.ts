@@ -26,6 +26,9 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): D
   return db;
 }
 
+/** Stored events after a seq, in order, as values in CHAIN_COLUMNS order (raw rows): verification's reads. */
+export const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`;
+
 /** Where each written audit event landed on the chain (same order as the set's events). */
 export type ChainLink = Pick<ChainRecord, 'seq' | 'prevHash' | 'hash'>;
 

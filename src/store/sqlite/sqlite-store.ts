@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHAIN_COLUMNS, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   ACCESS_REVIEW_COLUMNS, accessReviewValues, credentialUseRows, OPERATOR_COLUMNS, operatorValues, rowToAccessReview, rowToAgentActivity, rowToCredentialSource, rowToModelActivity, rowToOperator,
   recordFromValues, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, type Row,
 } from '../rows.js';
@@ -13,7 +13,7 @@ import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
 import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-import { openSqlite, PreparedStatements, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
+import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
 
@@ -460,8 +460,7 @@ export class SqliteStore implements Store {
   async readChain(afterSeq: number, limit: number): Promise<ChainRecord[]> {
     // Rows as arrays (better-sqlite3's raw mode): verification reads the whole table, and
     // building one object per row is most of the cost of reading it.
-    const sql = `SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`;
-    return (this.statements.get(sql, true).all(afterSeq, limit) as unknown[][]).map(recordFromValues);
+    return (this.statements.get(READ_CHAIN_SQL, true).all(afterSeq, limit) as unknown[][]).map(recordFromValues);
   }
 
   /** On the checkpointer thread, once the writer thread runs (null before: the caller walks). */
