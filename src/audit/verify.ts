@@ -208,7 +208,7 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
     // The stored events end here: tail() names what is missing.
     if (walk.events === 0) break;
     prev = { seq: walk.last.seq, hash: walk.last.hash };
-    while (!broken && cursor.nextSeq <= prev.seq) broken = await checkpointAt({ seq: walk.last.seq, id: walk.last.id, hash: walk.last.hash });
+    while (!broken && cursor.nextSeq <= prev.seq) broken = await checkpointAt(walk.last);
     options.onProgress?.({ events, total });
     // Let the gateway serve requests between slices.
     await yieldToEventLoop();
