@@ -14,7 +14,7 @@ import { openSqlite, READ_CHAIN_SQL, type Synchronous } from './batch-writer.js'
 import { CheckpointerWaits, type WalSignal } from './wal-signal.js';
 import type { WalkReply, WalkRequest } from './writer-thread.js';
 
-const { path, synchronous, signal } = workerData as { path: string; synchronous: Synchronous; signal: WalSignal };
+const { path, synchronous, walSignal } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal };
 const db = openSqlite(path, synchronous);
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const events = db.prepare(READ_CHAIN_SQL).raw(true);
@@ -33,7 +33,7 @@ function walk(request: WalkRequest): WalkReply {
   }
 }
 
-const waits = new CheckpointerWaits(signal);
+const waits = new CheckpointerWaits(walSignal);
 for (;;) {
   const task = waits.next(() => receiveMessageOnPort(port)?.message as WalkRequest | undefined);
   if ('stop' in task) break;

@@ -31,37 +31,83 @@ function spawn(name: 'writer-worker' | 'checkpointer-worker', workerData: unknow
   return new Worker(boot, { ...options, eval: true });
 }
 
+/**
+ * Requests sent to a worker and not answered yet. The worker keeps the process alive while any
+ * is (and from close() on, until it exits); idle, it keeps nothing alive.
+ */
+class Pending<T> {
+  private readonly waiters = new Map<number, { resolve: (value: T) => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  private closing = false;
+
+  constructor(private readonly worker: Worker) {
+    worker.unref();
+  }
+
+  /** Sends a request made for its id; resolves with its answer. */
+  send(post: (id: number) => void): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      if (this.waiters.size === 0) this.worker.ref();
+      this.waiters.set(id, { resolve, reject });
+      post(id);
+    });
+  }
+
+  /** The answer to request `id`: its value, or its error. */
+  settle(id: number, answer: { value: T } | { error: Error }): void {
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    this.waiters.delete(id);
+    if (this.waiters.size === 0 && !this.closing) this.worker.unref();
+    if ('value' in answer) waiter.resolve(answer.value);
+    else waiter.reject(answer.error);
+  }
+
+  rejectAll(err: Error): void {
+    for (const waiter of this.waiters.values()) waiter.reject(err);
+    this.waiters.clear();
+  }
+
+  /** Closing: the worker keeps the process alive until it has closed its connection and ended. */
+  close(): void {
+    this.closing = true;
+    this.worker.ref();
+  }
+}
+
 export class SqliteWriterThread {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (links: ChainLink[]) => void; reject: (err: Error) => void }>();
-  private nextId = 1;
+  private readonly batches: Pending<ChainLink[]>;
   private failure: Error | null = null;
   private exited: Promise<void>;
   /** Copies the WAL into the database file beside the writer (checkpointer-worker.ts). */
   private readonly checkpointer: Worker;
   private readonly checkpointerExited: Promise<void>;
-  /** Walks sent to the checkpointer and not answered yet; null once it is gone (no more walks). */
-  private walks: Map<number, { resolve: (walk: ChainWalk) => void; reject: (err: Error) => void }> | null = new Map();
+  /** Walks sent to the checkpointer; null once it is gone (no more walks). */
+  private walks: Pending<ChainWalk> | null;
   private readonly walSignal = newWalSignal();
-  private closing = false;
 
   constructor(path: string, synchronous: Synchronous) {
     // The writer allocates little (a batch's JSON and its rows), the checkpointer next to nothing:
     // small young generations keep their heaps, and the process's RSS, small.
     this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal }, { maxYoungGenerationSizeMb: 8 });
-    this.checkpointer = spawn('checkpointer-worker', { path, synchronous, signal: this.walSignal }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
-    // Idle, the threads keep no process alive; while a batch is in flight the writer does (see write).
-    this.worker.unref();
-    this.checkpointer.unref();
+    this.checkpointer = spawn('checkpointer-worker', { path, synchronous, walSignal: this.walSignal }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
+    this.batches = new Pending(this.worker);
+    this.walks = new Pending(this.checkpointer);
     // A checkpointer that fails leaves the checkpoints to the committing connections (see
     // wal-signal.ts), and the walks to the event loop (walk returns null).
     this.checkpointer.on('error', (err) => this.checkpointerGone(err));
-    this.checkpointer.on('message', (reply: WalkReply) => this.settleWalk(reply));
+    this.checkpointer.on('message', (reply: WalkReply) => {
+      this.walks?.settle(reply.id, 'walk' in reply ? { value: reply.walk } : { error: new Error(`walking the audit chain failed: ${reply.error}`) });
+    });
     this.checkpointerExited = new Promise((resolve) => this.checkpointer.once('exit', () => {
       this.checkpointerGone(new Error('the SQLite checkpointer thread stopped'));
       resolve();
     }));
-    this.worker.on('message', (reply: WriterReply) => this.settle(reply));
+    this.worker.on('message', (reply: WriterReply) => {
+      this.batches.settle(reply.id, 'links' in reply ? { value: reply.links } : { error: Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }) });
+    });
     this.worker.on('error', (err) => this.fail(err));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => {
       this.fail(new Error('the SQLite writer thread stopped'));
@@ -72,12 +118,7 @@ export class SqliteWriterThread {
   /** Commits `set` on the writer's connection; resolves with where its audit events landed. */
   write(set: WriteSet): Promise<ChainLink[]> {
     if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise<ChainLink[]>((resolve, reject) => {
-      if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, json: JSON.stringify(set) } satisfies WriterRequest);
-    });
+    return this.batches.send((id) => this.worker.postMessage({ id, json: JSON.stringify(set) } satisfies WriterRequest));
   }
 
   /**
@@ -85,55 +126,29 @@ export class SqliteWriterThread {
    * event loop; null when that thread is gone (the caller walks them itself).
    */
   walk(from: ChainPosition, limit: number): Promise<ChainWalk> | null {
-    const walks = this.walks;
-    if (!walks) return null;
-    const id = this.nextId++;
-    return new Promise<ChainWalk>((resolve, reject) => {
-      if (walks.size === 0) this.checkpointer.ref();
-      walks.set(id, { resolve, reject });
+    return this.walks?.send((id) => {
       this.checkpointer.postMessage({ id, from: { seq: from.seq, hash: from.hash }, limit } satisfies WalkRequest);
       signalWork(this.walSignal);
-    });
+    }) ?? null;
   }
 
   /** Lets the batches in flight finish, then closes the writer's connection and the thread. */
   async close(): Promise<void> {
-    this.closing = true;
     if (!this.failure) this.worker.postMessage({ close: true } satisfies WriterRequest);
-    this.worker.ref();
-    this.checkpointer.ref();
+    this.batches.close();
+    this.walks?.close();
+    // (A checkpointer already gone has no connection left to close.)
     signalStop(this.walSignal);
     await Promise.all([this.exited, this.checkpointerExited]);
   }
 
-  private settle(reply: WriterReply): void {
-    const waiter = this.pending.get(reply.id);
-    if (!waiter) return;
-    this.pending.delete(reply.id);
-    if (this.pending.size === 0) this.worker.unref();
-    if ('links' in reply) waiter.resolve(reply.links);
-    else waiter.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }));
-  }
-
-  private settleWalk(reply: WalkReply): void {
-    const waiter = this.walks?.get(reply.id);
-    if (!waiter) return;
-    this.walks!.delete(reply.id);
-    // Closing, the thread keeps the process alive until it has closed its connection.
-    if (this.walks!.size === 0 && !this.closing) this.checkpointer.unref();
-    if ('walk' in reply) waiter.resolve(reply.walk);
-    else waiter.reject(new Error(`walking the audit chain failed: ${reply.error}`));
-  }
-
   private checkpointerGone(err: Error): void {
-    const walks = this.walks;
+    this.walks?.rejectAll(err);
     this.walks = null;
-    for (const waiter of walks?.values() ?? []) waiter.reject(err);
   }
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const waiter of this.pending.values()) waiter.reject(err);
-    this.pending.clear();
+    this.batches.rejectAll(err);
   }
 }
