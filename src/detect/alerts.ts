@@ -51,10 +51,14 @@ export class AlertService {
     const existing = this.unresolved.get(key(f.detector, f.subject));
     if (existing && existing.status !== 'resolved') {
       const escalated = RANK[f.severity] > RANK[existing.severity];
+      // Named fields, not a spread of `existing`: this runs on every call of a storm, and a spread
+      // of an object this size takes V8's slow path (see store/chain.ts).
       const updated: Alert = {
-        ...existing, severity: escalated ? f.severity : existing.severity, summary: escalated ? f.summary : existing.summary,
-        verdict: f.verdict ?? existing.verdict, evidence: f.evidence, occurrences: existing.occurrences + 1, updatedAt: now,
-        sessionId: existing.sessionId ?? f.sessionId,
+        id: existing.id, detector: existing.detector, subject: existing.subject,
+        severity: escalated ? f.severity : existing.severity, status: existing.status, summary: escalated ? f.summary : existing.summary,
+        verdict: f.verdict ?? existing.verdict, evidence: f.evidence, actions: existing.actions, occurrences: existing.occurrences + 1,
+        agentId: existing.agentId, sessionId: existing.sessionId ?? f.sessionId, teamId: existing.teamId, profileId: existing.profileId,
+        createdAt: existing.createdAt, updatedAt: now, acknowledgedBy: existing.acknowledgedBy, resolvedBy: existing.resolvedBy,
       };
       this.unresolved.set(key(f.detector, f.subject), updated);
       if (!escalated) {

@@ -61,8 +61,18 @@ function waitForDrain(res: ServerResponse): Promise<void> {
   });
 }
 
-/** Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more. */
-async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<{ data: Buffer; truncated: boolean }> {
+/**
+ * Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more. A body
+ * that declares its length within the cap is read by undici itself (`arrayBuffer`: its chunks go
+ * straight to one buffer, no stream machinery per chunk; undici fails a body that overruns its
+ * declared length); any other is read chunk by chunk up to the cap.
+ */
+async function readCapped(upstream: UpstreamResponse, cap: number): Promise<{ data: Buffer; truncated: boolean }> {
+  const body = upstream.body;
+  const declared = Number(upstream.headers['content-length']);
+  if ('arrayBuffer' in body && Number.isSafeInteger(declared) && declared <= cap) {
+    return { data: Buffer.from(await body.arrayBuffer()), truncated: false };
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -82,7 +92,7 @@ async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<
  * failure the fallback loop already settled (its last attempt) is not settled twice.
  */
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
-  const { data: body } = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
+  const { data: body } = await readCapped(upstream, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
   if (!upstream.settled) await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
   // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
   if (upstream.status === 401 || upstream.status === 403) {
@@ -98,7 +108,7 @@ async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream
 async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
   let raw: Buffer;
   try {
-    const read = await readCapped(upstream.body, MAX_RESPONSE_BODY);
+    const read = await readCapped(upstream, MAX_RESPONSE_BODY);
     if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
     raw = read.data;
   } catch (err) {
@@ -219,6 +229,9 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
  * approval and, if the profile says so, holds the call for the decision before trying again.
  */
 async function reserveOrStepUp(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  // Journaled before the request is dispatched, so that its commit runs while the call is
+  // upstream. (Journaling it after the dispatch, so the request leaves first, was measured: the
+  // hold was then often not yet on disk when the answer came, +27 µs at one connection.)
   await reserveOrAsk(ctx, deps);
   journalReservation(ctx, deps);
 }

@@ -1,6 +1,17 @@
 import { pino, type Logger } from 'pino';
 
 /**
+ * Lines gather in memory until this many bytes are waiting (or LOG_FLUSH_MS has passed), then
+ * leave in one asynchronous write. Each write crosses to libuv's thread pool and back: writing
+ * every few lines, as a plain asynchronous destination does under load, cost the event loop
+ * ~7 µs per request at 32 connections (the request line alone, `server.log_requests`); one write
+ * per ~20 lines costs a tenth of that. pino flushes what is left when the process exits.
+ */
+const LOG_BATCH_BYTES = 4096;
+/** The longest a line waits in memory: the log still reads as live. */
+export const LOG_FLUSH_MS = 100;
+
+/**
  * Structured JSON logs. Credentials are never passed to the logger; the redaction list is a
  * second guard in case an object carrying one is ever logged whole.
  */
@@ -15,9 +26,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    // Asynchronous writes: lines written while a write is in flight go out together, instead of
-    // one synchronous syscall per request. pino flushes what is left when the process exits.
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
   );
 }
 

@@ -183,8 +183,9 @@ describe('agent identity through the CLI', () => {
     expect(await models(started.token)).toBe(401);
   });
 
-  it('never logs a secret or a token', () => {
-    expect(server.logs()).not.toContain(secret.client_secret);
-    expect(server.logs()).not.toContain(root.access_token);
+  it('never logs a secret or a token', async () => {
+    const logs = await server.settledLogs();
+    expect(logs).not.toContain(secret.client_secret);
+    expect(logs).not.toContain(root.access_token);
   });
 });

@@ -51,7 +51,7 @@ describe('quick start, as a new user', () => {
     const human = (await cli('session', 'show', started.session.id)).stdout;
     expect(human).toMatch(/spent:\s+\$0\.0000\d+ over 1 request/);
     expect(human).toContain('demo-agent');
-    expect(server.logs()).not.toContain(started.token);
+    expect(await server.settledLogs()).not.toContain(started.token);
   });
 
   it('reports CLI errors with a message and a non-zero exit code', async () => {

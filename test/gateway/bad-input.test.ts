@@ -221,6 +221,39 @@ describe('upstream failures', () => {
     }
   });
 
+  it('relays at most 64 KiB of an upstream error body, whether its length is declared or not', async () => {
+    const big = `{"error":{"message":"${'x'.repeat(200_000)}"}}`;
+    let calls = 0;
+    const upstream: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        // The first answer declares its length; the second does not (chunked).
+        const headers = calls++ === 0 ? { 'content-type': 'application/json', 'content-length': String(big.length) } : { 'content-type': 'application/json' };
+        res.writeHead(500, headers);
+        res.end(big);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const noisy = await gatewayOn(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`);
+    try {
+      const { token, sessionId } = await noisy.openSession();
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${noisy.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(chat), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+        expect(res.status).toBe(500);
+        const body = await res.text();
+        expect(body.length).toBe(64 * 1024);
+        expect(big.startsWith(body)).toBe(true);
+      }
+      expect(calls).toBe(2);
+      expect((await noisy.session(sessionId)).spent.usd).toBe(0);
+      const lines = (await noisy.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+      expect(lines.map((l: { outcome: string; http_status: number }) => [l.outcome, l.http_status])).toEqual([['upstream_error', 500], ['upstream_error', 500]]);
+    } finally {
+      await noisy.close();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
+  });
+
   it('relays an upstream error status in the provider shape, with Retry-After on 429, charging nothing', async () => {
     const { token, sessionId } = await gw.openSession();
     const auth = { authorization: `Bearer ${token}` };

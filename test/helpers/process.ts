@@ -3,6 +3,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { LOG_FLUSH_MS } from '../../src/util/logger.js';
 
 export const CLI = resolve('dist/cli/main.js');
 const execFileAsync = promisify(execFile);
@@ -21,6 +22,8 @@ export interface ServeProcess {
   url: string;
   /** Everything the process printed so far. */
   logs(): string;
+  /** Everything it printed until now, once lines still gathering in its log buffer are out too. */
+  settledLogs(): Promise<string>;
   /** Sends `signal` and resolves with the exit code once it has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -41,6 +44,8 @@ export function startServe(cwd: string, args: string[] = [], env: NodeJS.Process
           child,
           url: match[1]!,
           logs: () => logs,
+          // Log lines leave in batches, at least every LOG_FLUSH_MS: wait for one more flush.
+          settledLogs: () => new Promise((r) => setTimeout(() => r(logs), LOG_FLUSH_MS * 3)),
           stop: (signal = 'SIGTERM') => {
             if (child.exitCode === null && child.signalCode === null) child.kill(signal);
             return exited;

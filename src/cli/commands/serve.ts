@@ -19,6 +19,8 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   }
   gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind, storage: describeStorage(config.storage), replica: gateway.replication?.replica.id }, 'tollgate listening');
   if (typeof opts.config !== 'string') gateway.logger.info('new here? `npx tollgate demo` drives a minute of demo traffic through a gateway of its own (docs/demo.md)');
+  // Out now rather than with the next batch of lines: scripts and supervisors wait for it.
+  gateway.logger.flush();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
