@@ -4,7 +4,8 @@
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections, beside the parsing proxy.
 // The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
-// node_modules). What a change costs or saves, measured the only way this noisy machine allows.
+// node_modules). Each round starts both builds afresh (see below). What a change costs or saves,
+// measured the only way this noisy machine allows.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,32 +44,50 @@ const variants: [string, Parameters<typeof startStack>[0]][] = [
   [rev ? `tollgate @${rev}` : 'tollgate', rev ? { cli: buildRevision(rev), configOverride } : {}],
   [configOverride && !rev ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configOverride }],
 ];
-const stacks: Stack[] = [];
-const targets: Target[] = [
-  { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null },
-  { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! },
-];
-for (const [name, options] of variants) {
-  const stack = await startStack({ ...options, upstreamPort: upstream.port });
-  stacks.push(stack);
-  targets.push({ name, url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid! });
+const direct: Target = { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null };
+const proxyTarget: Target = { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! };
+const targets: Target[] = [direct, proxyTarget, ...variants.map(([name]) => ({ name, url: '', headers: {}, pid: null }))];
+const samples = new Map<string, Sample[]>();
+let latency = new Map<string, number[]>();
+let ttfc = new Map<string, number[]>();
+/** Starts both builds afresh (the order turns each round), on fresh data directories. */
+async function startGateways(round: number): Promise<{ stacks: Stack[]; gateways: Target[] }> {
+  const stacks: Stack[] = [];
+  const gateways: Target[] = [];
+  for (const [name, options] of variants.map((_, i) => variants[(i + round) % variants.length]!)) {
+    const stack = await startStack({ ...options, upstreamPort: upstream.port });
+    stacks.push(stack);
+    gateways.push({ name, url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid! });
+  }
+  return { stacks, gateways };
 }
 try {
-  for (const t of targets) await warmUp(t, mode);
-  const latency = await probe(targets, 'plain', 600);
-  const ttfc = await probe(targets, 'stream', 600);
-  const loaded = targets.filter((t) => t.pid !== null);
-  const samples = new Map<string, Sample[]>();
+  await warmUp(proxyTarget, mode);
   for (let round = 0; round < rounds; round++) {
-    for (const t of loaded.map((_, i) => loaded[(i + round) % loaded.length]!)) {
-      samples.set(t.name, [...(samples.get(t.name) ?? []), await load(t, 32, mode, seconds)]);
-      process.stderr.write(`  ${t.name} round ${round + 1}\n`);
+    // New gateway processes every round: what a process draws at its start (where its threads run,
+    // its heap's layout, what V8 compiles when) stays with it as long as it runs. With one process
+    // per build for the whole comparison, that luck moved the result by up to ±10 % between runs
+    // of the same two builds; medians over processes wash it out.
+    const { stacks, gateways } = await startGateways(round);
+    try {
+      for (const t of gateways) await warmUp(t, mode);
+      if (round === 0) {
+        latency = await probe([direct, proxyTarget, ...gateways], 'plain', 600);
+        ttfc = await probe([direct, proxyTarget, ...gateways], 'stream', 600);
+      }
+      const loaded = [proxyTarget, ...gateways];
+      for (const t of loaded.map((_, i) => loaded[(i + round) % loaded.length]!)) {
+        samples.set(t.name, [...(samples.get(t.name) ?? []), await load(t, 32, mode, seconds)]);
+        process.stderr.write(`  ${t.name} round ${round + 1}\n`);
+      }
+    } finally {
+      for (const st of stacks) await st.stop();
     }
   }
-  const direct = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
+  const directP50 = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
   const proxyRps = median(samples.get('parsing proxy')!.map((s) => s.rps));
   const lines = [
-    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at 32 connections, ${rounds} interleaved rounds of ${seconds} s; probe: 600 sequential requests each.`,
+    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at 32 connections, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first round): 600 sequential requests each.`,
     '',
     '| target | added p50 ms @1 | added first chunk ms @1 | rps @32 | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -76,11 +95,10 @@ try {
   for (const t of targets.slice(1)) {
     const s = samples.get(t.name)!;
     const m = (f: keyof Sample) => median(s.map((x) => x[f]));
-    lines.push(`| ${t.name} | ${(median(latency.get(t.name)!) - direct.plain).toFixed(3)} | ${(median(ttfc.get(t.name)!) - direct.stream).toFixed(3)} | ${Math.round(m('rps'))} | ${(m('rps') / proxyRps).toFixed(2)} | ${Math.round(m('cpuUs'))} | ${m('p99')} | ${Math.round(m('rssMb'))} |`);
+    lines.push(`| ${t.name} | ${(median(latency.get(t.name)!) - directP50.plain).toFixed(3)} | ${(median(ttfc.get(t.name)!) - directP50.stream).toFixed(3)} | ${Math.round(m('rps'))} | ${(m('rps') / proxyRps).toFixed(2)} | ${Math.round(m('cpuUs'))} | ${m('p99')} | ${Math.round(m('rssMb'))} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
-  for (const s of stacks) await s.stop();
   await stopProcess(proxy.child);
   await stopProcess(upstream.child);
 }

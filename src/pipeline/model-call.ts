@@ -62,17 +62,12 @@ function waitForDrain(res: ServerResponse): Promise<void> {
 }
 
 /**
- * Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more. A body
- * that declares its length within the cap is read by undici itself (`arrayBuffer`: its chunks go
- * straight to one buffer, no stream machinery per chunk; undici fails a body that overruns its
- * declared length); any other is read chunk by chunk up to the cap.
+ * Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more.
+ * (undici's own `arrayBuffer()` for a body of declared length was tried in its place: CPU per
+ * call +5–8 % at 32 connections over three interleaved compares, though the profile showed the
+ * iterator's stream machinery at ~5 µs per call.)
  */
-async function readCapped(upstream: UpstreamResponse, cap: number): Promise<{ data: Buffer; truncated: boolean }> {
-  const body = upstream.body;
-  const declared = Number(upstream.headers['content-length']);
-  if ('arrayBuffer' in body && Number.isSafeInteger(declared) && declared <= cap) {
-    return { data: Buffer.from(await body.arrayBuffer()), truncated: false };
-  }
+async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<{ data: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -92,7 +87,7 @@ async function readCapped(upstream: UpstreamResponse, cap: number): Promise<{ da
  * failure the fallback loop already settled (its last attempt) is not settled twice.
  */
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
-  const { data: body } = await readCapped(upstream, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
+  const { data: body } = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
   if (!upstream.settled) await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
   // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
   if (upstream.status === 401 || upstream.status === 403) {
@@ -108,7 +103,7 @@ async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream
 async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
   let raw: Buffer;
   try {
-    const read = await readCapped(upstream, MAX_RESPONSE_BODY);
+    const read = await readCapped(upstream.body, MAX_RESPONSE_BODY);
     if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
     raw = read.data;
   } catch (err) {
