@@ -63,9 +63,8 @@ function waitForDrain(res: ServerResponse): Promise<void> {
 
 /**
  * Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more.
- * (undici's own `arrayBuffer()` for a body of declared length was tried in its place: CPU per
- * call +5–8 % at 32 connections over three interleaved compares, though the profile showed the
- * iterator's stream machinery at ~5 µs per call.)
+ * (undici's own `arrayBuffer()` for a body of declared length was tried in its place, since the
+ * profile puts the iterator's stream machinery at ~5 µs per call: no better in `bench:compare`.)
  */
 async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<{ data: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
