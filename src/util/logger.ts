@@ -4,8 +4,9 @@ import { pino, type Logger } from 'pino';
  * Lines gather in memory until this many bytes are waiting (or LOG_FLUSH_MS has passed), then
  * leave in one asynchronous write. Each write crosses to libuv's thread pool and back: writing
  * every few lines, as a plain asynchronous destination does under load, cost the event loop
- * ~7 µs per request at 32 connections (the request line alone, `server.log_requests`); one write
- * per ~20 lines costs a tenth of that. pino flushes what is left when the process exits.
+ * ~7 µs per request at 32 connections (mostly the request line, `server.log_requests`); writing
+ * ~20 lines at a time took CPU per request down 4–5 % (docs/performance.md). pino flushes what is
+ * left when the process exits.
  */
 const LOG_BATCH_BYTES = 4096;
 /** The longest a line waits in memory: the log still reads as live. */
@@ -26,7 +27,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
+    // (A silent logger writes nothing: no buffer, no flush timer.)
+    destination ?? (level === 'silent' ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS })),
   );
 }
 
