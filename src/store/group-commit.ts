@@ -1,10 +1,12 @@
 // Group commit: writes from many concurrent requests are gathered and flushed in one
 // transaction. A lone write is flushed on the next turn of the event loop, so it waits no longer
 // than one commit; under load, one commit carries many requests' writes. One batch is in flight
-// at a time and the next one gathers meanwhile: that keeps the order of writes the order of
-// calls, and makes commits as large as the load (a commit's fixed cost — its pages written to the
-// log — is then shared by more calls: measured with SQLite's writer thread, ~6 → ~12 calls per
-// commit at 32 connections, CPU per call −8 %, against sending each turn's batch at once).
+// at a time and the next one gathers meanwhile — and for one more turn once it has committed: that
+// keeps the order of writes the order of calls, and makes commits as large as the load (a
+// commit's fixed cost — its pages written to the log — is then shared by more calls: measured
+// with SQLite's writer thread at 32 connections, ~6 → ~12 calls per commit and CPU per call −8 %
+// against sending each turn's batch at once; the extra turn, ~10 → ~11 calls per commit and CPU
+// per call −4 to −10 % over four comparisons, throughput up as much).
 
 export class GroupCommit<T> {
   private pending: T[] = [];
@@ -34,7 +36,15 @@ export class GroupCommit<T> {
   /** Writes everything queued so far; resolves when it (and every batch before it) is durable. */
   async flush(): Promise<void> {
     this.scheduled = false;
-    while (this.inFlight) await this.inFlight;
+    if (this.inFlight) {
+      while (this.inFlight) await this.inFlight;
+      // One more turn of the event loop before the next batch leaves: the batch just committed
+      // answered its calls, and the requests and answers that turn brings add their writes to
+      // this one. Commits carry more calls, and cost less per call (see the header).
+      await new Promise((resolve) => setImmediate(resolve));
+      // (Another flush may have sent a batch during that turn.)
+      while (this.inFlight) await this.inFlight;
+    }
     if (this.pending.length === 0) return;
     const items = this.pending;
     const waiters = this.waiters;

@@ -36,6 +36,32 @@ describe('GroupCommit', () => {
     expect(flushed).toBe(true);
   });
 
+  it('waits one more turn once a batch commits: the writes that turn brings join the next batch, never a second one in flight', async () => {
+    const started: number[][] = [];
+    const finish: (() => void)[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const commit = new GroupCommit<number>((items) => {
+      started.push(items);
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      return new Promise<void>((resolve) => finish.push(() => (inFlight--, resolve())));
+    });
+    const first = commit.add(1);
+    await new Promise((r) => setImmediate(r));
+    const second = commit.add(2);
+    await new Promise((r) => setImmediate(r)); // 2's flush now waits for the first batch
+    // The turn the first batch commits in also brings 3, and a flush asked for meanwhile.
+    let extra: Promise<void>[] = [];
+    setImmediate(() => (extra = [commit.add(3), commit.flush()]));
+    finish[0]!();
+    await first;
+    for (let i = 0; i < 5 && started.length < 2; i++) await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([[1], [2, 3]]); // without the extra turn: [1], [2], then [3]
+    finish[1]!();
+    await Promise.all([second, ...extra]);
+    expect(mostInFlight).toBe(1);
+  });
+
   it('rejects every write of a failed batch', async () => {
     const commit = new GroupCommit<string>(async () => {
       throw new Error('disk full');
