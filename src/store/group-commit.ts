@@ -37,14 +37,15 @@ export class GroupCommit<T> {
   async flush(): Promise<void> {
     this.scheduled = false;
     if (this.inFlight) {
-      while (this.inFlight) await this.inFlight;
+      await this.noneInFlight();
       // One more turn of the event loop before the next batch leaves: the batch just committed
       // answered its calls, and the requests and answers that turn brings add their writes to
       // this one. Commits carry more calls, and cost less per call (see the header).
       await new Promise((resolve) => setImmediate(resolve));
-      // (Another flush may have sent a batch during that turn.)
-      while (this.inFlight) await this.inFlight;
     }
+    // Checked again with no await between the check and the send: another flush may have sent a
+    // batch meanwhile, and only one is ever in flight.
+    while (this.inFlight) await this.inFlight;
     if (this.pending.length === 0) return;
     const items = this.pending;
     const waiters = this.waiters;
@@ -60,6 +61,10 @@ export class GroupCommit<T> {
     } finally {
       this.inFlight = null;
     }
+  }
+
+  private async noneInFlight(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
   }
 
   get size(): number {
