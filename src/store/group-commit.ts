@@ -6,7 +6,7 @@
 // commit's fixed cost — its pages written to the log — is then shared by more calls: measured
 // with SQLite's writer thread at 32 connections, ~6 → ~12 calls per commit and CPU per call −8 %
 // against sending each turn's batch at once; the extra turn, ~10 → ~11 calls per commit and CPU
-// per call −4 to −10 % over four comparisons, throughput up as much).
+// per call −4 to −10 % in five comparisons, throughput up as much).
 
 export class GroupCommit<T> {
   private pending: T[] = [];

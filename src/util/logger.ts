@@ -28,7 +28,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     // (A silent logger writes nothing: no buffer, no flush timer.)
-    destination ?? (level === 'silent' ? pino.destination({ dest: 1, sync: false }) : pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS })),
+    destination ?? pino.destination({ dest: 1, sync: false, ...(level === 'silent' ? {} : { minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }) }),
   );
 }
 
