@@ -46,7 +46,6 @@ const variants: [string, Parameters<typeof startStack>[0]][] = [
 ];
 const direct: Target = { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null };
 const proxyTarget: Target = { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! };
-const targets: Target[] = [direct, proxyTarget, ...variants.map(([name]) => ({ name, url: '', headers: {}, pid: null }))];
 const samples = new Map<string, Sample[]>();
 let latency = new Map<string, number[]>();
 let ttfc = new Map<string, number[]>();
@@ -92,10 +91,10 @@ try {
     '| target | added p50 ms @1 | added first chunk ms @1 | rps @32 | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
-  for (const t of targets.slice(1)) {
-    const s = samples.get(t.name)!;
+  for (const name of [proxyTarget.name, ...variants.map(([n]) => n)]) {
+    const s = samples.get(name)!;
     const m = (f: keyof Sample) => median(s.map((x) => x[f]));
-    lines.push(`| ${t.name} | ${(median(latency.get(t.name)!) - directP50.plain).toFixed(3)} | ${(median(ttfc.get(t.name)!) - directP50.stream).toFixed(3)} | ${Math.round(m('rps'))} | ${(m('rps') / proxyRps).toFixed(2)} | ${Math.round(m('cpuUs'))} | ${m('p99')} | ${Math.round(m('rssMb'))} |`);
+    lines.push(`| ${name} | ${(median(latency.get(name)!) - directP50.plain).toFixed(3)} | ${(median(ttfc.get(name)!) - directP50.stream).toFixed(3)} | ${Math.round(m('rps'))} | ${(m('rps') / proxyRps).toFixed(2)} | ${Math.round(m('cpuUs'))} | ${m('p99')} | ${Math.round(m('rssMb'))} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
