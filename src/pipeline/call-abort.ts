@@ -1,15 +1,15 @@
 // What stops a call's upstream request: the client going away, or the answer running past
-// `server.stream_max_seconds`. undici takes an EventEmitter as a request's signal as readily as
-// an AbortSignal; this one costs ~0.2 µs per call where an AbortController with its listener
-// costs ~3 µs, and every call makes one.
+// `server.stream_max_seconds`. The upstream call (upstream-call.ts) listens for its `abort`; an
+// EventEmitter costs ~0.2 µs per call where an AbortController with its listener costs ~3 µs,
+// and every call makes one.
 import { EventEmitter } from 'node:events';
 
 export class CallAbort extends EventEmitter {
   aborted = false;
   /** Why the call was stopped: a GatewayError when the gateway cut it, else the client left. */
-  reason: unknown = undefined;
+  reason: Error | undefined = undefined;
 
-  abort(reason: unknown = new Error('The client closed the connection.')): void {
+  abort(reason: Error = new Error('The client closed the connection.')): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;

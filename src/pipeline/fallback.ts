@@ -5,7 +5,6 @@
 // `model.call` event, nothing charged — and the next one is judged by policy with its own model
 // and provider and reserved afresh at its own price: a fallback the budget cannot cover is not
 // tried, and the client gets the last upstream failure.
-import { Readable } from 'node:stream';
 import { GatewayError } from '../errors/index.js';
 import type { ModelRoute } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
@@ -15,6 +14,7 @@ import { NO_USAGE } from './meter.js';
 import { checkPolicy } from './policy.js';
 import { journalReservation, reserve } from './reserve.js';
 import { settle } from './settle.js';
+import { UpstreamBody } from './upstream-call.js';
 
 /** Error bodies kept to relay when no fallback can run. */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -22,18 +22,9 @@ const MAX_ERROR_BODY = 64 * 1024;
 const retryable = (err: unknown): err is GatewayError =>
   err instanceof GatewayError && (err.code === 'upstream_timeout' || err.code === 'upstream_unavailable');
 
-async function readBody(body: UpstreamResponse['body']): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if ((size += chunk.length) > MAX_ERROR_BODY) break;
-      chunks.push(chunk);
-    }
-  } catch {
-    // a broken error body: relay what arrived
-  }
-  return Buffer.concat(chunks);
+/** An error body, kept to relay if no fallback can run (a broken one: relayed empty). */
+async function readBody(body: UpstreamBody): Promise<Buffer> {
+  return (await body.read(MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }))).data;
 }
 
 /** Moves the call to `next`: policy judges it, then its worst case is reserved. Throws if it may not run. */
@@ -63,7 +54,7 @@ export async function forwardWithFallbacks(ctx: CallContext, deps: PipelineDeps,
     try {
       const upstream = await forward(ctx, signal);
       if (upstream.status < 500 || i >= fallbacks.length) return upstream;
-      failed = { ...upstream, body: Readable.from([await readBody(upstream.body)]) };
+      failed = { ...upstream, body: UpstreamBody.of(await readBody(upstream.body)) };
     } catch (err) {
       if (!retryable(err) || signal.aborted || i >= fallbacks.length) throw err;
       failed = err;

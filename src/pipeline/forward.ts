@@ -1,15 +1,15 @@
 // Stage 6 — forward: send the (rewritten) request upstream over the provider's pooled keep-alive
 // connections, with the provider key only the gateway holds. Client credentials never go upstream.
-import type { Readable } from 'node:stream';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import { errors as undiciErrors } from 'undici';
 import { GatewayError } from '../errors/index.js';
 import type { CallAbort } from './call-abort.js';
 import type { CallContext } from './context.js';
+import { callUpstream, type UpstreamBody, type UpstreamHeaders } from './upstream-call.js';
 
 export interface UpstreamResponse {
   status: number;
-  headers: Dispatcher.ResponseData['headers'];
-  body: Dispatcher.ResponseData['body'] | Readable;
+  headers: UpstreamHeaders;
+  body: UpstreamBody;
   /** A failed last attempt whose spend line the fallback loop already wrote. */
   settled?: true;
 }
@@ -40,16 +40,14 @@ export async function forward(ctx: CallContext, signal: CallAbort): Promise<Upst
   }
   if (call.stream) headers.accept = 'text/event-stream';
   try {
-    const response = await provider.pool().request({
+    return await callUpstream(provider.pool(), {
       method: 'POST',
       path: provider.requestPath(call.api, ctx.adapter.upstreamPath, route.upstreamModel),
       headers,
       body: JSON.stringify(ctx.body),
-      signal,
       headersTimeout: provider.timeoutMs,
       bodyTimeout: provider.timeoutMs,
-    });
-    return { status: response.statusCode, headers: response.headers, body: response.body };
+    }, signal);
   } catch (err) {
     throw upstreamFailure(err);
   }

@@ -62,31 +62,11 @@ function waitForDrain(res: ServerResponse): Promise<void> {
 }
 
 /**
- * Reads at most `cap` bytes of an upstream body; `truncated` says whether there was more.
- * (undici's own `arrayBuffer()` for a body of declared length was tried in its place, since the
- * profile puts the iterator's stream machinery at ~5 µs per call: no better in `bench:compare`.)
- */
-async function readCapped(body: UpstreamResponse['body'], cap: number): Promise<{ data: Buffer; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (size + chunk.length > cap) {
-      chunks.push(chunk.subarray(0, cap - size));
-      body.destroy();
-      return { data: Buffer.concat(chunks), truncated: true };
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false };
-}
-
-/**
  * An upstream 4xx/5xx: nothing was generated, so nothing is charged; the body is relayed. A
  * failure the fallback loop already settled (its last attempt) is not settled twice.
  */
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
-  const { data: body } = await readCapped(upstream.body, MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
+  const { data: body } = await upstream.body.read(MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
   if (!upstream.settled) await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
   // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
   if (upstream.status === 401 || upstream.status === 403) {
@@ -102,7 +82,7 @@ async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream
 async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
   let raw: Buffer;
   try {
-    const read = await readCapped(upstream.body, MAX_RESPONSE_BODY);
+    const read = await upstream.body.read(MAX_RESPONSE_BODY);
     if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
     raw = read.data;
   } catch (err) {
@@ -174,7 +154,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   let cut: GatewayError | null = null;
   let outcome: UsageOutcome = 'ok';
   try {
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+    for await (const chunk of upstream.body) {
       let out = '';
       for (const event of splitter.push(chunk)) {
         // After a block, events already received are metered (usage they report) but never relayed.
