@@ -95,10 +95,14 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       const { session } = await seed();
       const a = usage(session.id);
       const b = usage(session.id, { inputTokens: 100, outputTokens: 50, cachedInputTokens: 0, reasoningTokens: 0, costUsdNano: 9999, stream: true, estimated: true, outcome: 'stream_cut' });
-      await store.recordUsage([a, b]);
-      await store.recordUsage([a]); // a replayed batch
+      // A second session's line in the same batch adds to that session only.
+      const other = await store.createSession({ ...session, id: 'ses_other', chain: ['ses_other'] });
+      const c = usage(other.id, { inputTokens: 7, outputTokens: 3, cachedInputTokens: 0, reasoningTokens: 0, costUsdNano: 70 });
+      await store.recordUsage([a, c, b, a]); // `a` twice in one batch: charged once
+      await store.recordUsage([c, a]); // a replayed batch
       const s = (await store.getSession(session.id))!;
       expect(s.spent).toEqual({ inputTokens: 110, outputTokens: 55, cachedInputTokens: 2, cacheWriteTokens: 0, reasoningTokens: 1, usdNano: 1234 + 9999, requests: 2 });
+      expect((await store.getSession(other.id))!.spent).toEqual({ inputTokens: 7, outputTokens: 3, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, usdNano: 70, requests: 1 });
       const lines = await store.listUsage({ sessionId: session.id });
       expect(lines).toHaveLength(2);
       expect(lines.find((l) => l.id === b.id)).toEqual(b);

@@ -51,8 +51,20 @@ export class PreparedStatements {
   }
 }
 
+/** What a batch's new lines add to one session's spend. */
+interface SessionSpend {
+  input: number;
+  output: number;
+  cachedInput: number;
+  cacheWrite: number;
+  reasoning: number;
+  usdNano: number;
+  requests: number;
+}
+
 export class SqliteBatchWriter {
   private readonly statements: PreparedStatements;
+  private readonly writeSet: Database.Transaction<(set: WriteSet) => ChainLink[]>;
 
   /** `statements`: the connection's cache, when its owner keeps one too. */
   constructor(
@@ -60,6 +72,11 @@ export class SqliteBatchWriter {
     statements?: PreparedStatements,
   ) {
     this.statements = statements ?? new PreparedStatements(db);
+    // Made once: better-sqlite3 builds a transaction's wrapper functions each time it is asked for one.
+    this.writeSet = db.transaction((set: WriteSet): ChainLink[] => {
+      this.writeUsageRows(set.records, set.reservations);
+      return this.writeRows(set.events.map(unlinkedRecord));
+    });
   }
 
   private stmt(sql: string): Database.Statement {
@@ -69,24 +86,40 @@ export class SqliteBatchWriter {
   /** Journal rows, written inside the caller's transaction. */
   writeUsageRows(records: readonly UsageRecord[], reservations: readonly PendingReservation[]): void {
     const insert = this.stmt(`INSERT OR IGNORE INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES (${USAGE_COLUMNS.map(() => '?').join(', ')})`);
+    const hold = this.stmt(`INSERT OR IGNORE INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${RESERVATION_COLUMNS.map(() => '?').join(', ')})`);
+    const release = this.stmt('DELETE FROM reservations WHERE id = ?');
+    for (const r of reservations) hold.run(...reservationValues(r));
+    // Each session's spend is added once per batch, its lines summed: a batch's lines are mostly
+    // one busy session's, and an UPDATE per line rewrote the same row as many times.
+    const spent = new Map<string, SessionSpend>();
+    for (const u of records) {
+      // Spend is added only when the record is new: a replayed batch charges nothing twice.
+      if (insert.run(...usageValues(u)).changes === 1) {
+        const s = spent.get(u.sessionId);
+        if (s) {
+          s.input += u.inputTokens;
+          s.output += u.outputTokens;
+          s.cachedInput += u.cachedInputTokens;
+          s.cacheWrite += u.cacheWriteTokens;
+          s.reasoning += u.reasoningTokens;
+          s.usdNano += u.costUsdNano;
+          s.requests++;
+        } else {
+          spent.set(u.sessionId, { input: u.inputTokens, output: u.outputTokens, cachedInput: u.cachedInputTokens, cacheWrite: u.cacheWriteTokens, reasoning: u.reasoningTokens, usdNano: u.costUsdNano, requests: 1 });
+        }
+      }
+      release.run(u.id);
+    }
+    if (spent.size === 0) return;
     const add = this.stmt(
       `UPDATE sessions SET
          spent_input_tokens = spent_input_tokens + ?, spent_output_tokens = spent_output_tokens + ?,
          spent_cached_input_tokens = spent_cached_input_tokens + ?, spent_cache_write_tokens = spent_cache_write_tokens + ?,
          spent_reasoning_tokens = spent_reasoning_tokens + ?, spent_usd_nano = spent_usd_nano + ?,
-         spent_requests = spent_requests + 1
+         spent_requests = spent_requests + ?
        WHERE id = ?`,
     );
-    const hold = this.stmt(`INSERT OR IGNORE INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${RESERVATION_COLUMNS.map(() => '?').join(', ')})`);
-    const release = this.stmt('DELETE FROM reservations WHERE id = ?');
-    for (const r of reservations) hold.run(...reservationValues(r));
-    for (const u of records) {
-      // Spend is added only when the record is new: a replayed batch charges nothing twice.
-      if (insert.run(...usageValues(u)).changes === 1) {
-        add.run(u.inputTokens, u.outputTokens, u.cachedInputTokens, u.cacheWriteTokens, u.reasoningTokens, u.costUsdNano, u.sessionId);
-      }
-      release.run(u.id);
-    }
+    for (const [id, s] of spent) add.run(s.input, s.output, s.cachedInput, s.cacheWrite, s.reasoning, s.usdNano, s.requests, id);
   }
 
   head(): ChainHead {
@@ -100,11 +133,9 @@ export class SqliteBatchWriter {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
     // IMMEDIATE takes the write lock before the chain head is read: another connection appending
     // to the same file waits rather than linking onto the same head.
-    return this.db.transaction(() => {
-      this.writeUsageRows(set.records, set.reservations);
-      return this.writeRows(set.events.map(unlinkedRecord));
-    }).immediate();
+    return this.writeSet.immediate(set);
   }
+
 
   private writeRows(rows: readonly UnlinkedRecord[]): ChainLink[] {
     if (rows.length === 0) return [];
