@@ -9,23 +9,15 @@ import { GatewayError } from '../errors/index.js';
 import type { ModelRoute } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
 import type { CallContext, PipelineDeps } from './context.js';
-import { forward, type UpstreamResponse } from './forward.js';
+import { forward, readErrorBody, type UpstreamResponse } from './forward.js';
 import { NO_USAGE } from './meter.js';
 import { checkPolicy } from './policy.js';
 import { journalReservation, reserve } from './reserve.js';
 import { settle } from './settle.js';
 import { UpstreamBody } from './upstream-call.js';
 
-/** Error bodies kept to relay when no fallback can run. */
-const MAX_ERROR_BODY = 64 * 1024;
-
 const retryable = (err: unknown): err is GatewayError =>
   err instanceof GatewayError && (err.code === 'upstream_timeout' || err.code === 'upstream_unavailable');
-
-/** An error body, kept to relay if no fallback can run (a broken one: relayed empty). */
-async function readBody(body: UpstreamBody): Promise<Buffer> {
-  return (await body.read(MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }))).data;
-}
 
 /** Moves the call to `next`: policy judges it, then its worst case is reserved. Throws if it may not run. */
 async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute): Promise<void> {
@@ -54,7 +46,7 @@ export async function forwardWithFallbacks(ctx: CallContext, deps: PipelineDeps,
     try {
       const upstream = await forward(ctx, signal);
       if (upstream.status < 500 || i >= fallbacks.length) return upstream;
-      failed = { ...upstream, body: UpstreamBody.of(await readBody(upstream.body)) };
+      failed = { ...upstream, body: UpstreamBody.of(await readErrorBody(upstream.body)) };
     } catch (err) {
       if (!retryable(err) || signal.aborted || i >= fallbacks.length) throw err;
       failed = err;

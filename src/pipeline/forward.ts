@@ -14,6 +14,14 @@ export interface UpstreamResponse {
   settled?: true;
 }
 
+/** Upstream error bodies are relayed, but never more than this. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** An upstream error's body, to relay: at most 64 KiB of it; one that broke off reads as empty. */
+export async function readErrorBody(body: UpstreamBody): Promise<Buffer> {
+  return (await body.read(MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }))).data;
+}
+
 /** Turns a transport failure into 502 (unreachable) or 504 (too slow). */
 export function upstreamFailure(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;

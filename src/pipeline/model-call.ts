@@ -14,7 +14,7 @@ import { checkPolicy } from './policy.js';
 import { CallAbort } from './call-abort.js';
 import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
 import { forwardWithFallbacks } from './fallback.js';
-import { upstreamFailure, type UpstreamResponse } from './forward.js';
+import { readErrorBody, upstreamFailure, type UpstreamResponse } from './forward.js';
 import { meter, NO_USAGE } from './meter.js';
 import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
@@ -23,8 +23,6 @@ import { resolve } from './resolve.js';
 import { settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
-/** Upstream error bodies are relayed, but never more than this. */
-const MAX_ERROR_BODY = 64 * 1024;
 /** A non-streamed answer larger than this is not a model answer: refused as a bad response. */
 const MAX_RESPONSE_BODY = 64 * 1024 * 1024;
 
@@ -66,7 +64,7 @@ function waitForDrain(res: ServerResponse): Promise<void> {
  * failure the fallback loop already settled (its last attempt) is not settled twice.
  */
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
-  const { data: body } = await upstream.body.read(MAX_ERROR_BODY).catch(() => ({ data: Buffer.alloc(0) }));
+  const body = await readErrorBody(upstream.body);
   if (!upstream.settled) await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
   // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
   if (upstream.status === 401 || upstream.status === 403) {
