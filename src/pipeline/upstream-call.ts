@@ -78,12 +78,8 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
     if (this.controller?.paused) this.controller.resume();
     while (!this.ended && !this.failure && !this.destroyed && this.size <= cap) await this.arrival();
     if (this.failure) throw this.failure;
-    const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-    if (this.size <= cap) {
-      this.chunks = [];
-      this.size = 0;
-      return { data, truncated: false };
-    }
+    const data = this.take();
+    if (data.length <= cap) return { data, truncated: false };
     this.destroy();
     return { data: data.subarray(0, cap), truncated: true };
   }
@@ -103,14 +99,20 @@ export class UpstreamBody implements AsyncIterable<Buffer> {
   private async next(): Promise<IteratorResult<Buffer>> {
     while (this.chunks.length === 0 && !this.ended && !this.failure && !this.destroyed) await this.arrival();
     if (this.chunks.length > 0) {
-      const value = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-      this.chunks = [];
-      this.size = 0;
+      const value = this.take();
       if (this.controller?.paused) this.controller.resume();
       return { value, done: false };
     }
     if (this.failure && !this.destroyed) throw this.failure;
     return { value: undefined, done: true };
+  }
+
+  /** Everything unread, in one buffer; the queue is then empty. */
+  private take(): Buffer {
+    const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    this.size = 0;
+    return data;
   }
 
   private arrival(): Promise<void> {

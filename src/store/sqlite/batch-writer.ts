@@ -95,18 +95,15 @@ export class SqliteBatchWriter {
     for (const u of records) {
       // Spend is added only when the record is new: a replayed batch charges nothing twice.
       if (insert.run(...usageValues(u)).changes === 1) {
-        const s = spent.get(u.sessionId);
-        if (s) {
-          s.input += u.inputTokens;
-          s.output += u.outputTokens;
-          s.cachedInput += u.cachedInputTokens;
-          s.cacheWrite += u.cacheWriteTokens;
-          s.reasoning += u.reasoningTokens;
-          s.usdNano += u.costUsdNano;
-          s.requests++;
-        } else {
-          spent.set(u.sessionId, { input: u.inputTokens, output: u.outputTokens, cachedInput: u.cachedInputTokens, cacheWrite: u.cacheWriteTokens, reasoning: u.reasoningTokens, usdNano: u.costUsdNano, requests: 1 });
-        }
+        let s = spent.get(u.sessionId);
+        if (!s) spent.set(u.sessionId, (s = { input: 0, output: 0, cachedInput: 0, cacheWrite: 0, reasoning: 0, usdNano: 0, requests: 0 }));
+        s.input += u.inputTokens;
+        s.output += u.outputTokens;
+        s.cachedInput += u.cachedInputTokens;
+        s.cacheWrite += u.cacheWriteTokens;
+        s.reasoning += u.reasoningTokens;
+        s.usdNano += u.costUsdNano;
+        s.requests++;
       }
       release.run(u.id);
     }
@@ -135,7 +132,6 @@ export class SqliteBatchWriter {
     // to the same file waits rather than linking onto the same head.
     return this.writeSet.immediate(set);
   }
-
 
   private writeRows(rows: readonly UnlinkedRecord[]): ChainLink[] {
     if (rows.length === 0) return [];
