@@ -1,15 +1,16 @@
-// `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream]`:
+// `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream] [--prompt-kb K]`:
 // this build against another revision's (or against itself with a config change: YAML laid over
 // tollgate.bench.yaml, mappings merged key by key; with both, both builds run with the config), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections, beside the parsing proxy.
+// `--prompt-kb K` adds K KiB of prose to the call's prompt: what the per-byte work costs.
 // The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
 // node_modules). Each round starts both builds afresh (see below). What a change costs or saves,
 // measured the only way this noisy machine allows.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { load, median, probe, warmUp, type Sample, type Target } from './measure.js';
+import { load, median, padPrompt, probe, warmUp, type Sample, type Target } from './measure.js';
 import { startProcess, startStack, startUpstream, stopProcess, type Stack } from './stack.js';
 
 const arg = (name: string): string | undefined => {
@@ -22,6 +23,8 @@ const configOverride = arg('config');
 const rounds = Number(arg('rounds') ?? 3);
 const seconds = Number(arg('seconds') ?? 5);
 const mode = process.argv.includes('--stream') ? 'stream' : 'plain';
+const promptKb = Number(arg('prompt-kb') ?? 0);
+if (promptKb > 0) padPrompt(promptKb);
 if (!rev && !configOverride) throw new Error('give --rev <revision> (another build) and/or --config "<yaml>" (this build with a config change)');
 
 /** Builds `rev` into its own worktree (once) and returns its CLI. */
@@ -86,7 +89,7 @@ try {
   const directP50 = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
   const proxyRps = median(samples.get('parsing proxy')!.map((s) => s.rps));
   const lines = [
-    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at 32 connections, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first round): 600 sequential requests each.`,
+    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at 32 connections${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first round): 600 sequential requests each.`,
     '',
     '| target | added p50 ms @1 | added first chunk ms @1 | rps @32 | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -33,6 +33,18 @@ export const bodies: Record<Mode, string> = {
   stream: JSON.stringify({ ...BENCH_CALL, stream: true, stream_options: { include_usage: true } }),
 };
 
+/**
+ * Pads the benchmark call's prompt (plain and streamed) with a message of `kib` KiB of prose —
+ * words, newlines, quoted names — to measure what the gateway's per-byte work costs (`--prompt-kb`).
+ */
+export function padPrompt(kib: number): void {
+  const sentence = 'The agent read "notes/plan.md" and called the "search" tool again;\n it found nothing new.  ';
+  const filler = sentence.repeat(Math.ceil((kib * 1024) / sentence.length)).slice(0, kib * 1024);
+  const call = { ...BENCH_CALL, messages: [BENCH_CALL.messages[0]!, { role: 'user', content: filler }, BENCH_CALL.messages[1]!] };
+  bodies.plain = JSON.stringify(call);
+  bodies.stream = JSON.stringify({ ...call, stream: true, stream_options: { include_usage: true } });
+}
+
 export async function load(t: Target, connections: number, mode: Mode, seconds: number): Promise<Sample> {
   const before = t.pid ? cpuTicks(t.pid) : 0;
   let peakRss = 0;

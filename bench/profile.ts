@@ -1,13 +1,14 @@
-// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream]`: a CPU profile of
+// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream] [-- --prompt-kb K]`: a CPU profile of
 // Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
-// drives the benchmark's call at C connections, then prints where the gateway's CPU went: per
+// drives the benchmark's call at C connections (with K KiB more prompt), then prints where the gateway's CPU went: per
 // thread (from /proc), then the event loop's self time by function and by source file. The
 // .cpuprofile files are kept (one per thread; open them in Chrome DevTools).
 import autocannon from 'autocannon';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_CALL, startStack } from './stack.js';
+import { bodies, padPrompt } from './measure.js';
+import { startStack } from './stack.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,6 +17,7 @@ const arg = (name: string, fallback: number) => {
 const seconds = arg('seconds', 10);
 const connections = arg('connections', 32);
 const stream = process.argv.includes('--stream');
+if (arg('prompt-kb', 0) > 0) padPrompt(arg('prompt-kb', 0));
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
@@ -23,7 +25,7 @@ interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[
 const profDir = mkdtempSync(join(tmpdir(), 'tollgate-prof-'));
 const stack = await startStack({ gatewayNodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
 try {
-  const body = JSON.stringify({ ...BENCH_CALL, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
+  const body = bodies[stream ? 'stream' : 'plain'];
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${stack.tokens.budgeted}` };
   await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections: 8, amount: 2000, headers, body });
   const pid = stack.gateway.child.pid!;

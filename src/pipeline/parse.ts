@@ -38,18 +38,28 @@ export const MAX_JSON_DEPTH = 128;
  */
 export function exceedsJsonDepth(raw: Buffer, max: number): boolean {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < raw.length; i++) {
     const byte = raw[i]!;
-    if (inString) {
-      if (byte === 0x5c) i++; // a backslash escapes the next byte (multi-byte escapes hold no quote)
-      else if (byte === 0x22) inString = false;
-    } else if (byte === 0x22) inString = true;
-    else if (byte === 0x5b || byte === 0x7b) {
+    if (byte === 0x22) {
+      // A string ends at the next quote not escaped — one after an even run of backslashes (a
+      // backslash escapes the next byte). Found with indexOf: most of a large body is string
+      // content, which a byte-by-byte walk took ~1.4 ns per byte over.
+      let end = raw.indexOf(0x22, i + 1);
+      while (end !== -1 && escapedAt(raw, end)) end = raw.indexOf(0x22, end + 1);
+      if (end === -1) return false;
+      i = end;
+    } else if (byte === 0x5b || byte === 0x7b) {
       if (++depth > max) return true;
     } else if (byte === 0x5d || byte === 0x7d) depth--;
   }
   return false;
+}
+
+/** True when the byte at `at` follows an odd run of backslashes (the string's opening quote bounds the run). */
+function escapedAt(raw: Buffer, at: number): boolean {
+  let slashes = 0;
+  while (raw[at - 1 - slashes] === 0x5c) slashes++;
+  return slashes % 2 === 1;
 }
 
 /** Refuses a body nested deeper than `maxDepth` (400 `json_too_deep`). */

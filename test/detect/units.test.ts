@@ -1,5 +1,6 @@
 // The pieces under the detectors: the prompt fingerprint, the learned baseline, the triage rules.
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AgentBaseline, Ewma, ToolMix, Window } from '../../src/detect/baseline.js';
 import { promptFingerprinter } from '../../src/detect/fingerprint.js';
@@ -16,6 +17,15 @@ describe('prompt fingerprint', () => {
   });
   it('is keyed: another key gives another fingerprint for the same text', () => {
     expect(promptFingerprinter(randomBytes(32))('same text')).not.toBe(fp('same text'));
+  });
+  it('is the keyed hash of the text with every whitespace run made one space, then lowercased', () => {
+    const key = randomBytes(32);
+    const keyed = promptFingerprinter(key);
+    // Text dense in every kind of whitespace JavaScript's \s knows, in runs of any length.
+    const text = fc.string({ unit: fc.constantFrom('a', 'B', '1', ' ', '  ', '\t', '\n', '\r', '\v', '\f', '\u00a0', '\u2028', '\u3000', '\ufeff', 'É') });
+    fc.assert(fc.property(text, (t) => {
+      expect(keyed(t)).toBe(hash('sha256', key.toString('hex') + t.replace(/\s+/g, ' ').toLowerCase()).slice(0, 16));
+    }), { numRuns: 2000 });
   });
 });
 

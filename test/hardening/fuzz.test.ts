@@ -65,6 +65,18 @@ describe('request bodies', () => {
     }, 1000);
   }, TIMEOUT);
 
+  it('the depth guard is not fooled by brackets, quotes and runs of backslashes inside strings', async () => {
+    // Strings made of the bytes the guard's string skipping looks at, escaped by JSON.stringify.
+    const tricky = fc.string({ unit: fc.constantFrom('\\', '\\\\', '"', '\\"', '[', ']', '{', '}', 'a') });
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, tricky, fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(tricky, tie('node'), { maxKeys: 3 })),
+    })).node;
+    await check(fc.tuple(value, fc.integer({ min: 1, max: 8 })), ([v, max]) => {
+      const raw = Buffer.from(JSON.stringify(v));
+      expect(exceedsJsonDepth(raw, max)).toBe(depthOf(v) > max);
+    }, 1000);
+  }, TIMEOUT);
+
   it('parseJsonObject answers any bytes with an object or a catalogued 400', async () => {
     const text = fc.oneof(
       fc.string({ unit: 'binary', maxLength: 200 }),
