@@ -62,6 +62,13 @@ export interface PipelineDeps {
   now: () => number;
 }
 
+/** A call's prompt as its records hold it: the text content logging keeps, the retry-loop fingerprint. */
+export interface PromptRecord {
+  /** The prompt as JSON text ('' when neither content logging nor the fingerprint needs it). */
+  text: string;
+  fingerprint: string | null;
+}
+
 export interface CallContext {
   readonly requestId: string;
   readonly startedAt: number;
@@ -105,6 +112,8 @@ export interface CallContext {
   toolCalls?: string[];
   /** Offered tools removed from the upstream request (profile `tool_scope: strip`). */
   toolsStripped?: string[];
+  /** The prompt as the call's records hold it (settle.ts `preparePromptRecord`), once made. */
+  promptRecord?: PromptRecord;
   /** performance.now() when the request went upstream, and when the upstream's headers came back. */
   forwardedAt?: number;
   upstreamAt?: number;
@@ -125,6 +134,6 @@ export function newCallContext(requestId: string, req: IncomingMessage, res: Ser
     reservation: undefined, heldPromptTokens: undefined, usageId: undefined, holdDurable: undefined,
     rateAdmission: undefined, outputCap: undefined, clamped: undefined, accounts: undefined,
     enforcement: undefined, remaining: undefined, attempt: undefined, toolCalls: undefined,
-    toolsStripped: undefined, forwardedAt: undefined, upstreamAt: undefined, lapAt: undefined,
+    toolsStripped: undefined, promptRecord: undefined, forwardedAt: undefined, upstreamAt: undefined, lapAt: undefined,
   };
 }

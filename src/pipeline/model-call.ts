@@ -20,7 +20,7 @@ import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
 import { journalReservation, reserve } from './reserve.js';
 import { resolve } from './resolve.js';
-import { settle, type Settlement } from './settle.js';
+import { preparePromptRecord, settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
 /** A non-streamed answer larger than this is not a model answer: refused as a bad response. */
@@ -267,7 +267,11 @@ export async function handleModelCall(
     deadline = setTimeout(() => {
       abort.abort(new GatewayError('stream_too_long', `The upstream answer ran past ${deps.streamMaxMs / 1000} s (server.stream_max_seconds) and was cut.`));
     }, deps.streamMaxMs);
-    const upstream = await forwardWithFallbacks(ctx, deps, abort);
+    const answer = forwardWithFallbacks(ctx, deps, abort);
+    // Queued behind the request's write and the hold's flush (both in this check phase), so it
+    // runs while the call is upstream, not before it leaves.
+    setImmediate(preparePromptRecord, ctx, deps);
+    const upstream = await answer;
     ctx.upstreamAt = performance.now();
     stages.lap(ctx, 'forward');
     status = upstream.status;

@@ -6,7 +6,7 @@ import { spendLineEventData } from '../budget/index.js';
 import { costNano } from '../providers/pricing.js';
 import type { Usage, UsageOutcome, UsageRecord } from '../store/index.js';
 import { newTimeOrderedId } from '../util/ids.js';
-import type { CallContext, PipelineDeps } from './context.js';
+import type { CallContext, PipelineDeps, PromptRecord } from './context.js';
 
 export interface Settlement {
   usage: Usage;
@@ -57,15 +57,32 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   // are durable with the spend line, before the end of the response.
   const logging = ctx.profile?.contentLogging;
   const logContent = logging !== undefined && logging.mode !== 'off' && deps.content !== undefined;
-  const prompt = deps.fingerprint || logContent ? promptText(ctx.body ?? {}) : '';
-  const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record, deps.fingerprint?.(prompt) ?? null), deps.audit.durable(ctx.requestId)];
+  const prompt = preparePromptRecord(ctx, deps);
+  const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record, prompt.fingerprint), deps.audit.durable(ctx.requestId)];
   // Content logging: one branch when it is off.
   if (logContent) {
-    const texts: ['prompt' | 'output', string][] = [['prompt', prompt]];
+    const texts: ['prompt' | 'output', string][] = [['prompt', prompt.text]];
     if (s.output) texts.push(['output', s.output()]);
     writes.push(deps.content!.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
   }
   return Promise.all(writes).then(() => undefined);
+}
+
+const NO_PROMPT_RECORD: PromptRecord = Object.freeze({ text: '', fingerprint: null });
+
+/**
+ * The prompt as the call's records hold it: its JSON text (content logging) and keyed fingerprint
+ * (the retry-loop detector), made once per call. The model-call handler asks for it while the
+ * call is upstream — for a prompt of 100 KiB that is ~0.5 ms the answer would otherwise wait for
+ * — and settle, if it has not been made by then.
+ */
+export function preparePromptRecord(ctx: CallContext, deps: PipelineDeps): PromptRecord {
+  if (ctx.promptRecord) return ctx.promptRecord;
+  const logging = ctx.profile?.contentLogging;
+  const logContent = logging !== undefined && logging.mode !== 'off' && deps.content !== undefined;
+  if (!deps.fingerprint && !logContent) return (ctx.promptRecord = NO_PROMPT_RECORD);
+  const text = promptText(ctx.body ?? {});
+  return (ctx.promptRecord = { text, fingerprint: deps.fingerprint?.(text) ?? null });
 }
 
 function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, promptFp: string | null): Promise<void> {
