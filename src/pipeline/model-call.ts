@@ -127,6 +127,9 @@ async function settleTimed(ctx: CallContext, deps: PipelineDeps, s: Settlement):
   deps.stages.lap(ctx, 'durable');
 }
 
+/** From this body size on (or of unknown size), the prompt's record is made while the call is upstream. */
+const EARLY_PROMPT_RECORD_BYTES = 16 * 1024;
+
 /** A stream's headers wait this long for its first event, to leave in the same write. */
 const HEADERS_ALONE_AFTER_MS = 5;
 
@@ -268,9 +271,10 @@ export async function handleModelCall(
       abort.abort(new GatewayError('stream_too_long', `The upstream answer ran past ${deps.streamMaxMs / 1000} s (server.stream_max_seconds) and was cut.`));
     }, deps.streamMaxMs);
     const answer = forwardWithFallbacks(ctx, deps, abort);
-    // Queued behind the request's write and the hold's flush (both in this check phase), so it
-    // runs while the call is upstream, not before it leaves.
-    setImmediate(preparePromptRecord, ctx, deps);
+    // A large prompt's record is made while the call is upstream, queued behind the request's
+    // write and the hold's flush; a small one's costs a few µs in settle (made early, it measured
+    // ~40 µs slower at one connection, twice).
+    if (!(Number(req.headers['content-length']) < EARLY_PROMPT_RECORD_BYTES)) setImmediate(preparePromptRecord, ctx, deps);
     const upstream = await answer;
     ctx.upstreamAt = performance.now();
     stages.lap(ctx, 'forward');

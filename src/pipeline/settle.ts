@@ -72,9 +72,9 @@ const NO_PROMPT_RECORD: PromptRecord = Object.freeze({ text: '', fingerprint: nu
 
 /**
  * The prompt as the call's records hold it: its JSON text (content logging) and keyed fingerprint
- * (the retry-loop detector), made once per call. The model-call handler asks for it while the
- * call is upstream — for a prompt of 100 KiB that is ~0.5 ms the answer would otherwise wait for
- * — and settle, if it has not been made by then.
+ * (the retry-loop detector), made once per call. For a body of 16 KiB or more the model-call
+ * handler asks for it while the call is upstream — for a prompt of 100 KiB that is ~0.5 ms the
+ * answer would otherwise wait for — and settle, if it has not been made by then.
  */
 export function preparePromptRecord(ctx: CallContext, deps: PipelineDeps): PromptRecord {
   if (ctx.promptRecord) return ctx.promptRecord;

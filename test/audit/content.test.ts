@@ -72,6 +72,24 @@ describe('content logging', () => {
     expect(await contentOf(g, `session=${sessionId}`)).toHaveLength(4);
   });
 
+  it('a large prompt (its record made while the call is upstream) is hashed and fingerprinted the same way', async () => {
+    const { gw: g, openai } = await gatewayWith({ mode: 'hash' });
+    // Over 16 KiB: the prompt's record is made after the request leaves, not in settle.
+    const messages = [{ role: 'user' as const, content: `Summarise:\n${'A long  document line, with  "quotes" and\ttabs.\n'.repeat(800)}` }];
+    const plain = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages }).withResponse();
+    const streamed = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true }).withResponse();
+    for await (const chunk of streamed.data) void chunk;
+    const requestIds = [plain.response.headers.get('x-request-id')!, streamed.response.headers.get('x-request-id')!];
+    for (const id of requestIds) {
+      const prompt = (await contentOf(g, `request=${id}`)).find((r) => r.kind === 'prompt')!;
+      expect(prompt.sha256).toBe(sha(JSON.stringify({ messages })));
+    }
+    const events = (await g.admin('GET', '/admin/v1/audit/events?type=model.call')).body.data as { request_id: string; data: { prompt_fp?: string } }[];
+    const fingerprints = requestIds.map((id) => events.find((e) => e.request_id === id)!.data.prompt_fp);
+    expect(fingerprints[0]).toMatch(/^[0-9a-f]{16}$/);
+    expect(fingerprints[1]).toBe(fingerprints[0]);
+  });
+
   it('full stores redacted bodies, hashed over the unredacted text', async () => {
     const { gw: g, openai } = await gatewayWith({ mode: 'full', retention_days: 7 });
     const messages = [
