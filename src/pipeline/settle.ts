@@ -55,17 +55,22 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   // The call's own event, on the chain: what was used and charged, and the decision that allowed
   // it — so chargeback data is tamper-evident too. It and the call's other events (tool checks)
   // are durable with the spend line, before the end of the response.
-  const logging = ctx.profile?.contentLogging;
-  const logContent = logging !== undefined && logging.mode !== 'off' && deps.content !== undefined;
+  const logging = contentLogging(ctx, deps);
   const prompt = preparePromptRecord(ctx, deps);
   const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record, prompt.fingerprint), deps.audit.durable(ctx.requestId)];
   // Content logging: one branch when it is off.
-  if (logContent) {
+  if (logging) {
     const texts: ['prompt' | 'output', string][] = [['prompt', prompt.text]];
     if (s.output) texts.push(['output', s.output()]);
     writes.push(deps.content!.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
   }
   return Promise.all(writes).then(() => undefined);
+}
+
+/** The profile's content logging, when it is on and the gateway has a content log; else null. */
+function contentLogging(ctx: CallContext, deps: PipelineDeps) {
+  const logging = ctx.profile?.contentLogging;
+  return logging !== undefined && logging.mode !== 'off' && deps.content !== undefined ? logging : null;
 }
 
 const NO_PROMPT_RECORD: PromptRecord = Object.freeze({ text: '', fingerprint: null });
@@ -78,9 +83,7 @@ const NO_PROMPT_RECORD: PromptRecord = Object.freeze({ text: '', fingerprint: nu
  */
 export function preparePromptRecord(ctx: CallContext, deps: PipelineDeps): PromptRecord {
   if (ctx.promptRecord) return ctx.promptRecord;
-  const logging = ctx.profile?.contentLogging;
-  const logContent = logging !== undefined && logging.mode !== 'off' && deps.content !== undefined;
-  if (!deps.fingerprint && !logContent) return (ctx.promptRecord = NO_PROMPT_RECORD);
+  if (!deps.fingerprint && !contentLogging(ctx, deps)) return (ctx.promptRecord = NO_PROMPT_RECORD);
   const text = promptText(ctx.body ?? {});
   return (ctx.promptRecord = { text, fingerprint: deps.fingerprint?.(text) ?? null });
 }
