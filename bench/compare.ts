@@ -1,8 +1,10 @@
-// `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream] [--prompt-kb K]`:
+// `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream] [--prompt-kb K]
+//   [--connections C] [--probe-rounds P]`:
 // this build against another revision's (or against itself with a config change: YAML laid over
 // tollgate.bench.yaml, mappings merged key by key; with both, both builds run with the config), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
-// and throughput, CPU per request, p99 and peak RSS at 32 connections, beside the parsing proxy.
+// and throughput, CPU per request, p99 and peak RSS at 32 connections (`--connections C`), beside the
+// parsing proxy. The probe runs in the first round, or in the first P (`--probe-rounds P`), pooled.
 // `--prompt-kb K` adds K KiB of prose to the call's prompt: what the per-byte work costs.
 // The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
 // node_modules). Each round starts both builds afresh (see below). What a change costs or saves,
@@ -24,6 +26,8 @@ const rounds = Number(arg('rounds') ?? 3);
 const seconds = Number(arg('seconds') ?? 5);
 const mode = process.argv.includes('--stream') ? 'stream' : 'plain';
 const promptKb = Number(arg('prompt-kb') ?? 0);
+const connections = Number(arg('connections') ?? 32);
+const probeRounds = Number(arg('probe-rounds') ?? 1);
 if (promptKb > 0) padPrompt(promptKb);
 if (!rev && !configOverride) throw new Error('give --rev <revision> (another build) and/or --config "<yaml>" (this build with a config change)');
 
@@ -50,8 +54,8 @@ const variants: [string, Parameters<typeof startStack>[0]][] = [
 const direct: Target = { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null };
 const proxyTarget: Target = { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! };
 const samples = new Map<string, Sample[]>();
-let latency = new Map<string, number[]>();
-let ttfc = new Map<string, number[]>();
+const latency = new Map<string, number[]>();
+const ttfc = new Map<string, number[]>();
 /** Starts both builds afresh (the order turns each round), on fresh data directories. */
 async function startGateways(round: number): Promise<{ stacks: Stack[]; gateways: Target[] }> {
   const stacks: Stack[] = [];
@@ -73,13 +77,14 @@ try {
     const { stacks, gateways } = await startGateways(round);
     try {
       for (const t of gateways) await warmUp(t, mode);
-      if (round === 0) {
-        latency = await probe([direct, proxyTarget, ...gateways], 'plain', 600);
-        ttfc = await probe([direct, proxyTarget, ...gateways], 'stream', 600);
+      if (round < probeRounds) {
+        const pool = (into: Map<string, number[]>, add: Map<string, number[]>) => add.forEach((xs, name) => into.set(name, [...(into.get(name) ?? []), ...xs]));
+        pool(latency, await probe([direct, proxyTarget, ...gateways], 'plain', 600));
+        pool(ttfc, await probe([direct, proxyTarget, ...gateways], 'stream', 600));
       }
       const loaded = [proxyTarget, ...gateways];
       for (const t of loaded.map((_, i) => loaded[(i + round) % loaded.length]!)) {
-        samples.set(t.name, [...(samples.get(t.name) ?? []), await load(t, 32, mode, seconds)]);
+        samples.set(t.name, [...(samples.get(t.name) ?? []), await load(t, connections, mode, seconds)]);
         process.stderr.write(`  ${t.name} round ${round + 1}\n`);
       }
     } finally {
@@ -89,9 +94,9 @@ try {
   const directP50 = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
   const proxyRps = median(samples.get('parsing proxy')!.map((s) => s.rps));
   const lines = [
-    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at 32 connections${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first round): 600 sequential requests each.`,
+    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at ${connections} connections${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first ${probeRounds} round(s)): 600 sequential requests each per round.`,
     '',
-    '| target | added p50 ms @1 | added first chunk ms @1 | rps @32 | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |',
+    `| target | added p50 ms @1 | added first chunk ms @1 | rps @${connections} | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const name of [proxyTarget.name, ...variants.map(([n]) => n)]) {

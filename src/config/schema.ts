@@ -367,8 +367,10 @@ export const configSchema = z.strictObject({
             .describe('NORMAL survives a killed process; FULL also survives power loss, at a write cost.'),
           write_thread: z.boolean().default(true)
             .describe('Commit holds, spend lines and audit events from a worker thread on its own connection, off the event loop (answers still wait for their commit).'),
+          thread_nice: z.number().int().min(0).max(19).default(10)
+            .describe('How many nice steps below the event loop the writer and checkpointer threads run (Linux; 0: the same priority). When the CPUs are contended the event loop runs first; the writer\'s batches grow instead.'),
         })
-        .default({ path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true })
+        .default({ path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true, thread_nice: 10 })
         .describe('The embedded store (SQLite, WAL).'),
       postgres: z
         .strictObject({
@@ -392,7 +394,7 @@ export const configSchema = z.strictObject({
       answer_after: z.enum(['hold', 'line']).default('hold')
         .describe('What is on disk before the end of a model call\'s answer is released: `hold` — its worst-case hold (written while the call is upstream; the exact line and events commit next, and a crash in between charges the hold at restart) — or `line` — its exact spend line and audit events (one commit more of latency).'),
     })
-    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true }, answer_after: 'hold' })
+    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true, thread_nice: 10 }, answer_after: 'hold' })
     .describe('Where state is kept.'),
   tokens: z
     .strictObject({

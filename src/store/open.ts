@@ -7,7 +7,7 @@ import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './store.js';
 
 export interface StorageConfig {
-  sqlite: { path: string; synchronous: 'NORMAL' | 'FULL'; write_thread?: boolean };
+  sqlite: { path: string; synchronous: 'NORMAL' | 'FULL'; write_thread?: boolean; thread_nice?: number };
   postgres?: { url?: string; url_env?: string; schema?: string; pool_size: number; statement_timeout_ms: number };
 }
 
@@ -18,7 +18,7 @@ export function openStore(storage: StorageConfig, dataDir: string, env: NodeJS.P
     return new PostgresStore({ connectionString: postgresUrl(pg, env), schema: pg.schema, max: pg.pool_size, statementTimeoutMs: pg.statement_timeout_ms });
   }
   const path = storage.sqlite.path;
-  return new SqliteStore({ path: isAbsolute(path) ? path : join(dataDir, path), synchronous: storage.sqlite.synchronous, writeThread: storage.sqlite.write_thread });
+  return new SqliteStore({ path: isAbsolute(path) ? path : join(dataDir, path), synchronous: storage.sqlite.synchronous, writeThread: storage.sqlite.write_thread, threadNice: storage.sqlite.thread_nice });
 }
 
 function postgresUrl(pg: NonNullable<StorageConfig['postgres']>, env: NodeJS.ProcessEnv): string {

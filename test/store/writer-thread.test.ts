@@ -3,7 +3,7 @@
 // are all on disk once close() returns; its checkpointer thread copies the log into the file
 // and the log stays bounded.
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdtempSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,7 +31,48 @@ async function chainOf(store: SqliteStore): Promise<string[]> {
   return records.map((r) => r.hash!);
 }
 
+/** This process's threads and their nice values (Linux: /proc/self/task/<tid>/stat, field 19). */
+function threadNices(): Map<string, number> {
+  const nices = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      nices.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return nices;
+}
+
 describe('SQLite writer thread', () => {
+  it.skipIf(process.platform !== 'linux')('runs the writer and the checkpointer thread_nice steps below the event loop (storage.sqlite.thread_nice)', async () => {
+    const own = threadNices().get(String(process.pid))!;
+    // The nice values of the threads the store started, once `count` of them are at `nice` (the
+    // checkpointer may still be starting after the first commit) or after 5 s. Node may start
+    // helper threads of its own meanwhile, at their default priority.
+    const started = async (threadNice: number | undefined, nice: number, count: number) => {
+      const before = new Set(threadNices().keys());
+      const store = new SqliteStore({ path: dbPath(), writeThread: true, threadNice });
+      await store.migrate();
+      await store.writeBatch({ events: [event(1, 0)], records: [], reservations: [] });
+      let added: number[] = [];
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
+        added = [...threadNices()].filter(([tid]) => !before.has(tid)).map(([, n]) => n);
+        if (added.filter((n) => n === nice).length >= count) break;
+      }
+      await store.close();
+      return added;
+    };
+    expect((await started(undefined, Math.min(19, own + 10), 2)).filter((n) => n === Math.min(19, own + 10))).toHaveLength(2);
+    expect((await started(3, Math.min(19, own + 3), 2)).filter((n) => n === Math.min(19, own + 3))).toHaveLength(2);
+    const sameAsOwn = await started(0, own, 2);
+    expect(sameAsOwn.length).toBeGreaterThanOrEqual(2);
+    expect(sameAsOwn.filter((n) => n !== own)).toHaveLength(0);
+    expect(threadNices().get(String(process.pid))).toBe(own); // the event loop keeps its priority
+  });
+
+
   it('writes the same chain, byte for byte, as the inline writer', async () => {
     const hashes: string[][] = [];
     for (const writeThread of [true, false]) {

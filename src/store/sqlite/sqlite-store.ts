@@ -45,6 +45,8 @@ export interface SqliteStoreOptions {
    * connection only sees it).
    */
   writeThread?: boolean;
+  /** How many nice steps below the event loop the writer's threads run (thread-priority.ts; default 10). */
+  threadNice?: number;
 }
 
 export class SqliteStore implements Store {
@@ -438,7 +440,7 @@ export class SqliteStore implements Store {
   /** Journal rows and audit events in one transaction: one commit for a whole group of calls. */
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
-    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL');
+    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice);
     const links = this.writer ? await this.writer.write(set) : this.batches.write(set);
     return chainedEvents(set.events, links);
   }

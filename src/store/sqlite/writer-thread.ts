@@ -8,6 +8,7 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { ChainLink, Synchronous } from './batch-writer.js';
 import type { ChainPosition, ChainWalk } from '../chain.js';
 import type { WriteSet } from '../store.js';
+import { STORE_THREAD_NICE_INCREMENT } from './thread-priority.js';
 import { newWalSignal, signalStop, signalWork } from './wal-signal.js';
 
 /**
@@ -88,11 +89,11 @@ export class SqliteWriterThread {
   private walks: Pending<ChainWalk> | null;
   private readonly walSignal = newWalSignal();
 
-  constructor(path: string, synchronous: Synchronous) {
+  constructor(path: string, synchronous: Synchronous, threadNice = STORE_THREAD_NICE_INCREMENT) {
     // The writer allocates little (a batch's JSON and its rows), the checkpointer next to nothing:
     // small young generations keep their heaps, and the process's RSS, small.
-    this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal }, { maxYoungGenerationSizeMb: 8 });
-    this.checkpointer = spawn('checkpointer-worker', { path, synchronous, walSignal: this.walSignal }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
+    this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal, threadNice }, { maxYoungGenerationSizeMb: 8 });
+    this.checkpointer = spawn('checkpointer-worker', { path, synchronous, walSignal: this.walSignal, threadNice }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
     this.batches = new Pending(this.worker);
     this.walks = new Pending(this.checkpointer);
     // A checkpointer that fails leaves the checkpoints to the committing connections (see

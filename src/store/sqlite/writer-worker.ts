@@ -6,9 +6,11 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import type { WriteSet } from '../store.js';
 import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
+import { lowerThreadPriority } from './thread-priority.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
 
-const { path, synchronous, walSignal } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal };
+const { path, synchronous, walSignal, threadNice } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal; threadNice: number };
+lowerThreadPriority(threadNice);
 const db = openSqlite(path, synchronous);
 // The checkpointer thread copies the log into the file; a commit here checkpoints only as a backstop.
 db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
