@@ -3,8 +3,8 @@
 // batches only grow when it runs a little later, and the checkpointer has no deadline. When the
 // CPUs are contended (on the benchmark's 2 cores: the gateway beside its clients and upstream),
 // the event loop then runs instead of them: measured at 32 connections, throughput +4 to +10 %
-// (three comparisons), at 128 and at one call at a time within the noise. An idle CPU still runs
-// them at once: priority only orders threads that wait for the same CPU.
+// plain (three comparisons), streamed and at 128 connections within the noise; one call at a time
+// the same. An idle CPU still runs them at once: priority only orders threads waiting for a CPU.
 import { getPriority, setPriority } from 'node:os';
 
 /** How much lower (in nice steps) the store's threads run than the process (`storage.sqlite.thread_nice`). */
