@@ -28,10 +28,12 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
 
-export const bodies: Record<Mode, string> = {
-  plain: JSON.stringify(BENCH_CALL),
-  stream: JSON.stringify({ ...BENCH_CALL, stream: true, stream_options: { include_usage: true } }),
-};
+/** The request bodies of `call`, non-streamed and streamed (with the usage event asked for). */
+function bodiesOf(call: object): Record<Mode, string> {
+  return { plain: JSON.stringify(call), stream: JSON.stringify({ ...call, stream: true, stream_options: { include_usage: true } }) };
+}
+
+export const bodies: Record<Mode, string> = bodiesOf(BENCH_CALL);
 
 /**
  * Pads the benchmark call's prompt (plain and streamed) with a message of `kib` KiB of prose —
@@ -41,8 +43,7 @@ export function padPrompt(kib: number): void {
   const sentence = 'The agent read "notes/plan.md" and called the "search" tool again;\n it found nothing new.  ';
   const filler = sentence.repeat(Math.ceil((kib * 1024) / sentence.length)).slice(0, kib * 1024);
   const call = { ...BENCH_CALL, messages: [BENCH_CALL.messages[0]!, { role: 'user', content: filler }, BENCH_CALL.messages[1]!] };
-  bodies.plain = JSON.stringify(call);
-  bodies.stream = JSON.stringify({ ...call, stream: true, stream_options: { include_usage: true } });
+  Object.assign(bodies, bodiesOf(call));
 }
 
 export async function load(t: Target, connections: number, mode: Mode, seconds: number): Promise<Sample> {

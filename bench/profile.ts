@@ -17,7 +17,8 @@ const arg = (name: string, fallback: number) => {
 const seconds = arg('seconds', 10);
 const connections = arg('connections', 32);
 const stream = process.argv.includes('--stream');
-if (arg('prompt-kb', 0) > 0) padPrompt(arg('prompt-kb', 0));
+const promptKb = arg('prompt-kb', 0);
+if (promptKb > 0) padPrompt(promptKb);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }

@@ -15,12 +15,11 @@ export const STORE_THREAD_NICE_INCREMENT = 10;
  * belongs to a thread; elsewhere setpriority would lower the whole process, event loop included.
  * Lowering one's own priority needs no privilege; if it fails anyway, the thread keeps its own.
  */
-export function lowerThreadPriority(increment: number): boolean {
-  if (process.platform !== 'linux' || increment <= 0) return false;
+export function lowerThreadPriority(increment: number): void {
+  if (process.platform !== 'linux' || increment <= 0) return;
   try {
     setPriority(0, Math.min(19, getPriority(0) + increment));
-    return true;
   } catch {
-    return false;
+    // not permitted here: the thread keeps the priority it has
   }
 }
