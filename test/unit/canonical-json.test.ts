@@ -4,7 +4,8 @@
 // round trip through a JSON column.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/store/index.js';
+import { createHash } from 'node:crypto';
+import { canonicalJson, recordHash } from '../../src/store/index.js';
 
 function reference(input: unknown): string | undefined {
   let v = input;
@@ -69,5 +70,22 @@ describe('canonicalJson', () => {
     let deep: unknown = { z: 1, a: 2 };
     for (let i = 0; i < 100; i++) deep = { next: deep, i };
     expect(canonicalJson(deep)).toBe(reference(deep));
+  });
+
+  it('hashes a stored event over the canonical JSON of its fields, whatever its strings hold', () => {
+    // recordHash quotes plain strings itself rather than through JSON.stringify: quotes,
+    // backslashes, control characters, lone and paired surrogates must still read as JSON writes them.
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('"', '\\', '\u0000', '\u001f', '\ud800', 'a\udc00b', '\u{1F600}', 'é', '\u007f'));
+    const nullable = fc.option(text, { nil: null });
+    fc.assert(fc.property(
+      fc.record({ id: text, time: fc.integer(), type: text, actor: text, requestId: nullable, agentId: nullable, sessionId: nullable, teamId: nullable, prevHash: nullable, seq: fc.nat() }),
+      (r) => {
+        const record = { ...r, chainJson: '["s"]', dataJson: '{"a":1}', hash: null };
+        const oracle = `{"actor":${JSON.stringify(r.actor)},"agent_id":${JSON.stringify(r.agentId)},"chain":["s"],"data":{"a":1},"id":${JSON.stringify(r.id)},` +
+          `"prev_hash":${JSON.stringify(r.prevHash)},"request_id":${JSON.stringify(r.requestId)},"seq":${r.seq},"session_id":${JSON.stringify(r.sessionId)},` +
+          `"team_id":${JSON.stringify(r.teamId)},"time":${r.time},"type":${JSON.stringify(r.type)}}`;
+        expect(recordHash(record)).toBe(createHash('sha256').update(oracle, 'utf8').digest('hex'));
+      },
+    ), { numRuns: 1000 });
   });
 });

@@ -5,19 +5,20 @@
 // (checkpointer-worker.ts). The order of batches is kept: the worker answers them one at a time,
 // in order. A batch resolves only once committed, so durability before an answer is unchanged.
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { ChainLink, Synchronous } from './batch-writer.js';
+import { unpackLinks, writeRowsOf, type ChainLink, type PackedLinks, type Synchronous } from './batch-writer.js';
 import type { ChainPosition, ChainWalk } from '../chain.js';
 import type { WriteSet } from '../store.js';
 import { STORE_THREAD_NICE_INCREMENT } from './thread-priority.js';
 import { newWalSignal, signalStop, signalWork } from './wal-signal.js';
 
 /**
- * A batch travels as its write set in JSON: one string is far cheaper to send between threads
- * than a structured clone of many small objects. The thread turns the events into chain rows
- * (canonical JSON reads the same after a JSON round trip: store/chain.ts).
+ * A batch travels as its write set in row form (WriteRows) in JSON: one string is far cheaper to
+ * send between threads than a structured clone of many small objects. The thread turns the events
+ * into chain rows (canonical JSON reads the same after a JSON round trip: store/chain.ts), and
+ * answers with the links packed.
  */
 export type WriterRequest = { id: number; json: string } | { close: true };
-export type WriterReply = { id: number; links: ChainLink[] } | { id: number; error: { name: string; message: string; code?: string } };
+export type WriterReply = { id: number; links: PackedLinks } | { id: number; error: { name: string; message: string; code?: string } };
 /** A slice of a walk over the audit chain: up to `limit` events after `from` (ChainWalker). */
 export type WalkRequest = { id: number; from: ChainPosition; limit: number };
 export type WalkReply = { id: number; walk: ChainWalk } | { id: number; error: string };
@@ -107,7 +108,7 @@ export class SqliteWriterThread {
       resolve();
     }));
     this.worker.on('message', (reply: WriterReply) => {
-      this.batches.settle(reply.id, 'links' in reply ? { value: reply.links } : { error: Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }) });
+      this.batches.settle(reply.id, 'links' in reply ? { value: unpackLinks(reply.links) } : { error: Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }) });
     });
     this.worker.on('error', (err) => this.fail(err));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => {
@@ -119,7 +120,7 @@ export class SqliteWriterThread {
   /** Commits `set` on the writer's connection; resolves with where its audit events landed. */
   write(set: WriteSet): Promise<ChainLink[]> {
     if (this.failure) return Promise.reject(this.failure);
-    return this.batches.send((id) => this.worker.postMessage({ id, json: JSON.stringify(set) } satisfies WriterRequest));
+    return this.batches.send((id) => this.worker.postMessage({ id, json: JSON.stringify(writeRowsOf(set)) } satisfies WriterRequest));
   }
 
   /**

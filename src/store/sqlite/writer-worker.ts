@@ -3,8 +3,7 @@
 // together into one transaction — each in its own savepoint, so a bad batch fails alone — and
 // each is answered with where its audit rows landed, or with its error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import type { WriteSet } from '../store.js';
-import { openSqlite, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
+import { openSqlite, packLinks, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
 import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
@@ -27,8 +26,8 @@ const errorOf = (err: unknown) => {
 /** One batch, in a savepoint of the enclosing transaction (better-sqlite3 nests them so). */
 function writeOne(batch: Batch): WriterReply {
   try {
-    const set = JSON.parse(batch.json) as WriteSet;
-    return { id: batch.id, links: writer.write(set) };
+    const rows = JSON.parse(batch.json) as WriteRows;
+    return { id: batch.id, links: packLinks(writer.writeAsRows(rows)) };
   } catch (err) {
     return { id: batch.id, error: errorOf(err) };
   }
