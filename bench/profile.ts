@@ -1,9 +1,13 @@
-// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream] [-- --prompt-kb K]`: a CPU profile of
-// Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
+// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream] [-- --prompt-kb K] [-- --perf]`: a CPU
+// profile of Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
 // drives the benchmark's call at C connections (with K KiB more prompt), then prints where the gateway's CPU went: per
 // thread (from /proc), then the event loop's self time by function and by source file. The
 // .cpuprofile files are kept (one per thread; open them in Chrome DevTools).
+// With --perf, Linux `perf` samples the whole process instead (every thread, native code, the
+// kernel; JavaScript named through --perf-basic-prof-only-functions): its report by thread and by
+// symbol is printed, and perf.data kept for `perf report`.
 import autocannon from 'autocannon';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,8 +27,12 @@ if (promptKb > 0) padPrompt(promptKb);
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
 
+const usePerf = process.argv.includes('--perf');
+if (usePerf && spawnSync('perf', ['--version']).status !== 0) throw new Error('--perf needs Linux perf on the PATH (Debian: linux-perf)');
+
 const profDir = mkdtempSync(join(tmpdir(), 'tollgate-prof-'));
-const stack = await startStack({ gatewayNodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
+const perfData = join(profDir, 'perf.data');
+const stack = await startStack({ gatewayNodeArgs: usePerf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', profDir] });
 try {
   const body = bodies[stream ? 'stream' : 'plain'];
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${stack.tokens.budgeted}` };
@@ -35,6 +43,8 @@ try {
   const threadTicks = () => new Map(readdirSync(`/proc/${pid}/task`).map((tid) => [tid, ticksOf(`/proc/${pid}/task/${tid}/stat`)]));
   const [u0, s0] = ticksOf(`/proc/${pid}/stat`);
   const threadsBefore = threadTicks();
+  const perf = usePerf ? spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', perfData, '--', 'sleep', String(seconds)], { stdio: ['ignore', 'ignore', 'inherit'] }) : null;
+  const perfDone = perf ? new Promise((resolve) => perf.once('exit', resolve)) : null;
   const result = await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections, duration: seconds, headers, body });
   const [u1, s1] = ticksOf(`/proc/${pid}/stat`);
   const threadsAfter = threadTicks();
@@ -48,8 +58,17 @@ try {
     return { tid, user: perRequest(u - ub), system: perRequest(s - sb) };
   }).filter((t) => t.user + t.system > 0).sort((a, b) => (a.tid === String(pid) ? -1 : b.tid === String(pid) ? 1 : b.user + b.system - (a.user + a.system)));
   for (const t of rows) process.stdout.write(`  ${t.tid === String(pid) ? 'main (event loop)' : `thread ${t.tid}`}: ${t.user + t.system} (${t.user} + ${t.system})\n`);
+  await perfDone;
 } finally {
   await stack.stop();
+}
+
+if (usePerf) {
+  const report = (...args: string[]) => spawnSync('perf', ['report', '-i', perfData, '--no-children', '-g', 'none', '--stdio', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout
+    .split('\n').filter((l) => l.trim() && !l.startsWith('#')).slice(0, 40).join('\n');
+  process.stdout.write(`\nthe process's samples by thread (perf's "pid" here is a thread id; the event loop's is the process's, ${stack.gateway.child.pid}):\n${report('--sort', 'pid')}\n`);
+  process.stdout.write(`\nby symbol (self; JS:* optimized, JS:^ baseline):\n${report('--sort', 'sym')}\n\nperf data: ${perfData} (perf report -i … -g caller)\n`);
+  process.exit(0);
 }
 
 // One profile per thread, named CPU.<date>.<time>.<pid>.<thread>.<seq>: the main thread is 0.
