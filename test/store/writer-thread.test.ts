@@ -72,7 +72,6 @@ describe('SQLite writer thread', () => {
     expect(threadNices().get(String(process.pid))).toBe(own); // the event loop keeps its priority
   });
 
-
   it('writes the same chain, byte for byte, as the inline writer', async () => {
     const hashes: string[][] = [];
     for (const writeThread of [true, false]) {
