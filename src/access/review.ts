@@ -6,6 +6,7 @@
 // profile as a diff, per-workload secrets, workload federation). See docs/access-review.md.
 import { globMatch, isPattern } from '../policy/scope.js';
 import type { AccessReviewRecord, Agent, Credential, CredentialSource, Profile, Store, Team } from '../store/index.js';
+import { isoTime } from '../util/time.js';
 
 export interface ReviewSettings {
   /** Grants are judged by the calls made in this many days. */
@@ -116,8 +117,7 @@ export interface AccessReview {
 }
 
 const DAY = 86_400_000;
-const iso = (ms: number) => new Date(ms).toISOString();
-const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+const isoOrNull = (ms: number | null) => (ms === null ? null : isoTime(ms));
 
 /** Calls of each name (tool or model) per key (profile or agent). */
 class Tally {
@@ -135,7 +135,7 @@ class Tally {
   }
 
   of(key: string): Usage[] {
-    return [...(this.by.get(key) ?? [])].map(([name, t]) => ({ name, calls: t.calls, last_at: iso(t.lastAt) })).sort((a, b) => a.name.localeCompare(b.name));
+    return [...(this.by.get(key) ?? [])].map(([name, t]) => ({ name, calls: t.calls, last_at: isoTime(t.lastAt) })).sort((a, b) => a.name.localeCompare(b.name));
   }
 }
 
@@ -264,12 +264,12 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
           finding({
             ...base, id: `credential_never_used:${c.id}`, kind: 'credential_never_used', credential: c.id,
             severity: c.createdAt <= unusedBefore ? 'warning' : 'info', owasp: 'NHI1',
-            summary: `Secret ${c.id} of ${agent.name} was issued ${age} day(s) ago and never used.`, evidence: { created_at: iso(c.createdAt), age_days: age }, remedy: revoke,
+            summary: `Secret ${c.id} of ${agent.name} was issued ${age} day(s) ago and never used.`, evidence: { created_at: isoTime(c.createdAt), age_days: age }, remedy: revoke,
           });
         } else if (c.lastUsedAt < unusedBefore) {
           finding({
             ...base, id: `credential_unused:${c.id}`, kind: 'credential_unused', credential: c.id, severity: 'warning', owasp: 'NHI1',
-            summary: `Secret ${c.id} of ${agent.name} has not been used for ${ageDays(c.lastUsedAt, now)} day(s).`, evidence: { last_used_at: iso(c.lastUsedAt), last_used_from: c.lastUsedFrom }, remedy: revoke,
+            summary: `Secret ${c.id} of ${agent.name} has not been used for ${ageDays(c.lastUsedAt, now)} day(s).`, evidence: { last_used_at: isoTime(c.lastUsedAt), last_used_from: c.lastUsedFrom }, remedy: revoke,
           });
         }
         const recent = (sourcesOf.get(c.id) ?? []).filter((s) => s.lastSeen >= since);
@@ -277,7 +277,7 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
           finding({
             ...base, id: `credential_reuse:${c.id}`, kind: 'credential_reuse', credential: c.id, severity: 'warning', owasp: 'NHI9',
             summary: `Secret ${c.id} of ${agent.name} was used from ${recent.length} different workloads in the window.`,
-            evidence: { sources: recent.map((s) => ({ source: s.source, first_seen: iso(s.firstSeen), last_seen: iso(s.lastSeen) })) },
+            evidence: { sources: recent.map((s) => ({ source: s.source, first_seen: isoTime(s.firstSeen), last_seen: isoTime(s.lastSeen) })) },
             remedy: {
               action: 'split_credential', automatic: false,
               description: `Give each workload its own identity: one agent (or at least one secret) per workload, then revoke ${c.id}.`,
@@ -306,7 +306,7 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
           finding({
             ...base, id: `credential_long_lived:${c.id}`, kind: 'credential_long_lived', credential: c.id, severity: 'info', owasp: 'NHI7',
             summary: lifetime === null ? `Secret ${c.id} of ${agent.name} never expires.` : `Secret ${c.id} of ${agent.name} lives ${Math.round(lifetime / DAY)} days.`,
-            evidence: { created_at: iso(c.createdAt), expires_at: isoOrNull(c.expiresAt) },
+            evidence: { created_at: isoTime(c.createdAt), expires_at: isoOrNull(c.expiresAt) },
             remedy: {
               action: 'rotate_credential', automatic: false,
               description: `Prefer workload federation (no static secret at all); otherwise rotate to a secret that expires within ${settings.longLivedDays} days.`,
@@ -330,17 +330,17 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
         finding({
           ...base, id: `agent_inactive:${agent.id}`, kind: 'agent_inactive', severity: 'warning', owasp: 'NHI1',
           summary: last === null ? `${agent.name} has never opened a session (created ${ageDays(agent.createdAt, now)} day(s) ago).` : `${agent.name} has opened no session for ${ageDays(last, now)} day(s).`,
-          evidence: { last_session_at: isoOrNull(last), created_at: iso(agent.createdAt) }, remedy: suspend('access review: inactive'),
+          evidence: { last_session_at: isoOrNull(last), created_at: isoTime(agent.createdAt) }, remedy: suspend('access review: inactive'),
         });
       }
     }
     agentReviews.push({
       id: agent.id, name: agent.name, owner: agent.owner, team: { id: agent.teamId, name: teamById.get(agent.teamId)?.name ?? null },
-      profile: { id: agent.profileId, name: profile?.name ?? null }, status: agent.status, environment: agent.environment, created_at: iso(agent.createdAt),
+      profile: { id: agent.profileId, name: profile?.name ?? null }, status: agent.status, environment: agent.environment, created_at: isoTime(agent.createdAt),
       credentials: credentials.map((c) => ({
-        id: c.id, kind: 'client_secret', status: credentialStatus(c, now), created_at: iso(c.createdAt), age_days: ageDays(c.createdAt, now),
+        id: c.id, kind: 'client_secret', status: credentialStatus(c, now), created_at: isoTime(c.createdAt), age_days: ageDays(c.createdAt, now),
         expires_at: isoOrNull(c.expiresAt), last_used_at: isoOrNull(c.lastUsedAt), last_used_from: c.lastUsedFrom,
-        sources: (sourcesOf.get(c.id) ?? []).map((s) => ({ source: s.source, first_seen: iso(s.firstSeen), last_seen: iso(s.lastSeen) })),
+        sources: (sourcesOf.get(c.id) ?? []).map((s) => ({ source: s.source, first_seen: isoTime(s.firstSeen), last_seen: isoTime(s.lastSeen) })),
       })),
       federated, sessions_in_window: act?.sessions ?? 0, last_session_at: isoOrNull(act?.lastSessionAt ?? null),
       models: { granted: profile?.models ?? [], used: modelsByAgent.of(agent.id) },
@@ -384,7 +384,7 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
 
   const accepted = new Set(lastReview?.accepted ?? []);
   for (const f of findings) {
-    if (accepted.has(f.id)) f.accepted = { by: lastReview!.operator?.name ?? lastReview!.signedBy, at: iso(lastReview!.signedAt) };
+    if (accepted.has(f.id)) f.accepted = { by: lastReview!.operator?.name ?? lastReview!.signedBy, at: isoTime(lastReview!.signedAt) };
     const a = f.agent && agentReviews.find((r) => r.id === f.agent!.id);
     if (a) a.findings.push(f.id);
   }
@@ -399,15 +399,15 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
   const before = new Set(lastReview?.findings.map((f) => f.id) ?? []);
   return {
     object: 'access_review',
-    generated_at: iso(now),
-    window: { days: settings.windowDays, since: iso(since), until: iso(now) },
+    generated_at: isoTime(now),
+    window: { days: settings.windowDays, since: isoTime(since), until: isoTime(now) },
     unused_days: settings.unusedDays,
     summary: { agents: agents.length, credentials: agentReviews.reduce((n, a) => n + a.credentials.length, 0), findings: findings.length, by_severity: bySeverity, by_kind: byKind },
     findings,
     agents: agentReviews,
     profiles: profileReviews,
     last_sign_off: lastReview
-      ? { id: lastReview.id, signed_at: iso(lastReview.signedAt), signed_by: lastReview.signedBy, operator: lastReview.operator, accepted: lastReview.accepted, remediated: lastReview.remediated, note: lastReview.note }
+      ? { id: lastReview.id, signed_at: isoTime(lastReview.signedAt), signed_by: lastReview.signedBy, operator: lastReview.operator, accepted: lastReview.accepted, remediated: lastReview.remediated, note: lastReview.note }
       : null,
     changes_since_last: lastReview
       ? { new: [...current].filter((id) => !before.has(id)), resolved: [...before].filter((id) => !current.has(id)), still_open: [...current].filter((id) => before.has(id)) }

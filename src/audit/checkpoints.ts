@@ -7,6 +7,7 @@ import { CompactSign, compactVerify, decodeProtectedHeader, importJWK, type Cryp
 import type { MasterKey } from '../identity/index.js';
 import type { AuditCheckpoint, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
+import { isoTime } from '../util/time.js';
 
 /** JWS `typ` of a checkpoint, so no other signed object of the gateway (a token) passes for one. */
 export const CHECKPOINT_TYPE = 'tollgate-audit-checkpoint';
@@ -79,7 +80,7 @@ export async function checkCheckpoint(c: AuditCheckpoint, keys: CheckpointKeys):
     return { ok: false, reason: 'bad_signature', detail: `checkpoint ${c.id}: the signed content is malformed` };
   }
   if (claims.time < trusted.notBefore || claims.time > trusted.notAfter) {
-    return { ok: false, reason: 'bad_signature', detail: `checkpoint ${c.id} is dated ${new Date(claims.time).toISOString()}, outside the service of key ${header.kid}` };
+    return { ok: false, reason: 'bad_signature', detail: `checkpoint ${c.id} is dated ${isoTime(claims.time)}, outside the service of key ${header.kid}` };
   }
   if (claims.last_seq !== c.lastSeq || claims.last_hash !== c.lastHash || header.kid !== c.kid) {
     return { ok: false, reason: 'checkpoint_mismatch', detail: `checkpoint ${c.id}: its row was altered (it signs seq ${claims.last_seq}, the row says ${c.lastSeq})` };

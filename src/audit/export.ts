@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { pino } from 'pino';
 import type { ChainedEvent } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
+import { isoTime } from '../util/time.js';
 
 /** One exported event: the admin API's event shape plus its place on the chain. */
 export interface EventLine {
@@ -28,7 +29,7 @@ export interface EventLine {
 }
 
 export const eventLine = (e: ChainedEvent): EventLine => ({
-  seq: e.seq, id: e.id, time: new Date(e.time).toISOString(), type: e.type, actor: e.actor,
+  seq: e.seq, id: e.id, time: isoTime(e.time), type: e.type, actor: e.actor,
   request_id: e.requestId, agent_id: e.agentId, session_id: e.sessionId, team_id: e.teamId, chain: e.chain, data: e.data,
   prev_hash: e.prevHash, hash: e.hash,
 });

@@ -45,27 +45,34 @@ export class AlertService {
     this.o.containment.restore(alerts);
   }
 
+  /**
+   * Updates the subject's unresolved alert with a finding that does not escalate it — its count
+   * and latest evidence, written with other updates within a second — and returns it; null when
+   * the finding needs `raise` (no unresolved alert, or a higher severity). Synchronous: a detector
+   * that fires on every call of a storm costs no promise per call.
+   */
+  updateOpen(f: Finding): Alert | null {
+    const k = key(f.detector, f.subject);
+    const existing = this.unresolved.get(k);
+    if (!existing || existing.status === 'resolved' || RANK[f.severity] > RANK[existing.severity]) return null;
+    const updated = updatedAlert(existing, f, this.o.now(), false);
+    this.unresolved.set(k, updated);
+    this.pendingUpdates.set(updated.id, updated);
+    this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), UPDATE_FLUSH_MS).unref();
+    return updated;
+  }
+
   /** Raises an alert for the finding, or updates the subject's unresolved one. */
   async raise(f: Finding, owner: { teamId: string | null; profileId: string | null }): Promise<Alert> {
+    const repeated = this.updateOpen(f);
+    if (repeated) return repeated;
     const now = this.o.now();
-    const existing = this.unresolved.get(key(f.detector, f.subject));
+    const k = key(f.detector, f.subject);
+    const existing = this.unresolved.get(k);
     if (existing && existing.status !== 'resolved') {
-      const escalated = RANK[f.severity] > RANK[existing.severity];
-      // Named fields, not a spread of `existing`: this runs on every call of a storm, and a spread
-      // of an object this size takes V8's slow path (see store/chain.ts).
-      const updated: Alert = {
-        id: existing.id, detector: existing.detector, subject: existing.subject,
-        severity: escalated ? f.severity : existing.severity, status: existing.status, summary: escalated ? f.summary : existing.summary,
-        verdict: f.verdict ?? existing.verdict, evidence: f.evidence, actions: existing.actions, occurrences: existing.occurrences + 1,
-        agentId: existing.agentId, sessionId: existing.sessionId ?? f.sessionId, teamId: existing.teamId, profileId: existing.profileId,
-        createdAt: existing.createdAt, updatedAt: now, acknowledgedBy: existing.acknowledgedBy, resolvedBy: existing.resolvedBy,
-      };
-      this.unresolved.set(key(f.detector, f.subject), updated);
-      if (!escalated) {
-        this.pendingUpdates.set(updated.id, updated);
-        this.flushTimer ??= setTimeout(() => void this.flush().catch(() => undefined), UPDATE_FLUSH_MS).unref();
-        return updated;
-      }
+      // A higher severity than the unresolved alert's: it escalates, and runs that severity's actions.
+      const updated = updatedAlert(existing, f, now, true);
+      this.unresolved.set(k, updated);
       await this.o.audit.record({ type: 'alert.escalated', actor: `detector:${f.detector}`, ...refs(updated), data: { alert: updated.id, from: existing.severity, to: f.severity, summary: f.summary } });
       return this.act(updated, 'alert.escalated');
     }
@@ -74,7 +81,7 @@ export class AlertService {
       evidence: f.evidence, actions: [], occurrences: 1, agentId: f.agentId, sessionId: f.sessionId, teamId: owner.teamId, profileId: owner.profileId,
       createdAt: now, updatedAt: now, acknowledgedBy: null, resolvedBy: null,
     };
-    this.unresolved.set(key(f.detector, f.subject), alert);
+    this.unresolved.set(k, alert);
     await this.o.audit.record({
       type: 'alert.raised', actor: `detector:${f.detector}`, ...refs(alert),
       data: { alert: alert.id, detector: alert.detector, subject: alert.subject, severity: alert.severity, summary: alert.summary, verdict: alert.verdict, evidence: alert.evidence },
@@ -152,4 +159,19 @@ export class AlertService {
 type OperatorRef = { id: string; name: string; role: string };
 
 const key = (detector: string, subject: string) => `${detector}|${subject}`;
+
+/**
+ * The unresolved alert with a later finding: one more occurrence, its evidence, and — when it
+ * escalates — its severity and summary. Named fields, not a spread of `existing`: this runs on
+ * every call of a storm, and a spread of an object this size takes V8's slow path (see store/chain.ts).
+ */
+function updatedAlert(existing: Alert, f: Finding, now: number, escalated: boolean): Alert {
+  return {
+    id: existing.id, detector: existing.detector, subject: existing.subject,
+    severity: escalated ? f.severity : existing.severity, status: existing.status, summary: escalated ? f.summary : existing.summary,
+    verdict: f.verdict ?? existing.verdict, evidence: f.evidence, actions: existing.actions, occurrences: existing.occurrences + 1,
+    agentId: existing.agentId, sessionId: existing.sessionId ?? f.sessionId, teamId: existing.teamId, profileId: existing.profileId,
+    createdAt: existing.createdAt, updatedAt: now, acknowledgedBy: existing.acknowledgedBy, resolvedBy: existing.resolvedBy,
+  };
+}
 const refs = (a: Alert) => ({ agentId: a.agentId, sessionId: a.sessionId, teamId: a.teamId });

@@ -7,6 +7,7 @@ import { GatewayError } from '../errors/index.js';
 import type { SessionService } from '../identity/index.js';
 import type { Alert, AlertAction, Session } from '../store/index.js';
 import type { Notifier, NoticeEvent } from './notify.js';
+import { isoTime } from '../util/time.js';
 
 export type ContainmentAction = 'notify' | 'throttle_session' | 'suspend_session' | 'revoke_agent';
 
@@ -75,8 +76,8 @@ export class Containment {
           if (!alert.sessionId) return skipped(action, at, 'the alert names no session');
           const t = { rpm: this.o.throttle.requestsPerMinute, until: at + this.o.throttle.durationMs };
           this.throttles.set(alert.sessionId, t);
-          await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId: alert.agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, requests_per_minute: t.rpm, until: new Date(t.until).toISOString() } });
-          return { action, at, detail: { session: alert.sessionId, requests_per_minute: t.rpm, until_ms: t.until, until: new Date(t.until).toISOString() } };
+          await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId: alert.agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, requests_per_minute: t.rpm, until: isoTime(t.until) } });
+          return { action, at, detail: { session: alert.sessionId, requests_per_minute: t.rpm, until_ms: t.until, until: isoTime(t.until) } };
         }
         case 'suspend_session': {
           if (!alert.sessionId) return skipped(action, at, 'the alert names no session');

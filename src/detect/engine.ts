@@ -8,15 +8,22 @@ import type { Logger } from 'pino';
 import type { SinkStats } from '../audit/index.js';
 import type { DetectionConfig } from '../config/index.js';
 import type { Directory } from '../identity/index.js';
-import type { ChainedEvent, Profile, Store } from '../store/index.js';
+import type { Agent, ChainedEvent, Profile, Session, Store } from '../store/index.js';
 import type { AlertService } from './alerts.js';
 import { RecentCalls } from './recent-calls.js';
 import { AgentBaseline, ToolMix, Window } from './baseline.js';
 import * as detectors from './detectors/index.js';
 import { signalOf, type Signal } from './signals.js';
-import type { AgentState, Detector, DetectorInput, SessionState } from './types.js';
+import type { AgentState, Detector, DetectorInput, Finding, SessionState } from './types.js';
 
 const ALL: readonly Detector[] = Object.values(detectors);
+
+/** The records a signal is judged against: its session, its agent, the agent's profile. */
+interface Records {
+  session: Session | null;
+  agent: Agent | null;
+  profile: Profile | null;
+}
 /** Event types that carry a signal (a cheap filter before anything is queued). */
 const READ = new Set(['model.call', 'tool.called', 'tool.denied', 'auth.denied', 'token.denied', 'credential.shared', 'session.delegated']);
 /** Refusals that are failed authentications (not, say, a suspended session calling again). */
@@ -109,7 +116,10 @@ export class DetectionEngine {
         const signal = signalOf(e);
         if (!signal) continue;
         try {
-          await this.judge(signal);
+          // A promise only when the judgement has to wait (a record to load, an alert to write):
+          // most events are judged without one.
+          const waiting = this.judge(signal);
+          if (waiting) await waiting;
         } catch (err) {
           this.o.logger.error({ err, event: e.id }, 'detection failed on an event');
         }
@@ -120,14 +130,38 @@ export class DetectionEngine {
     }
   }
 
-  private async judge(signal: Signal): Promise<void> {
-    const { directory } = this.o;
+  /** Judges a signal; returns a promise only when it has to wait for the store. */
+  private judge(signal: Signal): Promise<void> | undefined {
     // Whose profile judges it: the delegating session's for a delegation, else the signal's agent's.
     const sessionId = signal.kind === 'delegated' ? signal.parentId : signal.sessionId;
-    const sessionRecord = sessionId ? (directory.sessions.peek(sessionId) ?? (await directory.sessions.get(sessionId))) : null;
-    const agentId = signal.kind === 'delegated' ? (sessionRecord?.agentId ?? null) : signal.agentId;
-    const agentRecord = agentId ? (directory.agents.peek(agentId) ?? (await directory.agents.get(agentId))) : null;
-    const profile: Profile | null = agentRecord ? (directory.profiles.peek(agentRecord.profileId) ?? (await directory.profiles.get(agentRecord.profileId))) : null;
+    const cached = this.cachedRecords(signal, sessionId);
+    return cached ? this.judgeWith(signal, sessionId, cached) : this.loadRecords(signal, sessionId).then((r) => this.judgeWith(signal, sessionId, r));
+  }
+
+  /** The signal's session, agent and profile from the directory's cache; null if one must be loaded. */
+  private cachedRecords(signal: Signal, sessionId: string | null): Records | null {
+    const { directory } = this.o;
+    const session = sessionId ? directory.sessions.peek(sessionId) : null;
+    if (session === undefined) return null;
+    const agentId = signal.kind === 'delegated' ? (session?.agentId ?? null) : signal.agentId;
+    const agent = agentId ? directory.agents.peek(agentId) : null;
+    if (agent === undefined) return null;
+    const profile = agent ? directory.profiles.peek(agent.profileId) : null;
+    if (profile === undefined) return null;
+    return { session, agent, profile };
+  }
+
+  private async loadRecords(signal: Signal, sessionId: string | null): Promise<Records> {
+    const { directory } = this.o;
+    const session = sessionId ? await directory.sessions.get(sessionId) : null;
+    const agentId = signal.kind === 'delegated' ? (session?.agentId ?? null) : signal.agentId;
+    const agent = agentId ? await directory.agents.get(agentId) : null;
+    const profile = agent ? await directory.profiles.get(agent.profileId) : null;
+    return { session, agent, profile };
+  }
+
+  private judgeWith(signal: Signal, sessionId: string | null, records: Records): Promise<void> | undefined {
+    const { session: sessionRecord, agent: agentRecord, profile } = records;
     const mix = profile ? this.toolMix(profile.id) : null;
     const warm = (mix?.total ?? 0) >= this.o.config.learning.warmup_tool_calls;
 
@@ -176,16 +210,23 @@ export class DetectionEngine {
       signal, agent, session, sessionRecord, profile, mission: profile?.mission ?? {}, tools: mix, toolsUsed, failedFromSource,
       config: this.o.config, timeZone: this.o.timeZone,
     };
-    const findings = this.detectors.flatMap((d) => d.observe(input));
+    const findings: Finding[] = [];
+    for (const d of this.detectors) for (const f of d.observe(input)) findings.push(f);
 
     if (session && (signal.kind === 'model' || signal.kind === 'tool')) session.previousCallAt = signal.time;
     if (mix && profile) {
       for (const t of toolsUsed) mix.learn(t);
       if (toolsUsed.length > 0) this.dirty.add(`tools:${profile.id}`);
     }
+    if (findings.length === 0) return undefined;
+    // A finding that only updates its open alert is done at once; the others are raised in order.
+    const owner = { teamId: signal.teamId ?? agentRecord?.teamId ?? null, profileId: profile?.id ?? null };
+    let waiting: Promise<unknown> | undefined;
     for (const f of findings) {
-      await this.o.alerts.raise(f, { teamId: signal.teamId ?? agentRecord?.teamId ?? null, profileId: profile?.id ?? null });
+      if (waiting) waiting = waiting.then(() => this.o.alerts.raise(f, owner));
+      else if (!this.o.alerts.updateOpen(f)) waiting = this.o.alerts.raise(f, owner);
     }
+    return waiting?.then(() => undefined);
   }
 
   /** The agent's state, its window rolled forward to `time` (a finished active window teaches the baseline). */

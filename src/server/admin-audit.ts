@@ -5,6 +5,7 @@ import type { EventFilter } from '../store/index.js';
 import type { AdminDeps, AdminRoute } from './admin.js';
 import { timeParam } from './admin-reports.js';
 import { eventView } from './views.js';
+import { isoTime } from '../util/time.js';
 
 const verifyQuery = z.object({
   after_seq: z.coerce.number().int().nonnegative().optional().describe('Carry on after this event (with after_hash): verification in slices'),
@@ -99,7 +100,7 @@ async function listContent(query: Record<string, unknown>, d: AdminDeps) {
     object: 'list',
     data: rows.map((c) => ({
       id: c.id, request_id: c.requestId, session_id: c.sessionId, agent_id: c.agentId, kind: c.kind,
-      sha256: c.sha256, body: c.body, redactions: c.redactions, created_at: new Date(c.createdAt).toISOString(),
+      sha256: c.sha256, body: c.body, redactions: c.redactions, created_at: isoTime(c.createdAt),
     })),
   };
 }

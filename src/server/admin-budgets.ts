@@ -5,6 +5,7 @@ import { periodWindow, type Account } from '../budget/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { PeriodBudget } from '../store/index.js';
 import type { AdminDeps, AdminRoute } from './admin.js';
+import { isoTime } from '../util/time.js';
 
 /** The burn rate is measured over the last hour of the period (or the period so far, if shorter). */
 const RATE_WINDOW_MS = 3_600_000;
@@ -36,15 +37,15 @@ async function budgetLine(d: AdminDeps, level: 'team' | 'agent', subject: { id: 
     id: subject.id,
     name: subject.name,
     period: budget.period,
-    period_start: window.start === 0 ? null : new Date(window.start).toISOString(),
-    period_end: Number.isFinite(window.end) ? new Date(window.end).toISOString() : null,
+    period_start: window.start === 0 ? null : isoTime(window.start),
+    period_end: Number.isFinite(window.end) ? isoTime(window.end) : null,
     budget: amounts(budget),
     spent: amounts(account.spent),
     reserved: amounts(account.reserved),
     remaining: amounts(remaining),
     burn_rate_per_hour: { tokens: Math.round(rate.tokens), usd: nanoToUsd(Math.round(rate.usdNano)) },
     /** At the last hour's rate, when the budget runs out — null when it does not within this period. */
-    forecast_exhausted_at: exhaustsAt !== null && exhaustsAt < window.end ? new Date(exhaustsAt).toISOString() : null,
+    forecast_exhausted_at: exhaustsAt !== null && exhaustsAt < window.end ? isoTime(exhaustsAt) : null,
   };
 }
 

@@ -7,6 +7,7 @@ import type { AuditLog } from '../audit/index.js';
 import { asGatewayError, GatewayError } from '../errors/index.js';
 import { operatorActor, type OidcLogin, type OperatorService } from '../identity/index.js';
 import { baseUrl, sendJson } from '../util/http.js';
+import { isoTime } from '../util/time.js';
 
 export const OIDC_PATH = '/admin/oidc';
 
@@ -49,7 +50,7 @@ export async function handleOidc(req: IncomingMessage, res: ServerResponse, url:
     const { token, expiresAt } = deps.operators.issueDashboardToken(operator, deps.sessionTtlMs);
     await deps.audit.record({
       type: 'operator.signed_in', actor: operatorActor(operator), operator, requestId,
-      data: { via: 'oidc', subject: user.subject, groups: user.groups, expires_at: new Date(expiresAt).toISOString(), source: req.socket.remoteAddress ?? null },
+      data: { via: 'oidc', subject: user.subject, groups: user.groups, expires_at: isoTime(expiresAt), source: req.socket.remoteAddress ?? null },
     });
     redirect(res, `/ui/#token=${encodeURIComponent(token)}`, requestId);
   } catch (err) {

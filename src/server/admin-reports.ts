@@ -6,6 +6,7 @@ import { GatewayError } from '../errors/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { SpendGrouping, SpendRow } from '../store/index.js';
 import type { AdminDeps, AdminRoute } from './admin.js';
+import { isoTime } from '../util/time.js';
 
 /** An answer sent as it is rather than as JSON (a CSV report). */
 export class TextAnswer {
@@ -75,7 +76,7 @@ export async function spendReport(deps: AdminDeps, groupByText: string, since?: 
   const [rows, named] = await Promise.all([deps.store.spendReport(groupBy, { since, until, bucketMs }), names(deps, groupBy)]);
   const named_ = typeof groupBy === 'string' && ['team', 'agent', 'profile'].includes(groupBy);
   const view = (r: SpendRow): SpendReportRow => ({
-    ...(r.bucket !== undefined ? { bucket: new Date(r.bucket).toISOString() } : {}),
+    ...(r.bucket !== undefined ? { bucket: isoTime(r.bucket) } : {}),
     key: r.key,
     ...(named_ ? { name: r.key === null ? null : named.get(r.key) ?? null } : {}),
     ...(r.executingTeam !== undefined ? { executing_team: r.executingTeam, executing_team_name: named.get(r.executingTeam) ?? null } : {}),
@@ -94,8 +95,8 @@ export async function spendReport(deps: AdminDeps, groupByText: string, since?: 
   }
   return {
     group_by: groupByText,
-    since: since === undefined ? null : new Date(since).toISOString(),
-    until: until === undefined ? null : new Date(until).toISOString(),
+    since: since === undefined ? null : isoTime(since),
+    until: until === undefined ? null : isoTime(until),
     rows: rows.map(view),
     total: { usd: nanoToUsd(total.usd_nano), ...total },
   };

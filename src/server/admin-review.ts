@@ -8,6 +8,7 @@ import type { AccessReviewRecord } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { AdminDeps, AdminRoute, RouteInput } from './admin.js';
 import { csvText, TextAnswer } from './admin-reports.js';
+import { isoTime } from '../util/time.js';
 
 const days = z.coerce.number().int().min(0).max(3650).optional();
 const rangeQuery = {
@@ -151,6 +152,6 @@ export const ACCESS_REVIEW_ROUTES: AdminRoute[] = [
 ];
 
 const signOffView = (r: AccessReviewRecord) => ({
-  id: r.id, object: 'access_review.sign_off', signed_at: new Date(r.signedAt).toISOString(), signed_by: r.signedBy, operator: r.operator,
+  id: r.id, object: 'access_review.sign_off', signed_at: isoTime(r.signedAt), signed_by: r.signedBy, operator: r.operator,
   window_days: r.windowDays, findings: r.findings, accepted: r.accepted, remediated: r.remediated, note: r.note,
 });

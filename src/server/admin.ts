@@ -26,6 +26,7 @@ import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
 import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionStatus, sessionView, spendView, teamView, usageView } from './views.js';
 import type { Session } from '../store/index.js';
+import { isoTime } from '../util/time.js';
 
 export interface AdminDeps {
   /** Detection's alerts (docs/detection.md). */
@@ -219,7 +220,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
         tags: body.tags,
         enforcement: body.enforcement ? enforcement(body.enforcement) : undefined,
       }, i.by);
-      return { session: await showSession(d, opened.session.id), token: opened.token, expires_at: new Date(opened.expiresAt).toISOString() };
+      return { session: await showSession(d, opened.session.id), token: opened.token, expires_at: isoTime(opened.expiresAt) };
     },
   },
   {

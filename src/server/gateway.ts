@@ -30,6 +30,7 @@ import { handleRevoke, handleToken, type OAuthDeps } from './oauth.js';
 import { Dashboard, UI_PATH } from './ui.js';
 import { ChangeFeed, type Change } from './change-feed.js';
 import { Replica } from './replica.js';
+import { isoTime } from '../util/time.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -359,7 +360,7 @@ export class Gateway {
       const created = Math.floor(session.createdAt / 1000);
       const body = anthropic
         ? {
-            data: models.map((m) => ({ type: 'model', id: m.name, display_name: m.name, created_at: new Date(session.createdAt).toISOString() })),
+            data: models.map((m) => ({ type: 'model', id: m.name, display_name: m.name, created_at: isoTime(session.createdAt) })),
             has_more: false,
             first_id: models[0]?.name ?? null,
             last_id: models.at(-1)?.name ?? null,

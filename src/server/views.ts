@@ -3,8 +3,8 @@ import type { Remaining } from '../budget/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { ModelRoute } from '../providers/registry.js';
 import type { Agent, Approval, AuditEvent, Budget, Credential, Enforcement, Mission, PeriodBudget, Profile, RateLimitPair, RateLimits, Session, Spend, Team, UsageRecord } from '../store/index.js';
+import { isoTime } from '../util/time.js';
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A session's tags as stored in its context ({} when none). */
 function tagsOf(s: Session): Record<string, string> {
@@ -19,7 +19,7 @@ export const budgetView = (b: Budget) => ({ tokens: b.tokens, usd: usd(b.usdNano
 const periodBudgetView = (b: PeriodBudget | null) => (b ? { ...budgetView(b), period: b.period } : null);
 const enforcementView = (e: Enforcement) => ({ mode: e.mode, soft_threshold: e.threshold, approval_hold_seconds: e.holdSeconds });
 
-export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, budget: periodBudgetView(t.budget), created_at: iso(t.createdAt) });
+export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, budget: periodBudgetView(t.budget), created_at: isoTime(t.createdAt) });
 
 export const approvalView = (a: Approval) => ({
   id: a.id,
@@ -28,14 +28,14 @@ export const approvalView = (a: Approval) => ({
   session_id: a.sessionId,
   agent_id: a.agentId,
   team_id: a.teamId,
-  created_at: iso(a.createdAt),
-  decided_at: a.decidedAt === null ? null : iso(a.decidedAt),
+  created_at: isoTime(a.createdAt),
+  decided_at: a.decidedAt === null ? null : isoTime(a.decidedAt),
   decided_by: a.decidedBy,
   reason: a.reason,
   extra_budget: budgetView(a.extraBudget),
   context: a.context,
   /** A tool approval's single use. */
-  consumed_at: a.consumedAt === null ? null : iso(a.consumedAt),
+  consumed_at: a.consumedAt === null ? null : isoTime(a.consumedAt),
 });
 
 const rateLimitPairView = (r: RateLimitPair | undefined) =>
@@ -60,7 +60,7 @@ export const profileView = (p: Profile) => ({
   rate_limits: rateLimitsView(p.rateLimits ?? {}),
   content_logging: { mode: p.contentLogging?.mode ?? 'off', retention_days: p.contentLogging?.retentionDays ?? 30 },
   mission: p.mission ? missionView(p.mission) : null,
-  created_at: iso(p.createdAt),
+  created_at: isoTime(p.createdAt),
 });
 
 const missionView = (m: Mission) => ({
@@ -78,7 +78,7 @@ export const agentView = (a: Agent, names?: { team?: Team | null; profile?: Prof
   owner: a.owner,
   environment: a.environment,
   status: a.status,
-  created_at: iso(a.createdAt),
+  created_at: isoTime(a.createdAt),
 });
 
 export function sessionStatus(s: Session, now: number): string {
@@ -107,16 +107,16 @@ export const credentialView = (c: Credential, now: number) => ({
   id: c.id,
   client_id: c.agentId,
   status: c.revokedAt !== null ? 'revoked' : c.expiresAt !== null && c.expiresAt <= now ? 'expired' : 'active',
-  created_at: iso(c.createdAt),
-  expires_at: c.expiresAt === null ? null : iso(c.expiresAt),
-  revoked_at: c.revokedAt === null ? null : iso(c.revokedAt),
-  last_used_at: c.lastUsedAt === null ? null : iso(c.lastUsedAt),
+  created_at: isoTime(c.createdAt),
+  expires_at: c.expiresAt === null ? null : isoTime(c.expiresAt),
+  revoked_at: c.revokedAt === null ? null : isoTime(c.revokedAt),
+  last_used_at: c.lastUsedAt === null ? null : isoTime(c.lastUsedAt),
   last_used_from: c.lastUsedFrom,
 });
 
 export const eventView = (e: AuditEvent) => ({
   id: e.id,
-  time: iso(e.time),
+  time: isoTime(e.time),
   type: e.type,
   actor: e.actor,
   request_id: e.requestId,
@@ -152,8 +152,8 @@ export const sessionView = (
   spent: spendView(s.spent),
   ...(extra.reserved ? { reserved: { tokens: extra.reserved.tokens, usd: usd(extra.reserved.usdNano) } } : {}),
   ...(extra.remaining ? { remaining: { tokens: extra.remaining.tokens, usd: usd(extra.remaining.usdNano) } } : {}),
-  created_at: iso(s.createdAt),
-  expires_at: iso(s.expiresAt),
+  created_at: isoTime(s.createdAt),
+  expires_at: isoTime(s.expiresAt),
 });
 
 export const usageView = (u: UsageRecord) => ({
@@ -178,7 +178,7 @@ export const usageView = (u: UsageRecord) => ({
   http_status: u.httpStatus,
   latency_ms: u.latencyMs,
   chain: u.chain,
-  created_at: iso(u.createdAt),
+  created_at: isoTime(u.createdAt),
 });
 
 export const modelView = (m: ModelRoute) => ({

@@ -1,6 +1,7 @@
 // Where a model call's time goes, stage by stage, from timers inside the pipeline: always on
 // (a lap is one performance.now() and a few additions), read at `GET /admin/v1/debug/stages`
 // and by `npm run bench`, so a regression points at the stage that grew.
+import { isoTime } from '../util/time.js';
 
 /** The pipeline's stages, in order. `forward` runs until the upstream's headers arrive. */
 export const STAGES = ['auth', 'resolve', 'parse', 'policy', 'rate_limit', 'reserve', 'forward', 'relay', 'settle', 'durable', 'respond'] as const;
@@ -63,7 +64,7 @@ export class StageTimes {
 
   report(): { since: string; stages: StageReport[] } {
     return {
-      since: new Date(this.since).toISOString(),
+      since: isoTime(this.since),
       stages: STAGES.map((stage) => {
         const s = this.stats.get(stage)!;
         return { stage, count: s.count, mean_us: s.count ? Math.round((s.totalUs / s.count) * 10) / 10 : 0, p50_us: s.quantile(0.5), p99_us: s.quantile(0.99) };

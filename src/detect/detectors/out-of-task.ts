@@ -2,6 +2,7 @@
 // session still calling long past its profile's expected task length, or calls outside the
 // profile's active hours. Warnings: the call itself may be fine; a human should look.
 import type { Detector, DetectorInput, Finding } from '../types.js';
+import { isoTime } from '../../util/time.js';
 
 export const outOfTask: Detector = {
   name: 'out_of_task',
@@ -12,7 +13,7 @@ export const outOfTask: Detector = {
     const findings: Finding[] = [];
     if (session.previousCallAt !== null && signal.time - session.previousCallAt >= c.idle_seconds * 1000) {
       const idle = Math.round((signal.time - session.previousCallAt) / 1000);
-      findings.push({ ...base, summary: `The session called again after ${idle}s without calls.`, evidence: { idle_seconds: idle, limit_seconds: c.idle_seconds, previous_call_at: new Date(session.previousCallAt).toISOString() } });
+      findings.push({ ...base, summary: `The session called again after ${idle}s without calls.`, evidence: { idle_seconds: idle, limit_seconds: c.idle_seconds, previous_call_at: isoTime(session.previousCallAt) } });
     }
     if (sessionRecord && mission.sessionMinutes !== undefined) {
       const ageMinutes = (signal.time - sessionRecord.createdAt) / 60_000;

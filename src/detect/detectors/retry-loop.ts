@@ -2,6 +2,7 @@
 // again. Failing each time is the costly loop — an agent retrying a prompt that cannot work —
 // and is critical; the same prompt answered many times is a warning.
 import type { Detector, DetectorInput, Finding } from '../types.js';
+import { isoTime } from '../../util/time.js';
 
 export const retryLoop: Detector = {
   name: 'retry_loop',
@@ -21,7 +22,7 @@ export const retryLoop: Detector = {
       verdict: 'prompt_loop',
       evidence: {
         prompt_fingerprint: signal.promptFp, calls: same.calls, failed, outcomes, window_seconds: c.window_seconds,
-        first_at: new Date(same.firstAt).toISOString(), last_at: new Date(signal.time).toISOString(),
+        first_at: isoTime(same.firstAt), last_at: isoTime(signal.time),
       },
       agentId: signal.agentId, sessionId: signal.sessionId,
     }];

@@ -3,6 +3,7 @@
 // `mission.usd_per_minute` / `calls_per_minute`. Every spend alert carries a triage verdict.
 import { triage } from '../triage.js';
 import type { Detector, DetectorInput, Finding } from '../types.js';
+import { isoTime } from '../../util/time.js';
 
 /** A window with fewer calls than this is never a call-rate spike (a few calls prove nothing). */
 const MIN_CALLS = 10;
@@ -41,7 +42,7 @@ export const spendSpike: Detector = {
       summary: `${what}; looks like ${t.verdict.replaceAll('_', ' ')}.`,
       verdict: t.verdict,
       evidence: {
-        window_start: new Date(w.start).toISOString(), window_seconds: config.window_seconds,
+        window_start: isoTime(w.start), window_seconds: config.window_seconds,
         spend_usd: w.usdNano / 1e9, expected_usd: usual.spend === null ? null : usual.spend / 1e9, ratio: round(ratio),
         spend_ratio: round(spendRatio), calls_ratio: round(callsRatio), expected_calls: usual.calls === null ? null : round(usual.calls),
         z_score: z === null ? null : round(z), baseline: learned ? 'learned' : 'declared', baseline_windows: b.windows, ...t.evidence,

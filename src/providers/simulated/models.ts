@@ -4,6 +4,7 @@
 // as the Anthropic SDK's does.
 import { sendJsonText } from './reply.js';
 import type { Route } from './route.js';
+import { isoTime } from '../../util/time.js';
 
 /** Model ids the provider lists; any other model name is accepted by the model endpoints too. */
 export const SIMULATED_MODELS: readonly string[] = [
@@ -24,7 +25,7 @@ function openaiModel(id: string) {
 }
 
 function anthropicModel(id: string) {
-  return { type: 'model', id, display_name: id, created_at: new Date(CREATED * 1000).toISOString() };
+  return { type: 'model', id, display_name: id, created_at: isoTime(CREATED * 1000) };
 }
 
 const CLAUDE = SIMULATED_MODELS.filter((id) => id.startsWith('claude'));
