@@ -24,7 +24,7 @@ const stream = process.argv.includes('--stream');
 const promptKb = arg('prompt-kb', 0);
 if (promptKb > 0) padPrompt(promptKb);
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[]; positionTicks?: { line: number; ticks: number }[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
 
 const usePerf = process.argv.includes('--perf');
@@ -122,4 +122,20 @@ walk(profile.nodes[0]!.id, new Set());
 inclusive.delete(frameName(profile.nodes[0]!));
 const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
   .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
-process.stdout.write(`\nthe event loop's busy CPU by source file (self time):\n${top(byFile, 25)}\n\nby function (self):\n${top(byFunction, 40)}\n\nby function (inclusive):\n${top(inclusive, 60)}\n\nprofile: ${join(profDir, file)}\n`);
+// Tollgate's own hottest lines (self time, from the samples' source positions): a builtin called
+// on a line — JSON, a Date, a Map lookup — counts there, which is how one line's toISOString was
+// found costing as much as the detector it sat in.
+const busySamples = profile.samples.filter((id) => byId.get(id)!.callFrame.functionName !== '(idle)').length;
+const byLine = new Map<string, number>();
+const sources = new Map<string, string[]>();
+for (const node of profile.nodes) {
+  const path = node.callFrame.url.replace(/^file:\/\//, '');
+  if (!path.includes('/dist/') || path.includes('/node_modules/')) continue;
+  for (const { line, ticks } of node.positionTicks ?? []) bump(byLine, `${path}:${line}`, ticks);
+}
+const hotLines = [...byLine].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([at, ticks]) => {
+  const [path, line] = [at.slice(0, at.lastIndexOf(':')), Number(at.slice(at.lastIndexOf(':') + 1))];
+  if (!sources.has(path)) sources.set(path, readFileSync(path, 'utf8').split('\n'));
+  return `${((100 * ticks) / busySamples).toFixed(2).padStart(6)}%  ${path.replace(/.*\/dist\//, 'dist/')}:${line}  ${(sources.get(path)![line - 1] ?? '').trim().slice(0, 100)}`;
+}).join('\n');
+process.stdout.write(`\nthe event loop's busy CPU by source file (self time):\n${top(byFile, 25)}\n\nby function (self):\n${top(byFunction, 40)}\n\nby function (inclusive):\n${top(inclusive, 60)}\n\nTollgate's hottest lines (self time, compiled dist/ lines):\n${hotLines}\n\nprofile: ${join(profDir, file)}\n`);
