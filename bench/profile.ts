@@ -1,11 +1,12 @@
-// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream] [-- --prompt-kb K] [-- --perf]`: a CPU
+// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream] [-- --prompt-kb K] [-- --perf] [-- --config "<yaml>"]`: a CPU
 // profile of Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
 // drives the benchmark's call at C connections (with K KiB more prompt), then prints where the gateway's CPU went: per
 // thread (from /proc), then the event loop's self time by function and by source file. The
 // .cpuprofile files are kept (one per thread; open them in Chrome DevTools).
 // With --perf, Linux `perf` samples the whole process instead (every thread, native code, the
 // kernel; JavaScript named through --perf-basic-prof-only-functions): its report by thread and by
-// symbol is printed, and perf.data kept for `perf report`.
+// symbol is printed, and perf.data kept for `perf report`. --config lays YAML over the bench set-up
+// (as in bench:compare), e.g. to profile with a feature off.
 import autocannon from 'autocannon';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -32,7 +33,9 @@ if (usePerf && spawnSync('perf', ['--version']).status !== 0) throw new Error('-
 
 const profDir = mkdtempSync(join(tmpdir(), 'tollgate-prof-'));
 const perfData = join(profDir, 'perf.data');
-const stack = await startStack({ gatewayNodeArgs: usePerf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', profDir] });
+const configAt = process.argv.indexOf('--config');
+const configOverride = configAt > 0 ? process.argv[configAt + 1] : undefined;
+const stack = await startStack({ gatewayNodeArgs: usePerf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', profDir], configOverride });
 try {
   const body = bodies[stream ? 'stream' : 'plain'];
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${stack.tokens.budgeted}` };
