@@ -62,7 +62,6 @@ export class Authorizer implements SessionPolicy {
     return decision;
   }
 
-  /** A model call: denied unless every policy allows it (an approval-only deny is a deny here). */
   /**
    * A model call: denied unless every policy allows it (an approval-only deny is a deny here).
    * An allow is returned for the call's own `model.call` event to carry — one event per call.
