@@ -4,6 +4,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Directory } from '../../src/identity/directory.js';
 import { Gateway } from '../../src/server/index.js';
 import { ADMIN_TOKEN, testConfig } from '../helpers/gateway.js';
 import { decodeJwt, delegate } from '../helpers/oauth.js';
@@ -195,6 +196,19 @@ describe('the alerts API', () => {
     expect((await gw.alerts('?detector=retry_loop'))).toHaveLength(2);
     const spec = (await gw.admin('GET', '/admin/v1/openapi.json')).body;
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/admin/v1/alerts', '/admin/v1/alerts/{id}/acknowledge', '/admin/v1/sessions/{id}/suspend']));
+  });
+
+  it('judges an event whose session, agent and profile have left the directory cache (a resync, another replica\'s change)', async () => {
+    const { openai, sessionId } = await gw.client();
+    for (let i = 0; i < 10; i++) await chat(openai, 'from the very start once more');
+    const alertOf = async () => (await gw.alerts('?detector=retry_loop')).find((a: any) => a.subject === `session:${sessionId}`);
+    expect((await alertOf()).occurrences).toBe(1);
+    // The session's last call judged again with nothing cached: the engine loads the three records
+    // from the store (the path a call never takes, since authenticating it fills the cache).
+    const [last] = await gw.gateway.store.listEvents({ type: 'model.call', sessionId, limit: 1 });
+    (gw.gateway as unknown as { pipeline: { directory: Directory } }).pipeline.directory.clear();
+    gw.gateway.detection.write([{ ...last!, seq: 0, prevHash: null, hash: null }]);
+    expect((await alertOf()).occurrences).toBe(2);
   });
 
   it('an operator suspends a session (403 session_suspended with the approval id) and resumes it', async () => {
