@@ -100,31 +100,46 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   deps.stages.lap(ctx, 'relay');
   if (blocked) {
-    await settleTimed(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) });
+    // The refusal is the answer: sent by the caller once this settles (and its events are durable).
+    await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) }, () => undefined);
     throw blocked;
   }
-  await settleTimed(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) });
-  ctx.res.writeHead(upstream.status, tollgateHeaders(ctx, { 'content-type': 'application/json', 'content-length': String(raw.length) }));
-  ctx.res.end(raw);
-  deps.stages.lap(ctx, 'respond');
+  await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) }, () => {
+    ctx.res.writeHead(upstream.status, tollgateHeaders(ctx, { 'content-type': 'application/json', 'content-length': String(raw.length) }));
+    ctx.res.end(raw);
+  });
 }
 
 /**
- * Settles, then waits for what must be on disk before the answer ends (`storage.answer_after`):
- * the call's hold — written while the call was upstream, so usually already there — or its
- * exact line and events. A call whose hold is on disk is billed whatever happens next: if the
- * process dies before its line commits, the hold is charged at restart (at its worst case, as
- * `reconciled`). Times the synchronous part (`settle`) apart from the wait (`durable`).
+ * Settles the call and sends its answer (`answer`), in the order `storage.answer_after` allows.
+ * `hold` (the default): once the call's hold is on disk — written while the call was upstream, so
+ * usually already there — the call is billed whatever happens next (if the process dies before
+ * its exact line commits, the hold is charged at restart, at its worst case, as `reconciled`), so
+ * the answer leaves first and the call settles right after it, in the same turn: a request that
+ * follows the answer still finds the spend settled. `line`, or a hold that could not be written:
+ * settle, wait for the line and events, then answer. Times the wait (`durable`), the answer
+ * (`respond`) and the synchronous settlement (`settle`) apart.
  */
-async function settleTimed(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
+async function settleAndAnswer(ctx: CallContext, deps: PipelineDeps, s: Settlement, answer: () => void): Promise<void> {
+  if (deps.answerAfter === 'hold' && ctx.holdDurable && (await ctx.holdDurable)) {
+    deps.stages.lap(ctx, 'durable');
+    answer();
+    deps.stages.lap(ctx, 'respond');
+    const failed = (err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'spend line write failed after the answer: its hold stays on disk, charged at restart');
+    try {
+      settle(ctx, deps, s).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+    deps.stages.lap(ctx, 'settle');
+    return;
+  }
   const written = settle(ctx, deps, s);
   deps.stages.lap(ctx, 'settle');
-  if (deps.answerAfter === 'hold' && ctx.holdDurable && (await ctx.holdDurable)) {
-    written.catch((err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'spend line write failed after the answer: its hold stays on disk, charged at restart'));
-  } else {
-    await written;
-  }
+  await written;
   deps.stages.lap(ctx, 'durable');
+  answer();
+  deps.stages.lap(ctx, 'respond');
 }
 
 /** From this body size on (or of unknown size), the prompt's record is made while the call is upstream. */
@@ -190,13 +205,13 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
   deps.stages.lap(ctx, 'relay');
-  await settleTimed(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() });
-  clearTimeout(headersAlone);
-  if (res.destroyed) return;
-  if (blocked) res.end(withTerminal + streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
-  else if (cut) res.end(withTerminal + streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
-  else res.end(withTerminal + (terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error')));
-  deps.stages.lap(ctx, 'respond');
+  await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() }, () => {
+    clearTimeout(headersAlone);
+    if (res.destroyed) return;
+    if (blocked) res.end(withTerminal + streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
+    else if (cut) res.end(withTerminal + streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
+    else res.end(withTerminal + (terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error')));
+  });
 }
 
 /**
