@@ -392,7 +392,7 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('The shared store (PostgreSQL) for several replicas: when set, it is used instead of SQLite (docs/operations.md#running-several-replicas).'),
       answer_after: z.enum(['hold', 'line']).default('hold')
-        .describe('What is on disk before the end of a model call\'s answer is released: `hold` — its worst-case hold (written while the call is upstream; the exact line and events commit next, and a crash in between charges the hold at restart) — or `line` — its exact spend line and audit events (one commit more of latency).'),
+        .describe('What is on disk before the end of a model call\'s answer is released: `hold` — its worst-case hold (written while the call is upstream; the answer then leaves, the call settles right after it, and its exact line and events commit next — a crash in between charges the hold at restart) — or `line` — its exact spend line and audit events (one commit more of latency).'),
     })
     .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true, thread_nice: 10 }, answer_after: 'hold' })
     .describe('Where state is kept.'),
