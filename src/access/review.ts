@@ -6,7 +6,7 @@
 // profile as a diff, per-workload secrets, workload federation). See docs/access-review.md.
 import { globMatch, isPattern } from '../policy/scope.js';
 import type { AccessReviewRecord, Agent, Credential, CredentialSource, Profile, Store, Team } from '../store/index.js';
-import { isoTime } from '../util/time.js';
+import { isoTime, isoTimeOrNull } from '../util/time.js';
 
 export interface ReviewSettings {
   /** Grants are judged by the calls made in this many days. */
@@ -117,7 +117,6 @@ export interface AccessReview {
 }
 
 const DAY = 86_400_000;
-const isoOrNull = (ms: number | null) => (ms === null ? null : isoTime(ms));
 
 /** Calls of each name (tool or model) per key (profile or agent). */
 class Tally {
@@ -293,7 +292,7 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
             summary: federated
               ? `${agent.name} holds a static secret (${c.id}) although a trusted issuer already maps a workload identity to it.`
               : `${agent.name} holds a static secret (${c.id}); workload federation is configured and could replace it.`,
-            evidence: { federated, expires_at: isoOrNull(c.expiresAt) },
+            evidence: { federated, expires_at: isoTimeOrNull(c.expiresAt) },
             remedy: {
               action: 'use_federation', automatic: false,
               description: federated
@@ -306,7 +305,7 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
           finding({
             ...base, id: `credential_long_lived:${c.id}`, kind: 'credential_long_lived', credential: c.id, severity: 'info', owasp: 'NHI7',
             summary: lifetime === null ? `Secret ${c.id} of ${agent.name} never expires.` : `Secret ${c.id} of ${agent.name} lives ${Math.round(lifetime / DAY)} days.`,
-            evidence: { created_at: isoTime(c.createdAt), expires_at: isoOrNull(c.expiresAt) },
+            evidence: { created_at: isoTime(c.createdAt), expires_at: isoTimeOrNull(c.expiresAt) },
             remedy: {
               action: 'rotate_credential', automatic: false,
               description: `Prefer workload federation (no static secret at all); otherwise rotate to a secret that expires within ${settings.longLivedDays} days.`,
@@ -330,7 +329,7 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
         finding({
           ...base, id: `agent_inactive:${agent.id}`, kind: 'agent_inactive', severity: 'warning', owasp: 'NHI1',
           summary: last === null ? `${agent.name} has never opened a session (created ${ageDays(agent.createdAt, now)} day(s) ago).` : `${agent.name} has opened no session for ${ageDays(last, now)} day(s).`,
-          evidence: { last_session_at: isoOrNull(last), created_at: isoTime(agent.createdAt) }, remedy: suspend('access review: inactive'),
+          evidence: { last_session_at: isoTimeOrNull(last), created_at: isoTime(agent.createdAt) }, remedy: suspend('access review: inactive'),
         });
       }
     }
@@ -339,10 +338,10 @@ export async function buildAccessReview({ store, settings, now }: ReviewInput): 
       profile: { id: agent.profileId, name: profile?.name ?? null }, status: agent.status, environment: agent.environment, created_at: isoTime(agent.createdAt),
       credentials: credentials.map((c) => ({
         id: c.id, kind: 'client_secret', status: credentialStatus(c, now), created_at: isoTime(c.createdAt), age_days: ageDays(c.createdAt, now),
-        expires_at: isoOrNull(c.expiresAt), last_used_at: isoOrNull(c.lastUsedAt), last_used_from: c.lastUsedFrom,
+        expires_at: isoTimeOrNull(c.expiresAt), last_used_at: isoTimeOrNull(c.lastUsedAt), last_used_from: c.lastUsedFrom,
         sources: (sourcesOf.get(c.id) ?? []).map((s) => ({ source: s.source, first_seen: isoTime(s.firstSeen), last_seen: isoTime(s.lastSeen) })),
       })),
-      federated, sessions_in_window: act?.sessions ?? 0, last_session_at: isoOrNull(act?.lastSessionAt ?? null),
+      federated, sessions_in_window: act?.sessions ?? 0, last_session_at: isoTimeOrNull(act?.lastSessionAt ?? null),
       models: { granted: profile?.models ?? [], used: modelsByAgent.of(agent.id) },
       tools: { granted: profile?.tools ?? [], used: tools.byAgent.of(agent.id) },
       findings: [],

@@ -2,7 +2,6 @@
 import type { Alert } from '../store/index.js';
 import { isoTime } from '../util/time.js';
 
-
 export const alertJson = (a: Alert, agentName?: string | null) => ({
   id: a.id,
   object: 'alert' as const,

@@ -5,13 +5,11 @@ import { GatewayError } from '../errors/index.js';
 import { OPERATOR_ROLES, type Operator } from '../store/index.js';
 import type { AdminRoute } from './admin.js';
 import { DEFAULT_ROLE, ROUTE_ROLES } from './admin-roles.js';
-import { isoTime } from '../util/time.js';
-
-const isoOrNull = (ms: number | null) => (ms === null ? null : isoTime(ms));
+import { isoTimeOrNull } from '../util/time.js';
 
 export const operatorView = (o: Operator) => ({
   id: o.id, object: 'operator', name: o.name, role: o.role, status: o.disabledAt === null ? 'active' : 'disabled',
-  sign_in: o.tokenHash === null ? 'oidc' : 'token', created_at: isoOrNull(o.createdAt), created_by: o.createdBy, disabled_at: isoOrNull(o.disabledAt),
+  sign_in: o.tokenHash === null ? 'oidc' : 'token', created_at: isoTimeOrNull(o.createdAt), created_by: o.createdBy, disabled_at: isoTimeOrNull(o.disabledAt),
 });
 
 export const OPERATOR_ROUTES: AdminRoute[] = [

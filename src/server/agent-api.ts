@@ -9,7 +9,7 @@ import type { Directory, RevocationList, TokenService } from '../identity/index.
 import { presentedToken } from '../pipeline/index.js';
 import type { Approval } from '../store/index.js';
 import { sendError, sendJson } from '../util/http.js';
-import { isoTime } from '../util/time.js';
+import { isoTime, isoTimeOrNull } from '../util/time.js';
 
 export interface AgentApiDeps {
   tokens: TokenService;
@@ -69,6 +69,6 @@ async function visibleApproval(id: string, sessionId: string, deps: AgentApiDeps
 /** What an agent sees: the decision, not the approver's notes on other sessions. */
 const approvalForAgent = (a: Approval) => ({
   id: a.id, object: 'approval', kind: a.kind, status: a.status, session_id: a.sessionId,
-  created_at: isoTime(a.createdAt), decided_at: a.decidedAt === null ? null : isoTime(a.decidedAt),
+  created_at: isoTime(a.createdAt), decided_at: isoTimeOrNull(a.decidedAt),
   reason: a.reason, extra_budget: { tokens: a.extraBudget.tokens, usd: a.extraBudget.usdNano === null ? null : a.extraBudget.usdNano / 1e9 },
 });

@@ -3,8 +3,7 @@ import type { Remaining } from '../budget/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import type { ModelRoute } from '../providers/registry.js';
 import type { Agent, Approval, AuditEvent, Budget, Credential, Enforcement, Mission, PeriodBudget, Profile, RateLimitPair, RateLimits, Session, Spend, Team, UsageRecord } from '../store/index.js';
-import { isoTime } from '../util/time.js';
-
+import { isoTime, isoTimeOrNull } from '../util/time.js';
 
 /** A session's tags as stored in its context ({} when none). */
 function tagsOf(s: Session): Record<string, string> {
@@ -29,13 +28,13 @@ export const approvalView = (a: Approval) => ({
   agent_id: a.agentId,
   team_id: a.teamId,
   created_at: isoTime(a.createdAt),
-  decided_at: a.decidedAt === null ? null : isoTime(a.decidedAt),
+  decided_at: isoTimeOrNull(a.decidedAt),
   decided_by: a.decidedBy,
   reason: a.reason,
   extra_budget: budgetView(a.extraBudget),
   context: a.context,
   /** A tool approval's single use. */
-  consumed_at: a.consumedAt === null ? null : isoTime(a.consumedAt),
+  consumed_at: isoTimeOrNull(a.consumedAt),
 });
 
 const rateLimitPairView = (r: RateLimitPair | undefined) =>
@@ -108,9 +107,9 @@ export const credentialView = (c: Credential, now: number) => ({
   client_id: c.agentId,
   status: c.revokedAt !== null ? 'revoked' : c.expiresAt !== null && c.expiresAt <= now ? 'expired' : 'active',
   created_at: isoTime(c.createdAt),
-  expires_at: c.expiresAt === null ? null : isoTime(c.expiresAt),
-  revoked_at: c.revokedAt === null ? null : isoTime(c.revokedAt),
-  last_used_at: c.lastUsedAt === null ? null : isoTime(c.lastUsedAt),
+  expires_at: isoTimeOrNull(c.expiresAt),
+  revoked_at: isoTimeOrNull(c.revokedAt),
+  last_used_at: isoTimeOrNull(c.lastUsedAt),
   last_used_from: c.lastUsedFrom,
 });
 

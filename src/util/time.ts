@@ -35,3 +35,6 @@ export function isoTime(ms: number): string {
   lastMs = ms;
   return lastIso;
 }
+
+/** `isoTime`, or null for a time that is not set. */
+export const isoTimeOrNull = (ms: number | null): string | null => (ms === null ? null : isoTime(ms));

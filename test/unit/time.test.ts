@@ -2,7 +2,7 @@
 // and the detectors' evidence must read exactly as before.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isoTime } from '../../src/util/time.js';
+import { isoTime, isoTimeOrNull } from '../../src/util/time.js';
 
 const oracle = (ms: number) => new Date(ms).toISOString();
 const YEAR_10000 = Date.UTC(10000, 0, 1);
@@ -21,5 +21,10 @@ describe('isoTime', () => {
   it('hands the rare cases to Date: before 1970, from year 10000, fractional, invalid', () => {
     for (const ms of [-1, -86_400_001, Date.UTC(-271821, 3, 20), YEAR_10000, 8.64e15, 1.5, 1_700_000_000_000.25, -0]) expect(isoTime(ms)).toBe(oracle(ms));
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 8.64e15 + 1]) expect(() => isoTime(bad)).toThrow(RangeError);
+  });
+
+  it('isoTimeOrNull: null for a time not set, else the same text', () => {
+    expect(isoTimeOrNull(null)).toBeNull();
+    for (const ms of [0, Date.UTC(2026, 10, 30, 3, 4, 5, 6)]) expect(isoTimeOrNull(ms)).toBe(oracle(ms));
   });
 });
