@@ -81,7 +81,10 @@ async function main(): Promise<string[]> {
     }
   }
   process.stderr.write('  probing latency and time to first chunk, one request at a time\n');
+  // The stages again for the plain probe: where the added latency of a call alone goes.
+  await adminJson(stack.gatewayUrl, '/admin/v1/debug/stages/reset', 'POST');
   const latency = await probe(targets, 'plain', PROBES);
+  const alone = (await adminJson<{ stages: StageLine[] }>(stack.gatewayUrl, '/admin/v1/debug/stages')).stages;
   const ttfc = await probe(targets, 'stream', PROBES);
 
   const med = (name: string, mode: Mode, c: number, f: keyof Sample) => median(results.get(`${name}|${mode}|${c}`)!.map((s) => s[f]));
@@ -105,10 +108,14 @@ async function main(): Promise<string[]> {
     const s = ttfc.get(t.name)!;
     lines.push(`| ${t.name} | ${ms(median(p))} | ${ms(quantile(p, 0.99))} | ${ms(median(s))} | ${ms(median(p) - direct.plain)} | ${ms(median(s) - direct.stream)} |`);
   }
-  lines.push('', 'Tollgate per stage at 32 connections (internal timers, µs; p50/p99 are log2 buckets):', '', '| stage | plain mean | plain p50 | plain p99 | stream mean | stream p50 | stream p99 |', '| --- | --- | --- | --- | --- | --- | --- |');
+  lines.push(
+    '', 'Tollgate per stage at 32 connections, and one call at a time (the plain probe) (internal timers, µs; p50/p99 are log2 buckets):', '',
+    '| stage | plain mean | plain p50 | plain p99 | stream mean | stream p50 | stream p99 | alone mean | alone p50 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const [i, s] of (stages.get('plain') ?? []).entries()) {
     const st = stages.get('stream')?.[i];
-    lines.push(`| ${s.stage} | ${s.mean_us} | ${s.p50_us} | ${s.p99_us} | ${st?.mean_us ?? '—'} | ${st?.p50_us ?? '—'} | ${st?.p99_us ?? '—'} |`);
+    const a = alone.find((x) => x.stage === s.stage);
+    lines.push(`| ${s.stage} | ${s.mean_us} | ${s.p50_us} | ${s.p99_us} | ${st?.mean_us ?? '—'} | ${st?.p50_us ?? '—'} | ${st?.p99_us ?? '—'} | ${a?.mean_us ?? '—'} | ${a?.p50_us ?? '—'} |`);
   }
 
   const ratios: Record<string, number> = {};
