@@ -63,9 +63,12 @@ export class AuditLog {
 
   /**
    * Appends an event; resolves once it is durable. A caller that does not wait (`void`) never
-   * sees a failed write as an unhandled rejection: failures are logged here.
+   * sees a failed write as an unhandled rejection: failures are logged here. An event with a
+   * request id is tracked for `durable(requestId)`, unless `awaited`: a caller that awaits this
+   * promise itself (the model call's own event, in settle) spares a per-request entry that every
+   * call would add and delete.
    */
-  record(e: NewEvent): Promise<void> {
+  record(e: NewEvent, options?: { awaited: true }): Promise<void> {
     const requestId = e.requestId ?? null;
     const durable = this.queue.add({ event: {
       id: newTimeOrderedId('evt'),
@@ -80,7 +83,7 @@ export class AuditLog {
       data: e.operator ? { ...e.data, operator: { id: e.operator.id, name: e.operator.name, role: e.operator.role } } : (e.data ?? {}),
     } });
     durable.catch(() => undefined);
-    if (requestId !== null) this.track(requestId, durable);
+    if (requestId !== null && !options?.awaited) this.track(requestId, durable);
     return durable;
   }
 

@@ -19,7 +19,8 @@ export interface PromptRepeats {
 
 export class RecentCalls {
   private readonly calls: RecentCall[] = [];
-  private readonly byPrompt = new Map<string, PromptRepeats & { times: number[] }>();
+  /** Per fingerprint; `fp` is the first call's string, which the window's later calls share. */
+  private readonly byPrompt = new Map<string, PromptRepeats & { fp: string; times: number[] }>();
 
   constructor(private readonly maxCalls: number) {}
 
@@ -28,7 +29,11 @@ export class RecentCalls {
     this.calls.push(call);
     if (call.fp !== null) {
       let p = this.byPrompt.get(call.fp);
-      if (!p) this.byPrompt.set(call.fp, (p = { calls: 0, failed: 0, outcomes: {}, firstAt: call.time, times: [] }));
+      if (!p) this.byPrompt.set(call.fp, (p = { fp: call.fp, calls: 0, failed: 0, outcomes: {}, firstAt: call.time, times: [] }));
+      // Each call brings its own copy of the string (a slice of its hash's hex): a window of a
+      // looping session's calls keeps one instead of hundreds, which live long enough to be
+      // promoted to the old generation and collected there.
+      else call.fp = p.fp;
       p.calls++;
       if (call.failed) p.failed++;
       p.outcomes[call.outcome] = (p.outcomes[call.outcome] ?? 0) + 1;

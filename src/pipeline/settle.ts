@@ -101,5 +101,6 @@ function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, pr
     data.requested_model = ctx.call!.model;
   }
   data.price_source = ctx.route!.price.source;
-  return deps.audit.record({ type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain, data });
+  // Awaited with the call's other writes (settle's caller holds the answer until they are durable).
+  return deps.audit.record({ type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain, data }, { awaited: true });
 }
