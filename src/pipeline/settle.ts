@@ -101,6 +101,6 @@ function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, pr
     data.requested_model = ctx.call!.model;
   }
   data.price_source = ctx.route!.price.source;
-  // Awaited with the call's other writes (settle's caller holds the answer until they are durable).
+  // Not tracked for durable(requestId): settle's own promise (Promise.all of the call's writes) covers it.
   return deps.audit.record({ type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain, data }, { awaited: true });
 }
