@@ -12,9 +12,9 @@
 // - On two cores or fewer, young-generation collections run on the event loop's thread alone,
 //   not split with helper threads: there the helpers' hand-offs cost more CPU than they save
 //   (CPU per call −1 to −9 %, throughput +2 % in three compares; p99 unchanged). With more cores
-//   the helpers run on idle ones and shorten the pause, so V8 keeps them. (Only this GC flag is
-//   safe to set at run time: `--single-threaded-gc` set here aborts V8 in its first full
-//   collection.)
+//   the helpers run on idle ones and shorten the pause, so V8 keeps them. (`--single-threaded-gc`,
+//   which would take the marking and sweeping helpers off too, cannot be set at run time: set
+//   here, it aborts V8 in its first full collection.)
 // TOLLGATE_V8_DEFAULTS=1 leaves V8 as it is.
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
