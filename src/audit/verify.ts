@@ -6,7 +6,12 @@
 import { ChainWalker, GENESIS_HASH, type AuditCheckpoint, type ChainPosition, type ChainRecord, type ChainWalk, type Store } from '../store/index.js';
 import { checkCheckpoint, type CheckpointKeys } from './checkpoints.js';
 
-export type BreakReason = 'hash_mismatch' | 'prev_mismatch' | 'missing' | 'checkpoint_mismatch' | 'bad_signature';
+/**
+ * `head_moved`: the chain may hash and link throughout, but the gateway that wrote it recorded
+ * (`audit.head_moved`) that the head had moved under it — something else wrote the database, and
+ * the events since the checkpoint before that record may have been rewritten and re-hashed.
+ */
+export type BreakReason = 'hash_mismatch' | 'prev_mismatch' | 'missing' | 'checkpoint_mismatch' | 'bad_signature' | 'head_moved';
 
 /** The first place the chain does not hold. */
 export interface BrokenLink {
@@ -162,6 +167,18 @@ class PagedWalk {
   }
 }
 
+/** The first `audit.head_moved` record in (after, upTo], as a break. */
+async function headMovedIn(store: Store, after: number, upTo: number): Promise<BrokenLink | undefined> {
+  if (upTo <= after) return undefined;
+  const [e] = await store.searchEvents({ type: 'audit.head_moved', afterSeq: after, order: 'asc', limit: 1 });
+  if (!e || e.seq > upTo) return undefined;
+  const d = e.data as { expected_seq?: unknown; found_seq?: unknown };
+  return {
+    seq: e.seq, id: e.id, reason: 'head_moved',
+    detail: `the gateway found the chain's head moved outside it before event ${String(d.found_seq ?? e.seq)} (it expected to append ${String(d.expected_seq ?? '?')} onto the event it wrote last): something else wrote the database, and the events since the checkpoint before may have been rewritten`,
+  };
+}
+
 /** Verifies the audit chain (or a slice of it); never throws for a broken chain, only for a failing store. */
 export async function verifyAudit(store: Store, keys: CheckpointKeys, options: VerifyOptions = {}): Promise<VerifyResult> {
   const started = performance.now();
@@ -238,6 +255,10 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
 
   const stoppedEarly = !broken && end < head.lastSeq && prev.seq === end;
   if (!broken && !stoppedEarly) broken = await tail();
+  // A consistent rewrite since the last checkpoint hashes and links; the gateway that noticed it
+  // said so on the chain, and that record breaks the stretch it lands in.
+  const moved = await headMovedIn(store, from.seq, broken ? Math.min(broken.seq - 1, end) : end);
+  if (moved) broken = moved;
 
   const ms = performance.now() - started;
   return {

@@ -123,6 +123,20 @@ describe.each([
     await fx.record(1, 61);
     await fx.audit.flush();
     expect((await fx.store.listEvents({ type: 'audit.head_moved' }))[0]?.data).toMatchObject({ expected_seq: 61, found_seq: 61 });
+    // Once it has linked on, its memory agrees with the head again: the record on the chain is what
+    // keeps the forgery from being sealed — by this process, or by a restarted one.
+    const moved = (await fx.store.searchEvents({ type: 'audit.head_moved', limit: 1 }))[0]!;
+    expect((await fx.audit.verify()).first_broken).toMatchObject({ seq: moved.seq, id: moved.id, reason: 'head_moved' });
+    await fx.record(1, 70);
+    await expect(fx.audit.checkpoint()).rejects.toThrow(new RegExp(`broken at seq ${moved.seq} \\(head_moved`));
+    const { AuditLog } = await import('../../src/audit/index.js');
+    const restarted = new AuditLog(fx.store, Date.now, { signer: fx.keys, keys: fx.audit.keys });
+    await expect(restarted.checkpoint()).rejects.toThrow(/head_moved/);
+    expect(await fx.store.listCheckpoints(45, 10)).toEqual([]);
+    // A slice that ends before the record verifies; one that reaches it does not.
+    const before = await fx.audit.verify({ maxEvents: moved.seq - 1 });
+    expect(before.ok).toBe(true);
+    expect((await fx.audit.verify({ from: before.next }))).toMatchObject({ ok: false, first_broken: { seq: moved.seq, reason: 'head_moved' } });
   });
 
   it('refuses to sign a checkpoint over a broken chain', async () => {
