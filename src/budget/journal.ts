@@ -4,7 +4,7 @@
 // them charges each once, at the worst case it held, marked estimated.
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
-import type { PendingReservation, Store, UsageRecord } from '../store/index.js';
+import type { Admission, PendingReservation, Store, UsageRecord } from '../store/index.js';
 
 export type JournalEntry = { usage: UsageRecord } | { reservation: PendingReservation };
 
@@ -13,6 +13,10 @@ export interface Journal {
   /** Resolves once the entry is durable. */
   add(entry: JournalEntry): Promise<void>;
   flush(): Promise<void>;
+  /** Whether a call may go upstream while its hold is written (see `WriteQueue.admission`). */
+  admission(): Admission;
+  /** The last batch of writes failed, and none has committed since. */
+  readonly failing: boolean;
 }
 
 /**

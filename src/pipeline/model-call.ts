@@ -18,7 +18,7 @@ import { readErrorBody, upstreamFailure, type UpstreamResponse } from './forward
 import { meter, NO_USAGE } from './meter.js';
 import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
-import { journalReservation, reserve } from './reserve.js';
+import { journalReservation, reserve, STORE_WRITES_FAILING } from './reserve.js';
 import { resolve } from './resolve.js';
 import { preparePromptRecord, settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
@@ -277,6 +277,8 @@ export async function handleModelCall(
     await reserveOrStepUp(ctx, deps);
     // The meter reads the client's own options before the body is rewritten for the upstream.
     const streamMeter = ctx.call!.stream ? adapter.createStreamMeter(ctx.body!) : null;
+    // The store failed its last write: this call tests it, and goes upstream only once its hold landed.
+    if (ctx.holdFirst && !(await ctx.holdDurable)) throw new GatewayError('store_unavailable', STORE_WRITES_FAILING);
     stages.lap(ctx, 'reserve');
     forwarded = true;
     ctx.forwardedAt = performance.now();

@@ -92,6 +92,8 @@ export function softThresholdGate(session: Session, enforcement: Enforcement | n
 
 const ON_DISK = Promise.resolve(true);
 
+export const STORE_WRITES_FAILING = 'The store could not write the last budget holds and spend lines; refusing rather than spending unrecorded.';
+
 /**
  * Journals the call's hold so a crash mid-call leaves a trace to reconcile. Not awaited here: it
  * is written with the next group commit (within one event-loop turn), in order before the call's
@@ -103,6 +105,11 @@ export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
     ctx.holdDurable = ON_DISK;
     return;
   }
+  // A store that failed its last write would let the call spend unrecorded: refused, but for one
+  // call now and then that tests it, going upstream only once its hold is on disk.
+  const admission = deps.usage.admission();
+  if (admission === 'refuse') throw new GatewayError('store_unavailable', STORE_WRITES_FAILING);
+  ctx.holdFirst = admission === 'probe';
   const held = ctx.reservation!.holds[0]!.amount;
   ctx.holdDurable = deps.usage.add({ reservation: pendingReservation(ctx, deps, held) }).then(
     () => true,

@@ -18,7 +18,7 @@ import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import type { McpGateway } from '../mcp/index.js';
 import { MCP_METADATA_PATH, MCP_PATH } from '../mcp/paths.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
+import { isSqliteOutage, openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
 import { answerClientError, baseUrl, sendError, sendJson } from '../util/http.js';
 import { createLogger, requestLogger, type Logger } from '../util/logger.js';
@@ -151,8 +151,9 @@ export class Gateway {
     await revocations.load();
     const { jsonl_path: jsonlPath, webhook_url: webhookUrl, webhook_batch_size: webhookBatchSize, webhook_max_queue: webhookMaxQueue } = config.audit.export;
     // Audit events, holds and spend lines share one group commit: one transaction per batch.
-    // On PostgreSQL, writes wait out an outage (kept in memory and retried) rather than fail.
-    const writes = new WriteQueue(store, logger, shared ? isStoreUnavailable : undefined);
+    // Writes wait out an outage (kept in memory and retried) rather than fail: on PostgreSQL the
+    // server out of reach, on SQLite a full disk or a file that cannot be written for now.
+    const writes = new WriteQueue(store, logger, shared ? isStoreUnavailable : isSqliteOutage);
     const audit = new AuditLog(store, now, {
       queue: writes, logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
       sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),
@@ -378,6 +379,8 @@ export class Gateway {
     if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
     try {
       await this.store.ping();
+      // Reachable but failing its writes (a full disk): the data plane refuses calls meanwhile.
+      if (this.usage.failing) return sendJson(res, 503, { status: 'store_unavailable', detail: 'the store failed its last writes' });
       sendJson(res, 200, { status: 'ready' });
     } catch {
       sendJson(res, 503, { status: 'store_unavailable' });

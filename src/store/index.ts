@@ -2,9 +2,10 @@ export type { Store, StoreCapabilities, NewTeam, NewProfile, NewAgent, NewSessio
 export type * from './types.js';
 export { DEFAULT_CONTENT_LOGGING, OPERATOR_ROLES, ZERO_SPEND } from './types.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
+export { isSqliteOutage } from './sqlite/batch-writer.js';
 export { GroupCommit } from './group-commit.js';
 export { rowToReservation } from './rows.js';
-export { WriteQueue, type Write } from './write-queue.js';
+export { WriteQueue, type Admission, type Write } from './write-queue.js';
 export { GENESIS_HASH, ChainWalker, canonicalJson, eventHash, recordHash, linkEvents, type ChainBreak, type ChainPosition, type ChainWalk } from './chain.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 export { describeStorage, openStore, shownUrl, type StorageConfig } from './open.js';

@@ -3,24 +3,42 @@
 // the event loop go to the store together: in one transaction where the store can (`writeBatch`),
 // else as its two writes. The audit log and the spend journal are both views of this queue.
 import type { Logger } from 'pino';
+import { markStoreUnavailable } from '../errors/index.js';
 import { GroupCommit } from './group-commit.js';
 import type { Store, WriteSet } from './store.js';
 import type { AuditEvent, ChainedEvent, PendingReservation, UsageRecord } from './types.js';
 
 export type Write = { event: AuditEvent } | { usage: UsageRecord } | { reservation: PendingReservation };
 
+/**
+ * Whether a call may go upstream now (`WriteQueue.admission`): `admit` — with its hold written
+ * while it is upstream; `probe` — only once its hold is on disk (the last batch failed, and this
+ * call tests the store again); `refuse` — not at all (503 `store_unavailable`).
+ */
+export type Admission = 'admit' | 'probe' | 'refuse';
+
+/** After a failed batch, calls are refused this long before one is let through to test the store. */
+export const PROBE_AFTER_MS = 1000;
+
 export class WriteQueue {
   private readonly commit: GroupCommit<Write>;
   private readonly committedListeners: ((stored: ChainedEvent[]) => void)[] = [];
+  /** A batch is kept and tried again (`retryable`): the store is out for now, and the batch tests it. */
+  private stalled = false;
+  /** When the last batch failed for good, while no batch has committed since. */
+  private failedAt: number | null = null;
+  /** After such a failure, a call is testing the store (its hold is queued): the others wait for its outcome. */
+  private probing = false;
 
   constructor(
     private readonly store: Store,
     private readonly logger?: Logger,
     /**
-     * Errors that pass (a networked store out of reach): a write that fails with one is kept and
-     * tried again, backing off to 2 s, rather than failing its writers — spend already charged and
-     * its audit events are never dropped by an outage. Each of the two writes is retried on its
-     * own, so one that landed is not written twice. Default: none (fail the batch).
+     * Errors that pass (a networked store out of reach, a full disk): a write that fails with one
+     * is kept and tried again, backing off to 2 s, rather than failing its writers — spend already
+     * charged and its audit events are never dropped by an outage. Each of the two writes is
+     * retried on its own, so one that landed is not written twice. Meanwhile calls are refused
+     * before they go upstream (`admission`). Default: none (fail the batch).
      */
     private readonly retryable: (err: unknown) => boolean = () => false,
   ) {
@@ -35,6 +53,26 @@ export class WriteQueue {
   /** Writes everything queued so far. */
   flush(): Promise<void> {
     return this.commit.flush();
+  }
+
+  /**
+   * Whether a call may go upstream (see `Admission`). A hold is written while its call is
+   * upstream, so a store that fails its writes would let calls spend without a record. While a
+   * batch waits for the store to come back (`retryable`), calls are refused; after a batch failed
+   * for good, they are refused until a probe's hold lands — one call every `PROBE_AFTER_MS`, which
+   * waits for its hold before it goes upstream.
+   */
+  admission(now = performance.now()): Admission {
+    if (this.stalled) return 'refuse';
+    if (this.failedAt === null) return 'admit';
+    if (this.probing || now - this.failedAt < PROBE_AFTER_MS) return 'refuse';
+    this.probing = true;
+    return 'probe';
+  }
+
+  /** A batch is waiting for the store to take it, or the last one failed and none has committed since. */
+  get failing(): boolean {
+    return this.stalled || this.failedAt !== null;
   }
 
   /** Called with each batch's audit events as stored (with seq and hashes), once durable. */
@@ -54,8 +92,14 @@ export class WriteQueue {
       stored = await this.writeSet(set);
     } catch (err) {
       this.logger?.error({ err, events: set.events.length, lines: set.records.length, holds: set.reservations.length }, 'store writes could not be committed');
-      throw err;
+      this.failedAt = performance.now();
+      this.probing = false;
+      // Its writers answer 503 store_unavailable (failing closed), not 500.
+      throw markStoreUnavailable(err);
     }
+    this.stalled = false;
+    this.failedAt = null;
+    this.probing = false;
     if (stored.length > 0) for (const listener of this.committedListeners) listener(stored);
   }
 
@@ -74,6 +118,7 @@ export class WriteQueue {
         return await write();
       } catch (err) {
         if (!this.retryable(err)) throw err;
+        this.stalled = true;
         this.logger?.warn({ err, retry_ms: pause }, 'store unavailable: keeping the writes and trying again');
         await new Promise((resolve) => setTimeout(resolve, pause));
       }

@@ -26,6 +26,17 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): D
   return db;
 }
 
+/**
+ * SQLite errors that say the file cannot take writes for now — full (the disk, or
+ * `max_page_count`), read-only, an I/O error, locked past the busy timeout, out of memory — rather
+ * than that the write itself is wrong. The write queue keeps a batch that fails with one and
+ * tries it again, refusing new calls meanwhile, instead of dropping its spend lines and events.
+ */
+export function isSqliteOutage(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|NOMEM|PROTOCOL)(_|$)/.test(code);
+}
+
 /** Stored events after a seq, in order, as values in CHAIN_COLUMNS order (raw rows): verification's reads. */
 export const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.join(', ')} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`;
 
