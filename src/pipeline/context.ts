@@ -11,6 +11,7 @@ import type { ApiAdapter, CanonicalCall } from '../providers/apis/index.js';
 import type { ModelRoute, ProviderRegistry } from '../providers/registry.js';
 import type { Agent, Enforcement, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
+import type { RefusalLog } from './refusals.js';
 import type { SessionConcurrency } from './concurrency.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
 import type { StageTimes, Telemetry } from '../telemetry/index.js';
@@ -24,6 +25,8 @@ export interface PipelineDeps {
   revocations: RevocationList;
   sharedCredentials: SharedCredentialWatch;
   audit: AuditLog;
+  /** `model.refused` events for calls refused after authentication. */
+  refusals: RefusalLog;
   directory: Directory;
   ledger: Ledger;
   approvals: ApprovalService;

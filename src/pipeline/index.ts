@@ -3,4 +3,5 @@ export { newCallContext, type PipelineDeps, type CallContext } from './context.j
 export { authenticate, presentedToken } from './authenticate.js';
 export { readBody, parseJsonObject, checkJsonDepth, exceedsJsonDepth, MAX_JSON_DEPTH } from './parse.js';
 export { SharedCredentialWatch } from './shared-credentials.js';
+export { RefusalLog } from './refusals.js';
 export { SessionConcurrency } from './concurrency.js';

@@ -316,6 +316,8 @@ export async function handleModelCall(
     // Refused before settle (e.g. 402 at reserve): nothing ran, so no tokens; the request counts.
     if (ctx.rateAdmission) deps.rateLimiter.adjust(ctx.rateAdmission, 0);
     if (e.code === 'internal_error') deps.logger.error({ err: e.cause ?? e, req_id: requestId }, 'model call failed');
+    // Refused before it went upstream (a forwarded call's outcome is on its model.call event).
+    if (!forwarded) deps.refusals.record(ctx, e);
     // A refusal's audit events (auth.denied, policy.decision…) are durable before the answer.
     await deps.audit.durable(requestId).catch(() => undefined);
     // Refusals carry the budget headers too: a client sees what is left and which level binds.

@@ -12,7 +12,7 @@ import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/inde
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
-import { authenticate, handleModelCall, newCallContext, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, handleModelCall, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import type { McpGateway } from '../mcp/index.js';
@@ -236,6 +236,7 @@ export class Gateway {
       timeZone: config.budgets.timezone,
       rateLimiter,
       sharedCredentials: new SharedCredentialWatch(config.identity.shared_credential_window_seconds * 1000, audit, now),
+      refusals: new RefusalLog(audit, now),
       bodyLimitBytes: config.server.body_limit_bytes,
       maxJsonDepth: config.server.max_json_depth,
       streamMaxMs: config.server.stream_max_seconds * 1000,

@@ -16,7 +16,7 @@ afterEach(async () => store?.close());
 const orphanLine = () =>
   reservationLine({
     id: 'use_orphan', requestId: 'req_1', sessionId: 'ses_missing', agentId: 'agt_x', teamId: 'team_x', profileId: 'prf_x', model: 'm', provider: 'p',
-    api: 'chat', stream: false, promptTokens: 1, outputTokens: 1, usdNano: 1, chain: null, createdAt: 0, expiresAt: 1,
+    api: 'chat', stream: false, promptTokens: 1, outputTokens: 1, usdNano: 1, chain: ['ses_missing'], createdAt: 0, expiresAt: 1,
   }, 1);
 const event = { id: 'evt_1', time: Date.now(), type: 'test.event', actor: 'system', requestId: null, agentId: null, sessionId: null, teamId: null, chain: null, data: {} };
 
