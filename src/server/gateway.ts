@@ -118,6 +118,19 @@ export class Gateway {
   }
 
   static async create(options: GatewayOptions): Promise<Gateway> {
+    // What the start has opened — the store and its threads, the built-in simulated providers'
+    // ports, timers, watchers — closed (last first) if a later step fails: a gateway that did not
+    // start must not keep them, or the process hangs instead of exiting with its error.
+    const opened: (() => unknown)[] = [];
+    try {
+      return await Gateway.build(options, opened);
+    } catch (err) {
+      for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private static async build(options: GatewayOptions, opened: (() => unknown)[]): Promise<Gateway> {
     const { config, dataDir } = options;
     const env = options.env ?? process.env;
     const now = options.now ?? Date.now;
@@ -129,7 +142,9 @@ export class Gateway {
       defaults: config.policy.defaults, files: policyFiles, cacheSize: config.policy.cache_size, watch: config.policy.reload,
       onReload: (outcome) => onPolicyReload(outcome),
     });
+    opened.push(() => policyEngine.close());
     const store = options.store ?? openStore(config.storage, dataDir, env);
+    if (!options.store) opened.push(() => store.close());
     // Under an advisory lock on PostgreSQL: replicas starting at once apply each version once.
     await store.migrate();
     // Several replicas share one database: budgets, holds and liveness live there too.
@@ -169,6 +184,7 @@ export class Gateway {
     // the replica settles its predecessor's (same id) and those of replicas that stopped beating.
     const replica = shared ? new Replica(shared, { id: replicaId, timeoutMs: (config.storage.postgres?.replica_timeout_seconds ?? 30) * 1000, audit, logger, now }) : null;
     if (replica) await replica.start();
+    if (replica) opened.push(() => replica.stop(true));
     else await reconcileReservations(store, Number.POSITIVE_INFINITY, now(), audit, logger);
     // And lines whose audit event the crash lost get it (on a shared store, another replica's
     // calls may be between the two writes right now: not there).
@@ -177,6 +193,7 @@ export class Gateway {
     const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
+    opened.push(() => providers.close());
     const usage: Journal = writes;
     const approvals = new ApprovalService(store, ledger, audit, {
       webhookUrl: config.approvals.webhook_url, logger, now, separationOfDuties: config.approvals.separation_of_duties,
@@ -206,6 +223,7 @@ export class Gateway {
     const telemetry = await createTelemetry({
       config: config.telemetry, env, directory, logger, version: VERSION, models: providers.listModels().map((m) => m.name), servers: config.mcp_servers.map((s) => s.name),
     });
+    opened.push(() => telemetry.close());
     const content = new ContentLog(store, redactionPatterns(config.audit.redaction), now, logger);
     const tools = new ToolGate({
       audit, content, now, telemetry, authorizer, approvals, directory, rateLimiter, ledger, usage, timeZone: config.budgets.timezone,
@@ -226,6 +244,7 @@ export class Gateway {
     });
     const detection = new DetectionEngine({ config: config.detection, store, directory, alerts, timeZone: config.budgets.timezone, logger });
     await detection.start();
+    opened.push(() => detection.close());
     if (config.detection.enabled) audit.addSink(detection);
     const stages = new StageTimes();
     const pipeline: PipelineDeps = {
@@ -265,6 +284,7 @@ export class Gateway {
     // Without an MCP server configured, the MCP gateway (and the SDK it brings, ~10 MB resident)
     // loads only if a request asks for it.
     const mcp = config.mcp_servers.length > 0 ? await loadMcp() : null;
+    if (mcp) opened.push(() => mcp.close());
     let replication: { replica: Replica; feed: ChangeFeed } | null = null;
     if (shared && replica) {
       // What the other replicas change reaches this one's caches (docs/operations.md#running-several-replicas).
@@ -277,6 +297,7 @@ export class Gateway {
         },
       });
       await feed.start();
+      opened.push(() => feed.close());
       replication = { replica, feed };
     }
     return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, { loaded: mcp, load: loadMcp }, telemetry, detection, new Dashboard(options.uiDir), replication, ledger);

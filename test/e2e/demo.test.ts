@@ -54,5 +54,10 @@ describe('tollgate demo', () => {
     const verify = (await (await fetch(`${url}/admin/v1/audit/verify`, { headers: { authorization: `Bearer ${token}` } })).json()) as { ok: boolean; events: number };
     expect(verify.ok).toBe(true);
     expect(verify.events).toBeGreaterThan(50);
+    // The alerts command the demo printed works as pasted (pointed at this gateway's port).
+    const printed = /alerts: npx tollgate (--url \S+ --data-dir \S+) alerts/.exec(out)![1]!.split(' ');
+    printed[1] = url;
+    const alerts = (await promisify(execFile)(process.execPath, [CLI, ...printed, 'alerts'], { cwd: dir, env: cleanEnv() })).stdout;
+    expect(alerts).toContain('retry_loop');
   });
 });

@@ -1,12 +1,13 @@
 // The README's path, as a new user walks it: a real `tollgate serve` process on the embedded
 // default, a session opened with the CLI, a streamed call with the official `openai` client,
 // and the spend read back with `tollgate session show`.
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
+import { CLI, cleanEnv, cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
 
 let dir: string;
 let server: ServeProcess;
@@ -58,6 +59,32 @@ describe('quick start, as a new user', () => {
     const err = (await cli('session', 'show', 'ses_nope').catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(err.code).toBe(1);
     expect(err.stderr).toMatch(/session "ses_nope" does not exist \(HTTP 404, not_found\)/);
+  });
+
+  it('exits with its error when it cannot start — a port in use, a variable the config names unset — instead of hanging', { timeout: 60_000 }, async () => {
+    const port = Number(new URL(url).port);
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stderr: string; ms: number }>((done) => {
+        const started = Date.now();
+        const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.once('close', (code) => {
+          clearTimeout(kill);
+          done({ code, stderr, ms: Date.now() - started });
+        });
+      });
+    // The running gateway holds the port; a second one on another data dir cannot have it.
+    const busy = await run(['--port', String(port), '--data-dir', join(dir, 'second')]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(new RegExp(`error: port ${port} on 127\\.0\\.0\\.1 is in use`));
+    writeFileSync(join(dir, 'metrics.yaml'), 'telemetry: { metrics: { enabled: true, token_env: TOLLGATE_TEST_UNSET_TOKEN } }\n');
+    const unset = await run(['--config', join(dir, 'metrics.yaml'), '--port', '0', '--data-dir', join(dir, 'third')]);
+    expect(unset.code).toBe(1);
+    expect(unset.stderr).toMatch(/TOLLGATE_TEST_UNSET_TOKEN is not set/);
+    // It exited by itself (SIGKILL after 20 s would leave code null).
+    expect(Math.max(busy.ms, unset.ms)).toBeLessThan(20_000);
   });
 
   it('stops cleanly on SIGTERM', async () => {

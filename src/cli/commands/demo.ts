@@ -20,7 +20,9 @@ export async function demo(opts: Record<string, unknown>): Promise<void> {
   });
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`tollgate demo: gateway on ${url} (data in ${dataDir}); admin token in ${join(dataDir, 'admin-token')}`);
-  say(`  dashboard: ${url}/ui   ·   alerts: npx tollgate --url ${url} alerts   ·   spend: npx tollgate --url ${url} report spend --group-by agent`);
+  // The CLI finds the admin token in the data dir it is given (the demo's, not `.tollgate`).
+  const cli = `npx tollgate --url ${url} --data-dir ${typeof opts.dataDir === 'string' ? opts.dataDir : '.tollgate-demo'}`;
+  say(`  dashboard: ${url}/ui   ·   alerts: ${cli} alerts   ·   spend: ${cli} report spend --group-by agent`);
   say(`driving ${seconds}s of traffic: an orchestrator with two sub-agents, MCP tools, a support agent that needs an approval, a coding agent in a retry loop…`);
   try {
     await runDemo({ url, adminToken: readAdminToken(dataDir)!, durationMs: seconds * 1000, autoApproveMs: opts.autoApprove === false ? 0 : (number(opts.autoApproveAfter, '--auto-approve-after') ?? 10) * 1000, say });

@@ -12,7 +12,11 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   const host = typeof opts.host === 'string' ? opts.host : config.server.host;
   const dataDir = resolveDataDir(config);
   const gateway = await Gateway.create({ config, dataDir, configDir: dirname(file) });
-  const url = await gateway.listen(port, host);
+  const url = await gateway.listen(port, host).catch(async (err: NodeJS.ErrnoException) => {
+    // Close what the start opened, so the process exits with the error instead of hanging.
+    await gateway.close(0);
+    throw new Error(err.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use: stop what holds it, or pass --port (server.port)` : err.message);
+  });
   if (gateway.adminToken.generatedPath) {
     // The path only — the token itself never goes to a log.
     gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
