@@ -12,7 +12,7 @@
 // refusal after reserving, a tool's price) is settled here, through a queue that is retried until
 // the database takes it — through an outage, never dropped.
 import type { Logger } from 'pino';
-import type { PendingReservation, PeriodBudget, Session, Store } from '../store/index.js';
+import { backendOf, type PendingReservation, type PeriodBudget, type Session, type Store } from '../store/index.js';
 import { add, budgetExceeded, LoadedAccounts, ownSpend, sliceAmount, sub, subtree, type Account, type Amount, type Ledger, type Level, type Reservation } from './ledger.js';
 import type { PeriodWindow } from './periods.js';
 
@@ -59,6 +59,12 @@ interface QueuedReserve {
 export class SharedLedger extends LoadedAccounts implements Ledger {
   readonly durableHolds = true;
   private owed: OwedSettle[] = [];
+  /**
+   * Holds whose reservation's outcome is unknown (its statement timed out or its connection
+   * broke): the server process it went to is ended, so that it cannot run it late, then each hold
+   * that did land is released — the call was refused, nothing was spent. Retried like `owed`.
+   */
+  private doubtful: { backend: number; ids: string[] }[] = [];
   private reserving: QueuedReserve[] = [];
   private reserveInFlight = false;
   private flushing: Promise<void> | null = null;
@@ -163,6 +169,12 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
           else r.resolve({ holds: r.accounts.map((account) => ({ account, amount: r.amount })), settled: false, ...(r.hold ? { id: r.hold.id } : {}) });
         });
       } catch (err) {
+        const backend = backendOf(err);
+        const ids = batch.flatMap((r) => (r.hold ? [r.hold.id] : []));
+        if (backend !== null && ids.length > 0) {
+          this.doubtful.push({ backend, ids });
+          void this.flush();
+        }
         for (const r of batch) r.reject(err);
       }
     }
@@ -193,7 +205,22 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
   }
 
   private async drain(): Promise<void> {
-    while (this.owed.length > 0) {
+    while (this.owed.length > 0 || this.doubtful.length > 0) {
+      const doubt = this.doubtful[0];
+      if (doubt) {
+        try {
+          await this.store.query('SELECT pg_terminate_backend($1)', [doubt.backend]);
+          const zeros = doubt.ids.map(() => 0);
+          await this.store.query('SELECT tollgate_settle_lines($1::text[], $2::bigint[], $3::bigint[])', [doubt.ids, zeros, zeros]);
+          this.doubtful.shift();
+          this.retryMs = 50;
+        } catch (err) {
+          this.logger.warn({ err, doubtful: this.doubtful.length, retry_ms: this.retryMs }, 'shared ledger: releasing holds of an unanswered reservation failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, this.retryMs).unref());
+          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+        }
+        continue;
+      }
       const batch = this.owed;
       this.owed = [];
       try {

@@ -21,11 +21,11 @@ const ADMIN = 'tga_replicas-test';
 const execFileAsync = promisify(execFile);
 
 /** A directory with a config on `url` and `schema`; replicas share it (master key, admin token). */
-function gatewayDir(url: string, schema: string): string {
+function gatewayDir(url: string, schema: string, postgres = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-replicas-'));
   writeFileSync(join(dir, 'tollgate.yaml'), `
 server: { log_requests: false }
-storage: { postgres: { url: "${url}", schema: ${schema}, replica_timeout_seconds: 2, resync_seconds: 5, pool_size: 8 } }
+storage: { postgres: { url: "${url}", schema: ${schema}, replica_timeout_seconds: 2, resync_seconds: 5, pool_size: 8${postgres} } }
 providers: [{ name: sim, type: simulated }]
 models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
 teams: [{ name: t }]
@@ -251,6 +251,37 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect(ledger.holds).toBe(0);
     expect(ledger.account).toEqual({ spent: ledger.lines.usd, reserved: 0 });
     expect(ledger.lines.n).toBeGreaterThanOrEqual(2);
+    await gw.stop();
+    proxy.cut();
+  });
+
+  it('fails closed within its statement timeout when the database stops answering without closing, and recovers', { timeout: 90_000 }, async () => {
+    const schema = schemas.fresh();
+    const proxy = await TcpProxy.start(new URL(PG_URL));
+    const gw = await serve(gatewayDir(proxy.via(PG_URL), schema, ', statement_timeout_ms: 1000'));
+    running.push(gw);
+    const opened = await admin(gw.url, 'POST', '/admin/v1/sessions', { agent: 'a', task: 'paused', budget: { usd: 1 } });
+    const c = client(gw.url, opened.token as string);
+    expect((await call(c, 'before [[sim:tokens=5]]')).status).toBe(200);
+
+    // The server neither answers nor closes: only the client's own timeout can end the wait.
+    proxy.pause();
+    const asked = Date.now();
+    expect(await call(c, 'during [[sim:tokens=5]]')).toEqual({ status: 503, code: 'store_unavailable' });
+    expect(Date.now() - asked).toBeLessThan(15_000);
+
+    proxy.unpause();
+    const back = Date.now();
+    let r = await call(c, 'after [[sim:tokens=5]]');
+    while (r.status !== 200 && Date.now() - back < 20_000) {
+      await new Promise((res) => setTimeout(res, 200));
+      r = await call(c, 'after [[sim:tokens=5]]');
+    }
+    expect(r.status).toBe(200);
+    await admin(gw.url, 'GET', '/admin/v1/whoami');
+    const ledger = await ledgerOf(schema, opened.session.id);
+    expect(ledger.holds).toBe(0);
+    expect(ledger.account).toEqual({ spent: ledger.lines.usd, reserved: 0 });
     await gw.stop();
     proxy.cut();
   });

@@ -1,5 +1,6 @@
 // A TCP proxy in front of PostgreSQL, for the replica tests and bench/replicas.ts: it can be cut
-// (every connection dropped, new ones refused) and resumed on the same port, and it counts round
+// (every connection dropped, new ones refused) and resumed on the same port, or paused (a server
+// that stops answering: connections stay open, nothing goes through), and it counts round
 // trips — the frontend messages that make the server answer (Sync ends an extended-protocol
 // query, Query is a simple one).
 import { createServer, Socket, type Server } from 'node:net';
@@ -7,6 +8,9 @@ import { createServer, Socket, type Server } from 'node:net';
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  /** Pairs of (client, server) sockets, to stop and restart what flows between them. */
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private paused = false;
   /** Round trips forwarded so far (Sync + Query messages). */
   roundTrips = 0;
 
@@ -47,8 +51,11 @@ export class TcpProxy {
         });
       }
       down.on('data', this.counter());
-      down.pipe(up);
-      up.pipe(down);
+      const pair: [Socket, Socket] = [down, up];
+      this.pairs.add(pair);
+      down.on('close', () => this.pairs.delete(pair));
+      if (this.paused) this.stop(pair);
+      else this.flow(pair);
     });
     await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', () => r()));
     this.server = server;
@@ -73,6 +80,32 @@ export class TcpProxy {
         pending = pending.subarray(length);
       }
     };
+  }
+
+  private flow([down, up]: [Socket, Socket]): void {
+    down.pipe(up);
+    up.pipe(down);
+    down.resume();
+    up.resume();
+  }
+
+  private stop([down, up]: [Socket, Socket]): void {
+    down.unpipe(up);
+    up.unpipe(down);
+    down.pause();
+    up.pause();
+  }
+
+  /** The server stops answering: connections stay open (new ones too), and nothing goes through. */
+  pause(): void {
+    this.paused = true;
+    for (const pair of this.pairs) this.stop(pair);
+  }
+
+  /** What was held goes through, and traffic flows again. */
+  unpause(): void {
+    this.paused = false;
+    for (const pair of this.pairs) this.flow(pair);
   }
 
   cut(): void {

@@ -35,6 +35,8 @@ export interface PostgresStoreOptions {
 
 const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
+/** How long past statement_timeout the client waits for an answer before it gives up on the connection. */
+const QUERY_TIMEOUT_MARGIN_MS = 1_000;
 const DEFAULT_LIMIT = 100;
 
 /**
@@ -106,6 +108,14 @@ const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c ==
  * insufficient resources (53). Socket errors (not DatabaseError) count as well.
  */
 const UNAVAILABLE_STATES = /^(08|57|53)/;
+
+const BACKEND = Symbol('server process');
+/**
+ * The server process a failed statement was sent to, when the failure left its outcome unknown
+ * (the connection timed out or broke, not an error the server reported).
+ */
+export const backendOf = (err: unknown): number | null =>
+  typeof err === 'object' && err !== null && BACKEND in err ? ((err as Record<symbol, unknown>)[BACKEND] as number) : null;
 function unavailability(err: unknown): unknown {
   if (!(err instanceof pg.DatabaseError) || UNAVAILABLE_STATES.test(err.code ?? '')) markStoreUnavailable(err);
   return err;
@@ -218,6 +228,10 @@ export class PostgresStore implements Store {
         max: options.max ?? 10,
         // Fail fast (and let the caller answer store_unavailable) rather than queue requests on a dead server.
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        // A server that stops answering without closing the connection (paused, a dead peer behind
+        // a firewall) cannot enforce statement_timeout: the client gives up a second after it.
+        ...(this.statementTimeoutMs > 0 ? { query_timeout: this.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {}),
+        keepAlive: true,
         application_name: 'tollgate',
       });
       this.ownsPool = true;
@@ -254,7 +268,13 @@ export class PostgresStore implements Store {
       return await work(client);
     } catch (err) {
       // An error the server reported leaves the connection usable; any other (socket, protocol) may not have.
-      if (!(err instanceof pg.DatabaseError)) discard = true;
+      if (!(err instanceof pg.DatabaseError)) {
+        discard = true;
+        // The statement may still run (a server that stopped answering, then answers): who sent it,
+        // so a caller can end that server process before it does (`backendOf`).
+        const pid = (client as PoolClient & { processID?: number | null }).processID;
+        if (typeof err === 'object' && err !== null && pid) Object.defineProperty(err, BACKEND, { value: pid });
+      }
       throw unavailability(err);
     } finally {
       client.off('error', onError);
