@@ -398,4 +398,11 @@ function isEntryPoint(): boolean {
 }
 
 // Imported (scripts/gen-docs.ts reads `program` for docs/reference/cli.md), it only declares.
-if (isEntryPoint()) await program.parseAsync(process.argv);
+if (isEntryPoint()) {
+  // Output piped into a reader that stops early (`| head`): end quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+  await program.parseAsync(process.argv);
+}

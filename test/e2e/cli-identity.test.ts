@@ -94,6 +94,11 @@ describe('agent identity through the CLI', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(new RegExp(`^${root.session_id} demo-agent \\[active\\] root task — spent \\$\\d+\\.\\d{6} \\(with children \\$\\d+\\.\\d{6}\\)$`));
     expect(lines[1]).toMatch(new RegExp(`^  ${child.session_id} demo-agent \\[active\\] child task — spent \\$\\d+\\.\\d{6} \\(with children \\$\\d+\\.\\d{6}\\)$`));
+    // `session show` gives the session's own spend and, with children, their total.
+    const shown = (await cli('session', 'show', root.session_id)).stdout;
+    expect(shown).toMatch(/^spent: +\$\d+\.\d{6} over \d+ request\(s\)$/m);
+    expect(shown).toMatch(/^with children: +\$\d+\.\d{6} over \d+ request\(s\)$/m);
+    expect((await cli('session', 'show', child.session_id)).stdout).not.toContain('with children');
   });
 
   it('revokes the child session: its token is refused, the parent\'s still works', async () => {

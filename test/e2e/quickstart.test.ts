@@ -1,7 +1,7 @@
 // The README's path, as a new user walks it: a real `tollgate serve` process on the embedded
 // default, a session opened with the CLI, a streamed call with the official `openai` client,
 // and the spend read back with `tollgate session show`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,13 @@ describe('quick start, as a new user', () => {
     const err = (await cli('session', 'show', 'ses_nope').catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(err.code).toBe(1);
     expect(err.stderr).toMatch(/session "ses_nope" does not exist \(HTTP 404, not_found\)/);
+  });
+
+  it('ends quietly when its output goes to a reader that has already stopped (`| head`)', () => {
+    // `head -c 0` exits at once: every write the CLI makes meets a closed pipe (EPIPE).
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" --url ${url} audit search --limit 50 | head -c 0`], { cwd: dir, env: cleanEnv() });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('exits with its error when it cannot start — a port in use, a variable the config names unset — instead of hanging', { timeout: 60_000 }, async () => {

@@ -11,6 +11,9 @@ interface SessionView {
   budget: { tokens: number | null; usd: number | null };
   spent: { input_tokens: number; output_tokens: number; cached_input_tokens: number; reasoning_tokens: number; total_tokens: number; usd: number; requests: number };
   remaining?: { tokens: number | null; usd: number | null };
+  /** The session's spend with everything delegated from it. */
+  spent_with_children?: { usd: number; requests: number };
+  children?: string[];
   tags?: Record<string, string>;
   created_at: string;
   expires_at: string;
@@ -26,6 +29,9 @@ const fields = (s: SessionView): [string, unknown][] => [
   ...(s.tags && Object.keys(s.tags).length > 0 ? [['tags', Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(', ')] as [string, unknown]] : []),
   ['budget', [s.budget.usd === null ? null : usd(s.budget.usd), s.budget.tokens === null ? null : `${s.budget.tokens} tokens`].filter(Boolean).join(' and ') || 'unlimited'],
   ['spent', `${usd(s.spent.usd)} over ${s.spent.requests} request(s)`],
+  ...(s.spent_with_children && (s.children?.length ?? 0) > 0
+    ? [['with children', `${usd(s.spent_with_children.usd)} over ${s.spent_with_children.requests} request(s)`] as [string, unknown]]
+    : []),
   ['tokens', `${s.spent.input_tokens} in (${s.spent.cached_input_tokens} cached), ${s.spent.output_tokens} out (${s.spent.reasoning_tokens} reasoning)`],
   ...(s.remaining ? [['remaining', [s.remaining.usd === null ? null : usd(s.remaining.usd), s.remaining.tokens === null ? null : `${s.remaining.tokens} tokens`].filter(Boolean).join(' and ') || 'unlimited'] as [string, unknown]] : []),
   ['created', s.created_at],
