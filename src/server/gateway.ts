@@ -4,10 +4,11 @@ import { createHash } from 'node:crypto';
 import { newId } from '../util/ids.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { join, isAbsolute, resolve as resolvePath } from 'node:path';
 import { ApprovalService, MemoryLedger, RateLimiter, reconcileReservations, recordMissingSpendEvents, SharedLedger, type Journal, type Ledger } from '../budget/index.js';
 import type { Config } from '../config/index.js';
-import { GatewayError, isStoreUnavailable } from '../errors/index.js';
+import { GatewayError, isStoreUnavailable, type ErrorDialect } from '../errors/index.js';
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
@@ -53,6 +54,9 @@ const DATA_PLANE: Record<string, ApiAdapter> = {
   '/v1/embeddings': openAiEmbeddings,
   '/v1/messages': anthropicMessages,
 };
+
+/** The error shape for a path: its API's, OpenAI's elsewhere under /v1/, else the admin API's. */
+const dialectOfPath = (path: string): ErrorDialect => DATA_PLANE[path.split('?')[0]!]?.dialect ?? (path.startsWith('/v1/') ? 'openai' : 'admin');
 
 /** RFC 8414 metadata, so MCP clients that follow RFC 9728 discovery find the token endpoint. */
 function authorizationServerMetadata(base: string) {
@@ -114,7 +118,7 @@ export class Gateway {
       // hold its connection up to that much longer).
       connectionsCheckingInterval: 1000,
     }, (req, res) => this.handle(req, res));
-    this.server.on('clientError', answerClientError);
+    this.server.on('clientError', (err: Error, socket: Duplex) => answerClientError(err, socket, dialectOfPath));
   }
 
   static async create(options: GatewayOptions): Promise<Gateway> {
@@ -335,6 +339,8 @@ export class Gateway {
       if (req.method !== 'POST') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } }), adapter.dialect, requestId);
       return this.telemetry.track(handleModelCall(req, res, adapter, this.pipeline, requestId));
     }
+    // Every answer names its request (the data plane sets it with its own headers, above).
+    res.setHeader('x-request-id', requestId);
     const url = new URL(path, 'http://gateway');
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url, this.admin, requestId);
     if (url.pathname.startsWith('/agent/')) return handleAgentApi(req, res, url, this.pipeline, requestId);
@@ -365,7 +371,7 @@ export class Gateway {
       case '/.well-known/jwks.json':
         return sendJson(res, 200, this.admin.keys.jwks(), { 'cache-control': 'public, max-age=300' });
       default:
-        return sendError(res, new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`), url.pathname.startsWith('/v1/') ? 'openai' : 'admin', requestId);
+        return sendError(res, new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`), dialectOfPath(url.pathname), requestId);
     }
   }
 

@@ -40,10 +40,10 @@ const CLIENT_ERRORS: Record<string, ErrorCode> = {
 /**
  * The server's `clientError` handler: a request Node could not parse (headers past
  * `server.max_header_bytes`, too slow per `server.headers_timeout_ms` / `request_timeout_ms`,
- * not HTTP at all) gets a catalogued JSON error instead of a bare status line, then the
- * connection is closed.
+ * not HTTP at all) gets a catalogued JSON error instead of a bare status line — in the error shape
+ * of the API its path names (`dialectOf`) — then the connection is closed.
  */
-export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+export function answerClientError(err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex, dialectOf: (path: string) => ErrorDialect = () => 'admin'): void {
   // A response already under way on this connection (Node's own default checks the same).
   const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
@@ -51,7 +51,10 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     return;
   }
   const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request');
-  const payload = JSON.stringify(errorBody(e, 'admin'));
+  // In the shape of the API asked for, where the parser got as far as the request line.
+  const line = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 2048).toString('latin1') : '';
+  const path = /^[A-Z]+ (\/\S*) HTTP\//.exec(line)?.[1];
+  const payload = JSON.stringify(errorBody(e, path === undefined ? 'admin' : dialectOf(path)));
   socket.end(
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
   );

@@ -102,6 +102,16 @@ describe('expiry', () => {
   });
 });
 
+describe('request ids', () => {
+  it('names the request on every answer, not only the APIs\'', async () => {
+    for (const path of ['/healthz', '/readyz', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server', '/', '/nowhere', '/v1/nowhere']) {
+      const res = await fetch(gw.url + path, { redirect: 'manual' });
+      await res.arrayBuffer();
+      expect(res.headers.get('x-request-id'), path).toMatch(/^req_/);
+    }
+  });
+});
+
 describe('malformed requests', () => {
   let auth: Record<string, string>;
   beforeAll(async () => {

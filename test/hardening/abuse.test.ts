@@ -117,6 +117,17 @@ describe('request size and shape', () => {
     expect(text).toContain('"code":"headers_too_large"');
   });
 
+  it('431 in the error shape of the API the path names', async () => {
+    const filler = `x-filler: ${'a'.repeat(8000)}\r\n\r\n`;
+    const body = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, any>;
+    const anthropic = body((await raw((s) => s.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\n${filler}`))).text);
+    expect(anthropic).toMatchObject({ type: 'error', error: { type: 'request_too_large', code: 'headers_too_large' } });
+    const openai = body((await raw((s) => s.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n${filler}`))).text);
+    expect(openai).toMatchObject({ error: { type: 'invalid_request_error', code: 'headers_too_large', message: expect.any(String) } });
+    const admin = body((await raw((s) => s.write(`GET /admin/v1/agents HTTP/1.1\r\nhost: x\r\n${filler}`))).text);
+    expect(admin).toEqual({ error: { code: 'headers_too_large', message: expect.any(String) } });
+  });
+
   it('400 bad_request with a JSON body for bytes that are not HTTP', async () => {
     const { text } = await raw((s) => s.write('\x16\x03\x01 this is not http\r\n\r\n'));
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
