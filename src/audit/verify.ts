@@ -172,10 +172,10 @@ async function headMovedIn(store: Store, after: number, upTo: number): Promise<B
   if (upTo <= after) return undefined;
   const [e] = await store.searchEvents({ type: 'audit.head_moved', afterSeq: after, order: 'asc', limit: 1 });
   if (!e || e.seq > upTo) return undefined;
-  const d = e.data as { expected_seq?: unknown; found_seq?: unknown };
+  const seqOf = (v: unknown) => (typeof v === 'number' ? String(v) : '?');
   return {
     seq: e.seq, id: e.id, reason: 'head_moved',
-    detail: `the gateway found the chain's head moved outside it before event ${String(d.found_seq ?? e.seq)} (it expected to append ${String(d.expected_seq ?? '?')} onto the event it wrote last): something else wrote the database, and the events since the checkpoint before may have been rewritten`,
+    detail: `the gateway found the chain's head moved outside it before event ${seqOf(e.data.found_seq)} (it expected to append ${seqOf(e.data.expected_seq)} onto the event it wrote last): something else wrote the database, and the events since the checkpoint before may have been rewritten`,
   };
 }
 
