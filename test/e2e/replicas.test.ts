@@ -53,6 +53,26 @@ async function admin(url: string, method: string, path: string, body?: unknown):
 const client = (url: string, token: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: token, maxRetries: 0, timeout: 60_000 });
 
 /** One call; its HTTP status (200, or the refusal's). */
+/**
+ * Once the database is back: calls until one is served (for at most `ms`), then checks that the
+ * outage lost and doubled nothing — the refused calls left no hold and no line.
+ */
+async function servedAgainAndSettled(gw: ServeProcess, c: OpenAI, schema: string, sessionId: string, ms: number) {
+  const back = Date.now();
+  let r = await call(c, 'after [[sim:tokens=5]]');
+  while (r.status !== 200 && Date.now() - back < ms) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await call(c, 'after [[sim:tokens=5]]');
+  }
+  expect(r.status).toBe(200);
+  // An admin read first: the last answer's line commits after it (storage.answer_after: hold).
+  await admin(gw.url, 'GET', '/admin/v1/whoami');
+  const ledger = await ledgerOf(schema, sessionId);
+  expect(ledger.holds).toBe(0);
+  expect(ledger.account).toEqual({ spent: ledger.lines.usd, reserved: 0 });
+  return ledger;
+}
+
 async function call(c: OpenAI, content: string, maxTokens = 50): Promise<{ status: number; code?: string }> {
   try {
     await c.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: maxTokens, messages: [{ role: 'user', content }] });
@@ -237,19 +257,7 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect(await call(c, 'still down [[sim:tokens=5]]')).toEqual({ status: 503, code: 'store_unavailable' });
 
     await proxy.resume();
-    const back = Date.now();
-    let r = await call(c, 'after [[sim:tokens=5]]');
-    while (r.status !== 200 && Date.now() - back < 15_000) {
-      await new Promise((res) => setTimeout(res, 200));
-      r = await call(c, 'after [[sim:tokens=5]]');
-    }
-    expect(r.status).toBe(200);
-    // An admin read first: the last answer's line commits after it (storage.answer_after: hold).
-    await admin(gw.url, 'GET', '/admin/v1/whoami');
-    // Nothing lost or doubled across the outage: the refused calls left no hold and no line.
-    const ledger = await ledgerOf(schema, opened.session.id);
-    expect(ledger.holds).toBe(0);
-    expect(ledger.account).toEqual({ spent: ledger.lines.usd, reserved: 0 });
+    const ledger = await servedAgainAndSettled(gw, c, schema, opened.session.id, 15_000);
     expect(ledger.lines.n).toBeGreaterThanOrEqual(2);
     await gw.stop();
     proxy.cut();
@@ -271,17 +279,8 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect(Date.now() - asked).toBeLessThan(15_000);
 
     proxy.unpause();
-    const back = Date.now();
-    let r = await call(c, 'after [[sim:tokens=5]]');
-    while (r.status !== 200 && Date.now() - back < 20_000) {
-      await new Promise((res) => setTimeout(res, 200));
-      r = await call(c, 'after [[sim:tokens=5]]');
-    }
-    expect(r.status).toBe(200);
-    await admin(gw.url, 'GET', '/admin/v1/whoami');
-    const ledger = await ledgerOf(schema, opened.session.id);
-    expect(ledger.holds).toBe(0);
-    expect(ledger.account).toEqual({ spent: ledger.lines.usd, reserved: 0 });
+    // The reservation the pause left unanswered held nothing once it was released.
+    await servedAgainAndSettled(gw, c, schema, opened.session.id, 20_000);
     await gw.stop();
     proxy.cut();
   });
