@@ -109,6 +109,17 @@ export class AuditLog {
     return Promise.all(set).then(() => undefined);
   }
 
+  /**
+   * What a refusal waits for before it is answered: its events on disk. While the store fails its
+   * writes (a full disk, a database out of reach), they are kept and written once it recovers, and
+   * the refusal is answered at once rather than held for the outage; a write that fails for good
+   * does not hold it either.
+   */
+  refusalDurable(requestId: string): Promise<void> {
+    if (this.queue.failing) return Promise.resolve();
+    return this.durable(requestId).catch(() => undefined);
+  }
+
   flush(): Promise<void> {
     return this.queue.flush();
   }

@@ -127,7 +127,7 @@ export class McpGateway {
       const e = asGatewayError(err);
       if (e.status !== 401) throw e;
       const error = presentedToken(req.headers) === null ? '' : ', error="invalid_token"';
-      await this.deps.audit.durable(requestId).catch(() => undefined);
+      await this.deps.audit.refusalDurable(requestId);
       sendJson(res, 401, errorResponse(null, rpcErrorFrom(e, requestId)), { 'www-authenticate': `Bearer resource_metadata="${metadataUrl(req, server)}"${error}`, 'x-request-id': requestId });
       return null;
     }
@@ -224,7 +224,7 @@ export class McpGateway {
       if (!res.writableEnded) res.end();
       return;
     }
-    await this.deps.audit.durable(requestId).catch(() => undefined);
+    await this.deps.audit.refusalDurable(requestId);
     sendJson(res, status, errorResponse(null, new RpcError(error.code, error.message, { ...error.data, request_id: requestId })), { ...headers, 'x-request-id': requestId });
   }
 

@@ -319,7 +319,7 @@ export async function handleModelCall(
     // Refused before it went upstream (a forwarded call's outcome is on its model.call event).
     if (!forwarded) deps.refusals.record(ctx, e);
     // A refusal's audit events (auth.denied, policy.decision…) are durable before the answer.
-    await deps.audit.durable(requestId).catch(() => undefined);
+    await deps.audit.refusalDurable(requestId);
     // Refusals carry the budget headers too: a client sees what is left and which level binds.
     sendError(res, e, adapter.dialect, requestId, tollgateHeaders(ctx));
   } finally {

@@ -398,7 +398,7 @@ export class Gateway {
       sendJson(res, 200, body, { 'x-request-id': requestId });
     } catch (err) {
       // The refusal's audit event is durable before the answer goes out.
-      await this.audit.durable(requestId).catch(() => undefined);
+      await this.audit.refusalDurable(requestId);
       sendError(res, err, anthropic ? 'anthropic' : 'openai', requestId);
     }
   }

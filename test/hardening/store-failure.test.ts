@@ -74,6 +74,13 @@ it('keeps what it could not write, refuses new calls before they go upstream, an
   expect(refused.length).toBeGreaterThan(3);
   expect(new Set(refused.map((r) => `${r.status} ${r.code}`))).toEqual(new Set(['503 store_unavailable']));
   expect(upstreamCalls()).toBe(before);
+  // Other refusals are answered at once too: their events wait in memory for the store, not the client.
+  const asked = Date.now();
+  const unauthenticated = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer not-a-token', 'content-type': 'application/json' }, body: '{}' });
+  expect(unauthenticated.status).toBe(401);
+  const unknownModel = await client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }).catch((e: InstanceType<typeof OpenAI.APIError>) => e.status);
+  expect(unknownModel).toBe(404);
+  expect(Date.now() - asked).toBeLessThan(2_000);
 
   // Room again: the kept writes land, the waiting call is answered, new calls are served.
   db.pragma('max_page_count = 1073741823');
