@@ -73,6 +73,11 @@ export interface Ledger {
   end(sessionId: string): void | Promise<void>;
   /** Forgets a cached account (another replica changed it); the next load reads it afresh. */
   forget(key: string): void;
+  /**
+   * Reads the accounts afresh where other processes change them too (a shared ledger: this copy
+   * learns of other replicas' holds and spend only when it next reserves). Absent in memory.
+   */
+  readAfresh?(accounts: readonly Account[]): Promise<void>;
   /** Writes still owed to the store (a shared ledger retries them through an outage). */
   flush(): Promise<void>;
 }

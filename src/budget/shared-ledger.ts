@@ -130,6 +130,16 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     this.accounts.delete(key);
   }
 
+  /** The accounts as the database has them now, into this process's copies (in place). */
+  async readAfresh(accounts: readonly Account[]): Promise<void> {
+    const rows = await this.store.query('SELECT * FROM budget_accounts WHERE key = ANY($1::text[])', [accounts.map((a) => a.key)]);
+    const byKey = new Map(rows.map((r) => [String(r.key), r as unknown as AccountRow]));
+    for (const account of accounts) {
+      const row = byKey.get(account.key);
+      if (row) refresh(account, row);
+    }
+  }
+
   /** This process's copy of an account, updated in place (callers hold references to it). */
   private remember(key: string, level: Level, row: AccountRow): Account {
     const account = this.accounts.get(key) ?? { key, level, budget: { tokens: null, usdNano: null }, spent: { ...ZERO }, reserved: { ...ZERO }, parent: null, slice: null, ended: false };

@@ -16,7 +16,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   const route = ctx.route!;
   const session = ctx.session!;
   const accounts = ctx.accounts!;
-  const left = deps.ledger.remaining(accounts);
+  let left = deps.ledger.remaining(accounts);
   ctx.remaining = left;
   // Never charge an unpriced model as free against money: the operator must price it first.
   if (!route.price.known && left.usdNano !== null) {
@@ -34,6 +34,12 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
 
   let prompt = promptUpperBound(ctx);
+  // A shared ledger's copy learns of other replicas' holds and spend only when it next reserves:
+  // before the call is refused or its output cut on that copy, read the accounts afresh.
+  if (limited && !fits(prompt, perChoice * choices) && deps.ledger.readAfresh) {
+    await deps.ledger.readAfresh(accounts);
+    ctx.remaining = left = deps.ledger.remaining(accounts);
+  }
   if (limited && !fits(prompt, perChoice * choices)) prompt = countPromptTokens(call.prompt, route.tokenizer.count);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;

@@ -114,6 +114,8 @@ async function showSession(deps: AdminDeps, id: string) {
   const s = await found(deps.store.getSession(id), 'session', id);
   const [agent, team, tree] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId), deps.store.sessionTree(s.id)]);
   const account = await deps.ledger.load(s);
+  // As the store has it now, not as this replica last saw it.
+  await deps.ledger.readAfresh?.([account]);
   const remaining = deps.ledger.remaining([account]);
   return {
     ...sessionView(s, deps.now(), { agent, team, remaining, reserved: account.reserved }),

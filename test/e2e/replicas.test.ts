@@ -240,6 +240,31 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect(await call(client(b!.url, opened.token as string), 'again [[sim:tokens=20]]', 20)).toEqual({ status: 200 });
   });
 
+  it('never refuses or cuts a call on a stale copy of the budget: another replica\'s settled hold no longer counts', { timeout: 60_000 }, async () => {
+    const dir = gatewayDir(PG_URL, schemas.fresh());
+    const [a, b] = await replicas(dir, 2);
+    running.push(a!, b!);
+    const opened = await admin(a!.url, 'POST', '/admin/v1/sessions', { agent: 'a', task: 'stale', budget: { tokens: 400 } });
+    const token = opened.token as string;
+    // A holds most of the budget while it is upstream; B reserves meanwhile, and its copy of the
+    // account learns of A's hold from the database's answer.
+    const slow = call(client(a!.url, token), 'slow [[sim:latency_ms=1500]] [[sim:tokens=20]]', 250);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await call(client(b!.url, token), 'quick [[sim:tokens=5]]', 30)).toEqual({ status: 200 });
+    expect(await slow).toEqual({ status: 200 });
+    await admin(a!.url, 'GET', '/admin/v1/whoami');
+    // A's hold is settled in the database: B shows it so, and serves a call that only fits without it, uncut.
+    const shown = await admin(b!.url, 'GET', `/admin/v1/sessions/${opened.session.id}`);
+    expect(shown.reserved.tokens).toBe(0);
+    const res = await fetch(`${b!.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 200, messages: [{ role: 'user', content: 'after [[sim:tokens=5]]' }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-tollgate-output-clamped')).toBeNull();
+    await res.arrayBuffer();
+  });
+
   it('fails closed with 503 store_unavailable while the database is cut, and recovers by itself', { timeout: 60_000 }, async () => {
     const schema = schemas.fresh();
     const proxy = await TcpProxy.start(new URL(PG_URL));
