@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import type { ChainedEvent } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { isoTime } from '../util/time.js';
+import { WebhookTarget } from '../util/webhook.js';
 
 /** One exported event: the admin API's event shape plus its place on the chain. */
 export interface EventLine {
@@ -204,10 +205,13 @@ export class WebhookSink implements ExportSink {
   private readonly maxQueue: number;
   private idle: (() => void) | null = null;
 
+  private readonly target: WebhookTarget;
+
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly options: WebhookSinkOptions = {},
   ) {
+    this.target = new WebhookTarget(url);
     this.batchSize = options.batchSize ?? 500;
     this.maxQueue = options.maxQueue ?? 10_000;
     this.drops = new DropReporter('webhook', options.logger);
@@ -262,12 +266,7 @@ export class WebhookSink implements ExportSink {
 
   private async post(batch: EventLine[]): Promise<'sent' | 'refused' | 'retry'> {
     try {
-      const res = await fetch(this.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'tollgate-audit-export' },
-        body: JSON.stringify({ events: batch }),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      });
+      const res = await this.target.post(JSON.stringify({ events: batch }), { 'user-agent': 'tollgate-audit-export' }, this.options.timeoutMs ?? 10_000);
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return 'sent';
       if (res.status >= 500 || res.status === 408 || res.status === 429) {

@@ -6,6 +6,8 @@ import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Approval, Budget, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
+import { isoTime } from '../util/time.js';
+import { WebhookTarget } from '../util/webhook.js';
 import type { Ledger } from './ledger.js';
 
 export type GateState = 'none' | 'pending' | 'approved' | 'denied';
@@ -41,6 +43,9 @@ export class ApprovalService {
   private readonly waiters = new Map<string, Set<(a: Approval) => void>>();
   private readonly now: () => number;
 
+  /** Where notices go (`approvals.webhook_url`). */
+  private readonly webhook: WebhookTarget | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly ledger: Ledger,
@@ -48,6 +53,7 @@ export class ApprovalService {
     private readonly options: ApprovalServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.webhook = options.webhookUrl ? new WebhookTarget(options.webhookUrl) : undefined;
   }
 
   /** Loads a session's gate from its latest approval (once per session). */
@@ -231,18 +237,22 @@ export class ApprovalService {
 
   /** Fire-and-forget webhook notice (bounded in time; failures are logged, never block a call). */
   private notify(event: string, approval: Approval): void {
-    const url = this.options.webhookUrl;
-    if (!url) return;
-    fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ event, approval: { id: approval.id, kind: approval.kind, session_id: approval.sessionId, agent_id: approval.agentId, team_id: approval.teamId, status: approval.status, context: approval.context } }),
-      signal: AbortSignal.timeout(5000),
-    }).then(
+    const target = this.webhook;
+    if (!target) return;
+    target.post(JSON.stringify({ event, approval: approvalNotice(approval) }), {}, 5000).then(
       (res) => {
         if (!res.ok) this.options.logger.warn({ status: res.status, event }, 'approval webhook refused the notice');
       },
       (err: unknown) => this.options.logger.warn({ err: (err as Error).message, event }, 'approval webhook failed'),
     );
   }
+}
+
+/** An approval as its webhook notice carries it (docs/configuration.md#approvals). */
+function approvalNotice(a: Approval): Record<string, unknown> {
+  return {
+    id: a.id, kind: a.kind, session_id: a.sessionId, agent_id: a.agentId, team_id: a.teamId, status: a.status, context: a.context,
+    created_at: isoTime(a.createdAt), decided_at: a.decidedAt === null ? null : isoTime(a.decidedAt), decided_by: a.decidedBy, reason: a.reason,
+    extra_budget: { tokens: a.extraBudget.tokens, usd: a.extraBudget.usdNano === null ? null : a.extraBudget.usdNano / 1e9 },
+  };
 }

@@ -1,28 +1,33 @@
 // Alert notices: a POST of the documented JSON payload (docs/detection.md#notifications), or a
 // Slack incoming-webhook message. Fire and forget, bounded in time: a dead receiver never slows
-// detection or the data plane; failures are logged without the URL's query (it may hold a key).
+// detection or the data plane; failures are logged without the URL's credentials or query.
 import type { Logger } from 'pino';
 import type { Alert } from '../store/index.js';
+import { WebhookTarget } from '../util/webhook.js';
 import { alertJson } from './view.js';
 
 export type NoticeEvent = 'alert.raised' | 'alert.escalated';
 
 export class Notifier {
+  private readonly target: WebhookTarget | undefined;
+
   constructor(
-    private readonly url: string | undefined,
+    url: string | undefined,
     private readonly format: 'json' | 'slack',
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.target = url ? new WebhookTarget(url) : undefined;
+  }
 
   get enabled(): boolean {
-    return this.url !== undefined;
+    return this.target !== undefined;
   }
 
   /** Sends the notice; resolves to whether the receiver took it (never rejects). */
   send(event: NoticeEvent, alert: Alert, agentName: string | null): Promise<boolean> {
-    if (!this.url) return Promise.resolve(false);
+    if (!this.target) return Promise.resolve(false);
     const body = this.format === 'slack' ? slackMessage(event, alert, agentName) : { event, alert: alertJson(alert, agentName) };
-    return fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) }).then(
+    return this.target.post(JSON.stringify(body), {}, 5000).then(
       (res) => {
         if (!res.ok) this.logger.warn({ status: res.status, event, alert: alert.id }, 'alert webhook refused the notice');
         return res.ok;

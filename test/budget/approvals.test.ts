@@ -8,7 +8,9 @@ type ApiError = InstanceType<typeof OpenAI.APIError>;
 let gw: TestGateway;
 let shift = 0;
 let hooks: Server;
-const notices: { event: string; approval: { id: string; status: string } }[] = [];
+const notices: { event: string; approval: { id: string; status: string; decided_by: string | null; reason: string | null; extra_budget: { usd: number | null } } }[] = [];
+/** The Authorization header each notice came with. */
+const authorizations: (string | undefined)[] = [];
 
 beforeAll(async () => {
   hooks = createServer((req, res) => {
@@ -16,6 +18,7 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       notices.push(JSON.parse(body));
+      authorizations.push(req.headers.authorization);
       res.end('ok');
     });
   });
@@ -34,7 +37,8 @@ beforeAll(async () => {
         { name: 'waiter', team: 'demo', profile: 'patient' },
         { name: 'nightly', team: 'daily', profile: 'assistant' },
       ],
-      approvals: { webhook_url: `http://127.0.0.1:${(hooks.address() as { port: number }).port}/hook` },
+      // A credential in the URL, as the docs allow: it travels as Basic auth (fetch refuses such a URL).
+      approvals: { webhook_url: `http://hook-user:p%40ss@127.0.0.1:${(hooks.address() as { port: number }).port}/hook?token=t1` },
     },
     {},
     () => Date.now() + shift,
@@ -87,7 +91,11 @@ describe('soft mode and step-up approval', () => {
     const events = (await gw.admin('GET', `/admin/v1/audit/events?session=${sessionId}`)).body.data.map((e: { type: string }) => e.type);
     expect(events).toEqual(expect.arrayContaining(['approval.requested', 'approval.approved']));
     await new Promise((r) => setTimeout(r, 200));
-    expect(notices.filter((n) => n.approval.id === pending[0].id).map((n) => n.event).sort()).toEqual(['approval.approved', 'approval.requested']);
+    const mine = notices.filter((n) => n.approval.id === pending[0].id);
+    expect(mine.map((n) => n.event).sort()).toEqual(['approval.approved', 'approval.requested']);
+    // The decision's notice says who decided, why, and what budget it added.
+    expect(mine.find((n) => n.event === 'approval.approved')!.approval).toMatchObject({ status: 'approved', decided_by: 'admin', reason: 'customer escalation', extra_budget: { usd: 0.0002 } });
+    expect(new Set(authorizations)).toEqual(new Set([`Basic ${Buffer.from('hook-user:p@ss').toString('base64')}`]));
   });
 
   it('a denial answers 402 from then on', async () => {
