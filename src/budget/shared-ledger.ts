@@ -12,7 +12,7 @@
 // refusal after reserving, a tool's price) is settled here, through a queue that is retried until
 // the database takes it — through an outage, never dropped.
 import type { Logger } from 'pino';
-import { backendOf, type PendingReservation, type PeriodBudget, type Session, type Store } from '../store/index.js';
+import { backendOf, endServerProcess, type PendingReservation, type PeriodBudget, type ServerProcess, type Session, type Store } from '../store/index.js';
 import { add, budgetExceeded, LoadedAccounts, ownSpend, sliceAmount, sub, subtree, type Account, type Amount, type Ledger, type Level, type Reservation } from './ledger.js';
 import type { PeriodWindow } from './periods.js';
 
@@ -64,7 +64,7 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
    * broke): the server process it went to is ended, so that it cannot run it late, then each hold
    * that did land is released — the call was refused, nothing was spent. Retried like `owed`.
    */
-  private doubtful: { backend: number; ids: string[] }[] = [];
+  private doubtful: { backend: ServerProcess; ids: string[] }[] = [];
   private reserving: QueuedReserve[] = [];
   private reserveInFlight = false;
   private flushing: Promise<void> | null = null;
@@ -216,41 +216,54 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
 
   private async drain(): Promise<void> {
     while (this.owed.length > 0 || this.doubtful.length > 0) {
-      const doubt = this.doubtful[0];
-      if (doubt) {
-        try {
-          await this.store.query('SELECT pg_terminate_backend($1)', [doubt.backend]);
-          const zeros = doubt.ids.map(() => 0);
-          await this.store.query('SELECT tollgate_settle_lines($1::text[], $2::bigint[], $3::bigint[])', [doubt.ids, zeros, zeros]);
-          this.doubtful.shift();
-          this.retryMs = 50;
-        } catch (err) {
-          this.logger.warn({ err, doubtful: this.doubtful.length, retry_ms: this.retryMs }, 'shared ledger: releasing holds of an unanswered reservation failed; retrying');
-          await new Promise((resolve) => setTimeout(resolve, this.retryMs).unref());
-          this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-        }
-        continue;
-      }
-      const batch = this.owed;
-      this.owed = [];
+      // Settles first: a reservation in doubt that cannot be cleared yet never holds them up.
+      const doubt = this.owed.length === 0 ? this.doubtful[0] : undefined;
       try {
-        const withRow = batch.filter((o) => o.id !== null);
-        const withoutRow = batch.filter((o) => o.id === null);
-        if (withRow.length > 0) {
-          await this.store.query('SELECT tollgate_settle_lines($1::text[], $2::bigint[], $3::bigint[])', [withRow.map((o) => o.id), withRow.map((o) => o.actual.tokens), withRow.map((o) => o.actual.usdNano)]);
-        }
-        if (withoutRow.length > 0) {
-          await this.store.query('SELECT tollgate_apply_settle($1::json)', [JSON.stringify(withoutRow.map((o) => ({ keys: o.keys, tokens: o.amount.tokens, usd: o.amount.usdNano, actual_tokens: o.actual.tokens, actual_usd: o.actual.usdNano })))]);
+        if (doubt) {
+          await this.releaseDoubtful(doubt);
+          this.doubtful.shift();
+        } else {
+          await this.writeOwed();
         }
         this.retryMs = 50;
       } catch (err) {
-        // Kept, in order, ahead of anything queued since: a settle is never dropped.
-        this.owed = [...batch, ...this.owed];
-        this.logger.warn({ err, owed: this.owed.length, retry_ms: this.retryMs }, 'shared ledger: settle failed; retrying');
+        this.logger.warn({ err, owed: this.owed.length, doubtful: this.doubtful.length, retry_ms: this.retryMs }, 'shared ledger: settle failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, this.retryMs).unref());
         this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
       }
     }
+  }
+
+  /** The settles owed, in one or two statements; on failure they are kept, in order, ahead of anything queued since. */
+  private async writeOwed(): Promise<void> {
+    const batch = this.owed;
+    this.owed = [];
+    try {
+      const withRow = batch.filter((o) => o.id !== null);
+      const withoutRow = batch.filter((o) => o.id === null);
+      if (withRow.length > 0) {
+        await this.store.query('SELECT tollgate_settle_lines($1::text[], $2::bigint[], $3::bigint[])', [withRow.map((o) => o.id), withRow.map((o) => o.actual.tokens), withRow.map((o) => o.actual.usdNano)]);
+      }
+      if (withoutRow.length > 0) {
+        await this.store.query('SELECT tollgate_apply_settle($1::json)', [JSON.stringify(withoutRow.map((o) => ({ keys: o.keys, tokens: o.amount.tokens, usd: o.amount.usdNano, actual_tokens: o.actual.tokens, actual_usd: o.actual.usdNano })))]);
+      }
+    } catch (err) {
+      // A settle is never dropped.
+      this.owed = [...batch, ...this.owed];
+      throw err;
+    }
+  }
+
+  /**
+   * A reservation whose answer never came: its server process is ended first (it cannot then run
+   * the statement late), then every hold it may have written is released — the call was refused.
+   */
+  private async releaseDoubtful(doubt: { backend: ServerProcess; ids: string[] }): Promise<void> {
+    if (!(await endServerProcess(this.store, doubt.backend))) {
+      this.logger.warn({ pid: doubt.backend.pid }, 'shared ledger: could not end the server process of an unanswered reservation; releasing its holds anyway');
+    }
+    const zeros = doubt.ids.map(() => 0);
+    await this.store.query('SELECT tollgate_settle_lines($1::text[], $2::bigint[], $3::bigint[])', [doubt.ids, zeros, zeros]);
   }
 
   // --- delegation and the session lifecycle ------------------------------------------------

@@ -7,5 +7,5 @@ export { GroupCommit } from './group-commit.js';
 export { rowToReservation } from './rows.js';
 export { WriteQueue, type Admission, type Write } from './write-queue.js';
 export { GENESIS_HASH, ChainWalker, canonicalJson, eventHash, recordHash, linkEvents, type ChainBreak, type ChainPosition, type ChainWalk } from './chain.js';
-export { backendOf, PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
+export { backendOf, endServerProcess, PostgresStore, type PostgresStoreOptions, type ServerProcess } from './postgres/index.js';
 export { describeStorage, openStore, shownUrl, type StorageConfig } from './open.js';

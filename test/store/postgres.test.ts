@@ -89,6 +89,25 @@ async function seed(store: Store, count = 1): Promise<Session[]> {
   storeContract('postgres', async () => new PostgresStore({ connectionString: url, schema: freshSchema() }));
 
   describe('PostgreSQL specifics', () => {
+    it('waits for another replica\'s migration past the statement timeout (the client\'s read timeout is per statement, not for migrations)', { timeout: 30_000 }, async () => {
+      const schema = freshSchema();
+      const holder = await admin.connect();
+      try {
+        // Another replica's migration in progress: it holds the migration lock for 3 s.
+        await holder.query(`SELECT pg_advisory_lock(hashtextextended('tollgate.migrate:' || $1::text, 0))`, [schema]);
+        const store = open({ schema, statementTimeoutMs: 500 });
+        const started = Date.now();
+        setTimeout(() => void holder.query('SELECT pg_advisory_unlock_all()'), 3_000);
+        const applied = await store.migrate();
+        expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+        expect(applied.length).toBe(POSTGRES_MIGRATIONS.length);
+        // Everyday statements keep their limit.
+        await expect(store.query('SELECT pg_sleep(3)')).rejects.toThrow();
+      } finally {
+        holder.release();
+      }
+    });
+
     it('mirrors the SQLite schema: same versions, tables, columns and indexes', async () => {
       expect(POSTGRES_MIGRATIONS.map((m) => [m.version, m.name])).toEqual(SQLITE_MIGRATIONS.map((m) => [m.version, m.name]));
       const db = new Database(':memory:');

@@ -55,7 +55,11 @@ const TYPES: CustomTypesConfig = {
  * connection's default (another store sharing the pool may have changed it).
  */
 const CONFIGURE_SQL = `SELECT set_config('search_path', coalesce($1, (SELECT reset_val FROM pg_settings WHERE name = 'search_path')), false),
-  set_config('statement_timeout', $2, false)`;
+  set_config('statement_timeout', $2, false),
+  (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS backend_start`;
+
+/** Each connection's server process, as `backendOf` names it (a pid is reused; with its start time it is not). */
+const backends = new WeakMap<PoolClient, ServerProcess>();
 
 /**
  * The settings each connection last received from a PostgresStore. Module-wide rather than per
@@ -109,13 +113,40 @@ const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c ==
  */
 const UNAVAILABLE_STATES = /^(08|57|53)/;
 
+/** A PostgreSQL server process: its pid, and when it started (`pg_stat_activity.backend_start`, as text). */
+export interface ServerProcess {
+  pid: number;
+  start: string;
+}
+
 const BACKEND = Symbol('server process');
 /**
  * The server process a failed statement was sent to, when the failure left its outcome unknown
  * (the connection timed out or broke, not an error the server reported).
  */
-export const backendOf = (err: unknown): number | null =>
-  typeof err === 'object' && err !== null && BACKEND in err ? ((err as Record<symbol, unknown>)[BACKEND] as number) : null;
+export const backendOf = (err: unknown): ServerProcess | null =>
+  typeof err === 'object' && err !== null && BACKEND in err ? ((err as Record<symbol, unknown>)[BACKEND] as ServerProcess) : null;
+
+/**
+ * Ends `backend` if it still runs (the same pid, started at the same time) and waits until it has
+ * exited (at most `waitMs`): a statement it had not run yet never runs. False when it could not be
+ * ended (another role's process: not ours; or still running after the wait).
+ */
+export async function endServerProcess(store: { query(text: string, values?: unknown[]): Promise<Record<string, unknown>[]> }, backend: ServerProcess, waitMs = 5_000): Promise<boolean> {
+  const running = 'SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2';
+  try {
+    await store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2`, [backend.pid, backend.start]);
+  } catch (err) {
+    // The server refused (a permission error): not a process this role may end.
+    if (err instanceof pg.DatabaseError) return false;
+    throw err;
+  }
+  for (const until = Date.now() + waitMs; Date.now() < until; ) {
+    if ((await store.query(running, [backend.pid, backend.start])).length === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
 function unavailability(err: unknown): unknown {
   if (!(err instanceof pg.DatabaseError) || UNAVAILABLE_STATES.test(err.code ?? '')) markStoreUnavailable(err);
   return err;
@@ -203,6 +234,8 @@ export class PostgresStore implements Store {
   private readonly ownsPool: boolean;
   private readonly schema: string | null;
   private readonly statementTimeoutMs: number;
+  /** `query_timeout` for each statement (none when statement_timeout is off). */
+  private readonly readTimeout: { query_timeout?: number };
   /** Identifies this store's connection settings in `appliedSettings`. */
   private readonly settingsKey: string;
   private closed = false;
@@ -218,6 +251,10 @@ export class PostgresStore implements Store {
       throw new TypeError('PostgresStore: statementTimeoutMs must be a non-negative integer');
     }
     this.settingsKey = JSON.stringify([this.schema, this.statementTimeoutMs]);
+    // A server that stops answering without closing the connection (paused, a dead peer behind a
+    // firewall) cannot enforce statement_timeout: the client gives up on a statement a second
+    // after it. Per statement, not for the pool: migrations lift statement_timeout and may wait.
+    this.readTimeout = this.statementTimeoutMs > 0 ? { query_timeout: this.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {};
     if (options.pool) {
       this.pool = options.pool;
       this.ownsPool = false;
@@ -228,9 +265,6 @@ export class PostgresStore implements Store {
         max: options.max ?? 10,
         // Fail fast (and let the caller answer store_unavailable) rather than queue requests on a dead server.
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-        // A server that stops answering without closing the connection (paused, a dead peer behind
-        // a firewall) cannot enforce statement_timeout: the client gives up a second after it.
-        ...(this.statementTimeoutMs > 0 ? { query_timeout: this.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS } : {}),
         keepAlive: true,
         application_name: 'tollgate',
       });
@@ -262,8 +296,10 @@ export class PostgresStore implements Store {
     let discard = false;
     try {
       if (appliedSettings.get(client) !== this.settingsKey) {
-        await client.query({ text: CONFIGURE_SQL, values: [this.schema === null ? null : pg.escapeIdentifier(this.schema), String(this.statementTimeoutMs)] });
+        const { rows } = await client.query<{ backend_start: string | null }>({ text: CONFIGURE_SQL, values: [this.schema === null ? null : pg.escapeIdentifier(this.schema), String(this.statementTimeoutMs)], ...this.readTimeout });
         appliedSettings.set(client, this.settingsKey);
+        const pid = (client as PoolClient & { processID?: number | null }).processID;
+        if (pid && rows[0]?.backend_start) backends.set(client, { pid, start: rows[0].backend_start });
       }
       return await work(client);
     } catch (err) {
@@ -272,8 +308,8 @@ export class PostgresStore implements Store {
         discard = true;
         // The statement may still run (a server that stopped answering, then answers): who sent it,
         // so a caller can end that server process before it does (`backendOf`).
-        const pid = (client as PoolClient & { processID?: number | null }).processID;
-        if (typeof err === 'object' && err !== null && pid) Object.defineProperty(err, BACKEND, { value: pid });
+        const backend = backends.get(client);
+        if (typeof err === 'object' && err !== null && backend) Object.defineProperty(err, BACKEND, { value: backend });
       }
       throw unavailability(err);
     } finally {
@@ -288,7 +324,7 @@ export class PostgresStore implements Store {
    * another replica's migration adds a column, and transaction-mode poolers do not keep them.
    */
   private async rows(text: string, values: unknown[] = []): Promise<Row[]> {
-    return this.withClient(async (client) => (await client.query<QueryResultRow>({ text, values, types: TYPES })).rows);
+    return this.withClient(async (client) => (await client.query<QueryResultRow>({ text, values, types: TYPES, ...this.readTimeout })).rows);
   }
 
   /**
