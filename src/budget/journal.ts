@@ -14,9 +14,9 @@ export interface Journal {
   add(entry: JournalEntry): Promise<void>;
   flush(): Promise<void>;
   /** Whether a call may go upstream while its hold is written (see `WriteQueue.admission`). */
-  admission(): Admission;
-  /** The last batch of writes failed, and none has committed since. */
-  readonly failing: boolean;
+  admission(options?: { probe?: boolean }): Admission;
+  /** A batch of writes waits for the store to come back (a full disk, a database out of reach). */
+  readonly stalled: boolean;
 }
 
 /**

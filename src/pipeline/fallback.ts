@@ -29,12 +29,12 @@ async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute):
   try {
     await checkPolicy(ctx, deps);
     await reserve(ctx, deps);
+    journalReservation(ctx, deps, true);
   } catch (err) {
     // The failed attempt stays the call's answer: put its route back.
     Object.assign(ctx, { route, policy, outputCap, clamped });
     throw err;
   }
-  journalReservation(ctx, deps);
 }
 
 export async function forwardWithFallbacks(ctx: CallContext, deps: PipelineDeps, signal: CallAbort): Promise<UpstreamResponse> {

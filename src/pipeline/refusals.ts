@@ -4,24 +4,42 @@
 // (`policy.decision`, `tool.denied`, `approval.requested`). Unauthenticated calls leave
 // `auth.denied` instead. An agent that keeps calling while refused could otherwise write the
 // disk full of refusals: the same refusal of one session within a second is folded into the next
-// event recorded for it (`repeats`). A refusal because the store failed is not recorded (it could
-// not be written).
+// event recorded for it (`repeats`), or into one of its own once the second has passed. A refusal
+// because the store failed is not recorded (it could not be written).
 import type { AuditLog } from '../audit/index.js';
 import type { GatewayError } from '../errors/index.js';
+import type { Session } from '../store/index.js';
 import type { CallContext } from './context.js';
 
 const FOLD_MS = 1000;
-/** Past this many sessions × codes remembered, entries older than the fold window are dropped. */
-const SWEEP_AT = 10_000;
+/** How often refusals folded and not yet recorded are written out. */
+const FLUSH_MS = 5000;
+/** Most sessions × codes remembered; past it the oldest are written out and forgotten. */
+const MAX_REMEMBERED = 10_000;
+
+interface Folded {
+  /** When the last event of this session and code was recorded. */
+  at: number;
+  /** Refusals folded since. */
+  count: number;
+  /** The last of them, to record them by. */
+  session: Session;
+  err: GatewayError;
+  api: string;
+  model: string | null;
+}
 
 export class RefusalLog {
-  /** Per session and code: when the last event was recorded, and how many were folded since. */
-  private readonly recent = new Map<string, { at: number; folded: number }>();
+  private readonly recent = new Map<string, Folded>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly audit: AuditLog,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.timer = setInterval(() => this.writeFolded(this.now() - FOLD_MS), FLUSH_MS);
+    this.timer.unref();
+  }
 
   /** Records the refusal of an authenticated call that did not go upstream (durable with the call's other events). */
   record(ctx: CallContext, err: GatewayError): void {
@@ -31,24 +49,42 @@ export class RefusalLog {
     const now = this.now();
     const key = `${session.id}\u0000${err.code}`;
     const last = this.recent.get(key);
+    const api = ctx.adapter.kind;
+    const model = ctx.call?.model ?? null;
     if (last && now - last.at < FOLD_MS) {
-      last.folded++;
+      Object.assign(last, { count: last.count + 1, session, err, api, model });
       return;
     }
-    if (this.recent.size >= SWEEP_AT) this.sweep(now);
-    this.recent.set(key, { at: now, folded: 0 });
-    void this.audit.record({
-      type: 'model.refused', actor: `agent:${session.agentId}`, requestId: ctx.requestId, agentId: session.agentId, sessionId: session.id,
-      teamId: session.teamId, chain: session.chain,
-      data: {
-        code: err.code, status: err.status, message: err.message, api: ctx.adapter.kind, model: ctx.call?.model ?? null,
-        ...(err.details ? { details: err.details } : {}),
-        ...(last && last.folded > 0 ? { repeats: last.folded } : {}),
-      },
-    });
+    if (this.recent.size >= MAX_REMEMBERED) this.writeFolded(Number.POSITIVE_INFINITY);
+    this.recent.delete(key);
+    this.recent.set(key, { at: now, count: 0, session, err, api, model });
+    this.write(session, err, api, model, ctx.requestId, last?.count ?? 0);
   }
 
-  private sweep(now: number): void {
-    for (const [key, entry] of this.recent) if (now - entry.at >= FOLD_MS) this.recent.delete(key);
+  /** Writes out what was folded for entries last recorded before `before`, and forgets them. */
+  writeFolded(before: number): void {
+    for (const [key, f] of this.recent) {
+      if (f.at >= before) continue;
+      this.recent.delete(key);
+      if (f.count > 0) this.write(f.session, f.err, f.api, f.model, null, f.count);
+    }
+  }
+
+  /** Writes out everything folded (at shutdown) and stops the timer. */
+  close(): void {
+    clearInterval(this.timer);
+    this.writeFolded(Number.POSITIVE_INFINITY);
+  }
+
+  private write(session: Session, err: GatewayError, api: string, model: string | null, requestId: string | null, repeats: number): void {
+    void this.audit.record({
+      type: 'model.refused', actor: `agent:${session.agentId}`, requestId, agentId: session.agentId, sessionId: session.id,
+      teamId: session.teamId, chain: session.chain,
+      data: {
+        code: err.code, status: err.status, message: err.message, api, model,
+        ...(err.details ? { details: err.details } : {}),
+        ...(repeats > 0 ? { repeats } : {}),
+      },
+    });
   }
 }

@@ -105,7 +105,7 @@ export const STORE_WRITES_FAILING = 'The store could not write the last budget h
  * is written with the next group commit (within one event-loop turn), in order before the call's
  * line, while the call goes upstream; `ctx.holdDurable` says when it is on disk.
  */
-export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
+export function journalReservation(ctx: CallContext, deps: PipelineDeps, fallback = false): void {
   // A shared ledger wrote the hold with the reservation itself.
   if (deps.ledger.durableHolds) {
     ctx.holdDurable = ON_DISK;
@@ -113,8 +113,12 @@ export function journalReservation(ctx: CallContext, deps: PipelineDeps): void {
   }
   // A store that failed its last write would let the call spend unrecorded: refused, but for one
   // call now and then that tests it, going upstream only once its hold is on disk.
-  const admission = deps.usage.admission();
-  if (admission === 'refuse') throw new GatewayError('store_unavailable', STORE_WRITES_FAILING);
+  // (A fallback attempt, already past that wait, is never the one to test it.)
+  const admission = deps.usage.admission({ probe: !fallback });
+  if (admission === 'refuse') {
+    deps.ledger.settle(ctx.reservation!, { tokens: 0, usdNano: 0 });
+    throw new GatewayError('store_unavailable', STORE_WRITES_FAILING);
+  }
   ctx.holdFirst = admission === 'probe';
   const held = ctx.reservation!.holds[0]!.amount;
   ctx.holdDurable = deps.usage.add({ reservation: pendingReservation(ctx, deps, held) }).then(

@@ -407,8 +407,9 @@ export class Gateway {
     if (this.shuttingDown) return sendJson(res, 503, { status: 'shutting_down' });
     try {
       await this.store.ping();
-      // Reachable but failing its writes (a full disk): the data plane refuses calls meanwhile.
-      if (this.usage.failing) return sendJson(res, 503, { status: 'store_unavailable', detail: 'the store failed its last writes' });
+      // Reachable but not taking writes (a full disk): the data plane refuses calls meanwhile. (After
+      // a write that failed for good, the gateway stays ready: the next call tests the store.)
+      if (this.usage.stalled) return sendJson(res, 503, { status: 'store_unavailable', detail: 'the store is not taking writes' });
       sendJson(res, 200, { status: 'ready' });
     } catch {
       sendJson(res, 503, { status: 'store_unavailable' });
@@ -484,6 +485,8 @@ export class Gateway {
     await this.replication?.feed.close();
     await this.replication?.replica.stop(true);
     // Findings on the last calls become alerts; learned baselines are saved.
+    // Refusals folded and not yet written go on the record.
+    this.pipeline.refusals.close();
     await this.audit.flush();
     await this.detection.close();
     // Writes what is queued, signs a last checkpoint, empties the export sinks.

@@ -24,7 +24,7 @@ export class WriteQueue {
   private readonly commit: GroupCommit<Write>;
   private readonly committedListeners: ((stored: ChainedEvent[]) => void)[] = [];
   /** A batch is kept and tried again (`retryable`): the store is out for now, and the batch tests it. */
-  private stalled = false;
+  private waiting = false;
   /** When the last batch failed for good, while no batch has committed since. */
   private failedAt: number | null = null;
   /** After such a failure, a call is testing the store (its hold is queued): the others wait for its outcome. */
@@ -62,17 +62,23 @@ export class WriteQueue {
    * for good, they are refused until a probe's hold lands — one call every `PROBE_AFTER_MS`, which
    * waits for its hold before it goes upstream.
    */
-  admission(now = performance.now()): Admission {
-    if (this.stalled) return 'refuse';
+  admission(options: { probe?: boolean; now?: number } = {}): Admission {
+    if (this.waiting) return 'refuse';
     if (this.failedAt === null) return 'admit';
-    if (this.probing || now - this.failedAt < PROBE_AFTER_MS) return 'refuse';
+    // `probe: false`: a caller that cannot wait for its hold (a fallback attempt) is never the probe.
+    if (this.probing || options.probe === false || (options.now ?? performance.now()) - this.failedAt < PROBE_AFTER_MS) return 'refuse';
     this.probing = true;
     return 'probe';
   }
 
   /** A batch is waiting for the store to take it, or the last one failed and none has committed since. */
   get failing(): boolean {
-    return this.stalled || this.failedAt !== null;
+    return this.waiting || this.failedAt !== null;
+  }
+
+  /** A batch is waiting for the store to come back (an outage, not a write that failed for good). */
+  get stalled(): boolean {
+    return this.waiting;
   }
 
   /** Called with each batch's audit events as stored (with seq and hashes), once durable. */
@@ -92,12 +98,13 @@ export class WriteQueue {
       stored = await this.writeSet(set);
     } catch (err) {
       this.logger?.error({ err, events: set.events.length, lines: set.records.length, holds: set.reservations.length }, 'store writes could not be committed');
+      this.waiting = false;
       this.failedAt = performance.now();
       this.probing = false;
       // Its writers answer 503 store_unavailable (failing closed), not 500.
       throw markStoreUnavailable(err);
     }
-    this.stalled = false;
+    this.waiting = false;
     this.failedAt = null;
     this.probing = false;
     if (stored.length > 0) for (const listener of this.committedListeners) listener(stored);
@@ -105,11 +112,15 @@ export class WriteQueue {
 
   private async writeSet(set: WriteSet): Promise<ChainedEvent[]> {
     if (this.store.writeBatch) return this.untilWritten(() => this.store.writeBatch!(set));
-    const [, stored] = await Promise.all([
+    // Both settle before the batch is judged: one that failed for good must not leave the other
+    // still retrying behind a batch already given up.
+    const [usage, events] = await Promise.allSettled([
       set.records.length > 0 || set.reservations.length > 0 ? this.untilWritten(() => this.store.recordUsage(set.records, set.reservations)) : undefined,
       set.events.length > 0 ? this.untilWritten(() => this.store.appendEvents(set.events)) : [],
     ]);
-    return stored;
+    if (usage.status === 'rejected') throw usage.reason;
+    if (events.status === 'rejected') throw events.reason;
+    return events.value;
   }
 
   private async untilWritten<T>(write: () => Promise<T>): Promise<T> {
@@ -118,7 +129,7 @@ export class WriteQueue {
         return await write();
       } catch (err) {
         if (!this.retryable(err)) throw err;
-        this.stalled = true;
+        this.waiting = true;
         this.logger?.warn({ err, retry_ms: pause }, 'store unavailable: keeping the writes and trying again');
         await new Promise((resolve) => setTimeout(resolve, pause));
       }

@@ -51,7 +51,8 @@ export function answerClientError(err: Error & { code?: string; rawPacket?: unkn
     return;
   }
   const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request');
-  // In the shape of the API asked for, where the parser got as far as the request line.
+  // In the shape of the API asked for, when the request line is in the bytes that failed (headers
+  // sent with it, as clients do); else the admin API's.
   const line = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 2048).toString('latin1') : '';
   const path = /^[A-Z]+ (\/\S*) HTTP\//.exec(line)?.[1];
   const payload = JSON.stringify(errorBody(e, path === undefined ? 'admin' : dialectOf(path)));

@@ -57,5 +57,11 @@ describe('model.refused', () => {
     expect(await ask()).toBe(429);
     const events = await refusals(sessionId);
     expect(events.map((e) => [e.data.code, e.data.repeats])).toEqual([['rate_limited', undefined], ['rate_limited', 4]]);
+    // Folded refusals with no later one to carry them are written out on their own.
+    for (let i = 0; i < 3; i++) expect(await ask()).toBe(429);
+    clock += 1500;
+    gw.gateway['pipeline'].refusals.writeFolded(clock - 1000);
+    const last = (await refusals(sessionId)).at(-1)!;
+    expect([last.request_id, last.data.code, last.data.repeats]).toEqual([null, 'rate_limited', 3]);
   });
 });

@@ -32,14 +32,34 @@ describe('WriteQueue admission', () => {
     expect(isSqliteOutage(failed)).toBe(false);
     expect(isStoreUnavailable(failed)).toBe(true);
     expect(queue.failing).toBe(true);
+    // Not an outage being waited out: the gateway stays ready (a call tests the store).
+    expect(queue.stalled).toBe(false);
     const at = performance.now();
-    expect(queue.admission(at)).toBe('refuse');
-    expect(queue.admission(at + PROBE_AFTER_MS)).toBe('probe');
+    expect(queue.admission({ now: at })).toBe('refuse');
+    // A caller that cannot wait for its hold is not let through as the probe, nor uses it up.
+    expect(queue.admission({ now: at + PROBE_AFTER_MS, probe: false })).toBe('refuse');
+    expect(queue.admission({ now: at + PROBE_AFTER_MS })).toBe('probe');
     // One probe at a time.
-    expect(queue.admission(at + 2 * PROBE_AFTER_MS)).toBe('refuse');
+    expect(queue.admission({ now: at + 2 * PROBE_AFTER_MS })).toBe('refuse');
     await queue.add({ event });
     expect(queue.failing).toBe(false);
     expect(queue.admission()).toBe('admit');
+  });
+
+  it('an outage that turns into a failure for good no longer refuses for ever: the probe takes over', async () => {
+    store = new SqliteStore({ path: join(mkdtempSync(join(tmpdir(), 'tollgate-queue-')), 'q.db') });
+    await store.migrate();
+    // The first failure is taken for an outage (kept and retried), the second is final.
+    let failures = 0;
+    const queue = new WriteQueue(store, undefined, () => ++failures === 1);
+    const failed = queue.add({ usage: orphanLine() }).then(() => null, (err: unknown) => err);
+    // (The writer thread starts with the first batch.)
+    for (let i = 0; i < 200 && !queue.stalled; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(queue.stalled).toBe(true);
+    expect(queue.admission()).toBe('refuse');
+    expect(String(await failed)).toMatch(/FOREIGN KEY/);
+    expect(queue.stalled).toBe(false);
+    expect(queue.admission({ now: performance.now() + PROBE_AFTER_MS })).toBe('probe');
   });
 
   it('counts a full, read-only, failing or locked file as an outage, and a wrong write not', () => {
