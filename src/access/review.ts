@@ -160,7 +160,7 @@ async function toolUse(store: Store, since: number): Promise<{ byProfile: Tally;
       const page = await store.searchEvents({ type, since, afterSeq: after, order: 'asc', limit: PAGE });
       for (const e of page) {
         const names = type === 'tool.called'
-          ? (e.data.ok === true && typeof e.data.tool === 'string' ? [e.data.tool] : [])
+          ? (typeof e.data.tool === 'string' ? [e.data.tool] : [])
           : (Array.isArray(e.data.tool_calls) ? e.data.tool_calls.filter((t): t is string => typeof t === 'string') : []);
         if (names.length === 0) continue;
         const profile = await sessionProfile(e.sessionId);

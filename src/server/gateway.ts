@@ -177,12 +177,6 @@ export class Gateway {
       queue: writes, logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
       sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),
     });
-    // What this process runs with: the configuration (hashed — it names env vars, never secrets)
-    // and the policies in force.
-    await audit.record({
-      type: 'config.applied', actor: 'system',
-      data: { sha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'), teams: config.teams.length, profiles: config.profiles.length, agents: config.agents.length, mcp_servers: config.mcp_servers.map((s) => s.name), policies: policyEngine.policyIds, policy_version: policyEngine.version },
-    });
     // Calls that were in flight when a previous process died: settle their holds now. A private
     // store has no other live process, so every hold left is from the dead one; on a shared one,
     // the replica settles its predecessor's (same id) and those of replicas that stopped beating.
@@ -304,6 +298,13 @@ export class Gateway {
       opened.push(() => feed.close());
       replication = { replica, feed };
     }
+    // What this process runs with — the configuration (hashed: it names env vars, never secrets)
+    // and the policies in force — once everything it needs has started: a start that fails
+    // records nothing.
+    await audit.record({
+      type: 'config.applied', actor: 'system',
+      data: { sha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'), teams: config.teams.length, profiles: config.profiles.length, agents: config.agents.length, mcp_servers: config.mcp_servers.map((s) => s.name), policies: policyEngine.policyIds, policy_version: policyEngine.version },
+    });
     return new Gateway(config, store, providers, adminToken, logger, pipeline, admin, oauth, usage, audit, policyEngine, { loaded: mcp, load: loadMcp }, telemetry, detection, new Dashboard(options.uiDir), replication, ledger);
   }
 

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cleanEnv, cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
@@ -90,6 +91,10 @@ describe('quick start, as a new user', () => {
     const unset = await run(['--config', join(dir, 'metrics.yaml'), '--port', '0', '--data-dir', join(dir, 'third')]);
     expect(unset.code).toBe(1);
     expect(unset.stderr).toMatch(/TOLLGATE_TEST_UNSET_TOKEN is not set/);
+    // A start that failed left no config.applied on the record.
+    const db = new Database(join(dir, 'third', 'tollgate.db'), { readonly: true });
+    expect(db.prepare("SELECT count(*) AS n FROM audit_events WHERE type = 'config.applied'").get()).toEqual({ n: 0 });
+    db.close();
     // It exited by itself (SIGKILL after 20 s would leave code null).
     expect(Math.max(busy.ms, unset.ms)).toBeLessThan(20_000);
   });
