@@ -39,6 +39,8 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
   if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
   const session = deps.directory.sessions.peek(claims.sid) ?? (await deps.directory.sessions.get(claims.sid));
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
+  // Named by a verified token: a refusal below is labelled with it (telemetry).
+  ctx.tokenSession = session;
   if (session.status === 'suspended') {
     // Contained: say which approval a human must decide, so the agent (or its SDK) can wait on it.
     const [pending] = await deps.approvals.pendingResume(session.id);

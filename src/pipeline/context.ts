@@ -98,6 +98,8 @@ export interface CallContext {
   usageId?: string;
   /** Resolves true once the call's hold is on disk (false if that write failed). */
   holdDurable?: Promise<boolean>;
+  /** The session the verified token named, whether or not it may call (telemetry labels a refusal with it). */
+  tokenSession?: Session;
   /** The store failed its last write: this call goes upstream only once its hold is on disk (`WriteQueue.admission`). */
   holdFirst: boolean;
   /** What the rate limiter admitted (its token estimate is corrected at settle). */
@@ -136,7 +138,7 @@ export function newCallContext(requestId: string, req: IncomingMessage, res: Ser
     requestId, startedAt: performance.now(), req, res, adapter,
     claims: undefined, session: undefined, agent: undefined, policy: undefined, profile: undefined,
     body: undefined, call: undefined, promptUpperBound: undefined, route: undefined,
-    reservation: undefined, heldPromptTokens: undefined, usageId: undefined, holdDurable: undefined, holdFirst: false,
+    reservation: undefined, heldPromptTokens: undefined, usageId: undefined, holdDurable: undefined, tokenSession: undefined, holdFirst: false,
     rateAdmission: undefined, outputCap: undefined, clamped: undefined, accounts: undefined,
     enforcement: undefined, remaining: undefined, attempt: undefined, toolCalls: undefined,
     toolsStripped: undefined, promptRecord: undefined, forwardedAt: undefined, upstreamAt: undefined, lapAt: undefined,

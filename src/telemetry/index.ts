@@ -119,7 +119,7 @@ class GatewayTelemetry implements Telemetry {
     const span = this.traces !== null && ctx.forwardedAt === undefined;
     const counted = this.metrics !== null && DENIAL_STATUSES.has(err.status);
     if (!span && !counted) return;
-    const session = ctx.session;
+    const session = ctx.session ?? ctx.tokenSession;
     if (!session) return this.recordRefusal(ctx, err, counted, span, null, null);
     const team = this.teams.get(session.teamId);
     const profile = this.profiles.get(session.profileId);

@@ -64,9 +64,11 @@ export class Traces {
   refused(ctx: ModelCallTiming, err: Refusal, team: string | null, profile: string | null): void {
     const op = operation(ctx.call?.api ?? 'chat');
     const attributes: Attributes = { ...this.requestAttributes(ctx, op), 'error.type': err.code, 'http.response.status_code': err.status };
-    if (ctx.session) {
-      attributes['tollgate.agent.id'] = ctx.session.agentId;
-      attributes['tollgate.session.id'] = ctx.session.id;
+    if (ctx.requestId) attributes['tollgate.request.id'] = ctx.requestId;
+    const session = ctx.session ?? ctx.tokenSession;
+    if (session) {
+      attributes['tollgate.agent.id'] = session.agentId;
+      attributes['tollgate.session.id'] = session.id;
     }
     if (team !== null) attributes['tollgate.team'] = team;
     if (profile !== null) attributes['tollgate.profile'] = profile;

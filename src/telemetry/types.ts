@@ -15,7 +15,10 @@ export interface ModelCallTiming {
   /** performance.now() when the request was sent upstream, and when its headers came back. */
   forwardedAt?: number;
   upstreamAt?: number;
+  readonly requestId?: string;
   session?: { id: string; agentId: string; teamId: string; profileId: string };
+  /** The session a verified token named, whether or not it may call (suspended, ended): a refusal is labelled with it. */
+  tokenSession?: { id: string; agentId: string; teamId: string; profileId: string };
   call?: { api: string; model: string; stream: boolean; maxOutputTokens: number | null };
   route?: { name: string; upstreamModel: string; provider: { type: string } };
 }

@@ -68,6 +68,11 @@ describe('OTLP traces', () => {
     await mcp.callTool({ name: 'read_note', arguments: { name: 'todo' } });
     await rejection(mcp.callTool({ name: 'delete_note', arguments: { name: 'todo' } }));
     await mcp.close();
+    // A token whose session has ended: refused before anything is parsed, still labelled with it.
+    const ended = await gw.openSession({ agent: 'notes-agent' });
+    await gw.admin('POST', `/admin/v1/sessions/${ended.sessionId}/close`, {});
+    const inactive = await rejection(new OpenAI({ apiKey: ended.token, baseURL: `${gw.url}/v1`, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }));
+    expect(inactive.status).toBe(401);
     // Nothing is exported before the batch is due or flushed.
     await gw.gateway.telemetry.flush();
 
@@ -107,7 +112,10 @@ describe('OTLP traces', () => {
     const denied = spans().filter((s) => s.name === 'chat gpt-4o');
     expect(denied).toHaveLength(1);
     expect(denied[0]!.status?.code).toBe(2); // ERROR
-    expect(denied[0]!.attributes).toMatchObject({ 'error.type': 'model_not_allowed', 'http.response.status_code': 403, 'tollgate.session.id': sessionId, 'tollgate.team': 'demo' });
+    expect(denied[0]!.attributes).toMatchObject({ 'error.type': 'model_not_allowed', 'http.response.status_code': 403, 'tollgate.session.id': sessionId, 'tollgate.team': 'demo', 'tollgate.request.id': refused.requestID });
+    const refusedInactive = spans().filter((s) => s.attributes['error.type'] === 'session_inactive');
+    expect(refusedInactive).toHaveLength(1);
+    expect(refusedInactive[0]!.attributes).toMatchObject({ 'tollgate.session.id': ended.sessionId, 'tollgate.team': 'demo', 'tollgate.profile': 'notes-user', 'tollgate.request.id': inactive.requestID });
 
     const tool = spans().filter((s) => s.name === 'execute_tool read_note');
     expect(tool).toHaveLength(1);

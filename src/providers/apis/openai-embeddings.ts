@@ -20,7 +20,7 @@ export const openAiEmbeddings: ApiAdapter = {
     const inputs = typeof req.input === 'string' ? [req.input] : req.input;
     // Token-id arrays are counted as their length: one message per id keeps the bound an upper bound.
     const messages = inputs.map((item) => ({ content: Array.isArray(item) ? 'x '.repeat(item.length) : typeof item === 'number' ? 'x' : item }));
-    return { api: 'openai.embeddings', model: req.model, stream: false, maxOutputTokens: 0, choices: 1, prompt: { messages }, tools: [] };
+    return { api: 'openai.embeddings', model: req.model, stream: false, maxOutputTokens: null, choices: 1, prompt: { messages }, tools: [] };
   },
 
   rewrite(body, _call, change): void {
