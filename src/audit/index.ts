@@ -117,7 +117,15 @@ export class AuditLog {
    */
   refusalDurable(requestId: string): Promise<void> {
     if (this.queue.failing) return Promise.resolve();
-    return this.durable(requestId).catch(() => undefined);
+    const durable = this.durable(requestId).catch(() => undefined);
+    // Written with the batch that meets the outage: answered when the outage is known.
+    return new Promise<void>((resolve) => {
+      const stop = this.queue.onStall(resolve);
+      void durable.then(() => {
+        stop();
+        resolve();
+      });
+    });
   }
 
   flush(): Promise<void> {

@@ -59,6 +59,8 @@ interface QueuedReserve {
 export class SharedLedger extends LoadedAccounts implements Ledger {
   readonly durableHolds = true;
   private owed: OwedSettle[] = [];
+  /** What this replica's own calls hold on each account (the rest of a copy's `reserved` is others'). */
+  private readonly ownHeld = new WeakMap<Account, Amount>();
   /**
    * Holds whose reservation's outcome is unknown (its statement timed out or its connection
    * broke): the server process it went to is ended, so that it cannot run it late, then each hold
@@ -130,8 +132,17 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     this.accounts.delete(key);
   }
 
-  /** The accounts as the database has them now, into this process's copies (in place). */
+  /**
+   * The accounts as the database has them now, into this process's copies (in place) — when the
+   * copies hold more than this replica's own holds: only others' holds, which may have settled
+   * since, can make a copy more cautious than the database (one round trip then, none otherwise).
+   */
   async readAfresh(accounts: readonly Account[]): Promise<void> {
+    const othersHold = accounts.some((a) => {
+      const own = this.ownHeld.get(a) ?? ZERO;
+      return a.reserved.tokens > own.tokens || a.reserved.usdNano > own.usdNano;
+    });
+    if (!othersHold) return;
     const rows = await this.store.query('SELECT * FROM budget_accounts WHERE key = ANY($1::text[])', [accounts.map((a) => a.key)]);
     const byKey = new Map(rows.map((r) => [String(r.key), r as unknown as AccountRow]));
     for (const account of accounts) {
@@ -176,7 +187,10 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
           // The first account (in the caller's order: session, agent, team) that could not cover it.
           const short = result.short[i];
           if (short) r.reject(budgetExceeded(r.accounts.find((a) => a.key === short.key) ?? r.accounts[0]!, short.unit === 'usd' ? 'usd' : 'tokens'));
-          else r.resolve({ holds: r.accounts.map((account) => ({ account, amount: r.amount })), settled: false, ...(r.hold ? { id: r.hold.id } : {}) });
+          else {
+            for (const a of r.accounts) this.ownHeld.set(a, add(this.ownHeld.get(a) ?? ZERO, r.amount));
+            r.resolve({ holds: r.accounts.map((account) => ({ account, amount: r.amount })), settled: false, ...(r.hold ? { id: r.hold.id } : {}) });
+          }
         });
       } catch (err) {
         const backend = backendOf(err);
@@ -197,6 +211,8 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     for (const { account, amount } of reservation.holds) {
       account.reserved = sub(account.reserved, amount);
       account.spent = add(account.spent, actual);
+      const own = this.ownHeld.get(account);
+      if (own) this.ownHeld.set(account, sub(own, amount));
     }
     // A spend line with the hold's id settles it in the database, in the line's own statement.
     if (recorded && reservation.id !== undefined) return;
@@ -216,14 +232,13 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
 
   private async drain(): Promise<void> {
     while (this.owed.length > 0 || this.doubtful.length > 0) {
-      // Settles first: a reservation in doubt that cannot be cleared yet never holds them up.
-      const doubt = this.owed.length === 0 ? this.doubtful[0] : undefined;
       try {
+        // Settles first, then one reservation in doubt: neither waits for ever behind the other.
+        if (this.owed.length > 0) await this.writeOwed();
+        const doubt = this.doubtful[0];
         if (doubt) {
           await this.releaseDoubtful(doubt);
           this.doubtful.shift();
-        } else {
-          await this.writeOwed();
         }
         this.retryMs = 50;
       } catch (err) {

@@ -14,7 +14,7 @@ import type { CallContext } from './context.js';
 const FOLD_MS = 1000;
 /** How often refusals folded and not yet recorded are written out. */
 const FLUSH_MS = 5000;
-/** Most sessions × codes remembered; past it the oldest are written out and forgotten. */
+/** Most sessions × codes remembered; past it, what they folded is written out and they are forgotten. */
 const MAX_REMEMBERED = 10_000;
 
 interface Folded {
@@ -55,10 +55,15 @@ export class RefusalLog {
       Object.assign(last, { count: last.count + 1, session, err, api, model });
       return;
     }
-    if (this.recent.size >= MAX_REMEMBERED) this.writeFolded(Number.POSITIVE_INFINITY);
+    let repeats = last?.count ?? 0;
+    if (this.recent.size >= MAX_REMEMBERED) {
+      // Everything folded is written out (this key's count with it) and forgotten.
+      this.writeFolded(Number.POSITIVE_INFINITY);
+      repeats = 0;
+    }
     this.recent.delete(key);
     this.recent.set(key, { at: now, count: 0, session, err, api, model });
-    this.write(session, err, api, model, ctx.requestId, last?.count ?? 0);
+    this.write(session, err, api, model, ctx.requestId, repeats);
   }
 
   /** Writes out what was folded for entries last recorded before `before`, and forgets them. */

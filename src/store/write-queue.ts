@@ -25,6 +25,7 @@ export class WriteQueue {
   private readonly committedListeners: ((stored: ChainedEvent[]) => void)[] = [];
   /** A batch is kept and tried again (`retryable`): the store is out for now, and the batch tests it. */
   private waiting = false;
+  private readonly stallListeners = new Set<() => void>();
   /** When the last batch failed for good, while no batch has committed since. */
   private failedAt: number | null = null;
   /** After such a failure, a call is testing the store (its hold is queued): the others wait for its outcome. */
@@ -81,6 +82,12 @@ export class WriteQueue {
     return this.waiting;
   }
 
+  /** Calls `listener` once, when a batch starts waiting for the store; returns what stops listening. */
+  onStall(listener: () => void): () => void {
+    this.stallListeners.add(listener);
+    return () => this.stallListeners.delete(listener);
+  }
+
   /** Called with each batch's audit events as stored (with seq and hashes), once durable. */
   onCommitted(listener: (stored: ChainedEvent[]) => void): void {
     this.committedListeners.push(listener);
@@ -129,7 +136,12 @@ export class WriteQueue {
         return await write();
       } catch (err) {
         if (!this.retryable(err)) throw err;
-        this.waiting = true;
+        if (!this.waiting) {
+          this.waiting = true;
+          const listeners = [...this.stallListeners];
+          this.stallListeners.clear();
+          for (const listener of listeners) listener();
+        }
         this.logger?.warn({ err, retry_ms: pause }, 'store unavailable: keeping the writes and trying again');
         await new Promise((resolve) => setTimeout(resolve, pause));
       }

@@ -56,7 +56,8 @@ const TYPES: CustomTypesConfig = {
  */
 const CONFIGURE_SQL = `SELECT set_config('search_path', coalesce($1, (SELECT reset_val FROM pg_settings WHERE name = 'search_path')), false),
   set_config('statement_timeout', $2, false),
-  (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS backend_start`;
+  pg_backend_pid() AS backend_pid,
+  (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())::text AS backend_start`;
 
 /** Each connection's server process, as `backendOf` names it (a pid is reused; with its start time it is not). */
 const backends = new WeakMap<PoolClient, ServerProcess>();
@@ -133,12 +134,12 @@ export const backendOf = (err: unknown): ServerProcess | null =>
  * ended (another role's process: not ours; or still running after the wait).
  */
 export async function endServerProcess(store: { query(text: string, values?: unknown[]): Promise<Record<string, unknown>[]> }, backend: ServerProcess, waitMs = 5_000): Promise<boolean> {
-  const running = 'SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2';
+  const running = 'SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz';
   try {
-    await store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2`, [backend.pid, backend.start]);
+    await store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz`, [backend.pid, backend.start]);
   } catch (err) {
-    // The server refused (a permission error): not a process this role may end.
-    if (err instanceof pg.DatabaseError) return false;
+    // Not a process this role may end (insufficient_privilege); anything else is tried again.
+    if (err instanceof pg.DatabaseError && err.code === '42501') return false;
     throw err;
   }
   for (const until = Date.now() + waitMs; Date.now() < until; ) {
@@ -296,10 +297,10 @@ export class PostgresStore implements Store {
     let discard = false;
     try {
       if (appliedSettings.get(client) !== this.settingsKey) {
-        const { rows } = await client.query<{ backend_start: string | null }>({ text: CONFIGURE_SQL, values: [this.schema === null ? null : pg.escapeIdentifier(this.schema), String(this.statementTimeoutMs)], ...this.readTimeout });
+        const { rows } = await client.query<{ backend_pid: number; backend_start: string | null }>({ text: CONFIGURE_SQL, values: [this.schema === null ? null : pg.escapeIdentifier(this.schema), String(this.statementTimeoutMs)], ...this.readTimeout });
         appliedSettings.set(client, this.settingsKey);
-        const pid = (client as PoolClient & { processID?: number | null }).processID;
-        if (pid && rows[0]?.backend_start) backends.set(client, { pid, start: rows[0].backend_start });
+        // The server's own view of its process (behind a pooler, not the pid the client was told).
+        if (rows[0]?.backend_start) backends.set(client, { pid: rows[0].backend_pid, start: rows[0].backend_start });
       }
       return await work(client);
     } catch (err) {
@@ -342,7 +343,7 @@ export class PostgresStore implements Store {
    */
   dedicatedClient(): pg.Client {
     const options = this.pool.options;
-    const client = new pg.Client({ ...options, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'tollgate-feed' });
+    const client = new pg.Client({ ...options, ...this.readTimeout, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: 'tollgate-feed' });
     return client;
   }
 
