@@ -233,7 +233,8 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
   private async drain(): Promise<void> {
     while (this.owed.length > 0 || this.doubtful.length > 0) {
       try {
-        // Settles first, then one reservation in doubt: neither waits for ever behind the other.
+        // Settles first, then one reservation in doubt (its releases join the settles): neither
+        // waits for ever behind the other.
         if (this.owed.length > 0) await this.writeOwed();
         const doubt = this.doubtful[0];
         if (doubt) {
@@ -271,14 +272,14 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
 
   /**
    * A reservation whose answer never came: its server process is ended first (it cannot then run
-   * the statement late), then every hold it may have written is released — the call was refused.
+   * the statement late), then every hold it may have written is owed a release at zero — the call
+   * was refused (a hold that never landed is no row, and settling it does nothing).
    */
   private async releaseDoubtful(doubt: { backend: ServerProcess; ids: string[] }): Promise<void> {
     if (!(await endServerProcess(this.store, doubt.backend))) {
       this.logger.warn({ pid: doubt.backend.pid }, 'shared ledger: could not end the server process of an unanswered reservation; releasing its holds anyway');
     }
-    const zeros = doubt.ids.map(() => 0);
-    await this.store.query('SELECT tollgate_settle_lines($1::text[], $2::bigint[], $3::bigint[])', [doubt.ids, zeros, zeros]);
+    for (const id of doubt.ids) this.owed.push({ id, keys: [], amount: ZERO, actual: ZERO });
   }
 
   // --- delegation and the session lifecycle ------------------------------------------------

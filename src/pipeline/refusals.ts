@@ -61,7 +61,6 @@ export class RefusalLog {
       this.writeFolded(Number.POSITIVE_INFINITY);
       repeats = 0;
     }
-    this.recent.delete(key);
     this.recent.set(key, { at: now, count: 0, session, err, api, model });
     this.write(session, err, api, model, ctx.requestId, repeats);
   }

@@ -181,9 +181,12 @@ export class Gateway {
     // store has no other live process, so every hold left is from the dead one; on a shared one,
     // the replica settles its predecessor's (same id) and those of replicas that stopped beating.
     const replica = shared ? new Replica(shared, { id: replicaId, timeoutMs: (config.storage.postgres?.replica_timeout_seconds ?? 30) * 1000, audit, logger, now }) : null;
-    if (replica) await replica.start();
-    if (replica) opened.push(() => replica.stop(true));
-    else await reconcileReservations(store, Number.POSITIVE_INFINITY, now(), audit, logger);
+    if (replica) {
+      await replica.start();
+      opened.push(() => replica.stop(true));
+    } else {
+      await reconcileReservations(store, Number.POSITIVE_INFINITY, now(), audit, logger);
+    }
     // And lines whose audit event the crash lost get it (on a shared store, another replica's
     // calls may be between the two writes right now: not there).
     if (!shared) await recordMissingSpendEvents(store, audit, logger);
@@ -485,9 +488,9 @@ export class Gateway {
     await this.ledger.flush();
     await this.replication?.feed.close();
     await this.replication?.replica.stop(true);
-    // Findings on the last calls become alerts; learned baselines are saved.
     // Refusals folded and not yet written go on the record.
     this.pipeline.refusals.close();
+    // Findings on the last calls become alerts; learned baselines are saved.
     await this.audit.flush();
     await this.detection.close();
     // Writes what is queued, signs a last checkpoint, empties the export sinks.

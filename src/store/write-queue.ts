@@ -105,16 +105,19 @@ export class WriteQueue {
       stored = await this.writeSet(set);
     } catch (err) {
       this.logger?.error({ err, events: set.events.length, lines: set.records.length, holds: set.reservations.length }, 'store writes could not be committed');
-      this.waiting = false;
-      this.failedAt = performance.now();
-      this.probing = false;
+      this.batchEnded(performance.now());
       // Its writers answer 503 store_unavailable (failing closed), not 500.
       throw markStoreUnavailable(err);
     }
-    this.waiting = false;
-    this.failedAt = null;
-    this.probing = false;
+    this.batchEnded(null);
     if (stored.length > 0) for (const listener of this.committedListeners) listener(stored);
+  }
+
+  /** A batch committed (`failedAt` null) or failed for good: no longer waiting, and no probe out. */
+  private batchEnded(failedAt: number | null): void {
+    this.waiting = false;
+    this.failedAt = failedAt;
+    this.probing = false;
   }
 
   private async writeSet(set: WriteSet): Promise<ChainedEvent[]> {

@@ -10,7 +10,8 @@ import { number } from '../client.js';
 export async function demo(opts: Record<string, unknown>): Promise<void> {
   const config = demoConfig();
   config.logging.level = 'warn';
-  const dataDir = resolve(typeof opts.dataDir === 'string' ? opts.dataDir : '.tollgate-demo');
+  const dataDirGiven = typeof opts.dataDir === 'string' ? opts.dataDir : '.tollgate-demo';
+  const dataDir = resolve(dataDirGiven);
   const port = number(opts.port, '--port') ?? 8080;
   const seconds = number(opts.duration, '--duration') ?? 60;
   const gateway = await Gateway.create({ config, dataDir });
@@ -21,7 +22,7 @@ export async function demo(opts: Record<string, unknown>): Promise<void> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`tollgate demo: gateway on ${url} (data in ${dataDir}); admin token in ${join(dataDir, 'admin-token')}`);
   // The CLI finds the admin token in the data dir it is given (the demo's, not `.tollgate`).
-  const cli = `npx tollgate --url ${url} --data-dir ${typeof opts.dataDir === 'string' ? opts.dataDir : '.tollgate-demo'}`;
+  const cli = `npx tollgate --url ${url} --data-dir ${dataDirGiven}`;
   say(`  dashboard: ${url}/ui   ·   alerts: ${cli} alerts   ·   spend: ${cli} report spend --group-by agent`);
   say(`driving ${seconds}s of traffic: an orchestrator with two sub-agents, MCP tools, a support agent that needs an approval, a coding agent in a retry loop…`);
   try {

@@ -114,6 +114,11 @@ const READ_CHAIN_SQL = `SELECT ${CHAIN_COLUMNS.map((c) => (c === 'chain' || c ==
  */
 const UNAVAILABLE_STATES = /^(08|57|53)/;
 
+function unavailability(err: unknown): unknown {
+  if (!(err instanceof pg.DatabaseError) || UNAVAILABLE_STATES.test(err.code ?? '')) markStoreUnavailable(err);
+  return err;
+}
+
 /** A PostgreSQL server process: its pid, and when it started (`pg_stat_activity.backend_start`, as text). */
 export interface ServerProcess {
   pid: number;
@@ -134,23 +139,19 @@ export const backendOf = (err: unknown): ServerProcess | null =>
  * ended (another role's process: not ours; or still running after the wait).
  */
 export async function endServerProcess(store: { query(text: string, values?: unknown[]): Promise<Record<string, unknown>[]> }, backend: ServerProcess, waitMs = 5_000): Promise<boolean> {
-  const running = 'SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz';
+  const same = 'FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz';
   try {
-    await store.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz`, [backend.pid, backend.start]);
+    await store.query(`SELECT pg_terminate_backend(pid) ${same}`, [backend.pid, backend.start]);
   } catch (err) {
     // Not a process this role may end (insufficient_privilege); anything else is tried again.
     if (err instanceof pg.DatabaseError && err.code === '42501') return false;
     throw err;
   }
   for (const until = Date.now() + waitMs; Date.now() < until; ) {
-    if ((await store.query(running, [backend.pid, backend.start])).length === 0) return true;
+    if ((await store.query(`SELECT 1 ${same}`, [backend.pid, backend.start])).length === 0) return true;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return false;
-}
-function unavailability(err: unknown): unknown {
-  if (!(err instanceof pg.DatabaseError) || UNAVAILABLE_STATES.test(err.code ?? '')) markStoreUnavailable(err);
-  return err;
 }
 
 /** `unnest($1::t1[], $2::t2[], …) AS alias(c1, c2, …)` for a batch sent as one array per column. */
