@@ -1,11 +1,14 @@
 // `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream] [--prompt-kb K]
-//   [--connections C] [--probe-rounds P]`:
+//   [--connections C] [--probe-rounds P] [--node-args "<flags>"] [--env "NAME=value …"]`:
 // this build against another revision's (or against itself with a config change: YAML laid over
 // tollgate.bench.yaml, mappings merged key by key; with both, both builds run with the config), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections (`--connections C`), beside the
 // parsing proxy. The probe runs in the first round, or in the first P (`--probe-rounds P`), pooled.
 // `--prompt-kb K` adds K KiB of prose to the call's prompt: what the per-byte work costs.
+// `--node-args` and `--env` start this build's process with those Node flags and environment
+// variables (the other revision, or this build without them, runs as the benchmark starts it):
+// what a start-up setting, which no config file can carry, costs or saves.
 // The other revision is built once into bench/.compare/<rev> (a git worktree sharing this
 // node_modules). Each round starts both builds afresh (see below). What a change costs or saves,
 // measured the only way this noisy machine allows.
@@ -29,7 +32,12 @@ const promptKb = Number(arg('prompt-kb') ?? 0);
 const connections = Number(arg('connections') ?? 32);
 const probeRounds = Number(arg('probe-rounds') ?? 1);
 if (promptKb > 0) padPrompt(promptKb);
-if (!rev && !configOverride) throw new Error('give --rev <revision> (another build) and/or --config "<yaml>" (this build with a config change)');
+const nodeArgs = arg('node-args')?.split(/\s+/).filter(Boolean);
+const env = Object.fromEntries((arg('env') ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const startUpChanged = nodeArgs !== undefined || Object.keys(env).length > 0;
+if (!rev && !configOverride && !startUpChanged) {
+  throw new Error('give --rev <revision> (another build), --config "<yaml>" (this build with a config change) and/or --node-args / --env (this build started differently)');
+}
 
 /** Builds `rev` into its own worktree (once) and returns its CLI. */
 function buildRevision(revision: string): string {
@@ -48,8 +56,11 @@ const upstream = await startUpstream();
 const proxy = await startProcess(['--import', 'tsx', join(import.meta.dirname, 'baseline-proxy.ts'), `http://127.0.0.1:${upstream.port}/v1`, '0'], /listening (\d+)/);
 const variants: [string, Parameters<typeof startStack>[0]][] = [
   // With --rev, both builds run with the config (a comparison of builds under it); without, the config is the change.
-  [rev ? `tollgate @${rev}` : 'tollgate', rev ? { cli: buildRevision(rev), configOverride } : {}],
-  [configOverride && !rev ? 'tollgate (this build, changed config)' : 'tollgate (this build)', { configOverride }],
+  [rev ? `tollgate @${rev}` : 'tollgate', rev ? { cli: buildRevision(rev), configOverride } : startUpChanged ? { configOverride } : {}],
+  [
+    startUpChanged && !rev ? 'tollgate (this build, started differently)' : configOverride && !rev ? 'tollgate (this build, changed config)' : 'tollgate (this build)',
+    { configOverride, gatewayNodeArgs: nodeArgs, env },
+  ],
 ];
 const direct: Target = { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null };
 const proxyTarget: Target = { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! };

@@ -97,7 +97,7 @@ function overlay(base: unknown, over: unknown): unknown {
  * `configOverride`: YAML laid over tollgate.bench.yaml (e.g. `server: { log_requests: false }`).
  */
 export async function startStack(
-  options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string; cli?: string; configOverride?: string } = {},
+  options: { upstreamPort?: number; gatewayNodeArgs?: string[]; dataDir?: string; cli?: string; configOverride?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Stack> {
   const upstream = options.upstreamPort === undefined ? await startUpstream() : null;
   const upstreamPort = options.upstreamPort ?? upstream!.port;
@@ -108,7 +108,7 @@ export async function startStack(
   const gateway = await startProcess(
     [...(options.gatewayNodeArgs ?? []), options.cli ?? CLI, 'serve', '--config', config, '--data-dir', dataDir],
     /"url":"(http:[^"]+)".*tollgate listening/,
-    { TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
+    { ...options.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
   );
   const gatewayUrl = gateway.match[1]!;
   const [budgeted, free] = await Promise.all([openSession(gatewayUrl, 'bench-agent'), openSession(gatewayUrl, 'free-agent')]);
