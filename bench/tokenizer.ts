@@ -27,7 +27,7 @@ console.log('| tokenizer | prompt | µs per call |');
 console.log('| --- | --- | --- |');
 for (const words of [60, 1500]) {
   const n = words < 100 ? 20_000 : 1_000;
-  bench('byte upper bound (no tokenizer)', (p) => promptTokensUpperBound(p), words, n);
+  bench('byte upper bound (no tokenizer)', (p) => promptTokensUpperBound(p, { contextWindow: 1_000_000, maxImageTokens: 4096 }), words, n);
   for (const model of ['gpt-4o-mini', 'gpt-4', 'claude-sonnet-4-6']) {
     const t = tokenizerFor(model);
     bench(`${t.name} (${model})`, (p) => countPromptTokens(p, t.count), words, n);

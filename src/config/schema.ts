@@ -60,6 +60,10 @@ export const modelSchema = z.strictObject({
   fallbacks: z.array(name).default([]).describe('Models tried in order when this one\'s upstream fails before answering (5xx, timeout, unreachable).'),
   max_output_tokens: z.number().int().positive().default(16_384)
     .describe('Largest output the model can produce; bounds reservations when a request sets no limit.'),
+  context_window: z.number().int().positive().optional()
+    .describe('Tokens the model takes in and writes in one call (default: the price catalog\'s figure, else 1,000,000). Bounds the hold of a prompt carrying files, PDFs or audio, whose tokens cannot be counted before the call, and of any output.'),
+  max_image_tokens: z.number().int().positive().default(4096)
+    .describe('The most one image in a prompt can cost (its tokens depend on its size); each image is held at this.'),
 });
 
 export const periodBudgetSchema = z.strictObject({

@@ -89,7 +89,7 @@ export function parseJsonObject(raw: Buffer, maxDepth = MAX_JSON_DEPTH): Record<
  * all need it). Reset when the call is re-parsed.
  */
 export function promptUpperBound(ctx: CallContext): number {
-  return (ctx.promptUpperBound ??= promptTokensUpperBound(ctx.call!.prompt));
+  return (ctx.promptUpperBound ??= promptTokensUpperBound(ctx.call!.prompt, ctx.route!.limits));
 }
 
 export async function parse(ctx: CallContext, deps: PipelineDeps): Promise<void> {

@@ -6,7 +6,7 @@ import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger
 import { newTimeOrderedId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
-import { countPromptTokens } from '../providers/prompt-tokens.js';
+import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
 import { promptUpperBound } from './parse.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
@@ -26,7 +26,8 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   // Limits are per choice; a call asking for n completions can write n times as much.
   const choices = call.choices;
   const requested = producesOutput ? call.maxOutputTokens : 0;
-  let perChoice = requested ?? route.maxOutputTokens;
+  // No model writes more than its context window, whatever the request asks for.
+  let perChoice = Math.min(requested ?? route.maxOutputTokens, route.limits.contextWindow);
 
   const limited = left.tokens !== null || left.usdNano !== null;
   const fits = (prompt: number, out: number) =>
@@ -40,7 +41,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     await deps.ledger.readAfresh(accounts);
     ctx.remaining = left = deps.ledger.remaining(accounts);
   }
-  if (limited && !fits(prompt, perChoice * choices)) prompt = countPromptTokens(call.prompt, route.tokenizer.count);
+  if (limited && !fits(prompt, perChoice * choices)) prompt = promptTokensUpperBound(call.prompt, route.limits, route.tokenizer.count);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
     const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);

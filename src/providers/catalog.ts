@@ -56,3 +56,12 @@ export function catalogPrice(model: string, providers: readonly string[], at: Da
   }
   return toPrice(found.model_price);
 }
+
+/** The catalog's context window for `model` (tokens) at the first of `providers` that knows it, or null. */
+export function catalogContextWindow(model: string, providers: readonly string[]): number | null {
+  for (const providerId of providers) {
+    const found = calcPrice({ input_tokens: 1 }, model, { providerId });
+    if (found) return found.model.context_window ?? null;
+  }
+  return null;
+}

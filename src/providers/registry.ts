@@ -4,7 +4,8 @@
 import { Pool } from 'undici';
 import type { Config, ProviderConfig } from '../config/index.js';
 import type { ApiKind } from './apis/index.js';
-import { catalogPrice } from './catalog.js';
+import { catalogContextWindow, catalogPrice } from './catalog.js';
+import type { PromptLimits } from './prompt-tokens.js';
 import { mergePrice, UNPRICED, type Price } from './pricing.js';
 import { tokenizerFor, type Tokenizer } from './tokenizer.js';
 import { createSimulatedProvider, type SimulatedProvider } from './simulated/index.js';
@@ -99,6 +100,8 @@ export interface ModelRoute {
   provider: ProviderRuntime;
   price: Price;
   maxOutputTokens: number;
+  /** What one call's prompt can be billed at most (`promptTokensUpperBound`). */
+  limits: PromptLimits;
   /** Models tried in order when this one's upstream fails (their own fallbacks are not followed). */
   fallbacks: ModelRoute[];
   /** Counts its tokens for reservations and for usage the upstream did not report. */
@@ -118,6 +121,11 @@ class Provider implements ProviderRuntime {
   private basePath: string | null = null;
   private connectionPool: Pool | null = null;
   simulated: SimulatedProvider | null = null;
+
+  /** The price catalog's ids for this provider's models (`openai`, `anthropic`…). */
+  get catalogProviders(): readonly string[] {
+    return this.kind.catalogProviders;
+  }
 
   constructor(private readonly config: ProviderConfig, env: NodeJS.ProcessEnv) {
     this.kind = PROVIDER_TYPES[config.type];
@@ -180,6 +188,14 @@ class Provider implements ProviderRuntime {
   }
 }
 
+/** A model's context window when neither its config nor the catalog gives one. */
+const DEFAULT_CONTEXT_WINDOW = 1_000_000;
+
+/** The name a model is looked up by in the price catalog and the tokenizers. */
+function catalogName(m: Config['models'][number]): string {
+  return m.catalog_model ?? m.upstream_model ?? m.name;
+}
+
 /**
  * Each model's price: the catalog's (looked up as `catalog_model`, else `upstream_model`, else
  * `name`, at its provider's catalog id) with the config's fields laid over it. A model neither
@@ -191,7 +207,7 @@ export function modelPrices(config: Config, at: Date = new Date()): Map<string, 
   const prices = new Map<string, Price>();
   const problems: string[] = [];
   config.models.forEach((m, i) => {
-    const catalog = catalogPrice(m.catalog_model ?? m.upstream_model ?? m.name, types.get(m.provider)?.catalogProviders ?? [], at);
+    const catalog = catalogPrice(catalogName(m), types.get(m.provider)?.catalogProviders ?? [], at);
     const price = mergePrice(catalog, m.price);
     if (price === null && m.price) problems.push(`models[${i}] "${m.name}": price needs input and output (the catalog has no price for it)`);
     prices.set(m.name, price ?? UNPRICED);
@@ -208,14 +224,19 @@ export class ProviderRegistry {
     for (const p of config.providers) this.providers.set(p.name, new Provider(p, env));
     const prices = modelPrices(config);
     for (const m of config.models) {
+      const provider = this.providers.get(m.provider)!;
       this.models.set(m.name, {
         name: m.name,
         upstreamModel: m.upstream_model ?? m.name,
-        provider: this.providers.get(m.provider)!,
+        provider,
         price: prices.get(m.name)!,
         maxOutputTokens: m.max_output_tokens,
+        limits: {
+          contextWindow: m.context_window ?? catalogContextWindow(catalogName(m), provider.catalogProviders) ?? DEFAULT_CONTEXT_WINDOW,
+          maxImageTokens: m.max_image_tokens,
+        },
         fallbacks: [],
-        tokenizer: tokenizerFor(m.catalog_model ?? m.upstream_model ?? m.name),
+        tokenizer: tokenizerFor(catalogName(m)),
       });
     }
     for (const m of config.models) this.models.get(m.name)!.fallbacks = m.fallbacks.map((f) => this.models.get(f)!);

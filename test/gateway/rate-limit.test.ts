@@ -14,7 +14,7 @@ const MODELS = ['gpt-4o-mini', 'claude-3-5-haiku-latest'];
 // is the exact prompt + the 5 tokens the simulated model is told to write.
 const TPM_MESSAGES = [{ role: 'user' as const, content: 'Count the tokens of this call. [[sim:tokens=5]]' }];
 const TPM_MAX = 200;
-const ESTIMATE = promptTokensUpperBound({ messages: TPM_MESSAGES }) + TPM_MAX;
+const ESTIMATE = promptTokensUpperBound({ messages: TPM_MESSAGES }, { contextWindow: 1_000_000, maxImageTokens: 4096 }) + TPM_MAX;
 const ACTUAL = countPromptTokens({ messages: TPM_MESSAGES }) + 5;
 // Room for one estimate plus one real call, not two estimates: only refunds let a second call in.
 const TPM = ESTIMATE + ACTUAL + 1;

@@ -68,10 +68,14 @@ export function planTurn(request: TurnRequest, settings: TurnSettings): TurnPlan
   const base = { model: request.model, directives, promptTokens, cachedTokens };
 
   if (directives.toolCalls !== undefined && request.toolsOffered) {
-    // Tool calls are not capped by the output limit; their tokens are their names and arguments.
+    // Their tokens are their names and arguments. Past the output limit, a real model stops
+    // writing mid-call: the answer is cut (`length`) and the limit's tokens are what it cost.
     const toolCalls = directives.toolCalls.map((name) => ({ name, arguments: '{}' }));
     let completionTokens = 0;
     for (const call of toolCalls) completionTokens += countTokens(call.name) + countTokens(call.arguments);
+    if (request.maxTokens !== undefined && completionTokens > request.maxTokens) {
+      return { ...base, pieces: [], text: '', reasoningTokens: 0, completionTokens: request.maxTokens, finish: 'length' };
+    }
     return { ...base, pieces: [], text: '', reasoningTokens: 0, completionTokens, finish: 'tool_call', toolCalls };
   }
 
