@@ -5,9 +5,16 @@ import type { Agent, Profile, Session, Store, Team } from '../store/index.js';
 
 const LIMIT = 100_000;
 
+/** What changed: an entry of one kind (its id, or the agent's name), or everything (`id` null, a resync). */
+export type DirectoryChange = { kind: 'session' | 'agent' | 'team' | 'profile'; id: string | null };
+
 class Cache<T> {
   private readonly entries = new Map<string, T>();
-  constructor(private readonly load: (id: string) => Promise<T | null>) {}
+  constructor(
+    private readonly load: (id: string) => Promise<T | null>,
+    /** Told when this process changes an entry or drops it (another replica changed it). */
+    private readonly changed: (id: string | null) => void,
+  ) {}
 
   /**
    * The cached entry, if there is one, without a promise: the hot path writes
@@ -31,14 +38,17 @@ class Cache<T> {
 
   set(id: string, value: T): void {
     this.entries.set(id, value);
+    this.changed(id);
   }
 
   delete(id: string): void {
     this.entries.delete(id);
+    this.changed(id);
   }
 
   clear(): void {
     this.entries.clear();
+    this.changed(null);
   }
 
 }
@@ -49,11 +59,21 @@ export class Directory {
   readonly teams: Cache<Team>;
   readonly profiles: Cache<Profile>;
 
+  private readonly listeners: ((change: DirectoryChange) => void)[] = [];
+
   constructor(store: Store) {
-    this.sessions = new Cache((id) => store.getSession(id));
-    this.agents = new Cache((id) => store.getAgent(id));
-    this.teams = new Cache((id) => store.getTeam(id));
-    this.profiles = new Cache((id) => store.getProfile(id));
+    const notify = (kind: DirectoryChange['kind']) => (id: string | null) => {
+      for (const listener of this.listeners) listener({ kind, id });
+    };
+    this.sessions = new Cache((id) => store.getSession(id), notify('session'));
+    this.agents = new Cache((id) => store.getAgent(id), notify('agent'));
+    this.teams = new Cache((id) => store.getTeam(id), notify('team'));
+    this.profiles = new Cache((id) => store.getProfile(id), notify('profile'));
+  }
+
+  /** Calls `listener` whenever an entry changes or is dropped (revocations reach calls in flight this way). */
+  onChange(listener: (change: DirectoryChange) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Drops everything cached (a resync: the next use reads the store). */

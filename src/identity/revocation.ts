@@ -5,6 +5,7 @@ import type { Store } from '../store/index.js';
 
 export class RevocationList {
   private readonly jtis = new Map<string, number>();
+  private readonly listeners: ((jti: string) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -21,11 +22,22 @@ export class RevocationList {
   /** A revocation another replica made (announced by the change feed). */
   remember(jti: string, expiresAt: number): void {
     this.jtis.set(jti, expiresAt);
+    this.revoked(jti);
   }
 
   async revoke(jti: string, expiresAt: number): Promise<void> {
     await this.store.revokeToken({ jti, expiresAt, revokedAt: this.now() });
     this.jtis.set(jti, expiresAt);
+    this.revoked(jti);
+  }
+
+  /** Calls `listener` with each token revoked here or by another replica. */
+  onRevoked(listener: (jti: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private revoked(jti: string): void {
+    for (const listener of this.listeners) listener(jti);
   }
 
   isRevoked(jti: string): boolean {

@@ -1,6 +1,7 @@
 // Stage 1 — authenticate: the session token, then the session and agent it names must be live,
 // and the token must not have been revoked. Also notices one token used from two places at once.
 import { GatewayError } from '../errors/index.js';
+import type { Agent, Session } from '../store/index.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** The bearer credential: `Authorization: Bearer …`, or Anthropic's `x-api-key`. */
@@ -36,21 +37,37 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
   if (!token) throw new GatewayError('unauthenticated');
   const claims = await deps.tokens.verify(token);
   ctx.claims = claims;
+  const { session, agent } = await callerStanding(claims, deps, ctx);
+  ctx.session = session;
+  ctx.agent = agent;
+  deps.sharedCredentials.observe(ctx, session, ctx.req.socket.remoteAddress ?? null);
+}
+
+/**
+ * The session and agent a verified token names, while the caller may call: the token not revoked,
+ * the session active, the agent active — else the refusal, thrown. With `starting` (the call now
+ * authenticating), the session is also refused once expired, and the call learns the session as
+ * soon as it is found (telemetry labels a refusal with it). Without, it is a call in flight
+ * checked again after a revocation (`InFlightCalls`): an expiry is not a revocation, and does not
+ * cut an answer already coming.
+ */
+export async function callerStanding(
+  claims: NonNullable<CallContext['claims']>,
+  deps: Pick<PipelineDeps, 'revocations' | 'directory' | 'approvals' | 'now'>,
+  starting?: CallContext,
+): Promise<{ session: Session; agent: Agent }> {
   if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
   const session = deps.directory.sessions.peek(claims.sid) ?? (await deps.directory.sessions.get(claims.sid));
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
-  // Named by a verified token: a refusal below is labelled with it (telemetry).
-  ctx.tokenSession = session;
+  if (starting) starting.tokenSession = session;
   if (session.status === 'suspended') {
     // Contained: say which approval a human must decide, so the agent (or its SDK) can wait on it.
     const [pending] = await deps.approvals.pendingResume(session.id);
     throw new GatewayError('session_suspended', undefined, { details: { session_id: session.id, approval_id: pending?.id ?? null } });
   }
   if (session.status !== 'active') throw new GatewayError('session_inactive', `The session is ${session.status}.`);
-  if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
+  if (starting && session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
-  ctx.session = session;
-  ctx.agent = agent;
-  deps.sharedCredentials.observe(ctx, session, ctx.req.socket.remoteAddress ?? null);
+  return { session, agent };
 }

@@ -13,6 +13,8 @@ import type { Agent, Enforcement, Profile, Session } from '../store/index.js';
 import type { SharedCredentialWatch } from './shared-credentials.js';
 import type { RefusalLog } from './refusals.js';
 import type { SessionConcurrency } from './concurrency.js';
+import type { InFlightCalls } from './in-flight.js';
+import type { GatewayError } from '../errors/index.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
 import type { StageTimes, Telemetry } from '../telemetry/index.js';
 
@@ -54,6 +56,8 @@ export interface PipelineDeps {
   streamMaxMs: number;
   /** Calls in flight per session, against `server.max_concurrent_calls_per_session`. */
   concurrency: SessionConcurrency;
+  /** Calls in flight, cut when their caller is revoked. */
+  inFlight: InFlightCalls;
   /** Where the one line per request goes (`server.log_requests`), or null for none. */
   requestLog: Logger | null;
   /**
@@ -100,6 +104,8 @@ export interface CallContext {
   holdDurable?: Promise<boolean>;
   /** The session the verified token named, whether or not it may call (telemetry labels a refusal with it). */
   tokenSession?: Session;
+  /** Why the call was cut while in flight: its caller lost its standing (`InFlightCalls`). */
+  revokedBy?: GatewayError;
   /** The store failed its last write: this call goes upstream only once its hold is on disk (`WriteQueue.admission`). */
   holdFirst: boolean;
   /** What the rate limiter admitted (its token estimate is corrected at settle). */

@@ -5,3 +5,4 @@ export { readBody, parseJsonObject, checkJsonDepth, exceedsJsonDepth, MAX_JSON_D
 export { SharedCredentialWatch } from './shared-credentials.js';
 export { RefusalLog } from './refusals.js';
 export { SessionConcurrency } from './concurrency.js';
+export { InFlightCalls } from './in-flight.js';

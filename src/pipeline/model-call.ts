@@ -84,7 +84,9 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
     raw = read.data;
   } catch (err) {
-    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
+    // Cut while the answer came (its caller revoked): the refusal is the answer.
+    const revoked = ctx.revokedBy;
+    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: revoked ? 'revoked' : 'upstream_error', httpStatus: revoked?.status ?? 502 });
     throw upstreamFailure(err);
   }
   let json: unknown;
@@ -201,7 +203,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     outcome = 'tool_blocked';
     upstream.body.destroy();
   } else if (terminal === null) {
-    outcome = 'stream_cut';
+    outcome = ctx.revokedBy ? 'revoked' : 'stream_cut';
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
   deps.stages.lap(ctx, 'relay');
@@ -259,10 +261,12 @@ export async function handleModelCall(
   let forwarded = false;
   let status = 200;
   let leave: (() => void) | undefined;
+  let leaveInFlight: (() => void) | undefined;
   let deadline: NodeJS.Timeout | undefined;
   try {
     await authenticate(ctx, deps);
     stages.lap(ctx, 'auth');
+    leaveInFlight = deps.inFlight.add(ctx, abort);
     leave = deps.concurrency.enter(ctx.session!.id);
     await resolve(ctx, deps);
     stages.lap(ctx, 'resolve');
@@ -307,7 +311,8 @@ export async function handleModelCall(
       if (forwarded) {
         // Forwarded but nothing came back: record the attempt, charge nothing.
         const clientGone = abort.aborted && !(abort.reason instanceof GatewayError);
-        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: clientGone ? 'client_aborted' : 'upstream_error', httpStatus: e.status })
+        const outcome = ctx.revokedBy ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
+        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: e.status })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });
@@ -325,6 +330,7 @@ export async function handleModelCall(
   } finally {
     clearTimeout(deadline);
     leave?.();
+    leaveInFlight?.();
     res.off('close', onClose);
     if (deps.requestLog) {
       deps.requestLog.info(

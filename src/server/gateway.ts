@@ -13,7 +13,7 @@ import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/inde
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
-import { authenticate, handleModelCall, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, handleModelCall, InFlightCalls, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import type { McpGateway } from '../mcp/index.js';
@@ -261,6 +261,7 @@ export class Gateway {
       maxJsonDepth: config.server.max_json_depth,
       streamMaxMs: config.server.stream_max_seconds * 1000,
       concurrency: new SessionConcurrency(config.server.max_concurrent_calls_per_session),
+      inFlight: new InFlightCalls({ revocations, directory, approvals, now, logger }),
       requestLog: config.server.log_requests ? requestLogger(logger) : null,
       answerAfter: config.storage.answer_after,
     };

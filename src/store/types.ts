@@ -205,7 +205,8 @@ export interface Usage {
 }
 
 /** `tool_blocked`: the model's answer called a tool outside the session's scope and was withheld (still charged). */
-export type UsageOutcome = 'ok' | 'upstream_error' | 'stream_cut' | 'client_aborted' | 'refused' | 'reconciled' | 'tool_blocked';
+/** `revoked`: cut in flight because its caller was revoked or suspended (what was delivered is charged). */
+export type UsageOutcome = 'ok' | 'upstream_error' | 'stream_cut' | 'client_aborted' | 'refused' | 'reconciled' | 'tool_blocked' | 'revoked';
 
 /** One metered call: the spend line that chargeback sums and investigation reads. */
 export interface UsageRecord extends Usage {

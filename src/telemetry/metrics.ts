@@ -117,7 +117,7 @@ export class Metrics {
 
   constructor() {
     const r = this.registry;
-    this.requests = new FastCounter(r, 'tollgate_requests_total', 'Model calls that reached the upstream, by outcome (ok, upstream_error, stream_cut, client_aborted, tool_blocked).');
+    this.requests = new FastCounter(r, 'tollgate_requests_total', 'Model calls that reached the upstream, by outcome (ok, upstream_error, stream_cut, client_aborted, tool_blocked, revoked).');
     this.tokens = new FastCounter(r, 'tollgate_tokens_total', 'Tokens charged: input (cached included), output (reasoning included), cached input, reasoning.');
     this.cost = new FastCounter(r, 'tollgate_cost_usd_total', 'USD charged for model calls.');
     this.denials = new FastCounter(r, 'tollgate_denials_total', 'Model calls refused with 401, 402, 403 or 429, by error code.');
