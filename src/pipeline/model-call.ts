@@ -33,6 +33,8 @@ const MAX_RESPONSE_BODY = 64 * 1024 * 1024;
  */
 function tollgateHeaders(ctx: CallContext, extra?: Record<string, string>): Record<string, string> {
   const headers: Record<string, string> = { 'x-request-id': ctx.requestId };
+  // Anthropic's clients read it from `request-id` (the SDK's `requestID`).
+  if (ctx.adapter.dialect === 'anthropic') headers['request-id'] = ctx.requestId;
   if (ctx.session) headers['x-tollgate-session'] = ctx.session.id;
   const left = ctx.remaining;
   if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(6);

@@ -3,7 +3,7 @@
 // leaves a `model.refused` event — besides the event of the decision itself where there is one
 // (`policy.decision`, `tool.denied`, `approval.requested`). Unauthenticated calls leave
 // `auth.denied` instead. An agent that keeps calling while refused could otherwise write the
-// disk full of refusals: the same refusal of one session within a second is folded into the next
+// disk full of refusals: the same refusal of one session (same API, model and code) within a second is folded into the next
 // event recorded for it (`repeats`), or into one of its own once the second has passed. A refusal
 // because the store failed is not recorded (it could not be written).
 import type { AuditLog } from '../audit/index.js';
@@ -47,10 +47,12 @@ export class RefusalLog {
     // Not when the store is what failed: the event would wait for it, and the refusal with it.
     if (!session || err.code === 'store_unavailable') return;
     const now = this.now();
-    const key = `${session.id}\u0000${err.code}`;
-    const last = this.recent.get(key);
     const api = ctx.adapter.kind;
     const model = ctx.call?.model ?? null;
+    // Only the same refusal folds: same API, model and code (a message may differ: a rate limit's
+    // names its wait; the event carries the last one's).
+    const key = `${session.id}\u0000${err.code}\u0000${api}\u0000${model ?? ''}`;
+    const last = this.recent.get(key);
     if (last && now - last.at < FOLD_MS) {
       Object.assign(last, { count: last.count + 1, session, err, api, model });
       return;

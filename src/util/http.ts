@@ -19,7 +19,11 @@ export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDiale
     return;
   }
   const headers: Record<string, string> = { ...extraHeaders, ...(e.headers ?? {}) };
-  if (requestId) headers['x-request-id'] = requestId;
+  if (requestId) {
+    headers['x-request-id'] = requestId;
+    // Anthropic's clients read the id from `request-id` (the SDK's `err.requestID`).
+    if (dialect === 'anthropic') headers['request-id'] = requestId;
+  }
   sendJson(res, e.status, errorBody(e, dialect, requestId), headers);
 }
 

@@ -64,4 +64,21 @@ describe('model.refused', () => {
     const last = (await refusals(sessionId)).at(-1)!;
     expect([last.request_id, last.data.code, last.data.repeats]).toEqual([null, 'rate_limited', 3]);
   });
+
+  it('folds only refusals of the same API, model and code: another model\'s or API\'s gets its own event', async () => {
+    const { token, sessionId } = await gw.openSession({ budget: { tokens: 10 } });
+    const prompt = 'a long enough question to pass ten tokens of budget';
+    const chat = (model: string) => raw(token, JSON.stringify({ model, messages: [{ role: 'user', content: prompt }] }));
+    const responses = await fetch(`${gw.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', input: prompt }) });
+    expect(responses.status).toBe(402);
+    expect((await chat('gpt-4o-mini')).status).toBe(402);
+    expect((await chat('gpt-4o-mini')).status).toBe(402);
+    expect((await chat('no-such-model')).status).toBe(404);
+    const events = await refusals(sessionId);
+    expect(events.map((e) => [e.data.api, e.data.model, e.data.code])).toEqual([
+      ['openai.responses', 'gpt-4o-mini', 'budget_exceeded'],
+      ['openai.chat', 'gpt-4o-mini', 'budget_exceeded'],
+      ['openai.chat', 'no-such-model', 'model_not_found'],
+    ]);
+  });
 });

@@ -39,6 +39,16 @@ describe('Anthropic messages through the gateway', () => {
     expect(s.spent.usd).toBeCloseTo(expectedUsd({ input: totalInput, cached: u.cache_read_input_tokens!, output: u.output_tokens }, PRICE), 9);
   });
 
+  it('gives Anthropic\'s clients the request id where they read it (`request-id`), on answers and on errors', async () => {
+    const { anthropic } = await client();
+    const { response, request_id } = await anthropic.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(request_id).toMatch(/^req_/);
+    expect(request_id).toBe(response.headers.get('x-request-id'));
+    const err = await anthropic.messages.create({ model: 'no-such-model', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((err as InstanceType<typeof Anthropic.APIError>).requestID).toMatch(/^req_/);
+  });
+
   it('accepts the token as a Bearer token too', async () => {
     const { anthropic, sessionId } = await client(true);
     await anthropic.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
