@@ -46,7 +46,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
     const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);
     const affordable = Math.floor(Math.min(byTokens, byUsd) / choices);
-    if (affordable < (producesOutput ? 1 : 0) || Math.min(byTokens, byUsd) < 0) {
+    if (affordable < (producesOutput ? (call.minOutputTokens ?? 1) : 0) || Math.min(byTokens, byUsd) < 0) {
       const unit = byUsd <= byTokens ? 'usd' : 'tokens';
       throw new GatewayError('budget_exceeded', `The ${left.level ?? 'session'}'s ${unit === 'usd' ? 'USD' : 'token'} budget cannot cover this call.`, {
         details: { level: left.level ?? 'session', unit, session_id: session.id },

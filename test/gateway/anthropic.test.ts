@@ -1,6 +1,7 @@
 // The Anthropic Messages API through the official `@anthropic-ai/sdk` client.
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anthropicMessages } from '../../src/providers/apis/index.js';
 import { countPromptTokens } from '../../src/providers/prompt-tokens.js';
 import { countTokens } from '../../src/providers/tokenizer.js';
 import { expectedUsd, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -47,6 +48,30 @@ describe('Anthropic messages through the gateway', () => {
     const err = await anthropic.messages.create({ model: 'no-such-model', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.NotFoundError);
     expect((err as InstanceType<typeof Anthropic.APIError>).requestID).toMatch(/^req_/);
+  });
+
+  it('extended thinking under a budget: the thinking budget is cut with the output limit, and a call that cannot afford its minimum is refused (402)', async () => {
+    const body = { model: MODEL, max_tokens: 16_000, thinking: { type: 'enabled', budget_tokens: 10_000 }, messages: [{ role: 'user', content: 'think' }] };
+    const call = anthropicMessages.parse(structuredClone(body));
+    expect(call.minOutputTokens).toBe(1025);
+    const cut = structuredClone(body) as Record<string, any>;
+    anthropicMessages.rewrite(cut, call, { upstreamModel: MODEL, maxOutputTokens: 3331 });
+    expect([cut.max_tokens, cut.thinking.budget_tokens]).toEqual([3331, 3330]);
+    const roomy = structuredClone(body) as Record<string, any>;
+    anthropicMessages.rewrite(roomy, call, { upstreamModel: MODEL, maxOutputTokens: 12_000 });
+    expect([roomy.max_tokens, roomy.thinking.budget_tokens]).toEqual([12_000, 10_000]);
+    expect(anthropicMessages.parse({ ...body, thinking: { type: 'disabled' } }).minOutputTokens).toBeUndefined();
+
+    // $4 per 1M output tokens: $0.003 pays for ~740 tokens of output, under thinking's 1,025.
+    const { token, sessionId } = await gw.openSession({ budget: { usd: 0.003 } });
+    const anthropic = new Anthropic({ apiKey: token, baseURL: gw.url, maxRetries: 0 });
+    const err = await anthropic.messages.create({ model: MODEL, max_tokens: 16_000, thinking: { type: 'enabled', budget_tokens: 10_000 }, messages: [{ role: 'user', content: 'think' }] })
+      .catch((e: unknown) => e);
+    expect((err as InstanceType<typeof Anthropic.APIError>).status).toBe(402);
+    // Without thinking, the same budget runs the call with its output cut to fit.
+    const ok = await anthropic.messages.create({ model: MODEL, max_tokens: 16_000, messages: [{ role: 'user', content: 'plain [[sim:tokens=5]]' }] }).withResponse();
+    expect(Number(ok.response.headers.get('x-tollgate-max-output-tokens'))).toBeLessThan(1025);
+    expect((await gw.session(sessionId)).spent.requests).toBe(1);
   });
 
   it('accepts the token as a Bearer token too', async () => {

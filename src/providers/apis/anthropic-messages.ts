@@ -10,6 +10,17 @@ import {
   type ApiAdapter, type CanonicalCall, type MeteredUsage, type ReturnedToolCall, type StreamMeter,
 } from './api.js';
 
+/** The least thinking budget Anthropic's API accepts. */
+const MIN_THINKING_BUDGET = 1024;
+
+/** Extended thinking's token budget, when the request enables it. */
+function thinkingBudget(body: Record<string, unknown>): number | null {
+  const thinking = body.thinking;
+  if (thinking === null || typeof thinking !== 'object') return null;
+  const t = thinking as Record<string, unknown>;
+  return t.type === 'enabled' && typeof t.budget_tokens === 'number' ? t.budget_tokens : null;
+}
+
 const messagesRequest = z.looseObject({
   model: z.string().min(1),
   messages: z.array(z.looseObject({ role: z.string() })).min(1),
@@ -125,6 +136,7 @@ export const anthropicMessages: ApiAdapter = {
       stream: req.stream === true,
       maxOutputTokens: req.max_tokens,
       choices: 1,
+      minOutputTokens: thinkingBudget(body) === null ? undefined : MIN_THINKING_BUDGET + 1,
       prompt: { system: req.system ?? undefined, messages: req.messages, tools: req.tools ?? undefined },
       tools: (req.tools ?? []).map(toolName),
     };
@@ -132,7 +144,14 @@ export const anthropicMessages: ApiAdapter = {
 
   rewrite(body, _call, change): void {
     body.model = change.upstreamModel;
-    if (change.maxOutputTokens !== null) body.max_tokens = change.maxOutputTokens;
+    if (change.maxOutputTokens !== null) {
+      body.max_tokens = change.maxOutputTokens;
+      // Thinking must stay below the output limit, or the API refuses the request (400): a limit
+      // cut to fit the budget cuts the thinking budget with it (never under its minimum: reserve
+      // refuses a call that cannot afford that, `minOutputTokens`).
+      const budget = thinkingBudget(body);
+      if (budget !== null && budget >= change.maxOutputTokens) (body.thinking as Record<string, unknown>).budget_tokens = change.maxOutputTokens - 1;
+    }
   },
 
   stripTools(body, drop): string | null {

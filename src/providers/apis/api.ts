@@ -18,6 +18,11 @@ export interface CanonicalCall {
   maxOutputTokens: number | null;
   /** How many completions the call asks for (OpenAI's `n`): the output worst case is this many times the limit. */
   choices: number;
+  /**
+   * The smallest output limit the request can still run with when a budget cuts it (Anthropic's
+   * extended thinking: its budget of at least 1,024 tokens must stay below `max_tokens`); 1 if unset.
+   */
+  minOutputTokens?: number;
   prompt: PromptParts;
   /** Tool names offered to the model (checked against the session's scope by later stages). */
   tools: string[];
