@@ -56,7 +56,8 @@ const DATA_PLANE: Record<string, ApiAdapter> = {
 };
 
 /** The error shape for a path: its API's, OpenAI's elsewhere under /v1/, else the admin API's. */
-const dialectOfPath = (path: string): ErrorDialect => DATA_PLANE[path.split('?')[0]!]?.dialect ?? (path.startsWith('/v1/') ? 'openai' : 'admin');
+const dialectOfPath = (path: string): ErrorDialect =>
+  DATA_PLANE[path.split('?')[0]!]?.dialect ?? (path.startsWith('/v1/messages/') ? 'anthropic' : path.startsWith('/v1/') ? 'openai' : 'admin');
 
 /** RFC 8414 metadata, so MCP clients that follow RFC 9728 discovery find the token endpoint. */
 function authorizationServerMetadata(base: string) {
@@ -358,7 +359,7 @@ export class Gateway {
       case '/oauth/revoke':
         return handleRevoke(req, res, this.oauth, requestId);
       case '/v1/models':
-        return this.listModels(req, res, requestId);
+        return this.listModels(req, res, requestId, null);
       case '/':
         // A browser pointed at the gateway finds the dashboard.
         if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET, HEAD' } }), 'admin', requestId);
@@ -376,31 +377,36 @@ export class Gateway {
       case '/.well-known/jwks.json':
         return sendJson(res, 200, this.admin.keys.jwks(), { 'cache-control': 'public, max-age=300' });
       default:
+        if (url.pathname.startsWith('/v1/models/')) return this.listModels(req, res, requestId, decodeURIComponent(url.pathname.slice('/v1/models/'.length)));
         return sendError(res, new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`), dialectOfPath(url.pathname), requestId);
     }
   }
 
   /**
-   * The model list, narrowed to what the calling session may use: OpenAI's shape, or
-   * Anthropic's when the client sends `anthropic-version` (as the Anthropic SDK does).
+   * The model list (`only` null), or one model of it (`GET /v1/models/{id}`), narrowed to what the
+   * calling session may use: OpenAI's shape, or Anthropic's when the client sends
+   * `anthropic-version` (as the Anthropic SDK does).
    */
-  private async listModels(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  private async listModels(req: IncomingMessage, res: ServerResponse, requestId: string, only: string | null): Promise<void> {
     const anthropic = typeof req.headers['anthropic-version'] === 'string';
     try {
+      if (req.method !== 'GET') throw new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET' } });
       const ctx = newCallContext(requestId, req, res, anthropic ? anthropicMessages : openAiChat);
       await authenticate(ctx, this.pipeline);
       const session = ctx.session!;
-      const models = session.models.map((name) => this.providers.model(name)).filter((m) => m !== undefined);
+      const models = session.models.filter((name) => only === null || name === only).map((name) => this.providers.model(name)).filter((m) => m !== undefined);
       const created = Math.floor(session.createdAt / 1000);
+      const entry = (m: (typeof models)[number]) => anthropic
+        ? { type: 'model', id: m.name, display_name: m.name, created_at: isoTime(session.createdAt) }
+        : { id: m.name, object: 'model', created, owned_by: m.provider.name };
+      if (only !== null) {
+        if (models.length === 0) throw new GatewayError('model_not_found', `The model "${only}" does not exist or this session may not use it.`, { param: 'model' });
+        return sendJson(res, 200, entry(models[0]!), { 'x-request-id': requestId, ...(anthropic ? { 'request-id': requestId } : {}) });
+      }
       const body = anthropic
-        ? {
-            data: models.map((m) => ({ type: 'model', id: m.name, display_name: m.name, created_at: isoTime(session.createdAt) })),
-            has_more: false,
-            first_id: models[0]?.name ?? null,
-            last_id: models.at(-1)?.name ?? null,
-          }
-        : { object: 'list', data: models.map((m) => ({ id: m.name, object: 'model', created, owned_by: m.provider.name })) };
-      sendJson(res, 200, body, { 'x-request-id': requestId });
+        ? { data: models.map(entry), has_more: false, first_id: models[0]?.name ?? null, last_id: models.at(-1)?.name ?? null }
+        : { object: 'list', data: models.map(entry) };
+      sendJson(res, 200, body, { 'x-request-id': requestId, ...(anthropic ? { 'request-id': requestId } : {}) });
     } catch (err) {
       // The refusal's audit event is durable before the answer goes out.
       await this.audit.refusalDurable(requestId);

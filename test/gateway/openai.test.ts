@@ -1,4 +1,5 @@
 // The data plane through the official `openai` client, against the simulated provider.
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countPromptTokens } from '../../src/providers/prompt-tokens.js';
@@ -23,6 +24,24 @@ async function client(input: Record<string, unknown> = {}) {
 }
 
 describe('OpenAI chat completions through the gateway', () => {
+  it('lists the session\'s models and retrieves one (models.list, models.retrieve); another is 404 in the caller\'s shape', async () => {
+    const { openai } = await client({ models: ['gpt-4o-mini'] });
+    expect((await openai.models.list()).data.map((m) => m.id)).toEqual(['gpt-4o-mini']);
+    expect(await openai.models.retrieve('gpt-4o-mini')).toMatchObject({ id: 'gpt-4o-mini', object: 'model', owned_by: 'sim' });
+    const err = await openai.models.retrieve('gpt-4o').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_found');
+    const { token } = await gw.openSession({ models: ['claude-3-5-haiku-latest'] });
+    const anthropic = new Anthropic({ apiKey: token, baseURL: gw.url, maxRetries: 0 });
+    expect(await anthropic.models.retrieve('claude-3-5-haiku-latest')).toMatchObject({ type: 'model', id: 'claude-3-5-haiku-latest' });
+    const missing = await anthropic.models.retrieve('gpt-4o-mini').catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
+    // An Anthropic route the gateway does not serve answers in Anthropic's shape.
+    const countTokens = await anthropic.messages.countTokens({ model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect(countTokens).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((countTokens as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+  });
+
   it('forwards a plain call and charges exactly the usage the upstream reported', async () => {
     const { openai, sessionId } = await client();
     const messages = [{ role: 'user' as const, content: 'Say something about budgets.' }];
