@@ -132,10 +132,11 @@ secret
   .action(run(async () => (await import('./commands/agent.js')).secretList));
 secret
   .command('revoke')
-  .description('revoke one secret (the agent\'s others keep working)')
+  .description('revoke one secret (the agent\'s others keep working; sessions it opened too, unless --end-sessions)')
   .argument('<agent>', 'agent id or name')
   .argument('<secret-id>', 'the secret\'s id (cred_…)')
   .option('--reason <text>', 'why (kept in the audit log)')
+  .option('--end-sessions', 'after a leak: also end every live session of the agent, which the secret may have opened')
   .action(run(async () => (await import('./commands/agent.js')).secretRevoke));
 
 const session = program.command('session').description('sessions (one task, one budget, one token)');

@@ -143,6 +143,9 @@ async function sessionTree(deps: AdminDeps, id: string) {
 }
 
 const reasonBody = z.strictObject({ reason: z.string().max(500).optional() });
+const secretRevokeBody = reasonBody.extend({
+  end_sessions: z.boolean().optional().describe('Also end every active or suspended session of the agent (and their delegated sessions).'),
+});
 
 async function setAgentStatus(deps: AdminDeps, id: string, status: 'active' | 'suspended' | 'revoked', by: Actor) {
   const { agent, ended } = await deps.sessions.setAgentStatus(id, status, by);
@@ -312,14 +315,19 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     },
   },
   {
-    method: 'POST', path: '/admin/v1/agents/{id}/secrets/{secret}/revoke', tag: 'credentials', summary: 'Revoke one client secret', body: reasonBody,
+    method: 'POST', path: '/admin/v1/agents/{id}/secrets/{secret}/revoke', tag: 'credentials',
+    summary: 'Revoke one client secret; with end_sessions, also end every live session of the agent (a leaked secret may have opened any)',
+    body: secretRevokeBody,
     handle: async (i, d) => {
       const agent = await found(d.store.getAgent(i.params.id!), 'agent', i.params.id!);
       const credential = await d.store.getCredential(i.params.secret!);
       if (!credential || credential.agentId !== agent.id) throw new GatewayError('not_found', `secret "${i.params.secret}" does not exist for this agent`);
       const revoked = (await d.store.revokeCredential(credential.id, d.now()))!;
-      await d.audit.record({ ...i.by, type: 'credential.revoked', agentId: agent.id, teamId: agent.teamId, data: { credential: credential.id, reason: i.by.reason ?? null } });
-      return credentialView(revoked, d.now());
+      // Sessions do not record the secret that opened them: after a leak, every live session of
+      // the agent is suspect. Ended first, so the event below names them.
+      const ended = (i.body as z.infer<typeof secretRevokeBody>).end_sessions ? await d.sessions.endAgentSessions(agent.id, i.by) : [];
+      await d.audit.record({ ...i.by, type: 'credential.revoked', agentId: agent.id, teamId: agent.teamId, data: { credential: credential.id, reason: i.by.reason ?? null, sessions_ended: ended } });
+      return { ...credentialView(revoked, d.now()), sessions_ended: ended };
     },
   },
   {

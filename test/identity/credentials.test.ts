@@ -122,6 +122,33 @@ describe('suspension, revocation and closing', () => {
     expect(events).toEqual(expect.arrayContaining(['agent.suspended', 'agent.resumed']));
   });
 
+  it('revoking a secret keeps the sessions it opened (rotation); with end_sessions, a leak\'s revocation ends them and refuses their tokens', async () => {
+    await gw.admin('POST', '/admin/v1/agents', { name: 'leaky', team: 'demo', profile: 'assistant' });
+    const issue = async () => (await gw.admin('POST', '/admin/v1/agents/leaky/secrets', {})).body;
+    const sessionFrom = async (secret: { client_id: string; client_secret: string }) =>
+      (await tokenRequest(gw.url, { grant_type: 'client_credentials', task: 't' }, basic(secret.client_id, secret.client_secret))).body as { access_token: string; session_id: string };
+    const call = (token: string) => new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 }).chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).then(() => 200, (e: InstanceType<typeof OpenAI.APIError>) => e.status);
+
+    const rotated = await issue();
+    const kept = await sessionFrom(rotated);
+    const plain = await gw.admin('POST', `/admin/v1/agents/leaky/secrets/${rotated.id}/revoke`, { reason: 'rotation' });
+    expect(plain.body).toMatchObject({ status: 'revoked', sessions_ended: [] });
+    expect(await call(kept.access_token)).toBe(200);
+
+    const leaked = await issue();
+    const suspect = await sessionFrom(leaked);
+    const res = await gw.admin('POST', `/admin/v1/agents/leaky/secrets/${leaked.id}/revoke`, { reason: 'leaked', end_sessions: true });
+    expect(res.status).toBe(200);
+    expect(res.body.sessions_ended.sort()).toEqual([kept.session_id, suspect.session_id].sort());
+    expect(await call(suspect.access_token)).toBe(401);
+    const refresh = await tokenRequest(gw.url, { grant_type: TOKEN_EXCHANGE, subject_token: suspect.access_token, subject_token_type: ACCESS_TOKEN });
+    expect(refresh.body.error).toBe('invalid_grant');
+    const [event] = (await gw.admin('GET', '/admin/v1/audit/events?agent=leaky&type=credential.revoked')).body.data;
+    expect(event.data).toMatchObject({ credential: leaked.id, reason: 'leaked' });
+    expect(event.data.sessions_ended).toHaveLength(2);
+  });
+
   it('revoking an agent ends its sessions at once and for good', async () => {
     await gw.admin('POST', '/admin/v1/agents', { name: 'doomed', team: 'demo', profile: 'assistant' });
     const one = await gw.openSession({ agent: 'doomed' });

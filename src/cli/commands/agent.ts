@@ -63,8 +63,14 @@ export async function secretList(opts: Record<string, unknown>, args: string[]):
 }
 
 export async function secretRevoke(opts: Record<string, unknown>, args: string[]): Promise<void> {
-  const secret = await new AdminClient(opts).post<Secret>(`${secretsPath(args[0]!)}/${encodeURIComponent(args[1]!)}/revoke`, reason(opts));
-  output(opts, secret, () => printFields([['id', secret.id], ['client_id', secret.client_id], ['status', secret.status], ['revoked', secret.revoked_at]]));
+  const body = { ...reason(opts), ...(opts.endSessions ? { end_sessions: true } : {}) };
+  const secret = await new AdminClient(opts).post<Secret & { sessions_ended: string[] }>(`${secretsPath(args[0]!)}/${encodeURIComponent(args[1]!)}/revoke`, body);
+  output(opts, secret, () =>
+    printFields([
+      ['id', secret.id], ['client_id', secret.client_id], ['status', secret.status], ['revoked', secret.revoked_at],
+      ['sessions ended', secret.sessions_ended.length ? secret.sessions_ended.join(', ') : 'none'],
+    ]),
+  );
 }
 
 /** suspend, resume or revoke: the agent's new status and the sessions that ended with it. */
