@@ -82,7 +82,9 @@ export class ApprovalService {
     return creating;
   }
 
-  private async create(session: Session, context: Record<string, unknown>, requestId: string | null, kind: Approval['kind'] = 'budget'): Promise<Approval> {
+  private async create(session: Session, given: Record<string, unknown>, requestId: string | null, kind: Approval['kind'] = 'budget'): Promise<Approval> {
+    // Whoever decides sees which task, and which chain of agents, is asking.
+    const context = { task: session.task, chain: session.chain, ...given };
     const approval: Approval = {
       id: newId('apr'), kind, consumedAt: null, sessionId: session.id, agentId: session.agentId, teamId: session.teamId, status: 'pending', createdAt: this.now(),
       decidedAt: null, decidedBy: null, reason: null, extraBudget: { tokens: null, usdNano: null }, context,

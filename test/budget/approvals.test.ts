@@ -72,6 +72,8 @@ describe('soft mode and step-up approval', () => {
     for (const r of burst) expect((r as ApiError).error).toMatchObject({ code: 'approval_required', approval_id: (first.error as { approval_id: string }).approval_id });
     const pending = (await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${sessionId}`)).body.data;
     expect(pending).toHaveLength(1);
+    // Whoever decides sees the task and the chain of agents asking, as for a tool approval.
+    expect(pending[0].context).toMatchObject({ task: 'test', chain: [expect.any(String)] });
     const spentAtGate = (await gw.session(sessionId)).spent.usd;
     expect(spentAtGate).toBeLessThanOrEqual(0.5 * 0.0002 + 1e-12);
 
