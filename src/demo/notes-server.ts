@@ -23,8 +23,7 @@ export function createDemoNotesServer(): McpServer {
     return text(`saved ${name}`);
   });
   server.registerTool('delete_note', { description: 'Delete a note', inputSchema: { name: z.string() }, annotations: { destructiveHint: true } }, ({ name }) => {
-    notes.delete(name);
-    return text(`deleted ${name}`);
+    return notes.delete(name) ? text(`deleted ${name}`) : text(`no note "${name}"`, true);
   });
   server.registerResource('welcome', 'note://welcome', { mimeType: 'text/plain' }, (uri) => ({ contents: [{ uri: uri.href, text: notes.get('welcome') ?? '' }] }));
   return server;
