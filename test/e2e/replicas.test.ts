@@ -166,8 +166,18 @@ async function ledgerOf(schema: string, sessionId: string) {
     const [onB, onC] = [b!, c!].map((p) => client(p.url, second.token as string));
     expect((await call(onB!, 'warm [[sim:tokens=5]]')).status).toBe(200);
     expect((await call(onC!, 'warm [[sim:tokens=5]]')).status).toBe(200);
+    // A stream of that session in flight on B: the revocation on A cuts it too (the change feed).
+    const streamOnB = fetch(`${b!.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${second.token as string}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, max_tokens: 300, messages: [{ role: 'user', content: 'slow [[sim:tokens=300]] [[sim:tokens_per_second=50]]' }] }),
+    }).then(async (res) => ({ text: await res.text(), endedAt: performance.now() }));
+    await new Promise((r) => setTimeout(r, 300));
     const revokedAt = performance.now();
     await admin(a!.url, 'POST', `/admin/v1/sessions/${second.session.id}/revoke`, { reason: 'test' });
+    const cut = await streamOnB;
+    expect(cut.endedAt - revokedAt).toBeLessThan(2_000);
+    expect(cut.text).toContain('session_inactive');
+    expect(cut.text).not.toContain('[DONE]');
     const refusedWithin = async (c2: OpenAI) => {
       for (;;) {
         const r = await call(c2, 'after revoke [[sim:tokens=5]]');
