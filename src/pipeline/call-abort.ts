@@ -3,11 +3,22 @@
 // EventEmitter costs ~0.2 µs per call where an AbortController with its listener costs ~3 µs,
 // and every call makes one.
 import { EventEmitter } from 'node:events';
+import type { GatewayError } from '../errors/index.js';
 
 export class CallAbort extends EventEmitter {
   aborted = false;
   /** Why the call was stopped: a GatewayError when the gateway cut it, else the client left. */
   reason: Error | undefined = undefined;
+
+  /** Set when the call was cut because its caller was revoked (`InFlightCalls`). */
+  revokedBy: GatewayError | null = null;
+
+  /** Cuts the call because its caller lost its standing. */
+  revoke(err: GatewayError): void {
+    if (this.aborted) return;
+    this.revokedBy = err;
+    this.abort(err);
+  }
 
   abort(reason: Error = new Error('The client closed the connection.')): void {
     if (this.aborted) return;

@@ -14,7 +14,7 @@ import type { SharedCredentialWatch } from './shared-credentials.js';
 import type { RefusalLog } from './refusals.js';
 import type { SessionConcurrency } from './concurrency.js';
 import type { InFlightCalls } from './in-flight.js';
-import type { GatewayError } from '../errors/index.js';
+import { CallAbort } from './call-abort.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
 import type { StageTimes, Telemetry } from '../telemetry/index.js';
 
@@ -104,8 +104,8 @@ export interface CallContext {
   holdDurable?: Promise<boolean>;
   /** The session the verified token named, whether or not it may call (telemetry labels a refusal with it). */
   tokenSession?: Session;
-  /** Why the call was cut while in flight: its caller lost its standing (`InFlightCalls`). */
-  revokedBy?: GatewayError;
+  /** What stops the call's upstream request: the client leaving, a deadline, a revocation. */
+  abort: CallAbort;
   /** The store failed its last write: this call goes upstream only once its hold is on disk (`WriteQueue.admission`). */
   holdFirst: boolean;
   /** What the rate limiter admitted (its token estimate is corrected at settle). */
@@ -141,7 +141,7 @@ export interface CallContext {
  */
 export function newCallContext(requestId: string, req: IncomingMessage, res: ServerResponse, adapter: ApiAdapter): CallContext {
   return {
-    requestId, startedAt: performance.now(), req, res, adapter,
+    requestId, startedAt: performance.now(), req, res, adapter, abort: new CallAbort(),
     claims: undefined, session: undefined, agent: undefined, policy: undefined, profile: undefined,
     body: undefined, call: undefined, promptUpperBound: undefined, route: undefined,
     reservation: undefined, heldPromptTokens: undefined, usageId: undefined, holdDurable: undefined, tokenSession: undefined, holdFirst: false,

@@ -11,7 +11,6 @@ import { sendError } from '../util/http.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
-import { CallAbort } from './call-abort.js';
 import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
 import { forwardWithFallbacks } from './fallback.js';
 import { readErrorBody, upstreamFailure, type UpstreamResponse } from './forward.js';
@@ -87,7 +86,7 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     raw = read.data;
   } catch (err) {
     // Cut while the answer came (its caller revoked): the refusal is the answer.
-    const revoked = ctx.revokedBy;
+    const revoked = ctx.abort.revokedBy;
     await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: revoked ? 'revoked' : 'upstream_error', httpStatus: revoked?.status ?? 502 });
     throw upstreamFailure(err);
   }
@@ -205,7 +204,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     outcome = 'tool_blocked';
     upstream.body.destroy();
   } else if (terminal === null) {
-    outcome = ctx.revokedBy ? 'revoked' : 'stream_cut';
+    outcome = ctx.abort.revokedBy ? 'revoked' : 'stream_cut';
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
   deps.stages.lap(ctx, 'relay');
@@ -255,7 +254,7 @@ export async function handleModelCall(
   const ctx = newCallContext(requestId, req, res, adapter);
   deps.stages.start(ctx);
   const { stages } = deps;
-  const abort = new CallAbort();
+  const { abort } = ctx;
   const onClose = () => {
     if (!res.writableFinished) abort.abort();
   };
@@ -268,7 +267,7 @@ export async function handleModelCall(
   try {
     await authenticate(ctx, deps);
     stages.lap(ctx, 'auth');
-    leaveInFlight = deps.inFlight.add(ctx, abort);
+    leaveInFlight = deps.inFlight.add(ctx);
     leave = deps.concurrency.enter(ctx.session!.id);
     await resolve(ctx, deps);
     stages.lap(ctx, 'resolve');
@@ -313,7 +312,7 @@ export async function handleModelCall(
       if (forwarded) {
         // Forwarded but nothing came back: record the attempt, charge nothing.
         const clientGone = abort.aborted && !(abort.reason instanceof GatewayError);
-        const outcome = ctx.revokedBy ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
+        const outcome = abort.revokedBy ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
         await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: e.status })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
