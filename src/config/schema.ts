@@ -62,8 +62,8 @@ export const modelSchema = z.strictObject({
     .describe('Largest output the model can produce; bounds reservations when a request sets no limit.'),
   context_window: z.number().int().positive().optional()
     .describe('Tokens the model takes in and writes in one call (default: the price catalog\'s figure, else 1,000,000). Bounds the hold of a prompt carrying files, PDFs or audio, whose tokens cannot be counted before the call, and of any output.'),
-  max_image_tokens: z.number().int().positive().default(4096)
-    .describe('The most one image in a prompt can cost (its tokens depend on its size); each image is held at this.'),
+  max_image_tokens: z.number().int().positive().optional()
+    .describe('The most one image in a prompt can cost (its tokens depend on its size); each image is held at this. Default: 48,200 for gpt-4o-mini (its images count ~33× gpt-4o\'s tokens), else 8,192.'),
 });
 
 export const periodBudgetSchema = z.strictObject({

@@ -5,7 +5,7 @@ import type { Agent, Profile, Session, Store, Team } from '../store/index.js';
 
 const LIMIT = 100_000;
 
-/** What changed: an entry of one kind (its id, or the agent's name), or everything (`id` null, a resync). */
+/** What changed: an entry of one kind (its id, or the agent's name), or everything (`id` null, a resync: told once). */
 export type DirectoryChange = { kind: 'session' | 'agent' | 'team' | 'profile'; id: string | null };
 
 class Cache<T> {
@@ -46,9 +46,9 @@ class Cache<T> {
     this.changed(id);
   }
 
+  /** Drops every entry without telling anyone (`Directory.clear` tells once for all). */
   clear(): void {
     this.entries.clear();
-    this.changed(null);
   }
 
 }
@@ -79,6 +79,7 @@ export class Directory {
   /** Drops everything cached (a resync: the next use reads the store). */
   clear(): void {
     for (const cache of [this.sessions, this.agents, this.teams, this.profiles]) cache.clear();
+    for (const listener of this.listeners) listener({ kind: 'session', id: null });
   }
 
 }

@@ -65,7 +65,10 @@ export async function callerStanding(
     const [pending] = await deps.approvals.pendingResume(session.id);
     throw new GatewayError('session_suspended', undefined, { details: { session_id: session.id, approval_id: pending?.id ?? null } });
   }
-  if (session.status !== 'active') throw new GatewayError('session_inactive', `The session is ${session.status}.`);
+  // Past its expiry the gateway closes a session (`endExpired`): for a call already running, that
+  // is an expiry, not a revocation.
+  const expiredWhileRunning = !starting && session.status === 'closed' && session.expiresAt <= deps.now();
+  if (session.status !== 'active' && !expiredWhileRunning) throw new GatewayError('session_inactive', `The session is ${session.status}.`);
   if (starting && session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);

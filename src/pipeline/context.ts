@@ -57,7 +57,7 @@ export interface PipelineDeps {
   /** Calls in flight per session, against `server.max_concurrent_calls_per_session`. */
   concurrency: SessionConcurrency;
   /** Calls in flight, cut when their caller is revoked. */
-  inFlight: InFlightCalls;
+  runningCalls: InFlightCalls;
   /** Where the one line per request goes (`server.log_requests`), or null for none. */
   requestLog: Logger | null;
   /**

@@ -1,7 +1,7 @@
 // Stage 7 — meter: the usage of a call, as the upstream reported it, or — when it reported none
 // (cut stream, broken answer) — counted from what was actually delivered, and marked estimated.
 import type { CanonicalCall, MeteredUsage } from '../providers/apis/index.js';
-import { countPromptTokens } from '../providers/prompt-tokens.js';
+import { countPromptTokens, hasUncountedInput } from '../providers/prompt-tokens.js';
 import type { Tokenizer } from '../providers/tokenizer.js';
 import type { Usage } from '../store/index.js';
 
@@ -14,11 +14,15 @@ export const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, 
 
 /**
  * `reported`: what the upstream said (maybe partial); `deliveredText`: the output the client
- * received, for when the upstream never said how much it was.
+ * received, for when the upstream never said how much it was; `heldPrompt`: the prompt tokens the
+ * call's hold took — charged instead of the count when the prompt carries media or stored context,
+ * which the provider bills in full but no count here can see.
  */
-export function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, deliveredText: () => string): Metered {
+export function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, deliveredText: () => string, heldPrompt?: number): Metered {
   if (reported?.complete) return { usage: reported.usage, estimated: false };
   const outputTokens = tokenizer.count(deliveredText());
   if (reported) return { usage: { ...reported.usage, outputTokens: Math.max(reported.usage.outputTokens, outputTokens) }, estimated: true };
-  return { usage: { ...NO_USAGE, inputTokens: countPromptTokens(call.prompt, tokenizer.count), outputTokens }, estimated: true };
+  const counted = countPromptTokens(call.prompt, tokenizer.count);
+  const inputTokens = heldPrompt !== undefined && hasUncountedInput(call.prompt) ? Math.max(counted, heldPrompt) : counted;
+  return { usage: { ...NO_USAGE, inputTokens, outputTokens }, estimated: true };
 }

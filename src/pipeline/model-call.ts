@@ -97,11 +97,17 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
     throw new GatewayError('upstream_bad_response');
   }
-  const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json));
+  const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json), ctx.heldPromptTokens);
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   deps.stages.lap(ctx, 'relay');
+  const revoked = ctx.abort.revokedBy;
+  if (revoked) {
+    // Its caller was revoked while the answer came in: charged, and the refusal is the answer.
+    await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'revoked', httpStatus: revoked.status, output: () => ctx.adapter.responseText(json) }, () => undefined);
+    throw revoked;
+  }
   if (blocked) {
     // The refusal is the answer: sent by the caller once this settles (and its events are durable).
     await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) }, () => undefined);
@@ -206,7 +212,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   } else if (terminal === null) {
     outcome = ctx.abort.revokedBy ? 'revoked' : 'stream_cut';
   }
-  const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText());
+  const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText(), ctx.heldPromptTokens);
   deps.stages.lap(ctx, 'relay');
   await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() }, () => {
     clearTimeout(headersAlone);
@@ -267,7 +273,7 @@ export async function handleModelCall(
   try {
     await authenticate(ctx, deps);
     stages.lap(ctx, 'auth');
-    leaveInFlight = deps.inFlight.add(ctx);
+    leaveInFlight = deps.runningCalls.add(ctx);
     leave = deps.concurrency.enter(ctx.session!.id);
     await resolve(ctx, deps);
     stages.lap(ctx, 'resolve');

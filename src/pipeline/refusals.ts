@@ -50,8 +50,9 @@ export class RefusalLog {
     const api = ctx.adapter.kind;
     const model = ctx.call?.model ?? null;
     // Only the same refusal folds: same API, model and code (a message may differ: a rate limit's
-    // names its wait; the event carries the last one's).
-    const key = `${session.id}\u0000${err.code}\u0000${api}\u0000${model ?? ''}`;
+    // names its wait; the event carries the last one's). The model as configured: names no route
+    // knows fold together, or an agent sending a new one each time would write an event each time.
+    const key = `${session.id}\u0000${err.code}\u0000${api}\u0000${ctx.route?.name ?? ''}`;
     const last = this.recent.get(key);
     if (last && now - last.at < FOLD_MS) {
       Object.assign(last, { count: last.count + 1, session, err, api, model });

@@ -28,6 +28,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   const requested = producesOutput ? call.maxOutputTokens : 0;
   // No model writes more than its context window, whatever the request asks for.
   let perChoice = Math.min(requested ?? route.maxOutputTokens, route.limits.contextWindow);
+  ctx.clamped = requested !== null && perChoice < requested;
 
   const limited = left.tokens !== null || left.usdNano !== null;
   const fits = (prompt: number, out: number) =>

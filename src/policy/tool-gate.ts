@@ -236,7 +236,7 @@ export class ToolGate {
     if (approval?.status === 'denied') throw new GatewayError('tool_approval_denied', `A human denied this call of "${id}".`, { details: { approval_id: approval.id } });
     if (approval?.status !== 'pending') {
       approval = await approvals.requestTool(check.session, {
-        tool: id, arguments: check.arguments ?? {}, arguments_sha256: hash, agent: check.agent.name, chain: check.session.chain, task: check.session.task, request_id: check.requestId,
+        tool: id, arguments: check.arguments ?? {}, arguments_sha256: hash, agent: check.agent.name, request_id: check.requestId,
       }, check.requestId);
     }
     const holdMs = (check.session.enforcement ?? profile?.enforcement)?.holdSeconds ?? 0;

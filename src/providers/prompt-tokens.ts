@@ -21,8 +21,9 @@ export function contentText(content: unknown): string {
     if (typeof part.text === 'string') out += part.text;
     if (part.content !== undefined) out += contentText(part.content);
     if (typeof part.arguments === 'string') out += part.arguments;
-    // Tool results in the Responses API (`function_call_output`) and custom tool inputs.
+    // Tool results in the Responses API (`function_call_output`: text, or a list of parts) and custom tool inputs.
     if (typeof part.output === 'string') out += part.output;
+    else if (Array.isArray(part.output)) out += contentText(part.output);
     if (typeof part.input === 'string') out += part.input;
     if (part.input !== undefined && typeof part.input === 'object') out += JSON.stringify(part.input);
     if (part.function !== undefined) out += contentText(part.function);
@@ -43,6 +44,11 @@ export interface PromptParts {
   system?: unknown;
   /** The message list (each with a `content`, and maybe `tool_calls`). */
   messages: unknown[];
+  /**
+   * The provider adds context the request does not carry (the Responses API's
+   * `previous_response_id`, `conversation`, a stored `prompt`): billed, but not countable here.
+   */
+  storedContext?: boolean;
   /** Tool definitions offered to the model; counted as their JSON text. */
   tools?: unknown[];
 }
@@ -53,13 +59,16 @@ export interface PromptParts {
  * it — none can be counted from the request without decoding the media.
  */
 export interface MediaCount {
-  /** `image_url` (OpenAI chat), `input_image` (Responses), `image` (Anthropic). */
+  /** `image_url` (OpenAI chat), `input_image` and `computer_screenshot` (Responses), `image` (Anthropic). */
   images: number;
-  /** Files, PDFs and audio: `file`, `input_file`, `input_audio`, Anthropic's `document` (but text documents). */
+  /**
+   * Files, PDFs and audio: `file`, `input_file`, `input_audio`, Anthropic's `document` (but text
+   * documents), an earlier audio answer (`audio: {id}` on an assistant message).
+   */
   unsized: number;
 }
 
-const IMAGE_PARTS = new Set(['image_url', 'input_image', 'image']);
+const IMAGE_PARTS = new Set(['image_url', 'input_image', 'image', 'computer_screenshot']);
 const UNSIZED_PARTS = new Set(['file', 'input_file', 'input_audio', 'document']);
 
 /** Adds the media parts of `content` (a message, a list of parts, a tool result) to `into`. */
@@ -72,9 +81,13 @@ export function mediaIn(content: unknown, into: MediaCount): MediaCount {
       if (IMAGE_PARTS.has(part.type)) into.images++;
       else if (UNSIZED_PARTS.has(part.type) && !isTextDocument(part)) into.unsized++;
     }
-    // Images inside a tool result (Anthropic's `tool_result` content, the Responses API's `output` list).
+    // An assistant's earlier audio answer is sent back by id and billed as audio input.
+    if (part.audio !== null && typeof part.audio === 'object') into.unsized++;
+    // Media inside a tool result (Anthropic's `tool_result` content, the Responses API's `output`,
+    // a list or one screenshot) and inside a document given as content blocks.
     if (typeof part.content === 'object') mediaIn(part.content, into);
-    if (Array.isArray(part.output)) mediaIn(part.output, into);
+    if (typeof part.output === 'object') mediaIn(part.output, into);
+    if (part.type === 'document' && typeof part.source === 'object' && part.source !== null) mediaIn((part.source as { content?: unknown }).content, into);
   }
   return into;
 }
@@ -93,12 +106,15 @@ export const IMAGE_TOKENS = 765;
 export const UNSIZED_MEDIA_TOKENS = 1500;
 
 /**
- * The most one image can cost at the providers Tollgate speaks to (2026): OpenAI ≤ ~3,800 (1,536
- * patches at its dearest multiplier; ≤ 1,445 by tiles), Anthropic ≤ ~1,600 (an image is scaled to
- * ≤ 1.15 megapixels), Gemini ≤ 1,120 per image at its highest media resolution. A model's
- * `max_image_tokens` overrides it.
+ * The most one image can cost, by model: OpenAI's `gpt-4o-mini` counts an image as 2,833 tokens
+ * plus 5,667 per 512-pixel tile (priced like gpt-4o's), up to 48,169 for the 8 tiles of a
+ * 2048 × 768 image at high detail; elsewhere (2026) OpenAI ≤ ~3,800 (1,536 patches at its dearest
+ * multiplier; ≤ 1,445 by tiles), Anthropic ≤ ~1,600 (an image is scaled to ≤ 1.15 megapixels),
+ * Gemini ≤ ~4,100 (16 tiles of 258 for a 3,072-pixel image). A model's `max_image_tokens` overrides it.
  */
-export const MAX_IMAGE_TOKENS = 4096;
+export function defaultMaxImageTokens(model: string): number {
+  return /(^|\/)gpt-4o-mini/.test(model) ? 48_200 : 8_192;
+}
 
 /** Bounds for `promptTokensUpperBound`: what the model can take, and what one image can cost it. */
 export interface PromptLimits {
@@ -131,6 +147,12 @@ function mediaOf(parts: PromptParts): MediaCount {
   return mediaIn(parts.messages, { images: 0, unsized: 0 });
 }
 
+/** True when the prompt carries what only the provider can count: media, or context it keeps. */
+export function hasUncountedInput(parts: PromptParts): boolean {
+  const media = mediaOf(parts);
+  return media.images + media.unsized > 0 || parts.storedContext === true;
+}
+
 /**
  * Prompt tokens under the shared convention: the text exact for `count`'s tokenizer (o200k_base
  * by default), media parts as `IMAGE_TOKENS` and `UNSIZED_MEDIA_TOKENS` each.
@@ -142,11 +164,13 @@ export function countPromptTokens(parts: PromptParts, count: (text: string) => n
 
 /**
  * The most the prompt can be billed, for holds: its text counted by `count` (by default a cheap
- * upper bound, no tokenization), each image at its most, and — when it carries a file, a PDF or
- * audio, whose tokens nothing here can bound — the whole context window. Never past the window.
+ * upper bound, no tokenization) and each image at its most — and, when it carries a file, a PDF or
+ * audio, or context the provider keeps (`storedContext`), whose tokens nothing here can bound, at
+ * least the whole context window. (Text is not capped by the window: a request can raise it, as
+ * Anthropic's 1M-context beta does, and an embeddings window is per input.)
  */
 export function promptTokensUpperBound(parts: PromptParts, limits: PromptLimits, count: (text: string) => number = tokenUpperBound): number {
   const media = mediaOf(parts);
-  if (media.unsized > 0) return limits.contextWindow;
-  return Math.min(limits.contextWindow, textTokens(parts, count) + media.images * limits.maxImageTokens);
+  const known = textTokens(parts, count) + media.images * limits.maxImageTokens;
+  return media.unsized > 0 || parts.storedContext ? Math.max(known, limits.contextWindow) : known;
 }

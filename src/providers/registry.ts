@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import type { Config, ProviderConfig } from '../config/index.js';
 import type { ApiKind } from './apis/index.js';
 import { catalogContextWindow, catalogPrice } from './catalog.js';
-import type { PromptLimits } from './prompt-tokens.js';
+import { defaultMaxImageTokens, type PromptLimits } from './prompt-tokens.js';
 import { mergePrice, UNPRICED, type Price } from './pricing.js';
 import { tokenizerFor, type Tokenizer } from './tokenizer.js';
 import { createSimulatedProvider, type SimulatedProvider } from './simulated/index.js';
@@ -233,7 +233,7 @@ export class ProviderRegistry {
         maxOutputTokens: m.max_output_tokens,
         limits: {
           contextWindow: m.context_window ?? catalogContextWindow(catalogName(m), provider.catalogProviders) ?? DEFAULT_CONTEXT_WINDOW,
-          maxImageTokens: m.max_image_tokens,
+          maxImageTokens: m.max_image_tokens ?? defaultMaxImageTokens(catalogName(m)),
         },
         fallbacks: [],
         tokenizer: tokenizerFor(catalogName(m)),

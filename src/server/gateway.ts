@@ -21,7 +21,7 @@ import { MCP_METADATA_PATH, MCP_PATH } from '../mcp/paths.js';
 import { ProviderRegistry } from '../providers/registry.js';
 import { isSqliteOutage, openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
-import { answerClientError, baseUrl, sendError, sendJson } from '../util/http.js';
+import { answerClientError, baseUrl, requestIdHeaders, sendError, sendJson } from '../util/http.js';
 import { createLogger, requestLogger, type Logger } from '../util/logger.js';
 import { VERSION } from '../version.js';
 import { handleAdmin, type AdminDeps } from './admin.js';
@@ -58,6 +58,15 @@ const DATA_PLANE: Record<string, ApiAdapter> = {
 /** The error shape for a path: its API's, OpenAI's elsewhere under /v1/, else the admin API's. */
 const dialectOfPath = (path: string): ErrorDialect =>
   DATA_PLANE[path.split('?')[0]!]?.dialect ?? (path.startsWith('/v1/messages/') ? 'anthropic' : path.startsWith('/v1/') ? 'openai' : 'admin');
+
+/** A path segment decoded, or null when it is not valid percent-encoding. */
+function decodedOrNull(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
 
 /** RFC 8414 metadata, so MCP clients that follow RFC 9728 discovery find the token endpoint. */
 function authorizationServerMetadata(base: string) {
@@ -262,7 +271,7 @@ export class Gateway {
       maxJsonDepth: config.server.max_json_depth,
       streamMaxMs: config.server.stream_max_seconds * 1000,
       concurrency: new SessionConcurrency(config.server.max_concurrent_calls_per_session),
-      inFlight: new InFlightCalls({ revocations, directory, approvals, now, logger }),
+      runningCalls: new InFlightCalls({ revocations, directory, approvals, now, logger }),
       requestLog: config.server.log_requests ? requestLogger(logger) : null,
       answerAfter: config.storage.answer_after,
     };
@@ -359,7 +368,7 @@ export class Gateway {
       case '/oauth/revoke':
         return handleRevoke(req, res, this.oauth, requestId);
       case '/v1/models':
-        return this.listModels(req, res, requestId, null);
+        return this.models(req, res, requestId, null);
       case '/':
         // A browser pointed at the gateway finds the dashboard.
         if (req.method !== 'GET' && req.method !== 'HEAD') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET, HEAD' } }), 'admin', requestId);
@@ -377,7 +386,7 @@ export class Gateway {
       case '/.well-known/jwks.json':
         return sendJson(res, 200, this.admin.keys.jwks(), { 'cache-control': 'public, max-age=300' });
       default:
-        if (url.pathname.startsWith('/v1/models/')) return this.listModels(req, res, requestId, decodeURIComponent(url.pathname.slice('/v1/models/'.length)));
+        if (url.pathname.startsWith('/v1/models/')) return this.models(req, res, requestId, decodedOrNull(url.pathname.slice('/v1/models/'.length)) ?? '');
         return sendError(res, new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`), dialectOfPath(url.pathname), requestId);
     }
   }
@@ -387,7 +396,7 @@ export class Gateway {
    * calling session may use: OpenAI's shape, or Anthropic's when the client sends
    * `anthropic-version` (as the Anthropic SDK does).
    */
-  private async listModels(req: IncomingMessage, res: ServerResponse, requestId: string, only: string | null): Promise<void> {
+  private async models(req: IncomingMessage, res: ServerResponse, requestId: string, only: string | null): Promise<void> {
     const anthropic = typeof req.headers['anthropic-version'] === 'string';
     try {
       if (req.method !== 'GET') throw new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET' } });
@@ -401,12 +410,12 @@ export class Gateway {
         : { id: m.name, object: 'model', created, owned_by: m.provider.name };
       if (only !== null) {
         if (models.length === 0) throw new GatewayError('model_not_found', `The model "${only}" does not exist or this session may not use it.`, { param: 'model' });
-        return sendJson(res, 200, entry(models[0]!), { 'x-request-id': requestId, ...(anthropic ? { 'request-id': requestId } : {}) });
+        return sendJson(res, 200, entry(models[0]!), requestIdHeaders(requestId, anthropic ? 'anthropic' : 'openai'));
       }
       const body = anthropic
         ? { data: models.map(entry), has_more: false, first_id: models[0]?.name ?? null, last_id: models.at(-1)?.name ?? null }
         : { object: 'list', data: models.map(entry) };
-      sendJson(res, 200, body, { 'x-request-id': requestId, ...(anthropic ? { 'request-id': requestId } : {}) });
+      sendJson(res, 200, body, requestIdHeaders(requestId, anthropic ? 'anthropic' : 'openai'));
     } catch (err) {
       // The refusal's audit event is durable before the answer goes out.
       await this.audit.refusalDurable(requestId);

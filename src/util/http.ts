@@ -19,12 +19,13 @@ export function sendError(res: ServerResponse, err: unknown, dialect: ErrorDiale
     return;
   }
   const headers: Record<string, string> = { ...extraHeaders, ...(e.headers ?? {}) };
-  if (requestId) {
-    headers['x-request-id'] = requestId;
-    // Anthropic's clients read the id from `request-id` (the SDK's `err.requestID`).
-    if (dialect === 'anthropic') headers['request-id'] = requestId;
-  }
+  if (requestId) Object.assign(headers, requestIdHeaders(requestId, dialect));
   sendJson(res, e.status, errorBody(e, dialect, requestId), headers);
+}
+
+/** The request's id as clients of `dialect` read it: `x-request-id`, and Anthropic's SDK `request-id` (its `requestID`). */
+export function requestIdHeaders(requestId: string, dialect: ErrorDialect): Record<string, string> {
+  return dialect === 'anthropic' ? { 'x-request-id': requestId, 'request-id': requestId } : { 'x-request-id': requestId };
 }
 
 /** The gateway's own base URL as this client addresses it. */

@@ -80,5 +80,8 @@ describe('model.refused', () => {
       ['openai.chat', 'gpt-4o-mini', 'budget_exceeded'],
       ['openai.chat', 'no-such-model', 'model_not_found'],
     ]);
+    // Names no route knows fold together: a new made-up name per call writes no new event.
+    for (let i = 0; i < 5; i++) expect((await chat(`made-up-${i}`)).status).toBe(404);
+    expect(await refusals(sessionId)).toHaveLength(3);
   });
 });

@@ -4,7 +4,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countPromptTokens, IMAGE_TOKENS, mediaIn, MAX_IMAGE_TOKENS, promptTokensUpperBound, UNSIZED_MEDIA_TOKENS } from '../../src/providers/prompt-tokens.js';
+import { countPromptTokens, defaultMaxImageTokens, IMAGE_TOKENS, mediaIn, promptTokensUpperBound, UNSIZED_MEDIA_TOKENS } from '../../src/providers/prompt-tokens.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const HAIKU = 'claude-3-5-haiku-latest'; // $0.80 / $4 per 1M tokens
@@ -40,6 +40,7 @@ describe('media parts in a prompt', () => {
       { role: 'user', content: [{ type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'a text document' } }] },
     ];
     expect(mediaIn(messages, { images: 0, unsized: 0 })).toEqual({ images: 4, unsized: 0 });
+    const MAX_IMAGE_TOKENS = 4096;
     const limits = { contextWindow: 100_000, maxImageTokens: MAX_IMAGE_TOKENS };
     const textOnly = promptTokensUpperBound({ messages: messages.map((m) => ({ ...m, content: 'what is this? a text document' })) }, limits);
     expect(promptTokensUpperBound({ messages }, limits)).toBeGreaterThanOrEqual(4 * MAX_IMAGE_TOKENS);
@@ -57,8 +58,26 @@ describe('media parts in a prompt', () => {
       expect(promptTokensUpperBound({ messages: m }, limits)).toBe(100_000);
       expect(countPromptTokens({ messages: m })).toBeGreaterThanOrEqual(UNSIZED_MEDIA_TOKENS);
     }
-    // Never past the context window, even for text.
-    expect(promptTokensUpperBound({ messages: [{ role: 'user', content: 'x'.repeat(500_000) }] }, limits)).toBe(100_000);
+    // Text is not capped by the window: an embeddings batch's window is per input, and a request
+    // can raise it (Anthropic's 1M-context beta).
+    expect(promptTokensUpperBound({ messages: [{ role: 'user', content: 'x'.repeat(500_000) }] }, limits)).toBeGreaterThan(100_000);
+    // Context the provider keeps (the Responses API's previous_response_id…) is held at the window.
+    expect(promptTokensUpperBound({ messages: [{ role: 'user', content: 'and then?' }], storedContext: true }, limits)).toBe(100_000);
+  });
+
+  it('finds screenshots, images in document content, earlier audio answers, and text in a tool output list', () => {
+    const count = (messages: unknown[]) => mediaIn(messages, { images: 0, unsized: 0 });
+    expect(count([{ type: 'computer_call_output', call_id: 'c', output: { type: 'computer_screenshot', image_url: 'data:image/png;base64,xyz' } }])).toEqual({ images: 1, unsized: 0 });
+    expect(count([{ role: 'user', content: [{ type: 'document', source: { type: 'content', content: [{ type: 'image', source: { type: 'url', url: 'https://e.x/a.png' } }, { type: 'text', text: 'caption' }] } }] }]))
+      .toEqual({ images: 1, unsized: 0 });
+    expect(count([{ role: 'assistant', audio: { id: 'audio_1' } }])).toEqual({ images: 0, unsized: 1 });
+    const long = 'word '.repeat(2000);
+    const asList = countPromptTokens({ messages: [{ type: 'function_call_output', call_id: 'c', output: [{ type: 'input_text', text: long }] }] });
+    expect(asList).toBeGreaterThan(1900);
+    // gpt-4o-mini counts an image at up to ~48k tokens; the default elsewhere is 8,192.
+    expect(defaultMaxImageTokens('gpt-4o-mini')).toBeGreaterThanOrEqual(48_169);
+    expect(defaultMaxImageTokens('openai/gpt-4o-mini-2024-07-18')).toBeGreaterThanOrEqual(48_169);
+    expect(defaultMaxImageTokens('claude-sonnet-4-6')).toBe(8192);
   });
 
   it('an image is held at its most: a budget that covers the text but not the image is refused (402), not overspent', async () => {
@@ -86,11 +105,11 @@ describe('media parts in a prompt', () => {
   });
 
   it('concurrent image calls never take a session past its cap', async () => {
-    // Each call holds ~$0.0042 (the image's 4,096 tokens at the dearest input rate, Anthropic's cache
-    // write) and costs ~$0.0006: holding only their text, all 12 would get in ($0.0074).
-    const budget = 0.005;
+    // Each call holds ~$0.0082 (the image's 8,192 tokens at the dearest input rate, Anthropic's cache
+    // write) and costs ~$0.0006: holding only their text, all 20 would get in ($0.0122).
+    const budget = 0.0085;
     const { anthropic, sessionId } = await anthropicSession(budget);
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
       anthropic.messages.create({ model: HAIKU, max_tokens: 10, messages: imageMessage(`call ${i} [[sim:tokens=5]]`) })
         .then(() => 'ok' as const, (e: InstanceType<typeof Anthropic.APIError>) => e.status)));
     expect(results.filter((r) => r === 'ok').length, JSON.stringify(results)).toBeGreaterThanOrEqual(1);
@@ -98,6 +117,27 @@ describe('media parts in a prompt', () => {
     const s = await gw.session(sessionId);
     expect(s.spent.usd).toBeLessThanOrEqual(budget);
     expect(s.spent.requests).toBe(results.filter((r) => r === 'ok').length);
+  });
+
+  it('a stream cut before the provider said what the image cost is charged what its hold took for the prompt', async () => {
+    const { anthropic, sessionId } = await anthropicSession(0.05);
+    const stream = anthropic.messages.stream({ model: HAIKU, max_tokens: 50, messages: imageMessage('describe [[sim:tokens=20]] [[sim:cut_after=3]]') });
+    stream.on('error', () => undefined);
+    await expect(stream.finalMessage()).rejects.toThrow();
+    const s = await gw.session(sessionId);
+    // Anthropic reports input at message_start, so its count stands; OpenAI's streams report only at the end.
+    expect(s.spent.input_tokens).toBeGreaterThan(IMAGE_TOKENS);
+
+    const { token, sessionId: openaiSession } = await gw.openSession({ budget: { usd: 0.05 } });
+    const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const cut = await openai.chat.completions.create({
+      model: MINI, stream: true, max_tokens: 50,
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PIXEL}` } }, { type: 'text', text: 'describe [[sim:tokens=20]] [[sim:cut_after=3]]' }] }],
+    });
+    await (async () => { for await (const _chunk of cut) void _chunk; })().catch(() => undefined);
+    const line = (await gw.admin('GET', `/admin/v1/usage?session=${openaiSession}`)).body.data[0];
+    expect(line).toMatchObject({ outcome: 'stream_cut', estimated: true });
+    expect(line.input_tokens).toBeGreaterThanOrEqual(defaultMaxImageTokens(MINI));
   });
 
   it('a PDF is held at the model\'s whole context window: refused below it, charged what it cost above it', async () => {

@@ -167,14 +167,21 @@ async function ledgerOf(schema: string, sessionId: string) {
     expect((await call(onB!, 'warm [[sim:tokens=5]]')).status).toBe(200);
     expect((await call(onC!, 'warm [[sim:tokens=5]]')).status).toBe(200);
     // A stream of that session in flight on B: the revocation on A cuts it too (the change feed).
-    const streamOnB = fetch(`${b!.url}/v1/chat/completions`, {
+    const onBStream = await fetch(`${b!.url}/v1/chat/completions`, {
       method: 'POST', headers: { authorization: `Bearer ${second.token as string}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, max_tokens: 300, messages: [{ role: 'user', content: 'slow [[sim:tokens=300]] [[sim:tokens_per_second=50]]' }] }),
-    }).then(async (res) => ({ text: await res.text(), endedAt: performance.now() }));
-    await new Promise((r) => setTimeout(r, 300));
+    });
+    expect(onBStream.status).toBe(200);
+    const reader = onBStream.body!.getReader();
+    let streamed = new TextDecoder().decode((await reader.read()).value); // the stream is running
+    const streamOnB = (async () => {
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) streamed += new TextDecoder().decode(chunk.value);
+      return { text: streamed, endedAt: performance.now() };
+    })();
     const revokedAt = performance.now();
     await admin(a!.url, 'POST', `/admin/v1/sessions/${second.session.id}/revoke`, { reason: 'test' });
     const cut = await streamOnB;
+    expect(cut.text).toContain('chat.completion.chunk');
     expect(cut.endedAt - revokedAt).toBeLessThan(2_000);
     expect(cut.text).toContain('session_inactive');
     expect(cut.text).not.toContain('[DONE]');

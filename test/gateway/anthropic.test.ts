@@ -56,7 +56,10 @@ describe('Anthropic messages through the gateway', () => {
     expect(call.minOutputTokens).toBe(1025);
     const cut = structuredClone(body) as Record<string, any>;
     anthropicMessages.rewrite(cut, call, { upstreamModel: MODEL, maxOutputTokens: 3331 });
-    expect([cut.max_tokens, cut.thinking.budget_tokens]).toEqual([3331, 3330]);
+    expect([cut.max_tokens, cut.thinking.budget_tokens]).toEqual([3331, 2498]);
+    const least = structuredClone(body) as Record<string, any>;
+    anthropicMessages.rewrite(least, call, { upstreamModel: MODEL, maxOutputTokens: 1025 });
+    expect([least.max_tokens, least.thinking.budget_tokens]).toEqual([1025, 1024]);
     const roomy = structuredClone(body) as Record<string, any>;
     anthropicMessages.rewrite(roomy, call, { upstreamModel: MODEL, maxOutputTokens: 12_000 });
     expect([roomy.max_tokens, roomy.thinking.budget_tokens]).toEqual([12_000, 10_000]);

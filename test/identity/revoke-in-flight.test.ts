@@ -9,6 +9,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { decodeJwt } from '../helpers/oauth.js';
 
 let gw: TestGateway;
+let clock = Date.now();
 beforeAll(async () => {
   gw = await startGateway({
     teams: [{ name: 'demo' }, { name: 'other' }],
@@ -17,7 +18,7 @@ beforeAll(async () => {
       { name: 'second-agent', team: 'demo', profile: 'assistant' },
       { name: 'other-agent', team: 'other', profile: 'assistant' },
     ],
-  });
+  }, {}, () => clock);
 });
 afterAll(async () => {
   await gw.close();
@@ -116,6 +117,18 @@ describe('revocation reaches calls in flight', () => {
     expect(bystander.seen()).toBeGreaterThan(0);
     expect((await bystander.done).ended).toBe('complete');
     await gw.admin('POST', '/admin/v1/agents/second-agent/resume', {});
+  }, 20_000);
+
+  it('a session that merely expires while its stream runs is not cut (an expiry is not a revocation)', async () => {
+    const { token, sessionId } = await gw.openSession({ ttl_seconds: 60 });
+    const call = openaiStream(token);
+    await until(() => call.seen() >= 3);
+    clock += 120_000;
+    // What the gateway's minute timer does: sessions past their expiry are closed.
+    expect(await gw.gateway['admin'].sessions.endExpired()).toBeGreaterThanOrEqual(1);
+    expect((await gw.session(sessionId)).status).toBe('closed');
+    expect(await call.done).toMatchObject({ ended: 'complete', chunks: 150 });
+    expect((await lineOf(sessionId)).outcome).toBe('ok');
   }, 20_000);
 
   it('a team revoked: every stream of its agents is cut', async () => {

@@ -149,8 +149,11 @@ export const anthropicMessages: ApiAdapter = {
       // Thinking must stay below the output limit, or the API refuses the request (400): a limit
       // cut to fit the budget cuts the thinking budget with it (never under its minimum: reserve
       // refuses a call that cannot afford that, `minOutputTokens`).
+      // A quarter of the new limit is left for the answer, as far as the least thinking budget allows.
       const budget = thinkingBudget(body);
-      if (budget !== null && budget >= change.maxOutputTokens) (body.thinking as Record<string, unknown>).budget_tokens = change.maxOutputTokens - 1;
+      if (budget !== null && budget >= change.maxOutputTokens) {
+        (body.thinking as Record<string, unknown>).budget_tokens = Math.max(MIN_THINKING_BUDGET, change.maxOutputTokens - Math.ceil(change.maxOutputTokens / 4));
+      }
     }
   },
 

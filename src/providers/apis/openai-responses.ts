@@ -152,7 +152,11 @@ export const openAiResponses: ApiAdapter = {
       stream: req.stream === true,
       maxOutputTokens: req.max_output_tokens ?? null,
       choices: 1,
-      prompt: { system: req.instructions ?? undefined, messages: input, tools: tools.length > 0 ? tools : undefined },
+      prompt: {
+        system: req.instructions ?? undefined, messages: input, tools: tools.length > 0 ? tools : undefined,
+        // Earlier turns the provider keeps (and bills) but the request does not carry.
+        storedContext: isPresent(body.previous_response_id) || isPresent(body.conversation) || isPresent(body.prompt),
+      },
       tools: tools.map(toolName),
     };
   },
@@ -196,3 +200,5 @@ export const openAiResponses: ApiAdapter = {
     return new ResponsesStreamMeter();
   },
 };
+
+const isPresent = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
