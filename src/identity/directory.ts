@@ -10,6 +10,8 @@ export type DirectoryChange = { kind: 'session' | 'agent' | 'team' | 'profile'; 
 
 class Cache<T> {
   private readonly entries = new Map<string, T>();
+  /** Bumped by every change: a load that began before one does not cache what it read. */
+  private generation = 0;
   constructor(
     private readonly load: (id: string) => Promise<T | null>,
     /** Told when this process changes an entry or drops it (another replica changed it). */
@@ -28,8 +30,11 @@ class Cache<T> {
   async get(id: string): Promise<T | null> {
     const hit = this.entries.get(id);
     if (hit !== undefined) return hit;
+    const began = this.generation;
     const value = await this.load(id);
-    if (value !== null) {
+    // A revocation that landed while the store answered may have been read before it: not cached,
+    // so the next lookup reads the store again.
+    if (value !== null && began === this.generation) {
       if (this.entries.size >= LIMIT) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(id, value);
     }
@@ -37,17 +42,20 @@ class Cache<T> {
   }
 
   set(id: string, value: T): void {
+    this.generation++;
     this.entries.set(id, value);
     this.changed(id);
   }
 
   delete(id: string): void {
+    this.generation++;
     this.entries.delete(id);
     this.changed(id);
   }
 
   /** Drops every entry without telling anyone (`Directory.clear` tells once for all). */
   clear(): void {
+    this.generation++;
     this.entries.clear();
   }
 
