@@ -33,7 +33,6 @@ export class InFlightCalls {
   /** Calls in flight; a call's slot is emptied when it ends, and reused. */
   private readonly slots: (InFlightCall | null)[] = [];
   private readonly free: number[] = [];
-  private count = 0;
 
   constructor(private readonly deps: Pick<PipelineDeps, 'revocations' | 'directory' | 'approvals' | 'now' | 'logger'>) {
     deps.directory.onChange((change) => this.directoryChanged(change));
@@ -45,21 +44,19 @@ export class InFlightCalls {
     const call: InFlightCall = { claims: ctx.claims!, sessionId: ctx.session!.id, agentId: ctx.agent!.id, agentName: ctx.agent!.name, teamId: ctx.session!.teamId, abort: ctx.abort };
     const slot = this.free.pop() ?? this.slots.length;
     this.slots[slot] = call;
-    this.count++;
     return () => {
       if (this.slots[slot] !== call) return;
       this.slots[slot] = null;
       this.free.push(slot);
-      this.count--;
     };
   }
 
   get size(): number {
-    return this.count;
+    return this.slots.length - this.free.length;
   }
 
   private directoryChanged({ kind, id }: DirectoryChange): void {
-    if (this.count === 0 || kind === 'profile') return;
+    if (this.size === 0 || kind === 'profile') return;
     if (id === null) return this.recheck(() => true);
     if (kind === 'session') return this.recheck((call) => call.sessionId === id);
     if (kind === 'agent') return this.recheck((call) => call.agentId === id || call.agentName === id);

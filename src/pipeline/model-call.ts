@@ -7,7 +7,7 @@ import type { ApiAdapter, StreamMeter } from '../providers/apis/index.js';
 import { nanoToUsd } from '../providers/pricing.js';
 import { SseSplitter } from '../providers/sse.js';
 import type { UsageOutcome } from '../store/index.js';
-import { sendError } from '../util/http.js';
+import { requestIdHeaders, sendError } from '../util/http.js';
 import { authenticate } from './authenticate.js';
 import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
@@ -31,9 +31,7 @@ const MAX_RESPONSE_BODY = 64 * 1024 * 1024;
  * Object.assign does not).
  */
 function tollgateHeaders(ctx: CallContext, extra?: Record<string, string>): Record<string, string> {
-  const headers: Record<string, string> = { 'x-request-id': ctx.requestId };
-  // Anthropic's clients read it from `request-id` (the SDK's `requestID`).
-  if (ctx.adapter.dialect === 'anthropic') headers['request-id'] = ctx.requestId;
+  const headers = requestIdHeaders(ctx.requestId, ctx.adapter.dialect);
   if (ctx.session) headers['x-tollgate-session'] = ctx.session.id;
   const left = ctx.remaining;
   if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(6);
@@ -102,16 +100,13 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   deps.stages.lap(ctx, 'relay');
+  // Its caller revoked while the answer came in, or a blocked tool call: charged, and the refusal
+  // is the answer — sent by the caller once this settles (and its events are durable).
   const revoked = ctx.abort.revokedBy;
-  if (revoked) {
-    // Its caller was revoked while the answer came in: charged, and the refusal is the answer.
-    await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'revoked', httpStatus: revoked.status, output: () => ctx.adapter.responseText(json) }, () => undefined);
-    throw revoked;
-  }
-  if (blocked) {
-    // The refusal is the answer: sent by the caller once this settles (and its events are durable).
-    await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'tool_blocked', httpStatus: blocked.status, output: () => ctx.adapter.responseText(json) }, () => undefined);
-    throw blocked;
+  const refusal = revoked ?? blocked;
+  if (refusal) {
+    await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: revoked ? 'revoked' : 'tool_blocked', httpStatus: refusal.status, output: () => ctx.adapter.responseText(json) }, () => undefined);
+    throw refusal;
   }
   await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome: 'ok', httpStatus: upstream.status, output: () => ctx.adapter.responseText(json) }, () => {
     ctx.res.writeHead(upstream.status, tollgateHeaders(ctx, { 'content-type': 'application/json', 'content-length': String(raw.length) }));
