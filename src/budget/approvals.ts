@@ -8,7 +8,7 @@ import type { Approval, Budget, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import { isoTime } from '../util/time.js';
 import { WebhookTarget } from '../util/webhook.js';
-import type { Ledger } from './ledger.js';
+import { growSessionBudget, type Ledger } from './ledger.js';
 
 export type GateState = 'none' | 'pending' | 'approved' | 'denied';
 
@@ -162,18 +162,23 @@ export class ApprovalService {
     const pending = await this.store.getApproval(id);
     if (!pending) throw new GatewayError('not_found', `approval "${id}" does not exist`);
     if (pending.status !== 'pending') throw new GatewayError('conflict', `approval "${id}" was already ${pending.status}`);
+    const asksExtra = d.extraBudget !== undefined && ((d.extraBudget.tokens ?? 0) > 0 || (d.extraBudget.usdNano ?? 0) > 0);
+    if (asksExtra && pending.kind !== 'budget') {
+      throw new GatewayError('invalid_request', `extra_budget applies to budget approvals; approval "${id}" is a ${pending.kind} approval`, { param: 'extra_budget' });
+    }
     if (d.approve && pending.kind === 'budget' && this.options.separationOfDuties && d.operator) await this.checkSeparation(pending, d.operator.name);
     // A tool approval lets one call run; budget is added only by budget step-ups.
     const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
     const session = await this.store.getSession(pending.sessionId);
     if (!session) throw new GatewayError('not_found', `session "${pending.sessionId}" does not exist`);
+    // An ended session has nothing left to approve (a deny still clears the approval away).
+    if (d.approve && (session.status === 'revoked' || session.status === 'closed')) {
+      throw new GatewayError('conflict', `session "${session.id}" is ${session.status}: approval "${id}" can only be denied`);
+    }
     const growth = { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 };
     const grows = d.approve && (growth.tokens > 0 || growth.usdNano > 0);
-    if (grows) {
-      // Carve first (a delegated session's extra comes from its parent): may refuse with 402.
-      await this.ledger.load(session);
-      await this.ledger.grow(session.id, growth);
-    }
+    // Carve first (a delegated session's extra comes from its parent): may refuse.
+    if (grows) await growSessionBudget(this.ledger, session, growth, 'extra_budget');
     const decided = await this.store.decideApproval(id, { status: d.approve ? 'approved' : 'denied', decidedAt: this.now(), decidedBy: d.decidedBy, reason: d.reason ?? null, extraBudget: extra });
     if (!decided) {
       // Someone else decided first: take back what this attempt added.

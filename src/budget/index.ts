@@ -1,4 +1,4 @@
-export { MemoryLedger, remainingOf, sliceAmount, type Account, type Amount, type Ledger, type Level, type Reservation, type Remaining } from './ledger.js';
+export { growSessionBudget, MemoryLedger, remainingOf, sliceAmount, type Account, type Amount, type Ledger, type Level, type Reservation, type Remaining } from './ledger.js';
 export { SharedLedger, type SharedLedgerStore } from './shared-ledger.js';
 export { periodWindow, type PeriodWindow } from './periods.js';
 export { RateLimiter, type RateAdmission, type RateDecision, type RateLevel, type RateLimit, type RateStatus, type RateUnit, type LimitState } from './rate-limit.js';

@@ -132,6 +132,21 @@ export function budgetExceeded(account: Pick<Account, 'key' | 'level'>, unit: 'u
   });
 }
 
+/**
+ * Adds to a session's budget for an operator (a renewal, an approved step-up). A delegated
+ * session's addition is carved from its parent; more than the parent has left is the operator's
+ * mistake, named as such (400 on `param`), not a call's 402.
+ */
+export async function growSessionBudget(ledger: Ledger, session: Session, extra: Amount, param: string): Promise<void> {
+  await ledger.load(session);
+  try {
+    await ledger.grow(session.id, extra);
+  } catch (err) {
+    if (!(err instanceof GatewayError) || err.code !== 'budget_exceeded' || session.parentId === null) throw err;
+    throw new GatewayError('invalid_request', `${param} is more than the parent session "${session.parentId}" has left`, { param, details: { parent_session_id: session.parentId } });
+  }
+}
+
 /** A session and its descendants, from the rows of the tree it belongs to. */
 export function subtree(rootId: string, tree: readonly Session[]): Session[] {
   const ids = new Set([rootId]);

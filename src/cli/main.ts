@@ -163,7 +163,7 @@ session
   .description('list sessions, newest first')
   .option('--agent <agent>', 'agent id or name')
   .option('--team <team>', 'team id or name')
-  .option('--status <status>', 'active, closed or revoked')
+  .option('--status <status>', 'active, suspended, closed or revoked')
   .option('--limit <n>', 'how many (default 100)')
   .action(run(async () => (await import('./commands/session.js')).list));
 session

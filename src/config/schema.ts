@@ -4,8 +4,15 @@ import { z } from 'zod';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 characters of letters, digits, . _ : - (starting with a letter or digit)');
 
+/**
+ * The most USD one budget (or price) may name: amounts are kept as whole nano-USD, exact only
+ * below 2^53 (~9.007 million USD). Larger (1e308, say) used to turn into an unlimited budget.
+ */
+export const MAX_USD = 9_000_000;
+export const usdAmount = z.number().nonnegative().max(MAX_USD, `must be at most ${MAX_USD} (USD)`);
+
 export const budgetSchema = z.strictObject({
-  usd: z.number().nonnegative().optional().describe('USD.'),
+  usd: usdAmount.optional().describe('USD.'),
   tokens: z.number().int().nonnegative().optional().describe('Tokens (input + output).'),
 });
 
@@ -67,7 +74,7 @@ export const modelSchema = z.strictObject({
 });
 
 export const periodBudgetSchema = z.strictObject({
-  usd: z.number().nonnegative().optional().describe('USD per period.'),
+  usd: usdAmount.optional().describe('USD per period.'),
   tokens: z.number().int().nonnegative().optional().describe('Tokens (input + output) per period.'),
   period: z.enum(['day', 'month', 'lifetime']).default('month')
     .describe('`day` and `month` reset at the period boundary (budgets.timezone); `lifetime` never.'),
@@ -211,7 +218,7 @@ export const agentSchema = z.strictObject({
 });
 
 export const mcpToolSettingsSchema = z.strictObject({
-  cost_usd: z.number().nonnegative().optional().describe('Charged to the session\'s budgets per call (USD).'),
+  cost_usd: usdAmount.optional().describe('Charged to the session\'s budgets per call (USD).'),
   approval: z.boolean().default(false).describe('Every call of this tool needs a human approval.'),
   destructive: z.boolean().optional().describe('Marks the tool as destructive for policies (`resource.destructive`).'),
 });
@@ -307,7 +314,7 @@ export const detectionSchema = z
         retry_loop: detectorSchema({
           window_seconds: seconds(300).describe('How far back the same prompt is counted.'),
           repeats: z.number().int().min(2).default(10).describe('The same prompt this often in the window (answered or not): warning.'),
-          failed_repeats: z.number().int().min(2).default(4).describe('The same prompt failing this often in the window: critical.'),
+          failed_repeats: z.number().int().min(2).default(4).describe('The same prompt rejected this often in the window (the provider refuses it as sent — a 4xx other than 408 and 429 — or the model\'s tool call is blocked): critical. Failing this often otherwise (upstream 5xx, timeouts, rate limits, cut streams: an outage, which SDKs retry by themselves): warning.'),
         }, ['notify'], ['notify', 'suspend_session']).describe('One session sending the same prompt again and again.'),
         tool_deviation: detectorSchema({
           min_calls: z.number().int().positive().default(10).describe('A tool\'s calls in the window before its share is judged.'),

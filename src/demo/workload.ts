@@ -108,14 +108,14 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const openai = await session.openai({ maxRetries: 0 });
     for (let i = 1; i <= 8; i++) {
       try {
-        await ask(openai, 'gpt-4o', 'Run the failing migration again [[sim:error=500]]');
+        await ask(openai, 'gpt-4o', 'Run the failing migration again [[sim:error=400]]');
       } catch (err) {
         const code = note(err);
         if (code === 'session_suspended') {
           o.say(`coder-1: attempt ${i} refused — the session was suspended by the retry-loop detector (see \`tollgate alerts\`)`);
           return;
         }
-        o.say(`coder-1: attempt ${i} failed upstream (500), retrying the same prompt`);
+        o.say(`coder-1: attempt ${i} rejected upstream (400), retrying the same prompt unchanged`);
       }
       await sleep(400);
     }

@@ -179,7 +179,7 @@ export class DetectionEngine {
         if (signal.promptFp) w.prompts.set(signal.promptFp, (w.prompts.get(signal.promptFp) ?? 0) + 1);
         w.sessions.add(signal.sessionId);
         const horizon = signal.time - this.o.config.detectors.retry_loop.window_seconds * 1000;
-        session!.recent.push({ time: signal.time, fp: signal.promptFp, failed: signal.failed, outcome: signal.outcome }, horizon);
+        session!.recent.push({ time: signal.time, fp: signal.promptFp, rejected: signal.rejected, outcome: signal.outcome }, horizon);
         break;
       }
       case 'tool':

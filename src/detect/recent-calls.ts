@@ -5,13 +5,14 @@
 interface RecentCall {
   time: number;
   fp: string | null;
-  failed: boolean;
+  /** The provider refused the call as sent, or its tool call was blocked (see `Signal`'s `rejected`). */
+  rejected: boolean;
   outcome: string;
 }
 
 export interface PromptRepeats {
   calls: number;
-  failed: number;
+  rejected: number;
   outcomes: Record<string, number>;
   /** When the first call of the window with this prompt was made (ms). */
   firstAt: number;
@@ -29,13 +30,13 @@ export class RecentCalls {
     this.calls.push(call);
     if (call.fp !== null) {
       let p = this.byPrompt.get(call.fp);
-      if (!p) this.byPrompt.set(call.fp, (p = { fp: call.fp, calls: 0, failed: 0, outcomes: {}, firstAt: call.time, times: [] }));
+      if (!p) this.byPrompt.set(call.fp, (p = { fp: call.fp, calls: 0, rejected: 0, outcomes: {}, firstAt: call.time, times: [] }));
       // Each call brings its own copy of the string (a slice of its hash's hex): a window of a
       // looping session's calls keeps one instead of hundreds, which live long enough to be
       // promoted to the old generation and collected there.
       else call.fp = p.fp;
       p.calls++;
-      if (call.failed) p.failed++;
+      if (call.rejected) p.rejected++;
       p.outcomes[call.outcome] = (p.outcomes[call.outcome] ?? 0) + 1;
       p.times.push(call.time);
       p.firstAt = p.times[0]!;
@@ -46,7 +47,7 @@ export class RecentCalls {
   /** The window's calls with this prompt (null: none). */
   repeats(fp: string): PromptRepeats | null {
     const p = this.byPrompt.get(fp);
-    return p ? { calls: p.calls, failed: p.failed, outcomes: { ...p.outcomes }, firstAt: p.firstAt } : null;
+    return p ? { calls: p.calls, rejected: p.rejected, outcomes: { ...p.outcomes }, firstAt: p.firstAt } : null;
   }
 
   get size(): number {
@@ -60,7 +61,7 @@ export class RecentCalls {
       this.byPrompt.delete(call.fp);
       return;
     }
-    if (call.failed) p.failed--;
+    if (call.rejected) p.rejected--;
     if (--p.outcomes[call.outcome]! === 0) delete p.outcomes[call.outcome];
     p.times.shift();
     p.firstAt = p.times[0]!;

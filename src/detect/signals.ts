@@ -10,7 +10,13 @@ interface Base {
 }
 
 export type Signal =
-  | (Base & { kind: 'model'; agentId: string; sessionId: string; costNano: number; failed: boolean; outcome: string; promptFp: string | null; model: string; tools: string[] })
+  /**
+   * `failed`: the call did not get its answer (an upstream error of any kind, a cut stream).
+   * `rejected`: the call as sent cannot work — the provider refused it (4xx but timeouts and rate
+   * limits), or its answer was a tool call outside the scope — so sending it again fails again.
+   * A provider's outage fails calls (and SDKs retry them by themselves) without rejecting them.
+   */
+  | (Base & { kind: 'model'; agentId: string; sessionId: string; costNano: number; failed: boolean; rejected: boolean; outcome: string; promptFp: string | null; model: string; tools: string[] })
   | (Base & { kind: 'tool'; agentId: string; sessionId: string; tool: string; ok: boolean; costNano: number })
   | (Base & { kind: 'tool_denied'; agentId: string; sessionId: string; tool: string; code: string })
   | (Base & { kind: 'auth_denied'; code: string; source: string | null })
@@ -34,8 +40,10 @@ export function signalOf(e: ChainedEvent): Signal | null {
     case 'model.call': {
       if (!agentId || !sessionId) return null;
       const outcome = str(d.outcome) ?? 'ok';
+      const status = num(d.http_status);
+      const rejected = outcome === 'tool_blocked' || (outcome === 'upstream_error' && status >= 400 && status < 500 && status !== 408 && status !== 429);
       return {
-        kind: 'model', time, agentId, sessionId, teamId, costNano: num(d.cost_usd_nano), outcome, failed: outcome === 'upstream_error' || outcome === 'stream_cut',
+        kind: 'model', time, agentId, sessionId, teamId, costNano: num(d.cost_usd_nano), outcome, failed: outcome === 'upstream_error' || outcome === 'stream_cut', rejected,
         promptFp: str(d.prompt_fp), model: str(d.model) ?? '', tools: Array.isArray(d.tool_calls) ? d.tool_calls.filter((t): t is string => typeof t === 'string') : [],
       };
     }

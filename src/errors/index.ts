@@ -51,6 +51,7 @@ export const ERRORS = {
   upstream_timeout: { status: 504, openai: 'api_error', anthropic: 'api_error', message: 'The upstream provider did not answer in time.' },
   stream_too_long: { status: 504, openai: 'api_error', anthropic: 'api_error', message: 'The upstream answer ran past the gateway\'s maximum duration.' },
   upstream_bad_response: { status: 502, openai: 'api_error', anthropic: 'api_error', message: 'The upstream provider answered with something that is not a valid response.' },
+  upstream_stream_cut: { status: 502, openai: 'api_error', anthropic: 'api_error', message: 'The upstream stream ended before it was complete.' },
   provider_not_configured: { status: 503, openai: 'api_error', anthropic: 'api_error', message: 'The provider for this model has no API key configured.' },
   shutting_down: { status: 503, openai: 'api_error', anthropic: 'overloaded_error', message: 'The gateway is shutting down.' },
   store_unavailable: { status: 503, openai: 'api_error', anthropic: 'api_error', message: 'The budget store is unavailable; refusing rather than spending unchecked.' },

@@ -2,7 +2,7 @@
 // profile — or, for a delegated (child) session, never exceed what its parent holds. Ending a
 // session (close or revoke) ends its whole subtree at once and returns unused budget upward.
 import type { AuditLog } from '../audit/index.js';
-import type { Ledger } from '../budget/index.js';
+import { growSessionBudget, type Ledger } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Agent, Budget, Enforcement, Profile, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
@@ -263,6 +263,16 @@ export class SessionService {
     if (tree.length === 0) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
     const root = tree[0]!;
     if (root.status !== from) throw new GatewayError('conflict', `session "${sessionId}" is ${root.status}`);
+    // Containment holds a whole subtree: one of its sessions resumes only with the suspended
+    // ancestor that holds it (and that ancestor's resume approval).
+    if (to === 'active') {
+      for (const ancestorId of root.chain.slice(0, -1)) {
+        const ancestor = await this.store.getSession(ancestorId);
+        if (ancestor?.status === 'suspended') {
+          throw new GatewayError('conflict', `session "${sessionId}" is suspended with its ancestor "${ancestorId}": resume that session instead`, { details: { suspended_ancestor: ancestorId } });
+        }
+      }
+    }
     const changed = await this.store.moveSessions(tree.map((s) => s.id), from, to);
     for (const id of changed) this.directory.sessions.delete(id);
     await this.audit.record({ ...by, type: `session.${to === 'suspended' ? 'suspended' : 'resumed'}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null, ...data } });
@@ -328,9 +338,18 @@ export class SessionService {
     }
     let budget: Budget | undefined;
     if (change.budget && (change.budget.tokens || change.budget.usdNano)) {
-      const account = await this.ledger.load(session);
-      await this.ledger.grow(session.id, { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 });
-      budget = account.budget;
+      const extra = { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 };
+      // As when it was opened: never above the profile's maximum (a unit without one, or one the
+      // session does not limit, is not bounded).
+      for (const [unit, name] of [['tokens', 'tokens'], ['usdNano', 'usd']] as const) {
+        const max = profile.sessionBudget.max[unit];
+        const now = session.budget[unit];
+        if (max !== null && now !== null && extra[unit] > 0 && now + extra[unit] > max) {
+          throw new GatewayError('invalid_request', `budget.${name}: the session's budget would be above the profile's maximum`, { param: `budget.${name}` });
+        }
+      }
+      await growSessionBudget(this.ledger, session, extra, 'budget');
+      budget = this.ledger.session(session.id).budget;
     }
     const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;
     this.directory.sessions.set(updated.id, updated);

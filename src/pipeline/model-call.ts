@@ -22,6 +22,9 @@ import { resolve } from './resolve.js';
 import { preparePromptRecord, settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
+/** The status a spend line records for a call whose client left before its answer (nginx's "client closed request"). */
+const CLIENT_CLOSED = 499;
+
 /** A non-streamed answer larger than this is not a model answer: refused as a bad response. */
 const MAX_RESPONSE_BODY = 64 * 1024 * 1024;
 
@@ -34,7 +37,7 @@ function tollgateHeaders(ctx: CallContext, extra?: Record<string, string>): Reco
   const headers = requestIdHeaders(ctx.requestId, ctx.adapter.dialect);
   if (ctx.session) headers['x-tollgate-session'] = ctx.session.id;
   const left = ctx.remaining;
-  if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(6);
+  if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(9);
   if (left?.tokens !== null && left?.tokens !== undefined) headers['x-tollgate-budget-remaining-tokens'] = String(Math.max(0, left.tokens));
   if (left?.level) headers['x-tollgate-budget-binding-level'] = left.level;
   if (ctx.outputCap !== undefined) headers['x-tollgate-max-output-tokens'] = String(ctx.outputCap);
@@ -204,7 +207,8 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
   } else if (blocked) {
     outcome = 'tool_blocked';
     upstream.body.destroy();
-  } else if (terminal === null) {
+  } else if (terminal === null || streamMeter.endedInFailure?.()) {
+    // Cut short, or ended by an event saying it failed (Responses' `response.failed`).
     outcome = ctx.abort.revokedBy ? 'revoked' : 'stream_cut';
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText(), ctx.heldPromptTokens);
@@ -214,7 +218,7 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     if (res.destroyed) return;
     if (blocked) res.end(withTerminal + streamMeter.errorEvent(blocked.message, ERRORS[blocked.code][ctx.adapter.dialect], { code: blocked.code, ...blocked.details }));
     else if (cut) res.end(withTerminal + streamMeter.errorEvent(cut.message, ERRORS[cut.code][ctx.adapter.dialect], { code: cut.code }));
-    else res.end(withTerminal + (terminal ?? streamMeter.errorEvent('The upstream stream ended before it was complete.', 'api_error')));
+    else res.end(withTerminal + (terminal ?? streamMeter.errorEvent(ERRORS.upstream_stream_cut.message, ERRORS.upstream_stream_cut[ctx.adapter.dialect], { code: 'upstream_stream_cut' })));
   });
 }
 
@@ -314,7 +318,8 @@ export async function handleModelCall(
         // Forwarded but nothing came back: record the attempt, charge nothing.
         const clientGone = abort.aborted && !(abort.reason instanceof GatewayError);
         const outcome = abort.revokedBy ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
-        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: e.status })
+        // A client that left got no status: 499 (as proxies log it), not the 502 its abort became.
+        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: clientGone ? CLIENT_CLOSED : e.status })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });

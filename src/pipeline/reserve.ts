@@ -93,7 +93,12 @@ export function softThresholdGate(session: Session, enforcement: Enforcement | n
   });
   if (crosses) {
     throw new GatewayError('approval_required', undefined, {
-      details: { session_id: session.id, threshold: enforcement.threshold, spent_usd: account.spent.usdNano / 1e9, budget_usd: account.budget.usdNano === null ? null : account.budget.usdNano / 1e9 },
+      details: {
+        session_id: session.id, threshold: enforcement.threshold,
+        spent_usd: account.spent.usdNano / 1e9, budget_usd: account.budget.usdNano === null ? null : account.budget.usdNano / 1e9,
+        // A token budget can be the one crossed: its figures too.
+        ...(account.budget.tokens === null ? {} : { spent_tokens: account.spent.tokens, budget_tokens: account.budget.tokens }),
+      },
     });
   }
 }

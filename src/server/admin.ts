@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AlertService } from '../detect/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, Ledger } from '../budget/index.js';
-import { agentSchema, enforcementSchema, profileSchema, teamSchema } from '../config/index.js';
+import { agentSchema, enforcementSchema, profileSchema, teamSchema, usdAmount } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { operatorActor, roleAllows, type Actor, type AdminToken, type CredentialService, type Directory, type KeyRing, type OperatorIdentity, type OperatorService, type RevocationList, type SessionService } from '../identity/index.js';
 import { presentedToken, readBody, parseJsonObject } from '../pipeline/index.js';
@@ -25,7 +25,7 @@ import { BUDGET_ROUTES } from './admin-budgets.js';
 import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
 import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionStatus, sessionView, spendView, teamView, usageView } from './views.js';
-import type { Session } from '../store/index.js';
+import type { Session, SessionStatus } from '../store/index.js';
 import { isoTime } from '../util/time.js';
 
 export interface AdminDeps {
@@ -88,7 +88,7 @@ const limitQuery = z.coerce.number().int().min(1).max(1000).optional();
 export const openSessionBody = z.strictObject({
   agent: z.string().min(1).describe('Agent id or name'),
   task: z.string().min(1).max(500).describe('What this session is for'),
-  budget: z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: z.number().nonnegative().optional() }).optional(),
+  budget: z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: usdAmount.optional() }).optional(),
   ttl_seconds: z.number().int().positive().optional(),
   models: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s models (names or globs; `!` denies)'),
   tools: z.array(z.string().min(1)).optional().describe('Narrow the profile\'s tools (`server/tool` globs; `!` denies)'),
@@ -99,7 +99,7 @@ export const openSessionBody = z.strictObject({
   enforcement: enforcementSchema.optional().describe('Override the profile\'s enforcement for this session'),
 });
 
-const budgetBody = z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: z.number().nonnegative().optional() });
+const budgetBody = z.strictObject({ tokens: z.number().int().nonnegative().optional(), usd: usdAmount.optional() });
 const toBudget = (b: z.infer<typeof budgetBody> | undefined) => ({ tokens: b?.tokens ?? null, usdNano: b?.usd === undefined ? null : usdToNano(b.usd) });
 
 async function found<T>(value: Promise<T | null>, what: string, id: string): Promise<T> {
@@ -276,9 +276,9 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   },
   {
     method: 'GET', path: '/admin/v1/sessions', tag: 'sessions', summary: 'List sessions, newest first',
-    query: z.object({ agent: z.string().optional(), team: z.string().optional(), status: z.enum(['active', 'closed', 'revoked']).optional(), limit: limitQuery }),
+    query: z.object({ agent: z.string().optional(), team: z.string().optional(), status: z.enum(['active', 'suspended', 'closed', 'revoked']).optional().describe('A session past its expiry is closed within a minute: list it as closed'), limit: limitQuery }),
     handle: async (i, d) => {
-      const q = i.query as { agent?: string; team?: string; status?: 'active' | 'closed' | 'revoked'; limit?: number };
+      const q = i.query as { agent?: string; team?: string; status?: SessionStatus; limit?: number };
       const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;
       const team = q.team ? await found(d.store.getTeam(q.team), 'team', q.team) : null;
       const sessions = await d.store.listSessions({ agentId: agent?.id, teamId: team?.id, status: q.status, limit: q.limit });

@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/index.js';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors/index.js';
 import type { Actor, CredentialService, Directory, FederationVerifier, IssuedToken, RevocationList, SessionService, TokenService } from '../identity/index.js';
 import { readBody } from '../pipeline/index.js';
+import { MAX_USD } from '../config/index.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { Session } from '../store/index.js';
 
@@ -110,6 +111,7 @@ function number(form: Map<string, string>, name: string): number | undefined {
 /** The session-shaping extension parameters shared by every grant. */
 function sessionParams(form: Map<string, string>) {
   const usd = number(form, 'budget_usd');
+  if (usd !== undefined && usd > MAX_USD) throw new OAuthError('invalid_request', `"budget_usd" must be at most ${MAX_USD}.`);
   const tokens = number(form, 'budget_tokens');
   const ttl = number(form, 'ttl_seconds');
   if (tokens !== undefined && !Number.isInteger(tokens)) throw new OAuthError('invalid_request', '"budget_tokens" must be an integer.');

@@ -39,6 +39,12 @@ export function putProfile(store: Store, p: ProfileConfig, onExisting: OnExistin
   if (p.session_ttl_seconds.default > p.session_ttl_seconds.max) {
     throw new GatewayError('invalid_request', 'session_ttl_seconds.default is above max', { param: 'session_ttl_seconds' });
   }
+  for (const unit of ['usd', 'tokens'] as const) {
+    const [given, most] = [p.session_budget.default?.[unit], p.session_budget.max?.[unit]];
+    if (given !== undefined && most !== undefined && given > most) {
+      throw new GatewayError('invalid_request', `session_budget.default.${unit} is above session_budget.max.${unit}`, { param: `session_budget.default.${unit}` });
+    }
+  }
   return store.putProfile(
     {
       name: p.name,

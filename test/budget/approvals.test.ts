@@ -100,6 +100,13 @@ describe('soft mode and step-up approval', () => {
     expect(new Set(authorizations)).toEqual(new Set([`Basic ${Buffer.from('hook-user:p@ss').toString('base64')}`]));
   });
 
+  it('a threshold crossed on a token budget says so: the refusal carries the tokens spent and budgeted', async () => {
+    const { token } = await gw.openSession({ agent: 'support', budget: { tokens: 200, usd: 1 } });
+    const gate = await untilRefused(token);
+    expect(gate.error).toMatchObject({ code: 'approval_required', budget_tokens: 200, spent_tokens: expect.any(Number), budget_usd: 1 });
+    expect((gate.error as { spent_tokens: number }).spent_tokens).toBeLessThanOrEqual(100);
+  });
+
   it('a denial answers 402 from then on', async () => {
     const { token, sessionId } = await gw.openSession({ agent: 'support' });
     const gate = await untilRefused(token);

@@ -105,6 +105,14 @@ describe('no overspend under concurrency', () => {
     expect(Number((err as ApiError).headers?.get('x-tollgate-budget-remaining-usd'))).toBeLessThan(0.00002);
   });
 
+  it('says what is left to the nano-dollar: $0.0000004 is not shown as 0', async () => {
+    const { token } = await gw.openSession({ budget: { usd: 0.0000004 } });
+    const err = await new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 }).chat.completions
+      .create({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] }).catch((e: ApiError) => e);
+    expect((err as ApiError).status).toBe(402);
+    expect((err as ApiError).headers?.get('x-tollgate-budget-remaining-usd')).toBe('0.000000400');
+  });
+
   it('the team level: two agents of one team share its daily budget', async () => {
     const sessions = await Promise.all(['team-a', 'team-b'].map((agent) => gw.openSession({ agent, budget: { usd: 1 } })));
     await drain(sessions.map((s) => s.token), 150);

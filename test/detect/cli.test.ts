@@ -19,7 +19,7 @@ describe('tollgate alerts', () => {
   it('lists open alerts, shows one with its evidence, acknowledges and resolves it', async () => {
     const { openai, sessionId } = await gw.client();
     for (let i = 0; i < 4; i++) {
-      await chat(openai, 'Same failing call [[sim:error=500]]').catch(() => undefined);
+      await chat(openai, 'Same failing call [[sim:error=400]]').catch(() => undefined);
       await gw.settled();
     }
     const table = (await cli('alerts')).stdout;

@@ -246,7 +246,7 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
       const { openai } = await gw.client();
       const other = await gw.client();
       for (let i = 0; i < 3; i++) {
-        await chat(openai, 'Drop the table [[sim:error=500]]').catch(() => undefined);
+        await chat(openai, 'Drop the table [[sim:error=400]]').catch(() => undefined);
         await gw.settled();
       }
       const agent = (await gw.admin('GET', '/admin/v1/agents/demo-agent')).body;

@@ -32,7 +32,7 @@ describe('tollgate demo', () => {
     expect(out).toMatch(/support-bot: crossed its soft threshold — waiting for approval apr_/);
     expect(out).toContain('support-bot: approval approved, carrying on');
     expect(out).toMatch(/coder-1: attempt 5 refused — the session was suspended by the retry-loop detector/);
-    expect(out).toMatch(/\[critical\] retry_loop: The same prompt failed 4 times/);
+    expect(out).toMatch(/\[critical\] retry_loop: The same prompt was rejected 4 times/);
   });
 
   it('leaves real spend per agent, a contained session, alerts and an intact chain', async () => {

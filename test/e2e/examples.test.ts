@@ -32,7 +32,7 @@ describe('examples against the embedded default', () => {
   it('single-agent.mjs: a streamed answer, its usage and budget, the session closed', async () => {
     const out = await example('single-agent.mjs', env());
     expect(out).toMatch(/^session ses_[0-9a-f]{32} for agent agt_/);
-    expect(out).toMatch(/\n\d+ prompt \+ \d+ completion tokens; budget left before the call: \$0\.050000\n/);
+    expect(out).toMatch(/\n\d+ prompt \+ \d+ completion tokens; budget left before the call: \$0\.050000000\n/);
     expect(out).toMatch(/session closed\n$/);
   });
 

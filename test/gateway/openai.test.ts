@@ -184,6 +184,26 @@ describe('OpenAI chat completions through the gateway', () => {
     expect(line).toMatchObject({ estimated: true, outcome: 'client_aborted' });
   });
 
+  it('records a call whose client left before any answer as client_aborted with status 499, charged nothing', async () => {
+    const { token, sessionId } = await gw.openSession({ budget: { usd: 0.5 } });
+    const controller = new AbortController();
+    const sent = fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', signal: controller.signal,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'slow [[sim:latency_ms=2000]]' }] }),
+    }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    expect(await sent).toBe('aborted');
+    let lines: { outcome: string; http_status: number; cost_usd: number }[] = [];
+    for (let i = 0; i < 100 && lines.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      lines = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ outcome: 'client_aborted', http_status: 499, cost_usd: 0 });
+  });
+
   it('prices cached and reasoning tokens from the catalog', async () => {
     const cached = await startGateway({ providers: [{ name: 'sim', type: 'simulated', simulated: { cached_prompt_share: 0.5 } }] });
     try {

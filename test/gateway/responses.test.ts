@@ -124,10 +124,20 @@ describe('POST /v1/responses', () => {
       if (event.type === 'response.output_text.delta') text += event.delta;
     }
     // No response.completed came: the gateway ends the stream with the Responses error event.
-    expect(last).toMatchObject({ type: 'error', code: 'api_error' });
+    expect(last).toMatchObject({ type: 'error', code: 'upstream_stream_cut' });
     const [line] = await lines(sessionId);
     expect(line).toMatchObject({ outcome: 'stream_cut', estimated: true, output_tokens: countTokens(text) });
     expect(line.output_tokens).toBe(5);
+  });
+
+  it('records a stream the provider ends with response.failed as cut (stream_cut), not ok', async () => {
+    const { openai, sessionId } = await client();
+    const stream = await openai.responses.create({ model: 'gpt-4o-mini', input: 'fail me [[sim:tokens=20]] [[sim:stream_error_after=5]]', stream: true });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    expect(types.at(-1)).toBe('response.failed');
+    const [line] = await lines(sessionId);
+    expect(line).toMatchObject({ outcome: 'stream_cut' });
   });
 });
 

@@ -223,9 +223,9 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
   });
 
   it('shows a detector\'s alert with its evidence, the session it suspended, and acknowledges and resolves it', async () => {
-    // Two failures of the same prompt: a critical retry loop, and the session is suspended.
+    // The same prompt rejected twice: a critical retry loop, and the session is suspended.
     const { token, sessionId } = await gw.openSession({ agent: 'looper', task: 'nightly import' });
-    for (let i = 0; i < 2; i++) expect(await call(token, 'import the ledger [[sim:error=500]]')).not.toBe('ok');
+    for (let i = 0; i < 2; i++) expect(await call(token, 'import the ledger [[sim:error=400]]')).not.toBe('ok');
     await gw.gateway.detection.idle();
     const [alert] = (await gw.admin('GET', `/admin/v1/alerts?session_id=${sessionId}`)).body.data;
     expect(alert).toMatchObject({ detector: 'retry_loop', severity: 'critical', status: 'open', verdict: 'prompt_loop' });

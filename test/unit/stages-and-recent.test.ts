@@ -3,16 +3,16 @@ import { RecentCalls } from '../../src/detect/recent-calls.js';
 import { STAGES, StageTimes } from '../../src/telemetry/index.js';
 
 describe('RecentCalls: running counts per prompt over a sliding window', () => {
-  it('counts repeats, failures and outcomes, and forgets what leaves the window', () => {
+  it('counts repeats, rejections and outcomes, and forgets what leaves the window', () => {
     const recent = new RecentCalls(100);
-    recent.push({ time: 1000, fp: 'a', failed: true, outcome: 'upstream_error' }, 0);
-    recent.push({ time: 2000, fp: 'b', failed: false, outcome: 'ok' }, 0);
-    recent.push({ time: 3000, fp: 'a', failed: false, outcome: 'ok' }, 0);
-    expect(recent.repeats('a')).toEqual({ calls: 2, failed: 1, outcomes: { upstream_error: 1, ok: 1 }, firstAt: 1000 });
+    recent.push({ time: 1000, fp: 'a', rejected: true, outcome: 'upstream_error' }, 0);
+    recent.push({ time: 2000, fp: 'b', rejected: false, outcome: 'ok' }, 0);
+    recent.push({ time: 3000, fp: 'a', rejected: false, outcome: 'ok' }, 0);
+    expect(recent.repeats('a')).toEqual({ calls: 2, rejected: 1, outcomes: { upstream_error: 1, ok: 1 }, firstAt: 1000 });
     // The window moves past the first call: it no longer counts, and the first is now the third.
-    recent.push({ time: 4000, fp: null, failed: false, outcome: 'ok' }, 1500);
-    expect(recent.repeats('a')).toEqual({ calls: 1, failed: 0, outcomes: { ok: 1 }, firstAt: 3000 });
-    recent.push({ time: 9000, fp: 'c', failed: false, outcome: 'ok' }, 8000);
+    recent.push({ time: 4000, fp: null, rejected: false, outcome: 'ok' }, 1500);
+    expect(recent.repeats('a')).toEqual({ calls: 1, rejected: 0, outcomes: { ok: 1 }, firstAt: 3000 });
+    recent.push({ time: 9000, fp: 'c', rejected: false, outcome: 'ok' }, 8000);
     expect(recent.repeats('a')).toBeNull();
     expect(recent.repeats('b')).toBeNull();
     expect(recent.size).toBe(1);
@@ -20,9 +20,9 @@ describe('RecentCalls: running counts per prompt over a sliding window', () => {
 
   it('keeps at most its cap of calls, however fast they come', () => {
     const recent = new RecentCalls(3);
-    for (let i = 0; i < 10; i++) recent.push({ time: 1000 + i, fp: 'x', failed: i % 2 === 0, outcome: 'ok' }, 0);
+    for (let i = 0; i < 10; i++) recent.push({ time: 1000 + i, fp: 'x', rejected: i % 2 === 0, outcome: 'ok' }, 0);
     expect(recent.size).toBe(3);
-    expect(recent.repeats('x')).toMatchObject({ calls: 3, failed: 1, firstAt: 1007 });
+    expect(recent.repeats('x')).toMatchObject({ calls: 3, rejected: 1, firstAt: 1007 });
   });
 });
 

@@ -78,6 +78,8 @@ export interface StreamMeter {
    * `fields` are added to the error object (e.g. `code`, details).
    */
   errorEvent(message: string, type: string, fields?: Record<string, unknown>): string;
+  /** The terminal event said the answer failed (Responses' `response.failed`); absent: it never does. */
+  endedInFailure?(): boolean;
 }
 
 export interface ApiAdapter {

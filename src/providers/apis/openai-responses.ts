@@ -86,12 +86,14 @@ class ResponsesStreamMeter implements StreamMeter {
   private readonly delivered = new DeliveredEvents(deltaText);
   /** Events seen: the next event's `sequence_number`, for an error the gateway adds. */
   private events = 0;
+  private failed = false;
 
   accept(event: SseEvent): boolean {
     this.events++;
     const type = eventType(event);
     if (type.endsWith('.delta')) this.delivered.add(event.data);
     else if (TERMINAL.has(type)) {
+      this.failed = type === 'response.failed';
       const usage = responsesUsage((JSON.parse(event.data) as { response?: { usage?: unknown } }).response?.usage);
       if (usage) this.usage = { usage, complete: true };
     }
@@ -100,6 +102,10 @@ class ResponsesStreamMeter implements StreamMeter {
 
   isTerminal(event: SseEvent): boolean {
     return TERMINAL.has(eventType(event));
+  }
+
+  endedInFailure(): boolean {
+    return this.failed;
   }
 
   toolCalls(event: SseEvent): readonly ReturnedToolCall[] {
