@@ -35,6 +35,8 @@ export interface ApprovalServiceOptions {
   separationOfDuties?: boolean;
   /** Carries out a decided `resume` approval (resume the session, or end it). */
   onResumeDecided?: (approval: Approval, decidedBy: string) => Promise<void>;
+  /** Throws when a `resume` approval could not resume its session now (an ancestor holds it suspended): checked before it is approved. */
+  beforeResume?: (sessionId: string) => Promise<void>;
 }
 
 export class ApprovalService {
@@ -175,6 +177,8 @@ export class ApprovalService {
     if (d.approve && (session.status === 'revoked' || session.status === 'closed')) {
       throw new GatewayError('conflict', `session "${session.id}" is ${session.status}: approval "${id}" can only be denied`);
     }
+    // Approved, it must be able to resume: not left `approved` on a session still held suspended.
+    if (d.approve && pending.kind === 'resume') await this.options.beforeResume?.(session.id);
     const growth = { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 };
     const grows = d.approve && (growth.tokens > 0 || growth.usdNano > 0);
     // Carve first (a delegated session's extra comes from its parent): may refuse.

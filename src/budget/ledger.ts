@@ -10,6 +10,7 @@
 // parent while the child is active; when the child ends, the hold is settled with everything the
 // child (and its own children) spent, so children's spend counts against the parent and unused
 // budget returns to it.
+import { MAX_USD } from '../config/schema.js';
 import { GatewayError } from '../errors/index.js';
 import type { Budget, PendingReservation, PeriodBudget, Session, Store } from '../store/index.js';
 import type { PeriodWindow } from './periods.js';
@@ -132,13 +133,28 @@ export function budgetExceeded(account: Pick<Account, 'key' | 'level'>, unit: 'u
   });
 }
 
+/** The most a budget may hold: whole tokens and nano-USD stay exact below 2^53. */
+const MOST: Record<keyof Amount, number> = { tokens: Number.MAX_SAFE_INTEGER, usdNano: MAX_USD * 1e9 };
+
 /**
- * Adds to a session's budget for an operator (a renewal, an approved step-up). A delegated
- * session's addition is carved from its parent; more than the parent has left is the operator's
- * mistake, named as such (400 on `param`), not a call's 402.
+ * Adds to a session's budget for an operator (a renewal, an approved step-up): never past `most`
+ * (a renewal: the profile's maximum) nor past what a budget may hold — checked against the
+ * account as it is and grown in the same turn, so two operators at once cannot both pass. A
+ * delegated session's addition is carved from its parent; more than the parent has left is the
+ * operator's mistake, named as such (400 on `param`), not a call's 402.
  */
-export async function growSessionBudget(ledger: Ledger, session: Session, extra: Amount, param: string): Promise<void> {
+export async function growSessionBudget(ledger: Ledger, session: Session, extra: Amount, param: string, most?: Budget): Promise<void> {
   await ledger.load(session);
+  const budget = ledger.session(session.id).budget;
+  for (const [unit, name] of [['tokens', 'tokens'], ['usdNano', 'usd']] as const) {
+    const now = budget[unit];
+    const profileMost = most?.[unit] ?? null;
+    if (now === null || extra[unit] <= 0) continue;
+    if (profileMost !== null && now + extra[unit] > profileMost) {
+      throw new GatewayError('invalid_request', `${param}.${name}: the session's budget would be above the profile's maximum`, { param: `${param}.${name}` });
+    }
+    if (now + extra[unit] > MOST[unit]) throw new GatewayError('invalid_request', `${param}.${name}: the session's budget would be above the most a budget may hold`, { param: `${param}.${name}` });
+  }
   try {
     await ledger.grow(session.id, extra);
   } catch (err) {

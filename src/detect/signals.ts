@@ -12,8 +12,8 @@ interface Base {
 export type Signal =
   /**
    * `failed`: the call did not get its answer (an upstream error of any kind, a cut stream).
-   * `rejected`: the call as sent cannot work — the provider refused it (4xx but timeouts and rate
-   * limits), or its answer was a tool call outside the scope — so sending it again fails again.
+   * `rejected`: the call as sent cannot work — the provider refused it (a 4xx but those of
+   * `NOT_THE_PROMPT`), or its answer was a tool call outside the scope — so sending it again fails again.
    * A provider's outage fails calls (and SDKs retry them by themselves) without rejecting them.
    */
   | (Base & { kind: 'model'; agentId: string; sessionId: string; costNano: number; failed: boolean; rejected: boolean; outcome: string; promptFp: string | null; model: string; tools: string[] })
@@ -26,6 +26,13 @@ export type Signal =
 export type SignalKind = Signal['kind'];
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/**
+ * 4xx answers that say nothing against the prompt: the provider refusing the gateway's own key
+ * (401, 403), a model it does not serve (404), a conflict SDKs retry (409), a timeout (408), a
+ * rate limit (429). Sending the same prompt again is right once those pass.
+ */
+const NOT_THE_PROMPT = new Set([401, 403, 404, 408, 409, 429]);
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 /**
@@ -41,7 +48,7 @@ export function signalOf(e: ChainedEvent): Signal | null {
       if (!agentId || !sessionId) return null;
       const outcome = str(d.outcome) ?? 'ok';
       const status = num(d.http_status);
-      const rejected = outcome === 'tool_blocked' || (outcome === 'upstream_error' && status >= 400 && status < 500 && status !== 408 && status !== 429);
+      const rejected = outcome === 'tool_blocked' || (outcome === 'upstream_error' && status >= 400 && status < 500 && !NOT_THE_PROMPT.has(status));
       return {
         kind: 'model', time, agentId, sessionId, teamId, costNano: num(d.cost_usd_nano), outcome, failed: outcome === 'upstream_error' || outcome === 'stream_cut', rejected,
         promptFp: str(d.prompt_fp), model: str(d.model) ?? '', tools: Array.isArray(d.tool_calls) ? d.tool_calls.filter((t): t is string => typeof t === 'string') : [],

@@ -258,21 +258,26 @@ export class SessionService {
     return this.move(sessionId, 'suspended', 'active', by, data);
   }
 
+  /**
+   * Containment holds a whole subtree: one of its sessions resumes only with the suspended
+   * ancestor that holds it (and that ancestor's resume approval). Throws 409 naming it.
+   */
+  async assertResumable(session: string | Session): Promise<void> {
+    const s = typeof session === 'string' ? await this.store.getSession(session) : session;
+    for (const ancestorId of s?.chain.slice(0, -1) ?? []) {
+      const ancestor = await this.store.getSession(ancestorId);
+      if (ancestor?.status === 'suspended') {
+        throw new GatewayError('conflict', `session "${s!.id}" is suspended with its ancestor "${ancestorId}": resume that session instead`, { details: { suspended_ancestor: ancestorId } });
+      }
+    }
+  }
+
   private async move(sessionId: string, from: 'active' | 'suspended', to: 'active' | 'suspended', by: Actor, data: Record<string, unknown>): Promise<string[]> {
     const tree = await this.store.sessionTree(sessionId);
     if (tree.length === 0) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
     const root = tree[0]!;
     if (root.status !== from) throw new GatewayError('conflict', `session "${sessionId}" is ${root.status}`);
-    // Containment holds a whole subtree: one of its sessions resumes only with the suspended
-    // ancestor that holds it (and that ancestor's resume approval).
-    if (to === 'active') {
-      for (const ancestorId of root.chain.slice(0, -1)) {
-        const ancestor = await this.store.getSession(ancestorId);
-        if (ancestor?.status === 'suspended') {
-          throw new GatewayError('conflict', `session "${sessionId}" is suspended with its ancestor "${ancestorId}": resume that session instead`, { details: { suspended_ancestor: ancestorId } });
-        }
-      }
-    }
+    if (to === 'active') await this.assertResumable(root);
     const changed = await this.store.moveSessions(tree.map((s) => s.id), from, to);
     for (const id of changed) this.directory.sessions.delete(id);
     await this.audit.record({ ...by, type: `session.${to === 'suspended' ? 'suspended' : 'resumed'}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null, ...data } });
@@ -339,16 +344,8 @@ export class SessionService {
     let budget: Budget | undefined;
     if (change.budget && (change.budget.tokens || change.budget.usdNano)) {
       const extra = { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 };
-      // As when it was opened: never above the profile's maximum (a unit without one, or one the
-      // session does not limit, is not bounded).
-      for (const [unit, name] of [['tokens', 'tokens'], ['usdNano', 'usd']] as const) {
-        const max = profile.sessionBudget.max[unit];
-        const now = session.budget[unit];
-        if (max !== null && now !== null && extra[unit] > 0 && now + extra[unit] > max) {
-          throw new GatewayError('invalid_request', `budget.${name}: the session's budget would be above the profile's maximum`, { param: `budget.${name}` });
-        }
-      }
-      await growSessionBudget(this.ledger, session, extra, 'budget');
+      // As when it was opened: never above the profile's maximum.
+      await growSessionBudget(this.ledger, session, extra, 'budget', profile.sessionBudget.max);
       budget = this.ledger.session(session.id).budget;
     }
     const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;

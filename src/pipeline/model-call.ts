@@ -4,7 +4,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asGatewayError, ERRORS, GatewayError } from '../errors/index.js';
 import type { ApiAdapter, StreamMeter } from '../providers/apis/index.js';
-import { nanoToUsd } from '../providers/pricing.js';
 import { SseSplitter } from '../providers/sse.js';
 import type { UsageOutcome } from '../store/index.js';
 import { requestIdHeaders, sendError } from '../util/http.js';
@@ -22,6 +21,12 @@ import { resolve } from './resolve.js';
 import { preparePromptRecord, settle, type Settlement } from './settle.js';
 import { blockedToolCall, checkOfferedTools, strippedHeader } from './tools.js';
 
+/** Whole nano-USD as a decimal with 9 places, exact at any size (a float's `toFixed(9)` is not above ~$4M). */
+function nanoUsdText(nano: number): string {
+  const whole = Math.floor(nano / 1e9);
+  return `${whole}.${String(nano - whole * 1e9).padStart(9, '0')}`;
+}
+
 /** The status a spend line records for a call whose client left before its answer (nginx's "client closed request"). */
 const CLIENT_CLOSED = 499;
 
@@ -37,7 +42,7 @@ function tollgateHeaders(ctx: CallContext, extra?: Record<string, string>): Reco
   const headers = requestIdHeaders(ctx.requestId, ctx.adapter.dialect);
   if (ctx.session) headers['x-tollgate-session'] = ctx.session.id;
   const left = ctx.remaining;
-  if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoToUsd(Math.max(0, left.usdNano)).toFixed(9);
+  if (left?.usdNano !== null && left?.usdNano !== undefined) headers['x-tollgate-budget-remaining-usd'] = nanoUsdText(Math.max(0, left.usdNano));
   if (left?.tokens !== null && left?.tokens !== undefined) headers['x-tollgate-budget-remaining-tokens'] = String(Math.max(0, left.tokens));
   if (left?.level) headers['x-tollgate-budget-binding-level'] = left.level;
   if (ctx.outputCap !== undefined) headers['x-tollgate-max-output-tokens'] = String(ctx.outputCap);
@@ -86,9 +91,11 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
     raw = read.data;
   } catch (err) {
-    // Cut while the answer came (its caller revoked): the refusal is the answer.
+    // Cut while the answer came: its caller revoked (the refusal is the answer), or its client left.
     const revoked = ctx.abort.revokedBy;
-    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: revoked ? 'revoked' : 'upstream_error', httpStatus: revoked?.status ?? 502 });
+    const clientGone = ctx.abort.aborted && !(ctx.abort.reason instanceof GatewayError);
+    const outcome = revoked ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
+    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: revoked?.status ?? (clientGone ? CLIENT_CLOSED : 502) });
     throw upstreamFailure(err);
   }
   let json: unknown;

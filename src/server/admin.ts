@@ -276,7 +276,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   },
   {
     method: 'GET', path: '/admin/v1/sessions', tag: 'sessions', summary: 'List sessions, newest first',
-    query: z.object({ agent: z.string().optional(), team: z.string().optional(), status: z.enum(['active', 'suspended', 'closed', 'revoked']).optional().describe('A session past its expiry is closed within a minute: list it as closed'), limit: limitQuery }),
+    query: z.object({ agent: z.string().optional(), team: z.string().optional(), status: z.enum(['active', 'suspended', 'closed', 'revoked']).optional().describe('The stored status (a session past its expiry stays `active` here, shown `expired`, until the upkeep closes it within a minute)'), limit: limitQuery }),
     handle: async (i, d) => {
       const q = i.query as { agent?: string; team?: string; status?: SessionStatus; limit?: number };
       const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;

@@ -89,6 +89,8 @@ const ignoreConflict = (err: unknown) => {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+const isLive = (status: string | undefined): boolean => status === 'active' || status === 'suspended';
+
 export class Gateway {
   readonly server: Server;
   private shuttingDown = false;
@@ -213,8 +215,10 @@ export class Gateway {
       onResumeDecided: async (approval, decidedBy) => {
         const by = { actor: decidedBy, reason: approval.reason ?? undefined };
         if (approval.status === 'approved') await sessions.resume(approval.sessionId, by, { approval: approval.id }).catch(ignoreConflict);
-        else await sessions.end(approval.sessionId, 'revoked', { ...by, reason: approval.reason ?? 'resume denied' });
+        // Denied: revoked — unless it has ended meanwhile (nothing to revoke, no event to write).
+        else if (isLive((await store.getSession(approval.sessionId))?.status)) await sessions.end(approval.sessionId, 'revoked', { ...by, reason: approval.reason ?? 'resume denied' });
       },
+      beforeResume: (sessionId) => sessions.assertResumable(sessionId),
     });
     const authorizer = new Authorizer({ engine: policyEngine, audit, directory, timeZone: config.budgets.timezone, now });
     onPolicyReload = (outcome) => {

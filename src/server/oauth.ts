@@ -114,7 +114,7 @@ function sessionParams(form: Map<string, string>) {
   if (usd !== undefined && usd > MAX_USD) throw new OAuthError('invalid_request', `"budget_usd" must be at most ${MAX_USD}.`);
   const tokens = number(form, 'budget_tokens');
   const ttl = number(form, 'ttl_seconds');
-  if (tokens !== undefined && !Number.isInteger(tokens)) throw new OAuthError('invalid_request', '"budget_tokens" must be an integer.');
+  if (tokens !== undefined && !Number.isSafeInteger(tokens)) throw new OAuthError('invalid_request', '"budget_tokens" must be an integer below 2^53.');
   if (ttl !== undefined && (!Number.isInteger(ttl) || ttl === 0)) throw new OAuthError('invalid_request', '"ttl_seconds" must be a positive integer.');
   const context: Record<string, string> = {};
   for (const key of ['data_sensitivity', 'intended_action'] as const) {

@@ -45,6 +45,9 @@ describe('profiles and budgets', () => {
     const exchanged = await delegate(gw.url, fine.body.token, { agent: 'helper', task: 'c', budget_usd: '1e12' });
     expect(exchanged.status).toBe(400);
     expect(exchanged.body).toMatchObject({ error: 'invalid_request' });
+    const tokens = await delegate(gw.url, fine.body.token, { agent: 'helper', task: 'c', budget_tokens: '1e308' });
+    expect(tokens.status).toBe(400);
+    expect(tokens.body.error_description).toContain('budget_tokens');
   });
 });
 
@@ -66,6 +69,13 @@ describe('renewal', () => {
     expect(tooMuch.body.error.message).toContain(root.sessionId);
     expect((await gw.admin('POST', `/admin/v1/sessions/${child.session_id}/renew`, { budget: { usd: 0.4 } })).status).toBe(200);
   });
+
+  it('two renewals at once cannot both pass the profile\'s maximum', async () => {
+    const { sessionId } = await gw.openSession({ agent: 'lead', task: 'race', budget: { usd: 1.5 } });
+    const both = await Promise.all([0, 1].map(() => gw.admin('POST', `/admin/v1/sessions/${sessionId}/renew`, { budget: { usd: 0.4 } })));
+    expect(both.map((r) => r.status).sort()).toEqual([200, 400]);
+    expect((await gw.session(sessionId)).budget.usd).toBeCloseTo(1.9, 9);
+  });
 });
 
 describe('containment of a subtree', () => {
@@ -84,6 +94,19 @@ describe('containment of a subtree', () => {
     expect((await gw.admin('POST', `/admin/v1/sessions/${mid.session_id}/resume`, {})).status).toBe(200);
     expect((await gw.session(leaf.session_id)).status).toBe('active');
   });
+
+  it('a child\'s own resume approval cannot be approved while its parent holds it suspended: 409, and it stays pending', async () => {
+    const root = await gw.openSession({ agent: 'helper', task: 'a', budget: { usd: 1 } });
+    const child = (await delegate(gw.url, root.token, { agent: 'helper', task: 'b', budget_usd: '0.5' })).body;
+    await gw.admin('POST', `/admin/v1/sessions/${child.session_id}/suspend`, {});
+    const [own] = (await gw.admin('GET', `/admin/v1/approvals?kind=resume&status=pending&session=${child.session_id}`)).body.data;
+    await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/suspend`, {});
+    const approved = await gw.admin('POST', `/admin/v1/approvals/${own.id}/approve`, {});
+    expect(approved.status).toBe(409);
+    expect(approved.body.error.message).toContain(root.sessionId);
+    expect((await gw.admin('GET', `/admin/v1/approvals/${own.id}`)).body.status).toBe('pending');
+    expect((await gw.session(child.session_id)).status).toBe('suspended');
+  });
 });
 
 describe('approvals', () => {
@@ -101,6 +124,10 @@ describe('approvals', () => {
     const late = await gw.admin('POST', `/admin/v1/approvals/${pending.id}/approve`, {});
     expect(late.status).toBe(409);
     expect(late.body.error.message).toContain('revoked');
+    const revokedEvents = async () => (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${sessionId}`)).body.data.length;
+    const before = await revokedEvents();
     expect((await gw.admin('POST', `/admin/v1/approvals/${pending.id}/deny`, {})).status).toBe(200);
+    // Already revoked: denying it revokes nothing more (no second session.revoked).
+    expect(await revokedEvents()).toBe(before);
   });
 });

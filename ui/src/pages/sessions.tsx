@@ -35,8 +35,7 @@ export function useAgentNames() {
 
 export function Sessions() {
   const [status, setStatus] = useState<StatusFilter>('active');
-  // `suspended` is filtered here: a gateway that cannot suspend sessions does not know the word.
-  const asked = status === 'all' || status === 'suspended' ? undefined : status;
+  const asked = status === 'all' ? undefined : status;
   const sessions = usePoll(() => get<List<Session>>(`/sessions${query({ status: asked, limit: 200 })}`), [status]);
   const names = useAgentNames();
   // An `active` session past its expiry shows as `expired` until the upkeep closes it.
