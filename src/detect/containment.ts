@@ -69,6 +69,8 @@ export class Containment {
     try {
       switch (action) {
         case 'notify': {
+          // Nowhere to send it: said so, rather than a delivery that failed.
+          if (!this.o.notifier.enabled) return skipped(action, at, 'no webhook is configured (detection.notify.webhook_url)');
           const delivered = await this.o.notifier.send(event, alert, alert.agentId ? await this.o.agentName(alert.agentId) : null);
           return { action, at, detail: { delivered } };
         }

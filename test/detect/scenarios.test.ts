@@ -168,6 +168,8 @@ describe('a retry loop of identical failing prompts is suspended', () => {
     expect(alert).toMatchObject({ severity: 'warning', verdict: 'prompt_loop', session_id: sessionId });
     expect(alert.evidence).toMatchObject({ failed: 6, rejected: 0, outcomes: { upstream_error: 6 } });
     expect(alert.actions.map((a: any) => a.action)).toEqual(['notify']);
+    // No webhook in this set-up: the notice is recorded as skipped, not as a delivery that failed.
+    expect(alert.actions[0].detail).toEqual({ skipped: 'no webhook is configured (detection.notify.webhook_url)' });
     expect((await gw.session(sessionId)).status).toBe('active');
     await expect(chat(openai, 'Sync the CRM, the provider is back')).resolves.toBeDefined();
   });
