@@ -314,7 +314,7 @@ export const detectionSchema = z
         retry_loop: detectorSchema({
           window_seconds: seconds(300).describe('How far back the same prompt is counted.'),
           repeats: z.number().int().min(2).default(10).describe('The same prompt this often in the window (answered or not): warning.'),
-          failed_repeats: z.number().int().min(2).default(4).describe('The same prompt rejected this often in the window (the provider refuses it as sent — a 4xx other than 408 and 429 — or the model\'s tool call is blocked): critical. Failing this often otherwise (upstream 5xx, timeouts, rate limits, cut streams: an outage, which SDKs retry by themselves): warning.'),
+          failed_repeats: z.number().int().min(2).default(4).describe('The same prompt rejected this often in the window (the provider refuses it as sent — a 4xx other than 401, 403, 404, 408, 409 and 429 — or the model\'s tool call is blocked): critical. Failing this often otherwise (upstream 5xx, timeouts, rate limits, cut streams: an outage, which SDKs retry by themselves): warning.'),
         }, ['notify'], ['notify', 'suspend_session']).describe('One session sending the same prompt again and again.'),
         tool_deviation: detectorSchema({
           min_calls: z.number().int().positive().default(10).describe('A tool\'s calls in the window before its share is judged.'),
