@@ -36,7 +36,7 @@ export interface ApprovalServiceOptions {
   /** Carries out a decided `resume` approval (resume the session, or end it). */
   onResumeDecided?: (approval: Approval, decidedBy: string) => Promise<void>;
   /** Throws when a `resume` approval could not resume its session now (an ancestor holds it suspended): checked before it is approved. */
-  beforeResume?: (sessionId: string) => Promise<void>;
+  beforeResume?: (session: Session) => Promise<void>;
 }
 
 export class ApprovalService {
@@ -178,7 +178,7 @@ export class ApprovalService {
       throw new GatewayError('conflict', `session "${session.id}" is ${session.status}: approval "${id}" can only be denied`);
     }
     // Approved, it must be able to resume: not left `approved` on a session still held suspended.
-    if (d.approve && pending.kind === 'resume') await this.options.beforeResume?.(session.id);
+    if (d.approve && pending.kind === 'resume') await this.options.beforeResume?.(session);
     const growth = { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 };
     const grows = d.approve && (growth.tokens > 0 || growth.usdNano > 0);
     // Carve first (a delegated session's extra comes from its parent): may refuse.

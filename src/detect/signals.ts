@@ -26,6 +26,7 @@ export type Signal =
 export type SignalKind = Signal['kind'];
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 /**
  * 4xx answers that say nothing against the prompt: the provider refusing the gateway's own key
@@ -33,7 +34,6 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
  * rate limit (429). Sending the same prompt again is right once those pass.
  */
 const NOT_THE_PROMPT = new Set([401, 403, 404, 408, 409, 429]);
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 /**
  * The signal an audit event carries, or null for events the detectors do not read. Each signal is

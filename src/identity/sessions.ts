@@ -73,7 +73,7 @@ export interface SessionPolicy {
 }
 
 /** Not yet ended: active, or suspended until a human decides. */
-const isLive = (s: Session) => s.status === 'active' || s.status === 'suspended';
+export const isLive = (s: Session) => s.status === 'active' || s.status === 'suspended';
 
 /** Who performed a control action, for the audit record. */
 export interface Actor {
@@ -262,12 +262,11 @@ export class SessionService {
    * Containment holds a whole subtree: one of its sessions resumes only with the suspended
    * ancestor that holds it (and that ancestor's resume approval). Throws 409 naming it.
    */
-  async assertResumable(session: string | Session): Promise<void> {
-    const s = typeof session === 'string' ? await this.store.getSession(session) : session;
-    for (const ancestorId of s?.chain.slice(0, -1) ?? []) {
+  async assertResumable(session: Session): Promise<void> {
+    for (const ancestorId of session.chain.slice(0, -1)) {
       const ancestor = await this.store.getSession(ancestorId);
       if (ancestor?.status === 'suspended') {
-        throw new GatewayError('conflict', `session "${s!.id}" is suspended with its ancestor "${ancestorId}": resume that session instead`, { details: { suspended_ancestor: ancestorId } });
+        throw new GatewayError('conflict', `session "${session.id}" is suspended with its ancestor "${ancestorId}": resume that session instead`, { details: { suspended_ancestor: ancestorId } });
       }
     }
   }

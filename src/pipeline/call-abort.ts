@@ -3,7 +3,7 @@
 // EventEmitter costs ~0.2 µs per call where an AbortController with its listener costs ~3 µs,
 // and every call makes one.
 import { EventEmitter } from 'node:events';
-import type { GatewayError } from '../errors/index.js';
+import { GatewayError } from '../errors/index.js';
 
 export class CallAbort extends EventEmitter {
   aborted = false;
@@ -12,6 +12,11 @@ export class CallAbort extends EventEmitter {
 
   /** Set when the call was cut because its caller was revoked (`InFlightCalls`). */
   revokedBy: GatewayError | null = null;
+
+  /** Stopped because the client went away (not by the gateway: a revocation, a time limit). */
+  get clientLeft(): boolean {
+    return this.aborted && !(this.reason instanceof GatewayError);
+  }
 
   /** Cuts the call because its caller lost its standing. */
   revoke(err: GatewayError): void {

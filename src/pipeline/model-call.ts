@@ -8,6 +8,7 @@ import { SseSplitter } from '../providers/sse.js';
 import type { UsageOutcome } from '../store/index.js';
 import { requestIdHeaders, sendError } from '../util/http.js';
 import { authenticate } from './authenticate.js';
+import type { CallAbort } from './call-abort.js';
 import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
 import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
@@ -29,6 +30,16 @@ function nanoUsdText(nano: number): string {
 
 /** The status a spend line records for a call whose client left before its answer (nginx's "client closed request"). */
 const CLIENT_CLOSED = 499;
+
+/**
+ * How a forwarded call that got no answer is recorded: revoked, its client gone (499: it got no
+ * status), or failed upstream — with `status` for the first and last.
+ */
+function cutShort(abort: CallAbort, status: number): { outcome: UsageOutcome; httpStatus: number } {
+  if (abort.revokedBy) return { outcome: 'revoked', httpStatus: status };
+  if (abort.clientLeft) return { outcome: 'client_aborted', httpStatus: CLIENT_CLOSED };
+  return { outcome: 'upstream_error', httpStatus: status };
+}
 
 /** A non-streamed answer larger than this is not a model answer: refused as a bad response. */
 const MAX_RESPONSE_BODY = 64 * 1024 * 1024;
@@ -92,10 +103,7 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     raw = read.data;
   } catch (err) {
     // Cut while the answer came: its caller revoked (the refusal is the answer), or its client left.
-    const revoked = ctx.abort.revokedBy;
-    const clientGone = ctx.abort.aborted && !(ctx.abort.reason instanceof GatewayError);
-    const outcome = revoked ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
-    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: revoked?.status ?? (clientGone ? CLIENT_CLOSED : 502) });
+    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, ...cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? 502) });
     throw upstreamFailure(err);
   }
   let json: unknown;
@@ -323,10 +331,7 @@ export async function handleModelCall(
     if (ctx.reservation && !ctx.reservation.settled) {
       if (forwarded) {
         // Forwarded but nothing came back: record the attempt, charge nothing.
-        const clientGone = abort.aborted && !(abort.reason instanceof GatewayError);
-        const outcome = abort.revokedBy ? 'revoked' : clientGone ? 'client_aborted' : 'upstream_error';
-        // A client that left got no status: 499 (as proxies log it), not the 502 its abort became.
-        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome, httpStatus: clientGone ? CLIENT_CLOSED : e.status })
+        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, ...cutShort(abort, e.status) })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });

@@ -12,7 +12,7 @@ import { GatewayError, isStoreUnavailable, type ErrorDialect } from '../errors/i
 import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/index.js';
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
-import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService, isLive } from '../identity/index.js';
 import { authenticate, handleModelCall, InFlightCalls, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
@@ -88,8 +88,6 @@ const ignoreConflict = (err: unknown) => {
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-const isLive = (status: string | undefined): boolean => status === 'active' || status === 'suspended';
 
 export class Gateway {
   readonly server: Server;
@@ -216,9 +214,9 @@ export class Gateway {
         const by = { actor: decidedBy, reason: approval.reason ?? undefined };
         if (approval.status === 'approved') await sessions.resume(approval.sessionId, by, { approval: approval.id }).catch(ignoreConflict);
         // Denied: revoked — unless it has ended meanwhile (nothing to revoke, no event to write).
-        else if (isLive((await store.getSession(approval.sessionId))?.status)) await sessions.end(approval.sessionId, 'revoked', { ...by, reason: approval.reason ?? 'resume denied' });
+        else if (await store.getSession(approval.sessionId).then((s) => s !== null && isLive(s))) await sessions.end(approval.sessionId, 'revoked', { ...by, reason: approval.reason ?? 'resume denied' });
       },
-      beforeResume: (sessionId) => sessions.assertResumable(sessionId),
+      beforeResume: (session) => sessions.assertResumable(session),
     });
     const authorizer = new Authorizer({ engine: policyEngine, audit, directory, timeZone: config.budgets.timezone, now });
     onPolicyReload = (outcome) => {
