@@ -35,6 +35,9 @@ const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v)
  */
 const NOT_THE_PROMPT = new Set([401, 403, 404, 408, 409, 429]);
 
+/** Outcomes of a call that got no (whole) answer: `failed`. */
+export const FAILED_OUTCOMES = ['upstream_error', 'stream_cut'] as const;
+
 /**
  * The signal an audit event carries, or null for events the detectors do not read. Each signal is
  * one literal with every field named: a spread of a shared base would cost ~4 µs per event on
@@ -50,7 +53,7 @@ export function signalOf(e: ChainedEvent): Signal | null {
       const status = num(d.http_status);
       const rejected = outcome === 'tool_blocked' || (outcome === 'upstream_error' && status >= 400 && status < 500 && !NOT_THE_PROMPT.has(status));
       return {
-        kind: 'model', time, agentId, sessionId, teamId, costNano: num(d.cost_usd_nano), outcome, failed: outcome === 'upstream_error' || outcome === 'stream_cut', rejected,
+        kind: 'model', time, agentId, sessionId, teamId, costNano: num(d.cost_usd_nano), outcome, failed: (FAILED_OUTCOMES as readonly string[]).includes(outcome), rejected,
         promptFp: str(d.prompt_fp), model: str(d.model) ?? '', tools: Array.isArray(d.tool_calls) ? d.tool_calls.filter((t): t is string => typeof t === 'string') : [],
       };
     }

@@ -4,6 +4,7 @@
 // the same prompt failing for other reasons (a provider's outage, which SDKs retry by themselves:
 // containing every session through an outage helps no one) or sent many times however it ended
 // is a warning.
+import { FAILED_OUTCOMES } from '../signals.js';
 import type { Detector, DetectorInput, Finding } from '../types.js';
 import { isoTime } from '../../util/time.js';
 
@@ -15,8 +16,8 @@ export const retryLoop: Detector = {
     const same = session.recent.repeats(signal.promptFp);
     if (!same) return [];
     const { rejected, outcomes } = same;
-    // Every failure, rejected or not: an upstream error of any kind, a cut stream.
-    const failed = (outcomes.upstream_error ?? 0) + (outcomes.stream_cut ?? 0);
+    // Every failure, rejected or not (the signal's `failed`).
+    const failed = FAILED_OUTCOMES.reduce((sum, o) => sum + (outcomes[o] ?? 0), 0);
     const critical = rejected >= c.failed_repeats;
     const failing = failed >= c.failed_repeats;
     if (!critical && !failing && same.calls < c.repeats) return [];
