@@ -1,11 +1,14 @@
 // `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream] [--prompt-kb K]
-//   [--connections C] [--probe-rounds P] [--node-args "<flags>"] [--env "NAME=value …"]`:
+//   [--connections C] [--sessions N] [--probe-rounds P] [--node-args "<flags>"] [--env "NAME=value …"]`:
 // this build against another revision's (or against itself with a config change: YAML laid over
 // tollgate.bench.yaml, mappings merged key by key; with both, both builds run with the config), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections (`--connections C`), beside the
 // parsing proxy. The probe runs in the first round, or in the first P (`--probe-rounds P`), pooled.
 // `--prompt-kb K` adds K KiB of prose to the call's prompt: what the per-byte work costs.
+// `--sessions N` spreads the load's calls over N sessions (of the benchmark's six agents), in turn:
+// a gateway serving many sessions at once, where the benchmark's single session keeps every
+// per-session structure small and every index append in one place.
 // `--node-args` and `--env` start this build's process with those Node flags and environment
 // variables (the other revision, or this build without them, runs as the benchmark starts it):
 // what a start-up setting, which no config file can carry, costs or saves.
@@ -16,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { load, median, padPrompt, probe, warmUp, type Sample, type Target } from './measure.js';
-import { startProcess, startStack, startUpstream, stopProcess, type Stack } from './stack.js';
+import { openSessions, startProcess, startStack, startUpstream, stopProcess, type Stack } from './stack.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,6 +34,7 @@ const mode = process.argv.includes('--stream') ? 'stream' : 'plain';
 const promptKb = Number(arg('prompt-kb') ?? 0);
 const connections = Number(arg('connections') ?? 32);
 const probeRounds = Number(arg('probe-rounds') ?? 1);
+const sessions = Number(arg('sessions') ?? 1);
 if (promptKb > 0) padPrompt(promptKb);
 const nodeArgs = arg('node-args')?.split(/\s+/).filter(Boolean);
 const env = Object.fromEntries((arg('env') ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -63,7 +67,12 @@ const variants: [string, Parameters<typeof startStack>[0]][] = [
   ],
 ];
 const direct: Target = { name: 'direct upstream', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: {}, pid: null };
-const proxyTarget: Target = { name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid! };
+// With --sessions the proxy takes a rotation of as many (ignored) authorizations, so that the load
+// generator does the same work for every target.
+const proxyTarget: Target = {
+  name: 'parsing proxy', url: `http://127.0.0.1:${proxy.match[1]}/v1/chat/completions`, headers: {}, pid: proxy.child.pid!,
+  rotate: sessions > 1 ? Array.from({ length: sessions }, (_, i) => `Bearer unused-${i}`) : undefined,
+};
 const samples = new Map<string, Sample[]>();
 const latency = new Map<string, number[]>();
 const ttfc = new Map<string, number[]>();
@@ -74,7 +83,8 @@ async function startGateways(round: number): Promise<{ stacks: Stack[]; gateways
   for (const [name, options] of variants.map((_, i) => variants[(i + round) % variants.length]!)) {
     const stack = await startStack({ ...options, upstreamPort: upstream.port });
     stacks.push(stack);
-    gateways.push({ name, url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid! });
+    const rotate = sessions > 1 ? await openSessions(stack.gatewayUrl, sessions) : undefined;
+    gateways.push({ name, url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid!, rotate });
   }
   return { stacks, gateways };
 }
@@ -105,7 +115,7 @@ try {
   const directP50 = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
   const proxyRps = median(samples.get('parsing proxy')!.map((s) => s.rps));
   const lines = [
-    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at ${connections} connections${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first ${probeRounds} round(s)): 600 sequential requests each per round.`,
+    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at ${connections} connections${sessions > 1 ? ` over ${sessions} sessions` : ''}${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first ${probeRounds} round(s)): 600 sequential requests each per round.`,
     '',
     `| target | added p50 ms @1 | added first chunk ms @1 | rps @${connections} | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

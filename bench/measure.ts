@@ -15,6 +15,18 @@ export interface Target {
   url: string;
   headers: Record<string, string>;
   pid: number | null;
+  /** Authorization headers taken in turn, one per request (`--sessions N`: the calls spread over N sessions). */
+  rotate?: string[];
+}
+
+/** autocannon's request options for a target: its headers, and the rotation of its authorizations if it has one. */
+export function requestOptions(t: Target, mode: Mode) {
+  const headers = { 'content-type': 'application/json', ...t.headers };
+  const rotate = t.rotate;
+  if (!rotate?.length) return { headers, body: bodies[mode] };
+  let turn = 0;
+  const setupRequest = (req: object) => ({ ...req, headers: { ...headers, authorization: rotate[turn++ % rotate.length]! } });
+  return { headers, body: bodies[mode], requests: [{ setupRequest }] };
 }
 
 export interface Sample { rps: number; p50: number; p90: number; p99: number; cpuUs: number; rssMb: number; errors: number }
@@ -50,7 +62,7 @@ export async function load(t: Target, connections: number, mode: Mode, seconds: 
   const before = t.pid ? cpuTicks(t.pid) : 0;
   let peakRss = 0;
   const sampler = t.pid ? setInterval(() => (peakRss = Math.max(peakRss, rssMb(t.pid!))), 250) : null;
-  const r = await autocannon({ url: t.url, method: 'POST', connections, duration: seconds, headers: { 'content-type': 'application/json', ...t.headers }, body: bodies[mode] });
+  const r = await autocannon({ url: t.url, method: 'POST', connections, duration: seconds, ...requestOptions(t, mode) });
   if (sampler) clearInterval(sampler);
   const ticks = t.pid ? cpuTicks(t.pid) - before : 0;
   return {
@@ -90,7 +102,7 @@ export async function probe(targets: Target[], mode: Mode, probes: number): Prom
 }
 
 export async function warmUp(t: Target, mode: Mode): Promise<void> {
-  await autocannon({ url: t.url, method: 'POST', connections: 8, amount: 2000, headers: { 'content-type': 'application/json', ...t.headers }, body: bodies[mode] });
+  await autocannon({ url: t.url, method: 'POST', connections: 8, amount: 2000, ...requestOptions(t, mode) });
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

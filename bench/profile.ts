@@ -1,4 +1,4 @@
-// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --stream] [-- --prompt-kb K] [-- --perf] [-- --config "<yaml>"]`: a CPU
+// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --sessions N] [-- --stream] [-- --prompt-kb K] [-- --perf] [-- --config "<yaml>"]`: a CPU
 // profile of Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
 // drives the benchmark's call at C connections (with K KiB more prompt), then prints where the gateway's CPU went: per
 // thread (from /proc), then the event loop's self time by function and by source file. The
@@ -12,8 +12,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bodies, padPrompt } from './measure.js';
-import { startStack } from './stack.js';
+import { padPrompt, requestOptions, warmUp, type Target } from './measure.js';
+import { openSessions, startStack } from './stack.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,6 +23,7 @@ const seconds = arg('seconds', 10);
 const connections = arg('connections', 32);
 const stream = process.argv.includes('--stream');
 const promptKb = arg('prompt-kb', 0);
+const sessions = arg('sessions', 1);
 if (promptKb > 0) padPrompt(promptKb);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[]; positionTicks?: { line: number; ticks: number }[] }
@@ -37,9 +38,14 @@ const configAt = process.argv.indexOf('--config');
 const configOverride = configAt > 0 ? process.argv[configAt + 1] : undefined;
 const stack = await startStack({ gatewayNodeArgs: usePerf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', profDir], configOverride });
 try {
-  const body = bodies[stream ? 'stream' : 'plain'];
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${stack.tokens.budgeted}` };
-  await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections: 8, amount: 2000, headers, body });
+  // --sessions N: the calls spread over N sessions of the six agents, in turn (a busy gateway's
+  // writes interleave many sessions, where the benchmark's single session appends in one place).
+  const target: Target = {
+    name: 'tollgate', url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid!,
+    rotate: sessions > 1 ? await openSessions(stack.gatewayUrl, sessions) : undefined,
+  };
+  const mode = stream ? 'stream' : 'plain';
+  await warmUp(target, mode);
   const pid = stack.gateway.child.pid!;
   /** utime and stime (clock ticks) of `/proc/<pid>[/task/<tid>]/stat`. */
   const ticksOf = (path: string) => readFileSync(path, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number) as [number, number];
@@ -48,7 +54,7 @@ try {
   const threadsBefore = threadTicks();
   const perf = usePerf ? spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', perfData, '--', 'sleep', String(seconds)], { stdio: ['ignore', 'ignore', 'inherit'] }) : null;
   const perfDone = perf ? new Promise((resolve) => perf.once('exit', resolve)) : null;
-  const result = await autocannon({ url: `${stack.gatewayUrl}/v1/chat/completions`, method: 'POST', connections, duration: seconds, headers, body });
+  const result = await autocannon({ url: target.url, method: 'POST', connections, duration: seconds, ...requestOptions(target, mode) });
   const [u1, s1] = ticksOf(`/proc/${pid}/stat`);
   const threadsAfter = threadTicks();
   const perRequest = (ticks: number) => Math.round((ticks * 10_000) / result.requests.total);

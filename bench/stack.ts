@@ -78,6 +78,20 @@ export async function openSession(gatewayUrl: string, agent: string): Promise<{ 
   return (await res.json()) as { session_id: string; token: string };
 }
 
+/** The agents of the benchmark's team (tollgate.bench.yaml), each with the budgets at every level. */
+const BENCH_AGENTS = ['bench-agent', 'bench-sub-1', 'bench-sub-2', 'bench-sub-3', 'bench-sub-4', 'bench-sub-5'];
+
+/** `n` sessions spread over the benchmark's agents: their `Bearer …` authorization headers. */
+export async function openSessions(gatewayUrl: string, n: number): Promise<string[]> {
+  const opened: string[] = [];
+  // A few at a time: each is an admin request the gateway answers while nothing else runs.
+  for (let i = 0; i < n; i += 16) {
+    const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, (_, k) => openSession(gatewayUrl, BENCH_AGENTS[(i + k) % BENCH_AGENTS.length]!)));
+    opened.push(...batch.map((s) => `Bearer ${s.token}`));
+  }
+  return opened;
+}
+
 export async function startUpstream(): Promise<Started & { port: number }> {
   const upstream = await startProcess([CLI, 'simulate', '--port', '0'], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   return { ...upstream, port: Number(upstream.match[1]) };
