@@ -96,11 +96,11 @@ export class AlertService {
     const ordered = [...actions.filter((a) => a !== 'notify'), ...actions.filter((a) => a === 'notify')];
     // This write carries everything a pending update would have: an older copy must not follow it.
     this.pendingUpdates.delete(alert.id);
-    await this.o.store.putAlert(alert);
+    await this.o.store.putAlerts([alert]);
     for (const action of ordered) {
       const done = await this.o.containment.carryOut(action, alert, event);
       alert.actions.push(done);
-      await this.o.store.putAlert(alert);
+      await this.o.store.putAlerts([alert]);
       await this.o.audit.record({ type: 'alert.action', actor: `detector:${alert.detector}`, ...refs(alert), data: { alert: alert.id, action, ...done.detail } });
     }
     return alert;
@@ -112,7 +112,7 @@ export class AlertService {
     this.flushTimer = null;
     const updates = [...this.pendingUpdates.values()];
     this.pendingUpdates.clear();
-    for (const a of updates) await this.o.store.putAlert(a);
+    if (updates.length > 0) await this.o.store.putAlerts(updates);
   }
 
   async get(id: string): Promise<Alert | null> {
@@ -141,7 +141,7 @@ export class AlertService {
     if (!alert) throw new GatewayError('not_found', `alert "${id}" does not exist`);
     if (alert.status === 'resolved' || alert.status === status) throw new GatewayError('conflict', `alert "${id}" is already ${alert.status}`);
     const updated: Alert = { ...alert, status, updatedAt: this.o.now(), ...(status === 'acknowledged' ? { acknowledgedBy: by } : { resolvedBy: by }) };
-    await this.o.store.putAlert(updated);
+    await this.o.store.putAlerts([updated]);
     const k = key(alert.detector, alert.subject);
     if (this.unresolved.get(k)?.id === id) {
       if (status === 'resolved') this.unresolved.delete(k);

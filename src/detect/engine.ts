@@ -3,7 +3,9 @@
 // what the record holds. Events are queued and processed in order, one at a time: the state per
 // agent (current window, learned baseline), per session (recent prompts, last call) and per
 // profile (tool mix) is updated, then every enabled detector looks at the signal, and findings
-// become alerts (alerts.ts) whose actions contain the agent (containment.ts).
+// become alerts (alerts.ts) whose actions contain the agent (containment.ts). An alert is raised
+// beside the judging of the events after it (in order per detector and subject): its writes and
+// actions never hold up the detection of anything else.
 import type { Logger } from 'pino';
 import type { SinkStats } from '../audit/index.js';
 import type { DetectionConfig } from '../config/index.js';
@@ -57,6 +59,8 @@ export class DetectionEngine {
   private readonly toolMixes = new Map<string, ToolMix>();
   private readonly failedAuth = new Map<string, number[]>();
   private readonly dirty = new Set<string>();
+  /** Alerts being raised, by detector and subject: the last raise of each (see raiseInTurn). */
+  private readonly raising = new Map<string, Promise<void>>();
   private readonly detectors: Detector[];
   private readonly windowMs: number;
   private timer: NodeJS.Timeout | null = null;
@@ -76,7 +80,10 @@ export class DetectionEngine {
     await this.o.alerts.load();
     const every = this.o.saveEveryMs ?? 60_000;
     if (every > 0) {
-      this.timer = setInterval(() => void this.save().catch((err: unknown) => this.o.logger.warn({ err }, 'detector baselines could not be saved')), every);
+      this.timer = setInterval(() => {
+        this.pruneIdleSessions(Date.now());
+        void this.save().catch((err: unknown) => this.o.logger.warn({ err }, 'detector baselines could not be saved'));
+      }, every);
       this.timer.unref();
     }
   }
@@ -98,9 +105,12 @@ export class DetectionEngine {
     return { sent: this.processed, dropped: this.dropped, queued: this.queue.length };
   }
 
-  /** Resolves once every event handed over so far has been judged (tests, shutdown). */
+  /** Resolves once every event handed over so far has been judged and its alerts raised (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.draining || this.raising.size > 0) {
+      if (this.draining) await this.draining;
+      else await Promise.all(this.raising.values());
+    }
   }
 
   async close(): Promise<void> {
@@ -116,8 +126,8 @@ export class DetectionEngine {
         const signal = signalOf(e);
         if (!signal) continue;
         try {
-          // A promise only when the judgement has to wait (a record to load, an alert to write):
-          // most events are judged without one.
+          // A promise only when the judgement has to wait for a record to load: most events are
+          // judged without one.
           const waiting = this.judge(signal);
           if (waiting) await waiting;
         } catch (err) {
@@ -130,7 +140,7 @@ export class DetectionEngine {
     }
   }
 
-  /** Judges a signal; returns a promise only when it has to wait for the store. */
+  /** Judges a signal; returns a promise only when it has to wait for the store to load a record. */
   private judge(signal: Signal): Promise<void> | undefined {
     // Whose profile judges it: the delegating session's for a delegation, else the signal's agent's.
     const sessionId = signal.kind === 'delegated' ? signal.parentId : signal.sessionId;
@@ -219,14 +229,31 @@ export class DetectionEngine {
       if (toolsUsed.length > 0) this.dirty.add(`tools:${profile.id}`);
     }
     if (findings.length === 0) return undefined;
-    // A finding that only updates its open alert is done at once; the others are raised in order.
+    // A finding that only updates its open alert is done at once; the others are raised without
+    // holding up the next event (see raiseInTurn).
     const owner = { teamId: signal.teamId ?? agentRecord?.teamId ?? null, profileId: profile?.id ?? null };
-    let waiting: Promise<unknown> | undefined;
-    for (const f of findings) {
-      if (waiting) waiting = waiting.then(() => this.o.alerts.raise(f, owner));
-      else if (!this.o.alerts.updateOpen(f)) waiting = this.o.alerts.raise(f, owner);
-    }
-    return waiting?.then(() => undefined);
+    for (const f of findings) if (!this.o.alerts.updateOpen(f)) this.raiseInTurn(f, owner);
+    return undefined;
+  }
+
+  /**
+   * Raises an alert — its audit events, its actions (a suspension, a webhook notice that may take
+   * seconds) — after the raises of the same detector and subject before it, and beside everything
+   * else: one storm of new findings (every looping session of a fleet raises its own alert) or a
+   * slow webhook then holds up no other event's judgement. The alert is known at once (a finding
+   * that follows updates it), so only its writes and actions run on.
+   */
+  private raiseInTurn(f: Finding, owner: { teamId: string | null; profileId: string | null }): void {
+    const k = `${f.detector}|${f.subject}`;
+    const before = this.raising.get(k);
+    const raise = () => this.o.alerts.raise(f, owner).then(
+      () => undefined,
+      (err: unknown) => this.o.logger.error({ err, detector: f.detector, subject: f.subject }, 'an alert could not be raised'),
+    );
+    const done: Promise<void> = (before ? before.then(raise) : raise()).finally(() => {
+      if (this.raising.get(k) === done) this.raising.delete(k);
+    });
+    this.raising.set(k, done);
   }
 
   /** The agent's state, its window rolled forward to `time` (a finished active window teaches the baseline). */
@@ -272,6 +299,16 @@ export class DetectionEngine {
     times.push(time);
     while (times.length > 0 && times[0]! < horizon) times.shift();
     return times.length;
+  }
+
+  /**
+   * Forgets the retry window's calls of sessions that stopped calling: a window moves only when
+   * its session calls again, and a finished session would otherwise keep its last minutes of
+   * calls until it is evicted from the map.
+   */
+  pruneIdleSessions(now: number): void {
+    const horizon = now - this.o.config.detectors.retry_loop.window_seconds * 1000;
+    for (const s of this.sessions.values()) s.recent.prune(horizon);
   }
 
   /** Saves the baselines that changed since the last save. */

@@ -179,8 +179,11 @@ export interface Store {
   /** Decides a pending approval; null when it was not pending (already decided by someone else). */
   decideApproval(id: string, decision: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget }): Promise<Approval | null>;
 
-  /** Inserts or replaces an alert (by id). */
-  putAlert(alert: Alert): Promise<void>;
+  /**
+   * Inserts or replaces alerts (by id), together: the detectors' repeat findings update many open
+   * alerts at once (one per looping session in a storm), and a write each cost a commit each.
+   */
+  putAlerts(alerts: readonly Alert[]): Promise<void>;
   getAlert(id: string): Promise<Alert | null>;
   /** Alerts, most recently updated first. */
   listAlerts(filter?: AlertFilter): Promise<Alert[]>;

@@ -287,3 +287,35 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
     expect(baseline.spend.mean).toBeGreaterThan(0);
   });
 });
+
+describe('a webhook that never answers', () => {
+  it('holds up no other alert: a second session is contained while the first notice still waits', async () => {
+    // Takes each notice and never answers it (the notifier gives up after 5 s).
+    const waiting: import('node:http').ServerResponse[] = [];
+    const hanging = createServer((req, res) => {
+      req.resume();
+      waiting.push(res);
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    const gw = await startDetectGateway({ detection: { notify: { webhook_url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook` } } });
+    try {
+      const first = await gw.client();
+      expect(await modelsFrom(gw.url, first.token, '127.0.0.1')).toBe(200);
+      expect(await modelsFrom(gw.url, first.token, '127.0.0.2')).toBe(200);
+      await until(() => (waiting.length === 1 ? true : undefined), 2000);
+      const second = await gw.client();
+      expect(await modelsFrom(gw.url, second.token, '127.0.0.1')).toBe(200);
+      expect(await modelsFrom(gw.url, second.token, '127.0.0.2')).toBe(200);
+      // Suspended well before the first notice's 5 s are up: its judgement did not queue behind it.
+      const started = Date.now();
+      await until(async () => ((await modelsFrom(gw.url, second.token, '127.0.0.1')) === 403 ? true : undefined), 2000);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(waiting.length).toBe(2);
+      expect(waiting[0]!.writableEnded).toBe(false);
+    } finally {
+      for (const res of waiting) res.destroy();
+      await gw.close();
+      await new Promise<void>((r) => hanging.close(() => r()));
+    }
+  });
+});

@@ -536,12 +536,12 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         occurrences: 1, agentId: agent.id, sessionId: session.id, teamId: agent.teamId, profileId: agent.profileId,
         createdAt: 1000, updatedAt: 1000, acknowledgedBy: null, resolvedBy: null,
       };
-      await store.putAlert(alert);
-      await store.putAlert({ ...alert, id: 'alr_2', detector: 'spend_spike', subject: `agent:${agent.id}`, severity: 'warning', verdict: null, actions: [], sessionId: null, updatedAt: 2000 });
+      await store.putAlerts([alert]);
+      await store.putAlerts([{ ...alert, id: 'alr_2', detector: 'spend_spike', subject: `agent:${agent.id}`, severity: 'warning', verdict: null, actions: [], sessionId: null, updatedAt: 2000 }]);
       expect(await store.getAlert('alr_1')).toEqual(alert);
       expect(await store.getAlert('alr_none')).toBeNull();
       expect((await store.listAlerts()).map((a) => a.id)).toEqual(['alr_2', 'alr_1']);
-      await store.putAlert({ ...alert, status: 'resolved', resolvedBy: 'admin', occurrences: 3, updatedAt: 3000 });
+      await store.putAlerts([{ ...alert, status: 'resolved', resolvedBy: 'admin', occurrences: 3, updatedAt: 3000 }]);
       expect((await store.listAlerts()).map((a) => a.id)).toEqual(['alr_1', 'alr_2']);
       expect((await store.getAlert('alr_1'))!).toMatchObject({ status: 'resolved', resolvedBy: 'admin', occurrences: 3 });
       expect((await store.listAlerts({ status: 'open' })).map((a) => a.id)).toEqual(['alr_2']);
@@ -550,6 +550,23 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect((await store.listAlerts({ sessionId: session.id })).map((a) => a.id)).toEqual(['alr_1']);
       expect((await store.listAlerts({ since: 2500 })).map((a) => a.id)).toEqual(['alr_1']);
       expect(await store.listAlerts({ limit: 1 })).toHaveLength(1);
+    });
+
+    it('writes many alerts in one call (a storm\'s repeat findings), each by its id', async () => {
+      const { agent, session } = await seed();
+      const base = {
+        detector: 'retry_loop', severity: 'warning' as const, status: 'open' as const, summary: 'loop', verdict: null, actions: [], occurrences: 1,
+        agentId: agent.id, sessionId: session.id, teamId: agent.teamId, profileId: agent.profileId, createdAt: 1000, acknowledgedBy: null, resolvedBy: null,
+      };
+      const many = Array.from({ length: 2500 }, (_, i) => ({ ...base, id: `alr_m${i}`, subject: `session:s${i}`, evidence: { i }, updatedAt: 1000 + i }));
+      await store.putAlerts(many);
+      // Again, changed: every row replaced, none added.
+      await store.putAlerts(many.map((a) => ({ ...a, occurrences: 2, evidence: { i: a.updatedAt } })));
+      const listed = await store.listAlerts({ limit: 5000 });
+      expect(listed).toHaveLength(2500);
+      expect(listed.every((a) => a.occurrences === 2)).toBe(true);
+      expect(await store.getAlert('alr_m2499')).toMatchObject({ subject: 'session:s2499', evidence: { i: 3499 } });
+      await store.putAlerts([]);
     });
 
     it('saves and loads learned baselines by key', async () => {

@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RecentCalls } from '../../src/detect/recent-calls.js';
+import { RecentCalls, type RecentCall } from '../../src/detect/recent-calls.js';
 import { STAGES, StageTimes } from '../../src/telemetry/index.js';
 
 describe('RecentCalls: running counts per prompt over a sliding window', () => {
@@ -23,6 +24,49 @@ describe('RecentCalls: running counts per prompt over a sliding window', () => {
     for (let i = 0; i < 10; i++) recent.push({ time: 1000 + i, fp: 'x', rejected: i % 2 === 0, outcome: 'ok' }, 0);
     expect(recent.size).toBe(3);
     expect(recent.repeats('x')).toMatchObject({ calls: 3, rejected: 1, firstAt: 1007 });
+  });
+});
+
+describe('RecentCalls against a list of the window\'s calls (the plain reading of the rule)', () => {
+  /** The window's calls as a list: what `repeats` must answer for a prompt. */
+  const reference = (calls: RecentCall[], fp: string) => {
+    const same = calls.filter((c) => c.fp === fp);
+    if (same.length === 0) return null;
+    const outcomes: Record<string, number> = {};
+    for (const c of same) outcomes[c.outcome] = (outcomes[c.outcome] ?? 0) + 1;
+    return { calls: same.length, rejected: same.filter((c) => c.rejected).length, outcomes, firstAt: same[0]!.time };
+  };
+  const step = fc.record({
+    gap: fc.integer({ min: 0, max: 50 }),
+    fp: fc.constantFrom('a', 'b', 'c', null),
+    rejected: fc.boolean(),
+    outcome: fc.constantFrom('ok', 'upstream_error', 'stream_cut'),
+    reach: fc.integer({ min: 10, max: 400 }),
+    prune: fc.boolean(),
+  });
+
+  it('answers as the list does through pushes, the cap, the horizon, prunes and the ring growing', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(step, { maxLength: 300 }), (cap, steps) => {
+        const recent = new RecentCalls(cap);
+        let list: RecentCall[] = [];
+        let time = 1_000_000;
+        for (const s of steps) {
+          time += s.gap;
+          const horizon = time - s.reach;
+          if (s.prune) {
+            recent.prune(horizon);
+            list = list.filter((c) => c.time >= horizon);
+          } else {
+            recent.push({ time, fp: s.fp, rejected: s.rejected, outcome: s.outcome }, horizon);
+            list = [...list.filter((c) => c.time >= horizon), { time, fp: s.fp, rejected: s.rejected, outcome: s.outcome }].slice(-cap);
+          }
+          expect(recent.size).toBe(list.length);
+          for (const fp of ['a', 'b', 'c']) expect(recent.repeats(fp)).toEqual(reference(list, fp));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -229,6 +229,9 @@ function conditions(equal: Record<string, unknown>, atLeast: Record<string, unkn
   return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
+/** Alerts written by one statement (18 parameters each). */
+const ALERTS_PER_STATEMENT = 1000;
+
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly capabilities = { shared: true };
@@ -605,9 +608,15 @@ export class PostgresStore implements Store {
 
   // --- approvals ------------------------------------------------------------------------
 
-  async putAlert(a: Alert): Promise<void> {
+  async putAlerts(alerts: readonly Alert[]): Promise<void> {
     const updates = ALERT_COLUMNS.filter((c) => c !== 'id').map((c) => `${c} = EXCLUDED.${c}`).join(', ');
-    await this.rows(`INSERT INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (id) DO UPDATE SET ${updates}`, alertValues(a));
+    const width = ALERT_COLUMNS.length;
+    // Many rows per statement (a statement takes at most 65,535 parameters); each row stands alone.
+    for (let from = 0; from < alerts.length; from += ALERTS_PER_STATEMENT) {
+      const chunk = alerts.slice(from, from + ALERTS_PER_STATEMENT);
+      const tuples = chunk.map((_, r) => `(${ALERT_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(', ')})`).join(', ');
+      await this.rows(`INSERT INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES ${tuples} ON CONFLICT (id) DO UPDATE SET ${updates}`, chunk.flatMap(alertValues));
+    }
   }
 
   async getAlert(id: string): Promise<Alert | null> {

@@ -303,8 +303,11 @@ export class SqliteStore implements Store {
 
   // --- alerts and baselines -------------------------------------------------------------
 
-  async putAlert(a: Alert): Promise<void> {
-    this.stmt(`INSERT OR REPLACE INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map(() => '?').join(', ')})`).run(...alertValues(a));
+  async putAlerts(alerts: readonly Alert[]): Promise<void> {
+    const put = this.stmt(`INSERT OR REPLACE INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map(() => '?').join(', ')})`);
+    this.db.transaction(() => {
+      for (const a of alerts) put.run(...alertValues(a));
+    })();
   }
 
   async getAlert(id: string): Promise<Alert | null> {
