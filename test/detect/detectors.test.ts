@@ -1,6 +1,6 @@
 // The other detectors, the alert lifecycle, notices and restarts, each driven through a real
 // gateway (HTTP, the `openai` client, the admin API) on a clock the test moves.
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -291,7 +291,7 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
 describe('a webhook that never answers', () => {
   it('holds up no other alert: a second session is contained while the first notice still waits', async () => {
     // Takes each notice and never answers it (the notifier gives up after 5 s).
-    const waiting: import('node:http').ServerResponse[] = [];
+    const waiting: ServerResponse[] = [];
     const hanging = createServer((req, res) => {
       req.resume();
       waiting.push(res);
