@@ -35,6 +35,8 @@ export class AlertService {
    */
   private readonly pendingUpdates = new Map<string, Alert>();
   private flushTimer: NodeJS.Timeout | null = null;
+  /** The last alert write asked for: writes are made in order (see `put`). */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: AlertServiceOptions) {}
 
@@ -94,16 +96,43 @@ export class AlertService {
     const actions = this.o.actionsFor(alert.detector, alert.severity);
     // Containment first, the notice last: the notice then says what was done.
     const ordered = [...actions.filter((a) => a !== 'notify'), ...actions.filter((a) => a === 'notify')];
-    // This write carries everything a pending update would have: an older copy must not follow it.
-    this.pendingUpdates.delete(alert.id);
-    await this.o.store.putAlerts([alert]);
+    await this.putCurrent(alert);
     for (const action of ordered) {
-      const done = await this.o.containment.carryOut(action, alert, event);
-      alert.actions.push(done);
-      await this.o.store.putAlerts([alert]);
+      const done = await this.o.containment.carryOut(action, this.current(alert) ?? alert, event);
+      // Later findings' copies of the alert share its actions (see updatedAlert); an operator's
+      // decision meanwhile made a copy of its own.
+      (this.current(alert) ?? alert).actions.push(done);
+      await this.putCurrent(alert);
       await this.o.audit.record({ type: 'alert.action', actor: `detector:${alert.detector}`, ...refs(alert), data: { alert: alert.id, action, ...done.detail } });
     }
-    return alert;
+    return this.current(alert) ?? alert;
+  }
+
+  /**
+   * The alert as it stands: repeat findings judged while its actions ran (they run beside the
+   * detection of later events) replaced it with updated copies. Null once it was resolved.
+   */
+  private current(alert: Alert): Alert | null {
+    const latest = this.unresolved.get(key(alert.detector, alert.subject));
+    return latest?.id === alert.id ? latest : null;
+  }
+
+  /** Writes the alert's latest copy — which carries any pending update of it — unless it was resolved meanwhile. */
+  private putCurrent(alert: Alert): Promise<void> {
+    const latest = this.current(alert);
+    if (!latest) return Promise.resolve();
+    this.pendingUpdates.delete(latest.id);
+    return this.put([latest]);
+  }
+
+  /**
+   * Alert writes in the order they were asked for: on PostgreSQL two writes of one alert (a
+   * flush, an action's record) could otherwise commit in either order over two connections.
+   */
+  private put(alerts: readonly Alert[]): Promise<void> {
+    const written = this.writes.then(() => this.o.store.putAlerts(alerts));
+    this.writes = written.catch(() => undefined);
+    return written;
   }
 
   /** Writes the repeat findings' updates not yet written. */
@@ -112,7 +141,7 @@ export class AlertService {
     this.flushTimer = null;
     const updates = [...this.pendingUpdates.values()];
     this.pendingUpdates.clear();
-    if (updates.length > 0) await this.o.store.putAlerts(updates);
+    if (updates.length > 0) await this.put(updates);
   }
 
   async get(id: string): Promise<Alert | null> {
@@ -141,7 +170,7 @@ export class AlertService {
     if (!alert) throw new GatewayError('not_found', `alert "${id}" does not exist`);
     if (alert.status === 'resolved' || alert.status === status) throw new GatewayError('conflict', `alert "${id}" is already ${alert.status}`);
     const updated: Alert = { ...alert, status, updatedAt: this.o.now(), ...(status === 'acknowledged' ? { acknowledgedBy: by } : { resolvedBy: by }) };
-    await this.o.store.putAlerts([updated]);
+    await this.put([updated]);
     const k = key(alert.detector, alert.subject);
     if (this.unresolved.get(k)?.id === id) {
       if (status === 'resolved') this.unresolved.delete(k);

@@ -34,6 +34,8 @@ const MAX_QUEUE = 100_000;
 const MAX_AGENTS = 50_000;
 const MAX_SESSIONS = 100_000;
 const MAX_SOURCES = 10_000;
+/** Alerts raised at once, at most (their actions may each hold a webhook request open). */
+const MAX_RAISING = 32;
 /** Retry-window entries kept per session, at most. */
 const MAX_RECENT = 512;
 
@@ -46,6 +48,8 @@ export interface DetectionEngineOptions {
   logger: Logger;
   /** How often learned baselines are saved (ms; 0: only on close). */
   saveEveryMs?: number;
+  /** The clock events are stamped with (the gateway's). */
+  now?: () => number;
 }
 
 export class DetectionEngine {
@@ -61,6 +65,8 @@ export class DetectionEngine {
   private readonly dirty = new Set<string>();
   /** Alerts being raised, by detector and subject: the last raise of each (see raiseInTurn). */
   private readonly raising = new Map<string, Promise<void>>();
+  private raisingNow = 0;
+  private readonly waitingToRaise: (() => void)[] = [];
   private readonly detectors: Detector[];
   private readonly windowMs: number;
   private timer: NodeJS.Timeout | null = null;
@@ -81,7 +87,7 @@ export class DetectionEngine {
     const every = this.o.saveEveryMs ?? 60_000;
     if (every > 0) {
       this.timer = setInterval(() => {
-        this.pruneIdleSessions(Date.now());
+        this.pruneIdleSessions(this.o.now?.() ?? Date.now());
         void this.save().catch((err: unknown) => this.o.logger.warn({ err }, 'detector baselines could not be saved'));
       }, every);
       this.timer.unref();
@@ -246,10 +252,19 @@ export class DetectionEngine {
   private raiseInTurn(f: Finding, owner: { teamId: string | null; profileId: string | null }): void {
     const k = `${f.detector}|${f.subject}`;
     const before = this.raising.get(k);
-    const raise = () => this.o.alerts.raise(f, owner).then(
+    const run = () => this.o.alerts.raise(f, owner).then(
       () => undefined,
       (err: unknown) => this.o.logger.error({ err, detector: f.detector, subject: f.subject }, 'an alert could not be raised'),
-    );
+    ).finally(() => this.releaseRaiseSlot());
+    // At most MAX_RAISING at once: a storm's raises each hold a webhook request open, and a
+    // receiver that never answers would otherwise gather them without bound.
+    const raise = (): Promise<void> => {
+      if (this.raisingNow < MAX_RAISING) {
+        this.raisingNow++;
+        return run();
+      }
+      return new Promise<void>((resolve) => this.waitingToRaise.push(resolve)).then(run);
+    };
     const done: Promise<void> = (before ? before.then(raise) : raise()).finally(() => {
       if (this.raising.get(k) === done) this.raising.delete(k);
     });
@@ -299,6 +314,13 @@ export class DetectionEngine {
     times.push(time);
     while (times.length > 0 && times[0]! < horizon) times.shift();
     return times.length;
+  }
+
+  /** Hands a finished raise's slot to the next one waiting for it. */
+  private releaseRaiseSlot(): void {
+    const next = this.waitingToRaise.shift();
+    if (next) next();
+    else this.raisingNow--;
   }
 
   /**

@@ -6,7 +6,7 @@
 // sessions at once that is most of a busy gateway's calls of the last minutes. So a call is not an
 // object but a slot in a ring of typed arrays (its time, its outcome and whether it was rejected,
 // the slot of the next call with the same prompt) and one pointer to its prompt's fingerprint:
-// ~20 bytes instead of ~120, nothing for the garbage collector to trace or promote per call, and
+// ~24 bytes a slot instead of ~100, nothing for the garbage collector to trace or promote per call, and
 // the ring grows only as far as the session's window needs and is given back when it empties.
 
 /** A call as the window takes it. */

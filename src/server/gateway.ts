@@ -255,7 +255,7 @@ export class Gateway {
       store, audit, containment, now,
       actionsFor: (detector, severity) => (severity === 'info' ? [] : config.detection.detectors[detector as DetectorName].actions[severity]),
     });
-    const detection = new DetectionEngine({ config: config.detection, store, directory, alerts, timeZone: config.budgets.timezone, logger });
+    const detection = new DetectionEngine({ config: config.detection, store, directory, alerts, timeZone: config.budgets.timezone, logger, now });
     await detection.start();
     opened.push(() => detection.close());
     if (config.detection.enabled) audit.addSink(detection);

@@ -180,8 +180,10 @@ export interface Store {
   decideApproval(id: string, decision: { status: Exclude<ApprovalStatus, 'pending'>; decidedAt: number; decidedBy: string; reason: string | null; extraBudget: Budget }): Promise<Approval | null>;
 
   /**
-   * Inserts or replaces alerts (by id), together: the detectors' repeat findings update many open
-   * alerts at once (one per looping session in a storm), and a write each cost a commit each.
+   * Inserts or replaces alerts (by id; the ids distinct), in as few writes as the store allows —
+   * one transaction on SQLite, statements of 1,000 rows on PostgreSQL (each row stands alone): the
+   * detectors' repeat findings update many open alerts at once (one per looping session in a
+   * storm), and a write each cost a commit each.
    */
   putAlerts(alerts: readonly Alert[]): Promise<void>;
   getAlert(id: string): Promise<Alert | null>;

@@ -319,3 +319,60 @@ describe('a webhook that never answers', () => {
     }
   });
 });
+
+describe('a storm of new alerts', () => {
+  it('keeps at most 32 raises in flight: a webhook that never answers holds 32 notices open, not one per alert', async () => {
+    const waiting: ServerResponse[] = [];
+    const hanging = createServer((req, res) => {
+      req.resume();
+      waiting.push(res);
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    const gw = await startDetectGateway({ detection: { notify: { webhook_url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook` } } });
+    try {
+      const sessions = await Promise.all(Array.from({ length: 40 }, () => gw.client()));
+      for (const { token } of sessions) {
+        expect(await modelsFrom(gw.url, token, '127.0.0.1')).toBe(200);
+        expect(await modelsFrom(gw.url, token, '127.0.0.2')).toBe(200);
+      }
+      await until(() => (waiting.length >= 32 ? true : undefined), 3000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(waiting.length).toBe(32);
+      // Each answered notice lets one more through, until all 40 were sent.
+      for (let i = 0; i < 8; i++) waiting[i]!.writeHead(204).end();
+      await until(() => (waiting.length === 40 ? true : undefined), 3000);
+    } finally {
+      for (const res of waiting) res.destroy();
+      await gw.close();
+      await new Promise<void>((r) => hanging.close(() => r()));
+    }
+  });
+});
+
+describe('an alert updated while its actions run', () => {
+  it('is stored as it stands after them, not as it was raised', async () => {
+    // Answers each notice after 1.5 s: past the second within which repeat findings' updates are written.
+    const slow = createServer((req, res) => {
+      req.resume();
+      setTimeout(() => res.writeHead(204).end(), 1500);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const gw = await startDetectGateway({
+      detection: { notify: { webhook_url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook` }, detectors: { retry_loop: { repeats: 3 } } },
+    });
+    try {
+      const { openai, sessionId } = await gw.client();
+      // The 3rd call raises the warning (its notice takes 1.5 s); the 4th to the 8th update it meanwhile.
+      for (let i = 0; i < 8; i++) await chat(openai, 'the same prompt again');
+      const [alert] = await gw.alerts(`?detector=retry_loop&session_id=${sessionId}`);
+      expect(alert.occurrences).toBe(6);
+      expect(alert.actions).toEqual([expect.objectContaining({ action: 'notify', detail: { delivered: true } })]);
+      // What a restart would load: the row itself.
+      const stored = await gw.gateway.store.getAlert(alert.id);
+      expect(stored).toMatchObject({ occurrences: 6, actions: [expect.objectContaining({ action: 'notify' })] });
+    } finally {
+      await gw.close();
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
+  });
+});
