@@ -288,16 +288,29 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
   });
 });
 
+/** A gateway whose webhook takes each notice and never answers it (the notifier gives up after 5 s). */
+async function gatewayWithHangingWebhook(): Promise<{ waiting: ServerResponse[]; gw: DetectGateway; close: () => Promise<void> }> {
+  const waiting: ServerResponse[] = [];
+  const hanging = createServer((req, res) => {
+    req.resume();
+    waiting.push(res);
+  });
+  await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+  const gw = await startDetectGateway({ detection: { notify: { webhook_url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook` } } });
+  return {
+    waiting,
+    gw,
+    close: async () => {
+      for (const res of waiting) res.destroy();
+      await gw.close();
+      await new Promise<void>((r) => hanging.close(() => r()));
+    },
+  };
+}
+
 describe('a webhook that never answers', () => {
   it('holds up no other alert: a second session is contained while the first notice still waits', async () => {
-    // Takes each notice and never answers it (the notifier gives up after 5 s).
-    const waiting: ServerResponse[] = [];
-    const hanging = createServer((req, res) => {
-      req.resume();
-      waiting.push(res);
-    });
-    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
-    const gw = await startDetectGateway({ detection: { notify: { webhook_url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook` } } });
+    const { waiting, gw, close } = await gatewayWithHangingWebhook();
     try {
       const first = await gw.client();
       expect(await modelsFrom(gw.url, first.token, '127.0.0.1')).toBe(200);
@@ -313,22 +326,14 @@ describe('a webhook that never answers', () => {
       expect(waiting.length).toBe(2);
       expect(waiting[0]!.writableEnded).toBe(false);
     } finally {
-      for (const res of waiting) res.destroy();
-      await gw.close();
-      await new Promise<void>((r) => hanging.close(() => r()));
+      await close();
     }
   });
 });
 
 describe('a storm of new alerts', () => {
   it('keeps at most 32 raises in flight: a webhook that never answers holds 32 notices open, not one per alert', async () => {
-    const waiting: ServerResponse[] = [];
-    const hanging = createServer((req, res) => {
-      req.resume();
-      waiting.push(res);
-    });
-    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
-    const gw = await startDetectGateway({ detection: { notify: { webhook_url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook` } } });
+    const { waiting, gw, close } = await gatewayWithHangingWebhook();
     try {
       const sessions = await Promise.all(Array.from({ length: 40 }, () => gw.client()));
       for (const { token } of sessions) {
@@ -342,9 +347,7 @@ describe('a storm of new alerts', () => {
       for (let i = 0; i < 8; i++) waiting[i]!.writeHead(204).end();
       await until(() => (waiting.length === 40 ? true : undefined), 3000);
     } finally {
-      for (const res of waiting) res.destroy();
-      await gw.close();
-      await new Promise<void>((r) => hanging.close(() => r()));
+      await close();
     }
   });
 });
