@@ -176,9 +176,59 @@ export function subtree(rootId: string, tree: readonly Session[]): Session[] {
 /** The settled spend a session's own lines add up to. */
 export const ownSpend = (s: Session): Amount => ({ tokens: s.spent.inputTokens + s.spent.outputTokens, usdNano: s.spent.usdNano });
 
+/** How long an account no longer used (an ended session's, a past period's) stays loaded. */
+const RETIRED_GRACE_MS = 60_000;
+
 /** What both ledgers share: the loaded accounts and reading them. */
 export abstract class LoadedAccounts {
   protected readonly accounts = new Map<string, Account>();
+  /**
+   * Accounts no call will use again — ended sessions', past periods' — in the order they were
+   * retired. A long-running gateway opens sessions without end: their accounts are dropped once
+   * a grace has passed (a request already past authentication may still read its session's) and
+   * nothing is held on them for calls in flight (their holds settle through the objects anyway,
+   * but a later load would rebuild the account without them).
+   */
+  private readonly retired: { key: string; account: Account; at: number }[] = [];
+  /** The current period's account key per agent or team (`level:id`). */
+  private readonly periodKeys = new Map<string, string>();
+
+  constructor(protected readonly clock: () => number = Date.now) {}
+
+  /** Loaded accounts (tests: that retired ones are dropped). */
+  get loadedCount(): number {
+    return this.accounts.size;
+  }
+
+  /** Marks an account as one no call will use again, and drops those retired long enough. */
+  protected retire(key: string): void {
+    const account = this.accounts.get(key);
+    const now = this.clock();
+    if (account) this.retired.push({ key, account, at: now });
+    while (this.retired.length > 0 && this.retired[0]!.at <= now - RETIRED_GRACE_MS) {
+      const r = this.retired.shift()!;
+      if (this.stillHeld(r.account)) {
+        r.at = now;
+        this.retired.push(r);
+        continue;
+      }
+      if (this.accounts.get(r.key) === r.account) this.accounts.delete(r.key);
+    }
+  }
+
+  /** Whether dropping the account would lose holds only this copy knows of. */
+  protected stillHeld(account: Account): boolean {
+    return account.reserved.tokens !== 0 || account.reserved.usdNano !== 0;
+  }
+
+  /** The period account `key` is now the current one of `level:id`: the one before it is retired. */
+  protected periodLoaded(level: string, id: string, key: string): void {
+    const owner = `${level}:${id}`;
+    const before = this.periodKeys.get(owner);
+    if (before === key) return;
+    this.periodKeys.set(owner, key);
+    if (before !== undefined) this.retire(before);
+  }
 
   /** The loaded account of a session (load() first). */
   session(sessionId: string): Account {
@@ -195,8 +245,11 @@ export abstract class LoadedAccounts {
 export class MemoryLedger extends LoadedAccounts implements Ledger {
   readonly durableHolds = false;
 
-  constructor(private readonly store: Store) {
-    super();
+  constructor(
+    private readonly store: Store,
+    now: () => number = Date.now,
+  ) {
+    super(now);
   }
 
   // --- loading ----------------------------------------------------------------------------
@@ -229,6 +282,8 @@ export class MemoryLedger extends LoadedAccounts implements Ledger {
       else account.spent = subtree(child.id, tree).reduce((sum, s) => add(sum, ownSpend(s)), account.spent);
     }
     this.accounts.set(session.id, account);
+    // An ended session's account is read for a view (the admin API), never charged again.
+    if (ended) this.retire(session.id);
     return account;
   }
 
@@ -248,6 +303,7 @@ export class MemoryLedger extends LoadedAccounts implements Ledger {
     const spent = await this.store.spendSince(level === 'agent' ? { agentId: id } : { teamId: id }, window.start);
     const account = this.accounts.get(key) ?? { key, level, budget: { tokens: budget.tokens, usdNano: budget.usdNano }, spent, reserved: { ...ZERO }, parent: null, slice: null, ended: false };
     this.accounts.set(key, account);
+    this.periodLoaded(level, id, key);
     return account;
   }
 
@@ -332,6 +388,7 @@ export class MemoryLedger extends LoadedAccounts implements Ledger {
       }
       a.slice = null;
     }
+    this.retire(sessionId);
   }
 
   forget(): void {

@@ -78,7 +78,13 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    super();
+    super(now);
+  }
+
+  /** The database holds every replica's holds: only this replica's own would be lost with its copy. */
+  protected override stillHeld(account: Account): boolean {
+    const own = this.ownHeld.get(account);
+    return own !== undefined && (own.tokens !== 0 || own.usdNano !== 0);
   }
 
   // --- loading ----------------------------------------------------------------------------
@@ -125,7 +131,9 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
        ON CONFLICT (key) DO UPDATE SET budget_tokens = EXCLUDED.budget_tokens, budget_usd_nano = EXCLUDED.budget_usd_nano RETURNING *`,
       [key, level, budget.tokens, budget.usdNano, spent.tokens, spent.usdNano, this.now()],
     );
-    return this.remember(key, level, row as unknown as AccountRow);
+    const account = this.remember(key, level, row as unknown as AccountRow);
+    this.periodLoaded(level, id, key);
+    return account;
   }
 
   forget(key: string): void {
@@ -305,6 +313,7 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
   async end(sessionId: string): Promise<void> {
     const [row] = await this.store.query('SELECT tollgate_end($1), (SELECT parent_key FROM budget_accounts WHERE key = $1) AS parent', [sessionId]);
     await this.reload([sessionId, typeof row?.parent === 'string' ? row.parent : null]);
+    this.retire(sessionId);
   }
 
   /** Reads these sessions' accounts afresh (those this process has loaded). */

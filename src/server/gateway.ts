@@ -201,7 +201,7 @@ export class Gateway {
     // calls may be between the two writes right now: not there).
     if (!shared) await recordMissingSpendEvents(store, audit, logger);
     const directory = new Directory(store);
-    const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store);
+    const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store, now);
     const providers = new ProviderRegistry(config, env);
     await providers.start();
     opened.push(() => providers.close());

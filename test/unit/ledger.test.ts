@@ -45,3 +45,42 @@ describe('ledger', () => {
     expect(ledger.remaining([s, team])).toEqual({ tokens: null, usdNano: 300, level: 'team' });
   });
 });
+
+describe('ledger: accounts no call will use again', () => {
+  it('drops ended sessions\' and past periods\' accounts after a grace, and keeps one with a call in flight until it settles', async () => {
+    const { store, parent } = await setup();
+    const clock = { now: 1_000_000 };
+    const ledger = new MemoryLedger(store, () => clock.now);
+    const base = { agentId: parent.agentId, teamId: parent.teamId, profileId: parent.profileId, task: 't', models: ['m'], context: {}, expiresAt: Date.now() + 60_000, parentId: null, budget: { tokens: null, usdNano: 1000 } };
+    // 200 sessions opened, charged and ended, as a gateway serving a fleet sees them.
+    for (let i = 0; i < 200; i++) {
+      const s = await store.createSession({ ...base, id: `ses_${i}`, chain: [`ses_${i}`] });
+      const account = await ledger.load(s);
+      ledger.settle(ledger.reserve([account], { tokens: 0, usdNano: 10 }), { tokens: 0, usdNano: 5 });
+      ledger.end(s.id);
+    }
+    // Within the grace they stay: a request already past authentication may still read one.
+    expect(ledger.loadedCount).toBe(200);
+    expect(ledger.session('ses_199').spent.usdNano).toBe(5);
+    // One more ended session with its call still in flight.
+    const busy = await store.createSession({ ...base, id: 'ses_busy', chain: ['ses_busy'] });
+    const inFlight = ledger.reserve([await ledger.load(busy)], { tokens: 0, usdNano: 100 });
+    ledger.end(busy.id);
+    const day1 = await ledger.loadPeriod('agent', parent.agentId, { tokens: null, usdNano: 10_000, period: 'day' }, { key: '2026-11-30', start: 0, end: 1 });
+    clock.now += 61_000;
+    await ledger.loadPeriod('agent', parent.agentId, { tokens: null, usdNano: 10_000, period: 'day' }, { key: '2026-12-01', start: 1, end: 2 });
+    // The 200 are gone; the one with a call in flight is not; the past day's account waits out its grace.
+    expect(ledger.loadedCount).toBe(3);
+    expect(() => ledger.session('ses_5')).toThrow(/not loaded/);
+    expect(ledger.session('ses_busy')).toBeDefined();
+    ledger.settle(inFlight, { tokens: 0, usdNano: 40 });
+    expect(day1.spent.usdNano).toBe(0);
+    clock.now += 61_000;
+    const later = await store.createSession({ ...base, id: 'ses_later', chain: ['ses_later'] });
+    await ledger.load(later);
+    ledger.end(later.id);
+    // Settled now, and past the grace: dropped with the past period's account.
+    expect(() => ledger.session('ses_busy')).toThrow(/not loaded/);
+    expect(ledger.loadedCount).toBe(2); // the current day's, and ses_later's within its grace
+  });
+});
