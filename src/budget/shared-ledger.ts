@@ -76,7 +76,7 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     private readonly store: SharedLedgerStore,
     private readonly replicaId: string,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
   ) {
     super(now);
   }
@@ -112,7 +112,7 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
       `INSERT INTO budget_accounts (key, level, budget_tokens, budget_usd_nano, spent_tokens, spent_usd_nano, reserved_tokens, reserved_usd_nano, parent_key, slice_tokens, slice_usd_nano, ended, updated_at)
        VALUES ($1, 'session', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key RETURNING *`,
-      [session.id, session.budget.tokens, session.budget.usdNano, spent.tokens, spent.usdNano, reserved.tokens, reserved.usdNano, session.parentId, slice.tokens, slice.usdNano, session.status !== 'active', this.now()],
+      [session.id, session.budget.tokens, session.budget.usdNano, spent.tokens, spent.usdNano, reserved.tokens, reserved.usdNano, session.parentId, slice.tokens, slice.usdNano, session.status !== 'active', this.clock()],
     );
     return this.remember(session.id, 'session', created as unknown as AccountRow);
   }
@@ -129,7 +129,7 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     const [row] = await this.store.query(
       `INSERT INTO budget_accounts (key, level, budget_tokens, budget_usd_nano, spent_tokens, spent_usd_nano, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (key) DO UPDATE SET budget_tokens = EXCLUDED.budget_tokens, budget_usd_nano = EXCLUDED.budget_usd_nano RETURNING *`,
-      [key, level, budget.tokens, budget.usdNano, spent.tokens, spent.usdNano, this.now()],
+      [key, level, budget.tokens, budget.usdNano, spent.tokens, spent.usdNano, this.clock()],
     );
     const account = this.remember(key, level, row as unknown as AccountRow);
     this.periodLoaded(level, id, key);
@@ -295,7 +295,7 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
   async delegate(parent: Session, child: Session): Promise<void> {
     const p = this.session(parent.id);
     const slice = sliceAmount(child.budget);
-    const [row] = await this.store.query('SELECT tollgate_delegate($1, $2, $3, $4, $5, $6, $7) AS ok', [parent.id, child.id, child.budget.tokens, child.budget.usdNano, slice.tokens, slice.usdNano, this.now()]);
+    const [row] = await this.store.query('SELECT tollgate_delegate($1, $2, $3, $4, $5, $6, $7) AS ok', [parent.id, child.id, child.budget.tokens, child.budget.usdNano, slice.tokens, slice.usdNano, this.clock()]);
     if (!row?.ok) throw budgetExceeded(p, slice.usdNano > 0 ? 'usd' : 'tokens');
     p.reserved = add(p.reserved, slice);
     const [opened] = await this.store.query('SELECT * FROM budget_accounts WHERE key = $1', [child.id]);
