@@ -2,6 +2,7 @@
 // differences (placeholders, JSON access, set membership, dates) are a few small functions.
 import type { EventFilter, SpendGrouping, SpendRange, SpendRow } from './store.js';
 import type { Row } from './rows.js';
+import { inSessions } from './sqlite/session-index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -32,11 +33,16 @@ export function eventQuery(f: EventFilter, dialect: Dialect, defaultLimit: numbe
     else if (t.prefix !== '') parts.push(`substr(type, 1, ${p.add(t.prefix.length, 'int')}) = ${p.add(t.prefix)}`);
   }
   if (f.agentId !== undefined) parts.push(`agent_id = ${p.add(f.agentId)}`);
-  if (f.sessionId !== undefined) parts.push(`session_id = ${p.add(f.sessionId)}`);
+  if (f.sessionId !== undefined) {
+    const sessionId = f.sessionId;
+    // SQLite keeps its session index in bulk, off the hot path (sqlite/session-index.ts).
+    parts.push(dialect === 'sqlite' ? inSessions('audit_events', () => `= ${p.add(sessionId)}`) : `session_id = ${p.add(sessionId)}`);
+  }
   if (f.sessionIds) {
+    const ids = f.sessionIds;
     parts.push(dialect === 'sqlite'
-      ? `session_id IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`
-      : `session_id = ANY(${p.add([...f.sessionIds], 'text[]')})`);
+      ? inSessions('audit_events', () => `IN (SELECT value FROM json_each(${p.add(JSON.stringify(ids))}))`)
+      : `session_id = ANY(${p.add([...ids], 'text[]')})`);
   }
   if (f.teamId !== undefined) parts.push(`team_id = ${p.add(f.teamId)}`);
   if (f.since !== undefined) parts.push(`time >= ${p.add(f.since, 'bigint')}`);

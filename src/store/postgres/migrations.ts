@@ -26,7 +26,7 @@ export const POSTGRES_ONLY = {
     ...['id', 'started_at', 'heartbeat_at'].map((c) => `replicas.${c}`),
     ...['replica_id', 'accounts', 'hold_tokens', 'hold_usd_nano'].map((c) => `reservations.${c}`),
   ],
-  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry'],
+  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session'],
 } as const;
 
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -570,6 +570,16 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
     // index stays: replicas look for each other's expired holds on a timer.
     sql: `
       COMMENT ON TABLE reservations IS 'Holds of calls in flight: inserted at reserve, deleted by the call''s spend line.';
+    `,
+  },
+  {
+    version: 12,
+    name: 'session indexes kept in bulk',
+    // The same version as SQLite's, where audit events and spend lines by session moved from
+    // indexes updated on every commit to index tables filled in bulk (sqlite/session-index.ts).
+    // PostgreSQL keeps its indexes: its replicas commit apart, on a server built for them.
+    sql: `
+      COMMENT ON INDEX audit_session IS 'Audit events by session (SQLite keeps this in bulk: audit_session_index).';
     `,
   },
 ];

@@ -1,6 +1,11 @@
 // Versioned schema for the SQLite store. Append new versions; never edit an applied one.
 import { GENESIS_HASH } from '../chain.js';
 
+/** What only the SQLite schema has: the session indexes it keeps in bulk as tables (migration 12). */
+export const SQLITE_ONLY = {
+  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index'],
+} as const;
+
 export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
     version: 1,
@@ -348,6 +353,25 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
         prompt_tokens, output_tokens, usd_nano, chain, created_at, expires_at FROM reservations;
       DROP TABLE reservations;
       ALTER TABLE reservations_by_id RENAME TO reservations;
+    `,
+  },
+  {
+    version: 12,
+    name: 'session indexes kept in bulk',
+    // Audit events and spend lines by session: index tables filled in session order by passes
+    // off the hot path (session-index.ts) instead of indexes every commit updates row by row.
+    // Every row stored so far is indexed here, so the marks start at the tables' ends.
+    sql: `
+      CREATE TABLE session_index_marks (name TEXT PRIMARY KEY, upto INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE audit_session_index (session_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+      CREATE TABLE usage_session_index (session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (session_id, created_at, id)) WITHOUT ROWID;
+      INSERT INTO audit_session_index SELECT session_id, seq FROM audit_events WHERE session_id IS NOT NULL ORDER BY session_id, seq;
+      INSERT INTO usage_session_index SELECT session_id, created_at, id FROM usage_records ORDER BY session_id, created_at, id;
+      INSERT INTO session_index_marks VALUES
+        ('audit_events', (SELECT COALESCE(MAX(seq), 0) FROM audit_events)),
+        ('usage_records', (SELECT COALESCE(MAX(rowid), 0) FROM usage_records));
+      DROP INDEX audit_session;
+      DROP INDEX usage_session;
     `,
   },
 ];

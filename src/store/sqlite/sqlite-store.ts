@@ -16,6 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
+import { inSessions, SessionIndexer } from './session-index.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -56,6 +57,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements: PreparedStatements;
   private readonly batches: SqliteBatchWriter;
+  /** Without the writer thread, rows are indexed by session as soon as they are written. */
+  private readonly indexer: SessionIndexer;
   /** Started at the first batch (after migrations), when `writeThread` is on. */
   private writer: SqliteWriterThread | null = null;
   private readonly useWriterThread: boolean;
@@ -64,6 +67,7 @@ export class SqliteStore implements Store {
     this.db = openSqlite(options.path, options.synchronous);
     this.statements = new PreparedStatements(this.db);
     this.batches = new SqliteBatchWriter(this.db, this.statements);
+    this.indexer = new SessionIndexer(this.db, this.statements);
     this.useWriterThread = options.path !== ':memory:' && (options.writeThread ?? true);
     // With the writer thread, its checkpointer thread checkpoints: a commit on this connection
     // (the event loop's) must not run a checkpoint's fsyncs only because the log is long.
@@ -248,7 +252,9 @@ export class SqliteStore implements Store {
   // --- usage ----------------------------------------------------------------------------
 
   async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
-    if (records.length > 0 || reservations.length > 0) this.db.transaction(() => this.batches.writeUsageRows(records, reservations))();
+    if (records.length === 0 && reservations.length === 0) return;
+    this.db.transaction(() => this.batches.writeUsageRows(records, reservations))();
+    if (!this.writer) this.indexer.drain();
   }
 
   async listReservations(before: number): Promise<PendingReservation[]> {
@@ -256,8 +262,11 @@ export class SqliteStore implements Store {
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
-    const { where, params } = conditions({ session_id: filter.sessionId, agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
-    return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
+    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
+    if (filter.sessionId === undefined) return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
+    // By session: through its index kept in bulk (session-index.ts).
+    const bySession = inSessions('usage_records', () => '= ?');
+    return this.all(`SELECT * FROM usage_records ${where ? `${where} AND` : 'WHERE'} ${bySession} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.sessionId, filter.sessionId, filter.limit ?? 100).map(rowToUsage);
   }
 
   async spendReport(groupBy: SpendGrouping, range: SpendRange = {}): Promise<SpendRow[]> {
@@ -444,7 +453,12 @@ export class SqliteStore implements Store {
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
     if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice);
-    const links = this.writer ? await this.writer.write(set) : this.batches.write(set);
+    let links;
+    if (this.writer) links = await this.writer.write(set);
+    else {
+      links = this.batches.write(set);
+      this.indexer.drain();
+    }
     return chainedEvents(set.events, links);
   }
 

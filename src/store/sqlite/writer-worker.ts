@@ -3,7 +3,8 @@
 // together into one transaction — each in its own savepoint, so a bad batch fails alone — and
 // each is answered with where its audit rows landed, or with its error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { openSqlite, packLinks, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
+import { openSqlite, packLinks, PreparedStatements, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
+import { SessionIndexer } from './session-index.js';
 import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
@@ -13,7 +14,9 @@ lowerThreadPriority(threadNice);
 const db = openSqlite(path, synchronous);
 // The checkpointer thread copies the log into the file; a commit here checkpoints only as a backstop.
 db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
-const writer = new SqliteBatchWriter(db);
+const statements = new PreparedStatements(db);
+const writer = new SqliteBatchWriter(db, statements);
+const indexer = new SessionIndexer(db, statements);
 const port = parentPort!;
 
 type Batch = { id: number; json: string };
@@ -46,7 +49,21 @@ function commit(batches: Batch[]): void {
   for (const reply of replies) port.postMessage(reply);
   // After the answers: the checkpointer's wake-up is not on their path.
   signalCommit(walSignal);
+  indexSlice();
 }
+
+/**
+ * One slice of the session indexes' work (session-index.ts), after each commit and on a timer
+ * while no batches come. A failed slice is tried again at the next; queries never depend on it.
+ */
+function indexSlice(): void {
+  try {
+    indexer.step();
+  } catch {
+    // Busy or failing store: the batches report it; the slice waits for the next turn.
+  }
+}
+setInterval(indexSlice, 100).unref();
 
 port.on('message', (first: WriterRequest) => {
   const batches: Batch[] = [];
@@ -60,6 +77,11 @@ port.on('message', (first: WriterRequest) => {
   }
   if (batches.length > 0) commit(batches);
   if (closing) {
+    try {
+      indexer.drain();
+    } catch {
+      // Left for the next start: rows above the mark are still found by a scan.
+    }
     db.close();
     port.close();
   }
