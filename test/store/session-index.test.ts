@@ -44,7 +44,7 @@ const event = (n: number, sessionId: string | null): AuditEvent => ({
 });
 
 describe('SQLite session indexes kept in bulk', () => {
-  it('answers by session the same with rows above the mark, during a pass in slices, and after it', async () => {
+  it('answers by session the same with rows above the mark, between passes, and after them', async () => {
     const path = tempPath();
     const store = new SqliteStore({ path, writeThread: false });
     await store.migrate();
@@ -91,8 +91,8 @@ describe('SQLite session indexes kept in bulk', () => {
     expect(indexed().events).toBeLessThan(100);
     await check();
 
-    // Passes of 200 rows in slices of 37 entries: every step leaves the answers as they were.
-    const indexer = new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 200, passAgeMs: 0, sliceRows: 37 });
+    // Passes of 37 rows: after each, the answers are as they were.
+    const indexer = new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 37, passAgeMs: 0 });
     let steps = 0;
     while (indexer.step()) {
       steps++;
@@ -100,7 +100,6 @@ describe('SQLite session indexes kept in bulk', () => {
     }
     expect(steps).toBeGreaterThan(20);
     expect(indexed()).toEqual({ events: withSession, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] });
-    // Entries in session order within each pass: a session's rows sit together in the index.
     expect(raw.prepare('SELECT seq FROM audit_session_index WHERE session_id = ? ORDER BY seq').pluck().all(sessions[0]))
       .toEqual(events.flatMap((e, i) => (e.sessionId === sessions[0] ? [i + 1] : [])));
     raw.close();

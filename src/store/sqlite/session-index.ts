@@ -8,22 +8,22 @@
 // sessions the two session indexes were ~40 % of the writer thread's CPU per call.
 //
 // So the hot path's commits carry no session index. Rows are indexed afterwards, in passes: a pass
-// reads the rows written since the last one (up to PASS_ROWS), groups them by session, and
-// inserts them in session order, a slice of SLICE_ROWS at a time, each slice its own short
-// transaction between the writer's batches — a session's entries land together, one leaf write
-// for many rows. The last slice moves the table's mark (`session_index_marks.upto`: every row at
-// or below it is in the index) in the same transaction. A query by session reads the index and
-// scans the rows above the mark (seconds of traffic at most): the answer is the same whether or
-// not a pass has run. A pass cut short (a crash) is redone from the mark;
-// its inserts ignore what is already there.
+// takes the rows written since the last one (up to PASS_ROWS) and inserts their entries sorted by
+// session, in one statement — a session's entries land together, one leaf write for many rows —
+// and moves the table's mark (`session_index_marks.upto`: every row at or below it is indexed) in
+// the same transaction. A query by session reads the index and scans the rows above the mark
+// (seconds of traffic at most): the answer is the same whether or not a pass has run. A pass cut
+// short (a crash) leaves nothing: it is redone from the mark.
 import type Database from 'better-sqlite3';
 import type { PreparedStatements } from './batch-writer.js';
 
-/** A pass starts once this many rows wait, or when the oldest waiting row is this old. */
-export const PASS_ROWS = 32_768;
+/**
+ * A pass starts once this many rows wait, or when the oldest waiting row is this old. A pass of
+ * 8,192 rows is a few milliseconds of the writer thread (more with thousands of sessions): the
+ * larger the pass, the more entries share a leaf, the longer the batches behind it wait.
+ */
+export const PASS_ROWS = 8_192;
 export const PASS_AGE_MS = 2_000;
-/** Index entries inserted per transaction (a few ms of the writer's time). */
-export const SLICE_ROWS = 2_048;
 
 interface IndexedTable {
   /** The table, and the name of its mark. */
@@ -31,57 +31,34 @@ interface IndexedTable {
   index: string;
   /** The table's position column: ever-growing, rows are appended above the mark. */
   position: string;
-  /** Columns read for each row after session_id, in index key order. */
-  keyColumns: string[];
+  /** The index's key after session_id. */
+  keyColumns: string;
 }
 
 const TABLES: readonly IndexedTable[] = [
-  { table: 'audit_events', index: 'audit_session_index', position: 'seq', keyColumns: ['seq'] },
+  { table: 'audit_events', index: 'audit_session_index', position: 'seq', keyColumns: 'seq' },
   // Spend lines are kept by id (their rowid is implicit, which VACUUM may renumber) and ordered
   // by time within a session, as their listing is.
-  { table: 'usage_records', index: 'usage_session_index', position: 'rowid', keyColumns: ['created_at', 'id'] },
+  { table: 'usage_records', index: 'usage_session_index', position: 'rowid', keyColumns: 'created_at, id' },
 ];
 
-/** One pass over one table: its entries in session order, and how far they reach. */
-interface Pass {
-  table: IndexedTable;
-  entries: unknown[][];
-  next: number;
-  upto: number;
-}
-
 /**
- * Runs the passes. `step()` does one slice of work, if any is due, and says whether more is
- * waiting; the writer calls it between batches and on a timer while idle.
+ * Runs the passes. `step()` runs one pass, if one is due, and says whether it ran; the writer
+ * calls it between batches and on a timer while idle.
  */
 export class SessionIndexer {
-  private pass: Pass | null = null;
-  /** When each table's rows above its mark were first seen waiting (0: none seen yet). */
+  /** When each table's rows above its mark were first seen waiting. */
   private readonly waitingSince = new Map<string, number>();
 
   constructor(
     private readonly db: Database.Database,
     private readonly statements: PreparedStatements,
     private readonly now: () => number = Date.now,
-    private readonly limits = { passRows: PASS_ROWS, passAgeMs: PASS_AGE_MS, sliceRows: SLICE_ROWS },
+    private readonly limits = { passRows: PASS_ROWS, passAgeMs: PASS_AGE_MS },
   ) {}
 
-  /** One slice of indexing if a pass is due or under way; true while work is left. */
+  /** One pass over the first table that has one due; false when none was. */
   step(): boolean {
-    this.pass ??= this.startPass();
-    if (!this.pass) return false;
-    this.insertSlice(this.pass);
-    if (this.pass.next >= this.pass.entries.length) this.pass = null;
-    return true;
-  }
-
-  /** Indexes everything written so far (a store closing, tests). */
-  drain(): void {
-    for (const t of TABLES) this.waitingSince.set(t.table, -Infinity);
-    while (this.step());
-  }
-
-  private startPass(): Pass | null {
     const now = this.now();
     for (const table of TABLES) {
       const mark = this.mark(table);
@@ -92,47 +69,39 @@ export class SessionIndexer {
         continue;
       }
       const since = this.waitingSince.get(table.table) ?? now;
-      this.waitingSince.set(table.table, since);
-      if (waiting < this.limits.passRows && now - since < this.limits.passAgeMs) continue;
+      if (waiting < this.limits.passRows && now - since < this.limits.passAgeMs) {
+        this.waitingSince.set(table.table, since);
+        continue;
+      }
       this.waitingSince.delete(table.table);
-      const upto = Math.min(last, mark + this.limits.passRows);
-      return { table, entries: this.entriesOf(table, mark, upto), next: 0, upto };
+      this.pass(table, mark, Math.min(last, mark + this.limits.passRows));
+      return true;
     }
-    return null;
+    return false;
+  }
+
+  /** Indexes everything written so far (a store closing, or written without the writer thread). */
+  drain(): void {
+    for (const t of TABLES) this.waitingSince.set(t.table, -Infinity);
+    while (this.step());
   }
 
   private mark(table: IndexedTable): number {
     return (this.statements.get('SELECT upto FROM session_index_marks WHERE name = ?').get(table.table) as { upto: number }).upto;
   }
 
-  /** The rows in (after, upto] as index entries, grouped by session (sessions in order, rows in table order). */
-  private entriesOf(table: IndexedTable, after: number, upto: number): unknown[][] {
-    const rows = this.statements
-      .get(`SELECT session_id, ${table.keyColumns.join(', ')} FROM ${table.table} WHERE ${table.position} > ? AND ${table.position} <= ? AND session_id IS NOT NULL`, true)
-      .all(after, upto) as unknown[][];
-    // Grouping by session keeps each session's rows in the order read; only the sessions are sorted.
-    const bySession = new Map<string, unknown[][]>();
-    for (const row of rows) {
-      const session = row[0] as string;
-      const list = bySession.get(session);
-      if (list) list.push(row);
-      else bySession.set(session, [row]);
-    }
-    const entries: unknown[][] = [];
-    for (const session of [...bySession.keys()].sort()) for (const row of bySession.get(session)!) entries.push(row);
-    return entries;
-  }
-
-  private insertSlice(pass: Pass): void {
-    const { table } = pass;
-    const columns = ['session_id', ...table.keyColumns];
-    const insert = this.statements.get(`INSERT OR IGNORE INTO ${table.index} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
-    const end = Math.min(pass.entries.length, pass.next + this.limits.sliceRows);
+  /** The rows in (after, upto] into the index, in its order; the mark moved to `upto`. */
+  private pass(table: IndexedTable, after: number, upto: number): void {
+    const { index, keyColumns, position } = table;
+    const insert = this.statements.get(
+      `INSERT OR IGNORE INTO ${index} (session_id, ${keyColumns}) SELECT session_id, ${keyColumns} FROM ${table.table}
+       WHERE ${position} > ? AND ${position} <= ? AND session_id IS NOT NULL ORDER BY session_id, ${keyColumns}`,
+    );
+    const move = this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?');
     this.db.transaction(() => {
-      for (let i = pass.next; i < end; i++) insert.run(pass.entries[i]);
-      if (end === pass.entries.length) this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?').run(pass.upto, table.table);
+      insert.run(after, upto);
+      move.run(upto, table.table);
     }).immediate();
-    pass.next = end;
   }
 }
 

@@ -49,21 +49,21 @@ function commit(batches: Batch[]): void {
   for (const reply of replies) port.postMessage(reply);
   // After the answers: the checkpointer's wake-up is not on their path.
   signalCommit(walSignal);
-  indexSlice();
+  indexBySession();
 }
 
 /**
- * One slice of the session indexes' work (session-index.ts), after each commit and on a timer
- * while no batches come. A failed slice is tried again at the next; queries never depend on it.
+ * A pass of the session indexes (session-index.ts), when one is due: after each commit, and on a
+ * timer while no batches come. A failed pass is tried again later; no query depends on it.
  */
-function indexSlice(): void {
+function indexBySession(): void {
   try {
     indexer.step();
   } catch {
-    // Busy or failing store: the batches report it; the slice waits for the next turn.
+    // Busy or failing store: the batches report it; the pass waits for the next turn.
   }
 }
-setInterval(indexSlice, 100).unref();
+setInterval(indexBySession, 100).unref();
 
 port.on('message', (first: WriterRequest) => {
   const batches: Batch[] = [];
