@@ -2,7 +2,6 @@
 // differences (placeholders, JSON access, set membership, dates) are a few small functions.
 import type { EventFilter, SpendGrouping, SpendRange, SpendRow } from './store.js';
 import type { Row } from './rows.js';
-import { inSessions } from './sqlite/session-index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -26,32 +25,37 @@ export function eventQuery(f: EventFilter, dialect: Dialect, defaultLimit: numbe
   if (f.sessionIds && f.sessionIds.length === 0) return null;
   const p = new Params(dialect);
   const parts: string[] = [];
-  if (f.type !== undefined) {
-    const t = typeMatch(f.type);
-    // substr rather than LIKE: nothing to escape (`_` is common in types), and no collation.
-    if ('exact' in t) parts.push(`type = ${p.add(t.exact)}`);
-    else if (t.prefix !== '') parts.push(`substr(type, 1, ${p.add(t.prefix.length, 'int')}) = ${p.add(t.prefix)}`);
-  }
-  if (f.agentId !== undefined) parts.push(`agent_id = ${p.add(f.agentId)}`);
-  if (f.sessionId !== undefined) {
-    const sessionId = f.sessionId;
-    // SQLite keeps its session index in bulk, off the hot path (sqlite/session-index.ts).
-    parts.push(dialect === 'sqlite' ? inSessions('audit_events', () => `= ${p.add(sessionId)}`) : `session_id = ${p.add(sessionId)}`);
-  }
+  if (f.sessionId !== undefined) parts.push(`session_id = ${p.add(f.sessionId)}`);
   if (f.sessionIds) {
-    const ids = f.sessionIds;
     parts.push(dialect === 'sqlite'
-      ? inSessions('audit_events', () => `IN (SELECT value FROM json_each(${p.add(JSON.stringify(ids))}))`)
-      : `session_id = ANY(${p.add([...ids], 'text[]')})`);
+      ? `session_id IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`
+      : `session_id = ANY(${p.add([...f.sessionIds], 'text[]')})`);
   }
-  if (f.teamId !== undefined) parts.push(`team_id = ${p.add(f.teamId)}`);
-  if (f.since !== undefined) parts.push(`time >= ${p.add(f.since, 'bigint')}`);
-  if (f.until !== undefined) parts.push(`time < ${p.add(f.until, 'bigint')}`);
-  if (f.afterSeq !== undefined) parts.push(`seq > ${p.add(f.afterSeq, 'bigint')}`);
-  if (f.beforeSeq !== undefined) parts.push(`seq < ${p.add(f.beforeSeq, 'bigint')}`);
+  parts.push(...eventConditions(f, p));
   const where = parts.length ? `WHERE ${parts.join(' AND ')}` : '';
   const sql = `SELECT * FROM audit_events ${where} ORDER BY seq ${f.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${p.add(f.limit ?? defaultLimit, 'int')}`;
   return { sql, params: p.values };
+}
+
+/**
+ * An audit search's conditions other than its sessions, in order (their placeholders are added to
+ * `p` as they are written); `column` names each column as the query sees it.
+ */
+export function eventConditions(f: EventFilter, p: Params, column: (name: string) => string = (name) => name): string[] {
+  const parts: string[] = [];
+  if (f.type !== undefined) {
+    const t = typeMatch(f.type);
+    // substr rather than LIKE: nothing to escape (`_` is common in types), and no collation.
+    if ('exact' in t) parts.push(`${column('type')} = ${p.add(t.exact)}`);
+    else if (t.prefix !== '') parts.push(`substr(${column('type')}, 1, ${p.add(t.prefix.length, 'int')}) = ${p.add(t.prefix)}`);
+  }
+  if (f.agentId !== undefined) parts.push(`${column('agent_id')} = ${p.add(f.agentId)}`);
+  if (f.teamId !== undefined) parts.push(`${column('team_id')} = ${p.add(f.teamId)}`);
+  if (f.since !== undefined) parts.push(`${column('time')} >= ${p.add(f.since, 'bigint')}`);
+  if (f.until !== undefined) parts.push(`${column('time')} < ${p.add(f.until, 'bigint')}`);
+  if (f.afterSeq !== undefined) parts.push(`${column('seq')} > ${p.add(f.afterSeq, 'bigint')}`);
+  if (f.beforeSeq !== undefined) parts.push(`${column('seq')} < ${p.add(f.beforeSeq, 'bigint')}`);
+  return parts;
 }
 
 /** A session tag key: what may be asked for in a `tag:KEY` grouping. */

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type AuditEvent, type UsageRecord } from '../../src/store/index.js';
 import { PreparedStatements } from '../../src/store/sqlite/batch-writer.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { PASS_AGE_MS, SessionIndexer } from '../../src/store/sqlite/session-index.js';
+import { eventsBySessionQuery, SessionIndexer, usageBySessionQuery } from '../../src/store/sqlite/session-index.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -44,9 +44,10 @@ const event = (n: number, sessionId: string | null): AuditEvent => ({
 });
 
 describe('SQLite session indexes kept in bulk', () => {
-  it('answers by session the same with rows above the mark, between passes, and after them', async () => {
+  it('answers by session the same with rows above the mark, at every step of a pass, and after it', async () => {
     const path = tempPath();
-    const store = new SqliteStore({ path, writeThread: false });
+    // Passes only when forced: the test steps them itself.
+    const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
     await store.migrate();
     const { ids: sessions, agentId, teamId, profileId } = await seed(store, 12);
     // Sessions in an order that is not their ids' (a pass sorts them), some events with none.
@@ -56,59 +57,94 @@ describe('SQLite session indexes kept in bulk', () => {
     const lines: UsageRecord[] = Array.from({ length: 300 }, (_, n) => ({
       id: `use_${String(n).padStart(5, '0')}`, requestId: `req_${n}`, sessionId: sessions[(n * 5) % sessions.length]!, agentId, teamId, profileId,
       model: 'm', provider: 'p', api: 'openai.chat', stream: false, inputTokens: 1, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0,
-      reasoningTokens: 0, costUsdNano: 1, estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1, createdAt: 5_000 - n, chain: [],
+      reasoningTokens: 0, costUsdNano: 1, estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1,
+      // Two lines at each time: the listing breaks ties by id.
+      createdAt: 5_000 - Math.floor(n / 2), chain: [],
     }));
     for (let i = 0; i < lines.length; i += 30) await store.recordUsage(lines.slice(i, i + 30));
 
     const expectedEvents = (wanted: string[]) => events.filter((e) => e.sessionId !== null && wanted.includes(e.sessionId)).map((e) => e.id).reverse();
-    const expectedLines = (s: string) => lines.filter((l) => l.sessionId === s).sort((a, b) => b.createdAt - a.createdAt).map((l) => l.id);
+    const expectedLines = (s: string) => lines.filter((l) => l.sessionId === s).sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((l) => l.id);
     const check = async () => {
       for (const s of sessions.slice(0, 5)) {
         expect((await store.listEvents({ sessionId: s, limit: 1_000 })).map((e) => e.id)).toEqual(expectedEvents([s]));
         expect((await store.listEvents({ sessionId: s, type: 'model.call', limit: 1_000 })).map((e) => e.id))
           .toEqual(events.filter((e) => e.sessionId === s && e.type === 'model.call').map((e) => e.id).reverse());
         expect((await store.listUsage({ sessionId: s, limit: 1_000 })).map((l) => l.id)).toEqual(expectedLines(s));
+        expect((await store.listUsage({ sessionId: s, limit: 3 })).map((l) => l.id)).toEqual(expectedLines(s).slice(0, 3));
+        expect((await store.listUsage({ sessionId: s, since: 4_950, agentId, limit: 1_000 })).map((l) => l.id))
+          .toEqual(expectedLines(s).filter((id) => lines.find((l) => l.id === id)!.createdAt >= 4_950));
       }
       const pair = [sessions[1]!, sessions[8]!];
       expect((await store.listEvents({ sessionIds: pair, order: 'asc', limit: 1_000 })).map((e) => e.id)).toEqual(expectedEvents(pair).reverse());
-      expect((await store.listEvents({ sessionId: sessions[3]!, limit: 4 })).map((e) => e.id)).toEqual(expectedEvents([sessions[3]!]).slice(0, 4));
+      const newest = expectedEvents([sessions[3]!]);
+      expect((await store.listEvents({ sessionId: sessions[3]!, limit: 4 })).map((e) => e.id)).toEqual(newest.slice(0, 4));
+      // A page before a cursor, and after one in ascending order.
+      const cursor = (await store.searchEvents({ sessionId: sessions[3]!, limit: 10 })).at(-1)!.seq;
+      expect((await store.searchEvents({ sessionId: sessions[3]!, beforeSeq: cursor, limit: 5 })).map((e) => e.id)).toEqual(newest.slice(10, 15));
+      expect((await store.searchEvents({ sessionId: sessions[3]!, afterSeq: cursor, order: 'asc', limit: 3 })).map((e) => e.id)).toEqual(newest.slice(6, 9).reverse());
     };
 
-    // Written without the writer thread: indexed as written.
     const raw = new Database(path);
     const indexed = () => ({
       events: (raw.prepare('SELECT COUNT(*) AS n FROM audit_session_index').get() as { n: number }).n,
       lines: (raw.prepare('SELECT COUNT(*) AS n FROM usage_session_index').get() as { n: number }).n,
       marks: raw.prepare('SELECT name, upto FROM session_index_marks ORDER BY name').all(),
     });
-    const withSession = events.filter((e) => e.sessionId !== null).length;
-    expect(indexed()).toEqual({ events: withSession, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] });
+    // Nothing indexed yet: every row is above the marks, found by the scan.
+    expect(indexed()).toEqual({ events: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
     await check();
 
-    // Most rows back above the marks, as if no pass had run since: found by the scan above them.
-    raw.exec(`DELETE FROM audit_session_index WHERE seq > 100; UPDATE session_index_marks SET upto = 100 WHERE name = 'audit_events';
-      DELETE FROM usage_session_index WHERE id IN (SELECT id FROM usage_records WHERE rowid > 40); UPDATE session_index_marks SET upto = 40 WHERE name = 'usage_records';`);
-    expect(indexed().events).toBeLessThan(100);
-    await check();
-
-    // Passes of 37 rows: after each, the answers are as they were.
-    const indexer = new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 37, passAgeMs: 0 });
+    // Passes of 150 rows, staged 40 rows and moved 25 entries at a time: after every step — rows
+    // staged, entries above the mark already moved — the answers are as they were.
+    const indexer = new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 150, passAgeMs: 0, stageRows: 40, moveRows: 25 });
     let steps = 0;
     while (indexer.step()) {
       steps++;
       await check();
     }
-    expect(steps).toBeGreaterThan(20);
-    expect(indexed()).toEqual({ events: withSession, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] });
+    expect(steps).toBeGreaterThan(40);
+    const withSession = events.filter((e) => e.sessionId !== null).length;
+    const all = { events: withSession, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
+    expect(indexed()).toEqual(all);
     expect(raw.prepare('SELECT seq FROM audit_session_index WHERE session_id = ? ORDER BY seq').pluck().all(sessions[0]))
       .toEqual(events.flatMap((e, i) => (e.sessionId === sessions[0] ? [i + 1] : [])));
+    await check();
+
+    // A pass cut short (a crash: the staging table is gone, entries above the mark stay): redone
+    // from the mark by a drain — which goes on past one pass's worth of rows — and nothing is twice.
+    raw.exec(`UPDATE session_index_marks SET upto = 100 WHERE name = 'audit_events'; UPDATE session_index_marks SET upto = 40 WHERE name = 'usage_records';
+      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0;`);
+    await check();
+    new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 64, passAgeMs: 1e9, stageRows: 64, moveRows: 64 }).drain();
+    expect(indexed()).toEqual(all);
+    await check();
+    raw.close();
+    await store.close();
+  });
+
+  it('a pass that fails does not fail the write before it; a later one indexes the rows', async () => {
+    const path = tempPath();
+    const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 10, passAgeMs: 0 } });
+    await store.migrate();
+    const { ids: sessions } = await seed(store, 2);
+    const raw = new Database(path);
+    raw.exec("CREATE TRIGGER no_index BEFORE INSERT ON audit_session_index BEGIN SELECT RAISE(ABORT, 'index unavailable'); END;");
+    await expect(store.appendEvents(Array.from({ length: 30 }, (_, n) => event(n, sessions[n % 2]!)))).resolves.toHaveLength(30);
+    expect((await store.listEvents({ sessionId: sessions[0]!, limit: 100 })).length).toBe(15);
+    expect((raw.prepare("SELECT upto FROM session_index_marks WHERE name = 'audit_events'").get() as { upto: number }).upto).toBe(0);
+    raw.exec('DROP TRIGGER no_index');
+    await store.appendEvents([event(30, sessions[0]!)]);
+    expect((raw.prepare("SELECT upto FROM session_index_marks WHERE name = 'audit_events'").get() as { upto: number }).upto).toBe(31);
+    expect((await store.listEvents({ sessionId: sessions[0]!, limit: 100 })).length).toBe(16);
     raw.close();
     await store.close();
   });
 
   it('the writer thread commits without indexing, and indexes what waited once it is old enough', async () => {
     const path = tempPath();
-    const store = new SqliteStore({ path });
+    const ageMs = 600;
+    const store = new SqliteStore({ path, sessionIndex: { passAgeMs: ageMs, stageRows: 16, moveRows: 8 } });
     await store.migrate();
     const { ids: sessions } = await seed(store, 3);
     const started = Date.now();
@@ -116,18 +152,40 @@ describe('SQLite session indexes kept in bulk', () => {
     const raw = new Database(path, { readonly: true });
     const mark = () => (raw.prepare("SELECT upto FROM session_index_marks WHERE name = 'audit_events'").get() as { upto: number }).upto;
     // Fewer rows than a pass takes, and younger than its age: still waiting, yet found.
-    if (Date.now() - started < PASS_AGE_MS / 2) expect(mark()).toBe(0);
+    if (Date.now() - started < ageMs / 2) expect(mark()).toBe(0);
     expect((await store.listEvents({ sessionId: sessions[1]!, limit: 100 })).map((e) => e.time)).toEqual(
       Array.from({ length: 30 }, (_, i) => 1_000 + 89 - 1 - 3 * i),
     );
-    const deadline = Date.now() + PASS_AGE_MS + 5_000;
+    const deadline = Date.now() + ageMs + 10_000;
     while (mark() < 90 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(mark()).toBe(90);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(PASS_AGE_MS - 50);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(ageMs - 50);
     expect((raw.prepare('SELECT COUNT(*) AS n FROM audit_session_index').get() as { n: number }).n).toBe(90);
     expect((await store.listEvents({ sessionId: sessions[1]!, limit: 100 })).length).toBe(30);
     raw.close();
     await store.close();
+  });
+
+  it('queries by session walk the index up to their limit: no scan of the table, no sort of a whole session', async () => {
+    const path = tempPath();
+    const store = new SqliteStore({ path, writeThread: false });
+    await store.migrate();
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    const plan = (q: { sql: string; params: unknown[] }) => (db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as { detail: string }[]).map((r) => r.detail);
+    const filters = [{ sessionId: 's' }, { sessionId: 's', type: 'model.*', beforeSeq: 10 }, { sessionId: 's', agentId: 'a', order: 'asc' as const, afterSeq: 3 }, { sessionIds: ['s', 't'], teamId: 't' }];
+    for (const filter of filters) {
+      const steps = plan(eventsBySessionQuery(filter, 100)!);
+      // The index, from the session on; the rows above the mark by position; never a whole table.
+      expect(steps.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (session_id=?'))).toBe(true);
+      expect(steps.some((s) => s.startsWith('SEARCH audit_events USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
+      expect(steps.filter((s) => /^SCAN (audit_events|e)$/.test(s) || /USING INDEX/.test(s))).toEqual([]);
+    }
+    const usage = plan(usageBySessionQuery({ sessionId: 's', agentId: 'a', since: 5, limit: 10 }));
+    expect(usage.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (session_id=?'))).toBe(true);
+    expect(usage.some((s) => s.startsWith('SEARCH usage_records USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
+    expect(usage.filter((s) => /^SCAN (usage_records|u)$/.test(s) || /USING INDEX (?!sqlite_autoindex_usage_records_1 \(id=\?\))/.test(s))).toEqual([]);
+    db.close();
   });
 
   it('upgrading a version-11 file indexes what it holds by session and drops the per-commit indexes', async () => {

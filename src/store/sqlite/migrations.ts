@@ -364,9 +364,9 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
     sql: `
       CREATE TABLE session_index_marks (name TEXT PRIMARY KEY, upto INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE audit_session_index (session_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
-      CREATE TABLE usage_session_index (session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY (session_id, created_at, id)) WITHOUT ROWID;
+      CREATE TABLE usage_session_index (session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (session_id, created_at, id)) WITHOUT ROWID;
       INSERT INTO audit_session_index SELECT session_id, seq FROM audit_events WHERE session_id IS NOT NULL ORDER BY session_id, seq;
-      INSERT INTO usage_session_index SELECT session_id, created_at, id FROM usage_records ORDER BY session_id, created_at, id;
+      INSERT INTO usage_session_index SELECT session_id, created_at, id, rowid FROM usage_records ORDER BY session_id, created_at, id;
       INSERT INTO session_index_marks VALUES
         ('audit_events', (SELECT COALESCE(MAX(seq), 0) FROM audit_events)),
         ('usage_records', (SELECT COALESCE(MAX(rowid), 0) FROM usage_records));

@@ -7,113 +7,214 @@
 // page number past the end of the file; pcache1Truncate then walks every hash bucket). At 2,000
 // sessions the two session indexes were ~40 % of the writer thread's CPU per call.
 //
-// So the hot path's commits carry no session index. Rows are indexed afterwards, in passes: a pass
-// takes the rows written since the last one (up to PASS_ROWS) and inserts their entries sorted by
-// session, in one statement — a session's entries land together, one leaf write for many rows —
-// and moves the table's mark (`session_index_marks.upto`: every row at or below it is indexed) in
-// the same transaction. A query by session reads the index and scans the rows above the mark
-// (seconds of traffic at most): the answer is the same whether or not a pass has run. A pass cut
-// short (a crash) leaves nothing: it is redone from the mark.
+// So the hot path's commits carry no session index. Rows are indexed afterwards, in passes over
+// the rows written since the last one (up to PASS_ROWS), a step at a time between the writer's
+// batches: the rows' entries are first staged, a slice of rows per step, into a temporary table
+// in memory keyed like the index (sorting them by session; no write lock on the file), then moved
+// into the index in key order, a slice of entries per short write transaction — each slice a run
+// of sessions, so a session's entries land together, one leaf written for many rows. The last
+// slice moves the table's mark (`session_index_marks.upto`) in the same transaction: every row at
+// or below the mark is in the index, none above it. A query by session reads the index up to the
+// mark and scans the rows above it (seconds of traffic at most): the answer is the same whether
+// or not a pass has run, or is under way. A pass cut short (a crash) is redone from the mark; its
+// inserts ignore the entries already there.
 import type Database from 'better-sqlite3';
+import { eventConditions, Params } from '../queries.js';
+import type { EventFilter, UsageFilter } from '../store.js';
 import type { PreparedStatements } from './batch-writer.js';
 
 /**
- * A pass starts once this many rows wait, or when the oldest waiting row is this old. A pass of
- * 8,192 rows is a few milliseconds of the writer thread (more with thousands of sessions): the
- * larger the pass, the more entries share a leaf, the longer the batches behind it wait.
+ * A pass starts once PASS_ROWS rows wait, or when the oldest waiting row is PASS_AGE_MS old. A
+ * step stages STAGE_ROWS rows or moves MOVE_ROWS entries: about a millisecond of the writer
+ * thread, and of the file's write lock, at a time — a batch arriving meanwhile waits no longer.
+ * The pass's size is what lets a session's entries share a leaf; a step's size only bounds a wait.
  */
-export const PASS_ROWS = 8_192;
+export const PASS_ROWS = 32_768;
 export const PASS_AGE_MS = 2_000;
+export const STAGE_ROWS = 2_048;
+export const MOVE_ROWS = 1_024;
+
+/** How large and how often the passes are (the constants above unless tuned: tests). */
+export interface SessionIndexLimits {
+  passRows: number;
+  passAgeMs: number;
+  stageRows: number;
+  moveRows: number;
+}
+export const SESSION_INDEX_LIMITS: SessionIndexLimits = { passRows: PASS_ROWS, passAgeMs: PASS_AGE_MS, stageRows: STAGE_ROWS, moveRows: MOVE_ROWS };
 
 interface IndexedTable {
   /** The table, and the name of its mark. */
   table: 'audit_events' | 'usage_records';
   index: string;
+  /** The temporary table its entries are staged in, keyed like the index. */
+  staged: string;
   /** The table's position column: ever-growing, rows are appended above the mark. */
   position: string;
-  /** The index's key after session_id. */
-  keyColumns: string;
+  /** The index's key (session_id first), and its columns in the table's terms. */
+  key: string[];
+  columns: string[];
+  from: string[];
+  /** The staging table's definition. */
+  stagedSql: string;
 }
 
 const TABLES: readonly IndexedTable[] = [
-  { table: 'audit_events', index: 'audit_session_index', position: 'seq', keyColumns: 'seq' },
-  // Spend lines are kept by id (their rowid is implicit, which VACUUM may renumber) and ordered
-  // by time within a session, as their listing is.
-  { table: 'usage_records', index: 'usage_session_index', position: 'rowid', keyColumns: 'created_at, id' },
+  {
+    table: 'audit_events', index: 'audit_session_index', staged: 'staged_audit_session', position: 'seq',
+    key: ['session_id', 'seq'], columns: ['session_id', 'seq'], from: ['session_id', 'seq'],
+    stagedSql: 'session_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session_id, seq)',
+  },
+  {
+    // Spend lines are found by id, ordered by time within a session (as their listing is), and
+    // carry their row's position to compare with the mark.
+    table: 'usage_records', index: 'usage_session_index', staged: 'staged_usage_session', position: 'rowid',
+    key: ['session_id', 'created_at', 'id'], columns: ['session_id', 'created_at', 'id', 'row'], from: ['session_id', 'created_at', 'id', 'rowid'],
+    stagedSql: 'session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (session_id, created_at, id)',
+  },
 ];
 
+/** A pass under way over one table: rows staged up to `stagedTo`, entries moved up to `movedTo`. */
+interface Pass {
+  table: IndexedTable;
+  upto: number;
+  stagedTo: number;
+  movedTo: unknown[] | null;
+}
+
 /**
- * Runs the passes. `step()` runs one pass, if one is due, and says whether it ran; the writer
- * calls it between batches and on a timer while idle.
+ * Runs the passes. `step()` does one step of a pass, if one is due or under way, and says whether
+ * it did; the writer calls it after each batch and on a timer while idle.
  */
 export class SessionIndexer {
+  private pass: Pass | null = null;
   /** When each table's rows above its mark were first seen waiting. */
   private readonly waitingSince = new Map<string, number>();
+  private staging = false;
 
   constructor(
     private readonly db: Database.Database,
     private readonly statements: PreparedStatements,
     private readonly now: () => number = Date.now,
-    private readonly limits = { passRows: PASS_ROWS, passAgeMs: PASS_AGE_MS },
+    private readonly limits: SessionIndexLimits = SESSION_INDEX_LIMITS,
   ) {}
 
-  /** One pass over the first table that has one due; false when none was. */
-  step(): boolean {
+  /** One step; `force`: start a pass over any rows waiting, due or not. False when there was nothing to do. */
+  step(force = false): boolean {
+    this.pass ??= this.nextPass(force);
+    const pass = this.pass;
+    if (!pass) return false;
+    if (pass.stagedTo < pass.upto) this.stage(pass);
+    else if (this.move(pass)) this.pass = null;
+    return true;
+  }
+
+  /** Indexes everything written so far (a store closing, or one without the writer thread). */
+  drain(): void {
+    while (this.step(true));
+  }
+
+  private nextPass(force: boolean): Pass | null {
     const now = this.now();
     for (const table of TABLES) {
-      const mark = this.mark(table);
-      const last = (this.statements.get(`SELECT COALESCE(MAX(${table.position}), 0) AS last FROM ${table.table}`).get() as { last: number }).last;
+      const mark = (this.statements.get('SELECT upto FROM session_index_marks WHERE name = ?').get(table.table) as { upto: number }).upto;
+      const last = (this.statements.get(`SELECT MAX(${table.position}) AS last FROM ${table.table}`).get() as { last: number | null }).last ?? 0;
       const waiting = last - mark;
       if (waiting <= 0) {
         this.waitingSince.delete(table.table);
         continue;
       }
       const since = this.waitingSince.get(table.table) ?? now;
-      if (waiting < this.limits.passRows && now - since < this.limits.passAgeMs) {
+      if (!force && waiting < this.limits.passRows && now - since < this.limits.passAgeMs) {
         this.waitingSince.set(table.table, since);
         continue;
       }
       this.waitingSince.delete(table.table);
-      this.pass(table, mark, Math.min(last, mark + this.limits.passRows));
-      return true;
+      if (!this.staging) {
+        for (const t of TABLES) this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${t.staged} (${t.stagedSql}) WITHOUT ROWID`);
+        this.staging = true;
+      }
+      this.db.exec(`DELETE FROM temp.${table.staged}`);
+      return { table, upto: Math.min(last, mark + this.limits.passRows), stagedTo: mark, movedTo: null };
     }
-    return false;
+    return null;
   }
 
-  /** Indexes everything written so far (a store closing, or written without the writer thread). */
-  drain(): void {
-    for (const t of TABLES) this.waitingSince.set(t.table, -Infinity);
-    while (this.step());
+  /** The next rows' entries into the staging table: a read of the file, a write of memory only. */
+  private stage(pass: Pass): void {
+    const { table } = pass;
+    const to = Math.min(pass.upto, pass.stagedTo + this.limits.stageRows);
+    this.statements
+      .get(`INSERT OR IGNORE INTO temp.${table.staged} (${table.columns.join(', ')}) SELECT ${table.from.join(', ')} FROM ${table.table}
+            WHERE ${table.position} > ? AND ${table.position} <= ? AND session_id IS NOT NULL`)
+      .run(pass.stagedTo, to);
+    pass.stagedTo = to;
   }
 
-  private mark(table: IndexedTable): number {
-    return (this.statements.get('SELECT upto FROM session_index_marks WHERE name = ?').get(table.table) as { upto: number }).upto;
-  }
-
-  /** The rows in (after, upto] into the index, in its order; the mark moved to `upto`. */
-  private pass(table: IndexedTable, after: number, upto: number): void {
-    const { index, keyColumns, position } = table;
+  /** The next slice of staged entries into the index, in key order; true once the pass is done (mark moved). */
+  private move(pass: Pass): boolean {
+    const { table } = pass;
+    const key = `(${table.key.join(', ')})`;
+    const row = `(${table.key.map(() => '?').join(', ')})`;
+    const after = pass.movedTo ? `WHERE ${key} > ${row}` : '';
+    const from = pass.movedTo ?? [];
+    // The slice ends at the moveRows-th staged entry past the last one moved (none: the rest).
+    const end = this.statements
+      .get(`SELECT ${table.key.join(', ')} FROM temp.${table.staged} ${after} ORDER BY ${table.key.join(', ')} LIMIT 1 OFFSET ?`, true)
+      .get(...from, this.limits.moveRows - 1) as unknown[] | undefined;
+    const until = end ? `${after ? 'AND' : 'WHERE'} ${key} <= ${row}` : '';
     const insert = this.statements.get(
-      `INSERT OR IGNORE INTO ${index} (session_id, ${keyColumns}) SELECT session_id, ${keyColumns} FROM ${table.table}
-       WHERE ${position} > ? AND ${position} <= ? AND session_id IS NOT NULL ORDER BY session_id, ${keyColumns}`,
+      `INSERT OR IGNORE INTO ${table.index} (${table.columns.join(', ')}) SELECT ${table.columns.join(', ')} FROM temp.${table.staged} ${after} ${until} ORDER BY ${table.key.join(', ')}`,
     );
-    const move = this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?');
     this.db.transaction(() => {
-      insert.run(after, upto);
-      move.run(upto, table.table);
+      insert.run(...from, ...(end ?? []));
+      if (!end) this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?').run(pass.upto, table.table);
     }).immediate();
+    pass.movedTo = end ?? null;
+    if (!end) this.db.exec(`DELETE FROM temp.${table.staged}`);
+    return !end;
   }
 }
 
+const mark = (table: IndexedTable['table']) => `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
+
 /**
- * The SQL condition "this row belongs to one of these sessions" for a query on `table`: its
- * session index, and a scan of the rows above the mark (an entry a pass under way has already
- * added may be found both ways: membership counts it once). `sessions()` gives the SQL for the
- * session ids — `= ?` or `IN (…)` — and is called twice, in the order the text binds them.
+ * An audit search by session (`sessionId` or `sessionIds`) on SQLite: the index up to the mark,
+ * newest or oldest first and no further than the limit, beside the rows above the mark.
  */
-export function inSessions(table: 'audit_events' | 'usage_records', sessions: () => string): string {
-  const mark = `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
-  return table === 'audit_events'
-    ? `seq IN (SELECT seq FROM audit_session_index WHERE session_id ${sessions()} UNION ALL SELECT seq FROM audit_events WHERE seq > ${mark} AND session_id ${sessions()})`
-    : `id IN (SELECT id FROM usage_session_index WHERE session_id ${sessions()} UNION ALL SELECT id FROM usage_records WHERE rowid > ${mark} AND session_id ${sessions()})`;
+export function eventsBySessionQuery(f: EventFilter, defaultLimit: number): { sql: string; params: unknown[] } | null {
+  if (f.sessionIds && f.sessionIds.length === 0) return null;
+  const p = new Params('sqlite');
+  const sessions = () => (f.sessionId !== undefined ? `= ${p.add(f.sessionId)}` : `IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`);
+  const and = (parts: string[]) => parts.map((c) => ` AND ${c}`).join('');
+  const order = f.order === 'asc' ? 'ASC' : 'DESC';
+  const limit = f.limit ?? defaultLimit;
+  // CROSS JOIN: the index drives (in its order, up to the limit); each entry finds its row.
+  const indexed = `SELECT e.* FROM audit_session_index k CROSS JOIN audit_events e ON e.seq = k.seq
+    WHERE k.session_id ${sessions()} AND k.seq <= ${mark('audit_events')}${and(eventConditions(f, p, (c) => (c === 'seq' ? 'k.seq' : `e.${c}`)))}
+    ORDER BY k.seq ${order} LIMIT ${p.add(limit)}`;
+  // The rows above the mark by their position alone (`+column`: no other index may be chosen,
+  // such as an agent's, which would walk all of that agent's events).
+  const recent = `SELECT * FROM audit_events WHERE seq > ${mark('audit_events')} AND session_id ${sessions()}${and(eventConditions(f, p, (c) => (c === 'seq' ? c : `+${c}`)))}
+    ORDER BY seq ${order} LIMIT ${p.add(limit)}`;
+  return { sql: `SELECT * FROM (${indexed}) UNION ALL SELECT * FROM (${recent}) ORDER BY seq ${order} LIMIT ${p.add(limit)}`, params: p.values };
+}
+
+/** Spend lines of one session on SQLite, newest first: the index up to the mark beside the rows above it. */
+export function usageBySessionQuery(f: UsageFilter & { sessionId: string }): { sql: string; params: unknown[] } {
+  const p = new Params('sqlite');
+  const filters = (col: (c: string) => string) => {
+    const parts: string[] = [];
+    if (f.agentId !== undefined) parts.push(` AND ${col('agent_id')} = ${p.add(f.agentId)}`);
+    if (f.teamId !== undefined) parts.push(` AND ${col('team_id')} = ${p.add(f.teamId)}`);
+    if (f.since !== undefined) parts.push(` AND ${col('created_at')} >= ${p.add(f.since)}`);
+    return parts.join('');
+  };
+  const limit = f.limit ?? 100;
+  const indexed = `SELECT u.* FROM usage_session_index k CROSS JOIN usage_records u ON u.id = k.id
+    WHERE k.session_id = ${p.add(f.sessionId)} AND k.row <= ${mark('usage_records')}${filters((c) => (c === 'created_at' ? 'k.created_at' : `u.${c}`))}
+    ORDER BY k.created_at DESC, k.id LIMIT ${p.add(limit)}`;
+  const recent = `SELECT * FROM usage_records WHERE rowid > ${mark('usage_records')} AND session_id = ${p.add(f.sessionId)}${filters((c) => `+${c}`)}
+    ORDER BY created_at DESC, id LIMIT ${p.add(limit)}`;
+  return { sql: `SELECT * FROM (${indexed}) UNION ALL SELECT * FROM (${recent}) ORDER BY created_at DESC, id LIMIT ${p.add(limit)}`, params: p.values };
 }

@@ -16,7 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
-import { inSessions, SessionIndexer } from './session-index.js';
+import { eventsBySessionQuery, SESSION_INDEX_LIMITS, SessionIndexer, usageBySessionQuery, type SessionIndexLimits } from './session-index.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -48,6 +48,8 @@ export interface SqliteStoreOptions {
   writeThread?: boolean;
   /** How many nice steps below the event loop the writer's threads run (thread-priority.ts; default 10). */
   threadNice?: number;
+  /** How large and how often the session indexes' passes are (session-index.ts; tests tune them). */
+  sessionIndex?: Partial<SessionIndexLimits>;
 }
 
 export class SqliteStore implements Store {
@@ -59,6 +61,7 @@ export class SqliteStore implements Store {
   private readonly batches: SqliteBatchWriter;
   /** Without the writer thread, rows are indexed by session as soon as they are written. */
   private readonly indexer: SessionIndexer;
+  private readonly sessionIndex: SessionIndexLimits;
   /** Started at the first batch (after migrations), when `writeThread` is on. */
   private writer: SqliteWriterThread | null = null;
   private readonly useWriterThread: boolean;
@@ -67,7 +70,8 @@ export class SqliteStore implements Store {
     this.db = openSqlite(options.path, options.synchronous);
     this.statements = new PreparedStatements(this.db);
     this.batches = new SqliteBatchWriter(this.db, this.statements);
-    this.indexer = new SessionIndexer(this.db, this.statements);
+    this.sessionIndex = { ...SESSION_INDEX_LIMITS, ...options.sessionIndex };
+    this.indexer = new SessionIndexer(this.db, this.statements, Date.now, this.sessionIndex);
     this.useWriterThread = options.path !== ':memory:' && (options.writeThread ?? true);
     // With the writer thread, its checkpointer thread checkpoints: a commit on this connection
     // (the event loop's) must not run a checkpoint's fsyncs only because the log is long.
@@ -254,7 +258,7 @@ export class SqliteStore implements Store {
   async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
     if (records.length === 0 && reservations.length === 0) return;
     this.db.transaction(() => this.batches.writeUsageRows(records, reservations))();
-    if (!this.writer) this.indexer.drain();
+    if (!this.writer) this.indexBySession();
   }
 
   async listReservations(before: number): Promise<PendingReservation[]> {
@@ -262,12 +266,15 @@ export class SqliteStore implements Store {
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
+    if (filter.sessionId !== undefined) {
+      // By session: through its index kept in bulk (session-index.ts).
+      const q = usageBySessionQuery({ ...filter, sessionId: filter.sessionId });
+      return this.all(q.sql, ...q.params).map(rowToUsage);
+    }
     const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
-    if (filter.sessionId === undefined) return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
-    // By session: through its index kept in bulk (session-index.ts).
-    const bySession = inSessions('usage_records', () => '= ?');
-    return this.all(`SELECT * FROM usage_records ${where ? `${where} AND` : 'WHERE'} ${bySession} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.sessionId, filter.sessionId, filter.limit ?? 100).map(rowToUsage);
+    return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
   }
+
 
   async spendReport(groupBy: SpendGrouping, range: SpendRange = {}): Promise<SpendRow[]> {
     const q = spendQuery(groupBy, range, 'sqlite');
@@ -452,24 +459,42 @@ export class SqliteStore implements Store {
   /** Journal rows and audit events in one transaction: one commit for a whole group of calls. */
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
-    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice);
+    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice, this.sessionIndex);
     let links;
     if (this.writer) links = await this.writer.write(set);
     else {
       links = this.batches.write(set);
-      this.indexer.drain();
+      this.indexBySession();
     }
     return chainedEvents(set.events, links);
   }
 
+  /**
+   * Without the writer thread, passes of the session indexes run here, after the writes, when due
+   * (session-index.ts). The writes are committed whatever a pass meets: a failed one is tried again
+   * after a later write, and until then its rows are found by the scan above the mark.
+   */
+  private indexBySession(): void {
+    try {
+      while (this.indexer.step());
+    } catch {
+      // A busy or failing file: the next write's pass tries again.
+    }
+  }
+
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
-    const q = eventQuery(filter, 'sqlite', 100);
+    const q = this.eventSearch(filter);
     return q ? this.all(q.sql, ...q.params).map(rowToEvent) : [];
   }
 
   async searchEvents(filter: EventFilter = {}): Promise<SequencedEvent[]> {
-    const q = eventQuery(filter, 'sqlite', 100);
+    const q = this.eventSearch(filter);
     return q ? this.all(q.sql, ...q.params).map(rowToSequencedEvent) : [];
+  }
+
+  /** By session, through the session index kept in bulk (session-index.ts); otherwise as any SQL store searches. */
+  private eventSearch(filter: EventFilter): { sql: string; params: unknown[] } | null {
+    return filter.sessionId !== undefined || filter.sessionIds ? eventsBySessionQuery(filter, 100) : eventQuery(filter, 'sqlite', 100);
   }
 
   async chainHead(): Promise<ChainHead> {

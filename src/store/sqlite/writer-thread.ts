@@ -4,6 +4,7 @@
 // thread runs the checkpoints, and walks the audit chain for verification between them
 // (checkpointer-worker.ts). The order of batches is kept: the worker answers them one at a time,
 // in order. A batch resolves only once committed, so durability before an answer is unchanged.
+import { SESSION_INDEX_LIMITS, type SessionIndexLimits } from './session-index.js';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { unpackLinks, writeRowsOf, type ChainLink, type PackedLinks, type Synchronous } from './batch-writer.js';
 import type { ChainPosition, ChainWalk } from '../chain.js';
@@ -90,10 +91,10 @@ export class SqliteWriterThread {
   private walks: Pending<ChainWalk> | null;
   private readonly walSignal = newWalSignal();
 
-  constructor(path: string, synchronous: Synchronous, threadNice = STORE_THREAD_NICE_INCREMENT) {
+  constructor(path: string, synchronous: Synchronous, threadNice = STORE_THREAD_NICE_INCREMENT, sessionIndex: SessionIndexLimits = SESSION_INDEX_LIMITS) {
     // The writer allocates little (a batch's JSON and its rows), the checkpointer next to nothing:
     // small young generations keep their heaps, and the process's RSS, small.
-    this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal, threadNice }, { maxYoungGenerationSizeMb: 8 });
+    this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal, threadNice, sessionIndex }, { maxYoungGenerationSizeMb: 8 });
     this.checkpointer = spawn('checkpointer-worker', { path, synchronous, walSignal: this.walSignal, threadNice }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
     this.batches = new Pending(this.worker);
     this.walks = new Pending(this.checkpointer);

@@ -4,19 +4,19 @@
 // each is answered with where its audit rows landed, or with its error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { openSqlite, packLinks, PreparedStatements, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
-import { SessionIndexer } from './session-index.js';
+import { SessionIndexer, type SessionIndexLimits } from './session-index.js';
 import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
 
-const { path, synchronous, walSignal, threadNice } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal; threadNice: number };
+const { path, synchronous, walSignal, threadNice, sessionIndex } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal; threadNice: number; sessionIndex: SessionIndexLimits };
 lowerThreadPriority(threadNice);
 const db = openSqlite(path, synchronous);
 // The checkpointer thread copies the log into the file; a commit here checkpoints only as a backstop.
 db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
 const statements = new PreparedStatements(db);
 const writer = new SqliteBatchWriter(db, statements);
-const indexer = new SessionIndexer(db, statements);
+const indexer = new SessionIndexer(db, statements, Date.now, sessionIndex);
 const port = parentPort!;
 
 type Batch = { id: number; json: string };
@@ -49,7 +49,8 @@ function commit(batches: Batch[]): void {
   for (const reply of replies) port.postMessage(reply);
   // After the answers: the checkpointer's wake-up is not on their path.
   signalCommit(walSignal);
-  indexBySession();
+  // After the batches that came meanwhile: a step waits for the next turn's messages to commit.
+  setImmediate(indexBySession);
 }
 
 /**
