@@ -580,6 +580,7 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
     // PostgreSQL keeps its indexes: its replicas commit apart, on a server built for them.
     sql: `
       COMMENT ON INDEX audit_session IS 'Audit events by session (SQLite keeps this in bulk: audit_session_index).';
+      COMMENT ON INDEX usage_session IS 'Spend lines by session (SQLite keeps this in bulk: usage_session_index).';
     `,
   },
 ];

@@ -176,6 +176,18 @@ export class SessionIndexer {
   }
 }
 
+/**
+ * A pass that fails (a busy or failing file) is tried again at the next step, and no query waits
+ * for it; but one that keeps failing lets the scan above the mark grow, so it is told on stderr,
+ * at most every five minutes.
+ */
+export function warnPassFailed(err: unknown, now = Date.now()): void {
+  if (now - lastWarning < 300_000) return;
+  lastWarning = now;
+  process.emitWarning(`the session index pass failed (retried; queries by session stay correct, but scan more rows until it succeeds): ${(err as Error).message}`, 'TollgateWarning');
+}
+let lastWarning = -Infinity;
+
 const mark = (table: IndexedTable['table']) => `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
 
 /**

@@ -16,7 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
-import { eventsBySessionQuery, SESSION_INDEX_LIMITS, SessionIndexer, usageBySessionQuery, type SessionIndexLimits } from './session-index.js';
+import { eventsBySessionQuery, SESSION_INDEX_LIMITS, SessionIndexer, usageBySessionQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -477,8 +477,8 @@ export class SqliteStore implements Store {
   private indexBySession(): void {
     try {
       while (this.indexer.step());
-    } catch {
-      // A busy or failing file: the next write's pass tries again.
+    } catch (err) {
+      warnPassFailed(err);
     }
   }
 

@@ -4,7 +4,7 @@
 // each is answered with where its audit rows landed, or with its error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { openSqlite, packLinks, PreparedStatements, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
-import { SessionIndexer, type SessionIndexLimits } from './session-index.js';
+import { SessionIndexer, warnPassFailed, type SessionIndexLimits } from './session-index.js';
 import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import type { WriterReply, WriterRequest } from './writer-thread.js';
@@ -60,8 +60,8 @@ function commit(batches: Batch[]): void {
 function indexBySession(): void {
   try {
     indexer.step();
-  } catch {
-    // Busy or failing store: the batches report it; the pass waits for the next turn.
+  } catch (err) {
+    warnPassFailed(err);
   }
 }
 setInterval(indexBySession, 100).unref();
