@@ -58,13 +58,15 @@ function commit(batches: Batch[]): void {
  * timer while no batches come. A failed pass is tried again later; no query depends on it.
  */
 function indexBySession(): void {
+  if (!db.open) return;
   try {
     indexer.step();
   } catch (err) {
     warnPassFailed(err);
   }
 }
-setInterval(indexBySession, 100).unref();
+const indexTimer = setInterval(indexBySession, 100);
+indexTimer.unref();
 
 port.on('message', (first: WriterRequest) => {
   const batches: Batch[] = [];
@@ -78,6 +80,7 @@ port.on('message', (first: WriterRequest) => {
   }
   if (batches.length > 0) commit(batches);
   if (closing) {
+    clearInterval(indexTimer);
     try {
       indexer.drain();
     } catch {
