@@ -35,6 +35,9 @@ function conditions(equal: Record<string, unknown>, atLeast: Record<string, unkn
   return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 
+/** Without the writer thread: how long after a write the session indexes' next step runs. */
+const INDEX_TICK_MS = 50;
+
 export interface SqliteStoreOptions {
   /** File path, or ':memory:'. */
   path: string;
@@ -62,6 +65,7 @@ export class SqliteStore implements Store {
   /** Without the writer thread, rows are indexed by session as soon as they are written. */
   private readonly indexer: SessionIndexer;
   private readonly sessionIndex: SessionIndexLimits;
+  private indexTimer: NodeJS.Timeout | null = null;
   /** Started at the first batch (after migrations), when `writeThread` is on. */
   private writer: SqliteWriterThread | null = null;
   private readonly useWriterThread: boolean;
@@ -111,6 +115,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.indexTimer) clearTimeout(this.indexTimer);
+    this.indexTimer = null;
     const writer = this.writer;
     this.writer = null;
     await writer?.close();
@@ -258,7 +264,7 @@ export class SqliteStore implements Store {
   async recordUsage(records: readonly UsageRecord[], reservations: readonly PendingReservation[] = []): Promise<void> {
     if (records.length === 0 && reservations.length === 0) return;
     this.db.transaction(() => this.batches.writeUsageRows(records, reservations))();
-    if (!this.writer) this.indexBySession();
+    if (!this.writer) this.indexBySessionSoon();
   }
 
   async listReservations(before: number): Promise<PendingReservation[]> {
@@ -464,23 +470,31 @@ export class SqliteStore implements Store {
     if (this.writer) links = await this.writer.write(set);
     else {
       links = this.batches.write(set);
-      this.indexBySession();
+      this.indexBySessionSoon();
     }
     return chainedEvents(set.events, links);
   }
 
   /**
-   * Without the writer thread, passes of the session indexes run here, after the writes, when due
-   * (session-index.ts). The writes are committed whatever a pass meets: a failed one is tried again
-   * after a later write, and until then its rows are found by the scan above the mark.
+   * Without the writer thread, passes of the session indexes run here, on a timer while writes
+   * come (session-index.ts): not in a write's path, and a write is committed whatever a pass meets —
+   * a failed pass is tried again at the next tick, its rows found by the scan above the mark meanwhile.
    */
-  private indexBySession(): void {
-    try {
-      while (this.indexer.step());
-    } catch (err) {
-      warnPassFailed(err);
-    }
+  private indexBySessionSoon(): void {
+    if (this.indexTimer) return;
+    this.indexTimer = setTimeout(() => {
+      this.indexTimer = null;
+      if (!this.db.open || this.writer) return;
+      try {
+        if (this.indexer.step()) this.indexBySessionSoon();
+      } catch (err) {
+        warnPassFailed(err);
+        this.indexBySessionSoon();
+      }
+    }, INDEX_TICK_MS);
+    this.indexTimer.unref();
   }
+
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
     const q = this.eventSearch(filter);
