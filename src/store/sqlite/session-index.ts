@@ -109,7 +109,7 @@ export class SessionIndexer {
     return true;
   }
 
-  /** Indexes everything written so far (a store closing, or one without the writer thread). */
+  /** Indexes everything written so far (the writer thread closing its connection; tests). */
   drain(): void {
     while (this.step(true));
   }
