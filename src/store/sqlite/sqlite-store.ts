@@ -62,7 +62,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements: PreparedStatements;
   private readonly batches: SqliteBatchWriter;
-  /** Without the writer thread, rows are indexed by session as soon as they are written. */
+  /** The session indexes' passes on this connection, when there is no writer thread to run them. */
   private readonly indexer: SessionIndexer;
   private readonly sessionIndex: SessionIndexLimits;
   private indexTimer: NodeJS.Timeout | null = null;
@@ -281,7 +281,6 @@ export class SqliteStore implements Store {
     return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
   }
 
-
   async spendReport(groupBy: SpendGrouping, range: SpendRange = {}): Promise<SpendRow[]> {
     const q = spendQuery(groupBy, range, 'sqlite');
     return spendRows(this.all(q.sql, ...q.params), groupBy);
@@ -466,12 +465,8 @@ export class SqliteStore implements Store {
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
     if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice, this.sessionIndex);
-    let links;
-    if (this.writer) links = await this.writer.write(set);
-    else {
-      links = this.batches.write(set);
-      this.indexBySessionSoon();
-    }
+    const links = this.writer ? await this.writer.write(set) : this.batches.write(set);
+    if (!this.writer) this.indexBySessionSoon();
     return chainedEvents(set.events, links);
   }
 
@@ -494,7 +489,6 @@ export class SqliteStore implements Store {
     }, INDEX_TICK_MS);
     this.indexTimer.unref();
   }
-
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
     const q = this.eventSearch(filter);

@@ -54,8 +54,9 @@ function commit(batches: Batch[]): void {
 }
 
 /**
- * A pass of the session indexes (session-index.ts), when one is due: after each commit, and on a
- * timer while no batches come. A failed pass is tried again later; no query depends on it.
+ * A step of the session indexes' passes (session-index.ts), when one is due or under way: after
+ * each commit, and on a timer while no batches come. A failed step is tried again later; no query
+ * depends on it.
  */
 function indexBySession(): void {
   if (!db.open) return;
