@@ -235,6 +235,7 @@ export class Gateway {
     const mcpTools = new Map(config.mcp_servers.map((s) => [s.name, s.tools]));
     const telemetry = await createTelemetry({
       config: config.telemetry, env, directory, logger, version: VERSION, models: providers.listModels().map((m) => m.name), servers: config.mcp_servers.map((s) => s.name),
+      sessionIndexBacklog: store.sessionIndexBacklog ? () => store.sessionIndexBacklog!() : undefined,
     });
     opened.push(() => telemetry.close());
     const content = new ContentLog(store, redactionPatterns(config.audit.redaction), now, logger);

@@ -116,6 +116,11 @@ export interface StoreCapabilities {
 export interface Store {
   readonly kind: string;
   readonly capabilities: StoreCapabilities;
+  /**
+   * Rows written but not yet in the session indexes a store keeps in bulk, per table (SQLite:
+   * sqlite/session-index.ts); absent where every index is kept in each commit.
+   */
+  sessionIndexBacklog?(): Promise<Record<string, number>>;
 
   /** Applies pending migrations; safe to call on every start (and by replicas at once). Returns the versions applied. */
   migrate(): Promise<number[]>;

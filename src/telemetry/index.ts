@@ -31,6 +31,8 @@ export interface TelemetryOptions {
   servers: readonly string[];
   version: string;
   logger: Logger;
+  /** The store's rows not yet in its bulk session indexes, per table (SQLite), for a gauge. */
+  sessionIndexBacklog?: () => Promise<Record<string, number>>;
 }
 
 /** Refusals counted by `tollgate_denials_total`. */
@@ -60,7 +62,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
     if (!token) throw new Error(`telemetry.metrics.token_env: the environment variable ${config.metrics.token_env} is not set`);
     metricsToken = digest(token);
   }
-  const metrics = config.metrics.enabled ? new (await import('./metrics.js')).Metrics() : null;
+  const metrics = config.metrics.enabled ? new (await import('./metrics.js')).Metrics({ sessionIndexBacklog: options.sessionIndexBacklog }) : null;
   let traces: Traces | null = null;
   if (config.otlp) {
     const headers = { ...config.otlp.headers };

@@ -115,7 +115,7 @@ export class Metrics {
   private readonly denialChildren = new Map<string, Child>();
   private readonly toolChildren = new Map<string, Child>();
 
-  constructor() {
+  constructor(options: { sessionIndexBacklog?: () => Promise<Record<string, number>> } = {}) {
     const r = this.registry;
     this.requests = new FastCounter(r, 'tollgate_requests_total', 'Model calls that reached the upstream, by outcome (ok, upstream_error, stream_cut, client_aborted, tool_blocked, revoked).');
     this.tokens = new FastCounter(r, 'tollgate_tokens_total', 'Tokens charged: input (cached included), output (reasoning included), cached input, reasoning.');
@@ -126,6 +126,13 @@ export class Metrics {
     this.ttfb = new FastHistogram(r, 'tollgate_upstream_ttfb_seconds', 'Upstream time to first byte: from sending the request to the response headers.', TTFB_BUCKETS);
     const inFlight = (): number => this.inFlight;
     r.registerMetric({ name: 'tollgate_requests_in_flight', help: 'Model calls being handled.', type: 'gauge', get: () => ({ name: 'tollgate_requests_in_flight', help: 'Model calls being handled.', type: 'gauge', aggregator: 'sum', values: [{ labels: {}, value: inFlight() }] }) } as unknown as Metric);
+    const backlog = options.sessionIndexBacklog;
+    if (backlog) {
+      const name = 'tollgate_session_index_backlog_rows';
+      const help = 'Rows written but not yet in the session indexes SQLite keeps in bulk, by table: seconds of traffic normally; growing means the passes fail.';
+      // Read at scrape time (two indexed lookups per table).
+      r.registerMetric({ name, help, type: 'gauge', get: async () => ({ name, help, type: 'gauge', aggregator: 'sum', values: Object.entries(await backlog()).map(([table, value]) => ({ labels: { table }, value })) }) } as unknown as Metric);
+    }
     collectDefaultMetrics({ register: this.registry });
   }
 

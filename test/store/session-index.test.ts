@@ -91,8 +91,9 @@ describe('SQLite session indexes kept in bulk', () => {
       lines: (raw.prepare('SELECT COUNT(*) AS n FROM usage_session_index').get() as { n: number }).n,
       marks: raw.prepare('SELECT name, upto FROM session_index_marks ORDER BY name').all(),
     });
-    // Nothing indexed yet: every row is above the marks, found by the scan.
+    // Nothing indexed yet: every row is above the marks, found by the scan (and counted as waiting).
     expect(indexed()).toEqual({ events: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
+    expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 600, usage_records: 300 });
     await check();
 
     // Passes of 150 rows, staged 40 rows and moved 25 entries at a time: after every step — rows
@@ -107,6 +108,7 @@ describe('SQLite session indexes kept in bulk', () => {
     const withSession = events.filter((e) => e.sessionId !== null).length;
     const all = { events: withSession, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
     expect(indexed()).toEqual(all);
+    expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 0, usage_records: 0 });
     expect(raw.prepare('SELECT seq FROM audit_session_index WHERE session_id = ? ORDER BY seq').pluck().all(sessions[0]))
       .toEqual(events.flatMap((e, i) => (e.sessionId === sessions[0] ? [i + 1] : [])));
     await check();

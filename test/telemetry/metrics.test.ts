@@ -120,6 +120,10 @@ describe('/metrics', () => {
     expect(s.some((x) => x.name === 'nodejs_eventloop_lag_p99_seconds')).toBe(true);
     // The scrape itself is not a model call.
     expect(value(s, 'tollgate_requests_in_flight')).toBe(0);
+    // SQLite's rows waiting for the session indexes kept in bulk, per table (the store's own count).
+    const backlog = s.filter((x) => x.name === 'tollgate_session_index_backlog_rows');
+    expect(backlog.map((x) => x.labels.table).sort()).toEqual(['audit_events', 'usage_records']);
+    for (const x of backlog) expect(Number.isInteger(x.value) && x.value >= 0).toBe(true);
     // Only label values from the configuration.
     const labelled = s.filter((x) => x.name.startsWith('tollgate_') && x.labels.team !== undefined);
     expect(labelled.length).toBeGreaterThan(0);

@@ -74,6 +74,21 @@ const TABLES: readonly IndexedTable[] = [
   },
 ];
 
+/** A table's mark, and the position of its last row. */
+function positions(statements: PreparedStatements, table: IndexedTable): { mark: number; last: number } {
+  const mark = (statements.get('SELECT upto FROM session_index_marks WHERE name = ?').get(table.table) as { upto: number }).upto;
+  const last = (statements.get(`SELECT MAX(${table.position}) AS last FROM ${table.table}`).get() as { last: number | null }).last ?? 0;
+  return { mark, last };
+}
+
+/** Rows above each table's mark: written, not yet indexed by session (a gauge in /metrics). */
+export function sessionIndexBacklog(statements: PreparedStatements): Record<string, number> {
+  return Object.fromEntries(TABLES.map((t) => {
+    const { mark, last } = positions(statements, t);
+    return [t.table, Math.max(0, last - mark)];
+  }));
+}
+
 /** A pass under way over one table: rows staged up to `stagedTo`, entries moved up to `movedTo`. */
 interface Pass {
   table: IndexedTable;
@@ -117,8 +132,7 @@ export class SessionIndexer {
   private nextPass(force: boolean): Pass | null {
     const now = this.now();
     for (const table of TABLES) {
-      const mark = (this.statements.get('SELECT upto FROM session_index_marks WHERE name = ?').get(table.table) as { upto: number }).upto;
-      const last = (this.statements.get(`SELECT MAX(${table.position}) AS last FROM ${table.table}`).get() as { last: number | null }).last ?? 0;
+      const { mark, last } = positions(this.statements, table);
       const waiting = last - mark;
       if (waiting <= 0) {
         this.waitingSince.delete(table.table);

@@ -16,7 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
-import { eventsBySessionQuery, SESSION_INDEX_LIMITS, SessionIndexer, usageBySessionQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
+import { eventsBySessionQuery, SESSION_INDEX_LIMITS, sessionIndexBacklog, SessionIndexer, usageBySessionQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -488,6 +488,10 @@ export class SqliteStore implements Store {
       }
     }, INDEX_TICK_MS);
     this.indexTimer.unref();
+  }
+
+  async sessionIndexBacklog(): Promise<Record<string, number>> {
+    return sessionIndexBacklog(this.statements);
   }
 
   async listEvents(filter: EventFilter = {}): Promise<AuditEvent[]> {
