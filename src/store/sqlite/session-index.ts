@@ -105,7 +105,6 @@ export class SessionIndexer {
   private pass: Pass | null = null;
   /** When each table's rows above its mark were first seen waiting. */
   private readonly waitingSince = new Map<string, number>();
-  private staging = false;
 
   constructor(
     private readonly db: Database.Database,
@@ -144,11 +143,8 @@ export class SessionIndexer {
         continue;
       }
       this.waitingSince.delete(table.table);
-      if (!this.staging) {
-        for (const t of TABLES) this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${t.staged} (${t.stagedSql}) WITHOUT ROWID`);
-        this.staging = true;
-      }
-      this.db.exec(`DELETE FROM temp.${table.staged}`);
+      // Empty at each pass's start (what the last pass staged stays until then).
+      this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${table.staged} (${table.stagedSql}) WITHOUT ROWID; DELETE FROM temp.${table.staged}`);
       return { table, upto: Math.min(last, mark + this.limits.passRows), stagedTo: mark, movedTo: null };
     }
     return null;
@@ -185,7 +181,6 @@ export class SessionIndexer {
       if (!end) this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?').run(pass.upto, table.table);
     }).immediate();
     pass.movedTo = end ?? null;
-    if (!end) this.db.exec(`DELETE FROM temp.${table.staged}`);
     return !end;
   }
 }
