@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyAudit } from '../../src/audit/index.js';
 import { GENESIS_HASH, recordHash, SqliteStore, type AuditEvent } from '../../src/store/index.js';
+import { CACHE_KIB, openSqlite } from '../../src/store/sqlite/batch-writer.js';
 
 const dbPath = () => join(mkdtempSync(join(tmpdir(), 'tollgate-writer-')), 'test.db');
 
@@ -207,6 +208,17 @@ describe('SQLite writer thread', () => {
     await inline.close();
     await store.close();
   }, 60_000);
+
+  it('sizes each connection\'s page cache by its role: the threads that append or read once keep a small one', () => {
+    const path = dbPath();
+    const cacheOf = (kib: number) => {
+      const db = openSqlite(path, 'NORMAL', kib);
+      try { return db.pragma('cache_size', { simple: true }); } finally { db.close(); }
+    };
+    expect(cacheOf(CACHE_KIB.reader)).toBe(-16_000);
+    expect(cacheOf(CACHE_KIB.writer)).toBe(-2_000);
+    expect(cacheOf(CACHE_KIB.checkpointer)).toBe(-1_000);
+  });
 
   it('closes at once after its first write, while its threads may still be starting', async () => {
     for (let i = 0; i < 5; i++) {

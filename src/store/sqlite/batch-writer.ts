@@ -12,8 +12,19 @@ import type { AuditEvent, ChainHead, ChainRecord, PendingReservation, UsageRecor
 
 export type Synchronous = 'NORMAL' | 'FULL';
 
+/**
+ * Page cache per connection, in KiB, by what the connection does. SQLite keeps every page a
+ * connection read or wrote up to its cache's size (better-sqlite3's default: 16 MiB), so under
+ * load each connection's cache fills whatever it does. The event loop's connection reads (and,
+ * without the writer thread, writes): the default. The writer thread appends: its working set is
+ * the right edge of each table and index and their interior pages, and a smaller cache also keeps
+ * cheap the page-cache walk SQLite makes after a leaf split mid-tree (docs/performance.md). The
+ * checkpointer copies the log and walks the chain in order, reading each page once.
+ */
+export const CACHE_KIB = { reader: 16_000, writer: 2_000, checkpointer: 1_000 } as const;
+
 /** A connection set up as every Tollgate connection to the file is: WAL, foreign keys, waits on locks. */
-export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): Database.Database {
+export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL', cacheKib: number = CACHE_KIB.reader): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -23,6 +34,7 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL'): D
   // Savepoint journals (the writer thread puts each batch of a commit in a savepoint) stay in
   // memory instead of a temporary file created and unlinked in /var/tmp several times a second.
   db.pragma('temp_store = MEMORY');
+  db.pragma(`cache_size = ${-cacheKib}`);
   return db;
 }
 

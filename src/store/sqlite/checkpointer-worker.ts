@@ -10,14 +10,14 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { recordFromValues } from '../rows.js';
 import { ChainWalker } from '../chain.js';
-import { openSqlite, READ_CHAIN_SQL, type Synchronous } from './batch-writer.js';
+import { CACHE_KIB, openSqlite, READ_CHAIN_SQL, type Synchronous } from './batch-writer.js';
 import { CheckpointerWaits, type WalSignal } from './wal-signal.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import type { WalkReply, WalkRequest } from './writer-thread.js';
 
 const { path, synchronous, walSignal, threadNice } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal; threadNice: number };
 lowerThreadPriority(threadNice);
-const db = openSqlite(path, synchronous);
+const db = openSqlite(path, synchronous, CACHE_KIB.checkpointer);
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const events = db.prepare(READ_CHAIN_SQL).raw(true);
 const port = parentPort!;

@@ -3,7 +3,7 @@
 // together into one transaction — each in its own savepoint, so a bad batch fails alone — and
 // each is answered with where its audit rows landed, or with its error.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { openSqlite, packLinks, PreparedStatements, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
+import { CACHE_KIB, openSqlite, packLinks, PreparedStatements, SqliteBatchWriter, type Synchronous, type WriteRows } from './batch-writer.js';
 import { SessionIndexer, warnPassFailed, type SessionIndexLimits } from './session-index.js';
 import { signalCommit, WAL_BACKSTOP_PAGES, type WalSignal } from './wal-signal.js';
 import { lowerThreadPriority } from './thread-priority.js';
@@ -11,7 +11,7 @@ import type { WriterReply, WriterRequest } from './writer-thread.js';
 
 const { path, synchronous, walSignal, threadNice, sessionIndex } = workerData as { path: string; synchronous: Synchronous; walSignal: WalSignal; threadNice: number; sessionIndex: SessionIndexLimits };
 lowerThreadPriority(threadNice);
-const db = openSqlite(path, synchronous);
+const db = openSqlite(path, synchronous, CACHE_KIB.writer);
 // The checkpointer thread copies the log into the file; a commit here checkpoints only as a backstop.
 db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
 const statements = new PreparedStatements(db);
