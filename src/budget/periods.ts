@@ -1,6 +1,7 @@
 // Budget periods: `day` and `month` reset at midnight (and on the 1st) in the configured time
 // zone; `lifetime` never resets. Spend history is kept; a period only decides what counts now.
 import type { Period } from '../store/index.js';
+import { wallClock } from '../util/time.js';
 
 export interface PeriodWindow {
   /** Identifies the period (`2026-11-28`, `2026-11`, `lifetime`). */
@@ -9,24 +10,6 @@ export interface PeriodWindow {
   start: number;
   /** When the next one begins (ms, UTC); Infinity for lifetime. */
   end: number;
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-/** Wall-clock fields of `ms` in `timeZone`. */
-function wallClock(ms: number, timeZone: string): { y: number; m: number; d: number; h: number; min: number; s: number } {
-  const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(ms)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return { y: parts.year!, m: parts.month!, d: parts.day!, h: parts.hour!, min: parts.minute!, s: parts.second! };
 }
 
 /** The UTC instant at which the wall clock in `timeZone` reads y-m-d 00:00. */

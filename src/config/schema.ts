@@ -1,6 +1,7 @@
 // The configuration file's schema: one YAML document, validated at start. Unknown keys are
 // errors (z.strictObject), so a typo never silently turns a control off.
 import { z } from 'zod';
+import { isTimeZone } from '../util/time.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 characters of letters, digits, . _ : - (starting with a letter or digit)');
 
@@ -424,14 +425,7 @@ export const configSchema = z.strictObject({
       timezone: z
         .string()
         .default('UTC')
-        .refine((tz) => {
-          try {
-            new Intl.DateTimeFormat('en-US', { timeZone: tz });
-            return true;
-          } catch {
-            return false;
-          }
-        }, 'must be an IANA time zone name, e.g. UTC or Europe/Paris')
+        .refine(isTimeZone, 'must be an IANA time zone name, e.g. UTC or Europe/Paris')
         .describe('Time zone (IANA name) whose midnight (and first of the month) resets day and month budgets.'),
     })
     .default({ timezone: 'UTC' })

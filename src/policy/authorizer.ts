@@ -10,6 +10,7 @@ import type { ModelRoute } from '../providers/registry.js';
 import type { Agent, Profile, Session } from '../store/index.js';
 import { entity, type EntityFacts, type PolicyAction, type PolicyDecision, type PolicyEngine, type RequestContext } from './engine.js';
 import { contextOf, sensitivityLevel, type SessionContext } from './session-context.js';
+import { wallClock } from '../util/time.js';
 
 export interface AuthorizerDeps {
   engine: PolicyEngine;
@@ -141,10 +142,8 @@ export class Authorizer implements SessionPolicy {
   private localTime(): { hour: number; weekday: number } {
     const now = this.deps.now();
     if (now >= this.clock.until) {
-      const parts = new Intl.DateTimeFormat('en-US', { timeZone: this.deps.timeZone, hour: 'numeric', hourCycle: 'h23', weekday: 'short' }).formatToParts(new Date(now));
-      const hour = Number(parts.find((p) => p.type === 'hour')?.value ?? 0);
-      const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(parts.find((p) => p.type === 'weekday')?.value ?? 'Sun');
-      this.clock = { until: Math.floor(now / 60_000) * 60_000 + 60_000, hour, weekday: Math.max(0, weekday) };
+      const { h, weekday } = wallClock(now, this.deps.timeZone);
+      this.clock = { until: Math.floor(now / 60_000) * 60_000 + 60_000, hour: h, weekday };
     }
     return this.clock;
   }

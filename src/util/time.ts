@@ -38,3 +38,40 @@ export function isoTime(ms: number): string {
 
 /** `isoTime`, or null for a time that is not set. */
 export const isoTimeOrNull = (ms: number | null): string | null => (ms === null ? null : isoTime(ms));
+
+/** A wall clock's reading: year, month (1–12), day, hour (0–23), minute, second, weekday (0: Sunday). */
+export interface WallClock { y: number; m: number; d: number; h: number; min: number; s: number; weekday: number }
+
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const zoneFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/**
+ * What a wall clock in `timeZone` (an IANA name) reads at `ms`. UTC — the default everywhere —
+ * is read without Intl: the first `Intl.DateTimeFormat` maps ICU's time-zone and calendar data
+ * into the process (~6.6 MB of resident memory that a gateway on UTC never needs).
+ */
+export function wallClock(ms: number, timeZone: string): WallClock {
+  if (timeZone === 'UTC') {
+    const t = new Date(ms);
+    return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate(), h: t.getUTCHours(), min: t.getUTCMinutes(), s: t.getUTCSeconds(), weekday: t.getUTCDay() };
+  }
+  let f = zoneFormatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', weekday: 'short' });
+    zoneFormatters.set(timeZone, f);
+  }
+  const parts: Record<string, string> = {};
+  for (const p of f.formatToParts(ms)) if (p.type !== 'literal') parts[p.type] = p.value;
+  return { y: Number(parts.year), m: Number(parts.month), d: Number(parts.day), h: Number(parts.hour), min: Number(parts.minute), s: Number(parts.second), weekday: Math.max(0, WEEKDAYS.indexOf(parts.weekday ?? '')) };
+}
+
+/** Whether `timeZone` is an IANA time zone name this runtime knows. */
+export function isTimeZone(timeZone: string): boolean {
+  if (timeZone === 'UTC') return true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}

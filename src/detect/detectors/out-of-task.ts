@@ -2,7 +2,7 @@
 // session still calling long past its profile's expected task length, or calls outside the
 // profile's active hours. Warnings: the call itself may be fine; a human should look.
 import type { Detector, DetectorInput, Finding } from '../types.js';
-import { isoTime } from '../../util/time.js';
+import { isoTime, wallClock } from '../../util/time.js';
 
 export const outOfTask: Detector = {
   name: 'out_of_task',
@@ -31,11 +31,8 @@ export const outOfTask: Detector = {
   },
 };
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
 /** `HH:MM` of `time` in `timeZone`. */
 function clockIn(time: number, timeZone: string): string {
-  let f = formatters.get(timeZone);
-  if (!f) formatters.set(timeZone, (f = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
-  return f.format(time);
+  const { h, min } = wallClock(time, timeZone);
+  return `${String(h).padStart(2, '0')}:${String(min).padStart(2, '0')}`;
 }
