@@ -1,14 +1,15 @@
 // `npm run bench:compare -- --rev <git revision> [--config "<yaml>"] [--rounds N] [--seconds S] [--stream] [--prompt-kb K]
-//   [--connections C] [--sessions N] [--probe-rounds P] [--node-args "<flags>"] [--env "NAME=value …"]`:
+//   [--connections C] [--sessions N [--agents M]] [--probe-rounds P] [--node-args "<flags>"] [--env "NAME=value …"]`:
 // this build against another revision's (or against itself with a config change: YAML laid over
 // tollgate.bench.yaml, mappings merged key by key; with both, both builds run with the config), in one run on
 // one upstream, interleaved: the sequential probe (added p50 and time to first chunk over direct)
 // and throughput, CPU per request, p99 and peak RSS at 32 connections (`--connections C`), beside the
 // parsing proxy. The probe runs in the first round, or in the first P (`--probe-rounds P`), pooled.
 // `--prompt-kb K` adds K KiB of prose to the call's prompt: what the per-byte work costs.
-// `--sessions N` spreads the load's calls over N sessions (of the benchmark's six agents), in turn:
-// a gateway serving many sessions at once, where the benchmark's single session keeps every
-// per-session structure small and every index append in one place.
+// `--sessions N` spreads the load's calls over N sessions (of the benchmark's six agents, or of M
+// agents created for the run with `--agents M`), in turn: a gateway serving many sessions — a
+// fleet — at once, where the benchmark's single session keeps every per-session structure small
+// and every index append in one place.
 // `--node-args` and `--env` start this build's process with those Node flags and environment
 // variables (the other revision, or this build without them, runs as the benchmark starts it):
 // what a start-up setting, which no config file can carry, costs or saves.
@@ -35,6 +36,7 @@ const promptKb = Number(arg('prompt-kb') ?? 0);
 const connections = Number(arg('connections') ?? 32);
 const probeRounds = Number(arg('probe-rounds') ?? 1);
 const sessions = Number(arg('sessions') ?? 1);
+const agents = Number(arg('agents') ?? 6);
 if (promptKb > 0) padPrompt(promptKb);
 const nodeArgs = arg('node-args')?.split(/\s+/).filter(Boolean);
 const env = Object.fromEntries((arg('env') ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -83,7 +85,7 @@ async function startGateways(round: number): Promise<{ stacks: Stack[]; gateways
   for (const [name, options] of variants.map((_, i) => variants[(i + round) % variants.length]!)) {
     const stack = await startStack({ ...options, upstreamPort: upstream.port });
     stacks.push(stack);
-    const rotate = sessions > 1 ? await openSessions(stack.gatewayUrl, sessions) : undefined;
+    const rotate = sessions > 1 ? await openSessions(stack.gatewayUrl, sessions, agents) : undefined;
     gateways.push({ name, url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid!, rotate });
   }
   return { stacks, gateways };
@@ -115,7 +117,7 @@ try {
   const directP50 = { plain: median(latency.get('direct upstream')!), stream: median(ttfc.get('direct upstream')!) };
   const proxyRps = median(samples.get('parsing proxy')!.map((s) => s.rps));
   const lines = [
-    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at ${connections} connections${sessions > 1 ? ` over ${sessions} sessions` : ''}${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first ${probeRounds} round(s)): 600 sequential requests each per round.`,
+    `Compared ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode} at ${connections} connections${sessions > 1 ? ` over ${sessions} sessions of ${agents} agents` : ''}${promptKb > 0 ? ` with ${promptKb} KiB more prompt` : ''}, ${rounds} interleaved rounds of ${seconds} s, each round on newly started gateways; probe (first ${probeRounds} round(s)): 600 sequential requests each per round.`,
     '',
     `| target | added p50 ms @1 | added first chunk ms @1 | rps @${connections} | rps / proxy | CPU µs/req | p99 ms | peak RSS MB |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -1,4 +1,4 @@
-// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --sessions N] [-- --stream] [-- --prompt-kb K] [-- --perf] [-- --config "<yaml>"]`: a CPU
+// `npm run bench:profile [-- --seconds N] [-- --connections C] [-- --sessions N [-- --agents M]] [-- --stream] [-- --prompt-kb K] [-- --perf] [-- --config "<yaml>"]`: a CPU
 // profile of Tollgate's hot path. Starts the simulated provider and Tollgate (bench set-up, `--cpu-prof`),
 // drives the benchmark's call at C connections (with K KiB more prompt), then prints where the gateway's CPU went: per
 // thread (from /proc), then the event loop's self time by function and by source file. The
@@ -24,6 +24,7 @@ const connections = arg('connections', 32);
 const stream = process.argv.includes('--stream');
 const promptKb = arg('prompt-kb', 0);
 const sessions = arg('sessions', 1);
+const agents = arg('agents', 6);
 if (promptKb > 0) padPrompt(promptKb);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[]; positionTicks?: { line: number; ticks: number }[] }
@@ -42,7 +43,7 @@ try {
   // writes interleave many sessions, where the benchmark's single session appends in one place).
   const target: Target = {
     name: 'tollgate', url: `${stack.gatewayUrl}/v1/chat/completions`, headers: { authorization: `Bearer ${stack.tokens.budgeted}` }, pid: stack.gateway.child.pid!,
-    rotate: sessions > 1 ? await openSessions(stack.gatewayUrl, sessions) : undefined,
+    rotate: sessions > 1 ? await openSessions(stack.gatewayUrl, sessions, agents) : undefined,
   };
   const mode = stream ? 'stream' : 'plain';
   await warmUp(target, mode);

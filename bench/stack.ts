@@ -81,12 +81,29 @@ export async function openSession(gatewayUrl: string, agent: string): Promise<{ 
 /** The agents of the benchmark's team (tollgate.bench.yaml), each with the budgets at every level. */
 const BENCH_AGENTS = ['bench-agent', 'bench-sub-1', 'bench-sub-2', 'bench-sub-3', 'bench-sub-4', 'bench-sub-5'];
 
-/** `n` sessions spread over the benchmark's agents: their `Bearer …` authorization headers. */
-export async function openSessions(gatewayUrl: string, n: number): Promise<string[]> {
+/**
+ * `n` sessions spread over `agents` agents in turn: the benchmark's six (each with the budgets at
+ * every level), or, past six, that many created through the admin API in the benchmark's team and
+ * profile (a fleet). Their `Bearer …` authorization headers.
+ */
+export async function openSessions(gatewayUrl: string, n: number, agents = BENCH_AGENTS.length): Promise<string[]> {
+  const names = agents <= BENCH_AGENTS.length ? BENCH_AGENTS.slice(0, agents) : Array.from({ length: agents }, (_, i) => `fleet-${i}`);
+  if (agents > BENCH_AGENTS.length) {
+    for (let i = 0; i < names.length; i += 16) {
+      await Promise.all(names.slice(i, i + 16).map(async (name) => {
+        const res = await fetch(`${gatewayUrl}/admin/v1/agents`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name, team: 'bench', profile: 'bench' }),
+        });
+        if (!res.ok) throw new Error(`creating agent ${name}: ${res.status} ${await res.text()}`);
+      }));
+    }
+  }
   const opened: string[] = [];
   // A few at a time: each is an admin request the gateway answers while nothing else runs.
   for (let i = 0; i < n; i += 16) {
-    const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, (_, k) => openSession(gatewayUrl, BENCH_AGENTS[(i + k) % BENCH_AGENTS.length]!)));
+    const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, (_, k) => openSession(gatewayUrl, names[(i + k) % names.length]!)));
     opened.push(...batch.map((s) => `Bearer ${s.token}`));
   }
   return opened;

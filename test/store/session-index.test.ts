@@ -1,6 +1,6 @@
-// SQLite's session indexes, kept in bulk off the hot path (src/store/sqlite/session-index.ts):
-// queries by session answer the same before a pass, during one and after it, and the writer
-// thread's passes run on their own.
+// SQLite's indexes by session and by agent, kept in bulk off the hot path
+// (src/store/sqlite/session-index.ts): queries by session or agent answer the same before a pass,
+// during one and after it, and the writer thread's passes run on their own.
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type AuditEvent, type UsageRecord } from '../../src/store/index.js';
 import { PreparedStatements } from '../../src/store/sqlite/batch-writer.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { eventsBySessionQuery, SessionIndexer, usageBySessionQuery } from '../../src/store/sqlite/session-index.js';
+import { eventsByIndexQuery, SessionIndexer, usageBySessionQuery } from '../../src/store/sqlite/session-index.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -38,13 +38,13 @@ async function seed(store: SqliteStore, sessions: number): Promise<{ ids: string
   return { ids, agentId: agent.id, teamId: team.id, profileId: profile.id };
 }
 
-const event = (n: number, sessionId: string | null): AuditEvent => ({
+const event = (n: number, sessionId: string | null, agentId: string | null = null): AuditEvent => ({
   id: `evt_${String(n).padStart(5, '0')}`, time: 1_000 + n, type: n % 3 === 0 ? 'model.call' : 'tool.called', actor: 'system',
-  requestId: null, agentId: null, sessionId, teamId: null, chain: null, data: { n },
+  requestId: null, agentId, sessionId, teamId: null, chain: null, data: { n },
 });
 
-describe('SQLite session indexes kept in bulk', () => {
-  it('answers by session the same with rows above the mark, at every step of a pass, and after it', async () => {
+describe('SQLite indexes kept in bulk', () => {
+  it('answers by session and by agent the same with rows above the mark, at every step of a pass, and after it', async () => {
     const path = tempPath();
     // Passes only when forced: the test steps them itself.
     const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
@@ -52,7 +52,10 @@ describe('SQLite session indexes kept in bulk', () => {
     const { ids: sessions, agentId, teamId, profileId } = await seed(store, 12);
     // Sessions in an order that is not their ids' (a pass sorts them), some events with none.
     const sessionOf = (n: number) => (n % 17 === 0 ? null : sessions[(n * 7) % sessions.length]!);
-    const events = Array.from({ length: 600 }, (_, n) => event(n, sessionOf(n)));
+    // Agents likewise (the audit events' agents need not be the sessions': only the index is tested).
+    const agents = ['agt_d', 'agt_a', 'agt_c', 'agt_b'];
+    const agentOf = (n: number) => (n % 11 === 0 ? null : agents[(n * 3) % agents.length]!);
+    const events = Array.from({ length: 600 }, (_, n) => event(n, sessionOf(n), agentOf(n)));
     for (let i = 0; i < events.length; i += 50) await store.appendEvents(events.slice(i, i + 50));
     const lines: UsageRecord[] = Array.from({ length: 300 }, (_, n) => ({
       id: `use_${String(n).padStart(5, '0')}`, requestId: `req_${n}`, sessionId: sessions[(n * 5) % sessions.length]!, agentId, teamId, profileId,
@@ -83,16 +86,30 @@ describe('SQLite session indexes kept in bulk', () => {
       const cursor = (await store.searchEvents({ sessionId: sessions[3]!, limit: 10 })).at(-1)!.seq;
       expect((await store.searchEvents({ sessionId: sessions[3]!, beforeSeq: cursor, limit: 5 })).map((e) => e.id)).toEqual(newest.slice(10, 15));
       expect((await store.searchEvents({ sessionId: sessions[3]!, afterSeq: cursor, order: 'asc', limit: 3 })).map((e) => e.id)).toEqual(newest.slice(6, 9).reverse());
+      // By agent: alone, with a type, with a session too (the session's index then drives), paged.
+      for (const a of agents.slice(0, 2)) {
+        const ofAgent = events.filter((e) => e.agentId === a).map((e) => e.id).reverse();
+        expect((await store.listEvents({ agentId: a, limit: 1_000 })).map((e) => e.id)).toEqual(ofAgent);
+        expect((await store.listEvents({ agentId: a, limit: 7 })).map((e) => e.id)).toEqual(ofAgent.slice(0, 7));
+        expect((await store.listEvents({ agentId: a, type: 'model.call', limit: 1_000 })).map((e) => e.id))
+          .toEqual(events.filter((e) => e.agentId === a && e.type === 'model.call').map((e) => e.id).reverse());
+        expect((await store.listEvents({ agentId: a, sessionId: sessions[2]!, limit: 1_000 })).map((e) => e.id))
+          .toEqual(events.filter((e) => e.agentId === a && e.sessionId === sessions[2]).map((e) => e.id).reverse());
+        const at = (await store.searchEvents({ agentId: a, limit: 20 })).at(-1)!.seq;
+        expect((await store.searchEvents({ agentId: a, beforeSeq: at, limit: 5 })).map((e) => e.id)).toEqual(ofAgent.slice(20, 25));
+        expect((await store.searchEvents({ agentId: a, afterSeq: at, order: 'asc', limit: 4 })).map((e) => e.id)).toEqual(ofAgent.slice(15, 19).reverse());
+      }
     };
 
     const raw = new Database(path);
     const indexed = () => ({
       events: (raw.prepare('SELECT COUNT(*) AS n FROM audit_session_index').get() as { n: number }).n,
+      byAgent: (raw.prepare('SELECT COUNT(*) AS n FROM audit_agent_index').get() as { n: number }).n,
       lines: (raw.prepare('SELECT COUNT(*) AS n FROM usage_session_index').get() as { n: number }).n,
       marks: raw.prepare('SELECT name, upto FROM session_index_marks ORDER BY name').all(),
     });
     // Nothing indexed yet: every row is above the marks, found by the scan (and counted as waiting).
-    expect(indexed()).toEqual({ events: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
+    expect(indexed()).toEqual({ events: 0, byAgent: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
     expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 600, usage_records: 300 });
     await check();
 
@@ -106,7 +123,8 @@ describe('SQLite session indexes kept in bulk', () => {
     }
     expect(steps).toBeGreaterThan(40);
     const withSession = events.filter((e) => e.sessionId !== null).length;
-    const all = { events: withSession, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
+    const withAgent = events.filter((e) => e.agentId !== null).length;
+    const all = { events: withSession, byAgent: withAgent, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
     expect(indexed()).toEqual(all);
     expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 0, usage_records: 0 });
     expect(raw.prepare('SELECT seq FROM audit_session_index WHERE session_id = ? ORDER BY seq').pluck().all(sessions[0]))
@@ -116,7 +134,7 @@ describe('SQLite session indexes kept in bulk', () => {
     // A pass cut short (a crash: the staging table is gone, entries above the mark stay): redone
     // from the mark by a drain — which goes on past one pass's worth of rows — and nothing is twice.
     raw.exec(`UPDATE session_index_marks SET upto = 100 WHERE name = 'audit_events'; UPDATE session_index_marks SET upto = 40 WHERE name = 'usage_records';
-      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0;`);
+      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0; DELETE FROM audit_agent_index WHERE seq > 100 AND seq % 3 = 0;`);
     await check();
     new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 64, passAgeMs: 1e9, stageRows: 64, moveRows: 64 }).drain();
     expect(indexed()).toEqual(all);
@@ -173,7 +191,7 @@ describe('SQLite session indexes kept in bulk', () => {
     await store.close();
   });
 
-  it('queries by session walk the index up to their limit: no scan of the table, no sort of a whole session', async () => {
+  it('queries by session or agent walk the index up to their limit: no scan of the table, no sort of a whole session', async () => {
     const path = tempPath();
     const store = new SqliteStore({ path, writeThread: false });
     await store.migrate();
@@ -182,9 +200,15 @@ describe('SQLite session indexes kept in bulk', () => {
     const plan = (q: { sql: string; params: unknown[] }) => (db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as { detail: string }[]).map((r) => r.detail);
     const filters = [{ sessionId: 's' }, { sessionId: 's', type: 'model.*', beforeSeq: 10 }, { sessionId: 's', agentId: 'a', order: 'asc' as const, afterSeq: 3 }, { sessionIds: ['s', 't'], teamId: 't' }];
     for (const filter of filters) {
-      const steps = plan(eventsBySessionQuery(filter, 100)!);
+      const steps = plan(eventsByIndexQuery(filter, 100)!);
       // The index, from the session on; the rows above the mark by position; never a whole table.
       expect(steps.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (session_id=?'))).toBe(true);
+      expect(steps.some((s) => s.startsWith('SEARCH audit_events USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
+      expect(steps.filter((s) => /^SCAN (audit_events|e)$/.test(s) || /USING INDEX/.test(s))).toEqual([]);
+    }
+    for (const filter of [{ agentId: 'a' }, { agentId: 'a', type: 'model.call', beforeSeq: 10 }, { agentId: 'a', type: 'model.*', order: 'asc' as const, since: 5 }]) {
+      const steps = plan(eventsByIndexQuery(filter, 100)!);
+      expect(steps.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (agent_id=?'))).toBe(true);
       expect(steps.some((s) => s.startsWith('SEARCH audit_events USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
       expect(steps.filter((s) => /^SCAN (audit_events|e)$/.test(s) || /USING INDEX/.test(s))).toEqual([]);
     }
@@ -215,6 +239,32 @@ describe('SQLite session indexes kept in bulk', () => {
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('audit_session', 'usage_session')").all()).toEqual([]);
     expect(db.prepare('SELECT name, upto FROM session_index_marks ORDER BY name').all()).toEqual([{ name: 'audit_events', upto: 40 }, { name: 'usage_records', upto: 0 }]);
     expect((db.prepare('SELECT COUNT(*) AS n FROM audit_session_index').get() as { n: number }).n).toBe(30);
+    db.close();
+  });
+
+  it('upgrading a version-12 file indexes its events by agent up to the mark and drops the per-commit index', async () => {
+    const path = tempPath();
+    const old = new Database(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 12)) {
+      old.exec(m.sql);
+      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
+    }
+    const insert = old.prepare('INSERT INTO audit_events (id, time, type, actor, agent_id, session_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (let n = 0; n < 40; n++) insert.run(`evt_${n}`, n, 'tool.called', 'system', n % 5 === 0 ? null : `agt_${n % 2}`, null, '{}');
+    // A pass had indexed the first 25 events when the file was left.
+    old.exec("UPDATE session_index_marks SET upto = 25 WHERE name = 'audit_events'");
+    old.close();
+
+    const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
+    await store.migrate();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'audit_agent'").all()).toEqual([]);
+    // Up to the mark in the index; above it, found by the scan until a pass takes them.
+    expect(db.prepare('SELECT seq FROM audit_agent_index WHERE agent_id = ? ORDER BY seq').pluck().all('agt_1')).toEqual([2, 4, 8, 10, 12, 14, 18, 20, 22, 24]);
+    const expected = Array.from({ length: 40 }, (_, n) => n).filter((n) => n % 5 !== 0 && n % 2 === 1).reverse();
+    expect((await store.listEvents({ agentId: 'agt_1', limit: 100 })).map((e) => e.time)).toEqual(expected);
+    await store.close();
     db.close();
   });
 });

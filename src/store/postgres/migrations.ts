@@ -26,7 +26,7 @@ export const POSTGRES_ONLY = {
     ...['id', 'started_at', 'heartbeat_at'].map((c) => `replicas.${c}`),
     ...['replica_id', 'accounts', 'hold_tokens', 'hold_usd_nano'].map((c) => `reservations.${c}`),
   ],
-  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session'],
+  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session', 'audit_events.audit_agent'],
 } as const;
 
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -581,6 +581,14 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
     sql: `
       COMMENT ON INDEX audit_session IS 'Audit events by session (SQLite keeps this in bulk: audit_session_index).';
       COMMENT ON INDEX usage_session IS 'Spend lines by session (SQLite keeps this in bulk: usage_session_index).';
+    `,
+  },
+  {
+    version: 13,
+    name: 'audit events by agent kept in bulk',
+    // The same version as SQLite's, where audit events by agent joined the indexes kept in bulk.
+    sql: `
+      COMMENT ON INDEX audit_agent IS 'Audit events by agent (SQLite keeps this in bulk: audit_agent_index).';
     `,
   },
 ];

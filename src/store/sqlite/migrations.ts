@@ -1,9 +1,9 @@
 // Versioned schema for the SQLite store. Append new versions; never edit an applied one.
 import { GENESIS_HASH } from '../chain.js';
 
-/** What only the SQLite schema has: the session indexes it keeps in bulk as tables (migration 12). */
+/** What only the SQLite schema has: the indexes it keeps in bulk as tables (migrations 12 and 13). */
 export const SQLITE_ONLY = {
-  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index'],
+  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index', 'audit_agent_index'],
 } as const;
 
 export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -372,6 +372,20 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
         ('usage_records', (SELECT COALESCE(MAX(rowid), 0) FROM usage_records));
       DROP INDEX audit_session;
       DROP INDEX usage_session;
+    `,
+  },
+  {
+    version: 13,
+    name: 'audit events by agent kept in bulk',
+    // Audit events by agent, like those by session: with many agents at once each commit took
+    // every event into its agent's leaf (a leaf per call). Filled by the same passes, up to the
+    // same mark: the events at or below it are copied here in key order, those above it wait for
+    // the next pass as their session entries do.
+    sql: `
+      CREATE TABLE audit_agent_index (agent_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent_id, seq)) WITHOUT ROWID;
+      INSERT INTO audit_agent_index SELECT agent_id, seq FROM audit_events
+        WHERE agent_id IS NOT NULL AND seq <= (SELECT upto FROM session_index_marks WHERE name = 'audit_events') ORDER BY agent_id, seq;
+      DROP INDEX audit_agent;
     `,
   },
 ];

@@ -31,7 +31,7 @@ import type { PreparedStatements } from './batch-writer.js';
  */
 export const PASS_ROWS = 32_768;
 export const PASS_AGE_MS = 2_000;
-export const STAGE_ROWS = 2_048;
+export const STAGE_ROWS = 1_024;
 export const MOVE_ROWS = 1_024;
 
 /** How large and how often the passes are (the constants above unless tuned: tests). */
@@ -43,15 +43,14 @@ export interface SessionIndexLimits {
 }
 export const SESSION_INDEX_LIMITS: SessionIndexLimits = { passRows: PASS_ROWS, passAgeMs: PASS_AGE_MS, stageRows: STAGE_ROWS, moveRows: MOVE_ROWS };
 
-interface IndexedTable {
-  /** The table, and the name of its mark. */
-  table: 'audit_events' | 'usage_records';
+/** One index kept in bulk over a table's rows: by session, or by agent. */
+interface BulkIndex {
   index: string;
   /** The temporary table its entries are staged in, keyed like the index. */
   staged: string;
-  /** The table's position column: ever-growing, rows are appended above the mark. */
-  position: string;
-  /** The index's key (session_id first), and its columns in the table's terms. */
+  /** The column naming whose row it is: a row where it is null has no entry. */
+  subject: 'session_id' | 'agent_id';
+  /** The index's key (the subject first), and its columns in the table's terms. */
   key: string[];
   columns: string[];
   from: string[];
@@ -59,18 +58,41 @@ interface IndexedTable {
   stagedSql: string;
 }
 
+interface IndexedTable {
+  /** The table, and the name of its mark: every index of the table is filled up to it. */
+  table: 'audit_events' | 'usage_records';
+  /** The table's position column: ever-growing, rows are appended above the mark. */
+  position: string;
+  indexes: readonly BulkIndex[];
+}
+
 const TABLES: readonly IndexedTable[] = [
   {
-    table: 'audit_events', index: 'audit_session_index', staged: 'staged_audit_session', position: 'seq',
-    key: ['session_id', 'seq'], columns: ['session_id', 'seq'], from: ['session_id', 'seq'],
-    stagedSql: 'session_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session_id, seq)',
+    table: 'audit_events', position: 'seq',
+    indexes: [
+      {
+        index: 'audit_session_index', staged: 'staged_audit_session', subject: 'session_id',
+        key: ['session_id', 'seq'], columns: ['session_id', 'seq'], from: ['session_id', 'seq'],
+        stagedSql: 'session_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session_id, seq)',
+      },
+      {
+        index: 'audit_agent_index', staged: 'staged_audit_agent', subject: 'agent_id',
+        key: ['agent_id', 'seq'], columns: ['agent_id', 'seq'], from: ['agent_id', 'seq'],
+        stagedSql: 'agent_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent_id, seq)',
+      },
+    ],
   },
   {
-    // Spend lines are found by id, ordered by time within a session (as their listing is), and
-    // carry their row's position to compare with the mark.
-    table: 'usage_records', index: 'usage_session_index', staged: 'staged_usage_session', position: 'rowid',
-    key: ['session_id', 'created_at', 'id'], columns: ['session_id', 'created_at', 'id', 'row'], from: ['session_id', 'created_at', 'id', 'rowid'],
-    stagedSql: 'session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (session_id, created_at, id)',
+    table: 'usage_records', position: 'rowid',
+    indexes: [
+      {
+        // Spend lines are found by id, ordered by time within a session (as their listing is), and
+        // carry their row's position to compare with the mark.
+        index: 'usage_session_index', staged: 'staged_usage_session', subject: 'session_id',
+        key: ['session_id', 'created_at', 'id'], columns: ['session_id', 'created_at', 'id', 'row'], from: ['session_id', 'created_at', 'id', 'rowid'],
+        stagedSql: 'session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (session_id, created_at, id)',
+      },
+    ],
   },
 ];
 
@@ -89,11 +111,15 @@ export function sessionIndexBacklog(statements: PreparedStatements): Record<stri
   }));
 }
 
-/** A pass under way over one table: rows staged up to `stagedTo`, entries moved up to `movedTo`. */
+/**
+ * A pass under way over one table: rows staged up to `stagedTo`; then the entries of
+ * `indexes[moving]` moved up to `movedTo`, one index after the other.
+ */
 interface Pass {
   table: IndexedTable;
   upto: number;
   stagedTo: number;
+  moving: number;
   movedTo: unknown[] | null;
 }
 
@@ -144,44 +170,58 @@ export class SessionIndexer {
       }
       this.waitingSince.delete(table.table);
       // Empty at each pass's start (what the last pass staged stays until then).
-      this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${table.staged} (${table.stagedSql}) WITHOUT ROWID; DELETE FROM temp.${table.staged}`);
-      return { table, upto: Math.min(last, mark + this.limits.passRows), stagedTo: mark, movedTo: null };
+      for (const i of table.indexes) this.db.exec(`CREATE TEMP TABLE IF NOT EXISTS ${i.staged} (${i.stagedSql}) WITHOUT ROWID; DELETE FROM temp.${i.staged}`);
+      return { table, upto: Math.min(last, mark + this.limits.passRows), stagedTo: mark, moving: 0, movedTo: null };
     }
     return null;
   }
 
-  /** The next rows' entries into the staging table: a read of the file, a write of memory only. */
+  /**
+   * The next rows' entries into the staging tables: reads of the file, writes of memory only. The
+   * first index's statement reads the rows in; the next ones find their pages in the cache.
+   */
   private stage(pass: Pass): void {
     const { table } = pass;
     const to = Math.min(pass.upto, pass.stagedTo + this.limits.stageRows);
-    this.statements
-      .get(`INSERT OR IGNORE INTO temp.${table.staged} (${table.columns.join(', ')}) SELECT ${table.from.join(', ')} FROM ${table.table}
-            WHERE ${table.position} > ? AND ${table.position} <= ? AND session_id IS NOT NULL`)
-      .run(pass.stagedTo, to);
+    for (const i of table.indexes) {
+      this.statements
+        .get(`INSERT OR IGNORE INTO temp.${i.staged} (${i.columns.join(', ')}) SELECT ${i.from.join(', ')} FROM ${table.table}
+              WHERE ${table.position} > ? AND ${table.position} <= ? AND ${i.subject} IS NOT NULL`)
+        .run(pass.stagedTo, to);
+    }
     pass.stagedTo = to;
   }
 
-  /** The next slice of staged entries into the index, in key order; true once the pass is done (mark moved). */
+  /**
+   * The next slice of one index's staged entries into it, in key order; true once the pass is done
+   * (the last index's last slice moves the mark, in the same transaction).
+   */
   private move(pass: Pass): boolean {
     const { table } = pass;
-    const key = `(${table.key.join(', ')})`;
-    const row = `(${table.key.map(() => '?').join(', ')})`;
+    const i = table.indexes[pass.moving]!;
+    const key = `(${i.key.join(', ')})`;
+    const row = `(${i.key.map(() => '?').join(', ')})`;
     const after = pass.movedTo ? `WHERE ${key} > ${row}` : '';
     const from = pass.movedTo ?? [];
     // The slice ends at the moveRows-th staged entry past the last one moved (none: the rest).
     const end = this.statements
-      .get(`SELECT ${table.key.join(', ')} FROM temp.${table.staged} ${after} ORDER BY ${table.key.join(', ')} LIMIT 1 OFFSET ?`, true)
+      .get(`SELECT ${i.key.join(', ')} FROM temp.${i.staged} ${after} ORDER BY ${i.key.join(', ')} LIMIT 1 OFFSET ?`, true)
       .get(...from, this.limits.moveRows - 1) as unknown[] | undefined;
     const until = end ? `${after ? 'AND' : 'WHERE'} ${key} <= ${row}` : '';
     const insert = this.statements.get(
-      `INSERT OR IGNORE INTO ${table.index} (${table.columns.join(', ')}) SELECT ${table.columns.join(', ')} FROM temp.${table.staged} ${after} ${until} ORDER BY ${table.key.join(', ')}`,
+      `INSERT OR IGNORE INTO ${i.index} (${i.columns.join(', ')}) SELECT ${i.columns.join(', ')} FROM temp.${i.staged} ${after} ${until} ORDER BY ${i.key.join(', ')}`,
     );
+    const last = !end && pass.moving === table.indexes.length - 1;
     this.db.transaction(() => {
       insert.run(...from, ...(end ?? []));
-      if (!end) this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?').run(pass.upto, table.table);
+      if (last) this.statements.get('UPDATE session_index_marks SET upto = MAX(upto, ?) WHERE name = ?').run(pass.upto, table.table);
     }).immediate();
-    pass.movedTo = end ?? null;
-    return !end;
+    if (end) pass.movedTo = end;
+    else {
+      pass.moving++;
+      pass.movedTo = null;
+    }
+    return last;
   }
 }
 
@@ -199,24 +239,33 @@ let lastWarning = -Infinity;
 
 const mark = (table: IndexedTable['table']) => `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
 
+/** Whether an audit search on SQLite goes through an index kept in bulk: by session, else by agent. */
+export const searchesByIndex = (f: EventFilter): boolean => f.sessionId !== undefined || f.sessionIds !== undefined || f.agentId !== undefined;
+
 /**
- * An audit search by session (`sessionId` or `sessionIds`) on SQLite: the index up to the mark,
- * newest or oldest first and no further than the limit, beside the rows above the mark.
+ * An audit search by session (`sessionId` or `sessionIds`), else by agent, on SQLite: that index up
+ * to the mark, newest or oldest first and no further than the limit, beside the rows above the mark.
  */
-export function eventsBySessionQuery(f: EventFilter, defaultLimit: number): { sql: string; params: unknown[] } | null {
+export function eventsByIndexQuery(f: EventFilter, defaultLimit: number): { sql: string; params: unknown[] } | null {
   if (f.sessionIds && f.sessionIds.length === 0) return null;
   const p = new Params('sqlite');
-  const sessions = () => (f.sessionId !== undefined ? `= ${p.add(f.sessionId)}` : `IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`);
+  const bySession = f.sessionId !== undefined || f.sessionIds !== undefined;
+  const [index, subject] = bySession ? ['audit_session_index', 'session_id'] : ['audit_agent_index', 'agent_id'];
+  const matches = () => (bySession
+    ? (f.sessionId !== undefined ? `= ${p.add(f.sessionId)}` : `IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`)
+    : `= ${p.add(f.agentId)}`);
+  // By agent, the agent is the index's key rather than one more condition.
+  const rest: EventFilter = bySession ? f : { ...f, agentId: undefined };
   const and = (parts: string[]) => parts.map((c) => ` AND ${c}`).join('');
   const order = f.order === 'asc' ? 'ASC' : 'DESC';
   const limit = f.limit ?? defaultLimit;
   // CROSS JOIN: the index drives (in its order, up to the limit); each entry finds its row.
-  const indexed = `SELECT e.* FROM audit_session_index k CROSS JOIN audit_events e ON e.seq = k.seq
-    WHERE k.session_id ${sessions()} AND k.seq <= ${mark('audit_events')}${and(eventConditions(f, p, (c) => (c === 'seq' ? 'k.seq' : `e.${c}`)))}
+  const indexed = `SELECT e.* FROM ${index} k CROSS JOIN audit_events e ON e.seq = k.seq
+    WHERE k.${subject} ${matches()} AND k.seq <= ${mark('audit_events')}${and(eventConditions(rest, p, (c) => (c === 'seq' ? 'k.seq' : `e.${c}`)))}
     ORDER BY k.seq ${order} LIMIT ${p.add(limit)}`;
   // The rows above the mark by their position alone (`+column`: no other index may be chosen,
-  // such as an agent's, which would walk all of that agent's events).
-  const recent = `SELECT * FROM audit_events WHERE seq > ${mark('audit_events')} AND session_id ${sessions()}${and(eventConditions(f, p, (c) => (c === 'seq' ? c : `+${c}`)))}
+  // such as the one by type, which would walk all the events of that type).
+  const recent = `SELECT * FROM audit_events WHERE seq > ${mark('audit_events')} AND ${subject} ${matches()}${and(eventConditions(rest, p, (c) => (c === 'seq' ? c : `+${c}`)))}
     ORDER BY seq ${order} LIMIT ${p.add(limit)}`;
   return { sql: `SELECT * FROM (${indexed}) UNION ALL SELECT * FROM (${recent}) ORDER BY seq ${order} LIMIT ${p.add(limit)}`, params: p.values };
 }

@@ -16,7 +16,7 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
-import { eventsBySessionQuery, SESSION_INDEX_LIMITS, sessionIndexBacklog, SessionIndexer, usageBySessionQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
+import { eventsByIndexQuery, searchesByIndex, SESSION_INDEX_LIMITS, sessionIndexBacklog, SessionIndexer, usageBySessionQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -504,9 +504,9 @@ export class SqliteStore implements Store {
     return q ? this.all(q.sql, ...q.params).map(rowToSequencedEvent) : [];
   }
 
-  /** By session, through the session index kept in bulk (session-index.ts); otherwise as any SQL store searches. */
+  /** By session or agent, through their indexes kept in bulk (session-index.ts); otherwise as any SQL store searches. */
   private eventSearch(filter: EventFilter): { sql: string; params: unknown[] } | null {
-    return filter.sessionId !== undefined || filter.sessionIds ? eventsBySessionQuery(filter, 100) : eventQuery(filter, 'sqlite', 100);
+    return searchesByIndex(filter) ? eventsByIndexQuery(filter, 100) : eventQuery(filter, 'sqlite', 100);
   }
 
   async chainHead(): Promise<ChainHead> {
