@@ -209,29 +209,6 @@ describe('SQLite writer thread', () => {
     await store.close();
   }, 60_000);
 
-  it('writes alerts on the thread, in order, off the event loop\'s connection; inline without the thread', async () => {
-    const alert = (i: number, occurrences: number) => ({
-      id: `alr_${String(i).padStart(4, '0')}`, detector: 'retry_loop', subject: `session:s${i}`, severity: 'warning' as const, status: 'open' as const,
-      summary: 'repeats', verdict: null, evidence: { repeats: occurrences }, actions: [], occurrences, agentId: `agt_${i % 7}`, sessionId: `s${i}`,
-      teamId: null, profileId: null, createdAt: 1_000, updatedAt: 1_000 + occurrences, acknowledgedBy: null, resolvedBy: null,
-    });
-    for (const writeThread of [true, false]) {
-      const store = new SqliteStore({ path: dbPath(), writeThread });
-      await store.migrate();
-      const own = (store as unknown as { db: Database.Database }).db;
-      const changesOnLoop = () => own.prepare('SELECT total_changes() AS n').get() as { n: number };
-      const before = changesOnLoop().n;
-      // Three rounds of updates to 300 alerts, sent without waiting: the last round is what stays.
-      await Promise.all([1, 2, 3].map((round) => store.putAlerts(Array.from({ length: 300 }, (_, i) => alert(i, round)))));
-      const stored = await store.listAlerts({ status: 'open', limit: 1_000 });
-      expect(stored).toHaveLength(300);
-      expect(new Set(stored.map((a) => a.occurrences))).toEqual(new Set([3]));
-      expect((await store.getAlert('alr_0042'))?.evidence).toEqual({ repeats: 3 });
-      expect(changesOnLoop().n - before).toBe(writeThread ? 0 : 900);
-      await store.close();
-    }
-  });
-
   it('sizes each connection\'s page cache by its role: the threads that append or read once keep a small one', () => {
     const path = dbPath();
     const cacheOf = (kib: number) => {

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { linkRecords, unlinkedRecord, type UnlinkedRecord } from '../chain.js';
-import { ALERT_COLUMNS, CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
+import { CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
 import type { WriteSet } from '../store.js';
 import type { AuditEvent, ChainHead, ChainRecord, PendingReservation, UsageRecord } from '../types.js';
 
@@ -114,8 +114,6 @@ export interface WriteRows {
   events: readonly AuditEvent[];
   lines: readonly unknown[][];
   holds: readonly unknown[][];
-  /** Alerts as a whole (alertValues), replacing what was stored of them: the detectors' writes. */
-  alerts?: readonly unknown[][];
 }
 
 export function writeRowsOf(set: WriteSet): WriteRows {
@@ -158,7 +156,6 @@ export class SqliteBatchWriter {
     // Made once: better-sqlite3 builds a transaction's wrapper functions each time it is asked for one.
     this.writeSet = db.transaction((rows: WriteRows): ChainLink[] => {
       this.writeJournalRows(rows.lines, rows.holds);
-      if (rows.alerts) this.writeAlertRows(rows.alerts);
       return this.writeRows(rows.events.map(unlinkedRecord));
     });
   }
@@ -220,15 +217,9 @@ export class SqliteBatchWriter {
     return this.writeAsRows(writeRowsOf(set));
   }
 
-  /** Alerts (alertValues rows), each replacing its stored copy, inside the caller's transaction. */
-  writeAlertRows(rows: readonly unknown[][]): void {
-    const put = this.stmt(`INSERT OR REPLACE INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map(() => '?').join(', ')})`);
-    for (const values of rows) put.run(...values);
-  }
-
   /** `write` for a set already in row form (the writer thread's batches). */
   writeAsRows(rows: WriteRows): ChainLink[] {
-    if (rows.events.length === 0 && rows.lines.length === 0 && rows.holds.length === 0 && !rows.alerts?.length) return [];
+    if (rows.events.length === 0 && rows.lines.length === 0 && rows.holds.length === 0) return [];
     // IMMEDIATE takes the write lock before the chain head is read: another connection appending
     // to the same file waits rather than linking onto the same head.
     return this.writeSet.immediate(rows);

@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import { GatewayError } from '../../errors/index.js';
 import { newId } from '../../util/ids.js';
 import {
-  alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
+  ALERT_COLUMNS, alertEquals, alertValues, rowToAlert, APPROVAL_COLUMNS, approvalValues, CHECKPOINT_COLUMNS, checkpointValues, NO_TOOL_SCOPES, rowToApproval, rowToReservation, profileSpecJson, rowToAgent, rowToContent, rowToCredential, rowToEvent, rowToProfile, rowToRevokedToken, rowToSession,
   ACCESS_REVIEW_COLUMNS, accessReviewValues, credentialUseRows, OPERATOR_COLUMNS, operatorValues, rowToAccessReview, rowToAgentActivity, rowToCredentialSource, rowToModelActivity, rowToOperator,
   recordFromValues, rowToCheckpoint, rowToSequencedEvent, rowToSigningKey, rowToTeam, rowToUsage, type Row,
 } from '../rows.js';
@@ -325,11 +325,10 @@ export class SqliteStore implements Store {
   // --- alerts and baselines -------------------------------------------------------------
 
   async putAlerts(alerts: readonly Alert[]): Promise<void> {
-    if (alerts.length === 0) return;
-    const rows = alerts.map(alertValues);
-    // On the writer thread when there is one: repeat findings' updates come by the thousand.
-    if (this.writerThread()) return this.writer!.writeAlerts(rows);
-    this.db.transaction(() => this.batches.writeAlertRows(rows))();
+    const put = this.stmt(`INSERT OR REPLACE INTO alerts (${ALERT_COLUMNS.join(', ')}) VALUES (${ALERT_COLUMNS.map(() => '?').join(', ')})`);
+    this.db.transaction(() => {
+      for (const a of alerts) put.run(...alertValues(a));
+    })();
   }
 
   async getAlert(id: string): Promise<Alert | null> {
@@ -465,15 +464,10 @@ export class SqliteStore implements Store {
   /** Journal rows and audit events in one transaction: one commit for a whole group of calls. */
   async writeBatch(set: WriteSet): Promise<ChainedEvent[]> {
     if (set.events.length === 0 && set.records.length === 0 && set.reservations.length === 0) return [];
-    const links = this.writerThread() ? await this.writer!.write(set) : this.batches.write(set);
+    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice, this.sessionIndex);
+    const links = this.writer ? await this.writer.write(set) : this.batches.write(set);
     if (!this.writer) this.indexBySessionSoon();
     return chainedEvents(set.events, links);
-  }
-
-  /** Whether writes go to the writer thread (started on the first write, when it is used at all). */
-  private writerThread(): boolean {
-    if (this.useWriterThread && this.db.open) this.writer ??= new SqliteWriterThread(this.options.path, this.options.synchronous ?? 'NORMAL', this.options.threadNice, this.sessionIndex);
-    return this.writer !== null;
   }
 
   /**

@@ -6,7 +6,7 @@
 // in order. A batch resolves only once committed, so durability before an answer is unchanged.
 import { SESSION_INDEX_LIMITS, type SessionIndexLimits } from './session-index.js';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { unpackLinks, writeRowsOf, type ChainLink, type PackedLinks, type Synchronous, type WriteRows } from './batch-writer.js';
+import { unpackLinks, writeRowsOf, type ChainLink, type PackedLinks, type Synchronous } from './batch-writer.js';
 import type { ChainPosition, ChainWalk } from '../chain.js';
 import type { WriteSet } from '../store.js';
 import { STORE_THREAD_NICE_INCREMENT } from './thread-priority.js';
@@ -122,16 +122,6 @@ export class SqliteWriterThread {
   write(set: WriteSet): Promise<ChainLink[]> {
     if (this.failure) return Promise.reject(this.failure);
     return this.batches.send((id) => this.worker.postMessage({ id, json: JSON.stringify(writeRowsOf(set)) } satisfies WriterRequest));
-  }
-
-  /**
-   * Writes alerts on the writer's connection, in order with the batches: a storm's repeat
-   * findings rewrite thousands of alerts a second, which would otherwise be commits (and their
-   * index updates, ~7 µs an alert) on the event loop.
-   */
-  async writeAlerts(alerts: readonly unknown[][]): Promise<void> {
-    if (this.failure) throw this.failure;
-    await this.batches.send((id) => this.worker.postMessage({ id, json: JSON.stringify({ events: [], lines: [], holds: [], alerts } satisfies WriteRows) } satisfies WriterRequest));
   }
 
   /**
