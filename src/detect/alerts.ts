@@ -22,8 +22,13 @@ export interface AlertServiceOptions {
   now: () => number;
 }
 
-/** How long a repeat finding's update (count, evidence) may wait to be written with others. */
-const UPDATE_FLUSH_MS = 1000;
+/**
+ * How long a repeat finding's update (count, evidence) may wait to be written with others. A storm
+ * over thousands of sessions keeps that many alerts updating: each flush rewrites every one of them
+ * (~7 µs an alert on SQLite, on the event loop), so at 2,000 sessions a flush a second cost the
+ * loop ~15 ms a second. Reads and decisions flush first; only a crash loses the last counts.
+ */
+const UPDATE_FLUSH_MS = 5000;
 
 export class AlertService {
   /** `detector|subject` → its unresolved alert, as last written or updated. */
@@ -31,7 +36,7 @@ export class AlertService {
   /**
    * Repeat findings that only bump an alert's count and evidence, not yet written. A detector
    * that fires on every call of a storm would otherwise cost a store write per call; these are
-   * written together at most once a second (and before any read or decision).
+   * written together at most every five seconds (and before any read or decision).
    */
   private readonly pendingUpdates = new Map<string, Alert>();
   private flushTimer: NodeJS.Timeout | null = null;
@@ -49,7 +54,7 @@ export class AlertService {
 
   /**
    * Updates the subject's unresolved alert with a finding that does not escalate it — its count
-   * and latest evidence, written with other updates within a second — and returns it; null when
+   * and latest evidence, written with other updates within five seconds — and returns it; null when
    * the finding needs `raise` (no unresolved alert, or a higher severity). Synchronous: a detector
    * that fires on every call of a storm costs no promise per call.
    */
