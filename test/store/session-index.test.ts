@@ -44,7 +44,7 @@ const event = (n: number, sessionId: string | null, agentId: string | null = nul
 });
 
 describe('SQLite indexes kept in bulk', () => {
-  it('answers by session and by agent the same with rows above the mark, at every step of a pass, and after it', async () => {
+  it('answers by session, agent and type the same with rows above the mark, at every step of a pass, and after it', async () => {
     const path = tempPath();
     // Passes only when forced: the test steps them itself.
     const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
@@ -99,17 +99,27 @@ describe('SQLite indexes kept in bulk', () => {
         expect((await store.searchEvents({ agentId: a, beforeSeq: at, limit: 5 })).map((e) => e.id)).toEqual(ofAgent.slice(20, 25));
         expect((await store.searchEvents({ agentId: a, afterSeq: at, order: 'asc', limit: 4 })).map((e) => e.id)).toEqual(ofAgent.slice(15, 19).reverse());
       }
+      // By an exact type alone (a prefix is no key: searched by position), paged both ways.
+      const calls = events.filter((e) => e.type === 'model.call').map((e) => e.id).reverse();
+      expect((await store.listEvents({ type: 'model.call', limit: 1_000 })).map((e) => e.id)).toEqual(calls);
+      expect((await store.listEvents({ type: 'model.call', since: 1_300, limit: 1_000 })).map((e) => e.id))
+        .toEqual(events.filter((e) => e.type === 'model.call' && e.time >= 1_300).map((e) => e.id).reverse());
+      const atCall = (await store.searchEvents({ type: 'model.call', limit: 30 })).at(-1)!.seq;
+      expect((await store.searchEvents({ type: 'model.call', beforeSeq: atCall, limit: 6 })).map((e) => e.id)).toEqual(calls.slice(30, 36));
+      expect((await store.searchEvents({ type: 'model.call', afterSeq: atCall, order: 'asc', limit: 2 })).map((e) => e.id)).toEqual(calls.slice(27, 29).reverse());
+      expect((await store.listEvents({ type: 'tool.*', limit: 5 })).map((e) => e.id)).toEqual(events.filter((e) => e.type === 'tool.called').map((e) => e.id).reverse().slice(0, 5));
     };
 
     const raw = new Database(path);
     const indexed = () => ({
       events: (raw.prepare('SELECT COUNT(*) AS n FROM audit_session_index').get() as { n: number }).n,
       byAgent: (raw.prepare('SELECT COUNT(*) AS n FROM audit_agent_index').get() as { n: number }).n,
+      byType: (raw.prepare('SELECT COUNT(*) AS n FROM audit_type_index').get() as { n: number }).n,
       lines: (raw.prepare('SELECT COUNT(*) AS n FROM usage_session_index').get() as { n: number }).n,
       marks: raw.prepare('SELECT name, upto FROM session_index_marks ORDER BY name').all(),
     });
     // Nothing indexed yet: every row is above the marks, found by the scan (and counted as waiting).
-    expect(indexed()).toEqual({ events: 0, byAgent: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
+    expect(indexed()).toEqual({ events: 0, byAgent: 0, byType: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
     expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 600, usage_records: 300 });
     await check();
 
@@ -124,7 +134,7 @@ describe('SQLite indexes kept in bulk', () => {
     expect(steps).toBeGreaterThan(40);
     const withSession = events.filter((e) => e.sessionId !== null).length;
     const withAgent = events.filter((e) => e.agentId !== null).length;
-    const all = { events: withSession, byAgent: withAgent, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
+    const all = { events: withSession, byAgent: withAgent, byType: 600, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
     expect(indexed()).toEqual(all);
     expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 0, usage_records: 0 });
     expect(raw.prepare('SELECT seq FROM audit_session_index WHERE session_id = ? ORDER BY seq').pluck().all(sessions[0]))
@@ -134,7 +144,7 @@ describe('SQLite indexes kept in bulk', () => {
     // A pass cut short (a crash: the staging table is gone, entries above the mark stay): redone
     // from the mark by a drain — which goes on past one pass's worth of rows — and nothing is twice.
     raw.exec(`UPDATE session_index_marks SET upto = 100 WHERE name = 'audit_events'; UPDATE session_index_marks SET upto = 40 WHERE name = 'usage_records';
-      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0; DELETE FROM audit_agent_index WHERE seq > 100 AND seq % 3 = 0;`);
+      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0; DELETE FROM audit_agent_index WHERE seq > 100 AND seq % 3 = 0; DELETE FROM audit_type_index WHERE seq > 150;`);
     await check();
     new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 64, passAgeMs: 1e9, stageRows: 64, moveRows: 64 }).drain();
     expect(indexed()).toEqual(all);
@@ -206,6 +216,12 @@ describe('SQLite indexes kept in bulk', () => {
       expect(steps.some((s) => s.startsWith('SEARCH audit_events USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
       expect(steps.filter((s) => /^SCAN (audit_events|e)$/.test(s) || /USING INDEX/.test(s))).toEqual([]);
     }
+    for (const filter of [{ type: 'audit.head_moved', afterSeq: 4, order: 'asc' as const }, { type: 'model.call', since: 5, teamId: 't' }]) {
+      const steps = plan(eventsByIndexQuery(filter, 100)!);
+      expect(steps.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (type=?'))).toBe(true);
+      expect(steps.some((s) => s.startsWith('SEARCH audit_events USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
+      expect(steps.filter((s) => /^SCAN (audit_events|e)$/.test(s) || /USING INDEX/.test(s))).toEqual([]);
+    }
     for (const filter of [{ agentId: 'a' }, { agentId: 'a', type: 'model.call', beforeSeq: 10 }, { agentId: 'a', type: 'model.*', order: 'asc' as const, since: 5 }]) {
       const steps = plan(eventsByIndexQuery(filter, 100)!);
       expect(steps.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (agent_id=?'))).toBe(true);
@@ -242,7 +258,7 @@ describe('SQLite indexes kept in bulk', () => {
     db.close();
   });
 
-  it('upgrading a version-12 file indexes its events by agent up to the mark and drops the per-commit index', async () => {
+  it('upgrading a version-12 file indexes its events by agent and type up to the mark and drops the per-commit indexes', async () => {
     const path = tempPath();
     const old = new Database(path);
     old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
@@ -259,11 +275,14 @@ describe('SQLite indexes kept in bulk', () => {
     const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
     await store.migrate();
     const db = new Database(path, { readonly: true });
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'audit_agent'").all()).toEqual([]);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('audit_agent', 'audit_type')").all()).toEqual([]);
     // Up to the mark in the index; above it, found by the scan until a pass takes them.
     expect(db.prepare('SELECT seq FROM audit_agent_index WHERE agent_id = ? ORDER BY seq').pluck().all('agt_1')).toEqual([2, 4, 8, 10, 12, 14, 18, 20, 22, 24]);
     const expected = Array.from({ length: 40 }, (_, n) => n).filter((n) => n % 5 !== 0 && n % 2 === 1).reverse();
     expect((await store.listEvents({ agentId: 'agt_1', limit: 100 })).map((e) => e.time)).toEqual(expected);
+    // By type likewise (migration 14): the 25 events up to the mark in the index, all 40 found.
+    expect((db.prepare('SELECT COUNT(*) AS n FROM audit_type_index').get() as { n: number }).n).toBe(25);
+    expect((await store.listEvents({ type: 'tool.called', limit: 100 })).length).toBe(40);
     await store.close();
     db.close();
   });

@@ -26,7 +26,7 @@ export const POSTGRES_ONLY = {
     ...['id', 'started_at', 'heartbeat_at'].map((c) => `replicas.${c}`),
     ...['replica_id', 'accounts', 'hold_tokens', 'hold_usd_nano'].map((c) => `reservations.${c}`),
   ],
-  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session', 'audit_events.audit_agent'],
+  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session', 'audit_events.audit_agent', 'audit_events.audit_type'],
 } as const;
 
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -589,6 +589,14 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
     // The same version as SQLite's, where audit events by agent joined the indexes kept in bulk.
     sql: `
       COMMENT ON INDEX audit_agent IS 'Audit events by agent (SQLite keeps this in bulk: audit_agent_index).';
+    `,
+  },
+  {
+    version: 14,
+    name: 'audit events by type kept in bulk',
+    // The same version as SQLite's, where audit events by type joined the indexes kept in bulk.
+    sql: `
+      COMMENT ON INDEX audit_type IS 'Audit events by type (SQLite keeps this in bulk: audit_type_index).';
     `,
   },
 ];

@@ -1,9 +1,9 @@
 // Versioned schema for the SQLite store. Append new versions; never edit an applied one.
 import { GENESIS_HASH } from '../chain.js';
 
-/** What only the SQLite schema has: the indexes it keeps in bulk as tables (migrations 12 and 13). */
+/** What only the SQLite schema has: the indexes it keeps in bulk as tables (migrations 12 to 14). */
 export const SQLITE_ONLY = {
-  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index', 'audit_agent_index'],
+  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index', 'audit_agent_index', 'audit_type_index'],
 } as const;
 
 export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -386,6 +386,19 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       INSERT INTO audit_agent_index SELECT agent_id, seq FROM audit_events
         WHERE agent_id IS NOT NULL AND seq <= (SELECT upto FROM session_index_marks WHERE name = 'audit_events') ORDER BY agent_id, seq;
       DROP INDEX audit_agent;
+    `,
+  },
+  {
+    version: 14,
+    name: 'audit events by type kept in bulk',
+    // Audit events by type: every commit took its model.call events into the middle of the type
+    // index (types sorting after it have entries too), splitting leaves there. Filled by the same
+    // passes, up to the same mark, as the indexes by session and agent.
+    sql: `
+      CREATE TABLE audit_type_index (type TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (type, seq)) WITHOUT ROWID;
+      INSERT INTO audit_type_index SELECT type, seq FROM audit_events
+        WHERE seq <= (SELECT upto FROM session_index_marks WHERE name = 'audit_events') ORDER BY type, seq;
+      DROP INDEX audit_type;
     `,
   },
 ];

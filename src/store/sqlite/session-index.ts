@@ -1,23 +1,26 @@
-// Audit events and spend lines by session, indexed in bulk off the hot path (SQLite only).
+// Audit events by session, agent and type, and spend lines by session, indexed in bulk off the
+// hot path (SQLite only). The module keeps its first name: sessions were the first such index.
 //
 // An index on (session_id, …) takes each new row into the leaf of its session: with one session
 // every row appends to the same leaf, but with thousands at once each row of a commit dirties a
 // leaf of its own (written whole to the log), and splitting those leaves mid-tree makes SQLite
 // scan its whole page cache at commit (balance_nonroot renumbers a page through a temporary
 // page number past the end of the file; pcache1Truncate then walks every hash bucket). At 2,000
-// sessions the two session indexes were ~40 % of the writer thread's CPU per call.
+// sessions the two session indexes were ~40 % of the writer thread's CPU per call; at 600 agents
+// the audit index by agent cost the writer as much again, and the one by type splits mid-tree
+// whenever a type sorting after `model.call` has events.
 //
-// So the hot path's commits carry no session index. Rows are indexed afterwards, in passes over
+// So the hot path's commits carry none of these indexes. Rows are indexed afterwards, in passes over
 // the rows written since the last one (up to PASS_ROWS), a step at a time between the writer's
-// batches: the rows' entries are first staged, a slice of rows per step, into a temporary table
-// in memory keyed like the index (sorting them by session; no write lock on the file), then moved
-// into the index in key order, a slice of entries per short write transaction — each slice a run
-// of sessions, so a session's entries land together, one leaf written for many rows. The last
-// slice moves the table's mark (`session_index_marks.upto`) in the same transaction: every row at
-// or below the mark is in the index, none above it. A query by session reads the index up to the
-// mark and scans the rows above it (seconds of traffic at most): the answer is the same whether
-// or not a pass has run, or is under way. A pass cut short (a crash) is redone from the mark; its
-// inserts ignore the entries already there.
+// batches: the rows' entries are first staged, a slice of rows per step, into temporary tables
+// in memory keyed like the indexes (sorting them by key; no write lock on the file), then moved
+// into each index in key order, a slice of entries per short write transaction — each slice a run
+// of keys, so a key's entries land together, one leaf written for many rows. The last slice of a
+// table's last index moves the table's mark (`session_index_marks.upto`) in the same transaction:
+// every row at or below the mark is in every index of its table, none above it. A query by key reads
+// the index up to the mark and scans the rows above it (seconds of traffic at most): the answer is
+// the same whether or not a pass has run, or is under way. A pass cut short (a crash) is redone
+// from the mark; its inserts ignore the entries already there.
 import type Database from 'better-sqlite3';
 import { eventConditions, Params } from '../queries.js';
 import type { EventFilter, UsageFilter } from '../store.js';
@@ -49,7 +52,7 @@ interface BulkIndex {
   /** The temporary table its entries are staged in, keyed like the index. */
   staged: string;
   /** The column naming whose row it is: a row where it is null has no entry. */
-  subject: 'session_id' | 'agent_id';
+  subject: 'session_id' | 'agent_id' | 'type';
   /** The index's key (the subject first), and its columns in the table's terms. */
   key: string[];
   columns: string[];
@@ -79,6 +82,11 @@ const TABLES: readonly IndexedTable[] = [
         index: 'audit_agent_index', staged: 'staged_audit_agent', subject: 'agent_id',
         key: ['agent_id', 'seq'], columns: ['agent_id', 'seq'], from: ['agent_id', 'seq'],
         stagedSql: 'agent_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent_id, seq)',
+      },
+      {
+        index: 'audit_type_index', staged: 'staged_audit_type', subject: 'type',
+        key: ['type', 'seq'], columns: ['type', 'seq'], from: ['type', 'seq'],
+        stagedSql: 'type TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (type, seq)',
       },
     ],
   },
@@ -239,23 +247,34 @@ let lastWarning = -Infinity;
 
 const mark = (table: IndexedTable['table']) => `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
 
-/** Whether an audit search on SQLite goes through an index kept in bulk: by session, else by agent. */
-export const searchesByIndex = (f: EventFilter): boolean => f.sessionId !== undefined || f.sessionIds !== undefined || f.agentId !== undefined;
+/** The index kept in bulk an audit search on SQLite goes through: by session, else agent, else an exact type; null for none. */
+function indexFor(f: EventFilter): 'session' | 'agent' | 'type' | null {
+  if (f.sessionId !== undefined || f.sessionIds !== undefined) return 'session';
+  if (f.agentId !== undefined) return 'agent';
+  if (f.type !== undefined && !f.type.endsWith('*')) return 'type';
+  return null;
+}
+
+/** Whether an audit search on SQLite goes through an index kept in bulk (eventsByIndexQuery). */
+export const searchesByIndex = (f: EventFilter): boolean => indexFor(f) !== null;
 
 /**
- * An audit search by session (`sessionId` or `sessionIds`), else by agent, on SQLite: that index up
- * to the mark, newest or oldest first and no further than the limit, beside the rows above the mark.
+ * An audit search by session (`sessionId` or `sessionIds`), else by agent, else by an exact type,
+ * on SQLite: that index up to the mark, newest or oldest first and no further than the limit,
+ * beside the rows above the mark.
  */
 export function eventsByIndexQuery(f: EventFilter, defaultLimit: number): { sql: string; params: unknown[] } | null {
   if (f.sessionIds && f.sessionIds.length === 0) return null;
   const p = new Params('sqlite');
-  const bySession = f.sessionId !== undefined || f.sessionIds !== undefined;
-  const [index, subject] = bySession ? ['audit_session_index', 'session_id'] : ['audit_agent_index', 'agent_id'];
-  const matches = () => (bySession
-    ? (f.sessionId !== undefined ? `= ${p.add(f.sessionId)}` : `IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`)
-    : `= ${p.add(f.agentId)}`);
-  // By agent, the agent is the index's key rather than one more condition.
-  const rest: EventFilter = bySession ? f : { ...f, agentId: undefined };
+  const by = indexFor(f) ?? 'session';
+  const [index, subject] = ({ session: ['audit_session_index', 'session_id'], agent: ['audit_agent_index', 'agent_id'], type: ['audit_type_index', 'type'] } as const)[by];
+  const matches = () => {
+    if (by === 'agent') return `= ${p.add(f.agentId)}`;
+    if (by === 'type') return `= ${p.add(f.type)}`;
+    return f.sessionId !== undefined ? `= ${p.add(f.sessionId)}` : `IN (SELECT value FROM json_each(${p.add(JSON.stringify(f.sessionIds))}))`;
+  };
+  // The index's key is not one more condition.
+  const rest: EventFilter = by === 'agent' ? { ...f, agentId: undefined } : by === 'type' ? { ...f, type: undefined } : f;
   const and = (parts: string[]) => parts.map((c) => ` AND ${c}`).join('');
   const order = f.order === 'asc' ? 'ASC' : 'DESC';
   const limit = f.limit ?? defaultLimit;
@@ -263,8 +282,7 @@ export function eventsByIndexQuery(f: EventFilter, defaultLimit: number): { sql:
   const indexed = `SELECT e.* FROM ${index} k CROSS JOIN audit_events e ON e.seq = k.seq
     WHERE k.${subject} ${matches()} AND k.seq <= ${mark('audit_events')}${and(eventConditions(rest, p, (c) => (c === 'seq' ? 'k.seq' : `e.${c}`)))}
     ORDER BY k.seq ${order} LIMIT ${p.add(limit)}`;
-  // The rows above the mark by their position alone (`+column`: no other index may be chosen,
-  // such as the one by type, which would walk all the events of that type).
+  // The rows above the mark by their position alone (`+column`: no other index may be chosen).
   const recent = `SELECT * FROM audit_events WHERE seq > ${mark('audit_events')} AND ${subject} ${matches()}${and(eventConditions(rest, p, (c) => (c === 'seq' ? c : `+${c}`)))}
     ORDER BY seq ${order} LIMIT ${p.add(limit)}`;
   return { sql: `SELECT * FROM (${indexed}) UNION ALL SELECT * FROM (${recent}) ORDER BY seq ${order} LIMIT ${p.add(limit)}`, params: p.values };
