@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore, type AuditEvent, type UsageRecord } from '../../src/store/index.js';
 import { PreparedStatements } from '../../src/store/sqlite/batch-writer.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/migrations.js';
-import { eventsByIndexQuery, SessionIndexer, usageBySessionQuery } from '../../src/store/sqlite/session-index.js';
+import { eventsByIndexQuery, SessionIndexer, usageByIndexQuery } from '../../src/store/sqlite/session-index.js';
+import { spendSinceQuery } from '../../src/store/sqlite/spend-buckets.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -58,16 +59,21 @@ describe('SQLite indexes kept in bulk', () => {
     const events = Array.from({ length: 600 }, (_, n) => event(n, sessionOf(n), agentOf(n)));
     for (let i = 0; i < events.length; i += 50) await store.appendEvents(events.slice(i, i + 50));
     const lines: UsageRecord[] = Array.from({ length: 300 }, (_, n) => ({
-      id: `use_${String(n).padStart(5, '0')}`, requestId: `req_${n}`, sessionId: sessions[(n * 5) % sessions.length]!, agentId, teamId, profileId,
+      // Lines of three agents and two teams.
+      id: `use_${String(n).padStart(5, '0')}`, requestId: `req_${n}`, sessionId: sessions[(n * 5) % sessions.length]!,
+      agentId: n % 3 === 0 ? agentId : n % 3 === 1 ? 'agt_y' : 'agt_x', teamId: n % 5 === 0 ? 'team_other' : teamId, profileId,
       model: 'm', provider: 'p', api: 'openai.chat', stream: false, inputTokens: 1, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0,
-      reasoningTokens: 0, costUsdNano: 1, estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1,
+      reasoningTokens: 0, costUsdNano: 1 + n, estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1,
       // Two lines at each time: the listing breaks ties by id.
       createdAt: 5_000 - Math.floor(n / 2), chain: [],
     }));
     for (let i = 0; i < lines.length; i += 30) await store.recordUsage(lines.slice(i, i + 30));
 
     const expectedEvents = (wanted: string[]) => events.filter((e) => e.sessionId !== null && wanted.includes(e.sessionId)).map((e) => e.id).reverse();
-    const expectedLines = (s: string) => lines.filter((l) => l.sessionId === s).sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((l) => l.id);
+    const newestLines = (match: (l: UsageRecord) => boolean) => lines.filter(match).sort((a, b) => b.createdAt - a.createdAt || a.id.localeCompare(b.id)).map((l) => l.id);
+    const expectedLines = (s: string) => newestLines((l) => l.sessionId === s);
+    const spentBy = (match: (l: UsageRecord) => boolean, since: number) => lines.filter((l) => match(l) && l.createdAt >= since)
+      .reduce((t, l) => ({ tokens: t.tokens + l.inputTokens + l.outputTokens, usdNano: t.usdNano + l.costUsdNano }), { tokens: 0, usdNano: 0 });
     const check = async () => {
       for (const s of sessions.slice(0, 5)) {
         expect((await store.listEvents({ sessionId: s, limit: 1_000 })).map((e) => e.id)).toEqual(expectedEvents([s]));
@@ -76,8 +82,19 @@ describe('SQLite indexes kept in bulk', () => {
         expect((await store.listUsage({ sessionId: s, limit: 1_000 })).map((l) => l.id)).toEqual(expectedLines(s));
         expect((await store.listUsage({ sessionId: s, limit: 3 })).map((l) => l.id)).toEqual(expectedLines(s).slice(0, 3));
         expect((await store.listUsage({ sessionId: s, since: 4_950, agentId, limit: 1_000 })).map((l) => l.id))
-          .toEqual(expectedLines(s).filter((id) => lines.find((l) => l.id === id)!.createdAt >= 4_950));
+          .toEqual(newestLines((l) => l.sessionId === s && l.agentId === agentId && l.createdAt >= 4_950));
       }
+      // Spend lines by agent and by team (their indexes kept in bulk too), and the spend sums
+      // (from quarter hours kept beside the lines; since 4,900: the lines, through the index).
+      for (const a of [agentId, 'agt_x']) {
+        expect((await store.listUsage({ agentId: a, limit: 1_000 })).map((l) => l.id)).toEqual(newestLines((l) => l.agentId === a));
+        expect((await store.listUsage({ agentId: a, limit: 4 })).map((l) => l.id)).toEqual(newestLines((l) => l.agentId === a).slice(0, 4));
+        expect((await store.listUsage({ agentId: a, teamId, since: 4_920, limit: 1_000 })).map((l) => l.id))
+          .toEqual(newestLines((l) => l.agentId === a && l.teamId === teamId && l.createdAt >= 4_920));
+        for (const since of [0, 4_900]) expect(await store.spendSince({ agentId: a }, since)).toEqual(spentBy((l) => l.agentId === a, since));
+      }
+      expect((await store.listUsage({ teamId, limit: 1_000 })).map((l) => l.id)).toEqual(newestLines((l) => l.teamId === teamId));
+      for (const since of [0, 4_900]) expect(await store.spendSince({ teamId }, since)).toEqual(spentBy((l) => l.teamId === teamId, since));
       const pair = [sessions[1]!, sessions[8]!];
       expect((await store.listEvents({ sessionIds: pair, order: 'asc', limit: 1_000 })).map((e) => e.id)).toEqual(expectedEvents(pair).reverse());
       const newest = expectedEvents([sessions[3]!]);
@@ -116,10 +133,12 @@ describe('SQLite indexes kept in bulk', () => {
       byAgent: (raw.prepare('SELECT COUNT(*) AS n FROM audit_agent_index').get() as { n: number }).n,
       byType: (raw.prepare('SELECT COUNT(*) AS n FROM audit_type_index').get() as { n: number }).n,
       lines: (raw.prepare('SELECT COUNT(*) AS n FROM usage_session_index').get() as { n: number }).n,
+      linesByAgent: (raw.prepare('SELECT COUNT(*) AS n FROM usage_agent_index').get() as { n: number }).n,
+      linesByTeam: (raw.prepare('SELECT COUNT(*) AS n FROM usage_team_index').get() as { n: number }).n,
       marks: raw.prepare('SELECT name, upto FROM session_index_marks ORDER BY name').all(),
     });
     // Nothing indexed yet: every row is above the marks, found by the scan (and counted as waiting).
-    expect(indexed()).toEqual({ events: 0, byAgent: 0, byType: 0, lines: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
+    expect(indexed()).toEqual({ events: 0, byAgent: 0, byType: 0, lines: 0, linesByAgent: 0, linesByTeam: 0, marks: [{ name: 'audit_events', upto: 0 }, { name: 'usage_records', upto: 0 }] });
     expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 600, usage_records: 300 });
     await check();
 
@@ -134,7 +153,7 @@ describe('SQLite indexes kept in bulk', () => {
     expect(steps).toBeGreaterThan(40);
     const withSession = events.filter((e) => e.sessionId !== null).length;
     const withAgent = events.filter((e) => e.agentId !== null).length;
-    const all = { events: withSession, byAgent: withAgent, byType: 600, lines: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
+    const all = { events: withSession, byAgent: withAgent, byType: 600, lines: 300, linesByAgent: 300, linesByTeam: 300, marks: [{ name: 'audit_events', upto: 600 }, { name: 'usage_records', upto: 300 }] };
     expect(indexed()).toEqual(all);
     expect(await store.sessionIndexBacklog()).toEqual({ audit_events: 0, usage_records: 0 });
     expect(raw.prepare('SELECT seq FROM audit_session_index WHERE session_id = ? ORDER BY seq').pluck().all(sessions[0]))
@@ -144,7 +163,8 @@ describe('SQLite indexes kept in bulk', () => {
     // A pass cut short (a crash: the staging table is gone, entries above the mark stay): redone
     // from the mark by a drain — which goes on past one pass's worth of rows — and nothing is twice.
     raw.exec(`UPDATE session_index_marks SET upto = 100 WHERE name = 'audit_events'; UPDATE session_index_marks SET upto = 40 WHERE name = 'usage_records';
-      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0; DELETE FROM audit_agent_index WHERE seq > 100 AND seq % 3 = 0; DELETE FROM audit_type_index WHERE seq > 150;`);
+      DELETE FROM audit_session_index WHERE seq > 100 AND seq % 2 = 0; DELETE FROM audit_agent_index WHERE seq > 100 AND seq % 3 = 0; DELETE FROM audit_type_index WHERE seq > 150;
+      DELETE FROM usage_agent_index WHERE row > 40 AND row % 2 = 0; DELETE FROM usage_team_index WHERE row > 200;`);
     await check();
     new SessionIndexer(raw, new PreparedStatements(raw), Date.now, { passRows: 64, passAgeMs: 1e9, stageRows: 64, moveRows: 64 }).drain();
     expect(indexed()).toEqual(all);
@@ -228,10 +248,20 @@ describe('SQLite indexes kept in bulk', () => {
       expect(steps.some((s) => s.startsWith('SEARCH audit_events USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
       expect(steps.filter((s) => /^SCAN (audit_events|e)$/.test(s) || /USING INDEX/.test(s))).toEqual([]);
     }
-    const usage = plan(usageBySessionQuery({ sessionId: 's', agentId: 'a', since: 5, limit: 10 }));
-    expect(usage.some((s) => s.startsWith('SEARCH k USING PRIMARY KEY (session_id=?'))).toBe(true);
-    expect(usage.some((s) => s.startsWith('SEARCH usage_records USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
-    expect(usage.filter((s) => /^SCAN (usage_records|u)$/.test(s) || /USING INDEX (?!sqlite_autoindex_usage_records_1 \(id=\?\))/.test(s))).toEqual([]);
+    for (const [filter, key] of [[{ sessionId: 's', agentId: 'a', since: 5, limit: 10 }, 'session_id'], [{ agentId: 'a', teamId: 't' }, 'agent_id'], [{ teamId: 't', since: 5 }, 'team_id']] as const) {
+      const usage = plan(usageByIndexQuery(filter)!);
+      expect(usage.some((s) => s.startsWith(`SEARCH k USING PRIMARY KEY (${key}=?`))).toBe(true);
+      expect(usage.some((s) => s.startsWith('SEARCH usage_records USING INTEGER PRIMARY KEY (rowid>?'))).toBe(true);
+      expect(usage.filter((s) => /^SCAN (usage_records|u)$/.test(s) || /USING INDEX (?!sqlite_autoindex_usage_records_1 \(id=\?\))/.test(s))).toEqual([]);
+    }
+    // A period's spend: its quarter hours, and the lines of the part before the first whole one.
+    for (const [filter, key] of [[{ agentId: 'a' }, 'agent_id'], [{ teamId: 't' }, 'team_id']] as const) {
+      const spend = plan(spendSinceQuery(filter, 1_234_567));
+      expect(spend.some((s) => s.startsWith('SEARCH spend_buckets USING PRIMARY KEY (level=? AND subject=? AND start>?'))).toBe(true);
+      expect(spend.some((s) => s.startsWith(`SEARCH k USING PRIMARY KEY (${key}=? AND created_at>? AND created_at<?`))).toBe(true);
+      expect(spend.filter((s) => /^SCAN (usage_records|u)$/.test(s) || /USING INDEX (?!sqlite_autoindex_usage_records_1 \(id=\?\))/.test(s))).toEqual([]);
+      expect(plan(spendSinceQuery(filter, 900_000)).filter((s) => /usage_records|\bk\b/.test(s))).toEqual([]);
+    }
     db.close();
   });
 
@@ -283,6 +313,42 @@ describe('SQLite indexes kept in bulk', () => {
     // By type likewise (migration 14): the 25 events up to the mark in the index, all 40 found.
     expect((db.prepare('SELECT COUNT(*) AS n FROM audit_type_index').get() as { n: number }).n).toBe(25);
     expect((await store.listEvents({ type: 'tool.called', limit: 100 })).length).toBe(40);
+    await store.close();
+    db.close();
+  });
+
+  it('upgrading a version-14 file sums its spend lines into quarter hours and indexes them by agent and team up to the mark', async () => {
+    const path = tempPath();
+    const old = new Database(path);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 14)) {
+      old.exec(m.sql);
+      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
+    }
+    // The lines alone: their session, agents and teams are not what is tested.
+    old.pragma('foreign_keys = OFF');
+    const insert = old.prepare(`INSERT INTO usage_records (id, request_id, session_id, agent_id, team_id, profile_id, model, provider, api, stream, input_tokens, output_tokens,
+      cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_usd_nano, estimated, outcome, http_status, latency_ms, created_at) VALUES (?, 'r', 'ses_1', ?, ?, 'prof_1', 'm', 'p', 'a', 0, ?, 1, 0, 0, 0, ?, 0, 'ok', 200, 1, ?)`);
+    // 30 lines over three quarter hours, two agents and two teams.
+    const lines = Array.from({ length: 30 }, (_, n) => ({ id: `use_${String(n).padStart(2, '0')}`, agent: `agt_${n % 2}`, team: n < 20 ? 'team_1' : 'team_2', input: n, usd: 100 * n, at: 450_000 * n }));
+    for (const l of lines) insert.run(l.id, l.agent, l.team, l.input, l.usd, l.at);
+    // A pass had indexed the first 18 lines when the file was left.
+    old.exec("UPDATE session_index_marks SET upto = 18 WHERE name = 'usage_records'");
+    old.close();
+
+    const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
+    await store.migrate();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('usage_agent', 'usage_team')").all()).toEqual([]);
+    expect((db.prepare('SELECT COUNT(*) AS n FROM usage_agent_index').get() as { n: number }).n).toBe(18);
+    expect((db.prepare('SELECT COUNT(*) AS n FROM usage_team_index').get() as { n: number }).n).toBe(18);
+    const sum = (match: (l: (typeof lines)[number]) => boolean, since: number) => lines.filter((l) => match(l) && l.at >= since)
+      .reduce((t, l) => ({ tokens: t.tokens + l.input + 1, usdNano: t.usdNano + l.usd }), { tokens: 0, usdNano: 0 });
+    for (const since of [0, 450_000, 900_000, 5_000_000, 9_000_000]) {
+      expect(await store.spendSince({ agentId: 'agt_1' }, since)).toEqual(sum((l) => l.agent === 'agt_1', since));
+      expect(await store.spendSince({ teamId: 'team_2' }, since)).toEqual(sum((l) => l.team === 'team_2', since));
+    }
+    expect((await store.listUsage({ agentId: 'agt_0', limit: 100 })).map((l) => l.id)).toEqual(lines.filter((l) => l.agent === 'agt_0').map((l) => l.id).reverse());
     await store.close();
     db.close();
   });

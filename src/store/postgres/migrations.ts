@@ -26,7 +26,7 @@ export const POSTGRES_ONLY = {
     ...['id', 'started_at', 'heartbeat_at'].map((c) => `replicas.${c}`),
     ...['replica_id', 'accounts', 'hold_tokens', 'hold_usd_nano'].map((c) => `reservations.${c}`),
   ],
-  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session', 'audit_events.audit_agent', 'audit_events.audit_type'],
+  indexes: ['reservations.reservations_replica', 'reservations.reservations_expiry', 'audit_events.audit_session', 'usage_records.usage_session', 'audit_events.audit_agent', 'audit_events.audit_type', 'usage_records.usage_agent', 'usage_records.usage_team'],
 } as const;
 
 export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -597,6 +597,17 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
     // The same version as SQLite's, where audit events by type joined the indexes kept in bulk.
     sql: `
       COMMENT ON INDEX audit_type IS 'Audit events by type (SQLite keeps this in bulk: audit_type_index).';
+    `,
+  },
+  {
+    version: 15,
+    name: 'spend by quarter hour; spend lines by agent and team kept in bulk',
+    // The same version as SQLite's, where a period's spend is read from quarter hours of spend and
+    // spend lines by agent and team joined the indexes kept in bulk. PostgreSQL keeps reading the
+    // lines through its indexes: a bucket row every replica's commit updated would serialize them.
+    sql: `
+      COMMENT ON INDEX usage_agent IS 'Spend lines by agent (SQLite keeps this in bulk: usage_agent_index).';
+      COMMENT ON INDEX usage_team IS 'Spend lines by team (SQLite keeps this in bulk: usage_team_index).';
     `,
   },
 ];

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { linkRecords, unlinkedRecord, type UnlinkedRecord } from '../chain.js';
 import { CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
 import type { WriteSet } from '../store.js';
+import { ADD_TO_BUCKET_SQL, BucketAdditions } from './spend-buckets.js';
 import type { AuditEvent, ChainHead, ChainRecord, PendingReservation, UsageRecord } from '../types.js';
 
 export type Synchronous = 'NORMAL' | 'FULL';
@@ -124,6 +125,9 @@ export function writeRowsOf(set: WriteSet): WriteRows {
 const LINE = {
   id: USAGE_COLUMNS.indexOf('id'),
   sessionId: USAGE_COLUMNS.indexOf('session_id'),
+  agentId: USAGE_COLUMNS.indexOf('agent_id'),
+  teamId: USAGE_COLUMNS.indexOf('team_id'),
+  createdAt: USAGE_COLUMNS.indexOf('created_at'),
   input: USAGE_COLUMNS.indexOf('input_tokens'),
   output: USAGE_COLUMNS.indexOf('output_tokens'),
   cachedInput: USAGE_COLUMNS.indexOf('cached_input_tokens'),
@@ -178,9 +182,15 @@ export class SqliteBatchWriter {
     // Each session's spend is added once per batch, its lines summed: a batch's lines are mostly
     // one busy session's, and an UPDATE per line rewrote the same row as many times.
     const spent = new Map<string, SessionSpend>();
+    // And each agent's and team's quarter hour of spend once per batch (spend-buckets.ts).
+    const buckets = new BucketAdditions();
     for (const line of lines) {
       // Spend is added only when the record is new: a replayed batch charges nothing twice.
       if (insert.run(line).changes === 1) {
+        buckets.add(
+          line[LINE.agentId] as string, line[LINE.teamId] as string, line[LINE.createdAt] as number,
+          (line[LINE.input] as number) + (line[LINE.output] as number), line[LINE.usdNano] as number,
+        );
         const sessionId = line[LINE.sessionId] as string;
         let s = spent.get(sessionId);
         if (!s) spent.set(sessionId, (s = { input: 0, output: 0, cachedInput: 0, cacheWrite: 0, reasoning: 0, usdNano: 0, requests: 0 }));
@@ -195,6 +205,8 @@ export class SqliteBatchWriter {
       release.run(line[LINE.id]);
     }
     if (spent.size === 0) return;
+    const addToBucket = this.stmt(ADD_TO_BUCKET_SQL);
+    for (const b of buckets.values()) addToBucket.run(b.level, b.subject, b.start, b.tokens, b.usdNano);
     const add = this.stmt(
       `UPDATE sessions SET
          spent_input_tokens = spent_input_tokens + ?, spent_output_tokens = spent_output_tokens + ?,

@@ -1,9 +1,12 @@
 // Versioned schema for the SQLite store. Append new versions; never edit an applied one.
 import { GENESIS_HASH } from '../chain.js';
 
-/** What only the SQLite schema has: the indexes it keeps in bulk as tables (migrations 12 to 14). */
+/**
+ * What only the SQLite schema has: the indexes it keeps in bulk as tables (migrations 12 to 15),
+ * and the quarter hours of spend by agent and team that let those by agent and team go (15).
+ */
 export const SQLITE_ONLY = {
-  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index', 'audit_agent_index', 'audit_type_index'],
+  tables: ['session_index_marks', 'audit_session_index', 'usage_session_index', 'audit_agent_index', 'audit_type_index', 'usage_agent_index', 'usage_team_index', 'spend_buckets'],
 } as const;
 
 export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
@@ -399,6 +402,33 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       INSERT INTO audit_type_index SELECT type, seq FROM audit_events
         WHERE seq <= (SELECT upto FROM session_index_marks WHERE name = 'audit_events') ORDER BY type, seq;
       DROP INDEX audit_type;
+    `,
+  },
+  {
+    version: 15,
+    name: 'spend by quarter hour; spend lines by agent and team kept in bulk',
+    // A period's spend is read from quarter hours of spend by agent and by team (spend-buckets.ts),
+    // added in each commit beside the lines; then the lines' indexes by agent and by team no
+    // longer serve the ledger, and join those kept in bulk (filled by the same passes, up to the
+    // same mark). The buckets start with every line stored so far.
+    sql: `
+      CREATE TABLE spend_buckets (
+        level TEXT NOT NULL, subject TEXT NOT NULL, start INTEGER NOT NULL,
+        tokens INTEGER NOT NULL, usd_nano INTEGER NOT NULL,
+        PRIMARY KEY (level, subject, start)
+      ) WITHOUT ROWID;
+      INSERT INTO spend_buckets SELECT 'agent', agent_id, created_at - created_at % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
+        FROM usage_records GROUP BY agent_id, created_at - created_at % 900000;
+      INSERT INTO spend_buckets SELECT 'team', team_id, created_at - created_at % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
+        FROM usage_records GROUP BY team_id, created_at - created_at % 900000;
+      CREATE TABLE usage_agent_index (agent_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (agent_id, created_at, id)) WITHOUT ROWID;
+      CREATE TABLE usage_team_index (team_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (team_id, created_at, id)) WITHOUT ROWID;
+      INSERT INTO usage_agent_index SELECT agent_id, created_at, id, rowid FROM usage_records
+        WHERE rowid <= (SELECT upto FROM session_index_marks WHERE name = 'usage_records') ORDER BY agent_id, created_at, id;
+      INSERT INTO usage_team_index SELECT team_id, created_at, id, rowid FROM usage_records
+        WHERE rowid <= (SELECT upto FROM session_index_marks WHERE name = 'usage_records') ORDER BY team_id, created_at, id;
+      DROP INDEX usage_agent;
+      DROP INDEX usage_team;
     `,
   },
 ];

@@ -46,13 +46,13 @@ export interface SessionIndexLimits {
 }
 export const SESSION_INDEX_LIMITS: SessionIndexLimits = { passRows: PASS_ROWS, passAgeMs: PASS_AGE_MS, stageRows: STAGE_ROWS, moveRows: MOVE_ROWS };
 
-/** One index kept in bulk over a table's rows: by session, or by agent. */
+/** One index kept in bulk over a table's rows: by session, agent, team or type. */
 interface BulkIndex {
   index: string;
   /** The temporary table its entries are staged in, keyed like the index. */
   staged: string;
   /** The column naming whose row it is: a row where it is null has no entry. */
-  subject: 'session_id' | 'agent_id' | 'type';
+  subject: 'session_id' | 'agent_id' | 'team_id' | 'type';
   /** The index's key (the subject first), and its columns in the table's terms. */
   key: string[];
   columns: string[];
@@ -67,6 +67,18 @@ interface IndexedTable {
   /** The table's position column: ever-growing, rows are appended above the mark. */
   position: string;
   indexes: readonly BulkIndex[];
+}
+
+/**
+ * An index of spend lines: found by id, ordered by time within the subject (as their listing is),
+ * each entry with its row's position to compare with the mark.
+ */
+function usageIndex(subject: 'session_id' | 'agent_id' | 'team_id', index: string, staged: string): BulkIndex {
+  return {
+    index, staged, subject,
+    key: [subject, 'created_at', 'id'], columns: [subject, 'created_at', 'id', 'row'], from: [subject, 'created_at', 'id', 'rowid'],
+    stagedSql: `${subject} TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (${subject}, created_at, id)`,
+  };
 }
 
 const TABLES: readonly IndexedTable[] = [
@@ -93,13 +105,9 @@ const TABLES: readonly IndexedTable[] = [
   {
     table: 'usage_records', position: 'rowid',
     indexes: [
-      {
-        // Spend lines are found by id, ordered by time within a session (as their listing is), and
-        // carry their row's position to compare with the mark.
-        index: 'usage_session_index', staged: 'staged_usage_session', subject: 'session_id',
-        key: ['session_id', 'created_at', 'id'], columns: ['session_id', 'created_at', 'id', 'row'], from: ['session_id', 'created_at', 'id', 'rowid'],
-        stagedSql: 'session_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (session_id, created_at, id)',
-      },
+      usageIndex('session_id', 'usage_session_index', 'staged_usage_session'),
+      usageIndex('agent_id', 'usage_agent_index', 'staged_usage_agent'),
+      usageIndex('team_id', 'usage_team_index', 'staged_usage_team'),
     ],
   },
 ];
@@ -245,7 +253,8 @@ export function warnPassFailed(err: unknown, now = Date.now()): void {
 }
 let lastWarning = -Infinity;
 
-const mark = (table: IndexedTable['table']) => `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
+/** A subquery for a table's mark: every row at or below it is in the table's indexes kept in bulk. */
+export const mark = (table: IndexedTable['table']) => `(SELECT upto FROM session_index_marks WHERE name = '${table}')`;
 
 /** The index kept in bulk an audit search on SQLite goes through: by session, else agent, else an exact type; null for none. */
 function indexFor(f: EventFilter): 'session' | 'agent' | 'type' | null {
@@ -288,21 +297,36 @@ export function eventsByIndexQuery(f: EventFilter, defaultLimit: number): { sql:
   return { sql: `SELECT * FROM (${indexed}) UNION ALL SELECT * FROM (${recent}) ORDER BY seq ${order} LIMIT ${p.add(limit)}`, params: p.values };
 }
 
-/** Spend lines of one session on SQLite, newest first: the index up to the mark beside the rows above it. */
-export function usageBySessionQuery(f: UsageFilter & { sessionId: string }): { sql: string; params: unknown[] } {
+/** The index kept in bulk a listing of spend lines on SQLite goes through: by session, else agent, else team; null for none. */
+function usageIndexFor(f: UsageFilter): { index: string; subject: 'session_id' | 'agent_id' | 'team_id'; value: string } | null {
+  if (f.sessionId !== undefined) return { index: 'usage_session_index', subject: 'session_id', value: f.sessionId };
+  if (f.agentId !== undefined) return { index: 'usage_agent_index', subject: 'agent_id', value: f.agentId };
+  if (f.teamId !== undefined) return { index: 'usage_team_index', subject: 'team_id', value: f.teamId };
+  return null;
+}
+
+/**
+ * Spend lines of one session, else agent, else team, on SQLite, newest first: that index up to the
+ * mark beside the rows above it; null when the filter names none of them.
+ */
+export function usageByIndexQuery(f: UsageFilter): { sql: string; params: unknown[] } | null {
+  const by = usageIndexFor(f);
+  if (!by) return null;
   const p = new Params('sqlite');
+  // The index's key is not one more condition.
   const filters = (col: (c: string) => string) => {
     const parts: string[] = [];
-    if (f.agentId !== undefined) parts.push(` AND ${col('agent_id')} = ${p.add(f.agentId)}`);
-    if (f.teamId !== undefined) parts.push(` AND ${col('team_id')} = ${p.add(f.teamId)}`);
+    if (f.agentId !== undefined && by.subject !== 'agent_id') parts.push(` AND ${col('agent_id')} = ${p.add(f.agentId)}`);
+    if (f.teamId !== undefined && by.subject !== 'team_id') parts.push(` AND ${col('team_id')} = ${p.add(f.teamId)}`);
     if (f.since !== undefined) parts.push(` AND ${col('created_at')} >= ${p.add(f.since)}`);
     return parts.join('');
   };
   const limit = f.limit ?? 100;
-  const indexed = `SELECT u.* FROM usage_session_index k CROSS JOIN usage_records u ON u.id = k.id
-    WHERE k.session_id = ${p.add(f.sessionId)} AND k.row <= ${mark('usage_records')}${filters((c) => (c === 'created_at' ? 'k.created_at' : `u.${c}`))}
+  const indexed = `SELECT u.* FROM ${by.index} k CROSS JOIN usage_records u ON u.id = k.id
+    WHERE k.${by.subject} = ${p.add(by.value)} AND k.row <= ${mark('usage_records')}${filters((c) => (c === 'created_at' ? 'k.created_at' : `u.${c}`))}
     ORDER BY k.created_at DESC, k.id LIMIT ${p.add(limit)}`;
-  const recent = `SELECT * FROM usage_records WHERE rowid > ${mark('usage_records')} AND session_id = ${p.add(f.sessionId)}${filters((c) => `+${c}`)}
+  // The rows above the mark by their position alone (`+column`: no other index may be chosen).
+  const recent = `SELECT * FROM usage_records WHERE rowid > ${mark('usage_records')} AND ${by.subject} = ${p.add(by.value)}${filters((c) => `+${c}`)}
     ORDER BY created_at DESC, id LIMIT ${p.add(limit)}`;
   return { sql: `SELECT * FROM (${indexed}) UNION ALL SELECT * FROM (${recent}) ORDER BY created_at DESC, id LIMIT ${p.add(limit)}`, params: p.values };
 }

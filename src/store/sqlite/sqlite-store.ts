@@ -16,7 +16,8 @@ import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
 import { SqliteWriterThread } from './writer-thread.js';
-import { eventsByIndexQuery, searchesByIndex, SESSION_INDEX_LIMITS, sessionIndexBacklog, SessionIndexer, usageBySessionQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
+import { spendSinceQuery } from './spend-buckets.js';
+import { eventsByIndexQuery, searchesByIndex, SESSION_INDEX_LIMITS, sessionIndexBacklog, SessionIndexer, usageByIndexQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
 
 /** A WHERE clause from the defined filters: `equal` columns must match, `atLeast` columns be >=. */
 function conditions(equal: Record<string, unknown>, atLeast: Record<string, unknown> = {}): { where: string; params: unknown[] } {
@@ -272,12 +273,10 @@ export class SqliteStore implements Store {
   }
 
   async listUsage(filter: UsageFilter = {}): Promise<UsageRecord[]> {
-    if (filter.sessionId !== undefined) {
-      // By session: through its index kept in bulk (session-index.ts).
-      const q = usageBySessionQuery({ ...filter, sessionId: filter.sessionId });
-      return this.all(q.sql, ...q.params).map(rowToUsage);
-    }
-    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: filter.since });
+    // By session, agent or team: through their indexes kept in bulk (session-index.ts).
+    const q = usageByIndexQuery(filter);
+    if (q) return this.all(q.sql, ...q.params).map(rowToUsage);
+    const { where, params } = conditions({}, { created_at: filter.since });
     return this.all(`SELECT * FROM usage_records ${where} ORDER BY created_at DESC, id LIMIT ?`, ...params, filter.limit ?? 100).map(rowToUsage);
   }
 
@@ -287,8 +286,9 @@ export class SqliteStore implements Store {
   }
 
   async spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }> {
-    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: since });
-    const r = this.one(`SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_usd_nano), 0) AS usd FROM usage_records ${where}`, ...params)!;
+    // From the quarter hours of spend kept beside the lines (spend-buckets.ts), not the lines.
+    const q = spendSinceQuery(filter, since);
+    const r = this.one(q.sql, ...q.params)!;
     return { tokens: Number(r.tokens), usdNano: Number(r.usd) };
   }
 
