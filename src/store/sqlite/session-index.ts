@@ -1,5 +1,5 @@
-// Audit events by session, agent and type, and spend lines by session, indexed in bulk off the
-// hot path (SQLite only). The module keeps its first name: sessions were the first such index.
+// Audit events by session, agent and type, and spend lines by session, agent and team, indexed in
+// bulk off the hot path (SQLite only). The module keeps its first name: sessions were the first such index.
 //
 // An index on (session_id, …) takes each new row into the leaf of its session: with one session
 // every row appends to the same leaf, but with thousands at once each row of a commit dirties a
