@@ -39,6 +39,17 @@ async function seed(store: SqliteStore, sessions: number): Promise<{ ids: string
   return { ids, agentId: agent.id, teamId: team.id, profileId: profile.id };
 }
 
+/** A database file as a release at `version` of the schema left it, open for the test to fill. */
+function fileAtVersion(path: string, version: number): Database.Database {
+  const db = new Database(path);
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= version)) {
+    db.exec(m.sql);
+    db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
+  }
+  return db;
+}
+
 const event = (n: number, sessionId: string | null, agentId: string | null = null): AuditEvent => ({
   id: `evt_${String(n).padStart(5, '0')}`, time: 1_000 + n, type: n % 3 === 0 ? 'model.call' : 'tool.called', actor: 'system',
   requestId: null, agentId, sessionId, teamId: null, chain: null, data: { n },
@@ -267,12 +278,7 @@ describe('SQLite indexes kept in bulk', () => {
 
   it('upgrading a version-11 file indexes what it holds by session and drops the per-commit indexes', async () => {
     const path = tempPath();
-    const old = new Database(path);
-    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 11)) {
-      old.exec(m.sql);
-      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
-    }
+    const old = fileAtVersion(path, 11);
     const insert = old.prepare('INSERT INTO audit_events (id, time, type, actor, session_id, data) VALUES (?, ?, ?, ?, ?, ?)');
     for (let n = 0; n < 40; n++) insert.run(`evt_${n}`, n, 'tool.called', 'system', n % 4 === 0 ? null : `ses_${n % 3}`, '{}');
     old.close();
@@ -290,12 +296,7 @@ describe('SQLite indexes kept in bulk', () => {
 
   it('upgrading a version-12 file indexes its events by agent and type up to the mark and drops the per-commit indexes', async () => {
     const path = tempPath();
-    const old = new Database(path);
-    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 12)) {
-      old.exec(m.sql);
-      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
-    }
+    const old = fileAtVersion(path, 12);
     const insert = old.prepare('INSERT INTO audit_events (id, time, type, actor, agent_id, session_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (let n = 0; n < 40; n++) insert.run(`evt_${n}`, n, 'tool.called', 'system', n % 5 === 0 ? null : `agt_${n % 2}`, null, '{}');
     // A pass had indexed the first 25 events when the file was left.
@@ -319,12 +320,7 @@ describe('SQLite indexes kept in bulk', () => {
 
   it('upgrading a version-14 file sums its spend lines into quarter hours and indexes them by agent and team up to the mark', async () => {
     const path = tempPath();
-    const old = new Database(path);
-    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 14)) {
-      old.exec(m.sql);
-      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
-    }
+    const old = fileAtVersion(path, 14);
     // The lines alone: their session, agents and teams are not what is tested.
     old.pragma('foreign_keys = OFF');
     const insert = old.prepare(`INSERT INTO usage_records (id, request_id, session_id, agent_id, team_id, profile_id, model, provider, api, stream, input_tokens, output_tokens,
