@@ -278,7 +278,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       const base = 2_000 * Q;
       const lines = [
         [base - 1, 'a1', 't1'], [base, 'a1', 't1'], [base + 10, 'a1', 't1'], [base + Q - 1, 'a1', 't1'], [base + Q + 5, 'a1', 't1'],
-        [base + 5 * Q, 'a1', 't1'], [base + 20, 'a2', 't1'], [base + 30, 'a1', 't3'], [base + 2 * Q + 7, 'a2', 't2'],
+        [base + 5 * Q, 'a1', 't1'], [base + 20, 'a2', 't1'], [-3, 'a2', 't1'], [base + 30, 'a1', 't3'], [base + 2 * Q + 7, 'a2', 't2'],
       ].map(([createdAt, agentId, teamId], n) => usage(session.id, {
         id: `use_q${n}`, agentId: agentId as string, teamId: teamId as string, createdAt: createdAt as number,
         inputTokens: n + 1, outputTokens: 10 * (n + 1), costUsdNano: 1000 * (n + 1),
@@ -288,16 +288,19 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       await store.recordUsage(lines.slice(3)); // replayed: charged nothing twice
       const expected = (match: (l: UsageRecord) => boolean, since: number) => lines.filter((l) => match(l) && l.createdAt >= since)
         .reduce((t, l) => ({ tokens: t.tokens + l.inputTokens + l.outputTokens, usdNano: t.usdNano + l.costUsdNano }), { tokens: 0, usdNano: 0 });
-      for (const since of [0, base - 1, base, base + 1, base + 11, base + Q - 1, base + Q, base + Q + 6, base + 2 * Q + 7, base + 6 * Q]) {
+      for (const since of [-5, 0, 0.5, base - 1.5, base - 1, base, base + 1, base + 11, base + Q - 1, base + Q, base + Q + 6, base + 2 * Q + 7, base + 6 * Q]) {
         expect(await store.spendSince({ agentId: 'a1' }, since)).toEqual(expected((l) => l.agentId === 'a1', since));
         expect(await store.spendSince({ agentId: 'a2' }, since)).toEqual(expected((l) => l.agentId === 'a2', since));
         expect(await store.spendSince({ teamId: 't1' }, since)).toEqual(expected((l) => l.teamId === 't1', since));
         expect(await store.spendSince({ teamId: 't2' }, since)).toEqual(expected((l) => l.teamId === 't2', since));
       }
+      // Both at once, or neither: the lines' own sum.
+      expect(await store.spendSince({ agentId: 'a2', teamId: 't1' }, base)).toEqual(expected((l) => l.agentId === 'a2' && l.teamId === 't1', base));
+      expect(await store.spendSince({}, base + Q)).toEqual(expected(() => true, base + Q));
       // Listing by agent and team agrees (SQLite: through indexes kept in bulk).
-      expect((await store.listUsage({ agentId: 'a2' })).map((l) => l.id)).toEqual(['use_q8', 'use_q6']);
+      expect((await store.listUsage({ agentId: 'a2' })).map((l) => l.id)).toEqual(['use_q9', 'use_q6', 'use_q7']);
       expect((await store.listUsage({ teamId: 't1', since: base + Q })).map((l) => l.id)).toEqual(['use_q5', 'use_q4']);
-      expect((await store.listUsage({ teamId: 't1', agentId: 'a2' })).map((l) => l.id)).toEqual(['use_q6']);
+      expect((await store.listUsage({ teamId: 't1', agentId: 'a2' })).map((l) => l.id)).toEqual(['use_q6', 'use_q7']);
     });
 
     it('stores approvals and lets exactly one decision win', async () => {

@@ -232,6 +232,26 @@ describe('SQLite indexes kept in bulk', () => {
     await store.close();
   });
 
+  it('the writer thread adds its batches\' new lines to the quarter hours of spend once, replayed or not', async () => {
+    const store = new SqliteStore({ path: tempPath(), sessionIndex: { passAgeMs: 1e9 } });
+    await store.migrate();
+    const { ids: sessions, agentId, teamId, profileId } = await seed(store, 2);
+    const line = (n: number, createdAt: number): UsageRecord => ({
+      id: `use_w${n}`, requestId: `req_${n}`, sessionId: sessions[n % 2]!, agentId, teamId, profileId, model: 'm', provider: 'p', api: 'openai.chat',
+      stream: false, inputTokens: n, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, costUsdNano: 10 * n,
+      estimated: false, outcome: 'ok', httpStatus: 200, latencyMs: 1, createdAt, chain: [],
+    });
+    const lines = Array.from({ length: 20 }, (_, n) => line(n, 900_000 * 10 + 100_000 * n));
+    await store.writeBatch({ events: [], records: lines.slice(0, 12), reservations: [] });
+    await store.writeBatch({ events: [], records: lines.slice(8), reservations: [] });
+    const sum = (since: number) => lines.filter((l) => l.createdAt >= since).reduce((t, l) => ({ tokens: t.tokens + l.inputTokens + 1, usdNano: t.usdNano + l.costUsdNano }), { tokens: 0, usdNano: 0 });
+    for (const since of [0, 9_000_000, 9_950_000, 10_800_000]) {
+      expect(await store.spendSince({ agentId }, since)).toEqual(sum(since));
+      expect(await store.spendSince({ teamId }, since)).toEqual(sum(since));
+    }
+    await store.close();
+  });
+
   it('queries by session or agent walk the index up to their limit: no scan of the table, no sort of a whole session', async () => {
     const path = tempPath();
     const store = new SqliteStore({ path, writeThread: false });

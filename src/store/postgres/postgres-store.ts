@@ -601,7 +601,8 @@ export class PostgresStore implements Store {
   }
 
   async spendSince(filter: { agentId?: string; teamId?: string }, since: number): Promise<{ tokens: number; usdNano: number }> {
-    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: since });
+    // Times are whole milliseconds: a fractional bound rounds up (a bigint parameter takes no fraction).
+    const { where, params } = conditions({ agent_id: filter.agentId, team_id: filter.teamId }, { created_at: Math.ceil(since) });
     const r = await this.row(`SELECT COALESCE(SUM(input_tokens + output_tokens), 0)::bigint AS tokens, COALESCE(SUM(cost_usd_nano), 0)::bigint AS usd FROM usage_records ${where}`, params);
     return { tokens: Number(r!.tokens), usdNano: Number(r!.usd) };
   }

@@ -417,10 +417,10 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
         tokens INTEGER NOT NULL, usd_nano INTEGER NOT NULL,
         PRIMARY KEY (level, subject, start)
       ) WITHOUT ROWID;
-      INSERT INTO spend_buckets SELECT 'agent', agent_id, created_at - created_at % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
-        FROM usage_records GROUP BY agent_id, created_at - created_at % 900000;
-      INSERT INTO spend_buckets SELECT 'team', team_id, created_at - created_at % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
-        FROM usage_records GROUP BY team_id, created_at - created_at % 900000;
+      INSERT INTO spend_buckets SELECT 'agent', agent_id, created_at - (created_at % 900000 + 900000) % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
+        FROM usage_records GROUP BY agent_id, created_at - (created_at % 900000 + 900000) % 900000;
+      INSERT INTO spend_buckets SELECT 'team', team_id, created_at - (created_at % 900000 + 900000) % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
+        FROM usage_records GROUP BY team_id, created_at - (created_at % 900000 + 900000) % 900000;
       CREATE TABLE usage_agent_index (agent_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (agent_id, created_at, id)) WITHOUT ROWID;
       CREATE TABLE usage_team_index (team_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (team_id, created_at, id)) WITHOUT ROWID;
       INSERT INTO usage_agent_index SELECT agent_id, created_at, id, rowid FROM usage_records

@@ -15,6 +15,9 @@ export const BUCKET_MS = 900_000;
 
 type Level = 'agent' | 'team';
 
+/** The start of the quarter hour `time` falls in (a floor: `%` alone truncates toward zero). */
+export const bucketStart = (time: number): number => time - (((time % BUCKET_MS) + BUCKET_MS) % BUCKET_MS);
+
 /** One bucket's addition: tokens (input + output, as budgets count them) and cost. */
 interface Addition {
   level: Level;
@@ -29,7 +32,7 @@ export class BucketAdditions {
   private readonly additions = new Map<string, Addition>();
 
   add(agentId: string, teamId: string, createdAt: number, tokens: number, usdNano: number): void {
-    const start = createdAt - (createdAt % BUCKET_MS);
+    const start = bucketStart(createdAt);
     this.addTo('agent', agentId, start, tokens, usdNano);
     this.addTo('team', teamId, start, tokens, usdNano);
   }
@@ -62,8 +65,8 @@ export const ADD_TO_BUCKET_SQL = `INSERT INTO spend_buckets (level, subject, sta
  * the index kept in bulk up to the mark, beside the lines above it. Exactly the sum of the lines.
  */
 export function spendSinceQuery(filter: { agentId?: string; teamId?: string }, since: number): { sql: string; params: unknown[] } {
-  const [level, subject, value] = filter.agentId !== undefined ? ['agent', 'agent_id', filter.agentId] as const : ['team', 'team_id', filter.teamId] as const;
-  if (value === undefined) throw new TypeError('spendSince needs an agent or a team');
+  if ((filter.agentId === undefined) === (filter.teamId === undefined)) return linesQuery(filter, since);
+  const [level, subject, value] = filter.agentId !== undefined ? ['agent', 'agent_id', filter.agentId] as const : ['team', 'team_id', filter.teamId!] as const;
   const wholeFrom = Math.ceil(since / BUCKET_MS) * BUCKET_MS;
   const p = new Params('sqlite');
   const parts = [
@@ -79,6 +82,18 @@ export function spendSinceQuery(filter: { agentId?: string; teamId?: string }, s
   }
   return {
     sql: `SELECT COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(usd_nano), 0) AS usd FROM (${parts.join(' UNION ALL ')})`,
+    params: p.values,
+  };
+}
+
+/** Neither or both of agent and team (no caller asks so): the lines themselves, as any SQL store sums them. */
+function linesQuery(filter: { agentId?: string; teamId?: string }, since: number): { sql: string; params: unknown[] } {
+  const p = new Params('sqlite');
+  const parts = [`created_at >= ${p.add(since)}`];
+  if (filter.agentId !== undefined) parts.push(`agent_id = ${p.add(filter.agentId)}`);
+  if (filter.teamId !== undefined) parts.push(`team_id = ${p.add(filter.teamId)}`);
+  return {
+    sql: `SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_usd_nano), 0) AS usd FROM usage_records WHERE ${parts.join(' AND ')}`,
     params: p.values,
   };
 }
