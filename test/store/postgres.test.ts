@@ -116,8 +116,9 @@ async function seed(store: Store, count = 1): Promise<Session[]> {
         .filter(({ name }) => !(SQLITE_ONLY.tables as readonly string[]).includes(name));
       const sqlite = {
         columns: sqliteTables.flatMap(({ name }) => (db.prepare(`PRAGMA table_info(${name})`).all() as { name: string }[]).map((c) => `${name}.${c.name}`)).sort(),
-        // Named indexes only: primary keys and UNIQUE constraints are implicit in both.
-        indexes: (db.prepare("SELECT tbl_name || '.' || name AS i FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all() as { i: string }[]).map((r) => r.i).sort(),
+        // Named indexes only: primary keys and UNIQUE constraints are implicit in both; none of a table only SQLite has.
+        indexes: (db.prepare("SELECT tbl_name AS t, tbl_name || '.' || name AS i FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all() as { t: string; i: string }[])
+          .filter((r) => !(SQLITE_ONLY.tables as readonly string[]).includes(r.t)).map((r) => r.i).sort(),
       };
       db.close();
 

@@ -410,16 +410,19 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
     // A period's spend is read from quarter hours of spend by agent and by team (spend-buckets.ts),
     // added in each commit beside the lines; then the lines' indexes by agent and by team no
     // longer serve the ledger, and join those kept in bulk (filled by the same passes, up to the
-    // same mark). The buckets start with every line stored so far.
+    // same mark). The buckets start with every line stored so far. Keyed by time first, so a
+    // commit's upserts all land in the current quarter hour's few leaves at the table's end; the
+    // index by subject changes only when a subject's quarter hour begins (an update leaves its key).
     sql: `
       CREATE TABLE spend_buckets (
-        level TEXT NOT NULL, subject TEXT NOT NULL, start INTEGER NOT NULL,
+        start INTEGER NOT NULL, level TEXT NOT NULL, subject TEXT NOT NULL,
         tokens INTEGER NOT NULL, usd_nano INTEGER NOT NULL,
-        PRIMARY KEY (level, subject, start)
+        PRIMARY KEY (start, level, subject)
       ) WITHOUT ROWID;
-      INSERT INTO spend_buckets SELECT 'agent', agent_id, created_at - (created_at % 900000 + 900000) % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
+      CREATE INDEX spend_buckets_subject ON spend_buckets(level, subject, start);
+      INSERT INTO spend_buckets SELECT created_at - (created_at % 900000 + 900000) % 900000, 'agent', agent_id, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
         FROM usage_records GROUP BY agent_id, created_at - (created_at % 900000 + 900000) % 900000;
-      INSERT INTO spend_buckets SELECT 'team', team_id, created_at - (created_at % 900000 + 900000) % 900000, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
+      INSERT INTO spend_buckets SELECT created_at - (created_at % 900000 + 900000) % 900000, 'team', team_id, SUM(input_tokens + output_tokens), SUM(cost_usd_nano)
         FROM usage_records GROUP BY team_id, created_at - (created_at % 900000 + 900000) % 900000;
       CREATE TABLE usage_agent_index (agent_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (agent_id, created_at, id)) WITHOUT ROWID;
       CREATE TABLE usage_team_index (team_id TEXT NOT NULL, created_at INTEGER NOT NULL, id TEXT NOT NULL, row INTEGER NOT NULL, PRIMARY KEY (team_id, created_at, id)) WITHOUT ROWID;

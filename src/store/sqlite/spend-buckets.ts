@@ -57,7 +57,7 @@ export class BucketAdditions {
 
 /** The upsert a batch runs once per bucket it added to: (level, subject, start, tokens, usd_nano). */
 export const ADD_TO_BUCKET_SQL = `INSERT INTO spend_buckets (level, subject, start, tokens, usd_nano) VALUES (?, ?, ?, ?, ?)
-  ON CONFLICT (level, subject, start) DO UPDATE SET tokens = tokens + excluded.tokens, usd_nano = usd_nano + excluded.usd_nano`;
+  ON CONFLICT (start, level, subject) DO UPDATE SET tokens = tokens + excluded.tokens, usd_nano = usd_nano + excluded.usd_nano`;
 
 /**
  * An agent's or a team's spend at or after `since`: whole buckets from the first bucket start at or
