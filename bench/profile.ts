@@ -28,7 +28,7 @@ const agents = arg('agents', 6);
 if (promptKb > 0) padPrompt(promptKb);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[]; positionTicks?: { line: number; ticks: number }[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number }
 
 const usePerf = process.argv.includes('--perf');
 if (usePerf && spawnSync('perf', ['--version']).status !== 0) throw new Error('--perf needs Linux perf on the PATH (Debian: linux-perf)');
@@ -37,6 +37,13 @@ const profDir = mkdtempSync(join(tmpdir(), 'tollgate-prof-'));
 const perfData = join(profDir, 'perf.data');
 const configAt = process.argv.indexOf('--config');
 const configOverride = configAt > 0 ? process.argv[configAt + 1] : undefined;
+/**
+ * When the load ran, in µs of the monotonic clock V8 stamps its samples with (CLOCK_MONOTONIC on
+ * Linux, as process.hrtime): the event loop's profile is read for that window only, so creating
+ * the run's agents and sessions and warming up count for nothing.
+ */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+const loadWindow = { from: 0, to: Infinity };
 const stack = await startStack({ gatewayNodeArgs: usePerf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', profDir], configOverride });
 try {
   // --sessions N: the calls spread over N sessions of the six agents, in turn (a busy gateway's
@@ -55,7 +62,9 @@ try {
   const threadsBefore = threadTicks();
   const perf = usePerf ? spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', perfData, '--', 'sleep', String(seconds)], { stdio: ['ignore', 'ignore', 'inherit'] }) : null;
   const perfDone = perf ? new Promise((resolve) => perf.once('exit', resolve)) : null;
+  loadWindow.from = monotonicUs();
   const result = await autocannon({ url: target.url, method: 'POST', connections, duration: seconds, ...requestOptions(target, mode) });
+  loadWindow.to = monotonicUs();
   const [u1, s1] = ticksOf(`/proc/${pid}/stat`);
   const threadsAfter = threadTicks();
   const perRequest = (ticks: number) => Math.round((ticks * 10_000) / result.requests.total);
@@ -86,7 +95,15 @@ const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile') && f.inc
 if (!file) throw new Error(`no profile written in ${profDir}`);
 const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as Profile;
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+let sampledAt = profile.startTime;
+let inWindow = 0;
+profile.samples.forEach((id, i) => {
+  sampledAt += profile.timeDeltas[i] ?? 0;
+  if (sampledAt < loadWindow.from || sampledAt > loadWindow.to) return;
+  inWindow++;
+  selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+});
+if (inWindow === 0) throw new Error('no sample of the profile falls in the load\'s window: its clock is not the monotonic clock this script reads');
 const bump = (m: Map<string, number>, key: string, us: number) => m.set(key, (m.get(key) ?? 0) + us);
 /** Where a frame's code lives, shortened: `dist/…`, `node_modules/…`, `node:…`, or `(native)`. */
 const whereOf = (n: ProfileNode) => n.callFrame.url.replace(/^file:\/\//, '').replace(/.*\/(dist|node_modules)\//, '$1/') || '(native)';
@@ -132,7 +149,8 @@ walk(profile.nodes[0]!.id, new Set());
 inclusive.delete(frameName(profile.nodes[0]!));
 const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
   .map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${k}`).join('\n');
-// Tollgate's own hottest lines (self time, from the samples' source positions): a builtin called
+// Tollgate's own hottest lines (self time, from the samples' source positions — over the whole
+// profile, set-up included: V8 keeps no time with them): a builtin called
 // on a line — JSON, a Date, a Map lookup — counts there, which is how one line's toISOString was
 // found costing as much as the detector it sat in.
 const busySamples = profile.samples.filter((id) => byId.get(id)!.callFrame.functionName !== '(idle)').length;
@@ -148,4 +166,5 @@ const hotLines = [...byLine].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([at, 
   if (!sources.has(path)) sources.set(path, readFileSync(path, 'utf8').split('\n'));
   return `${((100 * ticks) / busySamples).toFixed(2).padStart(6)}%  ${path.replace(/.*\/dist\//, 'dist/')}:${line}  ${(sources.get(path)![line - 1] ?? '').trim().slice(0, 100)}`;
 }).join('\n');
+process.stdout.write(`\nthe event loop's profile over the load alone: ${inWindow} of ${profile.samples.length} samples\n`);
 process.stdout.write(`\nthe event loop's busy CPU by source file (self time):\n${top(byFile, 25)}\n\nby function (self):\n${top(byFunction, 40)}\n\nby function (inclusive):\n${top(inclusive, 60)}\n\nTollgate's hottest lines (self time, compiled dist/ lines):\n${hotLines}\n\nprofile: ${join(profDir, file)}\n`);
