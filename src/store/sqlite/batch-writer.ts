@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { linkRecords, unlinkedRecord, type UnlinkedRecord } from '../chain.js';
 import { CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
 import type { WriteSet } from '../store.js';
-import { ADD_TO_BUCKET_SQL, BucketAdditions } from './spend-buckets.js';
+import { BucketAdditions } from './spend-buckets.js';
 import type { AuditEvent, ChainHead, ChainRecord, PendingReservation, UsageRecord } from '../types.js';
 
 export type Synchronous = 'NORMAL' | 'FULL';
@@ -205,8 +205,7 @@ export class SqliteBatchWriter {
       release.run(line[LINE.id]);
     }
     if (spent.size === 0) return;
-    const addToBucket = this.stmt(ADD_TO_BUCKET_SQL);
-    for (const b of buckets.values()) addToBucket.run(b.level, b.subject, b.start, b.tokens, b.usdNano);
+    buckets.writeTo(this.statements);
     const add = this.stmt(
       `UPDATE sessions SET
          spent_input_tokens = spent_input_tokens + ?, spent_output_tokens = spent_output_tokens + ?,

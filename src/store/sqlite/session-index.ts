@@ -69,6 +69,15 @@ interface IndexedTable {
   indexes: readonly BulkIndex[];
 }
 
+/** An index of audit events: their positions on the chain, in order within the subject. */
+function auditIndex(subject: 'session_id' | 'agent_id' | 'type', index: string, staged: string): BulkIndex {
+  return {
+    index, staged, subject,
+    key: [subject, 'seq'], columns: [subject, 'seq'], from: [subject, 'seq'],
+    stagedSql: `${subject} TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (${subject}, seq)`,
+  };
+}
+
 /**
  * An index of spend lines: found by id, ordered by time within the subject (as their listing is),
  * each entry with its row's position to compare with the mark.
@@ -85,21 +94,9 @@ const TABLES: readonly IndexedTable[] = [
   {
     table: 'audit_events', position: 'seq',
     indexes: [
-      {
-        index: 'audit_session_index', staged: 'staged_audit_session', subject: 'session_id',
-        key: ['session_id', 'seq'], columns: ['session_id', 'seq'], from: ['session_id', 'seq'],
-        stagedSql: 'session_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session_id, seq)',
-      },
-      {
-        index: 'audit_agent_index', staged: 'staged_audit_agent', subject: 'agent_id',
-        key: ['agent_id', 'seq'], columns: ['agent_id', 'seq'], from: ['agent_id', 'seq'],
-        stagedSql: 'agent_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (agent_id, seq)',
-      },
-      {
-        index: 'audit_type_index', staged: 'staged_audit_type', subject: 'type',
-        key: ['type', 'seq'], columns: ['type', 'seq'], from: ['type', 'seq'],
-        stagedSql: 'type TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (type, seq)',
-      },
+      auditIndex('session_id', 'audit_session_index', 'staged_audit_session'),
+      auditIndex('agent_id', 'audit_agent_index', 'staged_audit_agent'),
+      auditIndex('type', 'audit_type_index', 'staged_audit_type'),
     ],
   },
   {
@@ -119,7 +116,7 @@ function positions(statements: PreparedStatements, table: IndexedTable): { mark:
   return { mark, last };
 }
 
-/** Rows above each table's mark: written, not yet indexed by session (a gauge in /metrics). */
+/** Rows above each table's mark: written, not yet in its indexes kept in bulk (a gauge in /metrics). */
 export function sessionIndexBacklog(statements: PreparedStatements): Record<string, number> {
   return Object.fromEntries(TABLES.map((t) => {
     const { mark, last } = positions(statements, t);

@@ -9,14 +9,15 @@
 // (session-index.ts). A quarter hour: every period starts at a local midnight, and every time zone's
 // offset is a whole number of quarter hours, so a period's start is a bucket's.
 import { Params } from '../queries.js';
+import type { PreparedStatements } from './batch-writer.js';
 import { mark } from './session-index.js';
 
-export const BUCKET_MS = 900_000;
+const BUCKET_MS = 900_000;
 
 type Level = 'agent' | 'team';
 
 /** The start of the quarter hour `time` falls in (a floor: `%` alone truncates toward zero). */
-export const bucketStart = (time: number): number => time - (((time % BUCKET_MS) + BUCKET_MS) % BUCKET_MS);
+const bucketStart = (time: number): number => time - (((time % BUCKET_MS) + BUCKET_MS) % BUCKET_MS);
 
 /** One bucket's addition: tokens (input + output, as budgets count them) and cost. */
 interface Addition {
@@ -46,18 +47,14 @@ export class BucketAdditions {
     } else this.additions.set(key, { level, subject, start, tokens, usdNano });
   }
 
-  get size(): number {
-    return this.additions.size;
-  }
-
-  values(): IterableIterator<Addition> {
-    return this.additions.values();
+  /** Adds what was gathered to the buckets: an upsert per bucket, inside the caller's transaction. */
+  writeTo(statements: PreparedStatements): void {
+    if (this.additions.size === 0) return;
+    const add = statements.get(`INSERT INTO spend_buckets (level, subject, start, tokens, usd_nano) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (start, level, subject) DO UPDATE SET tokens = tokens + excluded.tokens, usd_nano = usd_nano + excluded.usd_nano`);
+    for (const a of this.additions.values()) add.run(a.level, a.subject, a.start, a.tokens, a.usdNano);
   }
 }
-
-/** The upsert a batch runs once per bucket it added to: (level, subject, start, tokens, usd_nano). */
-export const ADD_TO_BUCKET_SQL = `INSERT INTO spend_buckets (level, subject, start, tokens, usd_nano) VALUES (?, ?, ?, ?, ?)
-  ON CONFLICT (start, level, subject) DO UPDATE SET tokens = tokens + excluded.tokens, usd_nano = usd_nano + excluded.usd_nano`;
 
 /**
  * An agent's or a team's spend at or after `since`: whole buckets from the first bucket start at or
