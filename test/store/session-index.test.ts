@@ -50,6 +50,19 @@ function fileAtVersion(path: string, version: number): Database.Database {
   return db;
 }
 
+/**
+ * Migrates the file at `path` with passes off (what was left above the mark stays there), checks
+ * that the per-commit indexes `dropped` are gone, and opens the file read-only beside the store.
+ */
+async function upgrade(path: string, dropped: string[]): Promise<{ store: SqliteStore; db: Database.Database }> {
+  const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
+  await store.migrate();
+  const db = new Database(path, { readonly: true });
+  const left = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name IN (SELECT value FROM json_each(?))`).all(JSON.stringify(dropped));
+  expect(left).toEqual([]);
+  return { store, db };
+}
+
 const event = (n: number, sessionId: string | null, agentId: string | null = null): AuditEvent => ({
   id: `evt_${String(n).padStart(5, '0')}`, time: 1_000 + n, type: n % 3 === 0 ? 'model.call' : 'tool.called', actor: 'system',
   requestId: null, agentId, sessionId, teamId: null, chain: null, data: { n },
@@ -323,10 +336,7 @@ describe('SQLite indexes kept in bulk', () => {
     old.exec("UPDATE session_index_marks SET upto = 25 WHERE name = 'audit_events'");
     old.close();
 
-    const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
-    await store.migrate();
-    const db = new Database(path, { readonly: true });
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('audit_agent', 'audit_type')").all()).toEqual([]);
+    const { store, db } = await upgrade(path, ['audit_agent', 'audit_type']);
     // Up to the mark in the index; above it, found by the scan until a pass takes them.
     expect(db.prepare('SELECT seq FROM audit_agent_index WHERE agent_id = ? ORDER BY seq').pluck().all('agt_1')).toEqual([2, 4, 8, 10, 12, 14, 18, 20, 22, 24]);
     const expected = Array.from({ length: 40 }, (_, n) => n).filter((n) => n % 5 !== 0 && n % 2 === 1).reverse();
@@ -352,10 +362,7 @@ describe('SQLite indexes kept in bulk', () => {
     old.exec("UPDATE session_index_marks SET upto = 18 WHERE name = 'usage_records'");
     old.close();
 
-    const store = new SqliteStore({ path, writeThread: false, sessionIndex: { passRows: 1e9, passAgeMs: 1e9 } });
-    await store.migrate();
-    const db = new Database(path, { readonly: true });
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('usage_agent', 'usage_team')").all()).toEqual([]);
+    const { store, db } = await upgrade(path, ['usage_agent', 'usage_team']);
     expect((db.prepare('SELECT COUNT(*) AS n FROM usage_agent_index').get() as { n: number }).n).toBe(18);
     expect((db.prepare('SELECT COUNT(*) AS n FROM usage_team_index').get() as { n: number }).n).toBe(18);
     const sum = (match: (l: (typeof lines)[number]) => boolean, since: number) => lines.filter((l) => match(l) && l.at >= since)
