@@ -504,7 +504,7 @@ export class SqliteStore implements Store {
     return q ? this.all(q.sql, ...q.params).map(rowToSequencedEvent) : [];
   }
 
-  /** By session or agent, through their indexes kept in bulk (session-index.ts); otherwise as any SQL store searches. */
+  /** By session, agent or exact type, through their indexes kept in bulk (session-index.ts); otherwise as any SQL store searches. */
   private eventSearch(filter: EventFilter): { sql: string; params: unknown[] } | null {
     return searchesByIndex(filter) ? eventsByIndexQuery(filter, 100) : eventQuery(filter, 'sqlite', 100);
   }
