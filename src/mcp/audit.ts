@@ -1,11 +1,14 @@
 // Who is calling (once authenticated), and the `mcp.rejected` audit event for refusals that happen
 // before the tool gate is reached (unknown server or tool, malformed body, header mismatch…).
 import type { AuditLog } from '../audit/index.js';
+import type { TokenClaims } from '../identity/index.js';
 import type { Agent, Session } from '../store/index.js';
 
 export interface Caller {
   session: Session;
   agent: Agent;
+  /** The token it presented: a call it makes is cut if that token, its session or its agent is revoked. */
+  claims: TokenClaims;
   requestId: string;
   /** The caller's address. */
   source: string | null;

@@ -131,7 +131,7 @@ export class McpGateway {
       sendJson(res, 401, errorResponse(null, rpcErrorFrom(e, requestId)), { 'www-authenticate': `Bearer resource_metadata="${metadataUrl(req, server)}"${error}`, 'x-request-id': requestId });
       return null;
     }
-    return { session: ctx.session!, agent: ctx.agent!, requestId, source: req.socket.remoteAddress ?? null };
+    return { session: ctx.session!, agent: ctx.agent!, claims: ctx.claims!, requestId, source: req.socket.remoteAddress ?? null };
   }
 
   /** Session-based Streamable HTTP: initialize opens a session; later requests must name theirs. */

@@ -12,6 +12,7 @@ import type { z } from 'zod';
 import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
 import { sessionMayUse, TOOL_NAME, type ScopeKind, type ToolCallCheck, type ToolCallTicket, type ToolGate } from '../policy/index.js';
+import type { InFlightCalls } from '../pipeline/in-flight.js';
 import type { Logger } from '../util/logger.js';
 import { recordRejection, type Caller } from './audit.js';
 import { RPC, RpcError, rpcErrorFrom } from './errors.js';
@@ -34,6 +35,8 @@ export interface MethodDeps {
   tools: ToolGate;
   audit: AuditLog;
   logger: Logger;
+  /** Where a call upstream is counted in while it runs, so that a revocation cuts it. */
+  runningCalls?: Pick<InFlightCalls, 'track'>;
 }
 
 interface Method {
@@ -155,16 +158,27 @@ export class McpMethods {
     return this.forward(ticket, 'prompts/get', { name, ...(args ? { arguments: args } : {}), ...forwardedMeta(_meta) }, GetPromptResultSchema, env);
   }
 
-  /** Sends an admitted call upstream and ends its ticket, exactly once, however it went. */
+  /**
+   * Sends an admitted call upstream and ends its ticket, exactly once, however it went. While it
+   * runs, a revocation of its token, session, agent or team cuts it: it is cancelled upstream
+   * (`notifications/cancelled`) and answered with the refusal.
+   */
   private async forward(ticket: ToolCallTicket, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, failed?: (result: Result) => string | undefined): Promise<Result> {
+    const cut = new RevocableCall();
+    const { caller } = env;
+    const leave = this.deps.runningCalls?.track({ claims: caller.claims, sessionId: caller.session.id, agentId: caller.agent.id, agentName: caller.agent.name, teamId: caller.session.teamId, abort: cut });
     let result: Result;
     try {
-      result = (await this.upstream.request(method, params, schema, { ...(env.signal ? { signal: env.signal } : {}), ...(env.progress ? { onprogress: env.progress } : {}) })) as Result;
+      const signal = env.signal ? AbortSignal.any([env.signal, cut.signal]) : cut.signal;
+      result = (await this.upstream.request(method, params, schema, { signal, ...(env.progress ? { onprogress: env.progress } : {}) })) as Result;
     } catch (err) {
       // Timed out or cancelled after it was sent: the server may well have run it (and is paid).
       const ran = err instanceof UpstreamFailure && (err.kind === 'timeout' || err.kind === 'cancelled');
-      await ticket.end({ ok: false, ran, resultBytes: 0, error: err instanceof Error ? err.message : String(err) });
-      throw err;
+      const revokedBy = cut.revokedBy;
+      await ticket.end({ ok: false, ran, resultBytes: 0, error: revokedBy ? `cut: ${revokedBy.message}` : err instanceof Error ? err.message : String(err), ...(revokedBy ? { revoked: revokedBy.code } : {}) });
+      throw revokedBy ?? err;
+    } finally {
+      leave?.();
     }
     const error = failed?.(result);
     const resultText = JSON.stringify(result);
@@ -206,6 +220,26 @@ export class McpMethods {
     if (err instanceof McpError) return new RpcError(err.code, err.message.replace(/^MCP error -?\d+: /, ''), isRecord(err.data) ? err.data : undefined);
     this.deps.logger.error({ err, req_id: requestId, mcp_server: this.server, method }, 'MCP method failed');
     return new RpcError(RPC.internalError, 'Internal error.', { code: 'internal_error', request_id: requestId });
+  }
+}
+
+/** An MCP call's abort, as the calls in flight cut it. */
+class RevocableCall {
+  private readonly controller = new AbortController();
+  revokedBy: GatewayError | null = null;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get aborted(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  revoke(err: GatewayError): void {
+    if (this.aborted) return;
+    this.revokedBy = err;
+    this.controller.abort(err);
   }
 }
 

@@ -4,14 +4,22 @@
 // entry), the calls in flight that it could concern are checked again, and those whose caller may
 // no longer call are cut: a stream ends with the refusal as its error event and is charged for
 // what was delivered (`revoked`); a call still waiting for its answer gets the refusal itself.
+// MCP calls (a tool call, a resource read, a prompt) are tracked the same way: cut, they are
+// cancelled upstream and answered with the refusal.
 import { GatewayError } from '../errors/index.js';
 import type { DirectoryChange } from '../identity/directory.js';
 import { callerStanding } from './authenticate.js';
-import type { CallAbort } from './call-abort.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** Refusals that mean the caller lost its standing (not a store that failed to answer). */
 const LOST_STANDING = new Set(['token_revoked', 'invalid_token', 'session_inactive', 'session_suspended', 'agent_inactive']);
+
+/** What stops a running call: the model pipeline's `CallAbort`, or an MCP call's own. */
+export interface Cuttable {
+  readonly aborted: boolean;
+  /** Stops the call because its caller lost its standing. */
+  revoke(err: GatewayError): void;
+}
 
 /**
  * What a call in flight is checked by: its token's claims and who it is, with no reference to the
@@ -20,13 +28,13 @@ const LOST_STANDING = new Set(['token_revoked', 'invalid_token', 'session_inacti
  * garbage collector, though each left the Set as its call ended; a Set of these small entries
  * ~4 %; the slots nothing measurable.
  */
-interface InFlightCall {
+export interface InFlightCall {
   claims: NonNullable<CallContext['claims']>;
   sessionId: string;
   agentId: string;
   agentName: string;
   teamId: string;
-  abort: CallAbort;
+  abort: Cuttable;
 }
 
 export class InFlightCalls {
@@ -39,9 +47,13 @@ export class InFlightCalls {
     deps.revocations.onRevoked((jti) => this.recheck((call) => call.claims.jti === jti));
   }
 
-  /** Counts an authenticated call in; returns what counts it out. */
+  /** Counts an authenticated model call in; returns what counts it out. */
   add(ctx: CallContext): () => void {
-    const call: InFlightCall = { claims: ctx.claims!, sessionId: ctx.session!.id, agentId: ctx.agent!.id, agentName: ctx.agent!.name, teamId: ctx.session!.teamId, abort: ctx.abort };
+    return this.track({ claims: ctx.claims!, sessionId: ctx.session!.id, agentId: ctx.agent!.id, agentName: ctx.agent!.name, teamId: ctx.session!.teamId, abort: ctx.abort });
+  }
+
+  /** Counts a running call in (`abort` is revoked if its caller loses its standing); returns what counts it out. */
+  track(call: InFlightCall): () => void {
     const slot = this.free.pop() ?? this.slots.length;
     this.slots[slot] = call;
     return () => {

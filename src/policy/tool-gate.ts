@@ -46,6 +46,8 @@ export interface ToolCallResult {
   resultBytes: number;
   /** Why it failed (a JSON-RPC error message, a timeout). */
   error?: string;
+  /** Cut while it ran because its caller lost its standing: the refusal's code (`session_inactive`, `token_revoked`…). */
+  revoked?: string;
   /** The result as text (JSON), for content logging; read only when the profile logs content. */
   resultText?: string;
 }
@@ -205,7 +207,7 @@ export class ToolGate {
         writes.push(this.deps.audit.durable(check.requestId));
         writes.push(this.deps.audit.record({
           ...eventBase(check), type: `${WHAT[kind]}.called`,
-          data: { [WHAT[kind]]: id, ok: result.ok, error: result.error ?? null, result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, cost_usd: hold && result.ok ? hold.costNano / 1e9 : 0, source: check.source, ...argumentFacts(check.arguments) },
+          data: { [WHAT[kind]]: id, ok: result.ok, error: result.error ?? null, ...(result.revoked ? { revoked: result.revoked } : {}), result_bytes: result.resultBytes, duration_ms: this.deps.now() - started, cost_usd: hold && result.ok ? hold.costNano / 1e9 : 0, source: check.source, ...argumentFacts(check.arguments) },
         }));
         if (this.deps.content) writes.push(this.recordContent(check, result));
         await Promise.all(writes);

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNotesServer, type NotesFixture } from '../fixtures/mcp/http-server.js';
 import { WELCOME } from '../fixtures/mcp/notes.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { delegate } from '../helpers/oauth.js';
-import { events, mcpClient, notesConfig, rejection } from './helpers.js';
+import { STATELESS_REVISION } from '../../src/mcp/methods.js';
+import { decodeJwt, delegate } from '../helpers/oauth.js';
+import { bearer, events, mcpClient, notesConfig, post, rejection } from './helpers.js';
 
 const UPSTREAM_CREDENTIAL = 'Bearer gateway-own-notes-credential';
 let notes: NotesFixture;
@@ -147,6 +148,63 @@ describe('MCP gateway: cancellation', () => {
     expect(called.data.duration_ms).toBeLessThan(2000);
     await client.close();
   });
+});
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('MCP gateway: revocation reaches tool calls in flight', () => {
+  const slowCalls = () => notes.calls.filter((c) => c.tool === 'slow').length;
+
+  it('a session revoked while its tool call runs: cut at once with the refusal, cancelled upstream, recorded; another session\'s call runs on', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'notes-agent' });
+    const bystander = await gw.openSession({ agent: 'note-helper' });
+    const [client, other] = await Promise.all([mcpClient(gw, token), mcpClient(gw, bystander.token)]);
+    const running = slowCalls();
+    const cancelledBefore = notes.cancelled.length;
+    const call = rejection(client.callTool({ name: 'slow', arguments: { ms: 4000 } }));
+    const otherCall = other.callTool({ name: 'slow', arguments: { ms: 600 } });
+    await until(() => slowCalls() >= running + 2); // both are running on the server
+    const revokedAt = Date.now();
+    expect((await gw.admin('POST', `/admin/v1/sessions/${sessionId}/revoke`, { reason: 'leaked' })).status).toBe(200);
+    const err = await call;
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(McpError);
+    expect(err.data).toMatchObject({ code: 'session_inactive' });
+    expect(err.message).toMatch(/revoked/i);
+    // The server heard the cancellation: it stopped the call.
+    await until(() => notes.cancelled.length > cancelledBefore);
+    expect((await otherCall).content).toEqual([{ type: 'text', text: 'slept 600 ms' }]);
+    const [called] = await events(gw, { type: 'tool.called', session: sessionId }, 1, (e) => e.data.tool === 'notes/slow');
+    expect(called.data).toMatchObject({ ok: false, revoked: 'session_inactive', error: expect.stringMatching(/^cut: .*revoked/i) });
+    expect(called.data.duration_ms).toBeLessThan(2000);
+    const [otherCalled] = await events(gw, { type: 'tool.called', session: bystander.sessionId }, 1, (e) => e.data.tool === 'notes/slow');
+    expect(otherCalled.data).toMatchObject({ ok: true });
+    expect(otherCalled.data.revoked).toBeUndefined();
+    await Promise.all([client.close(), other.close()]);
+  }, 20_000);
+
+  it('a token revoked while its call runs (stateless revision): the call is answered with the refusal at once', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'notes-agent' });
+    const running = slowCalls();
+    const call = post(gw, 'notes', { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'slow', arguments: { ms: 4000 } } }, {
+      accept: 'application/json', 'mcp-protocol-version': STATELESS_REVISION, 'mcp-method': 'tools/call', 'mcp-name': 'slow', ...bearer(token),
+    });
+    await until(() => slowCalls() > running);
+    const { jti } = decodeJwt(token) as { jti: string };
+    const revokedAt = Date.now();
+    expect((await gw.admin('POST', `/admin/v1/tokens/${jti}/revoke`, { reason: 'leaked' })).status).toBe(200);
+    const res = await call;
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+    expect(res.body).toMatchObject({ jsonrpc: '2.0', id: 9, error: { data: { code: 'token_revoked' } } });
+    const [called] = await events(gw, { type: 'tool.called', session: sessionId }, 1, (e) => e.data.tool === 'notes/slow');
+    expect(called.data).toMatchObject({ ok: false, revoked: 'token_revoked' });
+  }, 20_000);
 });
 
 describe('MCP gateway: resources and prompts', () => {
