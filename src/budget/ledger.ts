@@ -70,7 +70,11 @@ export interface Ledger {
    */
   settle(reservation: Reservation, actual: Amount, recorded?: boolean): void;
   delegate(parent: Session, child: Session): void | Promise<void>;
-  grow(sessionId: string, extra: Amount): void | Promise<void>;
+  /**
+   * Adds to a session's budget (negative: takes back). With `most`, a unit grown above it throws
+   * `AboveMost`, checked with the growth under the account's lock (replicas renewing at once).
+   */
+  grow(sessionId: string, extra: Amount, most?: Amount): void | Promise<void>;
   end(sessionId: string): void | Promise<void>;
   /** Forgets a cached account (another replica changed it); the next load reads it afresh. */
   forget(key: string): void;
@@ -134,30 +138,43 @@ export function budgetExceeded(account: Pick<Account, 'key' | 'level'>, unit: 'u
 }
 
 /** The most a budget may hold: whole tokens and nano-USD stay exact below 2^53. */
-const MOST: Record<keyof Amount, number> = { tokens: Number.MAX_SAFE_INTEGER, usdNano: MAX_USD * 1e9 };
+const MOST: Amount = { tokens: Number.MAX_SAFE_INTEGER, usdNano: MAX_USD * 1e9 };
+
+/** A growth that would take a session's budget above `grow`'s `most` in `unit`: nothing was changed. */
+export class AboveMost extends Error {
+  constructor(readonly unit: keyof Amount) {
+    super(`the session's ${unit} budget would be above its maximum`);
+  }
+}
+
+/** The unit in which adding `extra` takes `budget` above `most`, if any (an unlimited unit never is). */
+export function aboveMost(budget: Budget, extra: Amount, most: Amount): keyof Amount | null {
+  for (const unit of ['tokens', 'usdNano'] as const) {
+    const now = budget[unit];
+    if (now !== null && extra[unit] > 0 && now + extra[unit] > most[unit]) return unit;
+  }
+  return null;
+}
 
 /**
  * Adds to a session's budget for an operator (a renewal, an approved step-up): never past `most`
- * (a renewal: the profile's maximum) nor past what a budget may hold — checked against the
- * account as it is and grown in the same turn, so two operators at once cannot both pass. A
- * delegated session's addition is carved from its parent; more than the parent has left is the
- * operator's mistake, named as such (400 on `param`), not a call's 402.
+ * (a renewal: the profile's maximum) nor past what a budget may hold — checked by the ledger with
+ * the growth, under the account's lock, so two operators at once (on two replicas too) cannot
+ * both pass. A delegated session's addition is carved from its parent; more than the parent has
+ * left is the operator's mistake, named as such (400 on `param`), not a call's 402.
  */
 export async function growSessionBudget(ledger: Ledger, session: Session, extra: Amount, param: string, most?: Budget): Promise<void> {
   await ledger.load(session);
-  const budget = ledger.session(session.id).budget;
-  for (const [unit, name] of [['tokens', 'tokens'], ['usdNano', 'usd']] as const) {
-    const now = budget[unit];
-    const profileMost = most?.[unit] ?? null;
-    if (now === null || extra[unit] <= 0) continue;
-    if (profileMost !== null && now + extra[unit] > profileMost) {
-      throw new GatewayError('invalid_request', `${param}.${name}: the session's budget would be above the profile's maximum`, { param: `${param}.${name}` });
-    }
-    if (now + extra[unit] > MOST[unit]) throw new GatewayError('invalid_request', `${param}.${name}: the session's budget would be above the most a budget may hold`, { param: `${param}.${name}` });
-  }
+  const ceiling: Amount = { tokens: Math.min(most?.tokens ?? MOST.tokens, MOST.tokens), usdNano: Math.min(most?.usdNano ?? MOST.usdNano, MOST.usdNano) };
   try {
-    await ledger.grow(session.id, extra);
+    await ledger.grow(session.id, extra, ceiling);
   } catch (err) {
+    if (err instanceof AboveMost) {
+      const name = err.unit === 'tokens' ? 'tokens' : 'usd';
+      const profileMost = most?.[err.unit] ?? null;
+      const what = profileMost !== null && profileMost <= MOST[err.unit] ? "the profile's maximum" : 'the most a budget may hold';
+      throw new GatewayError('invalid_request', `${param}.${name}: the session's budget would be above ${what}`, { param: `${param}.${name}` });
+    }
     if (!(err instanceof GatewayError) || err.code !== 'budget_exceeded' || session.parentId === null) throw err;
     throw new GatewayError('invalid_request', `${param} is more than the parent session "${session.parentId}" has left`, { param, details: { parent_session_id: session.parentId } });
   }
@@ -356,8 +373,10 @@ export class MemoryLedger extends LoadedAccounts implements Ledger {
    * Adds budget to a session (renewal, approval). For a delegated session the addition is carved
    * from its parent like the original slice (402 if the parent cannot cover it).
    */
-  grow(sessionId: string, extra: Amount): void {
+  grow(sessionId: string, extra: Amount, most?: Amount): void {
     const a = this.session(sessionId);
+    const above = most ? aboveMost(a.budget, extra, most) : null;
+    if (above) throw new AboveMost(above);
     if (a.slice) {
       this.reserve([a.slice.account], extra);
       a.slice.amount = add(a.slice.amount, extra);

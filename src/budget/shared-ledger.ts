@@ -13,7 +13,7 @@
 // the database takes it — through an outage, never dropped.
 import type { Logger } from 'pino';
 import { backendOf, endServerProcess, type PendingReservation, type PeriodBudget, type ServerProcess, type Session, type Store } from '../store/index.js';
-import { add, budgetExceeded, LoadedAccounts, ownSpend, sliceAmount, sub, subtree, type Account, type Amount, type Ledger, type Level, type Reservation } from './ledger.js';
+import { AboveMost, add, budgetExceeded, LoadedAccounts, ownSpend, sliceAmount, sub, subtree, type Account, type Amount, type Ledger, type Level, type Reservation } from './ledger.js';
 import type { PeriodWindow } from './periods.js';
 
 /** A store whose database also holds the shared ledger's tables (PostgresStore). */
@@ -302,12 +302,16 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
     this.remember(child.id, 'session', opened as unknown as AccountRow);
   }
 
-  async grow(sessionId: string, extra: Amount): Promise<void> {
-    const [row] = await this.store.query('SELECT tollgate_grow($1, $2, $3) AS ok, (SELECT parent_key FROM budget_accounts WHERE key = $1) AS parent', [sessionId, extra.tokens, extra.usdNano]);
+  async grow(sessionId: string, extra: Amount, most?: Amount): Promise<void> {
+    const [row] = await this.store.query('SELECT tollgate_grow_within($1, $2, $3, $4, $5) AS outcome, (SELECT parent_key FROM budget_accounts WHERE key = $1) AS parent',
+      [sessionId, extra.tokens, extra.usdNano, most?.tokens ?? null, most?.usdNano ?? null]);
     const parent = typeof row?.parent === 'string' ? row.parent : null;
-    // A delegated session's growth is carved from its parent: that is the account short.
-    if (!row?.ok) throw budgetExceeded({ key: parent ?? sessionId, level: 'session' }, extra.usdNano > 0 ? 'usd' : 'tokens');
+    const outcome = row?.outcome;
+    // Grown or not, read afresh: another replica may have changed it since this copy was read.
     await this.reload([sessionId, parent]);
+    if (outcome === 'tokens' || outcome === 'usd') throw new AboveMost(outcome === 'usd' ? 'usdNano' : 'tokens');
+    // A delegated session's growth is carved from its parent: that is the account short.
+    if (outcome !== 'ok') throw budgetExceeded({ key: parent ?? sessionId, level: 'session' }, extra.usdNano > 0 ? 'usd' : 'tokens');
   }
 
   async end(sessionId: string): Promise<void> {

@@ -3,7 +3,7 @@
 // overspent, no deadlock, and the holds of a replica that dies are settled once.
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { periodWindow, SharedLedger, type Account, type Amount } from '../../src/budget/index.js';
+import { growSessionBudget, periodWindow, SharedLedger, type Account, type Amount } from '../../src/budget/index.js';
 import { PostgresStore, type PendingReservation, type Session, type UsageRecord } from '../../src/store/index.js';
 import { PG_URL, postgresProblem, schemaPool } from '../helpers/postgres.js';
 
@@ -127,6 +127,30 @@ function line(session: Session, id: string, usdNano: number): UsageRecord {
       expect(p.reserved_usd_nano).toBe(0);
       expect(p.spent_usd_nano).toBe(100_000); // the unused 600_000 went back
       expect(parent.key).toBe(env.session.id);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('renewals on four replicas at once never take a session past its maximum: the check runs with the growth', async () => {
+    const env = await setup(4, 1_000_000);
+    try {
+      const most = { tokens: null, usdNano: 1_500_000 };
+      // Every replica has read the account before any renews: each copy says 500_000 is left under the maximum.
+      await Promise.all(env.ledgers.map((l) => l.load(env.session)));
+      const tries = env.ledgers.flatMap((l) => [0, 1].map(() => growSessionBudget(l, env.session, { tokens: 0, usdNano: 200_000 }, 'budget', most)));
+      const outcomes = await Promise.allSettled(tries);
+      const grown = outcomes.filter((o) => o.status === 'fulfilled').length;
+      expect(grown).toBe(2);
+      for (const o of outcomes) {
+        if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'invalid_request', param: 'budget.usd', message: expect.stringContaining("profile's maximum") });
+      }
+      expect(Number((await env.row(env.session.id)).budget_usd_nano)).toBe(1_400_000);
+      // Each replica's copy was read afresh, grown or refused.
+      for (const l of env.ledgers) expect(l.session(env.session.id).budget.usdNano).toBe(1_400_000);
+      // A unit without a maximum grows freely; taking back is never refused.
+      await env.ledgers[0]!.grow(env.session.id, { tokens: 0, usdNano: -400_000 }, { tokens: Number.MAX_SAFE_INTEGER, usdNano: 1_000_000 });
+      expect(Number((await env.row(env.session.id)).budget_usd_nano)).toBe(1_000_000);
     } finally {
       await env.close();
     }

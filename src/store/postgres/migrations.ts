@@ -610,4 +610,28 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       COMMENT ON INDEX usage_team IS 'Spend lines by team (SQLite keeps this in bulk: usage_team_index).';
     `,
   },
+  {
+    version: 16,
+    name: 'session budgets grown within a maximum',
+    // A renewal may not take a session's budget above its profile's maximum. The replica that
+    // renews checked it against its own copy of the account, so two replicas renewing at once
+    // could each pass: the check now runs under the account's lock, with the growth. A new
+    // function, not a changed one: replicas of the previous version keep calling tollgate_grow.
+    sql: `
+      -- Adds budget to a session as tollgate_grow does, unless that would take the budget above
+      -- p_most (per unit; NULL: no maximum). 'ok', or what stopped it: 'tokens' or 'usd' (above
+      -- the maximum), 'parent' (a delegated session's parent cannot cover it). Nothing changes then.
+      CREATE FUNCTION tollgate_grow_within(p_key TEXT, p_tokens BIGINT, p_usd BIGINT, p_most_tokens BIGINT, p_most_usd BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
+      DECLARE
+        a budget_accounts;
+      BEGIN
+        PERFORM 1 FROM tollgate_lock_accounts(ARRAY[p_key]);
+        SELECT * INTO a FROM budget_accounts WHERE key = p_key;
+        IF p_tokens > 0 AND a.budget_tokens + p_tokens > p_most_tokens THEN RETURN 'tokens'; END IF;
+        IF p_usd > 0 AND a.budget_usd_nano + p_usd > p_most_usd THEN RETURN 'usd'; END IF;
+        IF NOT tollgate_grow(p_key, p_tokens, p_usd) THEN RETURN 'parent'; END IF;
+        RETURN 'ok';
+      END $$;
+    `,
+  },
 ];

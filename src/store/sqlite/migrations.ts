@@ -434,4 +434,14 @@ export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: s
       DROP INDEX usage_team;
     `,
   },
+  {
+    version: 16,
+    name: 'session budgets grown within a maximum',
+    // The same version as PostgreSQL's, where a session's budget grows within its maximum under
+    // the account's lock (replicas renewing at once). One process keeps SQLite's ledger in memory,
+    // where the check and the growth already happen in one turn: nothing to change here.
+    sql: `
+      SELECT 1;
+    `,
+  },
 ];
