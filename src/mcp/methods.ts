@@ -166,7 +166,7 @@ export class McpMethods {
   private async forward(ticket: ToolCallTicket, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, failed?: (result: Result) => string | undefined): Promise<Result> {
     const cut = new RevocableCall();
     const { caller } = env;
-    const leave = this.deps.runningCalls?.track({ claims: caller.claims, sessionId: caller.session.id, agentId: caller.agent.id, agentName: caller.agent.name, teamId: caller.session.teamId, abort: cut });
+    const leave = this.deps.runningCalls?.track({ claims: caller.claims, sessionId: caller.session.id, chain: caller.session.chain, agentId: caller.agent.id, agentName: caller.agent.name, teamId: caller.session.teamId, abort: cut });
     let result: Result;
     try {
       const signal = env.signal ? AbortSignal.any([env.signal, cut.signal]) : cut.signal;

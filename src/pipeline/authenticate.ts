@@ -45,11 +45,11 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
 
 /**
  * The session and agent a verified token names, while the caller may call: the token not revoked,
- * the session active, the agent active — else the refusal, thrown. With `starting` (the call now
- * authenticating), the session is also refused once expired, and the call learns the session as
- * soon as it is found (telemetry labels a refusal with it). Without, it is a call in flight
- * checked again after a revocation (`InFlightCalls`): an expiry is not a revocation, and does not
- * cut an answer already coming.
+ * the session and every session it was delegated from active, the agent active — else the
+ * refusal, thrown. With `starting` (the call now authenticating), the session is also refused once
+ * expired, and the call learns the session as soon as it is found (telemetry labels a refusal with
+ * it). Without, it is a call in flight checked again after a revocation (`InFlightCalls`): an
+ * expiry is not a revocation, and does not cut an answer already coming.
  */
 export async function callerStanding(
   claims: NonNullable<CallContext['claims']>,
@@ -60,17 +60,32 @@ export async function callerStanding(
   const session = deps.directory.sessions.peek(claims.sid) ?? (await deps.directory.sessions.get(claims.sid));
   if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The session token names an unknown session.');
   if (starting) starting.tokenSession = session;
-  if (session.status === 'suspended') {
-    // Contained: say which approval a human must decide, so the agent (or its SDK) can wait on it.
-    const [pending] = await deps.approvals.pendingResume(session.id);
-    throw new GatewayError('session_suspended', undefined, { details: { session_id: session.id, approval_id: pending?.id ?? null } });
+  await sessionStanding(session, null, deps, starting !== undefined);
+  // Suspending or revoking a session moves its whole subtree, but a resume of a descendant racing
+  // a suspension of its ancestor (two store steps apart, or on two replicas) could leave one
+  // active below one suspended: a session stands only while every session above it does.
+  for (let i = session.chain.length - 2; i >= 0; i--) {
+    const id = session.chain[i]!;
+    const ancestor = deps.directory.sessions.peek(id) ?? (await deps.directory.sessions.get(id));
+    if (!ancestor) throw new GatewayError('session_inactive', `The session it was delegated from (${id}) no longer exists.`);
+    await sessionStanding(ancestor, session, deps, starting !== undefined);
   }
-  // Past its expiry the gateway closes a session (`endExpired`): for a call already running, that
-  // is an expiry, not a revocation.
-  const expiredWhileRunning = !starting && session.status === 'closed' && session.expiresAt <= deps.now();
-  if (session.status !== 'active' && !expiredWhileRunning) throw new GatewayError('session_inactive', `The session is ${session.status}.`);
   if (starting && session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
   return { session, agent };
+}
+
+/** Throws the refusal for a session (`of`'s ancestor, or the caller's own when null) that is not active. */
+async function sessionStanding(session: Session, of: Session | null, deps: Pick<PipelineDeps, 'approvals' | 'now'>, starting: boolean): Promise<void> {
+  if (session.status === 'active') return;
+  if (session.status === 'suspended') {
+    // Contained: say which approval a human must decide, so the agent (or its SDK) can wait on it.
+    const [pending] = await deps.approvals.pendingResume(session.id);
+    throw new GatewayError('session_suspended', of ? `The session it was delegated from (${session.id}) is suspended.` : undefined, { details: { session_id: session.id, approval_id: pending?.id ?? null } });
+  }
+  // Past its expiry the gateway closes a session (`endExpired`): for a call already running, that
+  // is an expiry, not a revocation.
+  if (!starting && session.status === 'closed' && session.expiresAt <= deps.now()) return;
+  throw new GatewayError('session_inactive', of ? `The session it was delegated from (${session.id}) is ${session.status}.` : `The session is ${session.status}.`);
 }

@@ -31,6 +31,8 @@ export interface Cuttable {
 export interface InFlightCall {
   claims: NonNullable<CallContext['claims']>;
   sessionId: string;
+  /** The session's delegation chain (root first, itself last): a change to an ancestor concerns it too. */
+  chain: readonly string[];
   agentId: string;
   agentName: string;
   teamId: string;
@@ -49,7 +51,7 @@ export class InFlightCalls {
 
   /** Counts an authenticated model call in; returns what counts it out. */
   add(ctx: CallContext): () => void {
-    return this.track({ claims: ctx.claims!, sessionId: ctx.session!.id, agentId: ctx.agent!.id, agentName: ctx.agent!.name, teamId: ctx.session!.teamId, abort: ctx.abort });
+    return this.track({ claims: ctx.claims!, sessionId: ctx.session!.id, chain: ctx.session!.chain, agentId: ctx.agent!.id, agentName: ctx.agent!.name, teamId: ctx.session!.teamId, abort: ctx.abort });
   }
 
   /** Counts a running call in (`abort` is revoked if its caller loses its standing); returns what counts it out. */
@@ -70,7 +72,7 @@ export class InFlightCalls {
   private directoryChanged({ kind, id }: DirectoryChange): void {
     if (this.size === 0 || kind === 'profile') return;
     if (id === null) return this.recheck(() => true);
-    if (kind === 'session') return this.recheck((call) => call.sessionId === id);
+    if (kind === 'session') return this.recheck((call) => call.sessionId === id || call.chain.includes(id));
     if (kind === 'agent') return this.recheck((call) => call.agentId === id || call.agentName === id);
     this.recheck((call) => call.teamId === id);
   }

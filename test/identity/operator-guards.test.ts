@@ -3,6 +3,7 @@
 // can keep exactly, renewals within the profile's maximum and the parent's remainder, no child
 // resumed out of its suspended ancestor's containment, no approval of an ended session, and
 // extra budget only on budget approvals. Found by a black-box review; each case failed before.
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { delegate } from '../helpers/oauth.js';
@@ -106,6 +107,27 @@ describe('containment of a subtree', () => {
     expect(approved.body.error.message).toContain(root.sessionId);
     expect((await gw.admin('GET', `/admin/v1/approvals/${own.id}`)).body.status).toBe('pending');
     expect((await gw.session(child.session_id)).status).toBe('suspended');
+  });
+
+  it('a child left active below a suspended parent (its resume raced the parent\'s suspension) is still refused, naming the parent', async () => {
+    const root = await gw.openSession({ agent: 'helper', task: 'a', budget: { usd: 1 } });
+    const child = (await delegate(gw.url, root.token, { agent: 'helper', task: 'b', budget_usd: '0.5' })).body;
+    const openai = new OpenAI({ apiKey: child.access_token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const call = () => openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi [[sim:tokens=3]]' }] });
+    expect((await call()).choices[0]!.message.content).toBeTruthy();
+    // The interleaving of the race: the child's resume passed its ancestor check (the child was
+    // suspended alone), the parent's suspension moved the active sessions of its tree (not the
+    // child), then the resume's move made the child active.
+    await gw.admin('POST', `/admin/v1/sessions/${child.session_id}/suspend`, {});
+    await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/suspend`, {});
+    expect(await gw.gateway.store.moveSessions([child.session_id], 'suspended', 'active')).toEqual([child.session_id]);
+    expect((await gw.session(child.session_id)).status).toBe('active');
+    const err = await call().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({ code: 'session_suspended', session_id: root.sessionId, message: expect.stringContaining(root.sessionId) });
+    // Resuming the parent resumes the subtree; the child calls again.
+    expect((await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/resume`, {})).status).toBe(200);
+    expect((await call()).choices[0]!.message.content).toBeTruthy();
   });
 });
 
