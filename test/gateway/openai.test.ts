@@ -100,6 +100,7 @@ describe('OpenAI chat completions through the gateway', () => {
     for await (const chunk of stream) {
       chunks++;
       expect(chunk.choices.length).toBeGreaterThan(0); // no usage-only chunk reached us
+      expect(chunk).not.toHaveProperty('usage'); // nor the `usage: null` that asking for it adds
       text += chunk.choices[0]?.delta.content ?? '';
     }
     expect(chunks).toBeGreaterThanOrEqual(12);
@@ -117,8 +118,13 @@ describe('OpenAI chat completions through the gateway', () => {
       messages: [{ role: 'user', content: 'with usage [[sim:tokens=7]]' }],
     });
     let usage: OpenAI.CompletionUsage | null | undefined;
-    for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
+    const shapes = new Set<string>();
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      else shapes.add(JSON.stringify(chunk.usage)); // OpenAI's `usage: null` on every other chunk
+    }
     expect(usage?.completion_tokens).toBe(7);
+    expect([...shapes]).toEqual(['null']);
     expect((await gw.session(sessionId)).spent.output_tokens).toBe(7);
   });
 
