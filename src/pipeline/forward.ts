@@ -2,6 +2,7 @@
 // connections, with the provider key only the gateway holds. Client credentials never go upstream.
 import { errors as undiciErrors } from 'undici';
 import { GatewayError } from '../errors/index.js';
+import type { ProviderRuntime } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
 import type { CallContext } from './context.js';
 import { callUpstream, type UpstreamBody, type UpstreamHeaders } from './upstream-call.js';
@@ -35,17 +36,23 @@ export function upstreamFailure(err: unknown): GatewayError {
   return new GatewayError('upstream_unavailable', undefined, { cause: err });
 }
 
-export async function forward(ctx: CallContext, signal: CallAbort): Promise<UpstreamResponse> {
-  const route = ctx.route!;
-  const provider = route.provider;
-  const call = ctx.call!;
-  ctx.adapter.rewrite(ctx.body!, call, { upstreamModel: route.upstreamModel, maxOutputTokens: ctx.outputCap ?? null });
+/** A request's headers upstream: the provider's key and configured headers, the request id, and the client's API versioning headers — none of its credentials. */
+export function upstreamHeaders(ctx: CallContext, provider: ProviderRuntime): Record<string, string> {
   // Object.assign, not a spread inside the literal: that takes V8's slow path (see store/chain.ts).
   const headers: Record<string, string> = Object.assign({ 'content-type': 'application/json' }, provider.headers, { 'x-request-id': ctx.requestId });
   for (const name of provider.forwardHeaders) {
     const value = ctx.req.headers[name];
     if (typeof value === 'string') headers[name] = value;
   }
+  return headers;
+}
+
+export async function forward(ctx: CallContext, signal: CallAbort): Promise<UpstreamResponse> {
+  const route = ctx.route!;
+  const provider = route.provider;
+  const call = ctx.call!;
+  ctx.adapter.rewrite(ctx.body!, call, { upstreamModel: route.upstreamModel, maxOutputTokens: ctx.outputCap ?? null });
+  const headers = upstreamHeaders(ctx, provider);
   if (call.stream) headers.accept = 'text/event-stream';
   try {
     return await callUpstream(provider.pool(), {

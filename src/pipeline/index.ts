@@ -6,3 +6,4 @@ export { SharedCredentialWatch } from './shared-credentials.js';
 export { RefusalLog } from './refusals.js';
 export { SessionConcurrency } from './concurrency.js';
 export { InFlightCalls } from './in-flight.js';
+export { handleTokenCount, TOKEN_COUNTING } from './count-tokens.js';

@@ -13,7 +13,7 @@ import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/inde
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService, isLive } from '../identity/index.js';
-import { authenticate, handleModelCall, InFlightCalls, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, handleModelCall, handleTokenCount, InFlightCalls, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, TOKEN_COUNTING, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import type { McpGateway } from '../mcp/index.js';
@@ -357,6 +357,8 @@ export class Gateway {
       if (req.method !== 'POST') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } }), adapter.dialect, requestId);
       return this.telemetry.track(handleModelCall(req, res, adapter, this.pipeline, requestId));
     }
+    const counting = TOKEN_COUNTING[path];
+    if (counting) return handleTokenCount(req, res, counting, this.pipeline, requestId);
     // Every answer names its request (the data plane sets it with its own headers, above).
     res.setHeader('x-request-id', requestId);
     const url = new URL(path, 'http://gateway');

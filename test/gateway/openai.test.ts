@@ -37,9 +37,9 @@ describe('OpenAI chat completions through the gateway', () => {
     const missing = await anthropic.models.retrieve('gpt-4o-mini').catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
     // An Anthropic route the gateway does not serve answers in Anthropic's shape.
-    const countTokens = await anthropic.messages.countTokens({ model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
-    expect(countTokens).toBeInstanceOf(Anthropic.NotFoundError);
-    expect((countTokens as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    const batches = await anthropic.messages.batches.list().catch((e: unknown) => e);
+    expect(batches).toBeInstanceOf(Anthropic.NotFoundError);
+    expect((batches as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
   });
 
   it('forwards a plain call and charges exactly the usage the upstream reported', async () => {

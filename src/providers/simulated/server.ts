@@ -8,6 +8,7 @@ import { chatCompletionsRoute } from './openai-chat.js';
 import { embeddingsRoute } from './openai-embeddings.js';
 import { responsesRoute } from './openai-responses.js';
 import { messagesRoute } from './anthropic-messages.js';
+import { messagesCountTokensRoute, responsesInputTokensRoute } from './count-tokens.js';
 import { modelRoute, modelsRoute } from './models.js';
 import { sendError } from './reply.js';
 import type { ReplyContext } from './reply.js';
@@ -23,6 +24,8 @@ const ROUTES: ReadonlyMap<string, Route> = new Map([
   ['POST /v1/embeddings', embeddingsRoute],
   ['GET /v1/models', modelsRoute],
   ['POST /v1/messages', messagesRoute],
+  ['POST /v1/messages/count_tokens', messagesCountTokensRoute],
+  ['POST /v1/responses/input_tokens', responsesInputTokensRoute],
 ]);
 
 function lookup(method: string, path: string): Route | undefined {
