@@ -77,6 +77,17 @@ const team = program.command('team').description('teams (who pays)');
 team.command('create').description('create a team').argument('<name>', 'the team\'s unique name').option('--owner <email>', 'accountable human').action(run(async () => (await import('./commands/team.js')).create));
 team.command('list').description('list teams').action(run(async () => (await import('./commands/team.js')).list));
 team.command('show').description('one team').argument('<id-or-name>', 'team id or name').action(run(async () => (await import('./commands/team.js')).show));
+for (const [name, what] of [
+  ['suspend', 'refuse the calls of the team\'s agents (and cut those in flight), and their session and token requests, until resumed'],
+  ['resume', 'lift a suspension'],
+] as const) {
+  team
+    .command(name)
+    .description(what)
+    .argument('<team>', 'team id or name')
+    .option('--reason <text>', 'why (kept in the audit log)')
+    .action(run(async () => (await import('./commands/team.js'))[name]));
+}
 
 const profile = program.command('profile').description('mission profiles (what a kind of agent may use)');
 profile

@@ -22,6 +22,7 @@ export const ERRORS = {
   invalid_client: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'Client authentication failed.' },
   token_revoked: { status: 401, openai: 'invalid_request_error', anthropic: 'authentication_error', message: 'The session token has been revoked.' },
   session_suspended: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'The session is suspended until a human resumes it.' },
+  team_suspended: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: "The agent's team is suspended until an operator resumes it." },
   forbidden: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'Not allowed.' },
   model_not_allowed: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'This session may not use that model.' },
   tool_not_allowed: { status: 403, openai: 'invalid_request_error', anthropic: 'permission_error', message: 'This session may not use that tool.' },

@@ -3,7 +3,7 @@ export { MasterKey, MASTER_KEY_FILE } from './master-key.js';
 export { TokenService, TOKEN_TYPE, type TokenClaims, type TokenSettings, type ActorClaim } from './tokens.js';
 export { AdminToken, readAdminToken, ADMIN_TOKEN_FILE } from './admin-token.js';
 export { Directory } from './directory.js';
-export { isLive, SessionService, type OpenSessionInput, type DelegateInput, type IssuedToken, type Actor } from './sessions.js';
+export { isLive, requireActiveTeam, SessionService, type OpenSessionInput, type DelegateInput, type IssuedToken, type Actor } from './sessions.js';
 export { CredentialService, type IssuedSecret } from './credentials.js';
 export { RevocationList } from './revocation.js';
 export { OperatorService, BOOTSTRAP_OPERATOR, operatorActor, roleAllows, type OperatorIdentity } from './operators.js';

@@ -4,7 +4,7 @@
 import type { AuditLog } from '../audit/index.js';
 import { growSessionBudget, type Ledger } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Agent, Budget, Enforcement, Profile, Session, Store } from '../store/index.js';
+import type { Agent, Budget, Enforcement, Profile, Session, Store, Team, TeamStatus } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import type { Directory } from './directory.js';
 import type { ActorClaim, TokenService } from './tokens.js';
@@ -108,6 +108,7 @@ export class SessionService {
     const agent = await this.store.getAgent(idOrName);
     if (!agent) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`, { param });
     if (agent.status !== 'active') throw new GatewayError('forbidden', `agent "${agent.name}" is ${agent.status}`);
+    await requireActiveTeam(this.directory, agent.teamId);
     return { agent, profile: (await this.store.getProfile(agent.profileId))! };
   }
 
@@ -208,6 +209,7 @@ export class SessionService {
   private async requireActiveAgent(agentId: string): Promise<void> {
     const agent = await this.directory.agents.get(agentId);
     if (agent?.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
+    await requireActiveTeam(this.directory, agent.teamId);
   }
 
   async issueToken(session: Session): Promise<IssuedToken & { jti: string }> {
@@ -297,6 +299,22 @@ export class SessionService {
     const ended = status === 'revoked' ? await this.endAgentSessions(agent.id, by) : [];
     await this.audit.record({ ...by, type: `agent.${status === 'active' ? 'resumed' : status}`, agentId: agent.id, teamId: agent.teamId, data: { reason: by.reason ?? null, sessions_ended: ended, ...data } });
     return { agent: updated, ended };
+  }
+
+  /**
+   * Suspends or resumes a team: while suspended, its agents' calls are refused (`team_suspended`),
+   * their calls in flight are cut, and they get no sessions or tokens. Their sessions stay as they
+   * are, and resume with the team.
+   */
+  async setTeamStatus(idOrName: string, status: TeamStatus, by: Actor): Promise<Team> {
+    const team = await this.store.getTeam(idOrName);
+    if (!team) throw new GatewayError('not_found', `team "${idOrName}" does not exist`);
+    if (team.status === status) throw new GatewayError('conflict', `team "${team.name}" is already ${status}`);
+    const updated = (await this.store.setTeamStatus(team.id, status))!;
+    this.directory.teams.delete(team.id);
+    this.directory.teams.delete(team.name);
+    await this.audit.record({ ...by, type: `team.${status === 'active' ? 'resumed' : 'suspended'}`, teamId: team.id, data: { reason: by.reason ?? null } });
+    return updated;
   }
 
   /**
@@ -412,3 +430,9 @@ function unit(requested: number | undefined, profile: Profile, u: keyof Budget, 
 }
 
 const budgetData = (b: Budget) => ({ tokens: b.tokens, usd: b.usdNano === null ? null : b.usdNano / 1e9 });
+
+/** Refuses the agents of a suspended team (`team_suspended`). */
+export async function requireActiveTeam(directory: Directory, teamId: string): Promise<void> {
+  const team = await directory.teams.get(teamId);
+  if (team?.status === 'suspended') throw new GatewayError('team_suspended', undefined, { details: { team_id: team.id } });
+}

@@ -45,10 +45,10 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
 
 /**
  * The session and agent a verified token names, while the caller may call: the token not revoked,
- * the session and every session it was delegated from active, the agent active — else the
- * refusal, thrown. With `starting` (the call now authenticating), the session is also refused once
- * expired, and the call learns the session as soon as it is found (telemetry labels a refusal with
- * it). Without, it is a call in flight checked again after a revocation (`InFlightCalls`): an
+ * the session and every session it was delegated from active, the agent active, its team not
+ * suspended — else the refusal, thrown. With `starting` (the call now authenticating), the
+ * session is also refused once expired, and the call learns the session as soon as it is found
+ * (telemetry labels a refusal with it). Without, it is a call in flight checked again after a revocation (`InFlightCalls`): an
  * expiry is not a revocation, and does not cut an answer already coming.
  */
 export async function callerStanding(
@@ -73,6 +73,8 @@ export async function callerStanding(
   if (starting && session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
+  const team = deps.directory.teams.peek(session.teamId) ?? (await deps.directory.teams.get(session.teamId));
+  if (team?.status === 'suspended') throw new GatewayError('team_suspended', undefined, { details: { team_id: team.id } });
   return { session, agent };
 }
 

@@ -12,7 +12,7 @@ import { callerStanding } from './authenticate.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** Refusals that mean the caller lost its standing (not a store that failed to answer). */
-const LOST_STANDING = new Set(['token_revoked', 'invalid_token', 'session_inactive', 'session_suspended', 'agent_inactive']);
+const LOST_STANDING = new Set(['token_revoked', 'invalid_token', 'session_inactive', 'session_suspended', 'agent_inactive', 'team_suspended']);
 
 /** What stops a running call: the model pipeline's `CallAbort`, or an MCP call's own. */
 export interface Cuttable {

@@ -33,7 +33,7 @@ export class ApprovalDeniedError extends TollgateError {}
 /** 403 `session_suspended`: a detector or an operator contained the session; its resume approval decides. */
 export class SessionSuspendedError extends ApprovalRequiredError {}
 
-/** The session ended, its token was revoked, or its agent is no longer active. */
+/** The session ended, its token was revoked, or its agent (or its team) may no longer call. */
 export class SessionEndedError extends TollgateError {}
 
 const CLASSES: Record<string, new (message: string, code: string, status: number, details?: Record<string, unknown>) => TollgateError> = {
@@ -45,6 +45,7 @@ const CLASSES: Record<string, new (message: string, code: string, status: number
   session_suspended: SessionSuspendedError,
   session_inactive: SessionEndedError,
   agent_inactive: SessionEndedError,
+  team_suspended: SessionEndedError,
   token_revoked: SessionEndedError,
 };
 

@@ -353,6 +353,14 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     },
   },
   {
+    method: 'POST', path: '/admin/v1/teams/{id}/suspend', tag: 'teams', summary: 'Suspend a team: the calls of its agents are refused (403 team_suspended) and cut in flight, and they get no sessions or tokens, until it is resumed', body: reasonBody,
+    handle: async (i, d) => teamView(await d.sessions.setTeamStatus(i.params.id!, 'suspended', i.by)),
+  },
+  {
+    method: 'POST', path: '/admin/v1/teams/{id}/resume', tag: 'teams', summary: 'Resume a suspended team: its agents and their sessions call again', body: reasonBody,
+    handle: async (i, d) => teamView(await d.sessions.setTeamStatus(i.params.id!, 'active', i.by)),
+  },
+  {
     method: 'POST', path: '/admin/v1/tokens/{jti}/revoke', tag: 'tokens', summary: 'Revoke one session token by its id (jti)',
     body: z.strictObject({ reason: z.string().max(500).optional(), expires_at: z.iso.datetime().optional().describe('The token\'s expiry, if known (the entry is kept until then)') }),
     handle: async (i, d) => {

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/index.js';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors/index.js';
-import type { Actor, CredentialService, Directory, FederationVerifier, IssuedToken, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { requireActiveTeam, type Actor, type CredentialService, type Directory, type FederationVerifier, type IssuedToken, type RevocationList, type SessionService, type TokenService } from '../identity/index.js';
 import { readBody } from '../pipeline/index.js';
 import { MAX_USD } from '../config/index.js';
 import { usdToNano } from '../providers/pricing.js';
@@ -44,6 +44,7 @@ const OAUTH_ERRORS: Partial<Record<ErrorCode, string>> = {
   token_revoked: 'invalid_grant',
   session_inactive: 'invalid_grant',
   agent_inactive: 'invalid_grant',
+  team_suspended: 'invalid_grant',
   forbidden: 'unauthorized_client',
   policy_denied: 'unauthorized_client',
   not_found: 'invalid_target',
@@ -178,6 +179,7 @@ async function sessionFromToken(token: string, deps: OAuthDeps): Promise<{ sessi
   // A suspended agent can neither refresh its token nor hand its budget to another agent.
   const agent = await deps.directory.agents.get(session.agentId);
   if (agent?.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
+  await requireActiveTeam(deps.directory, agent.teamId);
   return { session, agentId: claims.sub };
 }
 

@@ -18,7 +18,7 @@ export const budgetView = (b: Budget) => ({ tokens: b.tokens, usd: usd(b.usdNano
 const periodBudgetView = (b: PeriodBudget | null) => (b ? { ...budgetView(b), period: b.period } : null);
 const enforcementView = (e: Enforcement) => ({ mode: e.mode, soft_threshold: e.threshold, approval_hold_seconds: e.holdSeconds });
 
-export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, budget: periodBudgetView(t.budget), created_at: isoTime(t.createdAt) });
+export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, status: t.status, budget: periodBudgetView(t.budget), created_at: isoTime(t.createdAt) });
 
 export const approvalView = (a: Approval) => ({
   id: a.id,

@@ -12,7 +12,7 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
 const json = <T>(v: unknown): T => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 
-export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), budget: r.budget === null || r.budget === undefined ? null : json<PeriodBudget>(r.budget), createdAt: num(r.created_at) });
+export const rowToTeam = (r: Row): Team => ({ id: str(r.id), name: str(r.name), owner: strOrNull(r.owner), status: r.status === 'suspended' ? 'suspended' : 'active', budget: r.budget === null || r.budget === undefined ? null : json<PeriodBudget>(r.budget), createdAt: num(r.created_at) });
 
 /** Sessions stored before tool scopes existed reach no tools. */
 export const NO_TOOL_SCOPES: ToolScopes = { tools: [], resources: [], prompts: [] };

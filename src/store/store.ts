@@ -1,7 +1,7 @@
 // The Store contract: everything Tollgate persists goes through it. Two implementations (SQLite
 // embedded, PostgreSQL scale-out) pass one shared contract suite (test/store/contract.ts).
 // Methods are async so a networked store fits the same contract.
-import type { AccessReviewRecord, Agent, AgentActivity, AgentStatus, CredentialSource, CredentialUse, ModelActivity, Operator, Alert, AlertSeverity, AlertStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from './types.js';
+import type { AccessReviewRecord, Agent, AgentActivity, AgentStatus, CredentialSource, CredentialUse, ModelActivity, Operator, Alert, AlertSeverity, AlertStatus, Approval, ApprovalKind, PendingReservation, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, Credential, PeriodBudget, Profile, ProfileSpec, RevokedToken, Session, SessionStatus, SigningKey, Team, TeamStatus, UsageRecord } from './types.js';
 import type { ChainPosition, ChainWalk } from './chain.js';
 
 export interface NewTeam { name: string; owner?: string | null; budget?: PeriodBudget | null }
@@ -132,6 +132,7 @@ export interface Store {
   /** By id or by name. */
   getTeam(idOrName: string): Promise<Team | null>;
   listTeams(): Promise<Team[]>;
+  setTeamStatus(id: string, status: TeamStatus): Promise<Team | null>;
 
   putProfile(profile: NewProfile, onExisting: OnExisting): Promise<Profile>;
   getProfile(idOrName: string): Promise<Profile | null>;

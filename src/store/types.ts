@@ -15,10 +15,14 @@ export interface PeriodBudget extends Budget {
   period: Period;
 }
 
+/** `suspended`: the team's agents may not call, nor get sessions or tokens, until it is resumed. */
+export type TeamStatus = 'active' | 'suspended';
+
 export interface Team {
   id: string;
   name: string;
   owner: string | null;
+  status: TeamStatus;
   /** The team's budget per period, across all its agents; null: none. */
   budget: PeriodBudget | null;
   createdAt: Timestamp;

@@ -6,17 +6,18 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { decodeJwt } from '../helpers/oauth.js';
+import { decodeJwt, delegate } from '../helpers/oauth.js';
 
 let gw: TestGateway;
 let clock = Date.now();
 beforeAll(async () => {
   gw = await startGateway({
-    teams: [{ name: 'demo' }, { name: 'other' }],
+    teams: [{ name: 'demo' }, { name: 'other' }, { name: 'paused' }],
     agents: [
       { name: 'demo-agent', team: 'demo', profile: 'assistant' },
       { name: 'second-agent', team: 'demo', profile: 'assistant' },
       { name: 'other-agent', team: 'other', profile: 'assistant' },
+      { name: 'paused-agent', team: 'paused', profile: 'assistant' },
     ],
   }, {}, () => clock);
 });
@@ -129,6 +130,41 @@ describe('revocation reaches calls in flight', () => {
     expect((await gw.session(sessionId)).status).toBe('closed');
     expect(await call.done).toMatchObject({ ended: 'complete', chunks: 150 });
     expect((await lineOf(sessionId)).outcome).toBe('ok');
+  }, 20_000);
+
+  it('a team suspended: its streams are cut (403 team_suspended), it gets no sessions or tokens; resumed, its sessions call again; another team runs on', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'paused-agent' });
+    const bystander = await gw.openSession();
+    const call = openaiStream(token);
+    const other = openaiStream(bystander.token);
+    await until(() => call.seen() >= 3);
+    const suspendedAt = Date.now();
+    const suspended = await gw.admin('POST', '/admin/v1/teams/paused/suspend', { reason: 'runaway spend' });
+    expect(suspended.status).toBe(200);
+    expect(suspended.body).toMatchObject({ name: 'paused', status: 'suspended' });
+    const result = await call.done;
+    expect(Date.now() - suspendedAt).toBeLessThan(1000);
+    expect(result.ended).toBe('error');
+    expect(String((result.error as Error).message)).toMatch(/team is suspended/i);
+    expect((await lineOf(sessionId)).outcome).toBe('revoked');
+    // A new call, a new session, a delegated or refreshed token: all refused while suspended.
+    const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const refused = await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).then(() => null, (e: InstanceType<typeof OpenAI.APIError>) => e);
+    expect(refused).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(refused?.code).toBe('team_suspended');
+    expect((refused?.error as { team_id?: string }).team_id).toBe(suspended.body.id);
+    const opened = await gw.admin('POST', '/admin/v1/sessions', { agent: 'paused-agent', task: 'again' });
+    expect([opened.status, opened.body.error.code]).toEqual([403, 'team_suspended']);
+    const exchanged = await delegate(gw.url, token, { agent: 'paused-agent', task: 'child', budget_usd: '0.01' });
+    expect([exchanged.status, exchanged.body.error]).toEqual([400, 'invalid_grant']);
+    expect(await gw.admin('POST', '/admin/v1/teams/paused/suspend', {})).toMatchObject({ status: 409 });
+    // Another team's stream ran on.
+    expect((await other.done).ended).toBe('complete');
+    const resumed = await gw.admin('POST', '/admin/v1/teams/paused/resume', { reason: 'fixed' });
+    expect(resumed.body.status).toBe('active');
+    expect((await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi [[sim:tokens=2]]' }] })).choices).toHaveLength(1);
+    const types = (await gw.admin('GET', `/admin/v1/audit/events?team=${suspended.body.id}&limit=100`)).body.data.map((e: { type: string }) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['team.suspended', 'team.resumed']));
   }, 20_000);
 
   it('a team revoked: every stream of its agents is cut', async () => {

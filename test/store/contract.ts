@@ -81,6 +81,17 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       expect(again.status).toBe('suspended');
     });
 
+    it('suspends and resumes a team, and keeps it suspended across an idempotent re-apply', async () => {
+      const { team } = await seed();
+      expect(team.status).toBe('active');
+      expect(await store.setTeamStatus(team.id, 'suspended')).toMatchObject({ id: team.id, status: 'suspended' });
+      const again = await store.putTeam({ name: team.name, owner: 'someone@example.com' }, 'update');
+      expect(again).toMatchObject({ status: 'suspended', owner: 'someone@example.com' });
+      expect((await store.listTeams()).find((t) => t.id === team.id)?.status).toBe('suspended');
+      expect((await store.setTeamStatus(team.id, 'active'))?.status).toBe('active');
+      expect(await store.setTeamStatus('team_missing', 'suspended')).toBeNull();
+    });
+
     it('stores sessions with budget, scope and zero spend, and lists them newest first', async () => {
       const { session, agent } = await seed();
       expect(session).toMatchObject({ status: 'active', task: 'triage', models: ['m1'], budget: { tokens: 1000, usdNano: 2_000_000_000 }, context: { environment: 'prod' } });

@@ -136,9 +136,14 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     const before = await spent();
     expect(before).toBeGreaterThan(0);
 
+    // A suspended team is marked on its agents' rows.
+    expect((await gw.admin('POST', '/admin/v1/teams/research/suspend', { reason: 'review' })).status).toBe(200);
     await page.getByRole('navigation').getByRole('link', { name: 'Agents' }).click();
     await page.getByRole('heading', { level: 1, name: 'Agents' }).waitFor();
     await textIs('tr[data-agent="demo-agent"] td.spend', usd(before));
+    await textIs('tr[data-agent="researcher"] td:nth-child(3)', 'research suspended');
+    await textIs('tr[data-agent="demo-agent"] td:nth-child(3)', 'demo');
+    expect((await gw.admin('POST', '/admin/v1/teams/research/resume', {})).status).toBe(200);
     // Another call: the list catches up by itself.
     expect(await call(token, 'more [[sim:tokens=90]]')).toBe('ok');
     const after = await spent();

@@ -112,7 +112,7 @@ export interface List<T> { object: 'list'; data: T[] }
 export interface Ref { id: string; name?: string }
 export interface Amounts { tokens: number | null; usd: number | null }
 
-export interface Team { id: string; name: string; owner: string | null; budget: (Amounts & { period: string }) | null }
+export interface Team { id: string; name: string; owner: string | null; status: 'active' | 'suspended'; budget: (Amounts & { period: string }) | null }
 export interface Profile { id: string; name: string }
 export interface Agent { id: string; name: string; team: Ref; profile: Ref; owner: string | null; environment: string; status: 'active' | 'suspended' | 'revoked'; created_at: string }
 

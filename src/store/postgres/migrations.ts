@@ -634,4 +634,13 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; name: string; sql:
       END $$;
     `,
   },
+  {
+    version: 17,
+    name: 'team status',
+    // A team can be suspended (and resumed): its agents' calls are refused, their calls in flight
+    // cut, and they get no sessions or tokens, until an operator resumes it.
+    sql: `
+      ALTER TABLE teams ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+    `,
+  },
 ];

@@ -13,7 +13,7 @@ import {
 import { linkEvents } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter } from '../store.js';
-import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, TeamStatus, UsageRecord } from '../types.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -472,6 +472,11 @@ export class PostgresStore implements Store {
       ? await this.rows('SELECT * FROM agents WHERE team_id = $1 ORDER BY name', [filter.teamId])
       : await this.rows('SELECT * FROM agents ORDER BY name');
     return rows.map(rowToAgent);
+  }
+
+  async setTeamStatus(id: string, status: TeamStatus): Promise<Team | null> {
+    const r = await this.row('UPDATE teams SET status = $2 WHERE id = $1 RETURNING *', [id, status]);
+    return r ? rowToTeam(r) : null;
   }
 
   async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {

@@ -11,7 +11,7 @@ import {
 import { chainedEvents, type ChainPosition, type ChainWalk } from '../chain.js';
 import { eventQuery, spendQuery, spendRows } from '../queries.js';
 import type { AlertFilter, ApprovalFilter, EventFilter, NewAgent, NewProfile, NewSession, NewTeam, OnExisting, SequencedEvent, SessionFilter, SpendGrouping, SpendRange, SpendRow, Store, UsageFilter, WriteSet } from '../store.js';
-import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, UsageRecord } from '../types.js';
+import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse, ModelActivity, Operator, Agent, AgentStatus, Alert, Approval, ApprovalStatus, AuditCheckpoint, AuditEvent, Budget, ChainedEvent, ChainHead, ChainRecord, ContentFilter, ContentRecord, PendingReservation, Credential, Profile, RevokedToken, Session, SessionStatus, SigningKey, Team, TeamStatus, UsageRecord } from '../types.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
@@ -186,6 +186,11 @@ export class SqliteStore implements Store {
     return filter.teamId
       ? this.all('SELECT * FROM agents WHERE team_id = ? ORDER BY name', filter.teamId).map(rowToAgent)
       : this.all('SELECT * FROM agents ORDER BY name').map(rowToAgent);
+  }
+
+  async setTeamStatus(id: string, status: TeamStatus): Promise<Team | null> {
+    this.stmt('UPDATE teams SET status = ? WHERE id = ?').run(status, id);
+    return this.getTeam(id);
   }
 
   async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {

@@ -17,6 +17,7 @@ export function Agents() {
   const today = usePoll(() => get<SpendReport>(`/reports/spend${query({ group_by: 'agent', since: Date.now() - 86_400_000 })}`), []);
   const teams = usePoll(() => get<List<Team>>('/teams'), [], 30_000);
   const teamNames = new Map(teams.data?.data.map((t) => [t.id, t.name]) ?? []);
+  const suspendedTeams = new Set(teams.data?.data.filter((t) => t.status === 'suspended').map((t) => t.id) ?? []);
   const profiles = usePoll(() => get<List<Profile>>('/profiles'), [], 30_000);
   const profileNames = new Map(profiles.data?.data.map((p) => [p.id, p.name]) ?? []);
   const [filter, setFilter] = useState('');
@@ -36,7 +37,7 @@ export function Agents() {
                 <tr key={a.id} data-agent={a.name}>
                   <td><a href={href(`/agents/${a.id}`)}><strong>{a.name}</strong></a><div class="muted small mono">{a.id}</div></td>
                   <td><Badge value={a.status} /></td>
-                  <td>{a.team.name ?? teamNames.get(a.team.id) ?? a.team.id}</td>
+                  <td>{a.team.name ?? teamNames.get(a.team.id) ?? a.team.id}{suspendedTeams.has(a.team.id) && <> <Badge value="suspended" /></>}</td>
                   <td>{a.profile.name ?? profileNames.get(a.profile.id) ?? a.profile.id}</td>
                   <td>{a.owner ?? '—'}</td>
                   <td>{a.environment}</td>
