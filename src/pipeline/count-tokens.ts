@@ -57,8 +57,12 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
     facts = { model: route.name, provider: route.provider.name, api: adapter.kind, policy: { effect: decision.effect, policies: decision.policies } };
     body.model = route.upstreamModel;
     const answer = await countUpstream(ctx, counting, body);
-    await recorded(ctx, deps, { ...facts, status: answer.status, input_tokens: answer.inputTokens });
-    res.writeHead(answer.status, { ...requestIdHeaders(requestId, adapter.dialect), 'x-tollgate-session': session.id, 'content-type': answer.contentType, 'content-length': String(answer.raw.length) });
+    const written = recorded(ctx, deps, { ...facts, status: answer.status, input_tokens: answer.inputTokens });
+    facts = null; // recorded once: a failed write is the store's refusal, not a second event
+    await written;
+    const headers: Record<string, string> = { ...requestIdHeaders(requestId, adapter.dialect), 'x-tollgate-session': session.id, 'content-type': answer.contentType, 'content-length': String(answer.raw.length) };
+    if (answer.retryAfter !== null) headers['retry-after'] = answer.retryAfter;
+    res.writeHead(answer.status, headers);
     res.end(answer.raw);
   } catch (err) {
     const e = asGatewayError(err);
@@ -75,8 +79,12 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
   }
 }
 
-/** Sends the count upstream; its answer — the count, or the provider's error as it sent it. */
-async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Record<string, unknown>): Promise<{ status: number; raw: Buffer; contentType: string; inputTokens: number | null }> {
+/**
+ * Sends the count upstream; its answer — the count, or the provider's error as it sent it (with its
+ * `Retry-After`), except the provider refusing the gateway's own key: that is not the caller's
+ * fault (nor its business: the message may quote the key), so it is a 502, as for a model call.
+ */
+async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Record<string, unknown>): Promise<{ status: number; raw: Buffer; contentType: string; retryAfter: string | null; inputTokens: number | null }> {
   const route = ctx.route!;
   const provider = route.provider;
   let answer;
@@ -93,9 +101,14 @@ async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Re
     throw upstreamFailure(err);
   }
   const contentType = String(answer.headers['content-type'] ?? 'application/json');
-  if (answer.status >= 400) return { status: answer.status, raw: await readErrorBody(answer.body), contentType, inputTokens: null };
+  const retryAfter = typeof answer.headers['retry-after'] === 'string' ? answer.headers['retry-after'] : null;
+  if (answer.status >= 400) {
+    const raw = await readErrorBody(answer.body);
+    if (answer.status === 401 || answer.status === 403) throw new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.');
+    return { status: answer.status, raw, contentType, retryAfter, inputTokens: null };
+  }
   const raw = await readCount(answer.body);
-  return { status: answer.status, raw, contentType, inputTokens: countOf(raw) };
+  return { status: answer.status, raw, contentType, retryAfter, inputTokens: countOf(raw) };
 }
 
 async function readCount(body: Parameters<typeof readErrorBody>[0]): Promise<Buffer> {

@@ -6,6 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulatedProvider } from '../../src/providers/simulated/index.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 const CLAUDE = 'claude-3-5-haiku-latest';
@@ -100,5 +101,28 @@ describe('token counting', () => {
     const get = await fetch(`${gw.url}/v1/messages/count_tokens`, { headers: { 'x-api-key': token } });
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
+  });
+
+  it('the provider refusing the gateway\'s own key is a 502, never relayed (its message may quote the key)', async () => {
+    const upstream = await createSimulatedProvider({ apiKey: 'sk-the-right-key' });
+    const wrong = await startGateway({
+      providers: [{ name: 'picky', type: 'openai', base_url: `${upstream.url}/v1`, api_key_env: 'K' }],
+      models: [{ name: 'gpt-4o-mini', provider: 'picky', price: { input: 1, output: 1 } }],
+      profiles: [{ name: 'assistant', models: ['gpt-4o-mini'] }],
+    }, { K: 'sk-wrong-key-0123456789' });
+    try {
+      const { token, sessionId } = await wrong.openSession();
+      const openai = new OpenAI({ apiKey: token, baseURL: `${wrong.url}/v1`, maxRetries: 0 });
+      const err = await openai.responses.inputTokens.count({ model: 'gpt-4o-mini', input: 'hi' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+      expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+      expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_unavailable');
+      expect(JSON.stringify((err as InstanceType<typeof OpenAI.APIError>).error)).not.toContain('sk-wrong');
+      const [event] = (await wrong.admin('GET', `/admin/v1/audit/events?session=${sessionId}&type=model.tokens_counted`)).body.data;
+      expect(event.data).toMatchObject({ status: 502, error: 'upstream_unavailable', input_tokens: null });
+    } finally {
+      await wrong.close();
+      await upstream.close();
+    }
   });
 });

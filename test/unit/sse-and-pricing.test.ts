@@ -53,6 +53,25 @@ describe('stream meters', () => {
     expect(asked.accept(ev('{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}'))).toBe(true);
   });
 
+  it('OpenAI: takes out the `"usage":null` asking added, wherever it sits among the top-level keys, unless the client asked', () => {
+    const meter = openAiChat.createStreamMeter({});
+    const relayed = (data: string) => {
+      const e = ev(data);
+      meter.accept(e);
+      return e.raw;
+    };
+    expect(relayed('{"id":"c","choices":[{"delta":{"content":"a"}}],"usage":null}')).toBe('data: {"id":"c","choices":[{"delta":{"content":"a"}}]}');
+    // OpenAI's default stream obfuscation comes after it.
+    expect(relayed('{"id":"c","choices":[{"delta":{"content":"b"}}],"usage":null,"obfuscation":"x1"}')).toBe('data: {"id":"c","choices":[{"delta":{"content":"b"}}],"obfuscation":"x1"}');
+    // Text that merely says so is left alone (its quotes are escaped); so is a longer value.
+    expect(relayed('{"choices":[{"delta":{"content":",\\"usage\\":null}"}}]}')).toBe('data: {"choices":[{"delta":{"content":",\\"usage\\":null}"}}]}');
+    expect(relayed('{"choices":[],"usage":nullish}')).toBe('data: {"choices":[],"usage":nullish}');
+    const asked = openAiChat.createStreamMeter({ stream_options: { include_usage: true } });
+    const e = ev('{"id":"c","choices":[],"usage":null}');
+    asked.accept(e);
+    expect(e.raw).toBe('data: {"id":"c","choices":[],"usage":null}');
+  });
+
   it('Anthropic: input from message_start, cumulative output from the last message_delta', () => {
     const meter = anthropicMessages.createStreamMeter({});
     meter.accept(ev('{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":30,"cache_creation_input_tokens":5,"output_tokens":1}}}', 'message_start'));

@@ -152,8 +152,8 @@ function deltaText(chunk: Record<string, unknown>): string {
 }
 
 /** One OpenAI-style SSE meter, shared by every OpenAI API whose stream ends with `[DONE]`. */
-/** How a chunk ends when the usage was asked for and this is not the usage chunk. */
-const USAGE_NULL = ',"usage":null}';
+/** What asking for the usage adds to every chunk but the usage chunk. */
+const USAGE_NULL = ',"usage":null';
 
 export class OpenAiChatStreamMeter implements StreamMeter {
   /** Tool-call names seen so far, by choice and call index. */
@@ -173,9 +173,13 @@ export class OpenAiChatStreamMeter implements StreamMeter {
       if (usage) this.usage = { usage, complete: true };
       // The usage-only chunk we asked for on the client's behalf is not the client's to see.
       if (!this.clientWantsUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0) return false;
-    } else if (!this.clientWantsUsage && data.endsWith(USAGE_NULL)) {
-      // Nor the `"usage":null` that asking adds to every other chunk (OpenAI writes it last).
-      event.raw = event.raw.slice(0, -USAGE_NULL.length) + '}';
+    } else if (!this.clientWantsUsage) {
+      // Nor the `"usage":null` that asking adds to every other chunk. OpenAI writes it after the
+      // choices (then, by default, `obfuscation`): looked for from the end. Quotes inside JSON
+      // strings are escaped, so the match is a key, and only a chunk's own has this value.
+      const at = event.raw.lastIndexOf(USAGE_NULL);
+      const next = event.raw.charCodeAt(at + USAGE_NULL.length);
+      if (at > 0 && (next === 44 /* , */ || next === 125 /* } */)) event.raw = event.raw.slice(0, at) + event.raw.slice(at + USAGE_NULL.length);
     }
     if (data !== '[DONE]') this.delivered.add(data);
     return true;
