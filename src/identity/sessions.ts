@@ -309,8 +309,8 @@ export class SessionService {
   async setTeamStatus(idOrName: string, status: TeamStatus, by: Actor): Promise<Team> {
     const team = await this.store.getTeam(idOrName);
     if (!team) throw new GatewayError('not_found', `team "${idOrName}" does not exist`);
-    if (team.status === status) throw new GatewayError('conflict', `team "${team.name}" is already ${status}`);
-    const updated = (await this.store.setTeamStatus(team.id, status))!;
+    const updated = await this.store.setTeamStatus(team.id, status);
+    if (!updated) throw new GatewayError('conflict', `team "${team.name}" is already ${status}`);
     this.directory.teams.delete(team.id);
     this.directory.teams.delete(team.name);
     await this.audit.record({ ...by, type: `team.${status === 'active' ? 'resumed' : 'suspended'}`, teamId: team.id, data: { reason: by.reason ?? null } });

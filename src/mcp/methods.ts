@@ -12,6 +12,8 @@ import type { z } from 'zod';
 import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
 import { sessionMayUse, TOOL_NAME, type ScopeKind, type ToolCallCheck, type ToolCallTicket, type ToolGate } from '../policy/index.js';
+import { callerStanding } from '../pipeline/authenticate.js';
+import type { PipelineDeps } from '../pipeline/context.js';
 import type { InFlightCalls } from '../pipeline/in-flight.js';
 import type { Logger } from '../util/logger.js';
 import { recordRejection, type Caller } from './audit.js';
@@ -31,12 +33,12 @@ export interface CallEnv {
 
 export type Result = Record<string, unknown>;
 
-export interface MethodDeps {
+export interface MethodDeps extends Pick<PipelineDeps, 'revocations' | 'directory' | 'approvals' | 'now'> {
   tools: ToolGate;
   audit: AuditLog;
   logger: Logger;
   /** Where a call upstream is counted in while it runs, so that a revocation cuts it. */
-  runningCalls?: Pick<InFlightCalls, 'track'>;
+  runningCalls: Pick<InFlightCalls, 'track'>;
 }
 
 interface Method {
@@ -166,13 +168,20 @@ export class McpMethods {
   private async forward(ticket: ToolCallTicket, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, failed?: (result: Result) => string | undefined): Promise<Result> {
     const cut = new RevocableCall();
     const { caller } = env;
-    const leave = this.deps.runningCalls?.track({ claims: caller.claims, sessionId: caller.session.id, chain: caller.session.chain, agentId: caller.agent.id, agentName: caller.agent.name, teamId: caller.session.teamId, abort: cut });
+    const leave = this.deps.runningCalls.track({ claims: caller.claims, sessionId: caller.session.id, chain: caller.session.chain, agentId: caller.agent.id, agentName: caller.agent.name, abort: cut });
     let result: Result;
     try {
+      // Counted in only now, after the tool gate (which may have waited for a human): whatever
+      // was revoked meanwhile is caught here, and anything later cuts the call.
+      await callerStanding(caller.claims, this.deps).catch((err: unknown) => {
+        if (err instanceof GatewayError) cut.revoke(err);
+        throw err;
+      });
       const signal = env.signal ? AbortSignal.any([env.signal, cut.signal]) : cut.signal;
       result = (await this.upstream.request(method, params, schema, { signal, ...(env.progress ? { onprogress: env.progress } : {}) })) as Result;
     } catch (err) {
       // Timed out or cancelled after it was sent: the server may well have run it (and is paid).
+      // Refused before it was sent (its caller lost its standing meanwhile): it did not run.
       const ran = err instanceof UpstreamFailure && (err.kind === 'timeout' || err.kind === 'cancelled');
       const revokedBy = cut.revokedBy;
       await ticket.end({ ok: false, ran, resultBytes: 0, error: revokedBy ? `cut: ${revokedBy.message}` : err instanceof Error ? err.message : String(err), ...(revokedBy ? { revoked: revokedBy.code } : {}) });

@@ -69,13 +69,22 @@ export async function callerStanding(
     const ancestor = deps.directory.sessions.peek(id) ?? (await deps.directory.sessions.get(id));
     if (!ancestor) throw new GatewayError('session_inactive', `The session it was delegated from (${id}) no longer exists.`);
     await sessionStanding(ancestor, session, deps, starting !== undefined);
+    // Delegated across teams: the team it works for stands too.
+    if (ancestor.teamId !== session.teamId) await teamStanding(ancestor.teamId, deps);
   }
   if (starting && session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
-  const team = deps.directory.teams.peek(session.teamId) ?? (await deps.directory.teams.get(session.teamId));
-  if (team?.status === 'suspended') throw new GatewayError('team_suspended', undefined, { details: { team_id: team.id } });
+  await teamStanding(session.teamId, deps);
+  // An agent moved to another team since the session opened: its present team stands too.
+  if (agent.teamId !== session.teamId) await teamStanding(agent.teamId, deps);
   return { session, agent };
+}
+
+/** Throws `team_suspended` for a suspended team. */
+async function teamStanding(teamId: string, deps: Pick<PipelineDeps, 'directory'>): Promise<void> {
+  const team = deps.directory.teams.peek(teamId) ?? (await deps.directory.teams.get(teamId));
+  if (team?.status === 'suspended') throw new GatewayError('team_suspended', undefined, { details: { team_id: team.id } });
 }
 
 /** Throws the refusal for a session (`of`'s ancestor, or the caller's own when null) that is not active. */

@@ -35,7 +35,6 @@ export interface InFlightCall {
   chain: readonly string[];
   agentId: string;
   agentName: string;
-  teamId: string;
   abort: Cuttable;
 }
 
@@ -51,7 +50,7 @@ export class InFlightCalls {
 
   /** Counts an authenticated model call in; returns what counts it out. */
   add(ctx: CallContext): () => void {
-    return this.track({ claims: ctx.claims!, sessionId: ctx.session!.id, chain: ctx.session!.chain, agentId: ctx.agent!.id, agentName: ctx.agent!.name, teamId: ctx.session!.teamId, abort: ctx.abort });
+    return this.track({ claims: ctx.claims!, sessionId: ctx.session!.id, chain: ctx.session!.chain, agentId: ctx.agent!.id, agentName: ctx.agent!.name, abort: ctx.abort });
   }
 
   /** Counts a running call in (`abort` is revoked if its caller loses its standing); returns what counts it out. */
@@ -74,7 +73,9 @@ export class InFlightCalls {
     if (id === null) return this.recheck(() => true);
     if (kind === 'session') return this.recheck((call) => call.sessionId === id || call.chain.includes(id));
     if (kind === 'agent') return this.recheck((call) => call.agentId === id || call.agentName === id);
-    this.recheck((call) => call.teamId === id);
+    // A team: its sessions' calls, but also those of its agents' sessions opened for another team
+    // and of sessions delegated from its own (rare, and a check per session): all are checked.
+    this.recheck(() => true);
   }
 
   /** Checks again the calls `concerned` picks, once per session, and cuts those whose caller lost its standing. */

@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/index.js';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors/index.js';
-import { requireActiveTeam, type Actor, type CredentialService, type Directory, type FederationVerifier, type IssuedToken, type RevocationList, type SessionService, type TokenService } from '../identity/index.js';
+import type { Actor, CredentialService, Directory, FederationVerifier, IssuedToken, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { callerStanding, type PipelineDeps } from '../pipeline/index.js';
 import { readBody } from '../pipeline/index.js';
 import { MAX_USD } from '../config/index.js';
 import { usdToNano } from '../providers/pricing.js';
@@ -24,6 +25,8 @@ export interface OAuthDeps {
   tokens: TokenService;
   revocations: RevocationList;
   directory: Directory;
+  /** Names a suspended session's resume approval in its refusal. */
+  approvals: PipelineDeps['approvals'];
   audit: AuditLog;
   bodyLimitBytes: number;
   now: () => number;
@@ -43,6 +46,7 @@ const OAUTH_ERRORS: Partial<Record<ErrorCode, string>> = {
   token_expired: 'invalid_grant',
   token_revoked: 'invalid_grant',
   session_inactive: 'invalid_grant',
+  session_suspended: 'invalid_grant',
   agent_inactive: 'invalid_grant',
   team_suspended: 'invalid_grant',
   forbidden: 'unauthorized_client',
@@ -169,17 +173,16 @@ function tokenResponse(issued: IssuedToken, now: number) {
   };
 }
 
-/** A Tollgate session token presented as subject or actor: verified, unrevoked, its session live. */
+/**
+ * A Tollgate session token presented as subject or actor: its holder may call now (the same check
+ * as a model call's: the token unrevoked, the session, its ancestors, its agent and teams in good
+ * standing) and the session has not expired. A suspended agent or team can neither refresh its
+ * token nor hand its budget to another agent.
+ */
 async function sessionFromToken(token: string, deps: OAuthDeps): Promise<{ session: Session; agentId: string }> {
   const claims = await deps.tokens.verify(token);
-  if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
-  const session = await deps.directory.sessions.get(claims.sid);
-  if (!session || session.agentId !== claims.sub) throw new GatewayError('invalid_token', 'The token names an unknown session.');
-  if (session.status !== 'active' || session.expiresAt <= deps.now()) throw new GatewayError('session_inactive');
-  // A suspended agent can neither refresh its token nor hand its budget to another agent.
-  const agent = await deps.directory.agents.get(session.agentId);
-  if (agent?.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
-  await requireActiveTeam(deps.directory, agent.teamId);
+  const { session } = await callerStanding(claims, deps);
+  if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   return { session, agentId: claims.sub };
 }
 

@@ -132,6 +132,7 @@ export interface Store {
   /** By id or by name. */
   getTeam(idOrName: string): Promise<Team | null>;
   listTeams(): Promise<Team[]>;
+  /** Moves a team to `status`; null when it does not exist or already has it (two operators at once: one moves it). */
   setTeamStatus(id: string, status: TeamStatus): Promise<Team | null>;
 
   putProfile(profile: NewProfile, onExisting: OnExisting): Promise<Profile>;

@@ -125,6 +125,9 @@ describe('containment of a subtree', () => {
     const err = await call().then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect((err as InstanceType<typeof OpenAI.APIError>).error).toMatchObject({ code: 'session_suspended', session_id: root.sessionId, message: expect.stringContaining(root.sessionId) });
+    // Nor can it hand its budget on meanwhile.
+    const grandchild = await delegate(gw.url, child.access_token, { agent: 'helper', task: 'd', budget_usd: '0.1' });
+    expect([grandchild.status, grandchild.body.error]).toEqual([400, 'invalid_grant']);
     // Resuming the parent resumes the subtree; the child calls again.
     expect((await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/resume`, {})).status).toBe(200);
     expect((await call()).choices[0]!.message.content).toBeTruthy();

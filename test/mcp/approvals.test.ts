@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNotesServer, type NotesFixture } from '../fixtures/mcp/http-server.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { delegate } from '../helpers/oauth.js';
+import { decodeJwt, delegate } from '../helpers/oauth.js';
 import { events, mcpClient, rejection } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-mcp-policy-'));
@@ -143,6 +143,28 @@ describe('MCP tool calls under policy', () => {
     expect(pending).toHaveLength(1);
     await approve(pending[0].id);
     expect((await call).content).toEqual([{ type: 'text', text: 'deployed to prod' }]);
+    await client.close();
+  });
+
+  it('a call held for a human whose token is revoked while it waits is refused, even once approved: nothing runs', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'prod-held' });
+    const client = await mcpClient(gw, token);
+    const before = deploys().length;
+    const call = rejection(client.callTool({ name: 'deploy', arguments: { env: 'prod' } }, undefined, { timeout: 20_000 }));
+    let pending: any[] = [];
+    for (let i = 0; i < 100 && pending.length === 0; i++) {
+      pending = (await gw.admin('GET', `/admin/v1/approvals?status=pending&kind=tool&session=${sessionId}`)).body.data;
+      if (pending.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(pending).toHaveLength(1);
+    const { jti } = decodeJwt(token) as { jti: string };
+    expect((await gw.admin('POST', `/admin/v1/tokens/${jti}/revoke`, { reason: 'leaked' })).status).toBe(200);
+    await approve(pending[0].id);
+    const err = await call;
+    expect(err.data).toMatchObject({ code: 'token_revoked' });
+    expect(deploys().length).toBe(before);
+    const [called] = await events(gw, { type: 'tool.called', session: sessionId });
+    expect(called.data).toMatchObject({ ok: false, revoked: 'token_revoked' });
     await client.close();
   });
 

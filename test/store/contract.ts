@@ -88,6 +88,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       const again = await store.putTeam({ name: team.name, owner: 'someone@example.com' }, 'update');
       expect(again).toMatchObject({ status: 'suspended', owner: 'someone@example.com' });
       expect((await store.listTeams()).find((t) => t.id === team.id)?.status).toBe('suspended');
+      expect(await store.setTeamStatus(team.id, 'suspended')).toBeNull(); // already: nothing moved
       expect((await store.setTeamStatus(team.id, 'active'))?.status).toBe('active');
       expect(await store.setTeamStatus('team_missing', 'suspended')).toBeNull();
     });

@@ -475,7 +475,7 @@ export class PostgresStore implements Store {
   }
 
   async setTeamStatus(id: string, status: TeamStatus): Promise<Team | null> {
-    const r = await this.row('UPDATE teams SET status = $2 WHERE id = $1 RETURNING *', [id, status]);
+    const r = await this.row('UPDATE teams SET status = $2 WHERE id = $1 AND status <> $2 RETURNING *', [id, status]);
     return r ? rowToTeam(r) : null;
   }
 

@@ -189,8 +189,8 @@ export class SqliteStore implements Store {
   }
 
   async setTeamStatus(id: string, status: TeamStatus): Promise<Team | null> {
-    this.stmt('UPDATE teams SET status = ? WHERE id = ?').run(status, id);
-    return this.getTeam(id);
+    const { changes } = this.stmt('UPDATE teams SET status = ? WHERE id = ? AND status <> ?').run(status, id, status);
+    return changes === 0 ? null : this.getTeam(id);
   }
 
   async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
