@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { asGatewayError, GatewayError } from '../errors/index.js';
-import { authenticate, newCallContext, presentedToken, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, newCallContext, presentedToken, type InFlightCall, type PipelineDeps } from '../pipeline/index.js';
 import { openAiChat } from '../providers/apis/index.js';
 import { sendError, sendJson } from '../util/http.js';
 import { recordRejection, type Caller } from './audit.js';
@@ -46,6 +46,8 @@ export class McpGateway {
 
   private readonly targets = new Map<string, Target>();
   private readonly sessions = new Map<string, McpSession>();
+  /** Each MCP session's entry among the calls in flight (see trackStanding). */
+  private readonly standing = new Map<string, InFlightCall & { leave: () => void }>();
   private readonly idleMs: number;
   private readonly hostAllowed: (name: string) => boolean;
   private readonly sweeper: NodeJS.Timeout | null = null;
@@ -151,6 +153,9 @@ export class McpGateway {
       throw refusal(404, RPC.invalidRequest, 'idle_session', 'Session not found (it was idle too long): initialize again.', 'not_found', { mcp_session: id });
     }
     session.lastSeen = this.deps.now();
+    // Its standing is judged by the token it was last used with (a refreshed one replaces the first).
+    const standing = this.standing.get(session.id);
+    if (standing) standing.claims = caller.claims;
     await session.handle(req, res, body, caller);
     // The SDK transport refused it (wrong Accept, protocol version…): on the record too.
     if (res.statusCode >= 400) await this.audit(req, caller.requestId, target.upstream.name, 'transport_refused', caller, { status: res.statusCode, mcp_session: id });
@@ -172,11 +177,37 @@ export class McpGateway {
       return;
     }
     await this.deps.audit.record({ ...eventBase(caller), type: 'mcp.session.opened', data: { server: target.upstream.name, mcp_session: session.id, source: caller.source } });
+    this.trackStanding(session, caller);
+  }
+
+  /**
+   * An MCP session lives as long as its caller may call: counted in with the calls in flight, it
+   * ends (its notification stream closed) the moment its token, session, agent or team is revoked
+   * or suspended, on any replica — not at the next sweep.
+   */
+  private trackStanding(session: McpSession, caller: Caller): void {
+    let ended = false;
+    const entry: InFlightCall = {
+      claims: caller.claims, sessionId: caller.session.id, chain: caller.session.chain, agentId: caller.agent.id, agentName: caller.agent.name,
+      abort: {
+        get aborted() {
+          return ended;
+        },
+        revoke: () => {
+          ended = true;
+          void this.end(session, 'revoked').catch((err: unknown) => this.deps.logger.error({ err }, 'ending a revoked MCP session failed'));
+        },
+      },
+    };
+    const leave = this.deps.runningCalls.track(entry);
+    this.standing.set(session.id, Object.assign(entry, { leave }));
   }
 
   private async end(session: McpSession, reason: string): Promise<void> {
     if (this.sessions.get(session.id) !== session) return;
     this.sessions.delete(session.id);
+    this.standing.get(session.id)?.leave();
+    this.standing.delete(session.id);
     await session.close();
     await this.deps.audit.record({
       type: 'mcp.session.closed', actor: 'system', sessionId: session.ownerSessionId,

@@ -5,5 +5,5 @@ export { readBody, parseJsonObject, checkJsonDepth, exceedsJsonDepth, MAX_JSON_D
 export { SharedCredentialWatch } from './shared-credentials.js';
 export { RefusalLog } from './refusals.js';
 export { SessionConcurrency } from './concurrency.js';
-export { InFlightCalls } from './in-flight.js';
+export { InFlightCalls, type InFlightCall } from './in-flight.js';
 export { handleTokenCount, TOKEN_COUNTING } from './count-tokens.js';

@@ -104,6 +104,26 @@ describe('MCP gateway: sessions', () => {
     await client.close();
   });
 
+  it('revoking its Tollgate session ends an MCP session at once: its notification stream closes', async () => {
+    const a = await gw.openSession({ agent: 'notes-agent' });
+    const init = await post(gw, 'notes', INITIALIZE, bearer(a.token));
+    const id = init.headers.get('mcp-session-id')!;
+    const headers = { ...bearer(a.token), 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' };
+    expect((await post(gw, 'notes', { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).status).toBe(202);
+    const stream = await fetch(`${gw.url}/mcp/notes`, { headers: { ...headers, accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    const closed = (async () => {
+      while (!(await reader.read()).done);
+      return Date.now();
+    })();
+    const revokedAt = Date.now();
+    expect((await gw.admin('POST', `/admin/v1/sessions/${a.sessionId}/revoke`, { reason: 'leaked' })).status).toBe(200);
+    expect((await closed) - revokedAt).toBeLessThan(1000);
+    const [ended] = await events(gw, { type: 'mcp.session.closed', session: a.sessionId });
+    expect(ended.data).toMatchObject({ mcp_session: id, reason: 'revoked' });
+  });
+
   it('an idle MCP session is dropped', async () => {
     const a = await gw.openSession({ agent: 'notes-agent' });
     const { client, id } = await connect(a.token);
