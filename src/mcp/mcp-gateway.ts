@@ -35,6 +35,8 @@ interface Target {
 }
 
 const DEFAULT_IDLE_MS = 30 * 60_000;
+/** A revoked MCP session's transport closes this long after its notification stream (its calls answer first). */
+const REVOKED_CLOSE_GRACE_MS = 2000;
 /** MCP sessions one Tollgate session may hold open; opening another ends its least recently used. */
 const MAX_PER_OWNER = 16;
 
@@ -208,7 +210,14 @@ export class McpGateway {
     this.sessions.delete(session.id);
     this.standing.get(session.id)?.leave();
     this.standing.delete(session.id);
-    await session.close();
+    if (reason === 'revoked') {
+      // Its calls still running were cut by the same revocation and are answering with the
+      // refusal: the notification stream closes now, the transport once they had time to.
+      session.transport.closeStandaloneSSEStream();
+      setTimeout(() => void session.close(), REVOKED_CLOSE_GRACE_MS).unref();
+    } else {
+      await session.close();
+    }
     await this.deps.audit.record({
       type: 'mcp.session.closed', actor: 'system', sessionId: session.ownerSessionId,
       data: { server: session.serverName, mcp_session: session.id, reason },
