@@ -43,6 +43,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
   res.on('close', onClose);
   /** Set once the request is allowed: what its event records, however it ends. */
   let facts: Record<string, unknown> | null = null;
+  let requestedModel: string | null = null;
   try {
     if (req.method !== 'POST') throw new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } });
     await authenticate(ctx, deps);
@@ -50,6 +51,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
     ctx.profile = deps.directory.profiles.peek(session.profileId) ?? (await deps.directory.profiles.get(session.profileId));
     const body = parseJsonObject(await readBody(req, deps.bodyLimitBytes), deps.maxJsonDepth);
     if (typeof body.model !== 'string' || body.model.length === 0) throw new GatewayError('invalid_request', 'model: a model name is required.', { param: 'model' });
+    requestedModel = body.model.slice(0, 200);
     const route = allowedRoute(body.model, adapter.kind, session, ctx.profile, deps);
     ctx.route = route;
     // Nothing is spent: the policy judges where the prompt goes, at no cost.
@@ -70,7 +72,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
       await recorded(ctx, deps, { ...facts, status: e.status, input_tokens: null, error: e.code })
         .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'token count event write failed'));
     } else {
-      deps.refusals.record(ctx, e);
+      deps.refusals.record(ctx, e, requestedModel);
     }
     await deps.audit.refusalDurable(requestId);
     sendError(res, e, adapter.dialect, requestId);

@@ -42,13 +42,14 @@ export class RefusalLog {
   }
 
   /** Records the refusal of an authenticated call that did not go upstream (durable with the call's other events). */
-  record(ctx: CallContext, err: GatewayError): void {
+  /** `requestedModel`: the model asked for, where the call was not parsed as a model call (a token count). */
+  record(ctx: CallContext, err: GatewayError, requestedModel: string | null = null): void {
     const session = ctx.session;
     // Not when the store is what failed: the event would wait for it, and the refusal with it.
     if (!session || err.code === 'store_unavailable') return;
     const now = this.now();
     const api = ctx.adapter.kind;
-    const model = ctx.call?.model ?? null;
+    const model = ctx.call?.model ?? requestedModel;
     // Only the same refusal folds: same API, model and code (a message may differ: a rate limit's
     // names its wait; the event carries the last one's). The model as configured: names no route
     // knows fold together, or an agent sending a new one each time would write an event each time.

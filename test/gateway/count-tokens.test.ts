@@ -65,7 +65,7 @@ describe('token counting', () => {
     expect(outOfScope).toBeInstanceOf(Anthropic.PermissionDeniedError);
     expect((outOfScope as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'permission_error' } });
     const [refused] = await events(gptOnly.sessionId, 'model.refused');
-    expect(refused.data).toMatchObject({ code: 'model_not_allowed' });
+    expect(refused.data).toMatchObject({ code: 'model_not_allowed', model: CLAUDE });
     expect(await events(gptOnly.sessionId, 'model.tokens_counted')).toEqual([]);
     const { token } = await gw.openSession();
     const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
