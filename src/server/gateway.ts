@@ -287,9 +287,11 @@ export class Gateway {
       },
       oidc: oidcDeps(config, env, operators, audit, now),
       // Answers may be released before their lines and events commit (storage.answer_after): an
-      // admin read first lets queued writes commit and the detectors judge them.
+      // admin read first lets queued writes commit and the detectors judge them — and a shared
+      // ledger write the settles it owes (a hold released without a line, one a database outage
+      // left in doubt), so the accounts it reads are the ones the calls left.
       caughtUp: async () => {
-        await Promise.all([audit.flush(), content.flush()]);
+        await Promise.all([audit.flush(), content.flush(), ledger.flush()]);
         await detection.idle();
       },
     };
