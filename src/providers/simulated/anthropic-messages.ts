@@ -1,7 +1,8 @@
 // POST /v1/messages — Anthropic Messages, plain and streamed.
 // https://docs.anthropic.com/en/api/messages
 // https://docs.anthropic.com/en/docs/build-with-claude/streaming
-import { ANTHROPIC_STREAM_ERROR } from './errors.js';
+import type { PromptParts } from '../prompt-tokens.js';
+import { ANTHROPIC_STREAM_ERROR, type ApiError } from './errors.js';
 import { sendEvents, sendJson } from './reply.js';
 import type { EventSource, ReplyContext } from './reply.js';
 import type { Route } from './route.js';
@@ -97,6 +98,17 @@ function eventSource(ctx: ReplyContext, plan: TurnPlan): EventSource {
   };
 }
 
+/** A Messages request's prompt — what a call is billed for and `count_tokens` counts — or the 400 to answer. */
+export function messagesPrompt(body: Record<string, unknown>): PromptParts | ApiError {
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length === 0) return invalid('messages: at least one message is required');
+  const system = body.system;
+  if (system !== undefined && typeof system !== 'string' && !Array.isArray(system)) {
+    return invalid('system: Input should be a valid string or a list of text blocks');
+  }
+  return { system, messages: messages as unknown[], tools: Array.isArray(body.tools) ? (body.tools as unknown[]) : undefined };
+}
+
 export const messagesRoute: Route = {
   dialect: 'anthropic',
   auth: 'bearer-or-x-api-key',
@@ -105,25 +117,19 @@ export const messagesRoute: Route = {
     const checked = requireModel(raw);
     if (isError(checked)) return checked;
     const { body, model } = checked;
-    const messages = body.messages;
-    if (!Array.isArray(messages) || messages.length === 0) {
-      return invalid('messages: at least one message is required');
-    }
+    const prompt = messagesPrompt(body);
+    if (isError(prompt)) return prompt;
     const maxTokens = body.max_tokens;
     if (maxTokens === undefined) return invalid('max_tokens: Field required');
     if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) {
       return invalid('max_tokens: Input should be a valid integer greater than or equal to 1');
     }
-    const system = body.system;
-    if (system !== undefined && typeof system !== 'string' && !Array.isArray(system)) {
-      return invalid('system: Input should be a valid string or a list of text blocks');
-    }
-    const tools = Array.isArray(body.tools) ? (body.tools as unknown[]) : undefined;
+    const { tools } = prompt;
     const plan = planTurn(
       {
         model,
-        prompt: { system, messages: messages as unknown[], tools },
-        lastUserText: lastUserText(messages as unknown[]),
+        prompt,
+        lastUserText: lastUserText(prompt.messages),
         maxTokens,
         toolsOffered: tools !== undefined && tools.length > 0,
       },

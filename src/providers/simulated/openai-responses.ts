@@ -4,7 +4,8 @@
 // A response cut by max_output_tokens has status `incomplete` (streamed: `response.incomplete`);
 // a simulated mid-stream failure ends with `response.failed`. No reasoning output items are
 // emitted; reasoning models only report reasoning tokens in usage.
-import { defaultMessage } from './errors.js';
+import type { PromptParts } from '../prompt-tokens.js';
+import { defaultMessage, type ApiError } from './errors.js';
 import { sendEvents, sendJson } from './reply.js';
 import type { EventSource, ReplyContext } from './reply.js';
 import type { Route } from './route.js';
@@ -179,6 +180,24 @@ function eventSource(ctx: ReplyContext, plan: TurnPlan, echo: Json): EventSource
   };
 }
 
+/**
+ * A Responses request's prompt — what a response is billed for and `input_tokens` counts — or the
+ * 400 to answer. `nullInput`: `input: null` means none (counting accepts it; creating does not).
+ */
+export function responsesPrompt(body: Record<string, unknown>, nullInput = false): PromptParts | ApiError {
+  const input = nullInput && body.input === null ? undefined : body.input;
+  if (input !== undefined && typeof input !== 'string' && !Array.isArray(input)) {
+    return invalid("Invalid 'input': expected a string or an array of input items.", 'input');
+  }
+  const instructions = body.instructions;
+  if (instructions !== undefined && instructions !== null && typeof instructions !== 'string') {
+    return invalid("Invalid 'instructions': expected a string.", 'instructions');
+  }
+  // A string input is one user message.
+  const messages: unknown[] = input === undefined ? [] : typeof input === 'string' ? [{ role: 'user', content: input }] : (input as unknown[]);
+  return { system: instructions ?? undefined, messages, tools: Array.isArray(body.tools) ? (body.tools as unknown[]) : undefined };
+}
+
 export const responsesRoute: Route = {
   dialect: 'openai',
   auth: 'bearer',
@@ -187,25 +206,16 @@ export const responsesRoute: Route = {
     const checked = requireModel(raw);
     if (isError(checked)) return checked;
     const { body, model } = checked;
-    const input = body.input;
-    if (input !== undefined && typeof input !== 'string' && !Array.isArray(input)) {
-      return invalid("Invalid 'input': expected a string or an array of input items.", 'input');
-    }
-    const instructions = body.instructions;
-    if (instructions !== undefined && instructions !== null && typeof instructions !== 'string') {
-      return invalid("Invalid 'instructions': expected a string.", 'instructions');
-    }
+    const prompt = responsesPrompt(body);
+    if (isError(prompt)) return prompt;
     const maxTokens = optionalCount(body, 'max_output_tokens');
     if (isError(maxTokens)) return maxTokens;
-    // A string input is one user message.
-    const messages: unknown[] =
-      input === undefined ? [] : typeof input === 'string' ? [{ role: 'user', content: input }] : (input as unknown[]);
-    const tools = Array.isArray(body.tools) ? (body.tools as unknown[]) : undefined;
+    const { tools } = prompt;
     const plan = planTurn(
       {
         model,
-        prompt: { system: instructions ?? undefined, messages, tools },
-        lastUserText: lastUserText(messages),
+        prompt,
+        lastUserText: lastUserText(prompt.messages),
         maxTokens,
         toolsOffered: tools !== undefined && tools.length > 0,
       },
