@@ -13,6 +13,7 @@ import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
 import { sessionMayUse, TOOL_NAME, type ScopeKind, type ToolCallCheck, type ToolCallTicket, type ToolGate } from '../policy/index.js';
 import { callerStanding } from '../pipeline/authenticate.js';
+import { CallAbort } from '../pipeline/call-abort.js';
 import type { PipelineDeps } from '../pipeline/context.js';
 import type { InFlightCalls } from '../pipeline/in-flight.js';
 import type { Logger } from '../util/logger.js';
@@ -166,7 +167,7 @@ export class McpMethods {
    * (`notifications/cancelled`) and answered with the refusal.
    */
   private async forward(ticket: ToolCallTicket, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, failed?: (result: Result) => string | undefined): Promise<Result> {
-    const cut = new RevocableCall();
+    const cut = new CallAbort();
     const { caller } = env;
     const leave = this.deps.runningCalls.track({ claims: caller.claims, sessionId: caller.session.id, chain: caller.session.chain, agentId: caller.agent.id, agentName: caller.agent.name, abort: cut });
     let result: Result;
@@ -187,7 +188,7 @@ export class McpMethods {
       await ticket.end({ ok: false, ran, resultBytes: 0, error: revokedBy ? `cut: ${revokedBy.message}` : err instanceof Error ? err.message : String(err), ...(revokedBy ? { revoked: revokedBy.code } : {}) });
       throw revokedBy ?? err;
     } finally {
-      leave?.();
+      leave();
     }
     const error = failed?.(result);
     const resultText = JSON.stringify(result);
@@ -229,26 +230,6 @@ export class McpMethods {
     if (err instanceof McpError) return new RpcError(err.code, err.message.replace(/^MCP error -?\d+: /, ''), isRecord(err.data) ? err.data : undefined);
     this.deps.logger.error({ err, req_id: requestId, mcp_server: this.server, method }, 'MCP method failed');
     return new RpcError(RPC.internalError, 'Internal error.', { code: 'internal_error', request_id: requestId });
-  }
-}
-
-/** An MCP call's abort, as the calls in flight cut it. */
-class RevocableCall {
-  private readonly controller = new AbortController();
-  revokedBy: GatewayError | null = null;
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  get aborted(): boolean {
-    return this.controller.signal.aborted;
-  }
-
-  revoke(err: GatewayError): void {
-    if (this.aborted) return;
-    this.revokedBy = err;
-    this.controller.abort(err);
   }
 }
 

@@ -13,6 +13,17 @@ export class CallAbort extends EventEmitter {
   /** Set when the call was cut because its caller was revoked (`InFlightCalls`). */
   revokedBy: GatewayError | null = null;
 
+  private controller: AbortController | null = null;
+
+  /** The same stop as an AbortSignal, for an API that takes one (an MCP call): made on first use. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
   /** Stopped because the client went away (not by the gateway: a revocation, a time limit). */
   get clientLeft(): boolean {
     return this.aborted && !(this.reason instanceof GatewayError);
@@ -29,6 +40,7 @@ export class CallAbort extends EventEmitter {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
+    this.controller?.abort(reason);
     this.emit('abort');
   }
 }

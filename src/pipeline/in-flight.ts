@@ -14,7 +14,7 @@ import type { CallContext, PipelineDeps } from './context.js';
 /** Refusals that mean the caller lost its standing (not a store that failed to answer). */
 const LOST_STANDING = new Set(['token_revoked', 'invalid_token', 'session_inactive', 'session_suspended', 'agent_inactive', 'team_suspended']);
 
-/** What stops a running call: the model pipeline's `CallAbort`, or an MCP call's own. */
+/** What stops a running call: a model or MCP call's `CallAbort`, or what ends an MCP session. */
 export interface Cuttable {
   readonly aborted: boolean;
   /** Stops the call because its caller lost its standing. */
