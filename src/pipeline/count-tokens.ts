@@ -14,7 +14,7 @@ import { requestIdHeaders, sendError } from '../util/http.js';
 import { authenticate } from './authenticate.js';
 import { allowedRoute } from './authorize.js';
 import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
-import { readErrorBody, upstreamFailure, upstreamHeaders } from './forward.js';
+import { credentialsRefused, readErrorBody, upstreamFailure, upstreamHeaders } from './forward.js';
 import { parseJsonObject, readBody } from './parse.js';
 import { callUpstream } from './upstream-call.js';
 
@@ -83,8 +83,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
 
 /**
  * Sends the count upstream; its answer — the count, or the provider's error as it sent it (with its
- * `Retry-After`), except the provider refusing the gateway's own key: that is not the caller's
- * fault (nor its business: the message may quote the key), so it is a 502, as for a model call.
+ * `Retry-After`), except the provider refusing the gateway's own key (`credentialsRefused`).
  */
 async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Record<string, unknown>): Promise<{ status: number; raw: Buffer; contentType: string; retryAfter: string | null; inputTokens: number | null }> {
   const route = ctx.route!;
@@ -106,7 +105,8 @@ async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Re
   const retryAfter = typeof answer.headers['retry-after'] === 'string' ? answer.headers['retry-after'] : null;
   if (answer.status >= 400) {
     const raw = await readErrorBody(answer.body);
-    if (answer.status === 401 || answer.status === 403) throw new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.');
+    const refused = credentialsRefused(answer.status);
+    if (refused) throw refused;
     return { status: answer.status, raw, contentType, retryAfter, inputTokens: null };
   }
   const raw = await readCount(answer.body);

@@ -47,6 +47,14 @@ export function upstreamHeaders(ctx: CallContext, provider: ProviderRuntime): Re
   return headers;
 }
 
+/**
+ * An upstream 401 or 403 refuses the gateway's own key: not the caller's fault (nor its business —
+ * the message may quote the key), so it is answered as a 502. Null for any other status.
+ */
+export function credentialsRefused(status: number): GatewayError | null {
+  return status === 401 || status === 403 ? new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.') : null;
+}
+
 export async function forward(ctx: CallContext, signal: CallAbort): Promise<UpstreamResponse> {
   const route = ctx.route!;
   const provider = route.provider;

@@ -13,7 +13,7 @@ import { authorize } from './authorize.js';
 import { checkPolicy } from './policy.js';
 import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
 import { forwardWithFallbacks } from './fallback.js';
-import { readErrorBody, upstreamFailure, type UpstreamResponse } from './forward.js';
+import { credentialsRefused, readErrorBody, upstreamFailure, type UpstreamResponse } from './forward.js';
 import { meter, NO_USAGE } from './meter.js';
 import { parse } from './parse.js';
 import { rateLimit, rateLimitHeaders } from './rate-limit.js';
@@ -84,10 +84,8 @@ function waitForDrain(res: ServerResponse): Promise<void> {
 async function relayUpstreamError(ctx: CallContext, deps: PipelineDeps, upstream: UpstreamResponse): Promise<void> {
   const body = await readErrorBody(upstream.body);
   if (!upstream.settled) await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: upstream.status });
-  // The provider refusing the gateway's own key is not the agent's fault: say so as a 502.
-  if (upstream.status === 401 || upstream.status === 403) {
-    throw new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.');
-  }
+  const refused = credentialsRefused(upstream.status);
+  if (refused) throw refused;
   const headers = tollgateHeaders(ctx, { 'content-type': String(upstream.headers['content-type'] ?? 'application/json') });
   const retryAfter = upstream.headers['retry-after'];
   if (typeof retryAfter === 'string') headers['retry-after'] = retryAfter;
