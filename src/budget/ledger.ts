@@ -148,7 +148,7 @@ export class AboveMost extends Error {
 }
 
 /** The unit in which adding `extra` takes `budget` above `most`, if any (an unlimited unit never is). */
-export function aboveMost(budget: Budget, extra: Amount, most: Amount): keyof Amount | null {
+function aboveMost(budget: Budget, extra: Amount, most: Amount): keyof Amount | null {
   for (const unit of ['tokens', 'usdNano'] as const) {
     const now = budget[unit];
     if (now !== null && extra[unit] > 0 && now + extra[unit] > most[unit]) return unit;

@@ -433,6 +433,10 @@ const budgetData = (b: Budget) => ({ tokens: b.tokens, usd: b.usdNano === null ?
 
 /** Refuses the agents of a suspended team (`team_suspended`). */
 export async function requireActiveTeam(directory: Directory, teamId: string): Promise<void> {
-  const team = await directory.teams.get(teamId);
+  refuseSuspendedTeam(await directory.teams.get(teamId));
+}
+
+/** Throws `team_suspended` for a suspended team (synchronous, for the call path's cached lookups). */
+export function refuseSuspendedTeam(team: Team | null | undefined): void {
   if (team?.status === 'suspended') throw new GatewayError('team_suspended', undefined, { details: { team_id: team.id } });
 }

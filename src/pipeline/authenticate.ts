@@ -1,7 +1,8 @@
 // Stage 1 — authenticate: the session token, then the session and agent it names must be live,
 // and the token must not have been revoked. Also notices one token used from two places at once.
 import { GatewayError } from '../errors/index.js';
-import type { Agent, Session, Team } from '../store/index.js';
+import { refuseSuspendedTeam } from '../identity/sessions.js';
+import type { Agent, Session } from '../store/index.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** The bearer credential: `Authorization: Bearer …`, or Anthropic's `x-api-key`. */
@@ -48,8 +49,9 @@ async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void>
  * the session and every session it was delegated from active, the agent active, its team not
  * suspended — else the refusal, thrown. With `starting` (the call now authenticating), the
  * session is also refused once expired, and the call learns the session as soon as it is found
- * (telemetry labels a refusal with it). Without, it is a call in flight checked again after a revocation (`InFlightCalls`): an
- * expiry is not a revocation, and does not cut an answer already coming.
+ * (telemetry labels a refusal with it). Without, it is a call in flight checked again after a
+ * revocation (`InFlightCalls`): an expiry is not a revocation, and does not cut an answer already
+ * coming.
  */
 export async function callerStanding(
   claims: NonNullable<CallContext['claims']>,
@@ -72,20 +74,15 @@ export async function callerStanding(
     if (!ancestor) throw new GatewayError('session_inactive', `The session it was delegated from (${id}) no longer exists.`);
     if (ancestor.status !== 'active') await sessionRefusal(ancestor, session, deps, starting !== undefined);
     // Delegated across teams: the team it works for stands too.
-    if (ancestor.teamId !== session.teamId) refuseSuspended(deps.directory.teams.peek(ancestor.teamId) ?? (await deps.directory.teams.get(ancestor.teamId)));
+    if (ancestor.teamId !== session.teamId) refuseSuspendedTeam(deps.directory.teams.peek(ancestor.teamId) ?? (await deps.directory.teams.get(ancestor.teamId)));
   }
   if (starting && session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   const agent = deps.directory.agents.peek(session.agentId) ?? (await deps.directory.agents.get(session.agentId));
   if (!agent || agent.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
-  refuseSuspended(deps.directory.teams.peek(session.teamId) ?? (await deps.directory.teams.get(session.teamId)));
+  refuseSuspendedTeam(deps.directory.teams.peek(session.teamId) ?? (await deps.directory.teams.get(session.teamId)));
   // An agent moved to another team since the session opened: its present team stands too.
-  if (agent.teamId !== session.teamId) refuseSuspended(deps.directory.teams.peek(agent.teamId) ?? (await deps.directory.teams.get(agent.teamId)));
+  if (agent.teamId !== session.teamId) refuseSuspendedTeam(deps.directory.teams.peek(agent.teamId) ?? (await deps.directory.teams.get(agent.teamId)));
   return { session, agent };
-}
-
-/** Throws `team_suspended` for a suspended team. */
-function refuseSuspended(team: Team | null | undefined): void {
-  if (team?.status === 'suspended') throw new GatewayError('team_suspended', undefined, { details: { team_id: team.id } });
 }
 
 /** Throws the refusal for a session (`of`'s ancestor, or the caller's own when null) that is not active. */

@@ -71,6 +71,7 @@ export class InFlightCalls {
   private directoryChanged({ kind, id }: DirectoryChange): void {
     if (this.size === 0 || kind === 'profile') return;
     if (id === null) return this.recheck(() => true);
+    // Its own id first: a session stored before chains existed has an empty one.
     if (kind === 'session') return this.recheck((call) => call.sessionId === id || call.chain.includes(id));
     if (kind === 'agent') return this.recheck((call) => call.agentId === id || call.agentName === id);
     // A team: its sessions' calls, but also those of its agents' sessions opened for another team

@@ -151,10 +151,10 @@ function deltaText(chunk: Record<string, unknown>): string {
   return out;
 }
 
-/** One OpenAI-style SSE meter, shared by every OpenAI API whose stream ends with `[DONE]`. */
 /** What asking for the usage adds to every chunk but the usage chunk. */
 const USAGE_NULL = ',"usage":null';
 
+/** One OpenAI-style SSE meter, shared by every OpenAI API whose stream ends with `[DONE]`. */
 export class OpenAiChatStreamMeter implements StreamMeter {
   /** Tool-call names seen so far, by choice and call index. */
   private readonly toolNames = new Map<string, string>();
