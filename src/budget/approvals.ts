@@ -229,19 +229,26 @@ export class ApprovalService {
     }
   }
 
-  /** Waits up to `ms` for a decision on `id`; null when none came in time. */
-  wait(id: string, ms: number): Promise<Approval | null> {
+  /**
+   * Waits up to `ms` for a decision on `id`; null when none came in time, or when `signal` ends
+   * the wait first (the caller was revoked, or its client went away: nobody is left to answer).
+   */
+  wait(id: string, ms: number, signal?: AbortSignal): Promise<Approval | null> {
+    if (signal?.aborted) return Promise.resolve(null);
     return new Promise((resolve) => {
       const set = this.waiters.get(id) ?? new Set();
       this.waiters.set(id, set);
-      const wake = (a: Approval) => {
+      const done = (a: Approval | null) => {
         clearTimeout(timer);
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+        signal?.removeEventListener('abort', ended);
         resolve(a);
       };
-      const timer = setTimeout(() => {
-        set.delete(wake);
-        resolve(null);
-      }, ms);
+      const wake = (a: Approval) => done(a);
+      const ended = () => done(null);
+      const timer = setTimeout(ended, ms);
+      signal?.addEventListener('abort', ended, { once: true });
       set.add(wake);
     });
   }

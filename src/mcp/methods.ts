@@ -137,8 +137,7 @@ export class McpMethods {
     // MCP's defaults: a tool is destructive unless it says it only reads or says it is not.
     const hints = tool?.annotations as { readOnlyHint?: unknown; destructiveHint?: unknown } | undefined;
     const destructive = hints?.readOnlyHint !== true && hints?.destructiveHint !== false;
-    const ticket = await this.deps.tools.begin({ ...this.check(env, name, args), destructive }, 'tools');
-    return this.forward(ticket, 'tools/call', { name, ...(args ? { arguments: args } : {}), ...forwardedMeta(_meta) }, CallToolResultSchema, env, (r) => (r.isError === true ? 'the tool reported an error' : undefined));
+    return this.admitAndForward({ ...this.check(env, name, args), destructive }, 'tools', 'tools/call', { name, ...(args ? { arguments: args } : {}), ...forwardedMeta(_meta) }, CallToolResultSchema, env, (r) => (r.isError === true ? 'the tool reported an error' : undefined));
   }
 
   private async readResource(params: Record<string, unknown>, env: CallEnv): Promise<Result> {
@@ -150,35 +149,45 @@ export class McpMethods {
       throw await this.reject(env, 'non_canonical_uri', { method: 'resources/read', uri: uri.slice(0, 200) },
         new RpcError(RPC.invalidParams, canonical === null ? 'The resource URI is not a valid URI (at most 2048 characters).' : `Use the resource URI's canonical form: ${canonical.slice(0, 200)}`, { code: 'invalid_request', param: 'uri' }));
     }
-    const ticket = await this.deps.tools.begin(this.check(env, uri, undefined), 'resources');
-    return this.forward(ticket, 'resources/read', { uri, ...forwardedMeta(_meta) }, ReadResourceResultSchema, env);
+    return this.admitAndForward(this.check(env, uri, undefined), 'resources', 'resources/read', { uri, ...forwardedMeta(_meta) }, ReadResourceResultSchema, env);
   }
 
   private async getPrompt(params: Record<string, unknown>, env: CallEnv): Promise<Result> {
     const { name, arguments: args, _meta } = parseParams(GetPromptRequestParamsSchema, params, env);
     await this.limitArguments(name, args, 'prompts/get', env);
-    const ticket = await this.deps.tools.begin(this.check(env, name, args), 'prompts');
-    return this.forward(ticket, 'prompts/get', { name, ...(args ? { arguments: args } : {}), ...forwardedMeta(_meta) }, GetPromptResultSchema, env);
+    return this.admitAndForward(this.check(env, name, args), 'prompts', 'prompts/get', { name, ...(args ? { arguments: args } : {}), ...forwardedMeta(_meta) }, GetPromptResultSchema, env);
   }
 
   /**
-   * Sends an admitted call upstream and ends its ticket, exactly once, however it went. While it
-   * runs, a revocation of its token, session, agent or team cuts it: it is cancelled upstream
-   * (`notifications/cancelled`) and answered with the refusal.
+   * Admits a call through the tool gate, sends it upstream and ends its ticket, exactly once,
+   * however it went. It is counted in with the calls in flight from the start: a revocation of its
+   * token, session, agent or team while it waits for a human's approval ends the wait, and one
+   * while it runs cuts it (cancelled upstream, \`notifications/cancelled\`); either way it is
+   * answered with the refusal.
    */
-  private async forward(ticket: ToolCallTicket, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, failed?: (result: Result) => string | undefined): Promise<Result> {
+  private async admitAndForward(check: ToolCallCheck, kind: ScopeKind, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, failed?: (result: Result) => string | undefined): Promise<Result> {
     const cut = new CallAbort();
     const { caller } = env;
     const leave = this.deps.runningCalls.track({ claims: caller.claims, sessionId: caller.session.id, chain: caller.session.chain, agentId: caller.agent.id, agentName: caller.agent.name, abort: cut });
+    try {
+      const signal = env.signal ? AbortSignal.any([env.signal, cut.signal]) : cut.signal;
+      const ticket = await this.deps.tools.begin({ ...check, signal }, kind);
+      return await this.forward(ticket, method, params, schema, { ...env, signal }, cut, failed);
+    } finally {
+      leave();
+    }
+  }
+
+  private async forward(ticket: ToolCallTicket, method: string, params: Record<string, unknown>, schema: z.ZodType, env: CallEnv, cut: CallAbort, failed?: (result: Result) => string | undefined): Promise<Result> {
+    const { caller, signal } = env;
     let result: Result;
     try {
-      // Counted in only now, after the tool gate (which may have waited for a human): whatever
-      // was revoked meanwhile is caught here, and anything later cuts the call.
+      // Checked again as it leaves: what was revoked before the call was counted in (between the
+      // request's authentication and the tool gate) is caught here.
       await callerStanding(caller.claims, this.deps).catch((err: unknown) => {
         if (err instanceof GatewayError) cut.revoke(err);
         throw err;
       });
-      const signal = env.signal ? AbortSignal.any([env.signal, cut.signal]) : cut.signal;
       result = (await this.upstream.request(method, params, schema, { signal, ...(env.progress ? { onprogress: env.progress } : {}) })) as Result;
     } catch (err) {
       // Timed out or cancelled after it was sent: the server may well have run it (and is paid).
@@ -187,8 +196,6 @@ export class McpMethods {
       const revokedBy = cut.revokedBy;
       await ticket.end({ ok: false, ran, resultBytes: 0, error: revokedBy ? `cut: ${revokedBy.message}` : err instanceof Error ? err.message : String(err), ...(revokedBy ? { revoked: revokedBy.code } : {}) });
       throw revokedBy ?? err;
-    } finally {
-      leave();
     }
     const error = failed?.(result);
     const resultText = JSON.stringify(result);

@@ -255,7 +255,9 @@ async function reserveOrAsk(ctx: CallContext, deps: PipelineDeps): Promise<void>
     if (!(err instanceof GatewayError) || err.code !== 'approval_required') throw err;
     const approval = await deps.approvals.request(ctx.session!, { ...err.details, model: ctx.call!.model, request_id: ctx.requestId }, ctx.requestId);
     const holdMs = (ctx.enforcement?.holdSeconds ?? 0) * 1000;
-    const decided = holdMs > 0 ? await deps.approvals.wait(approval.id, holdMs) : null;
+    // A revocation (InFlightCalls cuts the call) or the client leaving ends the wait at once.
+    const decided = holdMs > 0 ? await deps.approvals.wait(approval.id, holdMs, ctx.abort.signal) : null;
+    if (ctx.abort.revokedBy) throw ctx.abort.revokedBy;
     if (decided?.status === 'approved') return await reserve(ctx, deps);
     if (decided?.status === 'denied') throw new GatewayError('approval_denied', undefined, { details: { approval_id: approval.id } });
     throw new GatewayError('approval_required', `${err.message} Approval ${approval.id} is pending.`, { details: { ...err.details, approval_id: approval.id } });

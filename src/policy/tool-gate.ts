@@ -36,6 +36,8 @@ export interface ToolCallCheck {
   source: string | null;
   /** The server marks the tool destructive (its `destructiveHint`); the config's setting wins. */
   destructive?: boolean;
+  /** Ends a wait for a human's approval early: the caller lost its standing (the reason), or the client went away. */
+  signal?: AbortSignal;
 }
 
 export interface ToolCallResult {
@@ -242,7 +244,9 @@ export class ToolGate {
       }, check.requestId);
     }
     const holdMs = (check.session.enforcement ?? profile?.enforcement)?.holdSeconds ?? 0;
-    const decided = holdMs > 0 ? await approvals.wait(approval.id, holdMs * 1000) : null;
+    const decided = holdMs > 0 ? await approvals.wait(approval.id, holdMs * 1000, check.signal) : null;
+    // Cut while it waited (its token, session, agent or team revoked): refused as such at once.
+    if (check.signal?.reason instanceof GatewayError) throw check.signal.reason;
     if (decided?.status === 'approved') {
       // The wait may have outlived the session (revoked, closed, expired) or its agent.
       const [session, agent] = await Promise.all([this.deps.directory.sessions.get(check.session.id), this.deps.directory.agents.get(check.agent.id)]);

@@ -34,8 +34,9 @@ export async function handleAgentApi(req: IncomingMessage, res: ServerResponse, 
     const wait = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
     if (approval.status === 'pending' && wait > 0) {
       // Woken by the decision, or answered pending at the deadline (the client asks again).
-      const closed = new Promise<null>((resolve) => res.once('close', () => resolve(null)));
-      approval = (await Promise.race([deps.approvals.wait(approval.id, wait * 1000), closed])) ?? (await visibleApproval(approval.id, sessionId, deps));
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      approval = (await deps.approvals.wait(approval.id, wait * 1000, gone.signal)) ?? (await visibleApproval(approval.id, sessionId, deps));
     }
     if (!res.destroyed) sendJson(res, 200, approvalForAgent(approval), headers);
   } catch (err) {

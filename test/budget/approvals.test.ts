@@ -134,6 +134,32 @@ describe('soft mode and step-up approval', () => {
     await gw.admin('POST', `/admin/v1/approvals/${pending.id}/approve`, {});
     expect(await held).toBe('ok');
   });
+
+  it('a call held for the decision is refused the moment its token is revoked, not when the hold runs out', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'waiter' });
+    let held: Promise<'ok' | ApiError> | undefined;
+    for (let i = 0; i < 50 && !held; i++) {
+      const p = call(token);
+      const quick = await Promise.race([p, new Promise<'held'>((r) => setTimeout(() => r('held'), 400))]);
+      if (quick === 'held') held = p;
+    }
+    expect(held).toBeDefined();
+    const { jti } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string };
+    const revokedAt = Date.now();
+    expect((await gw.admin('POST', `/admin/v1/tokens/${jti}/revoke`, { reason: 'leaked' })).status).toBe(200);
+    const refused = (await held) as ApiError;
+    // The profile holds calls for 10 s: the refusal came with the revocation instead.
+    expect(Date.now() - revokedAt).toBeLessThan(3000);
+    expect(refused.status).toBe(401);
+    expect(refused.error).toMatchObject({ code: 'token_revoked' });
+    // The approval stays pending for whoever holds a valid credential for the session; nothing
+    // was forwarded for the held call, and its refusal is on the record.
+    const [pending] = (await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${sessionId}`)).body.data;
+    expect(pending).toBeDefined();
+    const events = (await gw.admin('GET', `/admin/v1/audit/events?session=${sessionId}`)).body.data as { type: string; data: Record<string, unknown> }[];
+    expect(events.filter((e) => e.type === 'model.call' && e.data.outcome === 'revoked')).toHaveLength(0);
+    expect(events.some((e) => e.type === 'model.refused' && e.data.code === 'token_revoked')).toBe(true);
+  });
 });
 
 describe('renewal', () => {

@@ -146,7 +146,7 @@ describe('MCP tool calls under policy', () => {
     await client.close();
   });
 
-  it('a call held for a human whose token is revoked while it waits is refused, even once approved: nothing runs', async () => {
+  it('a call held for a human is refused the moment its token is revoked, not when the hold runs out: nothing runs', async () => {
     const { token, sessionId } = await gw.openSession({ agent: 'prod-held' });
     const client = await mcpClient(gw, token);
     const before = deploys().length;
@@ -158,13 +158,19 @@ describe('MCP tool calls under policy', () => {
     }
     expect(pending).toHaveLength(1);
     const { jti } = decodeJwt(token) as { jti: string };
+    const revokedAt = Date.now();
     expect((await gw.admin('POST', `/admin/v1/tokens/${jti}/revoke`, { reason: 'leaked' })).status).toBe(200);
-    await approve(pending[0].id);
     const err = await call;
+    // The profile holds calls for 10 s: the refusal came with the revocation instead.
+    expect(Date.now() - revokedAt).toBeLessThan(3000);
     expect(err.data).toMatchObject({ code: 'token_revoked' });
+    // Approved afterwards, the call it was raised for is gone: nothing runs.
+    expect((await approve(pending[0].id)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
     expect(deploys().length).toBe(before);
-    const [called] = await events(gw, { type: 'tool.called', session: sessionId });
-    expect(called.data).toMatchObject({ ok: false, revoked: 'token_revoked' });
+    const [denied] = await events(gw, { type: 'tool.denied', session: sessionId });
+    expect(denied.data).toMatchObject({ tool: 'notes/deploy', code: 'token_revoked' });
+    expect(await events(gw, { type: 'tool.called', session: sessionId })).toHaveLength(0);
     await client.close();
   });
 
