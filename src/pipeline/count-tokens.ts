@@ -6,7 +6,10 @@
 // its session's scope and served on that API, and the policy judges the request as the model
 // call it sizes (which provider may see which data). Forwarded with the gateway's key; the
 // provider's count, or its error, comes back as it sent it; every request is recorded
-// (`model.tokens_counted`, or the refusal's own event).
+// (`model.tokens_counted`, or the refusal's own event). A count is a request the provider serves:
+// it counts against the session's requests-per-minute limits (using no tokens) and its calls in
+// flight, as a model call does, so a looping agent cannot flood a provider, or the audit log,
+// through it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asGatewayError, GatewayError } from '../errors/index.js';
 import { anthropicMessages, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
@@ -16,6 +19,7 @@ import { allowedRoute } from './authorize.js';
 import { newCallContext, type CallContext, type PipelineDeps } from './context.js';
 import { credentialsRefused, readErrorBody, upstreamFailure, upstreamHeaders } from './forward.js';
 import { parseJsonObject, readBody } from './parse.js';
+import { admitRequest, rateLimitHeaders } from './rate-limit.js';
 import { callUpstream } from './upstream-call.js';
 
 export interface TokenCounting {
@@ -44,6 +48,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
   /** Set once the request is allowed: what its event records, however it ends. */
   let facts: Record<string, unknown> | null = null;
   let requestedModel: string | null = null;
+  let leave: (() => void) | undefined;
   try {
     if (req.method !== 'POST') throw new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } });
     await authenticate(ctx, deps);
@@ -56,13 +61,15 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
     ctx.route = route;
     // Nothing is spent: the policy judges where the prompt goes, at no cost.
     const decision = await deps.authorizer.modelCall(session, ctx.agent!, route, 0, requestId, req.socket.remoteAddress ?? null);
+    leave = deps.concurrency.enter(session.id);
+    await admitRequest(ctx, deps, () => 0);
     facts = { model: route.name, provider: route.provider.name, api: adapter.kind, policy: { effect: decision.effect, policies: decision.policies } };
     body.model = route.upstreamModel;
     const answer = await countUpstream(ctx, counting, body);
     const written = recorded(ctx, deps, { ...facts, status: answer.status, input_tokens: answer.inputTokens });
     facts = null; // recorded once: a failed write is the store's refusal, not a second event
     await written;
-    const headers: Record<string, string> = { ...requestIdHeaders(requestId, adapter.dialect), 'x-tollgate-session': session.id, 'content-type': answer.contentType, 'content-length': String(answer.raw.length) };
+    const headers: Record<string, string> = { ...requestIdHeaders(requestId, adapter.dialect), 'x-tollgate-session': session.id, ...rateLimitHeaders(ctx), 'content-type': answer.contentType, 'content-length': String(answer.raw.length) };
     if (answer.retryAfter !== null) headers['retry-after'] = answer.retryAfter;
     res.writeHead(answer.status, headers);
     res.end(answer.raw);
@@ -77,6 +84,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
     await deps.audit.refusalDurable(requestId);
     sendError(res, e, adapter.dialect, requestId);
   } finally {
+    leave?.();
     res.off('close', onClose);
   }
 }

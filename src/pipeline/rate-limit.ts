@@ -39,14 +39,22 @@ export function admit(limiter: RateLimiter, limits: RateLimit[], estimate: numbe
   );
 }
 
-export async function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+export function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<void> {
+  return admitRequest(ctx, deps, estimatedTokens);
+}
+
+/**
+ * Counts a request of the call's session against its limits and any containment throttle
+ * (`ctx.rateAdmission`), or throws 429. `tokens`: what it may use, asked only when a token limit
+ * needs it (a pass over the prompt); a token count uses none.
+ */
+export async function admitRequest(ctx: CallContext, deps: PipelineDeps, tokens: (ctx: CallContext) => number): Promise<void> {
   const session = ctx.session!;
   const limits = limitsFor(session, await deps.directory.profiles.get(session.profileId));
   const throttle = deps.containment?.throttleFor(session.id);
   if (throttle) limits.push(throttle);
   if (limits.length === 0) return;
-  // The estimate costs a pass over the prompt: only when a token limit needs it.
-  const estimate = limits.some((l) => l.tpm !== undefined) ? estimatedTokens(ctx) : 0;
+  const estimate = limits.some((l) => l.tpm !== undefined) ? tokens(ctx) : 0;
   ctx.rateAdmission = admit(deps.rateLimiter, limits, estimate);
 }
 

@@ -13,8 +13,14 @@ const CLAUDE = 'claude-3-5-haiku-latest';
 let gw: TestGateway;
 beforeAll(async () => {
   gw = await startGateway({
-    profiles: [{ name: 'assistant', models: ['gpt-4o-mini', CLAUDE], tools: ['*'] }, { name: 'gpt-only', models: ['gpt-4o-mini'] }],
-    agents: [{ name: 'demo-agent', team: 'demo', profile: 'assistant' }, { name: 'gpt-agent', team: 'demo', profile: 'gpt-only' }],
+    profiles: [
+      { name: 'assistant', models: ['gpt-4o-mini', CLAUDE], tools: ['*'] }, { name: 'gpt-only', models: ['gpt-4o-mini'] },
+      { name: 'limited', models: ['gpt-4o-mini', CLAUDE], rate_limits: { session: { requests_per_minute: 3 } } },
+    ],
+    agents: [
+      { name: 'demo-agent', team: 'demo', profile: 'assistant' }, { name: 'gpt-agent', team: 'demo', profile: 'gpt-only' },
+      { name: 'limited-agent', team: 'demo', profile: 'limited' },
+    ],
   });
 });
 afterAll(async () => {
@@ -101,6 +107,24 @@ describe('token counting', () => {
     const get = await fetch(`${gw.url}/v1/messages/count_tokens`, { headers: { 'x-api-key': token } });
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
+  });
+
+  it('counts against the session\'s requests per minute, with model calls: 429 with Retry-After past the limit, recorded', async () => {
+    const { token, sessionId } = await gw.openSession({ agent: 'limited-agent' });
+    const anthropic = new Anthropic({ apiKey: token, baseURL: gw.url, maxRetries: 0 });
+    const count = () => anthropic.messages.countTokens({ model: CLAUDE, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    const first = await count();
+    expect(first.response.headers.get('x-ratelimit-limit-requests')).toBe('3');
+    expect(first.response.headers.get('x-ratelimit-remaining-requests')).toBe('2');
+    await count();
+    await anthropic.messages.create({ model: CLAUDE, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+    const limited = await count().catch((e: unknown) => e);
+    expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(Number((limited as InstanceType<typeof Anthropic.APIError>).headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((limited as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    expect(await events(sessionId, 'model.tokens_counted')).toHaveLength(2);
+    const [refused] = await events(sessionId, 'model.refused');
+    expect(refused.data).toMatchObject({ code: 'rate_limited', model: CLAUDE, api: 'anthropic.messages' });
   });
 
   it('the provider refusing the gateway\'s own key is a 502, never relayed (its message may quote the key)', async () => {
