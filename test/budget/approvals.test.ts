@@ -61,6 +61,16 @@ async function untilRefused(token: string): Promise<ApiError> {
   throw new Error('never refused');
 }
 
+/** Calls until one is held for the decision (calls below the threshold return at once); that call, still running. */
+async function heldCall(token: string): Promise<{ held: Promise<'ok' | ApiError> }> {
+  for (let i = 0; i < 50; i++) {
+    const p = call(token);
+    const quick = await Promise.race([p, new Promise<'held'>((r) => setTimeout(() => r('held'), 400))]);
+    if (quick === 'held') return { held: p };
+  }
+  throw new Error('no call was held');
+}
+
 describe('soft mode and step-up approval', () => {
   it('crossing the threshold raises exactly one pending approval, even with concurrent calls; approving adds budget', async () => {
     const { token, sessionId } = await gw.openSession({ agent: 'support' });
@@ -122,14 +132,7 @@ describe('soft mode and step-up approval', () => {
 
   it('holds a call for the decision when the profile says so, and lets it through once approved', async () => {
     const { token, sessionId } = await gw.openSession({ agent: 'waiter' });
-    // Calls below the threshold return at once; the one that crosses it is held for the decision.
-    let held: Promise<'ok' | ApiError> | undefined;
-    for (let i = 0; i < 50 && !held; i++) {
-      const p = call(token);
-      const quick = await Promise.race([p, new Promise<'held'>((r) => setTimeout(() => r('held'), 400))]);
-      if (quick === 'held') held = p;
-    }
-    expect(held).toBeDefined();
+    const { held } = await heldCall(token);
     const [pending] = (await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${sessionId}`)).body.data;
     await gw.admin('POST', `/admin/v1/approvals/${pending.id}/approve`, {});
     expect(await held).toBe('ok');
@@ -137,13 +140,7 @@ describe('soft mode and step-up approval', () => {
 
   it('a call held for the decision is refused the moment its token is revoked, not when the hold runs out', async () => {
     const { token, sessionId } = await gw.openSession({ agent: 'waiter' });
-    let held: Promise<'ok' | ApiError> | undefined;
-    for (let i = 0; i < 50 && !held; i++) {
-      const p = call(token);
-      const quick = await Promise.race([p, new Promise<'held'>((r) => setTimeout(() => r('held'), 400))]);
-      if (quick === 'held') held = p;
-    }
-    expect(held).toBeDefined();
+    const { held } = await heldCall(token);
     const { jti } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string };
     const revokedAt = Date.now();
     expect((await gw.admin('POST', `/admin/v1/tokens/${jti}/revoke`, { reason: 'leaked' })).status).toBe(200);
