@@ -90,7 +90,8 @@ class FastHistogram {
 
 /** The children of one (team, profile, model) label set. */
 interface CallSeries {
-  outcomes: Map<string, Child>;
+  /** api → outcome → the requests counter's series (a model served on several APIs has one per API). */
+  outcomes: Map<string, Map<string, Child>>;
   input: Child;
   output: Child;
   cached: Child;
@@ -139,8 +140,10 @@ export class Metrics {
   /** Records one spend line; `model` is already a bounded label. */
   modelCall(line: ModelCallLine, model: string, team: string, profile: string, ttfbSeconds: number | null, durationSeconds: number): void {
     const s = this.seriesFor(team, profile, model);
-    let outcome = s.outcomes.get(line.outcome);
-    if (!outcome) s.outcomes.set(line.outcome, (outcome = this.requests.child({ api: line.api, model, team, profile, outcome: line.outcome })));
+    let byOutcome = s.outcomes.get(line.api);
+    if (!byOutcome) s.outcomes.set(line.api, (byOutcome = new Map()));
+    let outcome = byOutcome.get(line.outcome);
+    if (!outcome) byOutcome.set(line.outcome, (outcome = this.requests.child({ api: line.api, model, team, profile, outcome: line.outcome })));
     outcome.inc();
     if (line.inputTokens > 0) s.input.inc(line.inputTokens);
     if (line.outputTokens > 0) s.output.inc(line.outputTokens);

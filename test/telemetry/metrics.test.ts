@@ -45,6 +45,18 @@ describe('/metrics', () => {
     expect(post.status).toBe(405);
   });
 
+  it('labels each call with its own API: one model called on two APIs is two series', async () => {
+    const before = await samples();
+    const { openai } = await client();
+    await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'chat' }] });
+    await openai.responses.create({ model: 'gpt-4o-mini', input: 'responses' });
+    await openai.responses.create({ model: 'gpt-4o-mini', input: 'responses again' });
+    const after = await samples();
+    const delta = (api: string) => value(after, 'tollgate_requests_total', { api, model: 'gpt-4o-mini', ...series, outcome: 'ok' }) - value(before, 'tollgate_requests_total', { api, model: 'gpt-4o-mini', ...series, outcome: 'ok' });
+    expect(delta('openai.chat')).toBe(1);
+    expect(delta('openai.responses')).toBe(2);
+  });
+
   it('counts calls, tokens, cost and latency by exactly the calls made', async () => {
     const before = await samples();
     const { openai, sessionId } = await client();
