@@ -196,7 +196,7 @@ session
   .action(run(async () => (await import('./commands/session.js')).tree));
 session
   .command('renew')
-  .description('renew a session: more time (from now) and/or more budget (added)')
+  .description('renew a session: more time (from now; never sooner than it ends now) and/or more budget (added)')
   .argument('[id]', 'session id (default: $TOLLGATE_SESSION)')
   .option('--ttl <seconds>', 'new time to live, from now')
   .option('--add-usd <x>', 'budget to add, in USD')

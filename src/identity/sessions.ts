@@ -6,6 +6,7 @@ import { growSessionBudget, type Ledger } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { Agent, Budget, Enforcement, Profile, Session, Store, Team, TeamStatus } from '../store/index.js';
 import { newId } from '../util/ids.js';
+import { isoTime } from '../util/time.js';
 import type { Directory } from './directory.js';
 import type { ActorClaim, TokenService } from './tokens.js';
 import { childContext, rootContext, type SessionContext } from '../policy/session-context.js';
@@ -345,36 +346,40 @@ export class SessionService {
   /**
    * Renews a session instead of replacing it: more time (from now, within the profile's maximum
    * and never past its parent's end) and/or more budget (added; a delegated session's addition is
-   * carved from its parent). Its identity, chain and history stay one record.
+   * carved from its parent). Its identity, chain and history stay one record. A renewal only ever
+   * extends: a time that would end the session sooner than it ends now is refused (close or revoke
+   * a session to end it early), and so is a renewal that changes nothing.
    */
   async renew(sessionId: string, change: { ttlSeconds?: number; budget?: { tokens?: number; usdNano?: number } }, by: Actor): Promise<Session> {
     const session = await this.store.getSession(sessionId);
     if (!session) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
     if (session.status !== 'active') throw new GatewayError('conflict', `session "${sessionId}" is ${session.status}`);
+    const added = change.budget?.tokens || change.budget?.usdNano ? { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 } : null;
+    if (change.ttlSeconds === undefined && !added) {
+      throw new GatewayError('invalid_request', 'Nothing to renew: give ttl_seconds (more time, from now) and/or a budget to add.');
+    }
     const profile = (await this.store.getProfile(session.profileId))!;
     let expiresAt: number | undefined;
     if (change.ttlSeconds !== undefined) {
       expiresAt = this.now() + ttlWithin(change.ttlSeconds, profile) * 1000;
       const parent = session.parentId ? await this.store.getSession(session.parentId) : null;
       if (parent) expiresAt = Math.min(expiresAt, parent.expiresAt);
-    }
-    let budget: Budget | undefined;
-    if (change.budget && (change.budget.tokens || change.budget.usdNano)) {
-      const extra = { tokens: change.budget.tokens ?? 0, usdNano: change.budget.usdNano ?? 0 };
-      // As when it was opened: never above the profile's maximum.
-      await growSessionBudget(this.ledger, session, extra, 'budget', profile.sessionBudget.max);
-      budget = this.ledger.session(session.id).budget;
-    }
-    const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;
-    this.directory.sessions.set(updated.id, updated);
-    if (expiresAt !== undefined) {
-      // A child never outlives its parent: a shorter renewal shortens the subtree too.
-      for (const child of (await this.store.sessionTree(session.id)).slice(1)) {
-        if (child.status !== 'active' || child.expiresAt <= expiresAt) continue;
-        const capped = await this.store.updateSession(child.id, { expiresAt });
-        if (capped) this.directory.sessions.set(capped.id, capped);
+      if (expiresAt < session.expiresAt) {
+        const left = Math.ceil((session.expiresAt - this.now()) / 1000);
+        throw new GatewayError('invalid_request', `ttl_seconds ${change.ttlSeconds} would end the session at ${isoTime(expiresAt)}, sooner than now (${isoTime(session.expiresAt)}, ${left} s left${parent && expiresAt === parent.expiresAt ? `; its parent ends then` : ''}): a renewal only extends. Close or revoke the session to end it early.`, {
+          param: 'ttl_seconds', details: { expires_at: isoTime(session.expiresAt) },
+        });
       }
     }
+    let budget: Budget | undefined;
+    if (added) {
+      // As when it was opened: never above the profile's maximum.
+      await growSessionBudget(this.ledger, session, added, 'budget', profile.sessionBudget.max);
+      budget = this.ledger.session(session.id).budget;
+    }
+    // Only ever later: the sessions delegated from it, which end no later than it did, still do.
+    const updated = (await this.store.updateSession(session.id, { budget, expiresAt }))!;
+    this.directory.sessions.set(updated.id, updated);
     await this.audit.record({
       ...by, type: 'session.renewed', agentId: updated.agentId, sessionId: updated.id, teamId: updated.teamId, chain: updated.chain,
       data: { reason: by.reason ?? null, expires_at: updated.expiresAt, budget: budgetData(updated.budget), added: { tokens: change.budget?.tokens ?? null, usd: change.budget?.usdNano === undefined ? null : change.budget.usdNano / 1e9 } },

@@ -237,7 +237,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     handle: async (i, d) => ({ closed: await d.sessions.end(i.params.id!, 'closed', i.by) }),
   },
   {
-    method: 'POST', path: '/admin/v1/sessions/{id}/renew', tag: 'sessions', summary: 'Renew a session: more time (from now) and/or more budget (added), same identity and history',
+    method: 'POST', path: '/admin/v1/sessions/{id}/renew', tag: 'sessions', summary: 'Renew a session: more time (from now; never sooner than it ends now) and/or more budget (added), same identity and history',
     body: z.strictObject({ ttl_seconds: z.number().int().positive().optional(), budget: budgetBody.optional(), reason: z.string().max(500).optional() }),
     handle: async (i, d) => {
       const body = i.body as { ttl_seconds?: number; budget?: z.infer<typeof budgetBody> };

@@ -128,12 +128,25 @@ describe('delegation', () => {
     expect(tooDeep.body.error_description).toContain('deeper');
   });
 
-  it('regression: renewing a parent for less time shortens its children; no cross-team delegation by default', async () => {
+  it('a renewal only extends: one that would end a session sooner is refused and changes nothing; no cross-team delegation by default', async () => {
     const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 0.5 }, ttl_seconds: 3600 });
     const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.1' })).body;
-    await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/renew`, { ttl_seconds: 60 });
+    const [rootBefore, childBefore] = [await gw.session(root.sessionId), await gw.session(child.session_id)];
+    const shorter = await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/renew`, { ttl_seconds: 60, budget: { usd: 0.1 } });
+    expect(shorter.status).toBe(400);
+    expect(shorter.body.error).toMatchObject({ code: 'invalid_request', param: 'ttl_seconds', details: { expires_at: rootBefore.expires_at }, message: expect.stringMatching(/only extends/) });
+    const nothing = await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/renew`, {});
+    expect(nothing.status).toBe(400);
+    expect(nothing.body.error.message).toMatch(/Nothing to renew/);
     const [rootView, childView] = [await gw.session(root.sessionId), await gw.session(child.session_id)];
-    expect(Date.parse(childView.expires_at)).toBeLessThanOrEqual(Date.parse(rootView.expires_at));
+    expect(rootView.expires_at).toBe(rootBefore.expires_at);
+    expect(rootView.budget.usd).toBe(rootBefore.budget.usd);
+    expect(childView.expires_at).toBe(childBefore.expires_at);
+    // Longer is granted; the child still ends when it did, within its parent's time.
+    const longer = await gw.admin('POST', `/admin/v1/sessions/${root.sessionId}/renew`, { ttl_seconds: 7200 });
+    expect(longer.status).toBe(200);
+    expect(Date.parse(longer.body.expires_at)).toBeGreaterThan(Date.parse(rootBefore.expires_at));
+    expect((await gw.session(child.session_id)).expires_at).toBe(childBefore.expires_at);
     await gw.admin('POST', '/admin/v1/agents', { name: 'outsider', team: 'demo', profile: 'worker' });
     const crossTeam = await delegate(gw.url, root.token, { agent: 'outsider', task: 'spend their budget' });
     expect(crossTeam.body.error).toBe('invalid_target');
