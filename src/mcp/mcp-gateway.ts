@@ -77,6 +77,8 @@ export class McpGateway {
   /** Answers a request to `/mcp/{serverName}`. */
   async handle(req: IncomingMessage, res: ServerResponse, serverName: string, requestId: string): Promise<void> {
     let caller: Caller | null = null;
+    /** The JSON-RPC id of the request being answered, once its body is read: a refusal answers to it. */
+    let rpcId: string | number | null = null;
     res.setHeader('x-request-id', requestId);
     try {
       const problem = originProblem(req, this.hostAllowed);
@@ -88,6 +90,7 @@ export class McpGateway {
       switch (req.method) {
         case 'POST': {
           const body = await readMessage(req, this.deps.bodyLimitBytes, this.deps.maxJsonDepth);
+          rpcId = requestIdOf(body);
           if (header(req, 'mcp-method') !== undefined) return await answerStateless(req, res, body, target.methods, caller);
           return await this.sessionRequest(req, res, target, caller, body);
         }
@@ -98,7 +101,7 @@ export class McpGateway {
           throw refusal(405, RPC.invalidRequest, 'method_not_allowed', `Method ${String(req.method).slice(0, 20)} is not allowed.`, 'method_not_allowed', {}, { allow: 'GET, POST, DELETE' });
       }
     } catch (err) {
-      await this.fail(req, res, err, serverName, requestId, caller);
+      await this.fail(req, res, err, serverName, requestId, caller, rpcId);
     }
   }
 
@@ -242,7 +245,7 @@ export class McpGateway {
   }
 
   /** Answers a failure as JSON-RPC; refusals are recorded (`mcp.rejected`). */
-  private async fail(req: IncomingMessage, res: ServerResponse, err: unknown, server: string, requestId: string, caller: Caller | null): Promise<void> {
+  private async fail(req: IncomingMessage, res: ServerResponse, err: unknown, server: string, requestId: string, caller: Caller | null, rpcId: string | number | null): Promise<void> {
     let status: number;
     let error: RpcError;
     let headers: Record<string, string> = {};
@@ -265,7 +268,7 @@ export class McpGateway {
       return;
     }
     await this.deps.audit.refusalDurable(requestId);
-    sendJson(res, status, errorResponse(null, new RpcError(error.code, error.message, { ...error.data, request_id: requestId })), { ...headers, 'x-request-id': requestId });
+    sendJson(res, status, errorResponse(rpcId, new RpcError(error.code, error.message, { ...error.data, request_id: requestId })), { ...headers, 'x-request-id': requestId });
   }
 
   private audit(req: IncomingMessage, requestId: string, server: string, reason: string, caller: Caller | null, facts: Record<string, unknown>): Promise<void> {
@@ -276,3 +279,10 @@ export class McpGateway {
 const eventBase = (c: Caller) => ({
   actor: `agent:${c.agent.id}`, requestId: c.requestId, agentId: c.agent.id, sessionId: c.session.id, teamId: c.session.teamId, chain: c.session.chain,
 });
+
+/** The id of a single JSON-RPC request (null for a notification, a response or a batch). */
+function requestIdOf(body: unknown): string | number | null {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !('method' in body)) return null;
+  const id = (body as { id?: unknown }).id;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}

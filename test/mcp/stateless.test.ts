@@ -77,9 +77,11 @@ describe('MCP gateway: stateless revision (2026-07-28)', () => {
     const mismatch = await call('tools/call', { name: 'read_note', arguments: { name: 'todo' } }, { 'mcp-name': 'list_notes' });
     expect(mismatch.status).toBe(400);
     expect(mismatch.body.error.code).toBe(-32600);
-    const missing = await post(gw, 'notes', { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'read_note', arguments: { name: 'todo' } } }, { 'mcp-method': 'tools/call', ...bearer(token) });
+    const missing = await post(gw, 'notes', { jsonrpc: '2.0', id: 'call-8', method: 'tools/call', params: { name: 'read_note', arguments: { name: 'todo' } } }, { 'mcp-method': 'tools/call', ...bearer(token) });
     expect(missing.status).toBe(400);
     expect(missing.body.error.message).toContain('Mcp-Name is required');
+    // The request was readable: the error answers to its id, so a client can match it.
+    expect(missing.body.id).toBe('call-8');
     const resource = await call('resources/read', { uri: 'note://welcome' }, { 'mcp-name': 'note://secret' });
     expect(resource.status).toBe(400);
     expect(notes.calls.length).toBe(before);
