@@ -366,7 +366,7 @@ export class SessionService {
       if (parent) expiresAt = Math.min(expiresAt, parent.expiresAt);
       if (expiresAt < session.expiresAt) {
         const left = Math.ceil((session.expiresAt - this.now()) / 1000);
-        throw new GatewayError('invalid_request', `ttl_seconds ${change.ttlSeconds} would end the session at ${isoTime(expiresAt)}, sooner than now (${isoTime(session.expiresAt)}, ${left} s left${parent && expiresAt === parent.expiresAt ? `; its parent ends then` : ''}): a renewal only extends. Close or revoke the session to end it early.`, {
+        throw new GatewayError('invalid_request', `ttl_seconds ${change.ttlSeconds} would end the session at ${isoTime(expiresAt)}, before its present end (${isoTime(session.expiresAt)}, ${left} s from now): a renewal only extends. Close or revoke the session to end it early.`, {
           param: 'ttl_seconds', details: { expires_at: isoTime(session.expiresAt) },
         });
       }

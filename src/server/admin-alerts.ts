@@ -11,8 +11,10 @@ const alertsQuery = z.object({
   status: z.enum(['open', 'acknowledged', 'resolved']).optional().describe('Only alerts in this state'),
   severity: z.enum(['info', 'warning', 'critical']).optional(),
   detector: z.enum(['spend_spike', 'retry_loop', 'tool_deviation', 'out_of_task', 'credential_misuse', 'delegation']).optional(),
-  agent_id: z.string().optional().describe('Agent id or name'),
-  session_id: z.string().optional(),
+  agent: z.string().optional().describe('Agent id or name (as the other lists name it)'),
+  agent_id: z.string().optional().describe('The same as `agent`'),
+  session: z.string().optional().describe('Session id'),
+  session_id: z.string().optional().describe('The same as `session`'),
   since: z.string().optional().describe('Updated at or after this time (ISO 8601 or epoch ms)'),
   limit: z.coerce.number().int().min(1).max(1000).optional().describe('At most this many (default 100), most recently updated first'),
 });
@@ -27,14 +29,24 @@ async function views(d: AdminDeps, alerts: Alert[]) {
 
 async function listAlerts(query: Record<string, unknown>, d: AdminDeps) {
   const q = query as z.infer<typeof alertsQuery>;
+  const agentParam = oneOf(q, 'agent', 'agent_id');
+  const sessionId = oneOf(q, 'session', 'session_id');
   let agentId: string | undefined;
-  if (q.agent_id) {
-    const agent = await d.store.getAgent(q.agent_id);
-    if (!agent) throw new GatewayError('not_found', `agent "${q.agent_id}" does not exist`, { param: 'agent_id' });
+  if (agentParam) {
+    const agent = await d.store.getAgent(agentParam);
+    if (!agent) throw new GatewayError('not_found', `agent "${agentParam}" does not exist`, { param: q.agent === undefined ? 'agent_id' : 'agent' });
     agentId = agent.id;
   }
-  const alerts = await d.alerts.list({ status: q.status, severity: q.severity, detector: q.detector, agentId, sessionId: q.session_id, since: timeParam(q.since, 'since'), limit: q.limit });
+  const alerts = await d.alerts.list({ status: q.status, severity: q.severity, detector: q.detector, agentId, sessionId, since: timeParam(q.since, 'since'), limit: q.limit });
   return { object: 'list', data: await views(d, alerts) };
+}
+
+/** A filter given under either of its two names (both: they must agree). */
+function oneOf<K extends string>(q: Partial<Record<K, string>>, name: K, alias: K): string | undefined {
+  const a = q[name];
+  const b = q[alias];
+  if (a !== undefined && b !== undefined && a !== b) throw new GatewayError('invalid_request', `${name} and ${alias} name the same filter: give one.`, { param: alias });
+  return a ?? b;
 }
 
 async function showAlert(d: AdminDeps, alert: Alert | null, id: string) {

@@ -383,11 +383,12 @@ export const ADMIN_ROUTES: AdminRoute[] = [
   },
   {
     method: 'GET', path: '/admin/v1/audit/events', tag: 'audit', summary: 'Audit events, newest first',
-    query: z.object({ type: z.string().optional(), agent: z.string().optional(), session: z.string().optional(), limit: limitQuery }),
+    query: z.object({ type: z.string().optional(), agent: z.string().optional(), session: z.string().optional(), team: z.string().optional(), limit: limitQuery }),
     handle: async (i, d) => {
-      const q = i.query as { type?: string; agent?: string; session?: string; limit?: number };
+      const q = i.query as { type?: string; agent?: string; session?: string; team?: string; limit?: number };
       const agent = q.agent ? await found(d.store.getAgent(q.agent), 'agent', q.agent) : null;
-      return list((await d.store.listEvents({ type: q.type, agentId: agent?.id, sessionId: q.session, limit: q.limit })).map(eventView));
+      const team = q.team ? await found(d.store.getTeam(q.team), 'team', q.team) : null;
+      return list((await d.store.listEvents({ type: q.type, agentId: agent?.id, sessionId: q.session, teamId: team?.id, limit: q.limit })).map(eventView));
     },
   },
   {
@@ -428,6 +429,8 @@ interface CompiledRoute {
   route: AdminRoute;
   pattern: RegExp;
   names: string[];
+  /** The route's query parameters, strict: a misspelt filter is refused rather than ignored (an unfiltered answer). */
+  query: z.ZodObject | null;
 }
 
 const compiled: CompiledRoute[] = ADMIN_ROUTES.map((route) => {
@@ -436,7 +439,7 @@ const compiled: CompiledRoute[] = ADMIN_ROUTES.map((route) => {
     names.push(name);
     return '([^/]+)';
   });
-  return { route, pattern: new RegExp(`^${source}$`), names };
+  return { route, pattern: new RegExp(`^${source}$`), names, query: route.query ? route.query.strict() : null };
 });
 
 function validationError(error: z.ZodError, where: string): GatewayError {
@@ -487,10 +490,12 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
     const params: Record<string, string> = {};
     match.names.forEach((name, i) => (params[name] = decodeURIComponent(values[i + 1]!)));
     let query: Record<string, unknown> = Object.fromEntries(url.searchParams);
-    if (match.route.query) {
-      const parsed = match.route.query.safeParse(query);
+    if (match.query) {
+      const parsed = match.query.safeParse(query);
       if (!parsed.success) throw validationError(parsed.error, 'query');
       query = parsed.data;
+    } else if (url.search.length > 1) {
+      throw new GatewayError('invalid_request', `${match.route.method} ${match.route.path} takes no query parameters (got: ${[...url.searchParams.keys()].join(', ').slice(0, 200)}).`);
     }
     let body: unknown;
     if (match.route.body) {

@@ -179,6 +179,17 @@ describe('the alerts API', () => {
     expect((await gw.admin('GET', '/admin/v1/alerts/alr_nope')).status).toBe(404);
     expect((await gw.admin('GET', '/admin/v1/alerts?status=bogus')).status).toBe(400);
     expect((await gw.admin('GET', '/admin/v1/alerts?agent_id=demo-agent')).body.data).toHaveLength(1);
+    // Named as the other lists name it, too; a misspelt filter is refused, never ignored (which
+    // would answer every alert as if filtered).
+    expect((await gw.admin('GET', '/admin/v1/alerts?agent=demo-agent')).body.data).toHaveLength(1);
+    expect((await gw.admin('GET', `/admin/v1/alerts?session=${alert.session_id}`)).body.data).toHaveLength(1);
+    expect((await gw.admin('GET', '/admin/v1/alerts?agent=demo-agent&agent_id=other')).status).toBe(400);
+    const misspelt = await gw.admin('GET', '/admin/v1/alerts?agnet=nobody');
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.error.message).toContain('unknown key(s): agnet');
+    const noQuery = await gw.admin('GET', `/admin/v1/alerts/${alert.id}?verbose=1`);
+    expect(noQuery.status).toBe(400);
+    expect(noQuery.body.error.message).toContain('takes no query parameters');
     expect((await gw.admin('GET', '/admin/v1/alerts?severity=critical')).body.data).toHaveLength(0);
     const acked = await gw.admin('POST', `/admin/v1/alerts/${alert.id}/acknowledge`, { reason: 'looking' });
     expect(acked.body).toMatchObject({ status: 'acknowledged', acknowledged_by: 'admin' });

@@ -59,8 +59,12 @@ describe('soft budgets from the CLI', () => {
     const approved = JSON.parse(await cli('approval', 'approve', refusal!.error.approval_id, '--add-usd', '0.0001', '--reason', 'escalated', '--json'));
     expect(approved).toMatchObject({ status: 'approved', reason: 'escalated', extra_budget: { usd: 0.0001 } });
     expect((await chat(started.token)).status).toBe(200);
-    const renewed = JSON.parse(await cli('session', 'renew', started.session.id, '--ttl', '600', '--add-usd', '0.001', '--json'));
+    const renewed = JSON.parse(await cli('session', 'renew', started.session.id, '--ttl', '7200', '--add-usd', '0.001', '--json'));
     expect(renewed.budget.usd).toBeCloseTo(0.0012, 12);
+    expect(Date.parse(renewed.expires_at)).toBeGreaterThan(Date.parse(started.expires_at));
+    // A renewal only extends: a shorter time is refused, saying so, and changes nothing.
+    const shorter = await run('session', 'renew', started.session.id, '--ttl', '60').then(() => null, (err: Error) => err);
+    expect(shorter?.message).toMatch(/a renewal only extends/);
     expect(JSON.parse(await cli('approval', 'list', '--status', 'approved', '--json'))).toHaveLength(1);
   });
 });
