@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
 import { isPattern, scopeProblems } from '../policy/scope.js';
+import { providerApis } from '../providers/registry.js';
 import { configSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -62,11 +63,21 @@ function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
     if (p.type === 'azure_openai' && !p.api_version) problems.push({ path: ['providers', i], message: `provider "${p.name}" of type azure_openai needs api_version (e.g. 2024-10-21)` });
     if (p.type !== 'azure_openai' && p.api_version) problems.push({ path: ['providers', i, 'api_version'], message: 'api_version only applies to type: azure_openai' });
   });
+  const providerType = new Map(config.providers.map((p) => [p.name, p.type]));
+  const modelProvider = new Map(config.models.map((m) => [m.name, m.provider]));
   config.models.forEach((m, i) => {
     if (!providers.has(m.provider)) problems.push({ path: ['models', i, 'provider'], message: `unknown provider "${m.provider}"` });
     m.fallbacks.forEach((f, j) => {
       if (!models.has(f)) problems.push({ path: ['models', i, 'fallbacks', j], message: `unknown model "${f}"` });
       else if (f === m.name) problems.push({ path: ['models', i, 'fallbacks', j], message: 'a model cannot be its own fallback' });
+      else {
+        // A fallback is only tried for a call on an API its provider serves too.
+        const own = providerType.get(m.provider);
+        const theirs = providerType.get(modelProvider.get(f)!);
+        if (own && theirs && !providerApis(own).some((api) => providerApis(theirs).includes(api))) {
+          problems.push({ path: ['models', i, 'fallbacks', j], message: `"${f}" (provider ${modelProvider.get(f)}, ${theirs}) serves none of the APIs of "${m.name}" (${providerApis(own).join(', ')}): it would never be tried` });
+        }
+      }
     });
   });
   config.profiles.forEach((p, i) => {

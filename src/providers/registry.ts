@@ -76,6 +76,11 @@ const PROVIDER_TYPES: Record<ProviderConfig['type'], ProviderType> = {
   },
 };
 
+/** The APIs a provider of this type serves (a fallback on another provider must serve one of its model's). */
+export function providerApis(type: ProviderConfig['type']): readonly ApiKind[] {
+  return PROVIDER_TYPES[type].apis;
+}
+
 export interface ProviderRuntime {
   readonly name: string;
   readonly type: ProviderConfig['type'];

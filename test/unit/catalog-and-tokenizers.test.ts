@@ -65,6 +65,33 @@ describe('price catalog', () => {
       expect(problems).toContain('cannot be its own fallback');
     }
   });
+
+  it('refuses a fallback on a provider that serves none of its model\'s APIs (it would never be tried)', () => {
+    const providers = [
+      { name: 'openai', type: 'openai', base_url: 'https://api.openai.com/v1', api_key_env: 'K' },
+      { name: 'anthropic', type: 'anthropic', base_url: 'https://api.anthropic.com', api_key_env: 'K' },
+      { name: 'azure', type: 'azure_openai', base_url: 'https://x.openai.azure.com', api_version: '2024-10-21', api_key_env: 'K' },
+    ];
+    const problems = (() => {
+      try {
+        testConfig({
+          providers,
+          models: [{ name: 'gpt-4o-mini', provider: 'openai' }, { name: 'claude-sonnet-4-6', provider: 'anthropic', fallbacks: ['gpt-4o-mini'] }],
+          profiles: [{ name: 'assistant', models: ['gpt-4o-mini'] }],
+        });
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    })();
+    expect(problems).toMatch(/models\[1\]\.fallbacks\[0\].*"gpt-4o-mini" \(provider openai, openai\) serves none of the APIs of "claude-sonnet-4-6" \(anthropic\.messages\)/);
+    // Sharing one API is enough: a Responses call on OpenAI falls back to nothing on Azure, a chat call does.
+    expect(() => testConfig({
+      providers,
+      models: [{ name: 'gpt-4o-mini', provider: 'azure' }, { name: 'gpt-4o', provider: 'openai', fallbacks: ['gpt-4o-mini'] }],
+      profiles: [{ name: 'assistant', models: ['gpt-4o'] }],
+    })).not.toThrow();
+  });
 });
 
 describe('tokenizer per model family', () => {
