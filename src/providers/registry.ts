@@ -269,6 +269,11 @@ export class ProviderRegistry {
     return this.providers.get(name);
   }
 
+  /** Providers whose key variable is unset: their models answer 503 `provider_not_configured`. */
+  withoutKey(): string[] {
+    return [...this.providers.values()].filter((p) => p.missingKey).map((p) => p.name);
+  }
+
   /** URL of an in-process simulated provider (for demos and tests). */
   simulatedUrl(name: string): string | undefined {
     return this.providers.get(name)?.simulated?.url;

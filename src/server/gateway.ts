@@ -203,6 +203,11 @@ export class Gateway {
     const directory = new Directory(store);
     const ledger: Ledger = shared ? new SharedLedger(shared, replicaId, logger, now) : new MemoryLedger(store, now);
     const providers = new ProviderRegistry(config, env);
+    // Not fatal (the other providers serve on), but every call to these models will be refused.
+    for (const name of providers.withoutKey()) {
+      const keyEnv = config.providers.find((p) => p.name === name)?.api_key_env;
+      logger.warn({ provider: name, api_key_env: keyEnv ?? null }, `provider "${name}" has no API key (${keyEnv ? `${keyEnv} is not set` : 'no api_key_env'}): its models answer 503 provider_not_configured`);
+    }
     await providers.start();
     opened.push(() => providers.close());
     const usage: Journal = writes;
