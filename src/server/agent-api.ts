@@ -21,7 +21,8 @@ export interface AgentApiDeps {
 
 /** Longest a long poll is held (seconds). */
 const MAX_WAIT_SECONDS = 60;
-const APPROVAL_PATH = /^\/agent\/v1\/approvals\/(apr_[0-9a-f]{32})$/;
+const APPROVAL_PATH = /^\/agent\/v1\/approvals\/([^/]+)$/;
+const APPROVAL_ID = /^apr_[0-9a-f]{32}$/;
 
 export async function handleAgentApi(req: IncomingMessage, res: ServerResponse, url: URL, deps: AgentApiDeps, requestId: string): Promise<void> {
   const headers = { 'x-request-id': requestId, 'cache-control': 'no-store' };
@@ -30,7 +31,10 @@ export async function handleAgentApi(req: IncomingMessage, res: ServerResponse, 
     if (!match) throw new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`);
     if (req.method !== 'GET') throw new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET' } });
     const sessionId = await caller(req, deps);
-    let approval = await visibleApproval(match[1]!, sessionId, deps);
+    // Authenticated first: whether an id is well formed is not told to a caller without a token.
+    const id = match[1]!;
+    if (!APPROVAL_ID.test(id)) throw new GatewayError('not_found', `approval "${id.slice(0, 100)}" does not exist`);
+    let approval = await visibleApproval(id, sessionId, deps);
     const wait = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
     if (approval.status === 'pending' && wait > 0) {
       // Woken by the decision, or answered pending at the deadline (the client asks again).

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { asGatewayError, errorBody, GatewayError, type ErrorCode, type ErrorDialect } from '../errors/index.js';
+import { newId } from './ids.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
   const payload = JSON.stringify(body);
@@ -60,8 +61,12 @@ export function answerClientError(err: Error & { code?: string; rawPacket?: unkn
   // sent with it, as clients do); else the admin API's.
   const line = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 2048).toString('latin1') : '';
   const path = /^[A-Z]+ (\/\S*) HTTP\//.exec(line)?.[1];
-  const payload = JSON.stringify(errorBody(e, path === undefined ? 'admin' : dialectOf(path)));
+  const dialect = path === undefined ? 'admin' : dialectOf(path);
+  // A request id like every other answer's (the request's own could not be read).
+  const requestId = newId('req');
+  const payload = JSON.stringify(errorBody(e, dialect, requestId));
+  const idLines = Object.entries(requestIdHeaders(requestId, dialect)).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n${idLines}connection: close\r\n\r\n${payload}`,
   );
 }

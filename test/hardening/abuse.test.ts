@@ -115,12 +115,17 @@ describe('request size and shape', () => {
     const { text } = await raw((s) => s.write(`GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: ${'a'.repeat(8000)}\r\n\r\n`));
     expect(text).toMatch(/^HTTP\/1\.1 431 /);
     expect(text).toContain('"code":"headers_too_large"');
+    // A request id, as on every answer (the request's own could not be read).
+    expect(text).toMatch(/\r\nx-request-id: req_[0-9a-f]+\r\n/);
   });
 
   it('431 in the error shape of the API the path names', async () => {
     const filler = `x-filler: ${'a'.repeat(8000)}\r\n\r\n`;
     const body = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, any>;
     const anthropic = body((await raw((s) => s.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\n${filler}`))).text);
+    const anthropicText = (await raw((s) => s.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\n${filler}`))).text;
+    expect(body(anthropicText)).toMatchObject({ type: 'error', error: { type: 'request_too_large', code: 'headers_too_large' }, request_id: expect.stringMatching(/^req_/) });
+    expect(anthropicText).toMatch(/\r\nrequest-id: req_/);
     expect(anthropic).toMatchObject({ type: 'error', error: { type: 'request_too_large', code: 'headers_too_large' } });
     const openai = body((await raw((s) => s.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n${filler}`))).text);
     expect(openai).toMatchObject({ error: { type: 'invalid_request_error', code: 'headers_too_large', message: expect.any(String) } });
@@ -132,6 +137,7 @@ describe('request size and shape', () => {
     const { text } = await raw((s) => s.write('\x16\x03\x01 this is not http\r\n\r\n'));
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
     expect(text).toContain('"code":"bad_request"');
+    expect(text).toMatch(/\r\nx-request-id: req_[0-9a-f]+\r\n/);
   });
 });
 

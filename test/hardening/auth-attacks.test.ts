@@ -146,6 +146,11 @@ describe('planes and sessions', () => {
     expect(asA.status).toBe(404);
     const asB = await fetch(`${gw.url}/agent/v1/approvals/${approvalId}`, { headers: { authorization: `Bearer ${b.token}` } });
     expect(asB.status).toBe(200);
+    // Without a token nothing is told, a malformed id included; with one, a malformed id does not exist.
+    for (const id of [approvalId, 'apr_nope']) expect((await fetch(`${gw.url}/agent/v1/approvals/${id}`)).status).toBe(401);
+    const malformed = await fetch(`${gw.url}/agent/v1/approvals/apr_nope`, { headers: { authorization: `Bearer ${a.token}` } });
+    expect(malformed.status).toBe(404);
+    expect(((await malformed.json()) as { error: { message: string } }).error.message).toBe('approval "apr_nope" does not exist');
   });
 
   it('a child token cannot widen its scope: not at the exchange, not by re-delegating, not by calling', async () => {
