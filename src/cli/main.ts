@@ -296,8 +296,8 @@ token
   .action(run(async () => (await import('./commands/token.js')).exchange));
 token
   .command('revoke')
-  .description('revoke one session token by its id (the jti claim)')
-  .argument('<jti>', 'the token\'s id')
+  .description('revoke one session token, by its id (the jti claim) or the token itself')
+  .argument('<token>', 'the token\'s id (tok_…), or the token')
   .option('--reason <text>', 'why (kept in the audit log)')
   .action(run(async () => (await import('./commands/token.js')).revoke));
 

@@ -116,7 +116,7 @@ export class SessionService {
   /** Opens a root session for an agent (by an operator, or by the agent with its own credential). */
   async open(input: OpenSessionInput, by: Actor): Promise<IssuedToken> {
     const { agent, profile } = await this.activeAgent(input.agent);
-    const models = narrow(input.models, this.resolveModels([profile.models]), 'models', 'the profile');
+    const models = narrow(input.models, this.resolveModels([profile.models]), 'models', 'the profile', 'invalid_scope');
     const context = rootContext(agent, profile, input.context, input.tags);
     await this.options.policy?.authorizeOpen(agent, profile, context, by.requestId);
     const ttl = ttlWithin(input.ttlSeconds, profile);

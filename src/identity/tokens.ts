@@ -47,6 +47,16 @@ export interface IssueInput {
   act?: ActorClaim;
 }
 
+/**
+ * Why a presented credential is not a session token: a client secret or an admin or operator
+ * token sent where a session token belongs gets a pointer to what to do instead.
+ */
+function malformedToken(token: string): string {
+  if (token.startsWith('tgs_')) return 'The session token is malformed: this is an agent\'s client secret. Exchange it for a session token at POST /oauth/token (grant_type=client_credentials).';
+  if (token.startsWith('tga_') || token.startsWith('tgo_')) return 'The session token is malformed: this is an admin or operator token, for the admin API. Open a session (POST /admin/v1/sessions) and use its token.';
+  return 'The session token is malformed.';
+}
+
 export class TokenService {
   private readonly verified = new Map<string, { claims: TokenClaims; kid: string; exp: number }>();
 
@@ -92,7 +102,7 @@ export class TokenService {
     try {
       kid = decodeProtectedHeader(token).kid;
     } catch {
-      throw new GatewayError('invalid_token', 'The session token is malformed.');
+      throw new GatewayError('invalid_token', malformedToken(token));
     }
     const key = kid ? this.keys.publicKey(kid) : undefined;
     if (!key) throw new GatewayError('invalid_token', 'The session token was not signed by a known key.');

@@ -33,9 +33,12 @@ export async function authenticate(ctx: CallContext, deps: PipelineDeps): Promis
   }
 }
 
+/** Anthropic's clients send the key as `x-api-key`: say so in their terms. */
+const ANTHROPIC_UNAUTHENTICATED = 'Missing credentials: send the session token as x-api-key (the Anthropic SDK\'s apiKey) or as a Bearer token.';
+
 async function verifyCaller(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   const token = presentedToken(ctx.req.headers);
-  if (!token) throw new GatewayError('unauthenticated');
+  if (!token) throw new GatewayError('unauthenticated', ctx.adapter.dialect === 'anthropic' ? ANTHROPIC_UNAUTHENTICATED : undefined);
   const claims = await deps.tokens.verify(token);
   ctx.claims = claims;
   const { session, agent } = await callerStanding(claims, deps, ctx);

@@ -366,7 +366,7 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     handle: async (i, d) => {
       const { expires_at } = i.body as { expires_at?: string };
       // Tollgate's token ids are `tok_` + 32 hex digits: anything else is a typo, not a revocation.
-      if (!/^tok_[0-9a-f]{32}$/.test(i.params.jti!)) throw new GatewayError('invalid_request', `"${i.params.jti}" is not a Tollgate token id (tok_…)`, { param: 'jti' });
+      if (!/^tok_[0-9a-f]{32}$/.test(i.params.jti!)) throw new GatewayError('invalid_request', `"${i.params.jti!.slice(0, 100)}" is not a Tollgate token id: tok_ and 32 hex digits, the token's jti claim`, { param: 'jti' });
       const until = expires_at ? Date.parse(expires_at) : d.now() + d.tokenTtlMs;
       await d.revocations.revoke(i.params.jti!, until);
       await d.audit.record({ ...i.by, type: 'token.revoked', data: { jti: i.params.jti, reason: i.by.reason ?? null } });
@@ -472,7 +472,11 @@ export async function handleAdmin(req: IncomingMessage, res: ServerResponse, url
     }
     const token = presentedToken(req.headers);
     const operator = token ? await deps.operators.authenticate(token) : null;
-    if (!operator) throw new GatewayError('unauthenticated', 'Send the admin token or an operator token as a Bearer token.');
+    if (!operator) {
+      throw new GatewayError('unauthenticated', token
+        ? 'The token is not a valid admin or operator token (unknown, revoked or mistyped; a session token is for the data plane).'
+        : 'Send the admin token or an operator token as a Bearer token.');
+    }
     // An operator reading after an answer sees what it wrote (storage.answer_after: hold releases
     // answers before their lines commit): queued writes go first — bounded, so a store outage
     // never hangs the admin API.

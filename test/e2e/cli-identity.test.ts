@@ -154,12 +154,18 @@ describe('agent identity through the CLI', () => {
     expect(await models(root.access_token)).toBe(200);
   });
 
-  it('revokes one token by its jti', async () => {
+  it('revokes one token by its jti, or given the token itself', async () => {
     const { jti } = decode(root.access_token, 1) as { jti: string };
     expect(jti).toMatch(/^tok_/);
     const out = (await cli('token', 'revoke', jti, '--reason', 'leaked')).stdout;
     expect(out.trim()).toBe(`revoked: ${jti}`);
     expect(await models(root.access_token)).toBe(401);
+    // Or given the token itself (what an agent's environment holds): its jti is read from it.
+    const fresh = await json('agent', 'secret', 'create', 'demo-agent');
+    const issued = await json('token', 'get', '--client-id', fresh.client_id, '--client-secret', fresh.client_secret, '--task', 'revoke by token');
+    const freshJti = (decode(issued.access_token, 1) as { jti: string }).jti;
+    expect((await cli('token', 'revoke', issued.access_token)).stdout.trim()).toBe(`revoked: ${freshJti}`);
+    expect(await models(issued.access_token)).toBe(401);
   });
 
   it('suspends the agent (its token requests are refused) and resumes it', async () => {

@@ -123,18 +123,36 @@ describe('session token attacks', () => {
 
 describe('planes and sessions', () => {
   it('the admin token is refused on the data plane (Bearer and x-api-key) and at the token endpoint', async () => {
-    expect((await attempt(ADMIN_TOKEN)).status).toBe(401);
+    const asAdmin = await attempt(ADMIN_TOKEN);
+    expect(asAdmin.status).toBe(401);
+    // The refusal says what the credential is for, never what it is.
+    expect(asAdmin.error.message).toContain('admin or operator token');
+    expect(asAdmin.error.message).not.toContain(ADMIN_TOKEN);
     expect((await attempt(ADMIN_TOKEN, { 'x-api-key': ADMIN_TOKEN, 'anthropic-version': '2023-06-01' })).status).toBe(401);
     expect((await delegate(gw.url, ADMIN_TOKEN, { agent: 'helper-agent', task: 'x' })).status).toBe(400);
   });
 
   it('a session token is refused on the admin plane, with or without the admin token\'s prefix', async () => {
     const { token } = await gw.openSession();
-    expect((await gw.admin('GET', '/admin/v1/teams', undefined, token)).status).toBe(401);
+    const asSession = await gw.admin('GET', '/admin/v1/teams', undefined, token);
+    expect(asSession.status).toBe(401);
+    expect(asSession.body.error.message).toContain('not a valid admin or operator token');
+    expect((await gw.admin('GET', '/admin/v1/teams', undefined, '')).body.error.message).toContain('Send the admin token');
     expect((await gw.admin('POST', '/admin/v1/sessions', { agent: 'demo-agent', task: 'x' }, token)).status).toBe(401);
     expect((await gw.admin('GET', '/admin/v1/teams', undefined, `tga_${token}`)).status).toBe(401);
     expect((await gw.admin('GET', '/admin/v1/teams', undefined, `${ADMIN_TOKEN}x`)).status).toBe(401);
     expect((await gw.admin('GET', '/admin/v1/teams', undefined, ADMIN_TOKEN.slice(0, -1))).status).toBe(401);
+  });
+
+  it('a client secret sent as the key is refused with a pointer to the token endpoint; Anthropic clients are told about x-api-key', async () => {
+    const { client_secret: secret } = (await gw.admin('POST', '/admin/v1/agents/demo-agent/secrets', {})).body;
+    const asSecret = await attempt(secret);
+    expect(asSecret.status).toBe(401);
+    expect(asSecret.error.message).toContain('POST /oauth/token');
+    expect(asSecret.error.message).not.toContain(secret);
+    const bare = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body: '{}' });
+    expect(bare.status).toBe(401);
+    expect(await bare.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error', message: expect.stringContaining('x-api-key') } });
   });
 
   it('one session\'s token cannot read another session\'s approval', async () => {

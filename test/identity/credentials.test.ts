@@ -88,6 +88,8 @@ describe('client secrets and client_credentials', () => {
     expect(tooBig.body.error_description).toContain('maximum');
     const badScope = await tokenRequest(gw.url, { grant_type: 'client_credentials', task: 't', scope: 'gpt-5-ultra' }, basic(s.client_id, s.client_secret));
     expect(badScope.status).toBe(400);
+    // RFC 6749 §5.2: a scope beyond what was granted is invalid_scope.
+    expect(badScope.body).toMatchObject({ error: 'invalid_scope', error_description: expect.stringContaining('gpt-5-ultra') });
   });
 
   it('refreshes a token for the same session by exchanging the current one', async () => {

@@ -76,8 +76,21 @@ export async function get(opts: Record<string, unknown>): Promise<void> {
   printIssued(opts, issued);
 }
 
+/** A token's id: given as is, or read from the token itself (its jti claim; the signature is the gateway's to check). */
+function tokenId(given: string): string {
+  const parts = given.split('.');
+  if (parts.length !== 3) return given;
+  try {
+    const jti = (JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { jti?: unknown }).jti;
+    if (typeof jti === 'string') return jti;
+  } catch {
+    // not a JWT after all: the gateway says what is wrong with it
+  }
+  return given;
+}
+
 export async function revoke(opts: Record<string, unknown>, args: string[]): Promise<void> {
-  const result = await new AdminClient(opts).post<{ revoked: string }>(`/admin/v1/tokens/${encodeURIComponent(args[0]!)}/revoke`, {
+  const result = await new AdminClient(opts).post<{ revoked: string }>(`/admin/v1/tokens/${encodeURIComponent(tokenId(args[0]!))}/revoke`, {
     reason: str(opts.reason),
   });
   output(opts, result, () => process.stdout.write(`revoked: ${result.revoked}\n`));
