@@ -37,9 +37,12 @@ export interface DemoOptions {
   /** Approve the support agent's step-up after this long if no human did (0: never). */
   autoApproveMs: number;
   say: (line: string) => void;
+  /** How the printed hints run the CLI against this gateway (default: `npx tollgate`). */
+  cli?: string;
 }
 
 export async function runDemo(o: DemoOptions): Promise<void> {
+  const cli = o.cli ?? 'npx tollgate';
   const admin = async <T = unknown>(method: string, path: string, body?: unknown): Promise<T> => {
     const res = await fetch(o.url + path, { method, headers: { authorization: `Bearer ${o.adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
     return (await res.json()) as T;
@@ -76,7 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     for (let i = 0; i < 2; i++) await ask(await write.openai(), 'gpt-4o-mini', `Draft section ${i + 1} of the report.`);
     await Promise.all([research.close(), write.close()]);
     await plan.close();
-    o.say(`orchestrator: done — see the tree with \`tollgate session tree ${plan.id}\``);
+    o.say(`orchestrator: done — see the tree with \`${cli} session tree ${plan.id}\``);
   }
 
   async function support() {
@@ -89,7 +92,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
         const typed = toTollgateError(err);
         if (typed?.code !== 'approval_required') throw err;
         const approval = typed.details.approval_id as string;
-        o.say(`support-bot: crossed its soft threshold — waiting for approval ${approval} (approve it in the dashboard or: tollgate approval approve ${approval} --add-usd 0.05)`);
+        o.say(`support-bot: crossed its soft threshold — waiting for approval ${approval} (approve it in the dashboard or: ${cli} approval approve ${approval} --add-usd 0.05)`);
         const timer = o.autoApproveMs > 0
           ? setTimeout(() => void admin('POST', `/admin/v1/approvals/${approval}/approve`, { extra_budget: { usd: 0.05 }, reason: 'demo: approved automatically' }).then(() => o.say(`demo operator: approved ${approval} (+$0.05)`)), o.autoApproveMs)
           : null;
@@ -112,7 +115,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       } catch (err) {
         const code = note(err);
         if (code === 'session_suspended') {
-          o.say(`coder-1: attempt ${i} refused — the session was suspended by the retry-loop detector (see \`tollgate alerts\`)`);
+          o.say(`coder-1: attempt ${i} refused — the session was suspended by the retry-loop detector (see \`${cli} alerts\`)`);
           return;
         }
         o.say(`coder-1: attempt ${i} rejected upstream (400), retrying the same prompt unchanged`);

@@ -40,7 +40,7 @@ export const ERRORS = {
   request_timeout: { status: 408, openai: 'invalid_request_error', anthropic: 'invalid_request_error', message: 'The request was not received in time.' },
   bad_request: { status: 400, openai: 'invalid_request_error', anthropic: 'invalid_request_error', message: 'The request is not valid HTTP.' },
   unsupported_media_type: { status: 415, openai: 'invalid_request_error', anthropic: 'invalid_request_error', message: 'Send the body as application/json.' },
-  approval_required: { status: 402, openai: 'insufficient_quota', anthropic: 'billing_error', message: 'The session crossed its soft budget threshold: a human must approve further spend.' },
+  approval_required: { status: 402, openai: 'insufficient_quota', anthropic: 'billing_error', message: 'This call would take the session past its soft budget threshold: a human must approve further spend.' },
   approval_denied: { status: 402, openai: 'insufficient_quota', anthropic: 'billing_error', message: 'Further spend on this session was denied.' },
   budget_exceeded: { status: 402, openai: 'insufficient_quota', anthropic: 'billing_error', message: 'The budget is exhausted.' },
   too_many_concurrent_calls: { status: 429, openai: 'rate_limit_error', anthropic: 'rate_limit_error', message: 'This session has too many calls in flight.' },

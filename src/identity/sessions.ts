@@ -426,7 +426,9 @@ function unit(requested: number | undefined, profile: Profile, u: keyof Budget, 
   const max = profile.sessionBudget.max[u];
   const name = u === 'usdNano' ? 'usd' : 'tokens';
   if (requested !== undefined) {
-    if (max !== null && requested > max) throw new GatewayError('invalid_request', `budget.${name} is above the profile's maximum`, { param: `budget.${name}` });
+    if (max !== null && requested > max) {
+      throw new GatewayError('invalid_request', `budget.${name} is above the profile's maximum (${u === 'usdNano' ? max / 1e9 : max})`, { param: `budget.${name}` });
+    }
     return requested;
   }
   const value = profile.sessionBudget.default[u] ?? max;

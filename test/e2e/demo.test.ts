@@ -30,6 +30,10 @@ describe('tollgate demo', () => {
     expect(out).toMatch(/^tollgate demo: gateway on http:\/\/127\.0\.0\.1:\d+/);
     expect(out).toContain('researcher: delete_note refused by the gateway (-32003');
     expect(out).toMatch(/support-bot: crossed its soft threshold — waiting for approval apr_/);
+    // Every command it suggests names this gateway and its data, so it runs as pasted.
+    expect(out).toMatch(/or: npx tollgate --url http:\/\/127\.0\.0\.1:\d+ --data-dir \S+ approval approve apr_/);
+    expect(out).toMatch(/see the tree with `npx tollgate --url \S+ --data-dir \S+ session tree ses_/);
+    expect(out).not.toMatch(/`tollgate (alerts|session)/);
     expect(out).toContain('support-bot: approval approved, carrying on');
     expect(out).toMatch(/coder-1: attempt 5 refused — the session was suspended by the retry-loop detector/);
     expect(out).toMatch(/\[critical\] retry_loop: The same prompt was rejected 4 times/);

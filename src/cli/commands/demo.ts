@@ -26,7 +26,7 @@ export async function demo(opts: Record<string, unknown>): Promise<void> {
   say(`  dashboard: ${url}/ui   ·   alerts: ${cli} alerts   ·   spend: ${cli} report spend --group-by agent`);
   say(`driving ${seconds}s of traffic: an orchestrator with two sub-agents, MCP tools, a support agent that needs an approval, a coding agent in a retry loop…`);
   try {
-    await runDemo({ url, adminToken: readAdminToken(dataDir)!, durationMs: seconds * 1000, autoApproveMs: opts.autoApprove === false ? 0 : (number(opts.autoApproveAfter, '--auto-approve-after') ?? 10) * 1000, say });
+    await runDemo({ url, adminToken: readAdminToken(dataDir)!, durationMs: seconds * 1000, autoApproveMs: opts.autoApprove === false ? 0 : (number(opts.autoApproveAfter, '--auto-approve-after') ?? 10) * 1000, say, cli });
   } catch (err) {
     await gateway.close(1000);
     throw err;
