@@ -7,6 +7,11 @@ import type { CallContext, PipelineDeps } from './context.js';
 
 /** Reads a request body, refusing more than `limit` bytes (413) without buffering the excess. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  // A compressed body would be read as garbage JSON (and its size limit is of the compressed bytes).
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    return Promise.reject(new GatewayError('unsupported_media_type', `Content-Encoding "${encoding.slice(0, 40)}" is not supported: send the body uncompressed.`));
+  }
   const declared = Number(req.headers['content-length']);
   if (declared > limit) return Promise.reject(new GatewayError('body_too_large', `The request body is larger than ${limit} bytes.`));
   return new Promise((resolve, reject) => {

@@ -127,6 +127,22 @@ describe('malformed requests', () => {
     expect(anthropic.body).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
   });
 
+  it('415 for a compressed body (read as JSON it would be garbage), in each API\'s own shape', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify(chat)),
+    });
+    expect(res.status).toBe(415);
+    expect(await res.json()).toMatchObject({ error: { code: 'unsupported_media_type', message: expect.stringContaining('send the body uncompressed') } });
+    const anthropic = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'br' }, body: 'xx',
+    });
+    expect(anthropic.status).toBe(415);
+    expect(await anthropic.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', code: 'unsupported_media_type' } });
+    // identity is no encoding at all.
+    expect((await post('/v1/chat/completions', chat, { ...auth, 'content-encoding': 'identity' })).status).toBe(200);
+  });
+
   it('400 naming the field for wrong types and missing fields', async () => {
     const res = await post('/v1/chat/completions', { model: 'gpt-4o-mini', messages: 'hello' }, auth);
     expect(res.status).toBe(400);
