@@ -61,6 +61,13 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * The official SDKs (openai, @anthropic-ai/sdk) retry a 5xx by themselves, with backoff, unless the
+ * answer says not to: sent with a refusal that retrying cannot change (a provider with no key, the
+ * provider refusing the gateway's own key).
+ */
+export const DO_NOT_RETRY: Readonly<Record<string, string>> = Object.freeze({ 'x-should-retry': 'false' });
+
 /** A refusal or failure with a catalogued code. Thrown by any stage; mapped once, at the edge. */
 export class GatewayError extends Error {
   readonly code: ErrorCode;

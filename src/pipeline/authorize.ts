@@ -1,7 +1,7 @@
 // Stage 4 — authorize: the model must exist, be in the session's scope (the names it was given
 // when it opened, and its profile's scope as it is now, so narrowing a profile takes effect at
 // once), and be served on the API the client used. The policy engine judges next (policy.ts).
-import { GatewayError } from '../errors/index.js';
+import { DO_NOT_RETRY, GatewayError } from '../errors/index.js';
 import { inScope } from '../policy/scope.js';
 import type { ApiKind } from '../providers/apis/index.js';
 import type { ModelRoute } from '../providers/registry.js';
@@ -22,6 +22,6 @@ export function allowedRoute(model: string, api: ApiKind, session: Session, prof
   if (!route.provider.serves(api)) {
     throw new GatewayError('unsupported_api', `The model "${model}" is not served on this API.`, { param: 'model' });
   }
-  if (route.provider.missingKey) throw new GatewayError('provider_not_configured');
+  if (route.provider.missingKey) throw new GatewayError('provider_not_configured', undefined, { headers: DO_NOT_RETRY });
   return route;
 }

@@ -5,7 +5,7 @@
 // `model.call` event, nothing charged — and the next one is judged by policy with its own model
 // and provider and reserved afresh at its own price: a fallback the budget cannot cover is not
 // tried, and the client gets the last upstream failure.
-import { GatewayError } from '../errors/index.js';
+import { DO_NOT_RETRY, GatewayError } from '../errors/index.js';
 import type { ModelRoute } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
 import type { CallContext, PipelineDeps } from './context.js';
@@ -21,7 +21,7 @@ const retryable = (err: unknown): err is GatewayError =>
 
 /** Moves the call to `next`: policy judges it, then its worst case is reserved. Throws if it may not run. */
 async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute): Promise<void> {
-  if (next.provider.missingKey) throw new GatewayError('provider_not_configured');
+  if (next.provider.missingKey) throw new GatewayError('provider_not_configured', undefined, { headers: DO_NOT_RETRY });
   const { route, policy, outputCap, clamped, promptUpperBound } = ctx;
   ctx.route = next;
   ctx.outputCap = undefined;

@@ -1,7 +1,7 @@
 // Stage 6 — forward: send the (rewritten) request upstream over the provider's pooled keep-alive
 // connections, with the provider key only the gateway holds. Client credentials never go upstream.
 import { errors as undiciErrors } from 'undici';
-import { GatewayError } from '../errors/index.js';
+import { DO_NOT_RETRY, GatewayError } from '../errors/index.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
 import type { CallContext } from './context.js';
@@ -52,7 +52,7 @@ export function upstreamHeaders(ctx: CallContext, provider: ProviderRuntime): Re
  * the message may quote the key), so it is answered as a 502. Null for any other status.
  */
 export function credentialsRefused(status: number): GatewayError | null {
-  return status === 401 || status === 403 ? new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.') : null;
+  return status === 401 || status === 403 ? new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.', { headers: DO_NOT_RETRY }) : null;
 }
 
 export async function forward(ctx: CallContext, signal: CallAbort): Promise<UpstreamResponse> {

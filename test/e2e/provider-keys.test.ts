@@ -32,17 +32,25 @@ afterAll(async () => {
 });
 
 describe('a provider without its key', () => {
-  it('is named in a warning at start; its models answer 503 provider_not_configured; the others serve', async () => {
+  it('is named in a warning at start; its models answer 503 provider_not_configured, not retried by the SDK; the others serve', async () => {
     const logs = await server.settledLogs();
     const warning = logs.split('\n').find((line) => line.includes('has no API key'));
     expect(warning).toBeDefined();
     // pino's level 40: warn.
     expect(JSON.parse(warning!)).toMatchObject({ level: 40, provider: 'openai', api_key_env: 'TOLLGATE_TEST_KEY_UNSET' });
-    const openai = new OpenAI({ apiKey: token, baseURL: `${server.url}/v1`, maxRetries: 0 });
+    // The SDK retries a 503 by itself, unless told that retrying cannot help: one request.
+    let requests = 0;
+    const counting: typeof fetch = (input, init) => {
+      requests++;
+      return fetch(input, init);
+    };
+    const openai = new OpenAI({ apiKey: token, baseURL: `${server.url}/v1`, maxRetries: 3, fetch: counting });
     const refused = await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.APIError);
     expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
     expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('provider_not_configured');
+    expect((refused as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
+    expect(requests).toBe(1);
     const served = await openai.chat.completions.create({ model: 'house-model', messages: [{ role: 'user', content: 'hi' }] });
     expect(served.choices).toHaveLength(1);
   });

@@ -141,6 +141,8 @@ describe('token counting', () => {
       expect(err).toBeInstanceOf(OpenAI.InternalServerError);
       expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
       expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('upstream_unavailable');
+      // Retrying cannot fix the gateway's key: the SDKs are told not to.
+      expect((err as InstanceType<typeof OpenAI.APIError>).headers?.get('x-should-retry')).toBe('false');
       expect(JSON.stringify((err as InstanceType<typeof OpenAI.APIError>).error)).not.toContain('sk-wrong');
       const [event] = (await wrong.admin('GET', `/admin/v1/audit/events?session=${sessionId}&type=model.tokens_counted`)).body.data;
       expect(event.data).toMatchObject({ status: 502, error: 'upstream_unavailable', input_tokens: null });
