@@ -64,13 +64,13 @@ export function loadPolicies(sources: PolicySource[], schemaText: string): Loade
       problems.push(...validated.errors.map((e) => describe(source, e)));
       continue;
     }
-    if (validated.validationErrors.length > 0) {
-      problems.push(...validated.validationErrors.map((v) => describe(source, v.error)));
-      continue;
-    }
     const parts = cedar.policySetTextToParts(source.text);
     if (parts.type === 'failure') {
       problems.push(...parts.errors.map((e) => describe(source, e)));
+      continue;
+    }
+    if (validated.validationErrors.length > 0) {
+      problems.push(...validationProblems(source, parts.policies, validated.validationErrors.map((v) => v.error)));
       continue;
     }
     if (parts.policy_templates.length > 0) problems.push(`${source.name}: templates are not supported; write static policies`);
@@ -90,6 +90,31 @@ export function loadPolicies(sources: PolicySource[], schemaText: string): Loade
   }
   if (problems.length > 0) throw new PolicyLoadError(problems);
   return policies;
+}
+
+/**
+ * Cedar's validation errors as an operator reads them: a policy named by its `@id` (Cedar calls
+ * static policies `policy0`, `policy1`… in the order of the file), and one line for a problem
+ * Cedar reports once per action it checked the policy for.
+ */
+function validationProblems(source: PolicySource, texts: string[], errors: DetailedError[]): string[] {
+  const names = texts.map((text) => {
+    const json = cedar.policyToJson(text);
+    return json.type === 'success' ? json.json.annotations?.id : undefined;
+  });
+  const byProblem = new Map<string, string[]>();
+  for (const err of errors) {
+    const line = describe(source, err).replace(/for policy `policy(\d+)`/, (whole, n: string) => {
+      const name = names[Number(n)];
+      return name === undefined ? whole : `for policy \`${name}\``;
+    });
+    const action = /for Tollgate::Action::"([^"]+)"/.exec(line);
+    const key = action ? line.replace(action[0], 'for Tollgate::Action::*') : line;
+    const actions = byProblem.get(key) ?? [];
+    if (action) actions.push(action[1]!);
+    byProblem.set(key, actions);
+  }
+  return [...byProblem].map(([line, actions]) => (actions.length === 0 ? line : line.replace('for Tollgate::Action::*', actions.length === 1 ? `for Tollgate::Action::"${actions[0]}"` : `for the actions ${[...actions].sort().join(', ')}`)));
 }
 
 export function readPolicyFile(path: string): PolicySource {

@@ -98,6 +98,16 @@ describe('policy engine', () => {
     const file = policyFile('permit (principal, action, resource);\nforbid (principal, action == Tollgate::Action::"call_model", resource)\nwhen { context.enviroment == "prod" };\n');
     expect(() => engine([file])).toThrow(/p\d+\.cedar:3:\d+: .*enviroment.*did you mean `environment`/s);
     expect(() => engine([join(dir, 'missing.cedar')])).toThrow(/missing\.cedar: cannot read the policy file \(ENOENT\)/);
+    // Named by its @id, not Cedar's policy1; one line for the problem, not one per action checked.
+    const named = policyFile('permit (principal, action, resource);\n@id("no-restricted")\nforbid (principal, action, resource)\n  when { context.data_sensitivty == "restricted" };\n');
+    let problems: string[] = [];
+    try {
+      engine([named]);
+    } catch (err) {
+      problems = (err as PolicyLoadError).problems;
+    }
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/:4:\d+: for policy `no-restricted`, attribute `data_sensitivty` in context for the actions call_model, call_tool, delegate, open_session not found — did you mean `data_sensitivity`\?$/);
     const dup = policyFile('@id("same")\npermit (principal, action, resource);\n@id("same")\nforbid (principal, action, resource) when { context.hour == 3 };');
     expect(() => engine([dup])).toThrow(/policy id "same" is already used/);
   });
