@@ -141,7 +141,7 @@ export class Metrics {
   modelCall(line: ModelCallLine, model: string, team: string, profile: string, ttfbSeconds: number | null, durationSeconds: number): void {
     const s = this.seriesFor(team, profile, model);
     let byOutcome = s.outcomes.get(line.api);
-    if (!byOutcome) s.outcomes.set(line.api, (byOutcome = new Map()));
+    if (!byOutcome) s.outcomes.set(line.api, (byOutcome = new Map<string, Child>()));
     let outcome = byOutcome.get(line.outcome);
     if (!outcome) byOutcome.set(line.outcome, (outcome = this.requests.child({ api: line.api, model, team, profile, outcome: line.outcome })));
     outcome.inc();
