@@ -25,6 +25,9 @@ describe('tollgate report spend, session start --tag', () => {
   it('opens a tagged session, prints the spend by tag as a table and writes the same as CSV', async () => {
     const started = JSON.parse((await cli('session', 'start', '--agent', 'demo-agent', '--task', 'cli', '--tag', 'cost_center=cc-42', '--tag', 'ticket=T-7', '--json')).stdout);
     expect(started.session.tags).toEqual({ cost_center: 'cc-42', ticket: 'T-7' });
+    // One value per tag: a key given twice is refused, not silently the last one.
+    const twice = await cli('session', 'start', '--agent', 'demo-agent', '--task', 'cli', '--tag', 'k=v', '--tag', 'k=w').then(() => null, (err: Error) => err);
+    expect(twice?.message).toContain('--tag k is given twice (k=v, k=w)');
     await new OpenAI({ apiKey: started.token, baseURL: `${gw.url}/v1`, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi [[sim:tokens=40]]' }] });
     const spent = (await gw.session(started.session.id)).spent.usd as number;
     expect(spent).toBeGreaterThan(0);

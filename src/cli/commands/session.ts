@@ -47,12 +47,15 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
       throw new CliError('--context must be a JSON object');
     }
   }
-  const tags: Record<string, string> = {};
+  const given = new Map<string, string>();
   for (const t of Array.isArray(opts.tag) ? (opts.tag as string[]) : []) {
     const eq = t.indexOf('=');
     if (eq <= 0) throw new CliError(`--tag ${t}: expected key=value`);
-    tags[t.slice(0, eq)] = t.slice(eq + 1);
+    const key = t.slice(0, eq);
+    if (given.has(key)) throw new CliError(`--tag ${key} is given twice (${key}=${given.get(key)}, ${t}): a session has one value per tag`);
+    given.set(key, t.slice(eq + 1));
   }
+  const tags = Object.fromEntries(given);
   const budgetUsd = number(opts.budgetUsd, '--budget-usd');
   const budgetTokens = number(opts.budgetTokens, '--budget-tokens');
   const result = await new AdminClient(opts).post<{ session: SessionView; token: string; expires_at: string }>('/admin/v1/sessions', {
