@@ -20,11 +20,21 @@ export async function ensureAgent(name, profile = 'assistant') {
   await admin('POST', '/admin/v1/agents', { name, team: 'demo', profile, owner: 'examples@example.com' });
 }
 
-/** A fresh client secret for the agent: `{ clientId, clientSecret }`. */
+/** Secrets this run issued: revoked when the example is done, so none is left active behind it. */
+const issued = [];
+let retiring = false;
+process.on('beforeExit', () => {
+  if (retiring || issued.length === 0) return;
+  retiring = true;
+  void Promise.all(issued.map(({ agent, id }) => admin('POST', `/admin/v1/agents/${agent}/secrets/${id}/revoke`, { reason: 'example finished' }))).catch(() => {});
+});
+
+/** A fresh client secret for the agent: `{ clientId, clientSecret }` (revoked when the example ends). */
 export async function credentialsFor(name) {
   if (process.env.TOLLGATE_CLIENT_ID && process.env.TOLLGATE_CLIENT_SECRET) return { clientId: process.env.TOLLGATE_CLIENT_ID, clientSecret: process.env.TOLLGATE_CLIENT_SECRET };
-  const issued = await admin('POST', `/admin/v1/agents/${name}/secrets`, { expires_in_seconds: 3600 });
-  return { clientId: issued.client_id, clientSecret: issued.client_secret };
+  const secret = await admin('POST', `/admin/v1/agents/${name}/secrets`, { expires_in_seconds: 3600 });
+  issued.push({ agent: name, id: secret.id });
+  return { clientId: secret.client_id, clientSecret: secret.client_secret };
 }
 
 export { admin };

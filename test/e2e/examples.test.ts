@@ -50,6 +50,15 @@ describe('examples against the embedded default', () => {
     expect(out).toContain('read_note: ship the report on friday');
     expect(out).toContain('delete_note: refused (-32003)');
   });
+
+  it('leaves no client secret active behind it: each example revokes the ones it issued', async () => {
+    const { readFileSync } = await import('node:fs');
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    const res = await fetch(`${server.url}/admin/v1/agents/demo-agent/secrets`, { headers: { authorization: `Bearer ${token}` } });
+    const secrets = ((await res.json()) as { data: { status: string }[] }).data;
+    expect(secrets.length).toBeGreaterThanOrEqual(3);
+    expect(secrets.filter((s) => s.status === 'active')).toEqual([]);
+  });
 });
 
 describe('the federated workload example', () => {
