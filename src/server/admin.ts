@@ -283,11 +283,15 @@ export const ADMIN_ROUTES: AdminRoute[] = [
       const team = q.team ? await found(d.store.getTeam(q.team), 'team', q.team) : null;
       const sessions = await d.store.listSessions({ agentId: agent?.id, teamId: team?.id, status: q.status, limit: q.limit });
       const now = d.now();
+      // Agents and teams by name too (cached in the directory; a list names few of each).
+      const agents = new Map(await Promise.all([...new Set(sessions.map((s) => s.agentId))].map(async (id) => [id, await d.directory.agents.get(id)] as const)));
+      const teams = new Map(await Promise.all([...new Set(sessions.map((s) => s.teamId))].map(async (id) => [id, await d.directory.teams.get(id)] as const)));
       // Live sessions carry the ledger's view (held for calls in flight and children's slices, left).
       return list(await Promise.all(sessions.map(async (s) => {
-        if (sessionStatus(s, now) !== 'active') return sessionView(s, now);
+        const names = { agent: agents.get(s.agentId) ?? null, team: teams.get(s.teamId) ?? null };
+        if (sessionStatus(s, now) !== 'active') return sessionView(s, now, names);
         const account = await d.ledger.load(s);
-        return sessionView(s, now, { remaining: d.ledger.remaining([account]), reserved: account.reserved });
+        return sessionView(s, now, { ...names, remaining: d.ledger.remaining([account]), reserved: account.reserved });
       })));
     },
   },

@@ -109,6 +109,20 @@ describe('agent identity through the CLI', () => {
     expect((await json('session', 'tree', root.session_id)).children[0].status).toBe('revoked');
   });
 
+  it('creates a profile and shows its budgets as read, not as JSON', async () => {
+    const out = (await cli('profile', 'create', 'cli-profile', '--models', 'gpt-4o-mini', '--budget-usd', '0.1', '--max-budget-usd', '1', '--max-budget-tokens', '5000')).stdout;
+    expect(out).toMatch(/^session budget:\s+\$0\.1$/m);
+    expect(out).toMatch(/^max session budget:\s+\$1 and 5000 tokens$/m);
+    expect(out).not.toContain('{');
+  });
+
+  it('lists sessions with their agents by name', async () => {
+    const out = (await cli('session', 'list', '--agent', 'demo-agent')).stdout;
+    const row = out.split('\n').find((l) => l.startsWith(root.session_id))!;
+    expect(row).toMatch(/\sdemo-agent\s/);
+    expect(row).not.toMatch(/agt_/);
+  });
+
   it('closes a session and prints the ids that ended', async () => {
     const other = await json('token', 'exchange', '--subject-token', root.access_token, '--task', 'to close', '--budget-usd', '0.05');
     const out = (await cli('session', 'close', other.session_id)).stdout;

@@ -65,6 +65,8 @@ describe('admin API', () => {
     const listed = (await gw.admin('GET', '/admin/v1/sessions?agent=triage-1')).body.data;
     expect(listed.map((s: { id: string }) => s.id)).toEqual([session.id]);
     expect(listed[0].spent.requests).toBe(1);
+    // A list names agents and teams as one session does.
+    expect(listed[0]).toMatchObject({ agent: { id: session.agent.id, name: 'triage-1' }, team: { name: 'support' } });
   });
 
   it('refuses sessions beyond the profile: budget, TTL, models, unknown agent', async () => {

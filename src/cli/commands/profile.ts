@@ -12,9 +12,13 @@ interface Profile {
 const budget = (usd: number | undefined, tokens: number | undefined) =>
   usd === undefined && tokens === undefined ? undefined : { ...(usd === undefined ? {} : { usd }), ...(tokens === undefined ? {} : { tokens }) };
 
+/** A budget as read: `$0.10 and 5000 tokens`, `none` when neither is set. */
+const budgetText = (b: { usd: number | null; tokens: number | null }) =>
+  [b.usd === null ? null : `$${b.usd}`, b.tokens === null ? null : `${b.tokens} tokens`].filter((x) => x !== null).join(' and ') || 'none';
+
 const fields = (p: Profile): [string, unknown][] => [
   ['id', p.id], ['name', p.name], ['models', p.models.join(', ')],
-  ['session budget', p.session_budget.default], ['max session budget', p.session_budget.max],
+  ['session budget', budgetText(p.session_budget.default)], ['max session budget', budgetText(p.session_budget.max)],
   ['session ttl (s)', `${p.session_ttl_seconds.default} (max ${p.session_ttl_seconds.max})`],
 ];
 
