@@ -240,16 +240,15 @@ export class ApprovalService {
       this.waiters.set(id, set);
       const done = (a: Approval | null) => {
         clearTimeout(timer);
-        set.delete(wake);
+        set.delete(done);
         if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
         signal?.removeEventListener('abort', ended);
         resolve(a);
       };
-      const wake = (a: Approval) => done(a);
       const ended = () => done(null);
       const timer = setTimeout(ended, ms);
       signal?.addEventListener('abort', ended, { once: true });
-      set.add(wake);
+      set.add(done);
     });
   }
 
