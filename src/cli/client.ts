@@ -49,15 +49,20 @@ export class AdminClient {
     this.token = token;
   }
 
-  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  /**
+   * `flags` names the command's option for each body field (`{ ttl_seconds: '--ttl' }`): an error
+   * about a field then speaks of the option the user typed, not of the API's field.
+   */
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, flags?: Flags): Promise<T> {
     const { status, ok, json } = await exchange(this.base, path, {
       method,
       headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!ok) {
-      const error = (json as { error?: { code?: string; message?: string } }).error;
-      throw new CliError(`${error?.message ?? 'request failed'} (HTTP ${status}${error?.code ? `, ${error.code}` : ''})`);
+      const error = (json as { error?: { code?: string; message?: string; param?: string } }).error;
+      const message = flagged(error?.message ?? 'request failed', error?.param, flags);
+      throw new CliError(`${message} (HTTP ${status}${error?.code ? `, ${error.code}` : ''})`);
     }
     return json as T;
   }
@@ -66,9 +71,34 @@ export class AdminClient {
     return this.request<T>('GET', path);
   }
 
-  post<T>(path: string, body: unknown): Promise<T> {
-    return this.request<T>('POST', path, body);
+  post<T>(path: string, body: unknown, flags?: Flags): Promise<T> {
+    return this.request<T>('POST', path, body, flags);
   }
+}
+
+/** A command's option for each field of the body it sends, by the field's path (`budget.usd`). */
+export type Flags = Record<string, string>;
+
+/**
+ * An API error about a body field, told in the command's terms: the field's path at the start of
+ * the message (`body.ttl_seconds: …`, `budget.usd is above …`) becomes the option (`--ttl: …`);
+ * a message that names the field elsewhere gets the option after it. Without `param` (OAuth's
+ * errors have none), a message that starts with a field's name.
+ */
+function flagged(message: string, param: string | undefined, flags: Flags | undefined): string {
+  if (!flags) return message;
+  const field = param === undefined ? Object.keys(flags).find((f) => [`${f} `, `${f}:`, `"${f}"`].some((p) => message.startsWith(p))) : fieldOf(param, flags);
+  if (field === undefined) return message;
+  const flag = flags[field]!;
+  for (const prefix of [`body.${param ?? field}`, param ?? field, `body.${field}`, `"${field}"`, field]) if (message.startsWith(prefix)) return flag + message.slice(prefix.length);
+  return `${message} (${flag})`;
+}
+
+/** The longest path of `param` that has an option: `models.2` is the --models option's. */
+function fieldOf(param: string, flags: Flags): string | undefined {
+  const segments = param.split('.');
+  while (segments.length > 0 && flags[segments.join('.')] === undefined) segments.pop();
+  return segments.length === 0 ? undefined : segments.join('.');
 }
 
 /** The token endpoint's answer (RFC 6749 §5.1, with Tollgate's session_id). */
@@ -89,7 +119,7 @@ const formEncode = (value: string): string => new URLSearchParams({ v: value }).
  * no admin token; `client` authenticates with HTTP Basic (client_credentials). OAuth errors
  * (`{ error, error_description }`) become CliErrors.
  */
-export async function requestToken(opts: GlobalOptions, params: Record<string, string | undefined>, client?: { id: string; secret: string }): Promise<TokenResponse> {
+export async function requestToken(opts: GlobalOptions, params: Record<string, string | undefined>, client?: { id: string; secret: string }, flags?: Flags): Promise<TokenResponse> {
   const base = gatewayUrl(opts);
   const form = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) form.set(k, v);
@@ -98,7 +128,7 @@ export async function requestToken(opts: GlobalOptions, params: Record<string, s
   const { status, ok, json } = await exchange(base, '/oauth/token', { method: 'POST', headers, body: form.toString() });
   if (!ok) {
     const { error, error_description: description } = json as { error?: unknown; error_description?: unknown };
-    throw new CliError(`${typeof description === 'string' ? description : 'token request failed'} (HTTP ${status}${typeof error === 'string' ? `, ${error}` : ''})`);
+    throw new CliError(`${typeof description === 'string' ? flagged(description, undefined, flags) : 'token request failed'} (HTTP ${status}${typeof error === 'string' ? `, ${error}` : ''})`);
   }
   return json as TokenResponse;
 }

@@ -41,6 +41,16 @@ class Cache<T> {
     return value;
   }
 
+  /** The entries of `ids` that exist, by id, each looked up once (a list's agents or teams, to name them). */
+  async many(ids: Iterable<string>): Promise<Map<string, T>> {
+    const found = new Map<string, T>();
+    await Promise.all([...new Set(ids)].map(async (id) => {
+      const value = await this.get(id);
+      if (value !== null) found.set(id, value);
+    }));
+    return found;
+  }
+
   set(id: string, value: T): void {
     this.generation++;
     this.entries.set(id, value);

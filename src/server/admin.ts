@@ -25,7 +25,7 @@ import { BUDGET_ROUTES } from './admin-budgets.js';
 import { REPORT_ROUTES, TextAnswer } from './admin-reports.js';
 import { enforcement, putAgent, putProfile, putTeam } from './objects.js';
 import { agentView, approvalView, credentialView, eventView, modelView, profileView, rollup, sessionStatus, sessionView, spendView, teamView, usageView } from './views.js';
-import type { Session, SessionStatus } from '../store/index.js';
+import type { Approval, Session, SessionStatus } from '../store/index.js';
 import { isoTime } from '../util/time.js';
 
 export interface AdminDeps {
@@ -190,7 +190,10 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     query: z.object({ team: z.string().optional() }),
     handle: async (i, d) => {
       const team = typeof i.query.team === 'string' ? await found(d.store.getTeam(i.query.team), 'team', i.query.team) : null;
-      return list((await d.store.listAgents(team ? { teamId: team.id } : {})).map((a) => agentView(a)));
+      const agents = await d.store.listAgents(team ? { teamId: team.id } : {});
+      const teams = await d.directory.teams.many(agents.map((a) => a.teamId));
+      const profiles = await d.directory.profiles.many(agents.map((a) => a.profileId));
+      return list(agents.map((a) => agentView(a, { team: teams.get(a.teamId), profile: profiles.get(a.profileId) })));
     },
   },
   {
@@ -251,24 +254,26 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), kind: z.enum(['budget', 'tool', 'resume']).optional(), session: z.string().optional(), limit: limitQuery }),
     handle: async (i, d) => {
       const q = i.query as { status?: 'pending' | 'approved' | 'denied'; kind?: 'budget' | 'tool' | 'resume'; session?: string; limit?: number };
-      return list((await d.store.listApprovals({ status: q.status, kind: q.kind, sessionId: q.session, limit: q.limit })).map(approvalView));
+      const approvals = await d.store.listApprovals({ status: q.status, kind: q.kind, sessionId: q.session, limit: q.limit });
+      const agents = await d.directory.agents.many(approvals.map((a) => a.agentId));
+      return list(approvals.map((a) => approvalView(a, agents.get(a.agentId))));
     },
   },
   {
     method: 'GET', path: '/admin/v1/approvals/{id}', tag: 'approvals', summary: 'One approval with its context',
-    handle: async (i, d) => approvalView(await found(d.store.getApproval(i.params.id!), 'approval', i.params.id!)),
+    handle: async (i, d) => namedApproval(d, await found(d.store.getApproval(i.params.id!), 'approval', i.params.id!)),
   },
   {
     method: 'POST', path: '/admin/v1/approvals/{id}/approve', tag: 'approvals', summary: 'Approve further spend, optionally adding budget to the session',
     body: z.strictObject({ extra_budget: budgetBody.optional(), reason: z.string().max(500).optional() }),
     handle: async (i, d) => {
       const body = i.body as { extra_budget?: z.infer<typeof budgetBody>; reason?: string };
-      return approvalView(await d.approvals.decide(i.params.id!, { approve: true, extraBudget: toBudget(body.extra_budget), reason: body.reason, decidedBy: i.by.actor, operator: i.by.operator, requestId: i.by.requestId }));
+      return namedApproval(d, await d.approvals.decide(i.params.id!, { approve: true, extraBudget: toBudget(body.extra_budget), reason: body.reason, decidedBy: i.by.actor, operator: i.by.operator, requestId: i.by.requestId }));
     },
   },
   {
     method: 'POST', path: '/admin/v1/approvals/{id}/deny', tag: 'approvals', summary: 'Deny further spend: the session\'s calls get 402 from then on', body: reasonBody,
-    handle: async (i, d) => approvalView(await d.approvals.decide(i.params.id!, { approve: false, reason: i.by.reason, decidedBy: i.by.actor, operator: i.by.operator, requestId: i.by.requestId })),
+    handle: async (i, d) => namedApproval(d, await d.approvals.decide(i.params.id!, { approve: false, reason: i.by.reason, decidedBy: i.by.actor, operator: i.by.operator, requestId: i.by.requestId })),
   },
   {
     method: 'GET', path: '/admin/v1/sessions/{id}/tree', tag: 'sessions', summary: 'The delegation tree under a session, with each node\'s spend',
@@ -284,8 +289,8 @@ export const ADMIN_ROUTES: AdminRoute[] = [
       const sessions = await d.store.listSessions({ agentId: agent?.id, teamId: team?.id, status: q.status, limit: q.limit });
       const now = d.now();
       // Agents and teams by name too (cached in the directory; a list names few of each).
-      const agents = new Map(await Promise.all([...new Set(sessions.map((s) => s.agentId))].map(async (id) => [id, await d.directory.agents.get(id)] as const)));
-      const teams = new Map(await Promise.all([...new Set(sessions.map((s) => s.teamId))].map(async (id) => [id, await d.directory.teams.get(id)] as const)));
+      const agents = await d.directory.agents.many(sessions.map((s) => s.agentId));
+      const teams = await d.directory.teams.many(sessions.map((s) => s.teamId));
       // Live sessions carry the ledger's view (held for calls in flight and children's slices, left).
       return list(await Promise.all(sessions.map(async (s) => {
         const names = { agent: agents.get(s.agentId) ?? null, team: teams.get(s.teamId) ?? null };
@@ -445,6 +450,9 @@ const compiled: CompiledRoute[] = ADMIN_ROUTES.map((route) => {
   });
   return { route, pattern: new RegExp(`^${source}$`), names, query: route.query ? route.query.strict() : null };
 });
+
+/** An approval's view with its agent's name. */
+const namedApproval = async (d: AdminDeps, approval: Approval) => approvalView(approval, await d.directory.agents.get(approval.agentId));
 
 function validationError(error: z.ZodError, where: string): GatewayError {
   const issue = error.issues[0]!;

@@ -20,12 +20,14 @@ const enforcementView = (e: Enforcement) => ({ mode: e.mode, soft_threshold: e.t
 
 export const teamView = (t: Team) => ({ id: t.id, name: t.name, owner: t.owner, status: t.status, budget: periodBudgetView(t.budget), created_at: isoTime(t.createdAt) });
 
-export const approvalView = (a: Approval) => ({
+/** `agent`, when known, names the approval's agent (`agent_name`). */
+export const approvalView = (a: Approval, agent?: Agent | null) => ({
   id: a.id,
   kind: a.kind,
   status: a.status,
   session_id: a.sessionId,
   agent_id: a.agentId,
+  ...(agent ? { agent_name: agent.name } : {}),
   team_id: a.teamId,
   created_at: isoTime(a.createdAt),
   decided_at: isoTimeOrNull(a.decidedAt),

@@ -64,8 +64,23 @@ describe('soft budgets from the CLI', () => {
     expect(Date.parse(renewed.expires_at)).toBeGreaterThan(Date.parse(started.expires_at));
     // A renewal only extends: a shorter time is refused, saying so, and changes nothing.
     const shorter = await run('session', 'renew', started.session.id, '--ttl', '60').then(() => null, (err: Error) => err);
-    expect(shorter?.message).toMatch(/a renewal only extends/);
+    expect(shorter?.message).toMatch(/^error: --ttl 60 would end the session .*a renewal only extends/m);
     expect(JSON.parse(await cli('approval', 'list', '--status', 'approved', '--json'))).toHaveLength(1);
+    // Lists name the agent, not only its id.
+    const table = await cli('approval', 'list', '--status', 'approved');
+    expect(table).toMatch(/\btriage-1\b/);
+    expect(table).not.toMatch(/\bagt_/);
+  });
+
+  it('errors about a field name the option the user typed, not the API\'s field', async () => {
+    const refused = (...args: string[]) => run(...args).then(() => { throw new Error(`${args.join(' ')} succeeded`); }, (err: Error & { stderr: string }) => err.stderr);
+    // Schema errors (body.ttl_seconds: …), the service's own (ttl_seconds is above …), nested fields.
+    expect(await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--ttl', '-5')).toMatch(/^error: --ttl: /m);
+    expect(await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--ttl', '99999999')).toMatch(/^error: --ttl is above the profile's maximum/m);
+    expect(await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--budget-usd', '5')).toMatch(/^error: --budget-usd is above the profile's maximum \(1\)/m);
+    expect(await refused('agent', 'secret', 'create', 'triage-1', '--expires-in', '-1')).toMatch(/^error: --expires-in: /m);
+    const text = await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--ttl', '-5');
+    expect(text).not.toMatch(/ttl_seconds/);
   });
 });
 

@@ -123,6 +123,14 @@ describe('agent identity through the CLI', () => {
     expect(row).not.toMatch(/agt_/);
   });
 
+  it('lists agents with their teams and profiles by name', async () => {
+    const row = (await cli('agent', 'list')).stdout.split('\n').find((l) => /\sdemo-agent\s/.test(l))!;
+    expect(row).not.toMatch(/\b(team|prof)_/);
+    const agent = await json('agent', 'show', 'demo-agent');
+    expect(row).toContain(agent.team.name);
+    expect(row).toContain(agent.profile.name);
+  });
+
   it('closes a session and prints the ids that ended', async () => {
     const other = await json('token', 'exchange', '--subject-token', root.access_token, '--task', 'to close', '--budget-usd', '0.05');
     const out = (await cli('session', 'close', other.session_id)).stdout;

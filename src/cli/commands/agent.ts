@@ -20,13 +20,13 @@ const fields = (a: Agent): [string, unknown][] => [
 export async function create(opts: Record<string, unknown>, args: string[]): Promise<void> {
   const agent = await new AdminClient(opts).post<Agent>('/admin/v1/agents', {
     name: args[0], team: opts.team, profile: opts.profile, owner: opts.owner, environment: opts.environment,
-  });
+  }, { team: '--team', profile: '--profile', owner: '--owner', environment: '--environment' });
   output(opts, agent, () => printFields(fields(agent)));
 }
 
 export async function list(opts: Record<string, unknown>): Promise<void> {
   const { data } = await new AdminClient(opts).get<{ data: Agent[] }>(`/admin/v1/agents${query({ team: opts.team })}`);
-  output(opts, data, () => printTable(data.map((a) => ({ ...a, team: a.team.id, profile: a.profile.id })), ['id', 'name', 'team', 'profile', 'owner', 'status']));
+  output(opts, data, () => printTable(data.map((a) => ({ ...a, team: a.team.name ?? a.team.id, profile: a.profile.name ?? a.profile.id })), ['id', 'name', 'team', 'profile', 'owner', 'status']));
 }
 
 export async function show(opts: Record<string, unknown>, args: string[]): Promise<void> {
@@ -50,7 +50,7 @@ const reason = (opts: Record<string, unknown>) => ({ reason: typeof opts.reason 
 
 export async function secretCreate(opts: Record<string, unknown>, args: string[]): Promise<void> {
   const expires = number(opts.expiresIn, '--expires-in');
-  const issued = await new AdminClient(opts).post<Secret & { client_secret: string }>(secretsPath(args[0]!), expires === undefined ? {} : { expires_in_seconds: expires });
+  const issued = await new AdminClient(opts).post<Secret & { client_secret: string }>(secretsPath(args[0]!), expires === undefined ? {} : { expires_in_seconds: expires }, { expires_in_seconds: '--expires-in' });
   output(opts, issued, () => {
     printFields([['id', issued.id], ['client_id', issued.client_id], ['expires', issued.expires_at ?? 'never']]);
     process.stdout.write(`\nclient_secret (shown only once: store it now, it cannot be read back):\n${issued.client_secret}\n`);

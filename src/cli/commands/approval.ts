@@ -7,6 +7,7 @@ interface ApprovalView {
   status: string;
   session_id: string;
   agent_id: string;
+  agent_name?: string;
   created_at: string;
   decided_at: string | null;
   decided_by: string | null;
@@ -16,7 +17,7 @@ interface ApprovalView {
 }
 
 const fields = (a: ApprovalView): [string, unknown][] => [
-  ['approval', a.id], ['kind', a.kind], ['status', a.status], ['session', a.session_id], ['agent', a.agent_id], ['requested', a.created_at],
+  ['approval', a.id], ['kind', a.kind], ['status', a.status], ['session', a.session_id], ['agent', a.agent_name ?? a.agent_id], ['requested', a.created_at],
   // A tool approval: the approver sees exactly what will run, and where it comes from.
   ['tool', a.context.tool ?? null], ['arguments', a.kind === 'tool' ? JSON.stringify(a.context.arguments ?? {}) : null],
   ['chain', Array.isArray(a.context.chain) ? (a.context.chain as string[]).join(' → ') : null], ['task', a.context.task ?? null],
@@ -28,7 +29,7 @@ const fields = (a: ApprovalView): [string, unknown][] => [
 
 export async function list(opts: Record<string, unknown>): Promise<void> {
   const { data } = await new AdminClient(opts).get<{ data: ApprovalView[] }>(`/admin/v1/approvals${query({ status: opts.status, session: opts.session })}`);
-  output(opts, data, () => printTable(data.map((a) => ({ id: a.id, kind: a.kind, status: a.status, session: a.session_id, agent: a.agent_id, tool: a.context.tool ?? '', requested: a.created_at })), ['id', 'kind', 'status', 'session', 'agent', 'tool', 'requested']));
+  output(opts, data, () => printTable(data.map((a) => ({ id: a.id, kind: a.kind, status: a.status, session: a.session_id, agent: a.agent_name ?? a.agent_id, tool: a.context.tool ?? '', requested: a.created_at })), ['id', 'kind', 'status', 'session', 'agent', 'tool', 'requested']));
 }
 
 export async function show(opts: Record<string, unknown>, args: string[]): Promise<void> {
@@ -42,7 +43,7 @@ export async function approve(opts: Record<string, unknown>, args: string[]): Pr
   const a = await new AdminClient(opts).post<ApprovalView>(`/admin/v1/approvals/${encodeURIComponent(args[0]!)}/approve`, {
     ...(addUsd !== undefined || addTokens !== undefined ? { extra_budget: { usd: addUsd, tokens: addTokens } } : {}),
     reason: opts.reason,
-  });
+  }, { 'extra_budget.usd': '--add-usd', 'extra_budget.tokens': '--add-tokens', extra_budget: '--add-usd/--add-tokens', reason: '--reason' });
   output(opts, a, () => printFields(fields(a)));
 }
 

@@ -34,7 +34,12 @@ export async function create(opts: Record<string, unknown>, args: string[]): Pro
     },
     ...(ttl || maxTtl ? { session_ttl_seconds: { ...(ttl ? { default: ttl } : {}), ...(maxTtl ? { max: maxTtl } : {}) } } : {}),
   };
-  const profile = await new AdminClient(opts).post<Profile>('/admin/v1/profiles', body);
+  const profile = await new AdminClient(opts).post<Profile>('/admin/v1/profiles', body, {
+    models: '--models',
+    'session_budget.default.usd': '--budget-usd', 'session_budget.default.tokens': '--budget-tokens',
+    'session_budget.max.usd': '--max-budget-usd', 'session_budget.max.tokens': '--max-budget-tokens',
+    'session_ttl_seconds.default': '--ttl', 'session_ttl_seconds.max': '--max-ttl',
+  });
   output(opts, profile, () => printFields(fields(profile)));
 }
 

@@ -66,7 +66,7 @@ export async function start(opts: Record<string, unknown>): Promise<void> {
     models: csv(opts.models),
     context,
     ...(Object.keys(tags).length > 0 ? { tags } : {}),
-  });
+  }, { agent: '--agent', task: '--task', 'budget.usd': '--budget-usd', 'budget.tokens': '--budget-tokens', ttl_seconds: '--ttl', models: '--models', context: '--context', tags: '--tag' });
   if (opts.env) {
     // Ids and tokens are base64url/[a-z0-9_] only, so they need no shell quoting.
     process.stdout.write(`export TOLLGATE_SESSION=${result.session.id}\nexport TOLLGATE_TOKEN=${result.token}\n`);
@@ -142,7 +142,7 @@ export async function renew(opts: Record<string, unknown>, args: string[]): Prom
     ttl_seconds: number(opts.ttl, '--ttl'),
     ...(addUsd !== undefined || addTokens !== undefined ? { budget: { usd: addUsd, tokens: addTokens } } : {}),
     reason: opts.reason,
-  });
+  }, { ttl_seconds: '--ttl', 'budget.usd': '--add-usd', 'budget.tokens': '--add-tokens', reason: '--reason' });
   output(opts, session, () => printFields(fields(session)));
 }
 

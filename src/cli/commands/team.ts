@@ -6,7 +6,7 @@ interface Team { id: string; name: string; owner: string | null; status: string;
 const fields = (t: Team): [string, unknown][] => [['id', t.id], ['name', t.name], ['owner', t.owner], ['status', t.status], ['created', t.created_at]];
 
 export async function create(opts: Record<string, unknown>, args: string[]): Promise<void> {
-  const team = await new AdminClient(opts).post<Team>('/admin/v1/teams', { name: args[0], owner: opts.owner });
+  const team = await new AdminClient(opts).post<Team>('/admin/v1/teams', { name: args[0], owner: opts.owner }, { owner: '--owner' });
   output(opts, team, () => printFields(fields(team)));
 }
 

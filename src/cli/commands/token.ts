@@ -36,6 +36,9 @@ function sessionParams(opts: Record<string, unknown>): Record<string, string | u
   };
 }
 
+/** The options behind sessionParams' fields, for errors about them. */
+const SESSION_FLAGS = { task: '--task', budget_usd: '--budget-usd', budget_tokens: '--budget-tokens', scope: '--scope', ttl_seconds: '--ttl', 'budget.usd': '--budget-usd', 'budget.tokens': '--budget-tokens' };
+
 function printIssued(opts: Record<string, unknown>, t: TokenResponse): void {
   if (opts.env) {
     // Ids and tokens are base64url/[a-z0-9_] only, so they need no shell quoting.
@@ -63,7 +66,7 @@ export async function exchange(opts: Record<string, unknown>): Promise<void> {
     actor_token: actorToken,
     // An actor token is a workload JWT unless said otherwise.
     actor_token_type: actorToken === undefined ? undefined : tokenType(str(opts.actorTokenType) ?? 'jwt', '--actor-token-type'),
-  });
+  }, undefined, SESSION_FLAGS);
   printIssued(opts, issued);
 }
 
@@ -72,7 +75,7 @@ export async function get(opts: Record<string, unknown>): Promise<void> {
   const id = str(opts.clientId);
   const secret = str(opts.clientSecret);
   if (!id || !secret) throw new CliError('pass --client-id and --client-secret (or set TOLLGATE_CLIENT_ID and TOLLGATE_CLIENT_SECRET)');
-  const issued = await requestToken(opts, { grant_type: 'client_credentials', ...sessionParams(opts) }, { id, secret });
+  const issued = await requestToken(opts, { grant_type: 'client_credentials', ...sessionParams(opts) }, { id, secret }, SESSION_FLAGS);
   printIssued(opts, issued);
 }
 
