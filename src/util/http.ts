@@ -44,23 +44,34 @@ const CLIENT_ERRORS: Record<string, ErrorCode> = {
 };
 
 /**
+ * What was wrong with bytes Node could not parse, from its parser's reason (llhttp's own words,
+ * never the client's bytes): a body cut short says so, as clients mostly send one by mistake.
+ */
+function badRequestMessage(err: { code?: string; reason?: string }): string {
+  if (err.code === 'HPE_INVALID_EOF_STATE') return 'The request ended before its body did: the connection closed with fewer bytes sent than its Content-Length (or its chunks) announced.';
+  return typeof err.reason === 'string' && /^[\w '.,-]{1,120}$/.test(err.reason) ? `The request is not valid HTTP: ${err.reason}.` : 'The request is not valid HTTP.';
+}
+
+/**
  * The server's `clientError` handler: a request Node could not parse (headers past
  * `server.max_header_bytes`, too slow per `server.headers_timeout_ms` / `request_timeout_ms`,
  * not HTTP at all) gets a catalogued JSON error instead of a bare status line — in the error shape
  * of the API its path names (`dialectOf`) — then the connection is closed.
  */
-export function answerClientError(err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex, dialectOf: (path: string) => ErrorDialect = () => 'admin'): void {
+export function answerClientError(err: Error & { code?: string; reason?: string; rawPacket?: unknown }, socket: Duplex, dialectOf: (path: string) => ErrorDialect = () => 'admin'): void {
   // A response already under way on this connection (Node's own default checks the same).
   const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
     socket.destroy();
     return;
   }
-  const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request');
-  // In the shape of the API asked for, when the request line is in the bytes that failed (headers
-  // sent with it, as clients do); else the admin API's.
+  const code = CLIENT_ERRORS[err.code ?? ''] ?? 'bad_request';
+  const e = new GatewayError(code, code === 'bad_request' ? badRequestMessage(err) : undefined);
+  // In the shape of the API asked for: its path is in the request line of the bytes that failed
+  // (headers sent with it, as clients do), or, when the body failed, in the request being read;
+  // else the admin API's.
   const line = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.subarray(0, 2048).toString('latin1') : '';
-  const path = /^[A-Z]+ (\/\S*) HTTP\//.exec(line)?.[1];
+  const path = /^[A-Z]+ (\/\S*) HTTP\//.exec(line)?.[1] ?? current?.req?.url;
   const dialect = path === undefined ? 'admin' : dialectOf(path);
   // A request id like every other answer's (the request's own could not be read).
   const requestId = newId('req');

@@ -139,6 +139,23 @@ describe('request size and shape', () => {
     expect(text).toContain('"code":"bad_request"');
     expect(text).toMatch(/\r\nx-request-id: req_[0-9a-f]+\r\n/);
   });
+
+  it('a body cut short of its Content-Length is told so, in the shape of the API the request named', async () => {
+    const { token } = await gw.openSession();
+    const body = chatBody('cut');
+    const head = (path: string, length: number) => `POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\nx-api-key: ${token}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n`;
+    const answer = (text: string) => JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Record<string, any>;
+    const openai = await raw((s) => s.end(head('/v1/chat/completions', body.length + 40) + body));
+    expect(openai.text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer(openai.text)).toMatchObject({ error: { type: 'invalid_request_error', code: 'bad_request', message: expect.stringMatching(/ended before its body did.*Content-Length/) } });
+    const anthropic = await raw((s) => s.end(head('/v1/messages', body.length + 40) + body));
+    expect(answer(anthropic.text)).toMatchObject({ type: 'error', error: { code: 'bad_request' }, request_id: expect.stringMatching(/^req_/) });
+    // Bytes the parser refuses say what was wrong with them.
+    const chunked = await raw((s) => s.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`));
+    expect(answer(chunked.text).error.message).toMatch(/^The request is not valid HTTP: .*chunk size/);
+    // The gateway serves the session's next call.
+    expect((await chat(token, chatBody('after'))).status).toBe(200);
+  });
 });
 
 describe('slow clients', () => {
