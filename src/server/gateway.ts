@@ -19,7 +19,7 @@ import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import type { McpGateway } from '../mcp/index.js';
 import { MCP_METADATA_PATH, MCP_PATH } from '../mcp/paths.js';
 import { ProviderRegistry } from '../providers/registry.js';
-import { isSqliteOutage, openStore, PostgresStore, WriteQueue, type Store } from '../store/index.js';
+import { isSqliteOutage, openStore, PostgresStore, SqliteStore, WriteQueue, type Store } from '../store/index.js';
 import { createTelemetry, StageTimes, type Telemetry } from '../telemetry/index.js';
 import { answerClientError, baseUrl, requestIdHeaders, sendError, sendJson } from '../util/http.js';
 import { createLogger, requestLogger, type Logger } from '../util/logger.js';
@@ -159,6 +159,8 @@ export class Gateway {
     opened.push(() => policyEngine.close());
     const store = options.store ?? openStore(config.storage, dataDir, env);
     if (!options.store) opened.push(() => store.close());
+    // A private store is served by one process: claimed before anything is read or written.
+    if (!options.store && store instanceof SqliteStore) store.claimForServing();
     // Under an advisory lock on PostgreSQL: replicas starting at once apply each version once.
     await store.migrate();
     // Several replicas share one database: budgets, holds and liveness live there too.

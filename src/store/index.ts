@@ -3,6 +3,7 @@ export type * from './types.js';
 export { DEFAULT_CONTENT_LOGGING, OPERATOR_ROLES, ZERO_SPEND } from './types.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
 export { isSqliteOutage } from './sqlite/batch-writer.js';
+export { StoreInUseError } from './sqlite/serving-lock.js';
 export { GroupCommit } from './group-commit.js';
 export { rowToReservation } from './rows.js';
 export { WriteQueue, type Admission, type Write } from './write-queue.js';

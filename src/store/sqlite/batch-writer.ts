@@ -3,7 +3,7 @@
 // connection, or (the default for a file) the writer thread runs it on a second connection, so
 // that commits and their page writes leave the event loop.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { linkRecords, unlinkedRecord, type UnlinkedRecord } from '../chain.js';
 import { CHAIN_COLUMNS, recordValues, RESERVATION_COLUMNS, reservationValues, rowToChainHead, USAGE_COLUMNS, usageValues, type Row } from '../rows.js';
@@ -26,7 +26,10 @@ export const CACHE_KIB = { reader: 16_000, writer: 2_000, checkpointer: 1_000 } 
 
 /** A connection set up as every Tollgate connection to the file is: WAL, foreign keys, waits on locks. */
 export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL', cacheKib: number = CACHE_KIB.reader): Database.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    ownerOnly(path);
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
@@ -37,6 +40,22 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL', ca
   db.pragma('temp_store = MEMORY');
   db.pragma(`cache_size = ${-cacheKib}`);
   return db;
+}
+
+/**
+ * The file readable by its owner only, as the master key and admin token beside it: it holds
+ * credential hashes, the audit log and captured content. SQLite gives its -wal and -shm files the
+ * database file's mode when it creates them; ones left from before are tightened too.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+    } catch {
+      // Missing (no log yet), or not ours to change: SQLite's own open says what matters.
+    }
+  }
 }
 
 /**

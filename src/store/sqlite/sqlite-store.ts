@@ -15,6 +15,7 @@ import type { AccessReviewRecord, AgentActivity, CredentialSource, CredentialUse
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { openSqlite, PreparedStatements, READ_CHAIN_SQL, SqliteBatchWriter, type Synchronous } from './batch-writer.js';
 import { WAL_BACKSTOP_PAGES } from './wal-signal.js';
+import { claimForServing } from './serving-lock.js';
 import { SqliteWriterThread } from './writer-thread.js';
 import { spendSinceQuery } from './spend-buckets.js';
 import { eventsByIndexQuery, searchesByIndex, SESSION_INDEX_LIMITS, sessionIndexBacklog, SessionIndexer, usageByIndexQuery, warnPassFailed, type SessionIndexLimits } from './session-index.js';
@@ -70,6 +71,7 @@ export class SqliteStore implements Store {
   /** Started at the first batch (after migrations), when `writeThread` is on. */
   private writer: SqliteWriterThread | null = null;
   private readonly useWriterThread: boolean;
+  private releaseClaim: (() => void) | null = null;
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.db = openSqlite(options.path, options.synchronous);
@@ -115,7 +117,18 @@ export class SqliteStore implements Store {
     this.one('SELECT 1');
   }
 
+  /**
+   * Claims the file for this process as the one serving it (serving-lock.ts), until close();
+   * throws StoreInUseError when another process serves it.
+   */
+  claimForServing(): void {
+    if (this.options.path === ':memory:' || this.releaseClaim) return;
+    this.releaseClaim = claimForServing(this.options.path);
+  }
+
   async close(): Promise<void> {
+    this.releaseClaim?.();
+    this.releaseClaim = null;
     if (this.indexTimer) clearTimeout(this.indexTimer);
     this.indexTimer = null;
     const writer = this.writer;
