@@ -33,16 +33,31 @@ export interface CheckpointKeys {
   key(kid: string): Promise<TrustedKey | undefined>;
 }
 
+/**
+ * A break an operator looked into and acknowledged (AuditLog.acknowledgeBreak): the checkpoint
+ * that carries it anchors the chain again at the broken event as stored, so that what follows is
+ * verified and sealed from there. Verification reports it; it never hides it.
+ */
+export interface BreakAcknowledgement {
+  /** The break's reason as verification named it. */
+  reason: string;
+  /** The operator's account of it. */
+  note: string;
+  /** Who acknowledged it (`admin`, `operator:<name>`). */
+  by: string;
+}
+
 /** The signed content of a checkpoint. */
 export interface CheckpointClaims {
   last_seq: number;
   last_hash: string;
   time: number;
+  acknowledges?: BreakAcknowledgement;
 }
 
-export async function signCheckpoint(signer: CheckpointSigner, at: { lastSeq: number; lastHash: string }, time: number): Promise<AuditCheckpoint> {
+export async function signCheckpoint(signer: CheckpointSigner, at: { lastSeq: number; lastHash: string }, time: number, acknowledges?: BreakAcknowledgement): Promise<AuditCheckpoint> {
   const { kid, privateKey } = signer.signingKey();
-  const claims: CheckpointClaims = { last_seq: at.lastSeq, last_hash: at.lastHash, time };
+  const claims: CheckpointClaims = acknowledges ? { last_seq: at.lastSeq, last_hash: at.lastHash, time, acknowledges } : { last_seq: at.lastSeq, last_hash: at.lastHash, time };
   const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: ALG, kid, typ: CHECKPOINT_TYPE }).sign(privateKey);
   return { id: newId('ckp'), lastSeq: at.lastSeq, lastHash: at.lastHash, time, kid, jws };
 }
@@ -76,7 +91,9 @@ export async function checkCheckpoint(c: AuditCheckpoint, keys: CheckpointKeys):
   } catch {
     return { ok: false, reason: 'bad_signature', detail: `checkpoint ${c.id}: the signature does not verify under key ${header.kid}` };
   }
-  if (!Number.isSafeInteger(claims.last_seq) || typeof claims.last_hash !== 'string' || !HEX64.test(claims.last_hash) || !Number.isFinite(claims.time)) {
+  const ack = claims.acknowledges;
+  const ackMalformed = ack !== undefined && (typeof ack !== 'object' || ack === null || typeof ack.reason !== 'string' || typeof ack.note !== 'string' || typeof ack.by !== 'string');
+  if (!Number.isSafeInteger(claims.last_seq) || typeof claims.last_hash !== 'string' || !HEX64.test(claims.last_hash) || !Number.isFinite(claims.time) || ackMalformed) {
     return { ok: false, reason: 'bad_signature', detail: `checkpoint ${c.id}: the signed content is malformed` };
   }
   if (claims.time < trusted.notBefore || claims.time > trusted.notAfter) {

@@ -3,14 +3,15 @@
 // through a group commit onto one tamper-evident hash chain (store/chain.ts), sealed by signed
 // checkpoints, and copied to the export sinks once durable. See docs/audit.md.
 import type { AuditCheckpoint, AuditEvent, ChainedEvent, Store } from '../store/index.js';
-import { WriteQueue } from '../store/index.js';
+import { ChainWalker, GENESIS_HASH, WriteQueue } from '../store/index.js';
 import { newTimeOrderedId } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 import { checkCheckpoint, signCheckpoint, type CheckpointKeys, type CheckpointSigner } from './checkpoints.js';
 import type { ExportSink } from './export.js';
-import { verifyAudit, type VerifyOptions, type VerifyResult } from './verify.js';
+import { ACKNOWLEDGEABLE, verifyAudit, type BrokenLink, type VerifyOptions, type VerifyResult } from './verify.js';
+import { GatewayError } from '../errors/index.js';
 
-export { verifyAudit, type BreakReason, type BrokenLink, type VerifyOptions, type VerifyProgress, type VerifyResult } from './verify.js';
+export { verifyAudit, type AcknowledgedBreak, type BreakReason, type BrokenLink, type VerifyOptions, type VerifyProgress, type VerifyResult } from './verify.js';
 export { signCheckpoint, checkCheckpoint, storedCheckpointKeys, jwksCheckpointKeys, CHECKPOINT_TYPE, type CheckpointKeys, type CheckpointSigner, type CheckpointClaims, type TrustedKey } from './checkpoints.js';
 export { createExportSinks, eventLine, JsonlSink, WebhookSink, type EventLine, type ExportSettings, type ExportSink, type LineTarget, type SinkStats } from './export.js';
 
@@ -187,6 +188,25 @@ export class AuditLog {
   private async signCheckpoint(): Promise<AuditCheckpoint | null> {
     const signer = this.options.signer;
     if (!signer) return null;
+    const stretch = await this.unsealed();
+    if (!stretch) return null;
+    const result = await this.verify({ from: stretch.from, loopSlice: AuditLog.CHECKPOINT_LOOP_SLICE });
+    if (!result.ok) {
+      const b = result.first_broken!;
+      throw new Error(`audit chain broken at seq ${b.seq} (${b.reason}: ${b.detail}): not signing a checkpoint`);
+    }
+    const checkpoint = await signCheckpoint(signer, { lastSeq: result.chain.last_seq, lastHash: result.chain.last_hash }, this.now());
+    await this.store.putCheckpoint(checkpoint);
+    this.logger?.info({ checkpoint: checkpoint.id, last_seq: checkpoint.lastSeq, kid: checkpoint.kid, verified: result.events }, 'audit checkpoint signed');
+    return checkpoint;
+  }
+
+  /**
+   * The stretch a checkpoint would seal: from the latest checkpoint, if it holds (signed by us,
+   * and the chain passes through it), else from the start; null when nothing is new. Throws when
+   * a private store's head moved under this gateway.
+   */
+  private async unsealed(): Promise<{ from: { seq: number; hash: string } | undefined } | null> {
     await this.flush();
     const head = await this.store.chainHead();
     if (head.lastSeq < head.firstSeq) return null;
@@ -196,21 +216,52 @@ export class AuditLog {
     const latest = await this.store.latestCheckpoint();
     let from: { seq: number; hash: string } | undefined;
     if (latest) {
-      // The stretch starts at the latest checkpoint, if it holds: signed by us, and the chain passes through it.
       const checked = await checkCheckpoint(latest, this.keys);
       const [at] = await this.store.readChain(latest.lastSeq - 1, 1);
       if (checked.ok && at?.seq === latest.lastSeq && at.hash === checked.claims.last_hash) from = { seq: at.seq, hash: at.hash };
       if (from && from.seq >= head.lastSeq) return null;
     }
-    const result = await this.verify({ from, loopSlice: AuditLog.CHECKPOINT_LOOP_SLICE });
-    if (!result.ok) {
-      const b = result.first_broken!;
-      throw new Error(`audit chain broken at seq ${b.seq} (${b.reason}: ${b.detail}): not signing a checkpoint`);
+    return { from };
+  }
+
+  /**
+   * Acknowledges a break at event `seq` an operator looked into: the event is stored but altered
+   * (`hash_mismatch`), does not link to the one before (`prev_mismatch`), or is this gateway's
+   * `audit.head_moved` record. A checkpoint is signed at that event as stored, carrying the
+   * acknowledgement (what, why, who), and an `audit.break_acknowledged` event records it.
+   * Verification then goes on from there — reporting the break as acknowledged
+   * (VerifyResult.acknowledged), hiding nothing — and so do checkpoints, which a break since the
+   * latest one otherwise stops for good. A break the chain cannot go on from (an event missing, a
+   * checkpoint that does not hold) cannot be acknowledged.
+   */
+  async acknowledgeBreak(seq: number, note: string, by: { actor: string; operator?: NewEvent['operator']; requestId?: string }): Promise<{ first_broken: BrokenLink; checkpoint: AuditCheckpoint }> {
+    const signer = this.options.signer;
+    if (!signer) throw new GatewayError('conflict', 'This gateway signs no checkpoints: there is nothing to acknowledge a break with.');
+    await this.flush();
+    const [before, stored] = seq > 1 ? await this.store.readChain(seq - 2, 2) : [undefined, ...(await this.store.readChain(0, 1))];
+    const at = before?.seq === seq ? before : stored;
+    if (at?.seq !== seq || at.hash === null) {
+      throw new GatewayError('conflict', `Event ${seq} is not stored with a hash: a break there cannot be acknowledged (a missing event, or one past the chain's end). Restore the store from a backup taken before it, with the export copy for what came after.`);
     }
-    const checkpoint = await signCheckpoint(signer, { lastSeq: result.chain.last_seq, lastHash: result.chain.last_hash }, this.now());
+    const walker = new ChainWalker(before?.seq === seq - 1 && before.hash !== null ? { seq: before.seq, hash: before.hash } : { seq: seq - 1, hash: at.prevHash ?? GENESIS_HASH });
+    walker.step(at);
+    const found = walker.result().broken;
+    const b: BrokenLink | undefined = found && ACKNOWLEDGEABLE.has(found.reason)
+      ? found
+      : at.type === 'audit.head_moved' ? { seq, id: at.id, reason: 'head_moved', detail: `the gateway recorded that the chain's head moved under it (event ${seq})` } : undefined;
+    if (!b) throw new GatewayError('conflict', `Event ${seq} hashes and links to the one before it: there is no break there to acknowledge (\`tollgate audit verify\` names the first one).`);
+    const earlier = await this.store.listCheckpoints(seq - 1, 100);
+    if (earlier.some((c) => c.lastSeq === seq && c.lastHash === at.hash)) {
+      throw new GatewayError('conflict', `The break at event ${seq} is already acknowledged, or sealed by a checkpoint.`, { details: { first_broken: b } });
+    }
+    const checkpoint = await signCheckpoint(signer, { lastSeq: seq, lastHash: at.hash }, this.now(), { reason: b.reason, note, by: by.actor });
     await this.store.putCheckpoint(checkpoint);
-    this.logger?.info({ checkpoint: checkpoint.id, last_seq: checkpoint.lastSeq, kid: checkpoint.kid, verified: result.events }, 'audit checkpoint signed');
-    return checkpoint;
+    await this.record({
+      type: 'audit.break_acknowledged', actor: by.actor, requestId: by.requestId, operator: by.operator,
+      data: { seq, reason: b.reason, detail: b.detail, note, checkpoint: checkpoint.id },
+    });
+    this.logger?.warn({ seq, reason: b.reason, checkpoint: checkpoint.id, by: by.actor }, 'audit chain break acknowledged: verification and checkpoints go on from it');
+    return { first_broken: b, checkpoint };
   }
 
   /** Starts signing checkpoints every `checkpointIntervalMs`. */

@@ -4,7 +4,7 @@
 // Stops at the first broken event and names it. The walking (ChainWalker) runs off the event loop
 // where the store can (Store.walkChain: SQLite's checkpointer thread), else here.
 import { ChainWalker, GENESIS_HASH, type AuditCheckpoint, type ChainPosition, type ChainRecord, type ChainWalk, type Store } from '../store/index.js';
-import { checkCheckpoint, type CheckpointKeys } from './checkpoints.js';
+import { checkCheckpoint, type CheckpointClaims, type CheckpointKeys } from './checkpoints.js';
 
 /**
  * `head_moved`: the chain may hash and link throughout, but the gateway that wrote it recorded
@@ -63,7 +63,26 @@ export interface VerifyResult {
   chain: { first_seq: number; last_seq: number; last_hash: string };
   /** Where to carry on (`from`), when `maxEvents` stopped the run before the end. */
   next?: { seq: number; hash: string };
+  /**
+   * Breaks an operator acknowledged (AuditLog.acknowledgeBreak), each anchored again by a signed
+   * checkpoint at the broken event as stored: verification went on from there. Present when any.
+   */
+  acknowledged?: AcknowledgedBreak[];
 }
+
+/** A break verification found acknowledged, and carried on after. */
+export interface AcknowledgedBreak {
+  seq: number;
+  reason: string;
+  note: string;
+  by: string;
+  checkpoint: string;
+  /** When it was acknowledged (the checkpoint's signed time). */
+  at: number;
+}
+
+/** Breaks an acknowledgement may anchor past: the event is stored, so the chain can go on from it. */
+export const ACKNOWLEDGEABLE: ReadonlySet<BreakReason> = new Set(['hash_mismatch', 'prev_mismatch', 'head_moved']);
 
 const DEFAULT_PAGE = 5000;
 const CHECKPOINT_PAGE = 1000;
@@ -104,6 +123,11 @@ class CheckpointCursor {
       this.after = this.buffer.at(-1)!.lastSeq;
     }
     this.nextSeq = this.buffer[0]?.lastSeq ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** The next checkpoint, not taken. */
+  peek(): AuditCheckpoint | undefined {
+    return this.buffer[this.index];
   }
 
   async take(): Promise<AuditCheckpoint> {
@@ -167,10 +191,11 @@ class PagedWalk {
   }
 }
 
-/** The first `audit.head_moved` record in (after, upTo], as a break. */
-async function headMovedIn(store: Store, after: number, upTo: number): Promise<BrokenLink | undefined> {
+/** The first `audit.head_moved` record in (after, upTo] not acknowledged, as a break. */
+async function headMovedIn(store: Store, after: number, upTo: number, acknowledged: ReadonlySet<number>): Promise<BrokenLink | undefined> {
   if (upTo <= after) return undefined;
-  const [e] = await store.searchEvents({ type: 'audit.head_moved', afterSeq: after, order: 'asc', limit: 1 });
+  const moved = await store.searchEvents({ type: 'audit.head_moved', afterSeq: after, order: 'asc', limit: acknowledged.size + 1 });
+  const e = moved.find((m) => !acknowledged.has(m.seq));
   if (!e || e.seq > upTo) return undefined;
   const seqOf = (v: unknown) => (typeof v === 'number' ? String(v) : '?');
   return {
@@ -191,6 +216,11 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
   let events = 0;
   let checkpoints = 0;
   let broken: BrokenLink | undefined;
+  const acknowledged: AcknowledgedBreak[] = [];
+  const acknowledge = (c: AuditCheckpoint, claims: CheckpointClaims) => {
+    const a = claims.acknowledges!;
+    acknowledged.push({ seq: c.lastSeq, reason: a.reason, note: a.note, by: a.by, checkpoint: c.id, at: claims.time });
+  };
 
   // From the start, checkpoints before the chain's first event are checked too: none should exist.
   const cursor = new CheckpointCursor(store, options.from ? from.seq : Number.MIN_SAFE_INTEGER);
@@ -206,8 +236,27 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
     if (checked.claims.last_hash !== record.hash) {
       return { seq: record.seq, id: record.id, reason: 'checkpoint_mismatch', detail: `event ${record.seq} is not the one checkpoint ${c.id} signed (its hash differs): the chain was rewritten at or before it`, checkpoint: c.id };
     }
+    // An acknowledged head_moved: the chain links through it; the record is what it acknowledges.
+    if (checked.claims.acknowledges) acknowledge(c, checked.claims);
     checkpoints++;
     return undefined;
+  };
+
+  /**
+   * A break at an event an operator acknowledged: the next checkpoint is signed at that event as
+   * stored, acknowledging a break of this kind. Then the walk goes on from the stored event.
+   */
+  const acknowledgedAt = async (b: BrokenLink): Promise<ChainPosition | undefined> => {
+    const c = cursor.peek();
+    if (!c || c.lastSeq !== b.seq || !ACKNOWLEDGEABLE.has(b.reason)) return undefined;
+    const checked = await checkCheckpoint(c, keys);
+    if (!checked.ok || checked.claims.acknowledges?.reason !== b.reason) return undefined;
+    const [stored] = await store.readChain(b.seq - 1, 1);
+    if (stored?.seq !== b.seq || stored.hash !== checked.claims.last_hash) return undefined;
+    await cursor.take();
+    acknowledge(c, checked.claims);
+    checkpoints++;
+    return { seq: stored.seq, hash: stored.hash };
   };
 
   while (!broken && cursor.nextSeq <= from.seq) broken = await checkpointAt(null);
@@ -219,8 +268,15 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
     const walk = await (store.walkChain?.(prev, Math.min(limit, pageSize)) ?? paged.walk(prev, limit));
     events += walk.events;
     if (walk.broken) {
-      broken = walk.broken;
-      break;
+      const anchor = await acknowledgedAt(walk.broken);
+      if (!anchor) {
+        broken = walk.broken;
+        break;
+      }
+      events++;
+      prev = anchor;
+      options.onProgress?.({ events, total });
+      continue;
     }
     // The stored events end here: tail() names what is missing.
     if (walk.events === 0) break;
@@ -257,8 +313,13 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
   if (!broken && !stoppedEarly) broken = await tail();
   // A consistent rewrite since the last checkpoint hashes and links; the gateway that noticed it
   // said so on the chain, and that record breaks the stretch it lands in.
-  const moved = await headMovedIn(store, from.seq, broken ? Math.min(broken.seq - 1, end) : end);
-  if (moved) broken = moved;
+  const acknowledgedMoves = new Set(acknowledged.filter((a) => a.reason === 'head_moved').map((a) => a.seq));
+  const moved = await headMovedIn(store, from.seq, broken ? Math.min(broken.seq - 1, end) : end, acknowledgedMoves);
+  if (moved) {
+    broken = moved;
+    // The walk went past it: what verified is what came before it.
+    events = Math.min(events, moved.seq - 1 - from.seq);
+  }
 
   const ms = performance.now() - started;
   return {
@@ -266,6 +327,7 @@ export async function verifyAudit(store: Store, keys: CheckpointKeys, options: V
     events,
     checkpoints,
     ...(broken ? { first_broken: broken } : {}),
+    ...(acknowledged.length > 0 ? { acknowledged } : {}),
     ms: Math.round(ms * 10) / 10,
     events_per_second: ms > 0 ? Math.round(events / (ms / 1000)) : 0,
     chain: { first_seq: head.firstSeq, last_seq: head.lastSeq, last_hash: head.lastHash },

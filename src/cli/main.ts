@@ -324,6 +324,12 @@ audit
   .option('--slice <n>', 'events verified per request (progress is shown between slices)', '50000')
   .action(run(async () => (await import('./commands/audit.js')).verify));
 audit
+  .command('acknowledge')
+  .description('after looking into the break that stops checkpoints: anchor the chain again at it, so what follows is sealed (verify still reports it, as acknowledged)')
+  .argument('<seq>', 'the broken event\'s seq, as `audit verify` names it')
+  .requiredOption('--reason <text>', 'what was found, and why the chain may go on (kept in the checkpoint and the audit log)')
+  .action(run(async () => (await import('./commands/audit.js')).acknowledge));
+audit
   .command('search')
   .description('find audit events (newest first); --session ID --descendants: everything a task and its sub-agents did, in order')
   .option('--agent <agent>', 'agent id or name')

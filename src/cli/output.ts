@@ -37,4 +37,5 @@ export function output(opts: { json?: boolean }, value: unknown, human: () => vo
   else human();
 }
 
-export const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(6)}` : '-');
+/** Dollars to the micro-dollar; an amount under one to the nano-dollar, the unit spend is kept in ($0.000000080, not $0.000000). */
+export const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(v !== 0 && Math.abs(v) < 0.000001 ? 9 : 6)}` : '-');

@@ -68,6 +68,9 @@ function downstreamServer(methods: McpMethods, info: UpstreamInfo): Server {
     const schema = z.looseObject({ method: z.literal(method), params: z.unknown().optional() });
     server.setRequestHandler(schema, (request, extra) => methods.call(method, request.params, envOf(extra)));
   }
+  // Any other method is refused by the methods themselves, in the shape of every refusal
+  // (`data: { code, request_id }`), as in stateless mode — not by the SDK's bare -32601.
+  server.fallbackRequestHandler = (request, extra) => methods.call(request.method, request.params, envOf(extra));
   return server;
 }
 

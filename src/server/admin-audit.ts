@@ -131,4 +131,16 @@ export const AUDIT_ROUTES: AdminRoute[] = [
       return d.audit.verify({ from, maxEvents: q.limit });
     },
   },
+  {
+    method: 'POST', path: '/admin/v1/audit/breaks/{seq}/acknowledge', tag: 'audit',
+    summary: 'Acknowledge the break that stops checkpoints, once looked into: a checkpoint anchors the chain again at that event, and what follows is sealed from there (verification still reports the break, as acknowledged)',
+    body: z.strictObject({ reason: z.string().trim().min(1).max(500).describe('What was found, and why the chain may go on: kept in the checkpoint and the audit log') }),
+    handle: async (i, d) => {
+      const seq = Number(i.params.seq);
+      if (!Number.isSafeInteger(seq) || seq < 1) throw new GatewayError('invalid_request', `"${i.params.seq!.slice(0, 40)}" is not an event's seq`, { param: 'seq' });
+      const { reason } = i.body as { reason: string };
+      const { first_broken: broken, checkpoint } = await d.audit.acknowledgeBreak(seq, reason, { actor: i.by.actor, operator: i.by.operator, requestId: i.by.requestId });
+      return { acknowledged: broken, note: reason, by: i.by.actor, checkpoint: { id: checkpoint.id, last_seq: checkpoint.lastSeq, last_hash: checkpoint.lastHash, time: isoTime(checkpoint.time), kid: checkpoint.kid } };
+    },
+  },
 ];

@@ -19,6 +19,8 @@ export const ROUTE_ROLES: Readonly<Record<string, OperatorRole>> = {
   'POST /admin/v1/keys/rotate': 'admin',
   'POST /admin/v1/operators': 'admin',
   'POST /admin/v1/operators/{id}/disable': 'admin',
+  // Letting the audit chain be sealed again past a break.
+  'POST /admin/v1/audit/breaks/{seq}/acknowledge': 'admin',
 };
 
 export function requiredRole(method: 'GET' | 'POST', path: string): OperatorRole {

@@ -126,7 +126,8 @@ describe.each([
     // Once it has linked on, its memory agrees with the head again: the record on the chain is what
     // keeps the forgery from being sealed — by this process, or by a restarted one.
     const moved = (await fx.store.searchEvents({ type: 'audit.head_moved', limit: 1 }))[0]!;
-    expect((await fx.audit.verify()).first_broken).toMatchObject({ seq: moved.seq, id: moved.id, reason: 'head_moved' });
+    // What verified is what came before the record, as for any break.
+    expect(await fx.audit.verify()).toMatchObject({ ok: false, events: moved.seq - 1, first_broken: { seq: moved.seq, id: moved.id, reason: 'head_moved' } });
     await fx.record(1, 70);
     await expect(fx.audit.checkpoint()).rejects.toThrow(new RegExp(`broken at seq ${moved.seq} \\(head_moved`));
     const { AuditLog } = await import('../../src/audit/index.js');
@@ -137,6 +138,62 @@ describe.each([
     const before = await fx.audit.verify({ maxEvents: moved.seq - 1 });
     expect(before.ok).toBe(true);
     expect((await fx.audit.verify({ from: before.next }))).toMatchObject({ ok: false, first_broken: { seq: moved.seq, reason: 'head_moved' } });
+    // Once looked into and acknowledged, checkpoints go on from the record; verification says so.
+    await fx.audit.acknowledgeBreak(moved.seq, 'a test rewrite', { actor: 'admin' });
+    expect(await fx.audit.checkpoint()).not.toBeNull();
+    expect(await fx.audit.verify()).toMatchObject({ ok: true, acknowledged: [{ seq: moved.seq, reason: 'head_moved', note: 'a test rewrite', by: 'admin' }] });
+  });
+
+  it('an acknowledged break lets checkpoints go on from it; verification reports it, and still catches what comes after', async () => {
+    await sealedLog();
+    const victim = fx.rows()[49]!;
+    fx.db.prepare('UPDATE audit_events SET data = ? WHERE seq = ?').run(canonicalJson({ ...JSON.parse(victim.dataJson), tokens: 0 }), victim.seq);
+    await expect(fx.audit.checkpoint()).rejects.toThrow(/broken at seq 50 \(hash_mismatch/);
+    const by = { actor: 'operator:alice' };
+    // Only a broken event: its neighbour hashes and links.
+    await expect(fx.audit.acknowledgeBreak(51, 'x', by)).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/Event 51 hashes and links to the one before it/) });
+    const { checkpoint } = await fx.audit.acknowledgeBreak(50, 'a test edit; the export copy holds the original', by);
+    expect(checkpoint).toMatchObject({ lastSeq: 50, lastHash: victim.hash });
+    // Sealing goes on: the next checkpoint covers what came after the break.
+    await fx.record(5, 61);
+    expect(await fx.audit.checkpoint()).toMatchObject({ lastSeq: 66 });
+    const [event] = await fx.store.listEvents({ type: 'audit.break_acknowledged' });
+    expect(event).toMatchObject({ actor: 'operator:alice', data: { seq: 50, reason: 'hash_mismatch', note: 'a test edit; the export copy holds the original', checkpoint: checkpoint.id } });
+    const result = await fx.audit.verify();
+    expect(result).toMatchObject({ ok: true, events: 66, acknowledged: [{ seq: 50, reason: 'hash_mismatch', by: 'operator:alice', checkpoint: checkpoint.id }] });
+    // Once is enough.
+    await expect(fx.audit.acknowledgeBreak(50, 'again', by)).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/already acknowledged/) });
+    // An edit after the acknowledgement is caught as before…
+    fx.db.prepare('UPDATE audit_events SET actor = ? WHERE seq = 55').run('admin');
+    expect(await fx.audit.verify()).toMatchObject({ ok: false, first_broken: { seq: 55, reason: 'hash_mismatch' } });
+    fx.db.prepare('UPDATE audit_events SET actor = ? WHERE seq = 55').run(fx.rows()[54]!.actor === 'admin' ? victim.actor : fx.rows()[54]!.actor);
+    // …and so is a rewrite of the acknowledged event itself: the acknowledgement anchors its stored hash.
+    fx.db.prepare('UPDATE audit_events SET hash = ? WHERE seq = 50').run('0'.repeat(64));
+    expect((await fx.audit.verify()).ok).toBe(false);
+  });
+
+  it('an acknowledgement cannot go past a break the chain cannot continue from, nor be forged without the key', async () => {
+    await sealedLog();
+    fx.db.prepare('DELETE FROM audit_events WHERE seq = 50').run();
+    await expect(fx.audit.acknowledgeBreak(50, 'gone', { actor: 'admin' })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/Event 50 is not stored/) });
+    // A forged acknowledgement (a checkpoint signed with another key) anchors nothing.
+    const victim = fx.rows()[20]!;
+    fx.db.prepare('UPDATE audit_events SET actor = ? WHERE seq = 21').run('admin');
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const claims = { last_seq: 21, last_hash: victim.hash, time: Date.now(), acknowledges: { reason: 'hash_mismatch', note: 'nothing to see', by: 'admin' } };
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'EdDSA', kid: 'forged', typ: CHECKPOINT_TYPE }).sign(privateKey);
+    await fx.store.putCheckpoint({ id: 'ckp_forged', lastSeq: 21, lastHash: victim.hash!, time: claims.time, kid: 'forged', jws });
+    expect(await fx.audit.verify()).toMatchObject({ ok: false, first_broken: { seq: 21, reason: 'hash_mismatch' } });
+  });
+
+  it('acknowledges a break before the latest checkpoint too: verification goes on past it', async () => {
+    await sealedLog();
+    expect(await fx.audit.checkpoint()).toMatchObject({ lastSeq: 60 });
+    fx.db.prepare('UPDATE audit_events SET actor = ? WHERE seq = 10').run('admin');
+    expect(await fx.audit.verify()).toMatchObject({ ok: false, first_broken: { seq: 10, reason: 'hash_mismatch' } });
+    await fx.audit.acknowledgeBreak(10, 'edited by hand in a drill', { actor: 'admin' });
+    // The checkpoints at 40 and 60, signed before the edit, still hold past it.
+    expect(await fx.audit.verify()).toMatchObject({ ok: true, events: 61, checkpoints: 3, acknowledged: [{ seq: 10, reason: 'hash_mismatch' }] });
   });
 
   it('refuses to sign a checkpoint over a broken chain', async () => {

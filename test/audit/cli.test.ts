@@ -74,4 +74,21 @@ describe('tollgate audit verify', () => {
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, events: 3, first_broken: { seq: 4, id: victim.id, reason: 'hash_mismatch' } });
   });
+
+  it('acknowledge: once looked into, a break is anchored again, and verify exits 0 naming it', async () => {
+    const intact = await run('audit', 'acknowledge', '5', '--reason', 'x');
+    expect(intact.code).toBe(1);
+    expect(intact.stderr).toMatch(/Event 5 hashes and links to the one before it: .*\(HTTP 409, conflict\)/);
+    const done = await run('audit', 'acknowledge', '4', '--reason', 'edited by hand in a drill');
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/^acknowledged the hash_mismatch break at event 4: checkpoint ckp_\w+ anchors the chain there/);
+    const plain = await run('audit', 'verify');
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^audit chain intact but for 1 acknowledged break: /);
+    expect(plain.stdout).toMatch(/acknowledged break at event 4 \(hash_mismatch\) by admin at .*: edited by hand in a drill/);
+    const sliced = JSON.parse((await run('audit', 'verify', '--json', '--slice', '2')).stdout);
+    expect(sliced).toMatchObject({ ok: true, acknowledged: [{ seq: 4, reason: 'hash_mismatch', by: 'admin', note: 'edited by hand in a drill' }] });
+    const { data: [event] } = JSON.parse((await run('audit', 'search', '--type', 'audit.break_acknowledged', '--json')).stdout);
+    expect(event).toMatchObject({ actor: 'admin', data: { seq: 4, reason: 'hash_mismatch' } });
+  });
 });

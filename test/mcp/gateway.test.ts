@@ -1,7 +1,7 @@
 // The MCP gateway with the SDK's own client against a real MCP server over Streamable HTTP:
 // scope filtering of lists, allowed and denied calls, deny patterns, delegation narrowing a
 // child, resources and prompts, progress, and the gateway's credential (never the agent's) upstream.
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { EmptyResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNotesServer, type NotesFixture } from '../fixtures/mcp/http-server.js';
 import { WELCOME } from '../fixtures/mcp/notes.js';
@@ -79,6 +79,18 @@ describe('MCP gateway: tools', () => {
     expect(notes.calls.length).toBe(callsBefore);
     const [denied] = await events(gw, { type: 'tool.denied', session: sessionId });
     expect(denied.data).toMatchObject({ tool: 'notes/deploy', code: 'tool_not_allowed', arguments: { env: 'prod' } });
+    await client.close();
+  });
+
+  it('answers a method the server does not offer, or no MCP method, with -32601 in the shape of every refusal', async () => {
+    const { token } = await gw.openSession({ agent: 'notes-agent' });
+    const client = await mcpClient(gw, token);
+    for (const method of ['completion/complete', 'no/such_method']) {
+      const err = await rejection(client.request({ method }, EmptyResultSchema));
+      expect(err).toBeInstanceOf(McpError);
+      expect(err.code).toBe(-32601);
+      expect(err.data).toMatchObject({ code: 'not_found', request_id: expect.stringMatching(/^req_/) });
+    }
     await client.close();
   });
 

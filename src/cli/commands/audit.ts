@@ -1,8 +1,8 @@
 // `tollgate audit verify`: verifies the audit chain through the admin API, a slice at a time so
 // a long log shows progress (a bar on stderr when it is a terminal). Exit code 0: intact;
 // 2: broken (the first broken event is named); 1: could not verify.
-import { AdminClient, number, query } from '../client.js';
-import type { VerifyResult } from '../../audit/verify.js';
+import { AdminClient, CliError, number, query } from '../client.js';
+import type { AcknowledgedBreak, VerifyResult } from '../../audit/verify.js';
 import { output, printFields, printJson, printTable } from '../output.js';
 
 /** The answer of GET /admin/v1/audit/verify (a type only: the CLI loads none of the audit code). */
@@ -22,8 +22,10 @@ export async function verify(opts: Record<string, unknown>): Promise<void> {
   let from: { seq: number; hash: string } | undefined;
   let answer: VerifyAnswer;
   let total: number | null = null;
+  const acknowledged: AcknowledgedBreak[] = [];
   for (;;) {
     answer = await client.get<VerifyAnswer>(`/admin/v1/audit/verify${query({ after_seq: from?.seq, after_hash: from?.hash, limit: slice })}`);
+    acknowledged.push(...(answer.acknowledged ?? []));
     events += answer.events;
     checkpoints += answer.checkpoints;
     serverMs += answer.ms;
@@ -39,19 +41,34 @@ export async function verify(opts: Record<string, unknown>): Promise<void> {
     events,
     checkpoints,
     ...(answer.first_broken ? { first_broken: answer.first_broken } : {}),
+    ...(acknowledged.length > 0 ? { acknowledged } : {}),
     ms,
     events_per_second: serverMs > 0 ? Math.round(events / (serverMs / 1000)) : 0,
     chain: answer.chain,
   };
   if (opts.json) printJson(result);
   else if (result.ok) {
-    process.stdout.write(`audit chain intact: ${events} events, ${checkpoints} signed checkpoints verified in ${(ms / 1000).toFixed(2)} s (${result.events_per_second} events/s)\n`);
+    const but = acknowledged.length > 0 ? ` but for ${acknowledged.length} acknowledged break${acknowledged.length === 1 ? '' : 's'}` : '';
+    process.stdout.write(`audit chain intact${but}: ${events} events, ${checkpoints} signed checkpoints verified in ${(ms / 1000).toFixed(2)} s (${result.events_per_second} events/s)\n`);
+    for (const a of acknowledged) process.stdout.write(`  acknowledged break at event ${a.seq} (${a.reason}) by ${a.by} at ${new Date(a.at).toISOString()}: ${a.note}\n`);
   } else {
     const b = answer.first_broken!;
     process.stdout.write(`audit chain BROKEN at event ${b.seq}${b.id ? ` (${b.id})` : ''}: ${b.reason}\n`);
     printFields([['detail', b.detail], ...(b.checkpoint ? ([['checkpoint', b.checkpoint]] as [string, unknown][]) : []), ['verified before it', `${events} events, ${checkpoints} checkpoints`]]);
   }
   if (!result.ok) process.exitCode = BROKEN_EXIT_CODE;
+}
+
+/** `tollgate audit acknowledge <seq> --reason …`: lets checkpoints go on past a break once it was looked into. */
+export async function acknowledge(opts: Record<string, unknown>, args: string[]): Promise<void> {
+  const seq = number(args[0], 'seq');
+  if (seq === undefined || !Number.isSafeInteger(seq) || seq < 1) throw new CliError('name the broken event by its seq (as `audit verify` reports it)');
+  const answer = await new AdminClient(opts).post<{ acknowledged: { seq: number; reason: string; detail: string }; checkpoint: { id: string } }>(
+    `/admin/v1/audit/breaks/${seq}/acknowledge`, { reason: opts.reason }, { reason: '--reason' },
+  );
+  output(opts, answer, () => {
+    process.stdout.write(`acknowledged the ${answer.acknowledged.reason} break at event ${answer.acknowledged.seq}: checkpoint ${answer.checkpoint.id} anchors the chain there; what follows is sealed from it\n`);
+  });
 }
 
 /** A one-line bar redrawn in place on stderr. */
