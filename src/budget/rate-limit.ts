@@ -30,8 +30,12 @@
 // of at most `sweepAbove` (256) keys is not swept at all. A hard cap (`maxKeys`) bounds the maps
 // even under a flood of distinct keys; past it the oldest key goes even if live.
 
-/** `throttle`: a session contained by a detector (docs/detection.md#actions). */
-export type RateLevel = 'session' | 'agent' | 'throttle';
+/**
+ * `throttle`: a session contained by a detector; `agent_throttle`: an agent contained by a
+ * detector — one bucket for all its sessions, so a new session does not escape it
+ * (docs/detection.md#actions-and-containment).
+ */
+export type RateLevel = 'session' | 'agent' | 'throttle' | 'agent_throttle';
 export type RateUnit = 'requests' | 'tokens';
 
 /** The limits that apply to one call at one level; an absent limit is not enforced. */
@@ -135,9 +139,10 @@ const idleAt = (b: Bucket) => b.at + Math.max(drainMs(b.requests, b.rpm), drainM
 export class RateLimiter {
   /** One map per level, keyed by the id itself: the id strings come from cached sessions, so V8
    * has their hashes already (a concatenated `level:id` key would be hashed afresh every call). */
-  private readonly levels: Record<RateLevel, Map<string, Bucket>> = { session: new Map(), agent: new Map(), throttle: new Map() };
+  private readonly levels: Record<RateLevel, Map<string, Bucket>> = { session: new Map(), agent: new Map(), throttle: new Map(), agent_throttle: new Map() };
   private readonly cursors: Record<RateLevel, MapIterator<[string, Bucket]>> = {
     session: this.levels.session.entries(), agent: this.levels.agent.entries(), throttle: this.levels.throttle.entries(),
+    agent_throttle: this.levels.agent_throttle.entries(),
   };
   private readonly now: () => number;
   private readonly maxKeys: number;

@@ -298,7 +298,7 @@ export const detectionSchema = z
       .describe('Alert notices: a webhook with the documented JSON payload, or Slack\'s incoming-webhook format.'),
     throttle: z
       .strictObject({
-        requests_per_minute: z.number().int().positive().default(6).describe('Calls a minute a throttled session may make.'),
+        requests_per_minute: z.number().int().positive().default(6).describe('Calls a minute a throttled session (or all the sessions of a throttled agent together) may make.'),
         duration_seconds: seconds(900).describe('How long a throttle lasts (resolving the alert lifts it sooner).'),
       })
       .prefault({})

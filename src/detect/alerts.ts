@@ -1,10 +1,11 @@
 // Alerts: findings made durable. One unresolved alert per detector and subject — later findings
-// update it (evidence, count) instead of raising another, and only a raise or an escalation runs
-// the detector's actions for that severity. Every raise, escalation, action and decision is an
+// update it (evidence, summary, count) instead of raising another, and only a raise or an
+// escalation runs the detector's actions for that severity (a repeat finding at that severity
+// re-imposes a throttle that has run out). Every raise, escalation, action and decision is an
 // audit event.
 import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Alert, AlertSeverity, AlertStatus, Store } from '../store/index.js';
+import type { Alert, AlertAction, AlertSeverity, AlertStatus, Store } from '../store/index.js';
 import type { AlertFilter } from '../store/store.js';
 import { newId } from '../util/ids.js';
 import type { Containment, ContainmentAction } from './containment.js';
@@ -29,6 +30,8 @@ export interface AlertServiceOptions {
  * loop ~15 ms a second. Reads and decisions flush first; only a crash loses the last counts.
  */
 const UPDATE_FLUSH_MS = 5000;
+/** Sessions an alert's evidence names, at most (the first and the latest). */
+const MAX_SESSIONS_NAMED = 20;
 
 export class AlertService {
   /** `detector|subject` → its unresolved alert, as last written or updated. */
@@ -55,13 +58,15 @@ export class AlertService {
   /**
    * Updates the subject's unresolved alert with a finding that does not escalate it — its count
    * and latest evidence, written with other updates within five seconds — and returns it; null when
-   * the finding needs `raise` (no unresolved alert, or a higher severity). Synchronous: a detector
-   * that fires on every call of a storm costs no promise per call.
+   * the finding needs `raise` (no unresolved alert, a higher severity, or a finding at the alert's
+   * severity whose throttle has run out). Synchronous: a detector that fires on every call of a
+   * storm costs no promise per call.
    */
   updateOpen(f: Finding): Alert | null {
     const k = key(f.detector, f.subject);
     const existing = this.unresolved.get(k);
     if (!existing || existing.status === 'resolved' || RANK[f.severity] > RANK[existing.severity]) return null;
+    if (f.severity === existing.severity && this.throttleRanOut(existing)) return null;
     const updated = updatedAlert(existing, f, this.o.now(), false);
     this.unresolved.set(k, updated);
     this.pendingUpdates.set(updated.id, updated);
@@ -76,6 +81,13 @@ export class AlertService {
     const now = this.o.now();
     const k = key(f.detector, f.subject);
     const existing = this.unresolved.get(k);
+    if (existing && existing.status !== 'resolved' && RANK[f.severity] <= RANK[existing.severity]) {
+      // The same severity, and the throttle it imposed has run out while the agent (or session)
+      // goes on: the throttle is imposed again (the notice and other actions are not repeated).
+      const updated = updatedAlert(existing, f, now, false);
+      this.unresolved.set(k, updated);
+      return this.act(updated, 'alert.raised', { only: ['throttle_session'], sessionId: f.sessionId });
+    }
     if (existing && existing.status !== 'resolved') {
       // A higher severity than the unresolved alert's: it escalates, and runs that severity's actions.
       const updated = updatedAlert(existing, f, now, true);
@@ -96,14 +108,30 @@ export class AlertService {
     return this.act(alert, 'alert.raised');
   }
 
-  /** Runs the actions for the alert's severity, recording each on the alert and the audit log. */
-  private async act(alert: Alert, event: NoticeEvent): Promise<Alert> {
-    const actions = this.o.actionsFor(alert.detector, alert.severity);
+  /**
+   * Whether a throttle the alert imposed has run out though its severity's actions throttle: the
+   * last `throttle_session` it carried out ended before now. (While its actions still run there is
+   * no such record yet: nothing is imposed twice.)
+   */
+  private throttleRanOut(alert: Alert): boolean {
+    let last: AlertAction | undefined;
+    for (let i = alert.actions.length - 1; i >= 0 && !last; i--) if (alert.actions[i]!.action === 'throttle_session') last = alert.actions[i];
+    const until = last?.detail?.until_ms;
+    return typeof until === 'number' && until <= this.o.now() && this.o.actionsFor(alert.detector, alert.severity).includes('throttle_session');
+  }
+
+  /**
+   * Runs the actions for the alert's severity, recording each on the alert and the audit log.
+   * `renewal`: only these of them, at the session of the finding that renews them.
+   */
+  private async act(alert: Alert, event: NoticeEvent, renewal?: { only: readonly ContainmentAction[]; sessionId: string | null }): Promise<Alert> {
+    const actions = this.o.actionsFor(alert.detector, alert.severity).filter((a) => !renewal || renewal.only.includes(a));
     // Containment first, the notice last: the notice then says what was done.
     const ordered = [...actions.filter((a) => a !== 'notify'), ...actions.filter((a) => a === 'notify')];
     await this.putCurrent(alert);
     for (const action of ordered) {
-      const done = await this.o.containment.carryOut(action, this.current(alert) ?? alert, event);
+      const latest = this.current(alert) ?? alert;
+      const done = await this.o.containment.carryOut(action, renewal ? { ...latest, sessionId: renewal.sessionId ?? latest.sessionId } : latest, event);
       // Later findings' copies of the alert share its actions (see updatedAlert); an operator's
       // decision meanwhile made a copy of its own.
       (this.current(alert) ?? alert).actions.push(done);
@@ -182,7 +210,7 @@ export class AlertService {
       else this.unresolved.set(k, updated);
     }
     if (status === 'resolved') {
-      if (alert.sessionId && alert.actions.some((a) => a.action === 'throttle_session')) this.o.containment.lift(alert.sessionId);
+      if (alert.actions.some((a) => a.action === 'throttle_session')) this.o.containment.lift(alert);
     }
     await this.o.audit.record({ type: `alert.${status}`, actor: by, operator, ...refs(updated), data: { alert: id, reason: reason ?? null } });
     return updated;
@@ -195,17 +223,31 @@ type OperatorRef = { id: string; name: string; role: string };
 const key = (detector: string, subject: string) => `${detector}|${subject}`;
 
 /**
- * The unresolved alert with a later finding: one more occurrence, its evidence, and — when it
- * escalates — its severity and summary. Named fields, not a spread of `existing`: this runs on
- * every call of a storm, and a spread of an object this size takes V8's slow path (see store/chain.ts).
+ * The unresolved alert with a later finding: one more occurrence, its evidence and summary (the
+ * sessions the evidence names gathered over the findings), and — when it escalates — its
+ * severity. `session_id` stays the session the alert was raised on. Named fields, not a spread of
+ * `existing`: this runs on every call of a storm, and a spread of an object this size takes V8's
+ * slow path (see store/chain.ts).
  */
 function updatedAlert(existing: Alert, f: Finding, now: number, escalated: boolean): Alert {
   return {
     id: existing.id, detector: existing.detector, subject: existing.subject,
-    severity: escalated ? f.severity : existing.severity, status: existing.status, summary: escalated ? f.summary : existing.summary,
-    verdict: f.verdict ?? existing.verdict, evidence: f.evidence, actions: existing.actions, occurrences: existing.occurrences + 1,
+    severity: escalated ? f.severity : existing.severity, status: existing.status, summary: f.summary,
+    verdict: f.verdict ?? existing.verdict, evidence: withSessions(existing.evidence, f.evidence), actions: existing.actions, occurrences: existing.occurrences + 1,
     agentId: existing.agentId, sessionId: existing.sessionId ?? f.sessionId, teamId: existing.teamId, profileId: existing.profileId,
     createdAt: existing.createdAt, updatedAt: now, acknowledgedBy: existing.acknowledgedBy, resolvedBy: existing.resolvedBy,
   };
+}
+/**
+ * A finding's evidence, its `sessions` joined to those the alert named before (the session that
+ * raised it first; at most MAX_SESSIONS_NAMED, the first and the latest). Evidence without
+ * `sessions` (the per-session detectors') is taken as it is.
+ */
+function withSessions(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
+  const earlier: unknown = before.sessions;
+  const later: unknown = after.sessions;
+  if (!Array.isArray(earlier) || !Array.isArray(later)) return after;
+  const all = [...new Set<unknown>([...(earlier as unknown[]), ...(later as unknown[])])];
+  return { ...after, sessions: all.length > MAX_SESSIONS_NAMED ? [all[0], ...all.slice(1 - MAX_SESSIONS_NAMED)] : all };
 }
 const refs = (a: Alert) => ({ agentId: a.agentId, sessionId: a.sessionId, teamId: a.teamId });

@@ -1,6 +1,9 @@
 // Containment: what an alert's actions do. Throttling is held here (the rate-limit stage asks on
-// every call: a Map lookup); suspension and revocation go through the session service, so they
-// take effect on the very next request like an operator's would, and are audit events.
+// every call: Map lookups) and follows the alert's subject: an alert about a session throttles
+// that session, one about an agent (a spend spike) throttles the agent — every session of it, one
+// opened after the alert included, sharing one bucket. Suspension and revocation go through the
+// session service, so they take effect on the very next request like an operator's would, and are
+// audit events.
 import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, RateLimit } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
@@ -25,15 +28,47 @@ export interface ContainmentOptions {
 interface Throttle {
   rpm: number;
   until: number;
+  /** The alert that imposed it (resolving that alert lifts it). */
+  alert: string;
 }
 
+/** A throttle on every session of an agent. */
+interface AgentThrottle extends Throttle {
+  detector: string;
+  teamId: string | null;
+  /** Sessions it has met (each gets one `session.throttled` event), at most MAX_COVERED. */
+  sessions: Set<string>;
+}
+
+/** Sessions of one throttled agent recorded one by one; past this the throttle still holds, unrecorded. */
+const MAX_COVERED = 10_000;
+
 export class Containment {
+  /** Throttles on one session, by session id. */
   private readonly throttles = new Map<string, Throttle>();
+  /** Throttles on an agent, by agent id: they hold for every session of it. */
+  private readonly agentThrottles = new Map<string, AgentThrottle>();
 
   constructor(private readonly o: ContainmentOptions) {}
 
-  /** The throttle on a session now in force, as a rate limit (null: none). On the hot path. */
-  throttleFor(sessionId: string): RateLimit | null {
+  /**
+   * The throttle on a session of `agentId` now in force — its agent's, else its own — as a rate
+   * limit (null: none). On the hot path: Map lookups only, and none at all while nothing is
+   * throttled. An agent's throttle is one bucket for all its sessions (a new session is no way
+   * out of it), and as tight as a session throttle of the same rate, so it is the one applied
+   * when both are.
+   */
+  throttleFor(sessionId: string, agentId: string): RateLimit | null {
+    if (this.agentThrottles.size > 0) {
+      const t = this.agentThrottles.get(agentId);
+      if (t !== undefined) {
+        if (t.until > this.o.now()) {
+          if (!t.sessions.has(sessionId) && t.sessions.size < MAX_COVERED) this.cover(t, agentId, sessionId);
+          return { level: 'agent_throttle', id: agentId, rpm: t.rpm };
+        }
+        this.agentThrottles.delete(agentId);
+      }
+    }
     if (this.throttles.size === 0) return null;
     const t = this.throttles.get(sessionId);
     if (!t) return null;
@@ -44,9 +79,22 @@ export class Containment {
     return { level: 'throttle', id: sessionId, rpm: t.rpm };
   }
 
-  /** Lifts a session's throttle (its alert was resolved). */
-  lift(sessionId: string): void {
-    this.throttles.delete(sessionId);
+  /** A session of a throttled agent met its throttle for the first time: recorded, once. */
+  private cover(t: AgentThrottle, agentId: string, sessionId: string): void {
+    t.sessions.add(sessionId);
+    // Not awaited: the call goes on to be counted against the throttle; a failed write is logged by the audit log.
+    void this.o.audit.record({
+      type: 'session.throttled', actor: `detector:${t.detector}`, agentId, sessionId, teamId: t.teamId,
+      data: { alert: t.alert, scope: 'agent', agent: agentId, requests_per_minute: t.rpm, until: isoTime(t.until) },
+    });
+  }
+
+  /** Lifts the throttle the alert imposed (it was resolved); one another alert imposed since stays. */
+  lift(alert: Alert): void {
+    if (isAgentSubject(alert)) {
+      if (this.agentThrottles.get(alert.agentId!)?.alert === alert.id) this.agentThrottles.delete(alert.agentId!);
+    }
+    if (alert.sessionId && this.throttles.get(alert.sessionId)?.alert === alert.id) this.throttles.delete(alert.sessionId);
   }
 
   /** Puts back throttles recorded on unresolved alerts (after a restart). */
@@ -55,8 +103,13 @@ export class Containment {
     for (const a of alerts) {
       for (const x of a.actions) {
         const until = x.detail?.until_ms;
-        if (x.action === 'throttle_session' && a.sessionId && typeof until === 'number' && until > now) {
-          this.throttles.set(a.sessionId, { rpm: Number(x.detail?.requests_per_minute) || this.o.throttle.requestsPerMinute, until });
+        if (x.action !== 'throttle_session' || typeof until !== 'number' || until <= now) continue;
+        const rpm = Number(x.detail?.requests_per_minute) || this.o.throttle.requestsPerMinute;
+        const agent = x.detail?.agent;
+        if (x.detail?.scope === 'agent' && typeof agent === 'string') {
+          this.agentThrottles.set(agent, { rpm, until, alert: a.id, detector: a.detector, teamId: a.teamId, sessions: new Set() });
+        } else if (a.sessionId) {
+          this.throttles.set(a.sessionId, { rpm, until, alert: a.id });
         }
       }
     }
@@ -75,11 +128,19 @@ export class Containment {
           return { action, at, detail: { delivered } };
         }
         case 'throttle_session': {
+          const rpm = this.o.throttle.requestsPerMinute;
+          const until = at + this.o.throttle.durationMs;
+          if (isAgentSubject(alert)) {
+            // The alert is about the agent: so is the throttle — every session of it, later ones too.
+            const agentId = alert.agentId!;
+            this.agentThrottles.set(agentId, { rpm, until, alert: alert.id, detector: alert.detector, teamId: alert.teamId, sessions: new Set(alert.sessionId ? [alert.sessionId] : []) });
+            await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, scope: 'agent', agent: agentId, requests_per_minute: rpm, until: isoTime(until) } });
+            return { action, at, detail: { scope: 'agent', agent: agentId, session: alert.sessionId, requests_per_minute: rpm, until_ms: until, until: isoTime(until) } };
+          }
           if (!alert.sessionId) return skipped(action, at, 'the alert names no session');
-          const t = { rpm: this.o.throttle.requestsPerMinute, until: at + this.o.throttle.durationMs };
-          this.throttles.set(alert.sessionId, t);
-          await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId: alert.agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, requests_per_minute: t.rpm, until: isoTime(t.until) } });
-          return { action, at, detail: { session: alert.sessionId, requests_per_minute: t.rpm, until_ms: t.until, until: isoTime(t.until) } };
+          this.throttles.set(alert.sessionId, { rpm, until, alert: alert.id });
+          await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId: alert.agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, scope: 'session', requests_per_minute: rpm, until: isoTime(until) } });
+          return { action, at, detail: { scope: 'session', session: alert.sessionId, requests_per_minute: rpm, until_ms: until, until: isoTime(until) } };
         }
         case 'suspend_session': {
           if (!alert.sessionId) return skipped(action, at, 'the alert names no session');
@@ -101,5 +162,8 @@ export class Containment {
     }
   }
 }
+
+/** An alert about an agent (`agent:<id>`, e.g. a spend spike): its containment covers all the agent's sessions. */
+const isAgentSubject = (alert: Alert) => alert.agentId !== null && alert.subject === `agent:${alert.agentId}`;
 
 const skipped = (action: string, at: number, reason: string): AlertAction => ({ action, at, detail: { skipped: reason } });

@@ -46,7 +46,7 @@ export interface PipelineDeps {
   /** Keyed fingerprint of a prompt's text (recorded on `model.call` for the retry-loop detector). */
   fingerprint?: Fingerprinter;
   /** Throttles detectors imposed on sessions (checked by the rate-limit stage). */
-  containment?: { throttleFor(sessionId: string): RateLimit | null };
+  containment?: { throttleFor(sessionId: string, agentId: string): RateLimit | null };
   /** Content logging (prompts and outputs), per the session's profile `content_logging`. */
   content?: ContentLog;
   bodyLimitBytes: number;

@@ -51,7 +51,7 @@ export function rateLimit(ctx: CallContext, deps: PipelineDeps): Promise<void> {
 export async function admitRequest(ctx: CallContext, deps: PipelineDeps, tokens: (ctx: CallContext) => number): Promise<void> {
   const session = ctx.session!;
   const limits = limitsFor(session, await deps.directory.profiles.get(session.profileId));
-  const throttle = deps.containment?.throttleFor(session.id);
+  const throttle = deps.containment?.throttleFor(session.id, session.agentId);
   if (throttle) limits.push(throttle);
   if (limits.length === 0) return;
   const estimate = limits.some((l) => l.tpm !== undefined) ? tokens(ctx) : 0;

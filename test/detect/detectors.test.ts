@@ -292,6 +292,13 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
     const statuses: number[] = [];
     for (let i = 0; i < 7; i++) statuses.push(await chat(again, `after restart ${word(i)}`).then(() => 200, (e: ApiError) => e.status!));
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429]);
+    // The throttle is the agent's (a spend spike is about the agent): a session opened after the
+    // restart shares its bucket, so it is refused at once too.
+    const opened = await fetch(`${url}/admin/v1/sessions`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'demo-agent', task: 'fresh start' }),
+    }).then((r) => r.json() as Promise<{ token: string }>);
+    const fresh = new OpenAI({ apiKey: opened.token, baseURL: `${url}/v1`, maxRetries: 0 });
+    expect(await chat(fresh, 'a fresh session').then(() => 200, (e: ApiError) => e.status!)).toBe(429);
     const rows = await gateway.store.loadBaselines();
     const baseline = rows.find((r) => r.key.startsWith('agent:'))!.data as any;
     expect(baseline.spend.n).toBe(4);

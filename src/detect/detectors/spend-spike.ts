@@ -7,6 +7,8 @@ import { isoTime } from '../../util/time.js';
 
 /** A window with fewer calls than this is never a call-rate spike (a few calls prove nothing). */
 const MIN_CALLS = 10;
+/** Sessions the evidence names, at most (`distinct_sessions` counts them all). */
+const MAX_SESSIONS = 20;
 
 export const spendSpike: Detector = {
   name: 'spend_spike',
@@ -37,15 +39,24 @@ export const spendSpike: Detector = {
     const what = spendRatio >= callsRatio
       ? `Spend ${ratio.toFixed(1)}× the usual rate: $${(w.usdNano / 1e9).toFixed(4)} in ${config.window_seconds}s (usually $${(usual.spend! / 1e9).toFixed(4)})`
       : `Calls ${ratio.toFixed(1)}× the usual rate: ${w.calls} in ${config.window_seconds}s (usually ${usual.calls!.toFixed(1)})`;
+    // The agent is the subject, its sessions are where it happens: the session of the call that
+    // crossed first, then the others of the window.
+    const sessions = [signal.sessionId];
+    for (const s of w.sessions) {
+      if (sessions.length >= MAX_SESSIONS) break;
+      if (s !== signal.sessionId) sessions.push(s);
+    }
+    const across = w.sessions.size > 1 ? ` across ${w.sessions.size} sessions` : ` in session ${signal.sessionId}`;
     return [{
       detector: 'spend_spike', subject: `agent:${signal.agentId}`, severity,
-      summary: `${what}; looks like ${t.verdict.replaceAll('_', ' ')}.`,
+      summary: `${what}${across}; looks like ${t.verdict.replaceAll('_', ' ')}.`,
       verdict: t.verdict,
       evidence: {
         window_start: isoTime(w.start), window_seconds: config.window_seconds,
         spend_usd: w.usdNano / 1e9, expected_usd: usual.spend === null ? null : usual.spend / 1e9, ratio: round(ratio),
         spend_ratio: round(spendRatio), calls_ratio: round(callsRatio), expected_calls: usual.calls === null ? null : round(usual.calls),
         z_score: z === null ? null : round(z), baseline: learned ? 'learned' : 'declared', baseline_windows: b.windows, ...t.evidence,
+        sessions,
       },
       agentId: signal.agentId, sessionId: signal.sessionId,
     }];
