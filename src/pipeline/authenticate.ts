@@ -76,6 +76,14 @@ export async function callerStanding(
     const ancestor = deps.directory.sessions.peek(id) ?? (await deps.directory.sessions.get(id));
     if (!ancestor) throw new GatewayError('session_inactive', `The session it was delegated from (${id}) no longer exists.`);
     if (ancestor.status !== 'active') await sessionRefusal(ancestor, session, deps, starting !== undefined);
+    // Delegated by another agent: that agent stands too — a suspended orchestrator's authority
+    // does not go on working through the agents it delegated to.
+    if (ancestor.agentId !== session.agentId) {
+      const delegator = deps.directory.agents.peek(ancestor.agentId) ?? (await deps.directory.agents.get(ancestor.agentId));
+      if (delegator?.status !== 'active') {
+        throw new GatewayError('agent_inactive', `The agent it was delegated from (${delegator?.name ?? ancestor.agentId}) is ${delegator?.status ?? 'unknown'}.`);
+      }
+    }
     // Delegated across teams: the team it works for stands too.
     if (ancestor.teamId !== session.teamId) refuseSuspendedTeam(deps.directory.teams.peek(ancestor.teamId) ?? (await deps.directory.teams.get(ancestor.teamId)));
   }

@@ -97,6 +97,27 @@ describe('delegation', () => {
     expect((await delegate(gw.url, mid.token, { task: 'more' })).body.error).toBe('invalid_grant');
   });
 
+  it('suspending an agent stops the work it delegated to other agents, and resuming it lets it go on', async () => {
+    const { root, mid, leaf } = await threeLevels();
+    await call(leaf.token);
+    expect((await gw.admin('POST', '/admin/v1/agents/orchestrator/suspend', { reason: 'looks compromised' })).status).toBe(200);
+    try {
+      for (const t of [root.token, mid.token, leaf.token]) {
+        const err = (await call(t).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+        expect(err.status).toBe(401);
+        expect(err.code).toBe('agent_inactive');
+      }
+      const err = (await call(leaf.token).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err.message).toMatch(/delegated from \(orchestrator\) is suspended/);
+      // Nor does its authority delegate any further.
+      expect((await delegate(gw.url, mid.token, { agent: 'summarizer', task: 'more', budget_usd: '0.01' })).status).not.toBe(200);
+    } finally {
+      expect((await gw.admin('POST', '/admin/v1/agents/orchestrator/resume', {})).status).toBe(200);
+    }
+    await call(leaf.token);
+    await call(mid.token);
+  });
+
   it('closing a child returns its unused budget to the parent', async () => {
     const root = await gw.openSession({ agent: 'orchestrator', task: 't', budget: { usd: 1 } });
     const child = (await delegate(gw.url, root.token, { agent: 'researcher', task: 'c', budget_usd: '0.5' })).body;
