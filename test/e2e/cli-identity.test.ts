@@ -99,6 +99,10 @@ describe('agent identity through the CLI', () => {
     expect(shown).toMatch(/^spent: +\$\d+\.\d{6} over \d+ request\(s\)$/m);
     expect(shown).toMatch(/^with children: +\$\d+\.\d{6} over \d+ request\(s\)$/m);
     expect((await cli('session', 'show', child.session_id)).stdout).not.toContain('with children');
+    // MCP scopes as read: what the levels allow together.
+    expect(shown).toMatch(/^tools: +all$/m);
+    const narrowed = await json('token', 'exchange', '--subject-token', root.access_token, '--agent', 'demo-agent', '--task', 'read only', '--scope', 'gpt-4o-mini tool:notes/read_*');
+    expect((await cli('session', 'show', narrowed.session_id)).stdout).toMatch(/^tools: +notes\/read_\*$/m);
   });
 
   it('revokes the child session: its token is refused, the parent\'s still works', async () => {

@@ -15,8 +15,17 @@ interface SessionView {
   spent_with_children?: { usd: number; requests: number };
   children?: string[];
   tags?: Record<string, string>;
+  /** MCP scopes, each a stack: a name must be allowed by every level (the profile's, then each delegation's). */
+  scopes?: { tools: string[][]; resources: string[][]; prompts: string[][] };
   created_at: string;
   expires_at: string;
+}
+
+/** A stack of scopes as read: the levels that narrow anything, joined by "and" (`all` when none does). */
+function scopeText(levels: string[][] | undefined): string {
+  const narrowing = (levels ?? []).filter((l) => !(l.length === 1 && l[0] === '*'));
+  if (narrowing.length === 0) return 'all';
+  return narrowing.map((l) => (l.length === 0 ? 'none' : l.join(', '))).map((t) => (narrowing.length > 1 ? `(${t})` : t)).join(' and ');
 }
 
 const fields = (s: SessionView): [string, unknown][] => [
@@ -26,6 +35,7 @@ const fields = (s: SessionView): [string, unknown][] => [
   ['agent', s.agent.name ? `${s.agent.name} (${s.agent.id})` : s.agent.id],
   ['team', s.team.name ? `${s.team.name} (${s.team.id})` : s.team.id],
   ['models', s.models.join(', ')],
+  ...(s.scopes ? [['tools', scopeText(s.scopes.tools)], ['resources', scopeText(s.scopes.resources)], ['prompts', scopeText(s.scopes.prompts)]] as [string, unknown][] : []),
   ...(s.tags && Object.keys(s.tags).length > 0 ? [['tags', Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(', ')] as [string, unknown]] : []),
   ['budget', [s.budget.usd === null ? null : usd(s.budget.usd), s.budget.tokens === null ? null : `${s.budget.tokens} tokens`].filter(Boolean).join(' and ') || 'unlimited'],
   ['spent', `${usd(s.spent.usd)} over ${s.spent.requests} request(s)`],
