@@ -80,9 +80,12 @@ export interface Ledger {
   forget(key: string): void;
   /**
    * Reads the accounts afresh where other processes change them too (a shared ledger: this copy
-   * learns of other replicas' holds and spend only when it next reserves). Absent in memory.
+   * learns of other replicas' holds and spend only when it next reserves, from the database's
+   * answer — a refusal's too). Without `always`, only when the copy may be more cautious than the
+   * database (other replicas' holds in it); with it, whatever the copy (a view of the numbers).
+   * Absent in memory.
    */
-  readAfresh?(accounts: readonly Account[]): Promise<void>;
+  readAfresh?(accounts: readonly Account[], always?: boolean): Promise<void>;
   /** Writes still owed to the store (a shared ledger retries them through an outage). */
   flush(): Promise<void>;
 }

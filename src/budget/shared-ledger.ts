@@ -6,7 +6,9 @@
 // One round trip per reservation — or fewer: calls arriving while one is at the database go
 // together in the next. tollgate_reserve() checks every level of each call, holds all or none,
 // writes the call's hold (its reservation row, naming this replica) and returns the accounts as
-// they now stand, which refreshes this process's copy (what `remaining` and the output cap read). Settling
+// they now stand, which refreshes this process's copy (what `remaining` and the output cap read) —
+// a refusal's answer too: a call refused on a copy that missed other replicas' spend is priced
+// again from it, with a cap the budget can pay for (pipeline/reserve.ts). Settling
 // costs no round trip of its own: the call's spend line, group-committed, settles the hold in the
 // same statement (tollgate_settle_lines in recordUsage). Only a hold released without a line (a
 // refusal after reserving, a tool's price) is settled here, through a queue that is retried until
@@ -141,16 +143,21 @@ export class SharedLedger extends LoadedAccounts implements Ledger {
   }
 
   /**
-   * The accounts as the database has them now, into this process's copies (in place) — when the
-   * copies hold more than this replica's own holds: only others' holds, which may have settled
-   * since, can make a copy more cautious than the database (one round trip then, none otherwise).
+   * The accounts as the database has them now, into this process's copies (in place). For a call
+   * (`always` false) only when the copies hold more than this replica's own holds: only others'
+   * holds, which may have settled since, can make a copy more cautious than the database (one
+   * round trip then, none otherwise). Other replicas' spend makes a copy less cautious instead:
+   * the database's guarded reservation refuses what the copy let through, and its answer (the
+   * accounts as they then stand) refreshes the copy — the caller prices the call again from it
+   * (pipeline/reserve.ts), so the hot path pays no read for it. A view of the numbers (the admin
+   * API) reads `always`.
    */
-  async readAfresh(accounts: readonly Account[]): Promise<void> {
-    const othersHold = accounts.some((a) => {
+  async readAfresh(accounts: readonly Account[], always = false): Promise<void> {
+    const stale = always || accounts.some((a) => {
       const own = this.ownHeld.get(a) ?? ZERO;
       return a.reserved.tokens > own.tokens || a.reserved.usdNano > own.usdNano;
     });
-    if (!othersHold) return;
+    if (!stale || accounts.length === 0) return;
     const rows = await this.store.query('SELECT * FROM budget_accounts WHERE key = ANY($1::text[])', [accounts.map((a) => a.key)]);
     const byKey = new Map(rows.map((r) => [String(r.key), r as unknown as AccountRow]));
     for (const account of accounts) {

@@ -2,7 +2,7 @@
 // the output so the hard limits hold even for a long answer. Exact token counting happens only
 // when the cheap upper bound would not fit: most calls in a roomy budget never pay for a
 // tokenizer pass. In soft mode, crossing the session's threshold needs a human's approval first.
-import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger } from '../budget/index.js';
+import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger, type Remaining, type Reservation } from '../budget/index.js';
 import { newTimeOrderedId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
@@ -12,16 +12,56 @@ import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<void> {
-  const call = ctx.call!;
   const route = ctx.route!;
-  const session = ctx.session!;
   const accounts = ctx.accounts!;
-  let left = deps.ledger.remaining(accounts);
+  const left = deps.ledger.remaining(accounts);
   ctx.remaining = left;
   // Never charge an unpriced model as free against money: the operator must price it first.
   if (!route.price.known && left.usdNano !== null) {
     throw new GatewayError('model_unpriced', `The model "${route.name}" has no price (not in the catalog, none in models[].price), and a USD budget applies to this call.`, { param: 'model' });
   }
+  const capBefore = ctx.outputCap;
+  // Priced and held in one synchronous step where the ledger is this process's (no other call
+  // can reserve in between); a shared ledger may first read the accounts afresh.
+  let amount = price(ctx, left, deps.ledger.readAfresh !== undefined);
+  if (amount === null) {
+    await deps.ledger.readAfresh!(accounts);
+    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+  }
+  try {
+    ctx.reservation = await holdFor(ctx, deps, amount);
+  } catch (err) {
+    // A shared ledger's copy learns of other replicas' spend only when it next reserves: the
+    // database refused a worst case priced on a copy that did not know of it. Its answer carried
+    // the accounts as they now stand (the copy is fresh): priced again from them — a smaller cap
+    // where the budget still pays for one — and reserved once more. No round trip is added to a
+    // call the database takes; a second refusal, or no output left to cap to, is a real 402.
+    if (!deps.ledger.readAfresh || !(err instanceof GatewayError) || err.code !== 'budget_exceeded') throw err;
+    // The answer may also still hold this replica's own last calls, settled here but their spend
+    // lines not yet committed (the answer leaves first): those land first, then the accounts are
+    // read again — only if the answer holds more than this replica's calls in flight.
+    await ownWritesLanded(deps);
+    await deps.ledger.readAfresh(accounts);
+    ctx.outputCap = capBefore;
+    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+    ctx.reservation = await holdFor(ctx, deps, amount);
+  }
+  // What was left before this call, as the database's answer has it (a shared ledger's copy was
+  // refreshed by it): the copy now holds this call's amount too.
+  if (deps.ledger.readAfresh) ctx.remaining = plus(deps.ledger.remaining(accounts), amount);
+}
+
+/**
+ * The call's worst case on the budgets `left` (and its output cap, on `ctx`): the whole request
+ * when it fits, else the output it can pay for (402 when not even the least output fits). With
+ * `readFirst` (a shared ledger's copy, not just read), null when it would be refused or cut on
+ * `left`: the accounts are to be read afresh and the call priced again.
+ */
+function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | null {
+  const call = ctx.call!;
+  const route = ctx.route!;
+  const session = ctx.session!;
+  ctx.remaining = left;
   const producesOutput = ctx.adapter.producesOutput;
   // Limits are per choice; a call asking for n completions can write n times as much.
   const choices = call.choices;
@@ -36,12 +76,11 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
 
   let prompt = promptUpperBound(ctx);
-  // A shared ledger's copy learns of other replicas' holds and spend only when it next reserves:
-  // before the call is refused or its output cut on that copy, read the accounts afresh.
-  if (limited && !fits(prompt, perChoice * choices) && deps.ledger.readAfresh) {
-    await deps.ledger.readAfresh(accounts);
-    ctx.remaining = left = deps.ledger.remaining(accounts);
-  }
+  // A copy holding other replicas' holds may be more cautious than the database (they may have
+  // settled since): before the call is refused or its output cut on that copy, it is read afresh
+  // (readAfresh reads only then). Other replicas' spend makes a copy less cautious, never more:
+  // the database refuses then, and its answer refreshes the copy (reserve, above).
+  if (limited && readFirst && !fits(prompt, perChoice * choices)) return null;
   if (limited && !fits(prompt, perChoice * choices)) prompt = promptTokensUpperBound(call.prompt, route.limits, route.tokenizer.count);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
@@ -60,14 +99,40 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   // whenever the client set none or set a larger one.
   if (limited && producesOutput && (requested === null || perChoice < requested)) ctx.outputCap = perChoice;
   const output = perChoice * choices;
-  const amount: Amount = { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) };
-  stepUpGate(ctx, deps, amount);
   ctx.heldPromptTokens = prompt;
+  return { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) };
+}
+
+/** Holds `amount` for the call on its accounts (the soft-mode gate first). */
+function holdFor(ctx: CallContext, deps: PipelineDeps, amount: Amount): Reservation | Promise<Reservation> {
+  stepUpGate(ctx, deps, amount);
   // The hold and the call's spend line share one id: the line ends the hold.
   ctx.usageId = newTimeOrderedId('use');
   const hold = pendingReservation(ctx, deps, amount);
-  ctx.reservation = await deps.ledger.reserve(accounts, amount, hold);
+  return deps.ledger.reserve(ctx.accounts!, amount, hold);
 }
+
+/** The longest a refused call waits for its replica's own queued writes (the store may be down). */
+const OWN_WRITES_WAIT_MS = 1_000;
+
+/** This process's spend lines and settles queued so far, committed (or a second gone by). */
+async function ownWritesLanded(deps: PipelineDeps): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, OWN_WRITES_WAIT_MS);
+    timer.unref();
+  });
+  const landed = Promise.all([deps.usage.flush(), deps.ledger.flush()]).then(() => undefined, () => undefined);
+  await Promise.race([landed, waited]);
+  clearTimeout(timer);
+}
+
+/** What is left plus `amount`, in each limited unit. */
+const plus = (left: Remaining, amount: Amount): Remaining => ({
+  tokens: left.tokens === null ? null : left.tokens + amount.tokens,
+  usdNano: left.usdNano === null ? null : left.usdNano + amount.usdNano,
+  level: left.level,
+});
 
 /**
  * Soft mode: a call that would take the session past its threshold is refused with

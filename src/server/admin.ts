@@ -113,14 +113,15 @@ const list = <T>(data: T[]) => ({ object: 'list', data });
 async function showSession(deps: AdminDeps, id: string) {
   const s = await found(deps.store.getSession(id), 'session', id);
   const [agent, team, tree] = await Promise.all([deps.store.getAgent(s.agentId), deps.store.getTeam(s.teamId), deps.store.sessionTree(s.id)]);
+  const tail = { spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id) };
+  // An ended session has nothing left to spend, nor anything held: no remaining (as in the list).
+  if (sessionStatus(s, deps.now()) !== 'active') return { ...sessionView(s, deps.now(), { agent, team }), ...tail };
   const account = await deps.ledger.load(s);
-  // As the store has it now, not as this replica last saw it.
-  await deps.ledger.readAfresh?.([account]);
+  // As the store has it now, not as this replica last saw it (other replicas spend on it too).
+  // Read after the session's row: its spend is then never more than the account's.
+  await deps.ledger.readAfresh?.([account], true);
   const remaining = deps.ledger.remaining([account]);
-  return {
-    ...sessionView(s, deps.now(), { agent, team, remaining, reserved: account.reserved }),
-    spent_with_children: spendView(rollup(tree)), children: tree.filter((c) => c.parentId === s.id).map((c) => c.id),
-  };
+  return { ...sessionView(s, deps.now(), { agent, team, remaining, reserved: account.reserved }), ...tail };
 }
 
 /** A session and its descendants as a nested tree, each node with its agent, status and spend. */
@@ -291,13 +292,17 @@ export const ADMIN_ROUTES: AdminRoute[] = [
       // Agents and teams by name too (cached in the directory; a list names few of each).
       const agents = await d.directory.agents.many(sessions.map((s) => s.agentId));
       const teams = await d.directory.teams.many(sessions.map((s) => s.teamId));
-      // Live sessions carry the ledger's view (held for calls in flight and children's slices, left).
-      return list(await Promise.all(sessions.map(async (s) => {
+      // Live sessions carry the ledger's view (held for calls in flight and children's slices,
+      // left), as the store has it now: all their accounts read afresh at once, after the rows.
+      const live = sessions.filter((s) => sessionStatus(s, now) === 'active');
+      const accounts = new Map(await Promise.all(live.map(async (s) => [s.id, await d.ledger.load(s)] as const)));
+      await d.ledger.readAfresh?.([...accounts.values()], true);
+      return list(sessions.map((s) => {
         const names = { agent: agents.get(s.agentId) ?? null, team: teams.get(s.teamId) ?? null };
-        if (sessionStatus(s, now) !== 'active') return sessionView(s, now, names);
-        const account = await d.ledger.load(s);
+        const account = accounts.get(s.id);
+        if (!account) return sessionView(s, now, names);
         return sessionView(s, now, { ...names, remaining: d.ledger.remaining([account]), reserved: account.reserved });
-      })));
+      }));
     },
   },
   {

@@ -126,6 +126,11 @@ describe('delegation', () => {
     const childSpent = (await gw.session(child.session_id)).spent.usd;
     await gw.admin('POST', `/admin/v1/sessions/${child.session_id}/close`, {});
     expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(1 - childSpent, 9);
+    // An ended session has nothing left: its view says what it spent, not what remains.
+    const closed = await gw.session(child.session_id);
+    expect(closed).toMatchObject({ status: 'closed', spent: { usd: childSpent } });
+    expect(closed.remaining).toBeUndefined();
+    expect(closed.reserved).toBeUndefined();
   });
 
   it('never gives a child more than its parent holds: scope, budget, depth, expiry', async () => {
