@@ -215,6 +215,11 @@ describe.skipIf(skipReason !== null)('dashboard in Chromium', { timeout: 60_000 
     // The rest of the tree keeps working.
     expect(await call(root.token)).toBe('ok');
     expect((await gw.session(child.body.session_id)).status).toBe('revoked');
+    // An ended session's budget says what it spent of what it had, not what is "left".
+    await open(`/sessions/${child.body.session_id}`, 'collect filings');
+    const legend = page.locator('.budget-legend').first();
+    await legend.filter({ hasText: 'ended' }).waitFor();
+    expect(await legend.textContent()).not.toContain('left of');
   });
 
   it('renders what agents send as text, never as markup', async () => {

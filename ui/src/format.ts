@@ -49,3 +49,6 @@ export function text(v: unknown): string {
 
 /** "1 call", "3 calls". */
 export const plural = (n: number, one: string, many = `${one}s`) => `${num(n)} ${n === 1 ? one : many}`;
+
+/** A session that has nothing left to spend: closed, revoked or expired (not active, not suspended). */
+export const ended = (status: string) => status !== 'active' && status !== 'suspended';

@@ -87,9 +87,10 @@ export function KeyValue({ value, label }: { value: unknown; label: string }) {
 
 /**
  * A budget as one bar: spent, reserved (calls in flight, children's slices) and what is left.
- * USD when the budget has a USD limit, tokens otherwise.
+ * USD when the budget has a USD limit, tokens otherwise. An `ended` session (closed, revoked,
+ * expired) has nothing left to spend: its bar says what it spent of what it had.
  */
-export function BudgetBar({ budget, spent, reserved, compact = false }: { budget: Amounts; spent: Amounts; reserved?: Amounts | undefined; compact?: boolean }) {
+export function BudgetBar({ budget, spent, reserved, compact = false, ended = false }: { budget: Amounts; spent: Amounts; reserved?: Amounts | undefined; compact?: boolean; ended?: boolean }) {
   const unit = budget.usd !== null ? 'usd' : budget.tokens !== null ? 'tokens' : null;
   if (unit === null) return <span class="muted">no limit · {usd(spent.usd)} spent</span>;
   const limit = budget[unit] ?? 0;
@@ -100,15 +101,15 @@ export function BudgetBar({ budget, spent, reserved, compact = false }: { budget
   const left = Math.max(0, limit - s - r);
   const used = pct(s + r);
   return (
-    <div class={`budget ${compact ? 'compact' : ''}`} title={`${fmt(s)} spent, ${fmt(r)} reserved, ${fmt(left)} remaining of ${fmt(limit)}`}>
+    <div class={`budget ${compact ? 'compact' : ''}`} title={ended ? `${fmt(s)} spent of ${fmt(limit)}; ended` : `${fmt(s)} spent, ${fmt(r)} reserved, ${fmt(left)} remaining of ${fmt(limit)}`}>
       <div class={`bar ${used >= 90 ? 'hot' : used >= 70 ? 'warm' : ''}`} role="meter" aria-valuemin={0} aria-valuemax={limit} aria-valuenow={s + r} aria-label="budget used">
         <span class="spent" style={{ width: `${pct(s)}%` }} />
         <span class="reserved" style={{ width: `${Math.min(pct(r), 100 - pct(s))}%` }} />
       </div>
       <div class="budget-legend">
         <span><i class="dot spent" />{fmt(s)} spent</span>
-        {r > 0 && <span><i class="dot reserved" />{fmt(r)} reserved</span>}
-        <span><i class="dot left" />{fmt(left)} left of {fmt(limit)}</span>
+        {!ended && r > 0 && <span><i class="dot reserved" />{fmt(r)} reserved</span>}
+        {ended ? <span class="muted">of {fmt(limit)} · ended</span> : <span><i class="dot left" />{fmt(left)} left of {fmt(limit)}</span>}
       </div>
     </div>
   );

@@ -5,7 +5,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { can, get, me, postAction, query, type Agent, type Credential, type List, type Profile, type Session, type SpendReport, type Team } from '../api';
 import { TimeChart } from '../components/chart';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, Loading, Page, Segmented, Table } from '../components/ui';
-import { num, relative, time, usd } from '../format';
+import { ended, num, relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
 import { href } from '../router';
 import { columns, loadSeries, rangeOf, RANGES, type RangeKey } from '../series';
@@ -111,7 +111,7 @@ export function AgentPage({ id }: { id: string }) {
                   <tr key={s.id}>
                     <td><a href={href(`/sessions/${s.id}`)}>{s.task}</a><div class="muted small mono">{s.id}{s.parent_id ? ' · delegated' : ''}</div></td>
                     <td><Badge value={s.status} /></td>
-                    <td class="bar-cell"><BudgetBar budget={s.budget} spent={{ usd: s.spent.usd, tokens: s.spent.total_tokens }} reserved={s.reserved} compact /></td>
+                    <td class="bar-cell"><BudgetBar budget={s.budget} spent={{ usd: s.spent.usd, tokens: s.spent.total_tokens }} reserved={s.reserved} ended={ended(s.status)} compact /></td>
                     <td class="num">{num(s.spent.requests)}</td>
                     <td>{relative(s.created_at)}</td>
                   </tr>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { can, get, me, postAction, query, type Agent, type Amounts, type List, type Session, type TreeNode } from '../api';
 import { Badge, BudgetBar, Card, ConfirmButton, Empty, ErrorNote, KeyValue, Loading, Page, Segmented, Table } from '../components/ui';
-import { num, plural, relative, time, usd } from '../format';
+import { ended, num, plural, relative, time, usd } from '../format';
 import { usePoll } from '../hooks';
 import { href } from '../router';
 import { AlertTable } from './alerts';
@@ -53,7 +53,7 @@ export function Sessions() {
                   <td><a href={href(`/sessions/${s.id}`)}>{s.task}</a><div class="muted small mono">{s.id}{s.depth > 0 ? ` · depth ${s.depth}` : ''}</div></td>
                   <td class="nowrap"><a href={href(`/agents/${s.agent.id}`)}>{names.get(s.agent.id) ?? s.agent.id}</a></td>
                   <td><Badge value={s.status} /></td>
-                  <td class="bar-cell"><BudgetBar budget={s.budget} spent={settled(s)} reserved={s.reserved} compact /></td>
+                  <td class="bar-cell"><BudgetBar budget={s.budget} spent={settled(s)} reserved={s.reserved} ended={ended(s.status)} compact /></td>
                   <td class="num">{num(s.spent.requests)}</td>
                   <td>{s.status === 'active' || s.status === 'suspended' ? relative(s.expires_at) : '—'}</td>
                 </tr>
@@ -100,7 +100,7 @@ export function SessionPage({ id }: { id: string }) {
     >
       <div class="grid two">
         <Card title="Budget" class="span-2">
-          <BudgetBar budget={s.budget} spent={settled(s)} reserved={s.reserved} />
+          <BudgetBar budget={s.budget} spent={settled(s)} reserved={s.reserved} ended={ended(s.status)} />
           <div class="facts">
             <span>own spend <strong>{usd(s.spent.usd)}</strong></span>
             <span>with children <strong>{usd(s.spent_with_children?.usd)}</strong></span>
