@@ -181,8 +181,9 @@ export class ApprovalService {
     if (d.approve && pending.kind === 'resume') await this.options.beforeResume?.(session);
     const growth = { tokens: extra.tokens ?? 0, usdNano: extra.usdNano ?? 0 };
     const grows = d.approve && (growth.tokens > 0 || growth.usdNano > 0);
-    // Carve first (a delegated session's extra comes from its parent): may refuse.
-    if (grows) await growSessionBudget(this.ledger, session, growth, 'extra_budget');
+    // Carve first (a delegated session's extra comes from its parent): may refuse. Never past the
+    // profile's largest session budget, as a renewal cannot go either.
+    if (grows) await growSessionBudget(this.ledger, session, growth, 'extra_budget', (await this.store.getProfile(session.profileId))?.sessionBudget.max);
     const decided = await this.store.decideApproval(id, { status: d.approve ? 'approved' : 'denied', decidedAt: this.now(), decidedBy: d.decidedBy, reason: d.reason ?? null, extraBudget: extra });
     if (!decided) {
       // Someone else decided first: take back what this attempt added.

@@ -90,7 +90,10 @@ function flagged(message: string, param: string | undefined, flags: Flags | unde
   const field = param === undefined ? Object.keys(flags).find((f) => [`${f} `, `${f}:`, `"${f}"`].some((p) => message.startsWith(p))) : fieldOf(param, flags);
   if (field === undefined) return message;
   const flag = flags[field]!;
-  for (const prefix of [`body.${param ?? field}`, param ?? field, `body.${field}`, `"${field}"`, field]) if (message.startsWith(prefix)) return flag + message.slice(prefix.length);
+  // A key inside the option's value (`--context` given `{"data_sensitivity": …}`) stays named.
+  const inner = param !== undefined && param !== field ? ` ${param.slice(field.length + 1)}` : '';
+  for (const prefix of [`body.${param ?? field}`, param ?? field]) if (message.startsWith(prefix)) return flag + inner + message.slice(prefix.length);
+  for (const prefix of [`body.${field}`, `"${field}"`, field]) if (message.startsWith(prefix)) return flag + message.slice(prefix.length);
   return `${message} (${flag})`;
 }
 

@@ -34,6 +34,11 @@ export interface DecisionInput {
   phase?: string;
   /** An allow is recorded by the caller in its own event (a model call's `model.call`); refusals are recorded here. */
   allowRecordedByCaller?: boolean;
+  /**
+   * Where no human can be asked (everything but a tool call), an `@approval` forbid is a plain
+   * deny: decided, recorded and thrown as one, so the log names no approval that was never raised.
+   */
+  approvalIsDeny?: boolean;
 }
 
 export class Authorizer implements SessionPolicy {
@@ -47,7 +52,8 @@ export class Authorizer implements SessionPolicy {
   async decide(input: DecisionInput): Promise<PolicyDecision> {
     const principal = await this.principal(input.agent);
     const context = this.requestContext(input);
-    const decision = this.deps.engine.decide({ action: input.action, principal, resource: input.resource, context });
+    const decided = this.deps.engine.decide({ action: input.action, principal, resource: input.resource, context });
+    const decision: PolicyDecision = input.approvalIsDeny && decided.effect === 'approval' ? { ...decided, effect: 'deny' } : decided;
     const session = input.session;
     if (input.allowRecordedByCaller && decision.effect === 'allow') return decision;
     void this.deps.audit.record({
@@ -56,7 +62,11 @@ export class Authorizer implements SessionPolicy {
       data: {
         action: input.action, resource: `${input.resource.type}::${input.resource.id}`, effect: decision.effect, policies: decision.policies,
         reasons: decision.reasons, errors: decision.errors, cached: decision.cached, policy_version: decision.version,
-        context: { environment: context.environment, data_sensitivity: context.data_sensitivity, intended_action: context.intended_action, delegation_depth: context.delegation_depth, phase: context.phase },
+        // The whole context policies can read, so a refusal shows why.
+        context: {
+          environment: context.environment, data_sensitivity: context.data_sensitivity, sensitivity_level: context.sensitivity_level, intended_action: context.intended_action,
+          estimated_cost_usd_micros: context.estimated_cost_usd_micros, delegation_depth: context.delegation_depth, hour: context.hour, weekday: context.weekday, source: context.source, phase: context.phase,
+        },
       },
     });
     if (decision.effect === 'deny') throw denied(decision);
@@ -68,21 +78,17 @@ export class Authorizer implements SessionPolicy {
    * An allow is returned for the call's own `model.call` event to carry — one event per call.
    */
   async modelCall(session: Session, agent: Agent, route: ModelRoute, estimatedCostNano: number, requestId: string, source: string | null): Promise<PolicyDecision> {
-    const decision = await this.decide({ action: 'call_model', agent, resource: this.model(route), context: contextOf(session), session, requestId, source, estimatedCostNano, allowRecordedByCaller: true });
-    if (decision.effect === 'approval') throw denied(decision);
-    return decision;
+    return this.decide({ action: 'call_model', agent, resource: this.model(route), context: contextOf(session), session, requestId, source, estimatedCostNano, allowRecordedByCaller: true, approvalIsDeny: true });
   }
 
   async authorizeOpen(agent: Agent, profile: Profile, context: SessionContext, requestId?: string): Promise<void> {
-    const decision = await this.decide({ action: 'open_session', agent, resource: entity('Profile', profile.name, { name: profile.name }), context, session: null, requestId: requestId ?? null });
-    if (decision.effect === 'approval') throw denied(decision);
+    await this.decide({ action: 'open_session', agent, resource: entity('Profile', profile.name, { name: profile.name }), context, session: null, requestId: requestId ?? null, approvalIsDeny: true });
   }
 
   async authorizeDelegate(parent: Session, child: Agent, _childProfile: Profile, context: SessionContext, requestId?: string): Promise<void> {
     const parentAgent = await this.deps.directory.agents.get(parent.agentId);
     if (!parentAgent) throw new GatewayError('agent_inactive');
-    const decision = await this.decide({ action: 'delegate', agent: parentAgent, resource: await this.principal(child), context, session: parent, requestId: requestId ?? null });
-    if (decision.effect === 'approval') throw denied(decision);
+    await this.decide({ action: 'delegate', agent: parentAgent, resource: await this.principal(child), context, session: parent, requestId: requestId ?? null, approvalIsDeny: true });
   }
 
   /** The tool as a policy resource: `server/tool` (or the bare name of a function tool). */

@@ -56,6 +56,10 @@ describe('soft budgets from the CLI', () => {
     const pending = JSON.parse(await cli('approval', 'list', '--json'));
     expect(pending.map((a: { id: string }) => a.id)).toEqual([refusal!.error.approval_id]);
     expect(await cli('approval', 'show', refusal!.error.approval_id)).toMatch(/status:\s+pending/);
+    // An approval adds budget only up to the profile's largest session budget ($1), as a renewal does.
+    const tooMuch = await run('approval', 'approve', refusal!.error.approval_id, '--add-usd', '5').then(() => null, (err: Error & { stderr: string }) => err.stderr);
+    expect(tooMuch).toMatch(/^error: --add-usd: the session's budget would be above the profile's maximum \(HTTP 400/m);
+    expect(JSON.parse(await cli('session', 'show', started.session.id, '--json')).budget.usd).toBe(0.0001);
     const approved = JSON.parse(await cli('approval', 'approve', refusal!.error.approval_id, '--add-usd', '0.0001', '--reason', 'escalated', '--json'));
     expect(approved).toMatchObject({ status: 'approved', reason: 'escalated', extra_budget: { usd: 0.0001 } });
     expect((await chat(started.token)).status).toBe(200);
@@ -79,6 +83,8 @@ describe('soft budgets from the CLI', () => {
     expect(await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--ttl', '99999999')).toMatch(/^error: --ttl is above the profile's maximum/m);
     expect(await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--budget-usd', '5')).toMatch(/^error: --budget-usd is above the profile's maximum \(1\)/m);
     expect(await refused('agent', 'secret', 'create', 'triage-1', '--expires-in', '-1')).toMatch(/^error: --expires-in: /m);
+    // A key inside an option's JSON value stays named.
+    expect(await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--context', '{"data_sensitivity":"high"}')).toMatch(/^error: --context data_sensitivity must be one of /m);
     const text = await refused('session', 'start', '--agent', 'triage-1', '--task', 't', '--ttl', '-5');
     expect(text).not.toMatch(/ttl_seconds/);
   });

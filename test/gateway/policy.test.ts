@@ -24,6 +24,11 @@ when { context.intended_action == "summarize" };
 forbid (principal, action == Tollgate::Action::"delegate", resource)
 when { context.delegation_depth >= 2 };
 
+@id("gated-model-needs-a-human")
+@approval("required")
+forbid (principal, action == Tollgate::Action::"call_model", resource == Tollgate::Model::"gated-model")
+when { context.estimated_cost_usd_micros >= 0 };
+
 @id("restricted-sessions-need-owner")
 forbid (principal, action == Tollgate::Action::"open_session", resource)
 when { context.data_sensitivity == "restricted" && principal.owner == "" };
@@ -42,6 +47,7 @@ beforeAll(async () => {
       { name: 'gpt-4o-mini', provider: 'sim', price: { input: 0.15, output: 0.6 } },
       { name: 'o3-mini', provider: 'sim', price: { input: 1.1, output: 4.4 } },
       { name: 'cheap-model', provider: 'cheap', price: { input: 0.01, output: 0.02 } },
+      { name: 'gated-model', provider: 'sim', price: { input: 0.01, output: 0.02 } },
     ],
     profiles: [{ name: 'assistant', models: ['*'], session_budget: { default: { usd: 1 } } }],
     agents: [
@@ -63,7 +69,7 @@ const events = async (type: string, session?: string) =>
 describe('request-time policy', () => {
   it('resolves model globs in a profile and judges every call, recording each decision', async () => {
     const { token, sessionId } = await gw.openSession();
-    expect((await gw.session(sessionId)).models.sort()).toEqual(['cheap-model', 'gpt-4o-mini', 'o3-mini']);
+    expect((await gw.session(sessionId)).models.sort()).toEqual(['cheap-model', 'gated-model', 'gpt-4o-mini', 'o3-mini']);
     const answer = await ask(token, 'gpt-4o-mini');
     // An allowed call's decision rides on its one chained event, beside what it used and cost.
     const calls = await events('model.call', sessionId);
@@ -103,6 +109,18 @@ describe('request-time policy', () => {
     await expect(ask(summarize.token, 'o3-mini')).rejects.toThrow(/summaries use the small models/);
     const research = await gw.openSession({ context: { intended_action: 'research' } });
     expect((await ask(research.token, 'o3-mini')).model).toBe('o3-mini');
+  });
+
+  it('records an @approval forbid on a model call as the deny it is, with the context the policies read', async () => {
+    const s = await gw.openSession({ context: { intended_action: 'research' } });
+    const err = (await ask(s.token, 'gated-model').catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err.status).toBe(403);
+    expect(err.code).toBe('policy_denied');
+    const [decision] = await events('policy.decision', s.sessionId);
+    expect(decision.data).toMatchObject({ action: 'call_model', effect: 'deny', policies: ['gated-model-needs-a-human'] });
+    expect(decision.data.context).toMatchObject({ intended_action: 'research', estimated_cost_usd_micros: expect.any(Number), hour: expect.any(Number), weekday: expect.any(Number), source: expect.any(String) });
+    // No approval was raised for it: nobody could grant one.
+    expect((await gw.admin('GET', `/admin/v1/approvals?session=${s.sessionId}`)).body.data).toEqual([]);
   });
 
   it('judges opening a session (an agent without an owner may not open a restricted one)', async () => {
