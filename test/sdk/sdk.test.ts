@@ -27,7 +27,7 @@ async function admin(method: string, path: string, body?: unknown) {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-sdk-'));
   const config = parseYaml(defaultConfigText()) as Record<string, any>;
-  config.profiles.push({ name: 'careful', models: ['gpt-4o-mini'], session_budget: { default: { usd: 1 }, max: { usd: 1 } }, enforcement: { mode: 'soft', soft_threshold: 0.000001 } });
+  config.profiles.push({ name: 'careful', models: ['gpt-4o-mini'], session_budget: { default: { usd: 1 }, max: { usd: 2 } }, enforcement: { mode: 'soft', soft_threshold: 0.000001 } });
   config.agents.push({ name: 'careful-agent', team: 'demo', profile: 'careful' }, { name: 'helper-agent', team: 'demo', profile: 'assistant' });
   writeFileSync(join(dir, 'tollgate.yaml'), stringify(config));
   server = await startServe(dir, ['--config', join(dir, 'tollgate.yaml')]);
