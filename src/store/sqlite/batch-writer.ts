@@ -43,11 +43,12 @@ export function openSqlite(path: string, synchronous: Synchronous = 'NORMAL', ca
 }
 
 /**
- * The file readable by its owner only, as the master key and admin token beside it: it holds
- * credential hashes, the audit log and captured content. SQLite gives its -wal and -shm files the
- * database file's mode when it creates them; ones left from before are tightened too.
+ * A SQLite file (the store, its serving lock) created or tightened to its owner only, as the
+ * master key and admin token beside it: the store holds credential hashes, the audit log and
+ * captured content. SQLite gives its -wal and -shm files the database file's mode when it creates
+ * them; ones left from before are tightened too.
  */
-function ownerOnly(path: string): void {
+export function ownerOnly(path: string): void {
   closeSync(openSync(path, 'a', 0o600));
   for (const file of [path, `${path}-wal`, `${path}-shm`]) {
     try {

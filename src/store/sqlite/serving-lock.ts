@@ -9,7 +9,7 @@
 // the life of one connection in EXCLUSIVE locking mode: the kernel drops it when the process
 // ends, however it ends, so a crash leaves nothing stale to clean up.
 import Database from 'better-sqlite3';
-import { chmodSync } from 'node:fs';
+import { ownerOnly } from './batch-writer.js';
 
 export class StoreInUseError extends Error {
   constructor(readonly path: string) {
@@ -21,10 +21,10 @@ export class StoreInUseError extends Error {
 /** Claims `databasePath` for this process; returns the release. Throws StoreInUseError when another process holds it. */
 export function claimForServing(databasePath: string): () => void {
   const path = `${databasePath}.lock`;
+  ownerOnly(path);
   // No busy wait: a held claim is an answer, not a contention to sit out.
   const db = new Database(path, { timeout: 0 });
   try {
-    chmodSync(path, 0o600);
     db.pragma('locking_mode = EXCLUSIVE');
     // No journal file beside it: the claim's one row needs no rollback.
     db.pragma('journal_mode = MEMORY');
