@@ -97,6 +97,19 @@ export class Containment {
     if (alert.sessionId && this.throttles.get(alert.sessionId)?.alert === alert.id) this.throttles.delete(alert.sessionId);
   }
 
+  /**
+   * Puts `alert`'s throttle in force on its subject: an agent (every session of it; the alert's
+   * own session counts as met, its `session.throttled` is the imposing one) or one session.
+   */
+  private impose(alert: Alert, subject: { agent: string } | { session: string }, rpm: number, until: number): void {
+    if ('agent' in subject) {
+      const met = alert.sessionId ? [alert.sessionId] : [];
+      this.agentThrottles.set(subject.agent, { rpm, until, alert: alert.id, detector: alert.detector, teamId: alert.teamId, sessions: new Set(met) });
+    } else {
+      this.throttles.set(subject.session, { rpm, until, alert: alert.id });
+    }
+  }
+
   /** Puts back throttles recorded on unresolved alerts (after a restart). */
   restore(alerts: readonly Alert[]): void {
     const now = this.o.now();
@@ -106,11 +119,8 @@ export class Containment {
         if (x.action !== 'throttle_session' || typeof until !== 'number' || until <= now) continue;
         const rpm = Number(x.detail?.requests_per_minute) || this.o.throttle.requestsPerMinute;
         const agent = x.detail?.agent;
-        if (x.detail?.scope === 'agent' && typeof agent === 'string') {
-          this.agentThrottles.set(agent, { rpm, until, alert: a.id, detector: a.detector, teamId: a.teamId, sessions: new Set() });
-        } else if (a.sessionId) {
-          this.throttles.set(a.sessionId, { rpm, until, alert: a.id });
-        }
+        if (x.detail?.scope === 'agent' && typeof agent === 'string') this.impose(a, { agent }, rpm, until);
+        else if (a.sessionId) this.impose(a, { session: a.sessionId }, rpm, until);
       }
     }
   }
@@ -133,12 +143,12 @@ export class Containment {
           if (isAgentSubject(alert)) {
             // The alert is about the agent: so is the throttle — every session of it, later ones too.
             const agentId = alert.agentId!;
-            this.agentThrottles.set(agentId, { rpm, until, alert: alert.id, detector: alert.detector, teamId: alert.teamId, sessions: new Set(alert.sessionId ? [alert.sessionId] : []) });
+            this.impose(alert, { agent: agentId }, rpm, until);
             await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, scope: 'agent', agent: agentId, requests_per_minute: rpm, until: isoTime(until) } });
             return { action, at, detail: { scope: 'agent', agent: agentId, session: alert.sessionId, requests_per_minute: rpm, until_ms: until, until: isoTime(until) } };
           }
           if (!alert.sessionId) return skipped(action, at, 'the alert names no session');
-          this.throttles.set(alert.sessionId, { rpm, until, alert: alert.id });
+          this.impose(alert, { session: alert.sessionId }, rpm, until);
           await this.o.audit.record({ type: 'session.throttled', actor: by.actor, agentId: alert.agentId, sessionId: alert.sessionId, teamId: alert.teamId, data: { alert: alert.id, scope: 'session', requests_per_minute: rpm, until: isoTime(until) } });
           return { action, at, detail: { scope: 'session', session: alert.sessionId, requests_per_minute: rpm, until_ms: until, until: isoTime(until) } };
         }

@@ -4,14 +4,12 @@
 // stale copy while a smaller call fits), a real exhaustion must still answer 402 budget_exceeded,
 // and the admin views of the session (one and the list) must show the store's numbers on either
 // replica.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PG_URL, postgresProblem, schemaPool } from '../helpers/postgres.js';
-import { cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
+import { cliRunner, type ServeProcess } from '../helpers/process.js';
+import { replicaDir, replicaHarness, writeReplicaConfig, type ReplicaSetUp } from '../helpers/replicas.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const problem = await postgresProblem('the stale-budget replica tests');
@@ -20,33 +18,11 @@ const ADMIN = 'tga_stale-budget-test';
 // gpt-4o-mini as configured below: $0.15 / $0.60 per million tokens, in nano-USD per token.
 const OUTPUT_NANO = 600;
 
-function gatewayDir(schema: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-stale-'));
-  writeConfig(dir, PG_URL, schema);
-  return dir;
-}
-
-/** The replicas' config (`url`: the database, or a proxy in front of it). Heartbeats every 5 s. */
-function writeConfig(dir: string, url: string, schema: string, replicaId?: string): void {
-  writeFileSync(join(dir, 'tollgate.yaml'), `
-server: { log_requests: false }
-storage: { postgres: { url: "${url}", schema: ${schema}, replica_timeout_seconds: 15, resync_seconds: 60, pool_size: 4${replicaId ? `, replica_id: ${replicaId}` : ''} } }
-providers: [{ name: sim, type: simulated }]
-models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
-teams: [{ name: t }]
-profiles: [{ name: p, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } } }]
-agents: [{ name: a, team: t, profile: p }]
-`);
-}
-
-const serve = (dir: string) => startServe(dir, ['--config', 'tollgate.yaml'], { TOLLGATE_ADMIN_TOKEN: ADMIN });
-
-async function admin(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return res.json();
-}
-
-const client = (url: string, token: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: token, maxRetries: 0, timeout: 60_000 });
+/** Heartbeats every 5 s: a replica stays live through the tests' pauses. */
+const setUp = (url: string, schema: string, replicaId?: string): ReplicaSetUp => ({
+  url, schema, replicaTimeoutSeconds: 15, resyncSeconds: 60, poolSize: 4, postgres: replicaId ? `, replica_id: ${replicaId}` : '',
+});
+const { serve, admin, client } = replicaHarness(ADMIN);
 
 interface Answer {
   status: number;
@@ -109,7 +85,7 @@ const settled = (...replicas: ServeProcess[]) => Promise.all(replicas.map((p) =>
 
   it('caps a call to what the store has left after another replica spent, refuses only a real exhaustion (402), and shows the store\'s numbers on every replica', { timeout: 90_000 }, async () => {
     const schema = schemas.fresh();
-    const dir = gatewayDir(schema);
+    const dir = replicaDir(setUp(PG_URL, schema));
     const a = await serve(dir);
     running.push(a);
     const b = await serve(dir);
@@ -180,13 +156,13 @@ const settled = (...replicas: ServeProcess[]) => Promise.all(replicas.map((p) =>
 
   it('adds no database round trip to a call no other replica touched, one reservation to a call the database refused on a stale copy, and serves capped calls back to back', { timeout: 90_000 }, async () => {
     const schema = schemas.fresh();
-    const dir = gatewayDir(schema);
+    const dir = replicaDir(setUp(PG_URL, schema));
     // A reaches the database through a counting proxy, B directly (B starts first: it creates
     // the master key in the directory both share).
     const proxy = await TcpProxy.start(new URL(PG_URL));
     const b = await serve(dir);
     running.push(b);
-    writeConfig(dir, proxy.via(PG_URL), schema, 'rep-a');
+    writeReplicaConfig(dir, setUp(proxy.via(PG_URL), schema, 'rep-a'));
     const aProxied = await serve(dir);
     running.push(aProxied);
 

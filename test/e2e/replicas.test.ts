@@ -2,9 +2,6 @@
 // one session budget is exact across them, a revocation on one is honoured by the others within a
 // second, a replica killed mid-stream leaves a ledger that balances, and a cut database makes the
 // data plane fail closed (503 store_unavailable) and recover on its own.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +9,8 @@ import { POSTGRES_MIGRATIONS } from '../../src/store/postgres/index.js';
 import { PG_URL, postgresProblem, schemaPool } from '../helpers/postgres.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CLI, cleanEnv, startServe, type ServeProcess } from '../helpers/process.js';
+import { CLI, cleanEnv, type ServeProcess } from '../helpers/process.js';
+import { replicaDir, replicaHarness } from '../helpers/replicas.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const problem = await postgresProblem('the replica tests');
@@ -20,24 +18,13 @@ const schemas = schemaPool('tollgate_replicas');
 const ADMIN = 'tga_replicas-test';
 const execFileAsync = promisify(execFile);
 
-/** A directory with a config on `url` and `schema`; replicas share it (master key, admin token). */
-function gatewayDir(url: string, schema: string, postgres = ''): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-replicas-'));
-  writeFileSync(join(dir, 'tollgate.yaml'), `
-server: { log_requests: false }
-storage: { postgres: { url: "${url}", schema: ${schema}, replica_timeout_seconds: 2, resync_seconds: 5, pool_size: 8${postgres} } }
-providers: [{ name: sim, type: simulated }]
-models: [{ name: gpt-4o-mini, provider: sim, price: { input: 0.15, output: 0.60 } }]
-teams: [{ name: t }]
-profiles:
-  - { name: p, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } } }
-  - { name: soft, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } }, enforcement: { mode: soft, soft_threshold: 0.01, approval_hold_seconds: 20 } }
-agents: [{ name: a, team: t, profile: p }, { name: s, team: t, profile: soft }]
-`);
-  return dir;
-}
-
-const serve = (dir: string) => startServe(dir, ['--config', 'tollgate.yaml'], { TOLLGATE_ADMIN_TOKEN: ADMIN });
+/** A directory with a config on `url` and `schema` (more `storage.postgres` keys in `postgres`). */
+const gatewayDir = (url: string, schema: string, postgres = '') => replicaDir({
+  url, schema, replicaTimeoutSeconds: 2, resyncSeconds: 5, poolSize: 8, postgres,
+  profiles: ['{ name: soft, models: [gpt-4o-mini], session_budget: { max: { usd: 10 } }, enforcement: { mode: soft, soft_threshold: 0.01, approval_hold_seconds: 20 } }'],
+  agents: ['{ name: s, team: t, profile: soft }'],
+});
+const { serve, admin, client } = replicaHarness(ADMIN);
 
 /** The first replica starts alone (it creates the master key in the shared data dir), the others at once. */
 async function replicas(dir: string, n: number): Promise<ServeProcess[]> {
@@ -45,14 +32,6 @@ async function replicas(dir: string, n: number): Promise<ServeProcess[]> {
   return [first, ...(await Promise.all(Array.from({ length: n - 1 }, () => serve(dir))))];
 }
 
-async function admin(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return res.json();
-}
-
-const client = (url: string, token: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: token, maxRetries: 0, timeout: 60_000 });
-
-/** One call; its HTTP status (200, or the refusal's). */
 /**
  * Once the database is back: calls until one is served (for at most `ms`), then checks that the
  * outage lost and doubled nothing — the refused calls left no hold and no line.
@@ -73,6 +52,7 @@ async function servedAgainAndSettled(gw: ServeProcess, c: OpenAI, schema: string
   return ledger;
 }
 
+/** One call; its HTTP status (200, or the refusal's). */
 async function call(c: OpenAI, content: string, maxTokens = 50): Promise<{ status: number; code?: string }> {
   try {
     await c.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: maxTokens, messages: [{ role: 'user', content }] });
