@@ -74,6 +74,17 @@ export function promptText(body: Record<string, unknown>): string {
   return JSON.stringify(prompt);
 }
 
+/**
+ * A model call's `output` as content logging keeps it: the answer's text as the client received
+ * it; when the answer called tools, `{"tool_calls":["NAME",…],"text":"…"}` (JSON text: the name of
+ * each tool called, in order, and the text with the calls' arguments). Null when there is nothing
+ * to keep — no text and no tool call (an embeddings call answers vectors, not text).
+ */
+export function modelOutput(text: string, toolCalls?: readonly string[]): string | null {
+  if (toolCalls && toolCalls.length > 0) return JSON.stringify({ tool_calls: toolCalls, text });
+  return text === '' ? null : text;
+}
+
 export interface ContentOwner {
   requestId: string;
   sessionId: string;
@@ -95,13 +106,19 @@ export class ContentLog {
   /**
    * Records texts of one call under the profile's setting. Resolves once they are durable; never
    * rejects (a failed write is logged: content logging never fails a call). Nothing happens
-   * when the mode is `off`.
+   * when the mode is `off`. An `output` is kept as `modelOutput` writes it: none when the answer
+   * had nothing (an embeddings call), and naming the tools it called (`toolCalls`).
    */
-  record(setting: ContentLogging | undefined, owner: ContentOwner, texts: readonly (readonly [ContentKind, string])[]): Promise<void> {
+  record(setting: ContentLogging | undefined, owner: ContentOwner, texts: readonly (readonly [ContentKind, string])[], toolCalls?: readonly string[]): Promise<void> {
     const mode = setting?.mode ?? 'off';
     if (mode === 'off' || texts.length === 0) return Promise.resolve();
     const createdAt = this.now();
-    const writes = texts.map(([kind, text]) => {
+    const kept: (readonly [ContentKind, string])[] = [];
+    for (const [kind, text] of texts) {
+      const body = kind === 'output' ? modelOutput(text, toolCalls) : text;
+      if (body !== null) kept.push([kind, body]);
+    }
+    const writes = kept.map(([kind, text]) => {
       const redacted = mode === 'full' ? redact(text, this.patterns) : null;
       return this.writer.add({
         id: newTimeOrderedId('cnt'),

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Approval, Budget, Session, Store } from '../store/index.js';
+import type { Approval, ApprovalStatus, Budget, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import { isoTime } from '../util/time.js';
 import { WebhookTarget } from '../util/webhook.js';
@@ -37,6 +37,17 @@ export interface ApprovalServiceOptions {
   onResumeDecided?: (approval: Approval, decidedBy: string) => Promise<void>;
   /** Throws when a `resume` approval could not resume its session now (an ancestor holds it suspended): checked before it is approved. */
   beforeResume?: (session: Session) => Promise<void>;
+}
+
+/** How a session ended, for the approvals it leaves undecided. */
+export type SessionEnd = 'closed' | 'revoked' | 'expired';
+
+const noExtra = (): Budget => ({ tokens: null, usdNano: null });
+
+/** How a session has ended (`expired`: still live in the store, past its expiry); null while it stands. */
+function sessionEnd(session: Session, now: number): SessionEnd | null {
+  if (session.status === 'closed' || session.status === 'revoked') return session.status;
+  return session.expiresAt <= now ? 'expired' : null;
 }
 
 export class ApprovalService {
@@ -141,8 +152,82 @@ export class ApprovalService {
     return creating;
   }
 
-  get(id: string): Promise<Approval | null> {
-    return this.store.getApproval(id);
+  /** One approval; a pending one of a session that has ended (or expired) is closed first. */
+  async get(id: string): Promise<Approval | null> {
+    const approval = await this.store.getApproval(id);
+    return approval && (await this.settle([approval]))[0]!;
+  }
+
+  /**
+   * Approvals as the store lists them, newest first; pending ones of sessions that have ended (or
+   * expired, before the upkeep closes them) are closed first — and left out of a pending list.
+   */
+  async list(filter: { status?: ApprovalStatus; kind?: Approval['kind']; sessionId?: string; limit?: number }): Promise<Approval[]> {
+    const settled = await this.settle(await this.store.listApprovals(filter));
+    return filter.status ? settled.filter((a) => a.status === filter.status) : settled;
+  }
+
+  /** `approvals` with each pending one of a session that has ended closed (as `closeForSessions`). */
+  private async settle(approvals: Approval[]): Promise<Approval[]> {
+    const sessions = new Map<string, Promise<Session | null>>();
+    return Promise.all(approvals.map(async (a) => {
+      if (a.status !== 'pending') return a;
+      let session = sessions.get(a.sessionId);
+      if (!session) sessions.set(a.sessionId, (session = this.store.getSession(a.sessionId)));
+      const s = await session;
+      const ended = s ? sessionEnd(s, this.now()) : null;
+      if (!s || !ended) return a;
+      try {
+        // Null: decided meanwhile: as it is now.
+        return (await this.close(a, s, ended, {})) ?? (await this.store.getApproval(a.id)) ?? a;
+      } catch (err) {
+        this.options.logger.warn({ err, approval: a.id }, 'the pending approval of an ended session could not be closed');
+        return a;
+      }
+    }));
+  }
+
+  /**
+   * Closes the pending approvals of sessions that have ended: each is denied by `system`, the
+   * reason saying how the session ended (`session revoked: <why>`), recorded (`approval.denied`)
+   * and notified like any decision; a call or an agent waiting on it gets the denial at once.
+   * Failures are logged, never thrown (the next look at one — listing, reading, deciding — closes it).
+   */
+  async closeForSessions(sessionIds: readonly string[], ended: SessionEnd, by: { reason?: string; requestId?: string } = {}): Promise<Approval[]> {
+    const closed: Approval[] = [];
+    for (const sessionId of sessionIds) {
+      try {
+        let session: Session | null | undefined;
+        // A page at a time: each one closed (or decided meanwhile) is no longer pending.
+        for (let pending = await this.pendingOf(sessionId); pending.length > 0; pending = await this.pendingOf(sessionId)) {
+          session ??= await this.store.getSession(sessionId);
+          if (!session) break;
+          const before = closed.length;
+          for (const a of pending) {
+            const done = await this.close(a, session, ended, by);
+            if (done) closed.push(done);
+          }
+          if (closed.length === before) break;
+        }
+      } catch (err) {
+        this.options.logger.warn({ err, session: sessionId }, 'the pending approvals of an ended session could not be closed');
+      }
+    }
+    return closed;
+  }
+
+  private pendingOf(sessionId: string): Promise<Approval[]> {
+    return this.store.listApprovals({ sessionId, status: 'pending', limit: 500 });
+  }
+
+  /** Denies one pending approval of an ended session as `system`; null if it was decided meanwhile. */
+  private async close(approval: Approval, session: Session, ended: SessionEnd, by: { reason?: string; requestId?: string }): Promise<Approval | null> {
+    const reason = `session ${ended}${by.reason ? `: ${by.reason}` : ''}`;
+    const decided = await this.store.decideApproval(approval.id, { status: 'denied', decidedAt: this.now(), decidedBy: 'system', reason, extraBudget: noExtra() });
+    if (!decided) return null;
+    await this.recordDecision(decided, { actor: 'system', requestId: by.requestId ?? null, chain: session.chain, extra: noExtra(), sessionEnded: ended });
+    this.wake(decided);
+    return decided;
   }
 
   /** The pending `resume` approval of a suspended session (an empty list when none). */
@@ -163,19 +248,22 @@ export class ApprovalService {
   async decide(id: string, d: Decision): Promise<Approval> {
     const pending = await this.store.getApproval(id);
     if (!pending) throw new GatewayError('not_found', `approval "${id}" does not exist`);
-    if (pending.status !== 'pending') throw new GatewayError('conflict', `approval "${id}" was already ${pending.status}`);
+    if (pending.status !== 'pending') throw new GatewayError('conflict', `approval "${id}" was already ${pending.status}${pending.decidedBy === 'system' && pending.reason ? ` (${pending.reason})` : ''}`);
     const asksExtra = d.extraBudget !== undefined && ((d.extraBudget.tokens ?? 0) > 0 || (d.extraBudget.usdNano ?? 0) > 0);
     if (asksExtra && pending.kind !== 'budget') {
       throw new GatewayError('invalid_request', `extra_budget applies to budget approvals; approval "${id}" is a ${pending.kind} approval`, { param: 'extra_budget' });
     }
     if (d.approve && pending.kind === 'budget' && this.options.separationOfDuties && d.operator) await this.checkSeparation(pending, d.operator.name);
     // A tool approval lets one call run; budget is added only by budget step-ups.
-    const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? { tokens: null, usdNano: null }) : { tokens: null, usdNano: null };
+    const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? noExtra()) : noExtra();
     const session = await this.store.getSession(pending.sessionId);
     if (!session) throw new GatewayError('not_found', `session "${pending.sessionId}" does not exist`);
-    // An ended session has nothing left to approve (a deny still clears the approval away).
-    if (d.approve && (session.status === 'revoked' || session.status === 'closed')) {
-      throw new GatewayError('conflict', `session "${session.id}" is ${session.status}: approval "${id}" can only be denied`);
+    // An ended (or expired) session has nothing left to approve: its approval closes with it, as
+    // ending the session does (a deny is recorded as the operator's).
+    const ended = sessionEnd(session, this.now());
+    if (d.approve && ended) {
+      const closed = await this.close(pending, session, ended, {});
+      throw new GatewayError('conflict', `session "${session.id}" ${ended === 'expired' ? 'has expired' : `is ${ended}`}: approval "${id}" was ${closed ? 'closed (denied) with it' : `already ${(await this.store.getApproval(id))?.status ?? 'decided'}`}`);
     }
     // Approved, it must be able to resume: not left `approved` on a session still held suspended.
     if (d.approve && pending.kind === 'resume') await this.options.beforeResume?.(session);
@@ -195,16 +283,26 @@ export class ApprovalService {
       const updated = await this.store.updateSession(session.id, { budget });
       if (updated) this.options.onSessionChanged?.(updated);
     }
+    await this.recordDecision(decided, { actor: d.decidedBy, operator: d.operator, requestId: d.requestId ?? null, chain: session.chain, extra });
+    if (decided.kind === 'resume') await this.options.onResumeDecided?.(decided, d.decidedBy);
+    this.wake(decided);
+    return decided;
+  }
+
+  /** A decision taken: the session's gate follows it, and it goes on the record. */
+  private async recordDecision(decided: Approval, by: { actor: string; operator?: Decision['operator']; requestId: string | null; chain: string[]; extra: Budget; sessionEnded?: SessionEnd }): Promise<void> {
     if (decided.kind === 'budget') this.gates.set(decided.sessionId, { state: decided.status, approvalId: decided.id });
     await this.audit.record({
-      type: `approval.${decided.status}`, actor: d.decidedBy, operator: d.operator, requestId: d.requestId ?? null, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: session.chain,
-      data: { approval: decided.id, reason: decided.reason, extra_budget: { tokens: extra.tokens, usd: extra.usdNano === null ? null : extra.usdNano / 1e9 } },
+      type: `approval.${decided.status}`, actor: by.actor, operator: by.operator, requestId: by.requestId, agentId: decided.agentId, sessionId: decided.sessionId, teamId: decided.teamId, chain: by.chain,
+      data: { approval: decided.id, reason: decided.reason, extra_budget: { tokens: by.extra.tokens, usd: by.extra.usdNano === null ? null : by.extra.usdNano / 1e9 }, ...(by.sessionEnded ? { session_ended: by.sessionEnded } : {}) },
     });
-    if (decided.kind === 'resume') await this.options.onResumeDecided?.(decided, d.decidedBy);
-    for (const wake of this.waiters.get(id) ?? []) wake(decided);
-    this.waiters.delete(id);
+  }
+
+  /** Wakes the calls waiting on a decided approval, and sends its notice. */
+  private wake(decided: Approval): void {
+    for (const wake of this.waiters.get(decided.id) ?? []) wake(decided);
+    this.waiters.delete(decided.id);
     this.notify(`approval.${decided.status}`, decided);
-    return decided;
   }
 
   /**

@@ -37,5 +37,17 @@ export function output(opts: { json?: boolean }, value: unknown, human: () => vo
   else human();
 }
 
+/** Under a micro-dollar (and not zero): printed to the nano-dollar, the unit spend is kept in. */
+const subMicro = (v: unknown) => typeof v === 'number' && v !== 0 && Math.abs(v) < 0.000001;
+
 /** Dollars to the micro-dollar; an amount under one to the nano-dollar, the unit spend is kept in ($0.000000080, not $0.000000). */
-export const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(v !== 0 && Math.abs(v) < 0.000001 ? 9 : 6)}` : '-');
+export const usd = (v: unknown) => (typeof v === 'number' ? `$${v.toFixed(subMicro(v) ? 9 : 6)}` : '-');
+
+/**
+ * `usd` for amounts printed one under another (a table's column): one precision for all of them —
+ * the nano-dollar when any is under a micro-dollar, else the micro-dollar — so they line up.
+ */
+export function usdColumn(values: Iterable<unknown>): (v: unknown) => string {
+  const digits = [...values].some(subMicro) ? 9 : 6;
+  return (v) => (typeof v === 'number' ? `$${v.toFixed(digits)}` : '-');
+}

@@ -7,6 +7,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type OpenAI from 'openai';
 import { parse as parseYaml, stringify } from 'yaml';
+import { usdColumn } from '../cli/output.js';
 import { defaultConfigText, parseConfig, type Config } from '../config/index.js';
 import { Tollgate, toTollgateError } from '../sdk/index.js';
 
@@ -138,10 +139,16 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   const report = await admin<{ rows: { key: string; usd: number; requests: number }[] }>('GET', '/admin/v1/reports/spend?group_by=agent');
   const names = new Map((await admin<{ data: { id: string; name: string }[] }>('GET', '/admin/v1/agents')).data.map((a) => [a.id, a.name]));
   o.say('spend by agent:');
-  for (const row of report.rows) o.say(`  ${(names.get(row.key) ?? row.key).padEnd(14)} $${row.usd.toFixed(6)}  ${row.requests} calls`);
+  for (const line of spendLines(report.rows, names)) o.say(line);
   const alerts = await admin<{ data: { severity: string; detector: string; summary: string }[] }>('GET', '/admin/v1/alerts?limit=20');
   o.say(`alerts: ${alerts.data.length}`);
   for (const a of alerts.data) o.say(`  [${a.severity}] ${a.detector}: ${a.summary}`);
+}
+
+/** The summary's spend by agent: one line each, the amounts at one precision (as the CLI prints them), the calls counted. */
+export function spendLines(rows: readonly { key: string; usd: number; requests: number }[], names: ReadonlyMap<string, string>): string[] {
+  const cost = usdColumn(rows.map((r) => r.usd));
+  return rows.map((r) => `  ${(names.get(r.key) ?? r.key).padEnd(14)} ${cost(r.usd)}  ${r.requests} ${r.requests === 1 ? 'call' : 'calls'}`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

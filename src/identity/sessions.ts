@@ -64,6 +64,11 @@ export interface SessionServiceOptions {
   modelNames?: () => Iterable<string>;
   /** Judges opening and delegating sessions (the policy engine); absent: scope checks only. */
   policy?: SessionPolicy;
+  /**
+   * Sessions have just ended (`how`: closed or revoked; `closed` by the upkeep at their expiry):
+   * what is still waiting on them — their pending approvals — is closed. Must not throw.
+   */
+  onEnded?: (sessionIds: readonly string[], how: 'closed' | 'revoked', by: { reason?: string; requestId?: string }) => Promise<void>;
   now?: () => number;
 }
 
@@ -244,6 +249,8 @@ export class SessionService {
     }
     const root = tree[0]!;
     await this.audit.record({ ...by, type: `session.${status}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null } });
+    // Their approvals still pending have nobody left to decide for: closed (denied) with them.
+    await this.options.onEnded?.(changed, status, by);
     return changed;
   }
 

@@ -9,6 +9,7 @@
 import { GatewayError } from '../errors/index.js';
 import type { DirectoryChange } from '../identity/directory.js';
 import { callerStanding } from './authenticate.js';
+import { CallAbort } from './call-abort.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 /** Refusals that mean the caller lost its standing (not a store that failed to answer). */
@@ -100,6 +101,15 @@ export class InFlightCalls {
         else this.deps.logger.warn({ err }, 'could not check the calls in flight after a revocation');
       });
     }
+  }
+
+  /**
+   * Cuts every model and tool call still running with `err` (a shutdown's grace ran out): a stream
+   * ends with it as its error event, and each is charged as the gateway's own cut (`stream_cut`),
+   * not as its client leaving. MCP sessions end with the server's close.
+   */
+  cutAll(err: GatewayError): void {
+    for (const call of this.slots) if (call !== null && call.abort instanceof CallAbort) call.abort.abort(err);
   }
 
   private cut(call: InFlightCall, err: GatewayError): void {

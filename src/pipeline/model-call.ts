@@ -38,7 +38,20 @@ const CLIENT_CLOSED = 499;
 function cutShort(abort: CallAbort, status: number): { outcome: UsageOutcome; httpStatus: number } {
   if (abort.revokedBy) return { outcome: 'revoked', httpStatus: status };
   if (abort.clientLeft) return { outcome: 'client_aborted', httpStatus: CLIENT_CLOSED };
+  // The gateway's own cut: a time limit (`stream_too_long`), or the end of a shutdown's grace.
+  if (abort.aborted) return { outcome: 'stream_cut', httpStatus: status };
   return { outcome: 'upstream_error', httpStatus: status };
+}
+
+/**
+ * A forwarded call that ended with no answer read: the provider had its prompt. Cut by the
+ * client, a revocation or the gateway — or an answer that broke off as it came — the prompt is
+ * charged, counted here and marked estimated (the provider bills work it began; leaving before
+ * the answer is no way to spend for free). Never answered at all (refused, unreachable): nothing.
+ */
+function unansweredCharge(ctx: CallContext, upstreamHadPrompt: boolean): Pick<Settlement, 'usage' | 'estimated'> {
+  if (!upstreamHadPrompt) return { usage: NO_USAGE, estimated: false };
+  return meter(ctx.call!, ctx.route!.tokenizer, null, () => '', ctx.heldPromptTokens);
 }
 
 /** A non-streamed answer larger than this is not a model answer: refused as a bad response. */
@@ -100,8 +113,9 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     if (read.truncated) throw new GatewayError('upstream_bad_response', 'The upstream answer is too large.');
     raw = read.data;
   } catch (err) {
-    // Cut while the answer came: its caller revoked (the refusal is the answer), or its client left.
-    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, ...cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? 502) });
+    // Cut while the answer came: its caller revoked (the refusal is the answer), its client left,
+    // or the answer broke off. The upstream had begun answering: its prompt is charged.
+    await settle(ctx, deps, { ...unansweredCharge(ctx, true), ...cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? 502) });
     throw upstreamFailure(err);
   }
   let json: unknown;
@@ -330,8 +344,9 @@ export async function handleModelCall(
     deps.telemetry.refused(ctx, e);
     if (ctx.reservation && !ctx.reservation.settled) {
       if (forwarded) {
-        // Forwarded but nothing came back: record the attempt, charge nothing.
-        await settle(ctx, deps, { usage: NO_USAGE, estimated: false, ...cutShort(abort, e.status) })
+        // Forwarded but nothing came back: the attempt is recorded; charged its prompt if it was
+        // cut (the upstream had it), nothing if the upstream failed to answer.
+        await settle(ctx, deps, { ...unansweredCharge(ctx, abort.aborted), ...cutShort(abort, e.status) })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });

@@ -62,7 +62,7 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
   if (logging) {
     const texts: ['prompt' | 'output', string][] = [['prompt', prompt.text]];
     if (s.output) texts.push(['output', s.output()]);
-    writes.push(deps.content!.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts));
+    writes.push(deps.content!.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts, ctx.toolCalls));
   }
   return Promise.all(writes).then(() => undefined);
 }

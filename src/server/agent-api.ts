@@ -31,11 +31,11 @@ export async function handleAgentApi(req: IncomingMessage, res: ServerResponse, 
     if (!match) throw new GatewayError('not_found', `No route ${req.method ?? ''} ${url.pathname}.`);
     if (req.method !== 'GET') throw new GatewayError('method_not_allowed', undefined, { headers: { allow: 'GET' } });
     const sessionId = await caller(req, deps);
+    const wait = waitSeconds(url.searchParams);
     // Authenticated first: whether an id is well formed is not told to a caller without a token.
     const id = match[1]!;
     if (!APPROVAL_ID.test(id)) throw new GatewayError('not_found', `approval "${id.slice(0, 100)}" does not exist`);
     let approval = await visibleApproval(id, sessionId, deps);
-    const wait = Math.min(MAX_WAIT_SECONDS, Math.max(0, Number(url.searchParams.get('wait') ?? 0) || 0));
     if (approval.status === 'pending' && wait > 0) {
       // Woken by the decision, or answered pending at the deadline (the client asks again).
       const gone = new AbortController();
@@ -46,6 +46,25 @@ export async function handleAgentApi(req: IncomingMessage, res: ServerResponse, 
   } catch (err) {
     sendError(res, err, 'admin', requestId, headers);
   }
+}
+
+/**
+ * `wait`: seconds to hold the answer for a decision, 0 to MAX_WAIT_SECONDS (default 0), given at
+ * most once. Anything else — a malformed or out-of-range `wait`, another parameter (a misspelt
+ * `wait` would turn a long poll into a busy loop) — is 400 naming the parameter.
+ */
+function waitSeconds(params: URLSearchParams): number {
+  for (const name of new Set(params.keys())) {
+    if (name !== 'wait') throw new GatewayError('invalid_request', `Unknown query parameter "${name.slice(0, 100)}": the only one is wait (seconds, 0 to ${MAX_WAIT_SECONDS}).`, { param: name.slice(0, 100) });
+  }
+  const given = params.getAll('wait');
+  if (given.length === 0) return 0;
+  const text = given[0]!;
+  const wait = /^\d{1,10}(\.\d{1,9})?$/.test(text) ? Number(text) : Number.NaN;
+  if (given.length > 1 || !(wait <= MAX_WAIT_SECONDS)) {
+    throw new GatewayError('invalid_request', `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}, given once${given.length > 1 ? ` (given ${given.length} times)` : ` (got "${text.slice(0, 100)}")`}.`, { param: 'wait' });
+  }
+  return wait;
 }
 
 /**

@@ -48,6 +48,9 @@ export interface GatewayOptions {
   uiDir?: string;
 }
 
+/** How long calls cut at a shutdown's deadline get to settle and send their last words before their connections close. */
+const SHUTDOWN_CUT_MS = 1_000;
+
 const DATA_PLANE: Record<string, ApiAdapter> = {
   '/v1/chat/completions': openAiChat,
   '/v1/responses': openAiResponses,
@@ -234,6 +237,8 @@ export class Gateway {
     const sessions = new SessionService(store, directory, tokens, ledger, audit, {
       maxDelegationDepth: config.delegation.max_depth, allowCrossTeamDelegation: config.delegation.allow_cross_team,
       modelNames: () => providers.listModels().map((m) => m.name), policy: authorizer, now,
+      // Ended sessions' pending approvals have nobody left to decide for: closed (denied) with them.
+      onEnded: async (ids, how, by) => void (await approvals.closeForSessions(ids, how, by)),
     });
     const credentials = new CredentialService(store, master, now, { logger });
     const operators = new OperatorService(store, master, adminToken, now);
@@ -342,14 +347,18 @@ export class Gateway {
       sendError(res, new GatewayError('shutting_down'), 'openai', requestId);
       return;
     }
+    // A request is in flight until its connection is done with it and its handler has finished
+    // (a call whose client left still settles after): a shutdown waits for both.
     this.inFlight++;
-    res.once('close', () => {
-      if (--this.inFlight === 0 && this.idle) this.idle();
-    });
+    let toEnd = 2;
+    const ended = () => {
+      if (--toEnd === 0 && --this.inFlight === 0 && this.idle) this.idle();
+    };
+    res.once('close', ended);
     this.route(req, res, requestId).catch((err: unknown) => {
       this.logger.error({ err, req_id: requestId }, 'unhandled request error');
       sendError(res, err, 'openai', requestId);
-    });
+    }).finally(ended);
   }
 
   /** The MCP gateway, loaded on first use (once, however many requests ask at the same time). */
@@ -361,12 +370,16 @@ export class Gateway {
 
   private async route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const path = req.url ?? '/';
-    const adapter = DATA_PLANE[path];
+    // The API is named by the path alone: clients add query parameters of their own
+    // (`?api-version=` from Azure clients, `?beta=true` from older Anthropic SDKs, `defaultQuery`).
+    const query = path.indexOf('?');
+    const bare = query < 0 ? path : path.slice(0, query);
+    const adapter = DATA_PLANE[bare];
     if (adapter) {
       if (req.method !== 'POST') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } }), adapter.dialect, requestId);
       return this.telemetry.track(handleModelCall(req, res, adapter, this.pipeline, requestId));
     }
-    const counting = TOKEN_COUNTING[path];
+    const counting = TOKEN_COUNTING[bare];
     if (counting) return handleTokenCount(req, res, counting, this.pipeline, requestId);
     // Every answer names its request (the data plane sets it with its own headers, above).
     res.setHeader('x-request-id', requestId);
@@ -486,6 +499,18 @@ export class Gateway {
     return `http://${host}:${address.port}`;
   }
 
+  /** Resolves once no request is in flight, or after `ms`. */
+  private untilIdle(ms: number): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.idle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   /**
    * Graceful stop: refuse new work, let in-flight calls (streams included) finish for up to
    * `graceMs`, then cut what is left; every settled charge is flushed before the store closes.
@@ -498,19 +523,17 @@ export class Gateway {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     this.mcp.loaded?.drain();
+    await this.untilIdle(graceMs);
+    // What is still running is cut by the gateway (each stream ends with the reason, each call is
+    // charged as cut, not as abandoned by its client), then the connections are closed.
     if (this.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      this.pipeline.runningCalls.cutAll(new GatewayError('shutting_down', `The gateway is shutting down: the call was cut at the end of its grace period (${graceMs} ms, server.shutdown_grace_ms).`));
+      await this.untilIdle(SHUTDOWN_CUT_MS);
     }
     this.server.closeAllConnections();
     await closed;
-    // Calls cut at the deadline settle on their way out; give them a turn, then flush.
-    await new Promise((resolve) => setImmediate(resolve));
+    // Calls whose connection closed settle on their way out: they do, then all is flushed and sealed.
+    await this.untilIdle(SHUTDOWN_CUT_MS);
     await this.mcp.loading?.catch(() => undefined);
     await this.mcp.loaded?.close();
     await this.usage.flush();

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAudit } from '../../src/audit/index.js';
-import { redact, redactionPatterns } from '../../src/audit/content.js';
+import { ContentLog, modelOutput, redact, redactionPatterns } from '../../src/audit/content.js';
+import type { ContentRecord, Store } from '../../src/store/index.js';
 import { startNotesServer } from '../fixtures/mcp/http-server.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { mcpClient } from '../mcp/helpers.js';
@@ -139,6 +140,48 @@ describe('content logging', () => {
     const verified = await g.admin('GET', '/admin/v1/audit/verify');
     expect(verified.body).toMatchObject({ ok: true, events: after.lastSeq - after.firstSeq + 1 });
     expect(await verifyAudit(g.gateway.store, { key: async () => undefined })).toMatchObject({ ok: true, events: after.lastSeq - after.firstSeq + 1 });
+  });
+});
+
+describe('content logging of answers without text, and of tool calls', () => {
+  it('an embeddings call keeps its input as the prompt, and no output (it answers vectors, not text)', async () => {
+    gw = await startGateway({ profiles: [{ name: 'assistant', models: ['text-embedding-3-small'], content_logging: { mode: 'full' } }] });
+    const { token } = await gw.openSession();
+    const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const { response } = await openai.embeddings.create({ model: 'text-embedding-3-small', input: 'embed me' }).withResponse();
+    const rows = await contentOf(gw, `request=${response.headers.get('x-request-id')!}`);
+    expect(rows.map((r) => [r.kind, r.body])).toEqual([['prompt', JSON.stringify({ input: 'embed me' })]]);
+  });
+
+  it('a model answer calling tools through the gateway is kept naming them (the official client, end to end)', async () => {
+    gw = await startGateway({ profiles: [{ name: 'assistant', models: ['gpt-4o-mini'], tools: ['get_weather', 'send_mail'], content_logging: { mode: 'full' } }] });
+    const { token } = await gw.openSession();
+    const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const tools = ['get_weather', 'send_mail'].map((name) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: {} } } }));
+    const { data, response } = await openai.chat.completions.create({ model: 'gpt-4o-mini', tools, messages: [{ role: 'user', content: 'weather, then mail [[sim:tool_call=get_weather,send_mail]]' }] }).withResponse();
+    expect(data.choices[0]!.message.tool_calls?.map((c) => (c as { function: { name: string } }).function.name)).toEqual(['get_weather', 'send_mail']);
+    const rows = await contentOf(gw, `request=${response.headers.get('x-request-id')!}`);
+    const output = rows.find((r) => r.kind === 'output')!;
+    expect(JSON.parse(output.body!)).toMatchObject({ tool_calls: ['get_weather', 'send_mail'] });
+    expect(output.sha256).toBe(sha(output.body!));
+  });
+
+  it('the output of an answer that called tools names them, with the text (arguments) it carried', async () => {
+    const rows: ContentRecord[] = [];
+    const log = new ContentLog({ appendContent: async (r: ContentRecord[]) => void rows.push(...r) } as unknown as Store);
+    const owner = { requestId: 'req_1', sessionId: 'ses_1', agentId: 'agt_1' };
+    const args = `{"city":"Paris","mail":"${EMAIL}"}`;
+    await log.record({ mode: 'full', retentionDays: 30 }, owner, [['prompt', '{"messages":[]}'], ['output', args]], ['get_weather', 'send_mail']);
+    await log.record({ mode: 'hash', retentionDays: 30 }, { ...owner, requestId: 'req_2' }, [['prompt', '{}'], ['output', '']], ['get_weather']);
+    await log.record({ mode: 'hash', retentionDays: 30 }, { ...owner, requestId: 'req_3' }, [['prompt', '{}'], ['output', 'plain answer']], []);
+    const output = (requestId: string) => rows.find((r) => r.requestId === requestId && r.kind === 'output');
+    const kept = JSON.stringify({ tool_calls: ['get_weather', 'send_mail'], text: args });
+    expect(output('req_1')).toMatchObject({ sha256: sha(kept), body: kept.replace(EMAIL, '[REDACTED:email]'), redactions: 1 });
+    expect(JSON.parse(output('req_1')!.body!)).toMatchObject({ tool_calls: ['get_weather', 'send_mail'] });
+    // A call with no text (only the tool's name): still kept. A plain answer: its text, as before.
+    expect(output('req_2')).toMatchObject({ sha256: sha(JSON.stringify({ tool_calls: ['get_weather'], text: '' })), body: null });
+    expect(output('req_3')).toMatchObject({ sha256: sha('plain answer') });
+    expect(modelOutput('', [])).toBeNull();
   });
 });
 

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { delegate } from '../helpers/oauth.js';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 let gw: TestGateway;
@@ -192,4 +193,101 @@ describe('budget periods', () => {
     expect(res.response.headers.get('x-tollgate-budget-binding-level')).toBe('team');
     expect((await gw.admin('GET', `/admin/v1/usage?team=${team.id}&limit=1000`)).body.data.length).toBe(lines + 1);
   });
+});
+
+describe('approvals of a session that ends', () => {
+  type Event = { type: string; actor: string; data: Record<string, unknown> };
+  const events = async (sessionId: string, type: string) => (await gw.admin('GET', `/admin/v1/audit/events?type=${type}&session=${sessionId}`)).body.data as Event[];
+  const approvalOf = async (token: string) => ((await untilRefused(token)).error as { approval_id: string }).approval_id;
+
+  it('revoking or closing a session closes its pending approval: denied by system with the reason, on the record, notified; approving it is 409', async () => {
+    for (const [end, body, reason] of [['revoke', { reason: 'runaway' }, 'session revoked: runaway'], ['close', {}, 'session closed']] as const) {
+      const { token, sessionId } = await gw.openSession({ agent: 'support' });
+      const id = await approvalOf(token);
+      expect((await gw.admin('POST', `/admin/v1/sessions/${sessionId}/${end}`, body)).status).toBe(200);
+      // Closed when the session ended, in the store itself (not only when someone looks).
+      expect(await gw.gateway.store.getApproval(id)).toMatchObject({ status: 'denied', decidedBy: 'system', reason });
+      expect((await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${sessionId}`)).body.data).toEqual([]);
+      expect((await gw.admin('GET', `/admin/v1/approvals/${id}`)).body).toMatchObject({ status: 'denied', decided_by: 'system', reason, decided_at: expect.any(String) });
+      const approve = await gw.admin('POST', `/admin/v1/approvals/${id}/approve`, {});
+      expect(approve.status).toBe(409);
+      expect(approve.body.error.message).toContain('already denied');
+      expect(await events(sessionId, 'approval.denied')).toEqual([
+        expect.objectContaining({ actor: 'system', data: expect.objectContaining({ approval: id, reason, session_ended: end === 'revoke' ? 'revoked' : 'closed' }) }),
+      ]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(notices.filter((n) => n.approval.id === id).map((n) => [n.event, n.approval.decided_by, n.approval.reason]).sort()).toEqual([
+        ['approval.denied', 'system', reason], ['approval.requested', null, null],
+      ]);
+    }
+  });
+
+  it('an agent long-polling the approval of a session delegated from it gets the denial the moment that session is revoked', async () => {
+    const parent = await gw.openSession({ agent: 'demo-agent', budget: { usd: 1 } });
+    const child = await delegate(gw.url, parent.token, { agent: 'support', task: 'answer the ticket', budget_usd: '0.0002' });
+    expect(child.status).toBe(200);
+    const id = await approvalOf(child.body.access_token as string);
+    const polled = fetch(`${gw.url}/agent/v1/approvals/${id}?wait=10`, { headers: { authorization: `Bearer ${parent.token}` } });
+    await new Promise((r) => setTimeout(r, 300));
+    const revokedAt = Date.now();
+    expect((await gw.admin('POST', `/admin/v1/sessions/${child.body.session_id as string}/revoke`, { reason: 'off topic' })).status).toBe(200);
+    const res = await polled;
+    expect(Date.now() - revokedAt).toBeLessThan(3000);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ id, status: 'denied', reason: 'session revoked: off topic' });
+  });
+});
+
+describe('the agent API', () => {
+  it('answers 400 naming the parameter for a malformed, negative, too long or repeated wait, and for an unknown parameter', async () => {
+    const { token } = await gw.openSession({ agent: 'support' });
+    const id = ((await untilRefused(token)).error as { approval_id: string }).approval_id;
+    const get = (query: string) => fetch(`${gw.url}/agent/v1/approvals/${id}${query}`, { headers: { authorization: `Bearer ${token}` } });
+    for (const query of ['?wait=soon', '?wait=', '?wait=-1', '?wait=61', '?wait=1e1', '?wait=Infinity', '?wait=1&wait=2']) {
+      const res = await get(query);
+      expect(res.status, query).toBe(400);
+      const body = (await res.json()) as { error: { code: string; param: string; message: string } };
+      expect(body.error, query).toMatchObject({ code: 'invalid_request', param: 'wait', message: expect.stringContaining('wait') });
+      expect(res.headers.get('x-request-id')).toMatch(/^req_/);
+    }
+    const unknown = await get('?wiat=30');
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: unknown }).error).toMatchObject({ code: 'invalid_request', param: 'wiat' });
+    // Well formed: at once without wait, held at most `wait` seconds (a fraction too), 60 the most.
+    for (const query of ['', '?wait=0', '?wait=0.2', '?wait=1']) {
+      const res = await get(query);
+      expect(res.status, query).toBe(200);
+      expect(await res.json()).toMatchObject({ id, status: 'pending' });
+    }
+    // Still authenticated first: a malformed wait without a token is 401, not 400.
+    expect((await fetch(`${gw.url}/agent/v1/approvals/${id}?wait=x`)).status).toBe(401);
+  });
+});
+
+describe('approvals of a session that expires', () => {
+  it('an approval of a session past its expiry (before the upkeep closes it) is closed when listed or decided, once', async () => {
+    const a = await gw.openSession({ agent: 'support', ttl_seconds: 60 });
+    const b = await gw.openSession({ agent: 'support', ttl_seconds: 60 });
+    const [idA, idB] = [await approvalOf(a.token), await approvalOf(b.token)];
+    shift += 120_000;
+    // Approving it: 409, and it is closed.
+    const approve = await gw.admin('POST', `/admin/v1/approvals/${idA}/approve`, { extra_budget: { usd: 0.001 } });
+    expect(approve.status).toBe(409);
+    expect(approve.body.error.message).toContain('has expired');
+    expect((await gw.admin('GET', `/admin/v1/approvals/${idA}`)).body).toMatchObject({ status: 'denied', decided_by: 'system', reason: 'session expired', extra_budget: { usd: null } });
+    // Listing: not pending any more.
+    expect((await gw.admin('GET', `/admin/v1/approvals?status=pending&session=${b.sessionId}`)).body.data).toEqual([]);
+    expect((await gw.admin('GET', `/admin/v1/approvals?session=${b.sessionId}`)).body.data).toEqual([expect.objectContaining({ id: idB, status: 'denied', reason: 'session expired' })]);
+    // The upkeep then closes the sessions: nothing left to close, no second record.
+    await gw.gateway.runMaintenance();
+    expect((await gw.session(a.sessionId)).status).toBe('closed');
+    for (const s of [a, b]) expect((await events(s.sessionId, 'approval.denied')).map((e) => [e.actor, e.data.session_ended])).toEqual([['system', 'expired']]);
+  });
+
+  async function approvalOf(token: string) {
+    return ((await untilRefused(token)).error as { approval_id: string }).approval_id;
+  }
+  async function events(sessionId: string, type: string) {
+    return (await gw.admin('GET', `/admin/v1/audit/events?type=${type}&session=${sessionId}`)).body.data as { actor: string; data: Record<string, unknown> }[];
+  }
 });

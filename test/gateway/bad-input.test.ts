@@ -221,7 +221,7 @@ describe('upstream failures', () => {
     }
   });
 
-  it('502 when a non-streamed answer breaks off mid-body, and nothing charged', async () => {
+  it('502 when a non-streamed answer breaks off mid-body, charged its prompt (the upstream had begun answering), estimated', async () => {
     // An upstream that sends its headers and part of the body, then drops the connection.
     const upstream: Server = createServer((req, res) => {
       req.resume();
@@ -237,10 +237,13 @@ describe('upstream failures', () => {
       const { err, sessionId } = await failedCall(cut);
       expect(err.status).toBe(502);
       const s = await cut.session(sessionId);
-      expect(s.spent.usd).toBe(0);
-      expect(s.remaining.usd).toBe(s.budget.usd);
       const [line] = (await cut.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
-      expect(line).toMatchObject({ outcome: 'upstream_error', cost_usd: 0, http_status: 502 });
+      expect(line).toMatchObject({ outcome: 'upstream_error', http_status: 502, estimated: true, output_tokens: 0 });
+      expect(line.input_tokens).toBeGreaterThan(0);
+      expect(line.cost_usd).toBeGreaterThan(0);
+      // What the line says is what the session paid.
+      expect(s.spent).toMatchObject({ requests: 1, input_tokens: line.input_tokens, output_tokens: 0 });
+      expect(s.spent.usd).toBeCloseTo(line.cost_usd, 12);
     } finally {
       await cut.close();
       await new Promise((resolve) => upstream.close(resolve));

@@ -63,6 +63,27 @@ describe('OpenAI chat completions through the gateway', () => {
     expect(lines[0]).toMatchObject({ model: 'gpt-4o-mini', provider: 'sim', stream: false, estimated: false, outcome: 'ok', input_tokens: usage.prompt_tokens });
   });
 
+  it('serves an API whatever query parameters its client adds (Azure\'s api-version, defaultQuery, ?beta=true)', async () => {
+    const { token, sessionId } = await gw.openSession({ models: ['gpt-4o-mini', 'claude-3-5-haiku-latest'] });
+    const azureStyle = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0, defaultQuery: { 'api-version': '2024-10-21' } });
+    const completion = await azureStyle.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    expect(completion.object).toBe('chat.completion');
+    const messages = await fetch(`${gw.url}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: { 'x-api-key': token, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-3-5-haiku-latest', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(messages.status).toBe(200);
+    expect(await messages.json()).toMatchObject({ type: 'message', role: 'assistant' });
+    const counted = await fetch(`${gw.url}/v1/messages/count_tokens?beta=true`, {
+      method: 'POST',
+      headers: { 'x-api-key': token, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(counted.status).toBe(200);
+    expect((await gw.session(sessionId)).spent.requests).toBe(2);
+  });
+
   it('sends the upstream the provider key, never the agent token', async () => {
     const sim = await import('../../src/providers/simulated/index.js');
     const upstream = await sim.createSimulatedProvider({ apiKey: 'sk-provider-secret' });
@@ -190,7 +211,7 @@ describe('OpenAI chat completions through the gateway', () => {
     expect(line).toMatchObject({ estimated: true, outcome: 'client_aborted' });
   });
 
-  it('records a call whose client left before any answer as client_aborted with status 499, charged nothing', async () => {
+  it('records a call whose client left before any answer as client_aborted with status 499, charged its prompt (the upstream had it), estimated', async () => {
     const { token, sessionId } = await gw.openSession({ budget: { usd: 0.5 } });
     const controller = new AbortController();
     const sent = fetch(`${gw.url}/v1/chat/completions`, {
@@ -201,13 +222,19 @@ describe('OpenAI chat completions through the gateway', () => {
     await new Promise((r) => setTimeout(r, 300));
     controller.abort();
     expect(await sent).toBe('aborted');
-    let lines: { outcome: string; http_status: number; cost_usd: number }[] = [];
+    let lines: { outcome: string; http_status: number; cost_usd: number; input_tokens: number; output_tokens: number; estimated: boolean }[] = [];
     for (let i = 0; i < 100 && lines.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
       lines = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
     }
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ outcome: 'client_aborted', http_status: 499, cost_usd: 0 });
+    const promptTokens = countPromptTokens({ messages: [{ role: 'user', content: 'slow [[sim:latency_ms=2000]]' }] });
+    expect(lines[0]).toMatchObject({ outcome: 'client_aborted', http_status: 499, estimated: true, input_tokens: promptTokens, output_tokens: 0 });
+    expect(lines[0]!.cost_usd).toBeCloseTo(expectedUsd({ input: promptTokens, output: 0 }, PRICE), 12);
+    // The session paid it, and holds nothing more.
+    const s = await gw.session(sessionId);
+    expect(s.spent.input_tokens).toBe(promptTokens);
+    expect(s.remaining.usd).toBeCloseTo(0.5 - s.spent.usd, 9);
   });
 
   it('prices cached and reasoning tokens from the catalog', async () => {

@@ -135,7 +135,7 @@ describe('containment of a subtree', () => {
 });
 
 describe('approvals', () => {
-  it('a resume approval of a revoked session can be denied, not approved; extra_budget on it is refused', async () => {
+  it('a resume approval is closed (denied) when its session is revoked: neither approved nor denied after; extra_budget on it is refused', async () => {
     const { sessionId } = await gw.openSession({ agent: 'helper', task: 'contained', budget: { usd: 1 } });
     await gw.admin('POST', `/admin/v1/sessions/${sessionId}/suspend`, {});
     // Containment raises the resume approval when a detector suspends; an operator's suspension
@@ -148,11 +148,12 @@ describe('approvals', () => {
     expect((await gw.admin('POST', `/admin/v1/sessions/${sessionId}/revoke`, {})).status).toBe(200);
     const late = await gw.admin('POST', `/admin/v1/approvals/${pending.id}/approve`, {});
     expect(late.status).toBe(409);
-    expect(late.body.error.message).toContain('revoked');
+    expect(late.body.error.message).toContain('already denied (session revoked)');
+    expect((await gw.admin('GET', `/admin/v1/approvals/${pending.id}`)).body).toMatchObject({ status: 'denied', decided_by: 'system', reason: 'session revoked' });
     const revokedEvents = async () => (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${sessionId}`)).body.data.length;
     const before = await revokedEvents();
-    expect((await gw.admin('POST', `/admin/v1/approvals/${pending.id}/deny`, {})).status).toBe(200);
-    // Already revoked: denying it revokes nothing more (no second session.revoked).
+    expect((await gw.admin('POST', `/admin/v1/approvals/${pending.id}/deny`, {})).status).toBe(409);
+    // Closed with the session: nothing more is revoked (no second session.revoked).
     expect(await revokedEvents()).toBe(before);
   });
 });

@@ -1,5 +1,5 @@
 import { AdminClient, query } from '../client.js';
-import { output, printTable, usd } from '../output.js';
+import { output, printTable, usdColumn } from '../output.js';
 
 interface UsageLine {
   created_at: string; session_id: string; agent_id: string; model: string; stream: boolean;
@@ -10,9 +10,11 @@ export async function usage(opts: Record<string, unknown>): Promise<void> {
   const { data } = await new AdminClient(opts).get<{ data: UsageLine[] }>(
     `/admin/v1/usage${query({ session: opts.session, agent: opts.agent, team: opts.team, limit: opts.limit })}`,
   );
+  // One precision for the whole cost column: a sub-micro-dollar call among dearer ones lines up.
+  const cost = usdColumn(data.map((u) => u.cost_usd));
   output(opts, data, () =>
     printTable(
-      data.map((u) => ({ time: u.created_at, session: u.session_id, model: u.model, in: u.input_tokens, out: u.output_tokens, cost: usd(u.cost_usd), est: u.estimated ? 'yes' : '', outcome: u.outcome })),
+      data.map((u) => ({ time: u.created_at, session: u.session_id, model: u.model, in: u.input_tokens, out: u.output_tokens, cost: cost(u.cost_usd), est: u.estimated ? 'yes' : '', outcome: u.outcome })),
       ['time', 'session', 'model', 'in', 'out', 'cost', 'est', 'outcome'],
     ),
   );
