@@ -166,10 +166,7 @@ export class SessionService {
     const context = { ...childContext(parent, agent, profile, input.context, input.tags), delegation_depth: depth };
     await this.options.policy?.authorizeDelegate(parent, agent, profile, context, by.requestId);
     const remaining = this.ledger.remaining([await this.ledger.load(parent)]);
-    const budget: Budget = {
-      tokens: unit(input.budget?.tokens, profile, 'tokens', remaining.tokens),
-      usdNano: unit(input.budget?.usdNano, profile, 'usdNano', remaining.usdNano),
-    };
+    const budget = childBudget(input.budget, profile, remaining);
     for (const u of ['tokens', 'usdNano'] as const) {
       const left = remaining[u];
       if (left !== null && budget[u] !== null && budget[u] > left) {
@@ -441,6 +438,32 @@ function unit(requested: number | undefined, profile: Profile, u: keyof Budget, 
   const value = profile.sessionBudget.default[u] ?? max;
   if (cap === null) return value;
   return value === null ? Math.max(0, cap) : Math.max(0, Math.min(value, cap));
+}
+
+/**
+ * A child session's budget, carved from what its parent has left (`left`). Each unit as named;
+ * a unit not named is the child profile's default (or maximum) within what the parent has left —
+ * and, when the other unit is named, within the same share of what the parent has left in it
+ * (naming a tenth of the parent's tokens carves at most a tenth of its dollars): a slice named in
+ * one unit never takes all the parent has in the other. Where the parent is limited in the unit
+ * not named but not in the one named, there is no share to take: the unit must be named (400).
+ */
+function childBudget(named: { tokens?: number; usdNano?: number } | undefined, profile: Profile, left: { tokens: number | null; usdNano: number | null }): Budget {
+  const budget: Budget = { tokens: unit(named?.tokens, profile, 'tokens', left.tokens), usdNano: unit(named?.usdNano, profile, 'usdNano', left.usdNano) };
+  for (const [u, other] of [['tokens', 'usdNano'], ['usdNano', 'tokens']] as const) {
+    const amount = named?.[u];
+    const otherLeft = left[other];
+    if (amount === undefined || named?.[other] !== undefined || otherLeft === null) continue;
+    const leftInNamed = left[u];
+    if (leftInNamed === null) {
+      const name = other === 'usdNano' ? 'usd' : 'tokens';
+      const shown = other === 'usdNano' ? `$${(Math.max(0, otherLeft) / 1e9).toFixed(6)}` : `${Math.max(0, otherLeft)} tokens`;
+      throw new GatewayError('invalid_request', `the parent session has a ${name === 'usd' ? 'USD' : 'token'} budget (${shown} left) and none in the unit named: name the child's ${name === 'usd' ? 'USD' : 'token'} slice too (budget.${name})`, { param: `budget.${name}` });
+    }
+    const share = leftInNamed <= 0 ? 1 : Math.min(1, amount / leftInNamed);
+    budget[other] = Math.min(budget[other] ?? Number.POSITIVE_INFINITY, Math.floor(share * Math.max(0, otherLeft)));
+  }
+  return budget;
 }
 
 const budgetData = (b: Budget) => ({ tokens: b.tokens, usd: b.usdNano === null ? null : b.usdNano / 1e9 });

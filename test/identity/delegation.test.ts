@@ -13,11 +13,14 @@ beforeAll(async () => {
     profiles: [
       { name: 'orchestrator', models: MODELS, session_budget: { default: { usd: 1 }, max: { usd: 5 } } },
       { name: 'worker', models: ['gpt-4o-mini', 'claude-3-5-haiku-latest'], session_budget: { default: { usd: 0.2 }, max: { usd: 1 } } },
+      { name: 'metered', models: ['gpt-4o-mini'], session_budget: { default: { usd: 1, tokens: 100_000 }, max: { usd: 5, tokens: 1_000_000 } } },
     ],
     agents: [
       { name: 'orchestrator', team: 'research', profile: 'orchestrator' },
       { name: 'researcher', team: 'research', profile: 'worker' },
       { name: 'summarizer', team: 'research', profile: 'worker' },
+      { name: 'planner', team: 'research', profile: 'metered' },
+      { name: 'helper', team: 'research', profile: 'metered' },
     ],
     delegation: { max_depth: 2 },
   });
@@ -116,6 +119,33 @@ describe('delegation', () => {
     }
     await call(leaf.token);
     await call(mid.token);
+  });
+
+  it('a slice named in one unit carves the same share of the other, never all of it; a unit the parent limits and no share can be taken of must be named', async () => {
+    const root = await gw.openSession({ agent: 'planner', task: 'plan', budget: { usd: 1, tokens: 100_000 } });
+    // A tenth of the parent's tokens: a tenth of its dollars, not the child profile's default $1 (all it has).
+    const byTokens = await delegate(gw.url, root.token, { agent: 'helper', task: 'tokens only', budget_tokens: '10000' });
+    expect(byTokens.status).toBe(200);
+    const first = (await gw.admin('GET', `/admin/v1/sessions/${byTokens.body.session_id}`)).body;
+    expect(first.budget).toEqual({ tokens: 10_000, usd: 0.1 });
+    // Half of the dollars left ($0.90): half of the tokens left (90,000), below the default of 100,000.
+    const byUsd = await delegate(gw.url, root.token, { agent: 'helper', task: 'dollars only', budget_usd: '0.45' });
+    expect(byUsd.status).toBe(200);
+    const second = (await gw.admin('GET', `/admin/v1/sessions/${byUsd.body.session_id}`)).body;
+    expect(second.budget).toEqual({ tokens: 45_000, usd: 0.45 });
+    // The parent keeps the rest, and can still call.
+    expect((await gw.session(root.sessionId)).remaining).toMatchObject({ tokens: 45_000 });
+    expect((await gw.session(root.sessionId)).remaining.usd).toBeCloseTo(0.45, 9);
+    await call(root.token);
+
+    // The orchestrator's session is limited in dollars only: a slice named in tokens has no share of
+    // dollars to take, and the child's profile would otherwise carve its default, all the parent has.
+    const orchestrator = await gw.openSession({ agent: 'orchestrator', task: 'dollars', budget: { usd: 1 } });
+    const unnamed = await delegate(gw.url, orchestrator.token, { agent: 'helper', task: 'tokens only', budget_tokens: '1000' });
+    expect(unnamed.status).toBe(400);
+    expect(unnamed.body).toMatchObject({ error: 'invalid_request' });
+    expect(unnamed.body.error_description).toMatch(/name the child's USD slice too \(budget\.usd\)/);
+    expect((await gw.session(orchestrator.sessionId)).remaining.usd).toBe(1);
   });
 
   it('closing a child returns its unused budget to the parent', async () => {
