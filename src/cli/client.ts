@@ -50,8 +50,9 @@ export class AdminClient {
   }
 
   /**
-   * `flags` names the command's option for each body field (`{ ttl_seconds: '--ttl' }`): an error
-   * about a field then speaks of the option the user typed, not of the API's field.
+   * `flags` names the command's option for each body field or query parameter
+   * (`{ ttl_seconds: '--ttl' }`): an error about one then speaks of the option the user typed,
+   * not of the API's field.
    */
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, flags?: Flags): Promise<T> {
     const { status, ok, json } = await exchange(this.base, path, {
@@ -67,8 +68,9 @@ export class AdminClient {
     return json as T;
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.request<T>('GET', path);
+  /** `flags`: the command's option for each query parameter (`{ status: '--status' }`), as for post. */
+  get<T>(path: string, flags?: Flags): Promise<T> {
+    return this.request<T>('GET', path, undefined, flags);
   }
 
   post<T>(path: string, body: unknown, flags?: Flags): Promise<T> {
@@ -76,14 +78,21 @@ export class AdminClient {
   }
 }
 
-/** A command's option for each field of the body it sends, by the field's path (`budget.usd`). */
+/**
+ * A command's option for each field of the body it sends, by the field's path (`budget.usd`), or
+ * for each query parameter it sends (`status`).
+ */
 export type Flags = Record<string, string>;
 
+/** Where a schema error's field is (admin.ts's validationError: `body.ttl_seconds: …`, `query.status: …`). */
+const WHERE = ['body.', 'query.'];
+
 /**
- * An API error about a body field, told in the command's terms: the field's path at the start of
- * the message (`body.ttl_seconds: …`, `budget.usd is above …`) becomes the option (`--ttl: …`);
- * a message that names the field elsewhere gets the option after it. Without `param` (OAuth's
- * errors have none), a message that starts with a field's name.
+ * An API error about a body field or query parameter, told in the command's terms: the field's
+ * path at the start of the message (`body.ttl_seconds: …`, `query.status: …`, `budget.usd is
+ * above …`) becomes the option (`--ttl: …`); a message that names the field elsewhere gets the
+ * option after it. Without `param` (OAuth's errors have none), a message that starts with a
+ * field's name.
  */
 function flagged(message: string, param: string | undefined, flags: Flags | undefined): string {
   if (!flags) return message;
@@ -92,8 +101,8 @@ function flagged(message: string, param: string | undefined, flags: Flags | unde
   const flag = flags[field]!;
   // A key inside the option's value (`--context` given `{"data_sensitivity": …}`) stays named.
   const inner = param !== undefined && param !== field ? ` ${param.slice(field.length + 1)}` : '';
-  for (const prefix of [`body.${param ?? field}`, param ?? field]) if (message.startsWith(prefix)) return flag + inner + message.slice(prefix.length);
-  for (const prefix of [`body.${field}`, `"${field}"`, field]) if (message.startsWith(prefix)) return flag + message.slice(prefix.length);
+  for (const prefix of [...WHERE.map((w) => w + (param ?? field)), param ?? field]) if (message.startsWith(prefix)) return flag + inner + message.slice(prefix.length);
+  for (const prefix of [...WHERE.map((w) => w + field), `"${field}"`, field]) if (message.startsWith(prefix)) return flag + message.slice(prefix.length);
   return `${message} (${flag})`;
 }
 

@@ -3,7 +3,7 @@
 // loaded only when used. One place (run) turns errors into messages and exit codes.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { CliError } from './client.js';
 import { tuneV8ForServing } from './v8-tuning.js';
@@ -29,6 +29,32 @@ function run(load: Loader) {
   };
 }
 
+/**
+ * A parser of an option's value as a number from `min` to `max` (an integer when `integer`),
+ * checked as the options are read, before the command starts anything; commander reports a
+ * value out of range as `error: option '-p, --port <n>' argument '99999' is invalid. --port must …`.
+ */
+function numberIn(flag: string, min: number, max: number, integer = false) {
+  const range = `${integer ? 'an integer' : 'a number'} from ${min} to ${max}`;
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be ${range}.`);
+    return n;
+  };
+}
+
+/** A non-negative number with no upper bound (a delay, a rate). */
+function nonNegative(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a number, 0 or more.`);
+    return n;
+  };
+}
+
+/** A port to listen on (0: any free one). */
+const port = numberIn('--port', 0, 65535, true);
+
 export const program = new Command('tollgate')
   .description('Identity-bound gateway for AI agents')
   .version(VERSION)
@@ -41,7 +67,7 @@ program
   .command('serve')
   .description('start the gateway (default: embedded SQLite and the simulated provider)')
   .option('-c, --config <file>', 'configuration file (YAML)')
-  .option('-p, --port <n>', 'port to listen on')
+  .option('-p, --port <n>', 'port to listen on (0–65535; 0: any free port)', port)
   .option('-H, --host <host>', 'address to listen on')
   .action(run(async () => {
     tuneV8ForServing();
@@ -57,11 +83,11 @@ program
 program
   .command('simulate')
   .description('run the simulated model provider on its own (OpenAI and Anthropic wire formats)')
-  .option('-p, --port <n>', 'port', '9090')
+  .option('-p, --port <n>', 'port', port, 9090)
   .option('-H, --host <host>', 'address', '127.0.0.1')
-  .option('--latency-ms <n>', 'delay before the first byte', '0')
-  .option('--tokens-per-second <n>', 'stream pacing (0 = as fast as possible)', '0')
-  .option('--failure-rate <x>', 'share of requests answered 500', '0')
+  .option('--latency-ms <n>', 'delay before the first byte', nonNegative('--latency-ms'), 0)
+  .option('--tokens-per-second <n>', 'stream pacing (0 = as fast as possible)', nonNegative('--tokens-per-second'), 0)
+  .option('--failure-rate <x>', 'share of requests answered 500, from 0 to 1', numberIn('--failure-rate', 0, 1), 0)
   .option('--api-key <key>', 'require this key on every request')
   .action(run(async () => (await import('./commands/simulate.js')).simulate));
 
@@ -220,10 +246,10 @@ session
 program
   .command('demo')
   .description('start the gateway with a demo organisation and drive a minute of realistic traffic (docs/demo.md)')
-  .option('--port <n>', 'port to serve on', '8080')
-  .option('--duration <seconds>', 'how long to drive traffic', '60')
+  .option('--port <n>', 'port to serve on', port, 8080)
+  .option('--duration <seconds>', 'how long to drive traffic', nonNegative('--duration'), 60)
   .option('--data-dir <dir>', 'where the demo keeps its data', '.tollgate-demo')
-  .option('--auto-approve-after <seconds>', 'approve the support agent\'s step-up after this long if no human did', '10')
+  .option('--auto-approve-after <seconds>', 'approve the support agent\'s step-up after this long if no human did', nonNegative('--auto-approve-after'), 10)
   .option('--no-auto-approve', 'never approve the support agent\'s step-up yourself: leave it to a human')
   .option('--exit', 'stop when the workload ends (default: keep serving until Ctrl-C)')
   .action(run(async () => {

@@ -91,6 +91,13 @@ function crossCheck(config: Config): { path: PathKey[]; message: string }[] {
     }
     const { default: def, max } = p.session_ttl_seconds;
     if (def > max) problems.push({ path: ['profiles', i, 'session_ttl_seconds', 'default'], message: `default (${def}) is above max (${max})` });
+    // As the admin API refuses it: a default no session could be given.
+    for (const unit of ['usd', 'tokens'] as const) {
+      const [budgetDefault, budgetMax] = [p.session_budget.default?.[unit], p.session_budget.max?.[unit]];
+      if (budgetDefault !== undefined && budgetMax !== undefined && budgetDefault > budgetMax) {
+        problems.push({ path: ['profiles', i, 'session_budget', 'default', unit], message: `default (${budgetDefault}) is above max (${budgetMax})` });
+      }
+    }
   });
   const agents = new Set(config.agents.map((a) => a.name));
   config.federation.issuers.forEach((f, i) => {

@@ -10,10 +10,11 @@ import type { AdminDeps, AdminRoute, RouteInput } from './admin.js';
 import { csvText, TextAnswer } from './admin-reports.js';
 import { isoTime } from '../util/time.js';
 
-const days = z.coerce.number().int().min(0).max(3650).optional();
+// A window of 0 days would judge grants by no calls at all: 1 day is the least (query and body alike).
+const days = (least: number) => z.coerce.number().int().min(least).max(3650).optional();
 const rangeQuery = {
-  window_days: days.describe('Judge grants by the calls of this many days (default access_review.window_days)'),
-  unused_days: days.describe('Unused this long is a finding (default access_review.unused_days)'),
+  window_days: days(1).describe('Judge grants by the calls of this many days (default access_review.window_days)'),
+  unused_days: days(0).describe('Unused this long is a finding (default access_review.unused_days)'),
 };
 const rangeBody = {
   window_days: z.number().int().min(1).max(3650).optional(),
@@ -23,8 +24,7 @@ const rangeBody = {
 /** Builds the review with the request's overrides, after writing the credential uses still batched. */
 async function review(d: AdminDeps, range: { window_days?: number; unused_days?: number }): Promise<AccessReview> {
   await d.credentials.flush();
-  const windowDays = range.window_days || d.review.windowDays;
-  return buildAccessReview({ store: d.store, now: d.now(), settings: { ...d.review, windowDays, unusedDays: range.unused_days ?? d.review.unusedDays } });
+  return buildAccessReview({ store: d.store, now: d.now(), settings: { ...d.review, windowDays: range.window_days ?? d.review.windowDays, unusedDays: range.unused_days ?? d.review.unusedDays } });
 }
 
 const AGENT_COLUMNS = ['agent', 'agent_id', 'owner', 'team', 'profile', 'status', 'environment', 'credentials', 'credentials_active', 'credential_last_used_at', 'credential_sources', 'federated', 'sessions_in_window', 'last_session_at', 'models_granted', 'models_used', 'tools_granted', 'tools_used', 'findings'];

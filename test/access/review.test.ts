@@ -124,6 +124,23 @@ describe('access review', () => {
     expect(findings).toContain(`credential_never_used:${idle.id},credential_never_used,info,NHI1,triage-bot,triage,${idle.id},`);
   });
 
+  it('refuses a window of 0 days (no calls to judge grants by), in the query and the bodies alike', async () => {
+    expect((await review('?window_days=1')).window.days).toBe(1);
+    const query = await gw.admin('GET', '/admin/v1/access-review?window_days=0');
+    expect(query.status).toBe(400);
+    expect(query.body.error).toMatchObject({ code: 'invalid_request', param: 'window_days' });
+    for (const path of ['/admin/v1/access-review/apply', '/admin/v1/access-review/sign-off']) {
+      const body = await gw.admin('POST', path, { window_days: 0 });
+      expect(body.status, path).toBe(400);
+      expect(body.body.error, path).toMatchObject({ code: 'invalid_request', param: 'window_days' });
+    }
+    // unused_days 0 stays allowed: any grant not used today is a finding.
+    expect((await review('?unused_days=0')).unused_days).toBe(0);
+    const cli = cliRunner(gw.url, gw.dataDir);
+    const refused = await cli('--admin-token', ADMIN_TOKEN, 'review', '--window-days', '0').then(() => '', (err: Error & { stderr: string }) => err.stderr);
+    expect(refused).toMatch(/^error: --window-days: Too small: expected number to be >=1 \(HTTP 400, invalid_request\)$/m);
+  });
+
   it('`tollgate review --apply --finding` revokes the unused secret, attributed in the audit log', async () => {
     const cli = cliRunner(gw.url, gw.dataDir);
     const listed = await cli('--admin-token', ADMIN_TOKEN, 'review');

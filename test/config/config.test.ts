@@ -62,6 +62,21 @@ agents:
     ]);
   });
 
+  it('refuses a profile default above its maximum, for a session\'s budget as for its lifetime', () => {
+    const found = problems(`providers: [{ name: sim, type: simulated }]
+models: [{ name: m, provider: sim }]
+profiles:
+  - name: p
+    models: [m]
+    session_budget: { default: { usd: 10, tokens: 500 }, max: { usd: 5, tokens: 1000 } }
+    session_ttl_seconds: { default: 7200, max: 3600 }
+`);
+    expect(found).toEqual([
+      'profiles[0].session_ttl_seconds.default (line 7): default (7200) is above max (3600)',
+      'profiles[0].session_budget.default.usd (line 6): default (10) is above max (5)',
+    ]);
+  });
+
   it('refuses duplicate names, an invalid enum and YAML syntax errors', () => {
     expect(problems('teams: [{ name: a }, { name: a }]\n')).toEqual(['teams[1].name (line 1): duplicate name "a"']);
     expect(problems('providers: [{ name: x, type: bedrock }]\n')[0]).toMatch(/providers\[0\]\.type \(line 1\)/);

@@ -44,7 +44,7 @@ describe('tollgate report spend, session start --tag', () => {
     const json = JSON.parse((await cli('report', 'spend', '--group-by', 'team', '--json')).stdout);
     expect(json.rows.map((r: { name: string }) => r.name)).toEqual(['demo']);
     expect(json.total.usd_nano).toBe(Math.round(spent * 1e9));
-    await expect(cli('report', 'spend', '--group-by', 'planet')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('group_by must be one of') });
+    await expect(cli('report', 'spend', '--group-by', 'planet')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('error: --group-by must be one of') });
   });
 });
 

@@ -1,5 +1,5 @@
 // `tollgate alerts`: what the detectors raised, and acknowledging or resolving it.
-import { AdminClient, query } from '../client.js';
+import { AdminClient, CliError, query } from '../client.js';
 import { output, printFields, printTable, text } from '../output.js';
 
 interface AlertView {
@@ -32,9 +32,12 @@ function fields(a: AlertView): [string, unknown][] {
 }
 
 export async function list(opts: Record<string, unknown>): Promise<void> {
+  if (opts.all && opts.status !== undefined) throw new CliError(`--all lists every status and --status ${text(opts.status)} one of them: give one or the other`);
   const status = opts.all ? undefined : (opts.status ?? 'open');
   const q = query({ status, severity: opts.severity, detector: opts.detector, agent_id: opts.agent, session_id: opts.session, since: opts.since, limit: opts.limit });
-  const { data } = await new AdminClient(opts).get<{ data: AlertView[] }>(`/admin/v1/alerts${q}`);
+  const { data } = await new AdminClient(opts).get<{ data: AlertView[] }>(`/admin/v1/alerts${q}`, {
+    status: '--status', severity: '--severity', detector: '--detector', agent_id: '--agent', session_id: '--session', since: '--since', limit: '--limit',
+  });
   output(opts, data, () =>
     printTable(
       data.map((a) => ({ id: a.id, severity: a.severity, status: a.status, detector: a.detector, agent: a.agent?.name ?? a.agent?.id ?? '', triage: a.verdict ?? '', seen: a.occurrences, updated: a.updated_at, summary: a.summary })),

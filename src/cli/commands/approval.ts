@@ -28,7 +28,7 @@ const fields = (a: ApprovalView): [string, unknown][] => [
 ];
 
 export async function list(opts: Record<string, unknown>): Promise<void> {
-  const { data } = await new AdminClient(opts).get<{ data: ApprovalView[] }>(`/admin/v1/approvals${query({ status: opts.status, session: opts.session })}`);
+  const { data } = await new AdminClient(opts).get<{ data: ApprovalView[] }>(`/admin/v1/approvals${query({ status: opts.status, session: opts.session })}`, { status: '--status', session: '--session' });
   output(opts, data, () => printTable(data.map((a) => ({ id: a.id, kind: a.kind, status: a.status, session: a.session_id, agent: a.agent_name ?? a.agent_id, tool: a.context.tool ?? '', requested: a.created_at })), ['id', 'kind', 'status', 'session', 'agent', 'tool', 'requested']));
 }
 

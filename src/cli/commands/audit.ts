@@ -24,7 +24,7 @@ export async function verify(opts: Record<string, unknown>): Promise<void> {
   let total: number | null = null;
   const acknowledged: AcknowledgedBreak[] = [];
   for (;;) {
-    answer = await client.get<VerifyAnswer>(`/admin/v1/audit/verify${query({ after_seq: from?.seq, after_hash: from?.hash, limit: slice })}`);
+    answer = await client.get<VerifyAnswer>(`/admin/v1/audit/verify${query({ after_seq: from?.seq, after_hash: from?.hash, limit: slice })}`, { limit: '--slice' });
     acknowledged.push(...(answer.acknowledged ?? []));
     events += answer.events;
     checkpoints += answer.checkpoints;
@@ -114,6 +114,9 @@ const searchParams = (opts: Record<string, unknown>) => ({
   agent: opts.agent, session: opts.session, team: opts.team, type: opts.type, since: opts.since, until: opts.until,
 });
 
+/** The options behind searchParams' parameters, for errors about them. */
+const SEARCH_FLAGS = { agent: '--agent', session: '--session', team: '--team', type: '--type', since: '--since', until: '--until' };
+
 /** One event as one line: time, seq, type, actor, session, then its data (shortened). */
 function eventLine(e: AuditEventLine): string {
   const data = JSON.stringify(e.data);
@@ -124,7 +127,7 @@ export async function search(opts: Record<string, unknown>): Promise<void> {
   const limit = number(opts.limit, '--limit') ?? 50;
   const page = await new AdminClient(opts).get<AuditPage>(`/admin/v1/audit${query({
     ...searchParams(opts), descendants: opts.descendants ? 'true' : undefined, order: opts.order, cursor: opts.cursor, limit,
-  })}`);
+  })}`, { ...SEARCH_FLAGS, descendants: '--descendants', order: '--order', cursor: '--cursor', limit: '--limit' });
   output(opts, page, () => {
     printTable(page.data.map((e) => ({ seq: e.seq, time: e.time, type: e.type, actor: e.actor, session: e.session_id, data: JSON.stringify(e.data).slice(0, 80) })), ['seq', 'time', 'type', 'actor', 'session', 'data']);
     if (page.has_more && page.next_cursor) process.stdout.write(`more: --cursor ${page.next_cursor}\n`);
@@ -140,7 +143,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function tail(opts: Record<string, unknown>): Promise<void> {
   const client = new AdminClient(opts);
   const print = (e: AuditEventLine) => process.stdout.write(opts.json ? `${JSON.stringify(e)}\n` : eventLine(e));
-  const first = await client.get<AuditPage>(`/admin/v1/audit${query({ ...searchParams(opts), limit: number(opts.lines, '--lines') ?? 20 })}`);
+  const first = await client.get<AuditPage>(`/admin/v1/audit${query({ ...searchParams(opts), limit: number(opts.lines, '--lines') ?? 20 })}`, { ...SEARCH_FLAGS, limit: '--lines' });
   for (const e of [...first.data].reverse()) print(e);
   if (!opts.follow) return;
   const interval = number(opts.interval, '--interval') ?? 1;
@@ -153,7 +156,7 @@ export async function tail(opts: Record<string, unknown>): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     while (!stop) {
-      const page = await client.get<AuditPage>(`/admin/v1/audit${query({ ...searchParams(opts), cursor, limit: 1000 })}`);
+      const page = await client.get<AuditPage>(`/admin/v1/audit${query({ ...searchParams(opts), cursor, limit: 1000 })}`, SEARCH_FLAGS);
       for (const e of page.data) print(e);
       if (page.next_cursor) cursor = page.next_cursor;
       if (!page.has_more) await sleep(interval * 1000);

@@ -5,7 +5,7 @@ import { output, printFields, printTable } from '../output.js';
 interface OperatorView { id: string; name: string; role: string; status: string; sign_in: string; created_at: string; created_by: string | null; disabled_at: string | null; token?: string }
 
 export async function create(opts: Record<string, unknown>, args: string[]): Promise<void> {
-  const o = await new AdminClient(opts).post<OperatorView>('/admin/v1/operators', { name: args[0], role: opts.role });
+  const o = await new AdminClient(opts).post<OperatorView>('/admin/v1/operators', { name: args[0], role: opts.role }, { role: '--role' });
   output(opts, o, () => {
     printFields([['operator', o.id], ['name', o.name], ['role', o.role], ['token', o.token]]);
     process.stdout.write('The token is shown only this once: hand it to the operator (TOLLGATE_ADMIN_TOKEN or --admin-token, and the dashboard\'s sign-in).\n');

@@ -7,7 +7,9 @@ import { output, printTable, usd } from '../output.js';
 
 export async function spend(opts: Record<string, unknown>): Promise<void> {
   const groupBy = typeof opts.groupBy === 'string' ? opts.groupBy : 'team';
-  const report = await new AdminClient(opts).get<SpendReport>(`/admin/v1/reports/spend${query({ group_by: groupBy, since: opts.since, until: opts.until })}`);
+  const report = await new AdminClient(opts).get<SpendReport>(`/admin/v1/reports/spend${query({ group_by: groupBy, since: opts.since, until: opts.until })}`, {
+    group_by: '--group-by', since: '--since', until: '--until',
+  });
   if (typeof opts.csv === 'string') {
     if (opts.csv === '') throw new CliError('--csv needs a file name');
     writeFileSync(opts.csv, spendCsv(report));

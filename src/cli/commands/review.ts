@@ -5,13 +5,22 @@ import { writeFileSync } from 'node:fs';
 import type { AccessReview } from '../../access/index.js';
 import { reviewCsv } from '../../server/admin-review.js';
 import { AdminClient, CliError, number, query } from '../client.js';
-import { output, printFields, printTable } from '../output.js';
+import { output, printFields, printTable, text } from '../output.js';
 
 interface Applied { finding: string; action: string; ok: boolean; error?: string }
 interface ApplyAnswer { applied: Applied[]; skipped: { finding: string; action: string; reason: string }[] }
 interface SignOff { id: string; signed_at: string; signed_by: string; accepted: string[]; remediated: string[] }
 
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/** What --rows may be: one CSV line per agent or per finding. */
+const ROWS = ['agents', 'findings'] as const;
+const isRows = (v: unknown): v is (typeof ROWS)[number] => ROWS.some((r) => r === v);
+
+/** The options behind the fields of the review's query and bodies, for errors about them. */
+const FLAGS = {
+  window_days: '--window-days', unused_days: '--unused-days', findings: '--finding', min_severity: '--min-severity', accepted: '--accept', note: '--note', reason: '--reason',
+};
 
 function printReview(r: AccessReview): void {
   process.stdout.write(`access review ${r.generated_at}: window ${r.window.days} days, unused after ${r.unused_days} days; ${r.summary.agents} agents, ${r.summary.credentials} secrets\n`);
@@ -36,23 +45,25 @@ export async function review(opts: Record<string, unknown>): Promise<void> {
   const range = { window_days: number(opts.windowDays, '--window-days'), unused_days: number(opts.unusedDays, '--unused-days') };
   const findings = list(opts.finding);
   if (findings.length > 0 && !opts.apply) throw new CliError('--finding selects what --apply applies: add --apply');
-  const report = await client.get<AccessReview>(`/admin/v1/access-review${query(range)}`);
+  const rows = opts.rows ?? 'agents';
+  if (!isRows(rows)) throw new CliError(`--rows must be ${ROWS.join(' or ')}, not ${text(rows)}`);
+  if (opts.rows !== undefined && typeof opts.csv !== 'string') throw new CliError('--rows chooses the lines of the CSV file: add --csv FILE');
+  const report = await client.get<AccessReview>(`/admin/v1/access-review${query(range)}`, FLAGS);
   if (typeof opts.csv === 'string') {
     if (opts.csv === '') throw new CliError('--csv needs a file name');
-    const rows = opts.rows === 'findings' ? 'findings' : 'agents';
     writeFileSync(opts.csv, reviewCsv(report, rows));
   }
   let applied: ApplyAnswer | null = null;
   if (opts.apply) {
     applied = await client.post<ApplyAnswer>('/admin/v1/access-review/apply', {
       ...range, ...(findings.length > 0 ? { findings } : {}), ...(typeof opts.minSeverity === 'string' ? { min_severity: opts.minSeverity } : {}), reason: opts.reason,
-    });
+    }, FLAGS);
   }
   let signed: SignOff | null = null;
   if (opts.signOff) {
     signed = await client.post<SignOff>('/admin/v1/access-review/sign-off', {
       ...range, accepted: list(opts.accept), remediated: applied?.applied.filter((a) => a.ok).map((a) => a.finding) ?? [], note: opts.note,
-    });
+    }, FLAGS);
   }
   output(opts, { review: report, ...(applied ? { applied } : {}), ...(signed ? { sign_off: signed } : {}) }, () => {
     printReview(report);

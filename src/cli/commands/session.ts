@@ -98,6 +98,7 @@ export async function show(opts: Record<string, unknown>, args: string[]): Promi
 export async function list(opts: Record<string, unknown>): Promise<void> {
   const { data } = await new AdminClient(opts).get<{ data: SessionView[] }>(
     `/admin/v1/sessions${query({ agent: opts.agent, team: opts.team, status: opts.status, limit: opts.limit })}`,
+    { agent: '--agent', team: '--team', status: '--status', limit: '--limit' },
   );
   output(opts, data, () =>
     printTable(data.map((s) => ({ id: s.id, status: s.status, agent: s.agent.name ?? s.agent.id, task: s.task, spent: usd(s.spent.usd), requests: s.spent.requests, expires: s.expires_at })), ['id', 'status', 'agent', 'task', 'spent', 'requests', 'expires']),

@@ -36,8 +36,11 @@ function sessionParams(opts: Record<string, unknown>): Record<string, string | u
   };
 }
 
-/** The options behind sessionParams' fields, for errors about them. */
-const SESSION_FLAGS = { task: '--task', budget_usd: '--budget-usd', budget_tokens: '--budget-tokens', scope: '--scope', ttl_seconds: '--ttl', 'budget.usd': '--budget-usd', 'budget.tokens': '--budget-tokens' };
+/**
+ * The options behind sessionParams' fields, for errors about them; `models` is what the session
+ * service calls the scope (`models not held by the profile: …`).
+ */
+const SESSION_FLAGS = { task: '--task', budget_usd: '--budget-usd', budget_tokens: '--budget-tokens', scope: '--scope', models: '--scope', ttl_seconds: '--ttl', 'budget.usd': '--budget-usd', 'budget.tokens': '--budget-tokens' };
 
 function printIssued(opts: Record<string, unknown>, t: TokenResponse): void {
   if (opts.env) {
