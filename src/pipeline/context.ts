@@ -17,9 +17,12 @@ import type { InFlightCalls } from './in-flight.js';
 import { CallAbort } from './call-abort.js';
 import type { Authorizer, PolicyDecision, ToolGate } from '../policy/index.js';
 import type { StageTimes, Telemetry } from '../telemetry/index.js';
+import type { ProviderTrouble } from './provider-trouble.js';
 
 export interface PipelineDeps {
   tokens: TokenService;
+  /** Tells the operator of a provider failing calls (a refused key, out of reach, too slow). */
+  providerTrouble: ProviderTrouble;
   /** Judges and records tool calls (MCP, and tool calls models return). */
   tools: ToolGate;
   /** The policy engine's front (every model call is judged by it). */

@@ -21,6 +21,7 @@ import { credentialsRefused, readErrorBody, upstreamFailure, upstreamHeaders } f
 import { parseJsonObject, readBody } from './parse.js';
 import { admitRequest, rateLimitHeaders } from './rate-limit.js';
 import { callUpstream } from './upstream-call.js';
+import type { ProviderTrouble } from './provider-trouble.js';
 
 export interface TokenCounting {
   /** The API whose prompt is counted: its error shape, and the provider must serve it. */
@@ -65,7 +66,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
     await admitRequest(ctx, deps, () => 0);
     facts = { model: route.name, provider: route.provider.name, api: adapter.kind, policy: { effect: decision.effect, policies: decision.policies } };
     body.model = route.upstreamModel;
-    const answer = await countUpstream(ctx, counting, body);
+    const answer = await countUpstream(ctx, counting, body, deps.providerTrouble);
     const written = recorded(ctx, deps, { ...facts, status: answer.status, input_tokens: answer.inputTokens });
     facts = null; // recorded once: a failed write is the store's refusal, not a second event
     await written;
@@ -93,7 +94,7 @@ export async function handleTokenCount(req: IncomingMessage, res: ServerResponse
  * Sends the count upstream; its answer — the count, or the provider's error as it sent it (with its
  * `Retry-After`), except the provider refusing the gateway's own key (`credentialsRefused`).
  */
-async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Record<string, unknown>): Promise<{ status: number; raw: Buffer; contentType: string; retryAfter: string | null; inputTokens: number | null }> {
+async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Record<string, unknown>, trouble: ProviderTrouble): Promise<{ status: number; raw: Buffer; contentType: string; retryAfter: string | null; inputTokens: number | null }> {
   const route = ctx.route!;
   const provider = route.provider;
   let answer;
@@ -107,11 +108,14 @@ async function countUpstream(ctx: CallContext, counting: TokenCounting, body: Re
       bodyTimeout: provider.timeoutMs,
     }, ctx.abort);
   } catch (err) {
-    throw upstreamFailure(err);
+    const failure = upstreamFailure(err);
+    if (!ctx.abort.aborted) trouble.failed(provider.name, failure);
+    throw failure;
   }
   const contentType = String(answer.headers['content-type'] ?? 'application/json');
   const retryAfter = typeof answer.headers['retry-after'] === 'string' ? answer.headers['retry-after'] : null;
   if (answer.status >= 400) {
+    trouble.answered(provider.name, answer.status);
     const raw = await readErrorBody(answer.body);
     const refused = credentialsRefused(answer.status);
     if (refused) throw refused;

@@ -41,12 +41,12 @@ async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute):
 
 export async function forwardWithFallbacks(ctx: CallContext, deps: PipelineDeps, signal: CallAbort): Promise<UpstreamResponse> {
   const fallbacks = ctx.route!.fallbacks.filter((f) => f.provider.serves(ctx.call!.api));
-  if (fallbacks.length === 0) return forward(ctx, signal);
+  if (fallbacks.length === 0) return forward(ctx, signal, deps.providerTrouble);
   for (let i = 0; ; i++) {
     ctx.attempt = i + 1;
     let failed: UpstreamResponse | GatewayError;
     try {
-      const upstream = await forward(ctx, signal);
+      const upstream = await forward(ctx, signal, deps.providerTrouble);
       if (upstream.status < 500 || i >= fallbacks.length) return upstream;
       failed = { ...upstream, body: UpstreamBody.of(await readErrorBody(upstream.body)) };
     } catch (err) {

@@ -4,6 +4,7 @@ import { errors as undiciErrors } from 'undici';
 import { DO_NOT_RETRY, GatewayError } from '../errors/index.js';
 import type { ProviderRuntime } from '../providers/registry.js';
 import type { CallAbort } from './call-abort.js';
+import type { ProviderTrouble } from './provider-trouble.js';
 import type { CallContext } from './context.js';
 import { callUpstream, type UpstreamBody, type UpstreamHeaders } from './upstream-call.js';
 
@@ -55,15 +56,17 @@ export function credentialsRefused(status: number): GatewayError | null {
   return status === 401 || status === 403 ? new GatewayError('upstream_unavailable', 'The upstream provider refused the gateway\'s credentials.', { headers: DO_NOT_RETRY }) : null;
 }
 
-export async function forward(ctx: CallContext, signal: CallAbort): Promise<UpstreamResponse> {
+/** Sends the call upstream; a provider in trouble (a refused key, no answer) is reported to the operator (`trouble`). */
+export async function forward(ctx: CallContext, signal: CallAbort, trouble: ProviderTrouble): Promise<UpstreamResponse> {
   const route = ctx.route!;
   const provider = route.provider;
   const call = ctx.call!;
   ctx.adapter.rewrite(ctx.body!, call, { upstreamModel: route.upstreamModel, maxOutputTokens: ctx.outputCap ?? null });
   const headers = upstreamHeaders(ctx, provider);
   if (call.stream) headers.accept = 'text/event-stream';
+  let upstream: UpstreamResponse;
   try {
-    return await callUpstream(provider.pool(), {
+    upstream = await callUpstream(provider.pool(), {
       method: 'POST',
       path: provider.requestPath(call.api, ctx.adapter.upstreamPath, route.upstreamModel),
       headers,
@@ -72,6 +75,10 @@ export async function forward(ctx: CallContext, signal: CallAbort): Promise<Upst
       bodyTimeout: provider.timeoutMs,
     }, signal);
   } catch (err) {
-    throw upstreamFailure(err);
+    const failure = upstreamFailure(err);
+    if (!signal.aborted) trouble.failed(provider.name, failure);
+    throw failure;
   }
+  if (upstream.status >= 400) trouble.answered(provider.name, upstream.status);
+  return upstream;
 }

@@ -6,4 +6,5 @@ export { SharedCredentialWatch } from './shared-credentials.js';
 export { RefusalLog } from './refusals.js';
 export { SessionConcurrency } from './concurrency.js';
 export { InFlightCalls, type InFlightCall } from './in-flight.js';
+export { ProviderTrouble } from './provider-trouble.js';
 export { handleTokenCount, TOKEN_COUNTING } from './count-tokens.js';

@@ -13,7 +13,7 @@ import { AuditLog, createExportSinks, storedCheckpointKeys } from '../audit/inde
 import { AlertService, Containment, DetectionEngine, Notifier, promptFingerprinter, type DetectorName } from '../detect/index.js';
 import { ContentLog, purgeExpiredContent, redactionPatterns } from '../audit/content.js';
 import { AdminToken, CredentialService, Directory, FederationVerifier, KeyRing, MasterKey, OidcLogin, OperatorService, RevocationList, SessionService, TokenService, isLive } from '../identity/index.js';
-import { authenticate, handleModelCall, handleTokenCount, InFlightCalls, newCallContext, RefusalLog, SessionConcurrency, SharedCredentialWatch, TOKEN_COUNTING, type PipelineDeps } from '../pipeline/index.js';
+import { authenticate, handleModelCall, handleTokenCount, InFlightCalls, newCallContext, ProviderTrouble, RefusalLog, SessionConcurrency, SharedCredentialWatch, TOKEN_COUNTING, type PipelineDeps } from '../pipeline/index.js';
 import { anthropicMessages, openAiChat, openAiEmbeddings, openAiResponses, type ApiAdapter } from '../providers/apis/index.js';
 import { Authorizer, PolicyEngine, ToolGate } from '../policy/index.js';
 import type { McpGateway } from '../mcp/index.js';
@@ -287,6 +287,7 @@ export class Gateway {
       streamMaxMs: config.server.stream_max_seconds * 1000,
       concurrency: new SessionConcurrency(config.server.max_concurrent_calls_per_session),
       runningCalls: new InFlightCalls({ revocations, directory, approvals, now, logger }),
+      providerTrouble: new ProviderTrouble(logger, now),
       requestLog: config.server.log_requests ? requestLogger(logger) : null,
       answerAfter: config.storage.answer_after,
     };

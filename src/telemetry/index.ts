@@ -73,7 +73,7 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
     }
     const endpoint = config.otlp.endpoint.replace(/\/+$/, '');
     const url = endpoint.endsWith('/v1/traces') ? endpoint : `${endpoint}/v1/traces`;
-    traces = new (await import('./traces.js')).Traces({ url, headers, serviceName: config.otlp.service_name, version: options.version });
+    traces = new (await import('./traces.js')).Traces({ url, headers, serviceName: config.otlp.service_name, version: options.version, logger: options.logger });
   }
   if (!metrics && !traces) return NOOP_TELEMETRY;
   return new GatewayTelemetry(metrics, traces, metricsToken, options);

@@ -6,7 +6,8 @@
 import { SpanKind, SpanStatusCode, type Attributes, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Logger } from 'pino';
 import type { ModelCallLine, ModelCallTiming, Refusal, ToolCallView } from './types.js';
 
 export interface TracesOptions {
@@ -15,6 +16,57 @@ export interface TracesOptions {
   headers: Record<string, string>;
   serviceName: string;
   version: string;
+  /** Where a failed export is said (spans dropped): the SDK itself says nothing. */
+  logger: Logger;
+}
+
+/** A failed export is logged at most this often (a collector down fails every batch). */
+const EXPORT_FAILURE_LOG_EVERY_MS = 60_000;
+
+/**
+ * The OTLP exporter, with its failures logged: a collector out of reach, or refusing the
+ * gateway's headers, otherwise drops every span without a word. One line a minute at most, with
+ * how many batches failed since.
+ */
+class LoggedExporter implements SpanExporter {
+  private lastLogged = 0;
+  private failedSince = 0;
+
+  /** The endpoint as logged: without credentials its URL may carry. */
+  private readonly url: string;
+
+  constructor(private readonly inner: SpanExporter, url: string, private readonly logger: Logger) {
+    const shown = new URL(url);
+    shown.username = '';
+    shown.password = '';
+    this.url = shown.href;
+  }
+
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    this.inner.export(spans, (result) => {
+      // ExportResultCode.FAILED is 1 (@opentelemetry/core, not a dependency of ours).
+      if ((result.code as number) !== 0) this.failed(spans.length, result.error);
+      done(result);
+    });
+  }
+
+  private failed(spans: number, err: Error | undefined): void {
+    this.failedSince++;
+    const now = Date.now();
+    if (now - this.lastLogged < EXPORT_FAILURE_LOG_EVERY_MS) return;
+    this.lastLogged = now;
+    // The URL only: the headers may carry the collector's credentials.
+    this.logger.warn({ url: this.url, spans_dropped: spans, failed_batches: this.failedSince, err: err?.message ?? null }, 'telemetry: exporting spans to the OTLP endpoint failed; they are dropped');
+    this.failedSince = 0;
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
 }
 
 /** `gen_ai.provider.name` for the provider types Tollgate knows. */
@@ -27,7 +79,7 @@ export class Traces {
   private readonly tracer: Tracer;
 
   constructor(options: TracesOptions) {
-    const exporter = new OTLPTraceExporter({ url: options.url, headers: options.headers });
+    const exporter = new LoggedExporter(new OTLPTraceExporter({ url: options.url, headers: options.headers }), options.url, options.logger);
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': options.serviceName, 'service.version': options.version }),
       spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 2000, maxQueueSize: 8192 })],
