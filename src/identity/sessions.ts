@@ -244,6 +244,8 @@ export class SessionService {
       await this.ledger.end(s.id);
       this.directory.sessions.delete(s.id);
     }
+    // Already ended, all of it: nothing happened, so nothing goes on the record (an idempotent retry).
+    if (changed.length === 0) return changed;
     const root = tree[0]!;
     await this.audit.record({ ...by, type: `session.${status}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null } });
     // Their approvals still pending have nobody left to decide for: closed (denied) with them.

@@ -87,6 +87,11 @@ describe('delegation', () => {
     await call(leaf.token);
     const res = await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'went off task' });
     expect(res.body.revoked.sort()).toEqual([mid.sessionId, leaf.sessionId].sort());
+    // Revoking it again changes nothing, and puts nothing more on the record.
+    const again = await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'twice' });
+    expect(again).toMatchObject({ status: 200, body: { revoked: [] } });
+    const revocations = (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${mid.sessionId}`)).body.data;
+    expect(revocations.map((e: { data: { reason: string } }) => e.data.reason)).toEqual(['went off task']);
     for (const t of [mid.token, leaf.token]) {
       const err = (await call(t).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(err.status).toBe(401);
