@@ -1,7 +1,8 @@
 // What fails every call, or every export, without the caller being at fault is said in the log for
 // the operator — once a minute at most, never with a secret: a provider refusing the gateway's key
-// (error), a provider out of reach (warn), an OTLP collector refusing the spans (warn).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// (error), a provider out of reach (warn), an OTLP collector refusing the spans (warn); and at start,
+// an admin token short enough to guess (warn) or an empty one (the start fails).
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -81,5 +82,21 @@ describe('failures the operator must hear of', () => {
     }
     expect(warned).toMatchObject({ level: 40, url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/) });
     expect(Number(warned!.spans_dropped)).toBeGreaterThan(0);
+  });
+
+  it('a short admin token is warned about at start; an empty admin token file stops the start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-admin-token-'));
+    const short = await startServe(dir, ['--data-dir', 'short'], { TOLLGATE_ADMIN_TOKEN: 'letmein' });
+    try {
+      const warning = lines(await short.settledLogs()).find((l) => String(l.msg).includes('admin token is shorter'));
+      expect(warning).toMatchObject({ level: 40, from: 'TOLLGATE_ADMIN_TOKEN', min_length: 16 });
+      expect(short.logs()).not.toContain('letmein');
+    } finally {
+      await short.stop();
+    }
+    mkdirSync(join(dir, 'empty'));
+    writeFileSync(join(dir, 'empty', 'admin-token'), '\n', { mode: 0o600 });
+    const failed = await startServe(dir, ['--data-dir', 'empty']).then(async (p) => (await p.stop(), null), (err: unknown) => err as Error);
+    expect(failed?.message).toMatch(/admin token file .*admin-token is empty: delete it to have a token generated/);
   });
 });

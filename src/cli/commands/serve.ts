@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile, resolveDataDir } from '../../config/index.js';
+import { ADMIN_TOKEN_MIN_LENGTH } from '../../identity/admin-token.js';
 import { Gateway } from '../../server/index.js';
 import { describeStorage } from '../../store/index.js';
 import { number } from '../client.js';
@@ -17,6 +18,9 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
     await gateway.close(0);
     throw new Error(err.code === 'EADDRINUSE' ? `port ${port} on ${host} is in use: stop what holds it, or pass --port (server.port)` : err.message);
   });
+  if (gateway.adminToken.weakFrom) {
+    gateway.logger.warn({ from: gateway.adminToken.weakFrom, min_length: ADMIN_TOKEN_MIN_LENGTH }, `the admin token is shorter than ${ADMIN_TOKEN_MIN_LENGTH} characters: easy to guess; use a long random one (unset it to have one generated)`);
+  }
   if (gateway.adminToken.generatedPath) {
     // The path only — the token itself never goes to a log.
     gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
