@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { spendCsv, type SpendReport } from '../../server/admin-reports.js';
 import { AdminClient, CliError, query } from '../client.js';
-import { output, printTable, usd } from '../output.js';
+import { output, printTable, usdColumn } from '../output.js';
 
 export async function spend(opts: Record<string, unknown>): Promise<void> {
   const groupBy = typeof opts.groupBy === 'string' ? opts.groupBy : 'team';
@@ -17,6 +17,8 @@ export async function spend(opts: Record<string, unknown>): Promise<void> {
   output(opts, report, () => {
     const team = report.group_by === 'team';
     const named = ['team', 'agent', 'profile'].includes(report.group_by);
+    // One precision for the whole column, the total included.
+    const usd = usdColumn([...report.rows.map((r) => r.usd), report.total.usd]);
     const rows = report.rows.map((r) => ({
       [report.group_by]: named ? r.name ?? r.key : r.key ?? '(none)',
       ...(team ? { 'executed by': r.executing_team === r.key ? '' : r.executing_team_name ?? r.executing_team } : {}),
