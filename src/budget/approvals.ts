@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Approval, ApprovalStatus, Budget, Session, Store } from '../store/index.js';
+import type { Approval, Budget, Session, Store } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import { isoTime } from '../util/time.js';
 import { WebhookTarget } from '../util/webhook.js';
@@ -39,16 +39,13 @@ export interface ApprovalServiceOptions {
   beforeResume?: (session: Session) => Promise<void>;
 }
 
-/** How a session ended, for the approvals it leaves undecided. */
-export type SessionEnd = 'closed' | 'revoked' | 'expired';
+/** How a session ended (one past its expiry is `closed` by the minute upkeep, reason `expired`). */
+export type SessionEnd = 'closed' | 'revoked';
 
 const noExtra = (): Budget => ({ tokens: null, usdNano: null });
 
-/** How a session has ended (`expired`: still live in the store, past its expiry); null while it stands. */
-function sessionEnd(session: Session, now: number): SessionEnd | null {
-  if (session.status === 'closed' || session.status === 'revoked') return session.status;
-  return session.expiresAt <= now ? 'expired' : null;
-}
+/** How a session has ended; null while it stands. */
+const sessionEnd = (session: Session): SessionEnd | null => (session.status === 'closed' || session.status === 'revoked' ? session.status : null);
 
 export class ApprovalService {
   private readonly gates = new Map<string, { state: GateState; approvalId: string | null }>();
@@ -152,46 +149,15 @@ export class ApprovalService {
     return creating;
   }
 
-  /** One approval; a pending one of a session that has ended (or expired) is closed first. */
-  async get(id: string): Promise<Approval | null> {
-    const approval = await this.store.getApproval(id);
-    return approval && (await this.settle([approval]))[0]!;
-  }
-
-  /**
-   * Approvals as the store lists them, newest first; pending ones of sessions that have ended (or
-   * expired, before the upkeep closes them) are closed first — and left out of a pending list.
-   */
-  async list(filter: { status?: ApprovalStatus; kind?: Approval['kind']; sessionId?: string; limit?: number }): Promise<Approval[]> {
-    const settled = await this.settle(await this.store.listApprovals(filter));
-    return filter.status ? settled.filter((a) => a.status === filter.status) : settled;
-  }
-
-  /** `approvals` with each pending one of a session that has ended closed (as `closeForSessions`). */
-  private async settle(approvals: Approval[]): Promise<Approval[]> {
-    const sessions = new Map<string, Promise<Session | null>>();
-    return Promise.all(approvals.map(async (a) => {
-      if (a.status !== 'pending') return a;
-      let session = sessions.get(a.sessionId);
-      if (!session) sessions.set(a.sessionId, (session = this.store.getSession(a.sessionId)));
-      const s = await session;
-      const ended = s ? sessionEnd(s, this.now()) : null;
-      if (!s || !ended) return a;
-      try {
-        // Null: decided meanwhile: as it is now.
-        return (await this.close(a, s, ended, {})) ?? (await this.store.getApproval(a.id)) ?? a;
-      } catch (err) {
-        this.options.logger.warn({ err, approval: a.id }, 'the pending approval of an ended session could not be closed');
-        return a;
-      }
-    }));
+  get(id: string): Promise<Approval | null> {
+    return this.store.getApproval(id);
   }
 
   /**
    * Closes the pending approvals of sessions that have ended: each is denied by `system`, the
    * reason saying how the session ended (`session revoked: <why>`), recorded (`approval.denied`)
    * and notified like any decision; a call or an agent waiting on it gets the denial at once.
-   * Failures are logged, never thrown (the next look at one — listing, reading, deciding — closes it).
+   * Failures are logged, never thrown (approving one later closes it; denying it is as good).
    */
   async closeForSessions(sessionIds: readonly string[], ended: SessionEnd, by: { reason?: string; requestId?: string } = {}): Promise<Approval[]> {
     const closed: Approval[] = [];
@@ -258,12 +224,12 @@ export class ApprovalService {
     const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? noExtra()) : noExtra();
     const session = await this.store.getSession(pending.sessionId);
     if (!session) throw new GatewayError('not_found', `session "${pending.sessionId}" does not exist`);
-    // An ended (or expired) session has nothing left to approve: its approval closes with it, as
-    // ending the session does (a deny is recorded as the operator's).
-    const ended = sessionEnd(session, this.now());
+    // An ended session has nothing left to approve: its approval closes with it, as ending the
+    // session does (one left pending by a gateway before this rule; a deny is the operator's).
+    const ended = sessionEnd(session);
     if (d.approve && ended) {
       const closed = await this.close(pending, session, ended, {});
-      throw new GatewayError('conflict', `session "${session.id}" ${ended === 'expired' ? 'has expired' : `is ${ended}`}: approval "${id}" was ${closed ? 'closed (denied) with it' : `already ${(await this.store.getApproval(id))?.status ?? 'decided'}`}`);
+      throw new GatewayError('conflict', `session "${session.id}" is ${ended}: approval "${id}" was ${closed ? 'closed (denied) with it' : `already ${(await this.store.getApproval(id))?.status ?? 'decided'}`}`);
     }
     // Approved, it must be able to resume: not left `approved` on a session still held suspended.
     if (d.approve && pending.kind === 'resume') await this.options.beforeResume?.(session);

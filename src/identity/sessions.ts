@@ -462,7 +462,8 @@ function childBudget(named: { tokens?: number; usdNano?: number } | undefined, p
       const shown = other === 'usdNano' ? `$${(Math.max(0, otherLeft) / 1e9).toFixed(6)}` : `${Math.max(0, otherLeft)} tokens`;
       throw new GatewayError('invalid_request', `the parent session has a ${name === 'usd' ? 'USD' : 'token'} budget (${shown} left) and none in the unit named: name the child's ${name === 'usd' ? 'USD' : 'token'} slice too (budget.${name})`, { param: `budget.${name}` });
     }
-    const share = leftInNamed <= 0 ? 1 : Math.min(1, amount / leftInNamed);
+    // Nothing left in the named unit: no share of the other (a positive amount is refused below).
+    const share = leftInNamed <= 0 ? 0 : Math.min(1, amount / leftInNamed);
     budget[other] = Math.min(budget[other] ?? Number.POSITIVE_INFINITY, Math.floor(share * Math.max(0, otherLeft)));
   }
   return budget;

@@ -13,6 +13,12 @@ export class CallAbort extends EventEmitter {
   /** Set when the call was cut because its caller was revoked (`InFlightCalls`). */
   revokedBy: GatewayError | null = null;
 
+  /**
+   * Whether the current attempt's request went out to the upstream (undici took it onto a
+   * connection before any stop): the upstream may then have begun the work. Reset per attempt.
+   */
+  requestSent = false;
+
   private controller: AbortController | null = null;
 
   /** The same stop as an AbortSignal, for an API that takes one (an MCP call): made on first use. */

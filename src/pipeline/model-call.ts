@@ -44,13 +44,16 @@ function cutShort(abort: CallAbort, status: number): { outcome: UsageOutcome; ht
 }
 
 /**
- * A forwarded call that ended with no answer read: the provider had its prompt. Cut by the
- * client, a revocation or the gateway — or an answer that broke off as it came — the prompt is
- * charged, counted here and marked estimated (the provider bills work it began; leaving before
- * the answer is no way to spend for free). Never answered at all (refused, unreachable): nothing.
+ * A call with no usable answer, charged by one rule: once the upstream had the request and did
+ * not refuse it, the provider began work it bills — so the prompt is charged, counted here and
+ * marked estimated, when the call is cut (its client left, its caller was revoked, the gateway
+ * cut it: a time limit, a shutdown) or when a 2xx answer broke off, stalled or was not JSON
+ * (leaving before the answer is no way to spend for free). Nothing is charged when the request
+ * never left (cut first, no connection), or the upstream refused it or never answered its head
+ * (an error status, a timeout before the headers): `charged` false.
  */
-function unansweredCharge(ctx: CallContext, upstreamHadPrompt: boolean): Pick<Settlement, 'usage' | 'estimated'> {
-  if (!upstreamHadPrompt) return { usage: NO_USAGE, estimated: false };
+function unansweredCharge(ctx: CallContext, charged: boolean): Pick<Settlement, 'usage' | 'estimated'> {
+  if (!charged) return { usage: NO_USAGE, estimated: false };
   return meter(ctx.call!, ctx.route!.tokenizer, null, () => '', ctx.heldPromptTokens);
 }
 
@@ -114,16 +117,18 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     raw = read.data;
   } catch (err) {
     // Cut while the answer came: its caller revoked (the refusal is the answer), its client left,
-    // or the answer broke off. The upstream had begun answering: its prompt is charged.
-    await settle(ctx, deps, { ...unansweredCharge(ctx, true), ...cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? 502) });
-    throw upstreamFailure(err);
+    // or the answer broke off or stalled. The upstream had begun answering: its prompt is charged.
+    const failure = upstreamFailure(err);
+    await settle(ctx, deps, { ...unansweredCharge(ctx, true), ...cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? failure.status) });
+    throw failure;
   }
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
   } catch {
-    await settle(ctx, deps, { usage: NO_USAGE, estimated: false, outcome: 'upstream_error', httpStatus: 502 });
-    throw new GatewayError('upstream_bad_response');
+    const bad = new GatewayError('upstream_bad_response');
+    await settle(ctx, deps, { ...unansweredCharge(ctx, true), outcome: 'upstream_error', httpStatus: bad.status });
+    throw bad;
   }
   const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json), ctx.heldPromptTokens);
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
@@ -229,7 +234,8 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     if (err instanceof GatewayError) cut = err;
   }
   if (res.destroyed) {
-    outcome = 'client_aborted';
+    // Its client left — or the gateway cut it first and then closed its connection (a shutdown).
+    outcome = ctx.abort.aborted ? cutShort(ctx.abort, 0).outcome : 'client_aborted';
     upstream.body.destroy();
   } else if (blocked) {
     outcome = 'tool_blocked';
@@ -271,7 +277,8 @@ async function reserveOrAsk(ctx: CallContext, deps: PipelineDeps): Promise<void>
     const holdMs = (ctx.enforcement?.holdSeconds ?? 0) * 1000;
     // A revocation (InFlightCalls cuts the call) or the client leaving ends the wait at once.
     const decided = holdMs > 0 ? await deps.approvals.wait(approval.id, holdMs, ctx.abort.signal) : null;
-    if (ctx.abort.revokedBy) throw ctx.abort.revokedBy;
+    // Cut while it waited: revoked, or the gateway shutting down — that is the answer.
+    if (ctx.abort.reason instanceof GatewayError) throw ctx.abort.reason;
     if (decided?.status === 'approved') return await reserve(ctx, deps);
     if (decided?.status === 'denied') throw new GatewayError('approval_denied', undefined, { details: { approval_id: approval.id } });
     throw new GatewayError('approval_required', `${err.message} Approval ${approval.id} is pending.`, { details: { ...err.details, approval_id: approval.id } });
@@ -345,8 +352,9 @@ export async function handleModelCall(
     if (ctx.reservation && !ctx.reservation.settled) {
       if (forwarded) {
         // Forwarded but nothing came back: the attempt is recorded; charged its prompt if it was
-        // cut (the upstream had it), nothing if the upstream failed to answer.
-        await settle(ctx, deps, { ...unansweredCharge(ctx, abort.aborted), ...cutShort(abort, e.status) })
+        // cut once its request had left (the upstream had it), nothing if it never left or the
+        // upstream failed to answer.
+        await settle(ctx, deps, { ...unansweredCharge(ctx, abort.aborted && abort.requestSent), ...cutShort(abort, e.status) })
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });

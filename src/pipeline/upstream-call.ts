@@ -144,8 +144,9 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    // Aborted while the request waited for a connection.
+    // Aborted while the request waited for a connection: it never leaves.
     if (this.signal.aborted) controller.abort(stopReason(this.signal));
+    else this.signal.requestSent = true;
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: UpstreamHeaders): void {
@@ -172,6 +173,7 @@ class UpstreamHandler implements Dispatcher.DispatchHandler {
 
 /** Sends `options` on `dispatcher`; resolves with the answer's status, headers and body. */
 export function callUpstream(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal: CallAbort): Promise<UpstreamAnswer> {
+  signal.requestSent = false;
   if (signal.aborted) return Promise.reject(stopReason(signal));
   return new Promise((resolve, reject) => {
     dispatcher.dispatch(options, new UpstreamHandler(signal, resolve, reject));

@@ -255,14 +255,14 @@ export const ADMIN_ROUTES: AdminRoute[] = [
     query: z.object({ status: z.enum(['pending', 'approved', 'denied']).optional(), kind: z.enum(['budget', 'tool', 'resume']).optional(), session: z.string().optional(), limit: limitQuery }),
     handle: async (i, d) => {
       const q = i.query as { status?: 'pending' | 'approved' | 'denied'; kind?: 'budget' | 'tool' | 'resume'; session?: string; limit?: number };
-      const approvals = await d.approvals.list({ status: q.status, kind: q.kind, sessionId: q.session, limit: q.limit });
+      const approvals = await d.store.listApprovals({ status: q.status, kind: q.kind, sessionId: q.session, limit: q.limit });
       const agents = await d.directory.agents.many(approvals.map((a) => a.agentId));
       return list(approvals.map((a) => approvalView(a, agents.get(a.agentId))));
     },
   },
   {
     method: 'GET', path: '/admin/v1/approvals/{id}', tag: 'approvals', summary: 'One approval with its context',
-    handle: async (i, d) => namedApproval(d, await found(d.approvals.get(i.params.id!), 'approval', i.params.id!)),
+    handle: async (i, d) => namedApproval(d, await found(d.store.getApproval(i.params.id!), 'approval', i.params.id!)),
   },
   {
     method: 'POST', path: '/admin/v1/approvals/{id}/approve', tag: 'approvals', summary: 'Approve further spend, optionally adding budget to the session',

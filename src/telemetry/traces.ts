@@ -32,14 +32,11 @@ class LoggedExporter implements SpanExporter {
   private lastLogged = 0;
   private failedSince = 0;
 
-  /** The endpoint as logged: without credentials its URL may carry. */
+  /** The endpoint as logged: its origin only (credentials may sit in its userinfo, path or query), as webhooks are. */
   private readonly url: string;
 
   constructor(private readonly inner: SpanExporter, url: string, private readonly logger: Logger) {
-    const shown = new URL(url);
-    shown.username = '';
-    shown.password = '';
-    this.url = shown.href;
+    this.url = new URL(url).origin;
   }
 
   export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {

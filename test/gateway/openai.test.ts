@@ -237,6 +237,36 @@ describe('OpenAI chat completions through the gateway', () => {
     expect(s.remaining.usd).toBeCloseTo(0.5 - s.spent.usd, 9);
   });
 
+  it('charges nothing for a call whose client left before its request went upstream (it waited for a connection)', async () => {
+    // One connection to the provider: a slow call holds it, the next waits for it, and its client leaves meanwhile.
+    const narrow = await startGateway({ providers: [{ name: 'sim', type: 'simulated', max_connections: 1 }] });
+    try {
+      const { token, sessionId } = await narrow.openSession({ budget: { usd: 0.5 } });
+      const post = (content: string, signal?: AbortSignal) => fetch(`${narrow.url}/v1/chat/completions`, {
+        method: 'POST', signal,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content }] }),
+      });
+      const holding = post('hold the connection [[sim:latency_ms=1500]]');
+      await new Promise((r) => setTimeout(r, 200));
+      const controller = new AbortController();
+      const waiting = post('never sent', controller.signal).catch(() => 'aborted');
+      await new Promise((r) => setTimeout(r, 300));
+      controller.abort();
+      expect(await waiting).toBe('aborted');
+      expect((await holding).status).toBe(200);
+      let lines: { outcome: string; cost_usd: number; input_tokens: number; estimated: boolean }[] = [];
+      for (let i = 0; i < 100 && lines.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        lines = (await narrow.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+      }
+      const aborted = lines.find((l) => l.outcome === 'client_aborted');
+      expect(aborted).toMatchObject({ cost_usd: 0, input_tokens: 0, estimated: false });
+    } finally {
+      await narrow.close();
+    }
+  });
+
   it('prices cached and reasoning tokens from the catalog', async () => {
     const cached = await startGateway({ providers: [{ name: 'sim', type: 'simulated', simulated: { cached_prompt_share: 0.5 } }] });
     try {

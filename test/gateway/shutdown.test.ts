@@ -83,4 +83,25 @@ describe('a shutdown whose grace runs out', () => {
       db.close();
     }
   });
+
+  it('answers a call held for a step-up approval with 503 shutting_down, not a pending approval to poll', async () => {
+    const gw = await startGateway({
+      server: { shutdown_grace_ms: 200 },
+      profiles: [{ name: 'assistant', models: ['gpt-4o-mini'], enforcement: { mode: 'soft', soft_threshold: 0.01, approval_hold_seconds: 30 } }],
+    });
+    const { token } = await gw.openSession({ budget: { usd: 0.001 } });
+    const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const held = openai.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 400, messages: [{ role: 'user', content: 'needs a human [[sim:tokens=400]]' }] })
+      .then(() => null, (err: unknown) => err as InstanceType<typeof OpenAI.APIError>);
+    let pending: unknown[] = [];
+    for (let i = 0; i < 100 && pending.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      pending = (await gw.admin('GET', '/admin/v1/approvals?status=pending')).body.data;
+    }
+    expect(pending).toHaveLength(1);
+    await gw.gateway.close();
+    const err = await held;
+    expect(err?.status).toBe(503);
+    expect(err?.message).toMatch(/shutting down/);
+  });
 });

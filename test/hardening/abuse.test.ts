@@ -259,14 +259,17 @@ describe('hostile upstreams', () => {
     expect(s.spent.usd).toBe(0);
   });
 
-  it('an upstream answering garbage JSON: 502 upstream_bad_response, nothing charged', async () => {
+  it('an upstream answering garbage JSON with 200: 502 upstream_bad_response, charged its prompt only (it did the work), estimated', async () => {
     const { token, sessionId } = await gw.openSession();
     const res = await chat(token, chatBody('[[hostile:garbage-json]]'));
     expect(res.status).toBe(502);
     expect(((await res.json()) as any).error.code).toBe('upstream_bad_response');
     const s = await settledSession(sessionId);
-    expect(s.spent.usd).toBe(0);
     expect(s.spent.requests).toBe(1);
+    expect(s.spent.input_tokens).toBeGreaterThan(0);
+    expect(s.spent.output_tokens).toBe(0);
+    const [line] = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+    expect(line).toMatchObject({ outcome: 'upstream_error', http_status: 502, estimated: true });
   });
 
   it('an upstream streaming garbage: the stream ends with an error event, recorded as stream_cut', async () => {
@@ -299,13 +302,16 @@ describe('hostile upstreams', () => {
     expect(s.reserved?.usd ?? 0).toBe(0);
   });
 
-  it('a plain answer dribbled forever is cut at stream_max_seconds: 504 stream_too_long, nothing charged', async () => {
+  it('a plain answer dribbled forever is cut at stream_max_seconds: 504 stream_too_long, charged its prompt only (the upstream had begun answering)', async () => {
     const { token, sessionId } = await gw.openSession();
     const res = await chat(token, chatBody('[[hostile:dribble-json]]'));
     expect(res.status).toBe(504);
     expect(((await res.json()) as any).error.code).toBe('stream_too_long');
     const s = await settledSession(sessionId);
-    expect(s.spent.usd).toBe(0);
+    expect(s.spent.input_tokens).toBeGreaterThan(0);
+    expect(s.spent.output_tokens).toBe(0);
     expect(s.reserved?.usd ?? 0).toBe(0);
+    const [line] = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
+    expect(line).toMatchObject({ outcome: 'stream_cut', http_status: 504, estimated: true, input_tokens: s.spent.input_tokens });
   });
 });

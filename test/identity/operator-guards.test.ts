@@ -33,7 +33,7 @@ describe('profiles and budgets', () => {
     expect(res.body.error).toMatchObject({ param: 'session_budget.default.usd' });
     const tokens = await gw.admin('POST', '/admin/v1/profiles', { name: 'bad2', models: ['gpt-4o-mini'], session_budget: { default: { tokens: 10 }, max: { tokens: 9 } } });
     expect(tokens.status).toBe(400);
-    await expect(startGateway({ profiles: [{ name: 'assistant', session_budget: { default: { usd: 3 }, max: { usd: 2 } } }] })).rejects.toThrow(/session_budget\.default\.usd is above/);
+    await expect(startGateway({ profiles: [{ name: 'assistant', session_budget: { default: { usd: 3 }, max: { usd: 2 } } }] })).rejects.toThrow(/session_budget\.default\.usd.*default \(3\) is above max \(2\)/);
   });
 
   it('refuses a USD budget too large to keep exactly (it used to become unlimited), in the admin API and the token exchange', async () => {
