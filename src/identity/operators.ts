@@ -38,6 +38,8 @@ export const operatorActor = (o: OperatorIdentity): string => (o.via === 'bootst
 /** `tgo_<operator id>.<random>`: the id half finds the record, the random half proves possession. */
 const TOKEN = /^tgo_(op_[a-z0-9]+)\.([A-Za-z0-9_-]{43})$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$/;
+/** How operator ids look (`newId('op')`): a name may not, the store finding operators by either. */
+const OPERATOR_ID = /^op_[0-9a-f]{6,}$/i;
 
 const DASHBOARD = /^tgd_([A-Za-z0-9_-]{1,1024})\.([A-Za-z0-9_-]{43})$/;
 
@@ -81,6 +83,7 @@ export class OperatorService {
   async create(name: string, role: OperatorRole, createdBy: string): Promise<{ operator: Operator; token: string }> {
     if (!NAME.test(name)) throw new GatewayError('invalid_request', 'name must be 1-128 characters of letters, digits, . _ @ + - (starting with a letter or digit)', { param: 'name' });
     if (name === BOOTSTRAP_OPERATOR.name) throw new GatewayError('conflict', `"${name}" is the bootstrap admin's name`);
+    if (OPERATOR_ID.test(name)) throw new GatewayError('invalid_request', 'name may not look like an operator id (op_…)', { param: 'name' });
     const id = newId('op');
     const token = `tgo_${id}.${randomBytes(32).toString('base64url')}`;
     const operator: Operator = { id, name, role, tokenHash: this.hash(token), createdAt: this.now(), createdBy, disabledAt: null };
@@ -107,6 +110,12 @@ export class OperatorService {
 
   /** The operator an OIDC sign-in maps to: found by name, or created (without a token) on first sign-in; the role follows the groups each time. */
   async fromOidc(name: string, role: OperatorRole): Promise<OperatorIdentity> {
+    // The name is the identity provider's (its `name_claim`), not checked by anyone before: held to
+    // the rule operator names follow, and never the bootstrap admin's name or an operator id (the
+    // store finds operators by either: a name shaped like an id would sign in as that operator).
+    if (!NAME.test(name) || name === BOOTSTRAP_OPERATOR.name || OPERATOR_ID.test(name)) {
+      throw new GatewayError('forbidden', `The identity provider's name "${name.slice(0, 64)}" cannot name an operator (1-128 letters, digits, . _ @ + -; not "${BOOTSTRAP_OPERATOR.name}", not an operator id): map another claim (admin.oidc.name_claim).`);
+    }
     let operator = await this.store.getOperator(name);
     if (!operator) {
       await this.store.putOperator({ id: newId('op'), name, role, tokenHash: null, createdAt: this.now(), createdBy: 'oidc', disabledAt: null }).catch((err: unknown) => {
@@ -116,6 +125,7 @@ export class OperatorService {
       operator = await this.store.getOperator(name);
     }
     if (!operator || operator.disabledAt !== null) throw new GatewayError('forbidden', `operator "${name}" is disabled`);
+    if (operator.name !== name) throw new GatewayError('forbidden', `The identity provider's name "${name.slice(0, 64)}" is another operator's id.`);
     return { id: operator.id, name: operator.name, role, via: 'oidc' };
   }
 

@@ -97,6 +97,24 @@ describe('OIDC dashboard sign-in', () => {
     expect((await gw.admin('GET', '/admin/v1/operators')).body.data.map((o: { name: string }) => o.name)).not.toContain('eve@example.com');
   });
 
+  it('refuses a name from the provider that is another operator\'s id, the bootstrap admin\'s, or no operator name at all', async () => {
+    const made = (await gw.admin('POST', '/admin/v1/operators', { name: 'root-ops@example.com', role: 'admin' })).body;
+    const id = made.id as string;
+    for (const email of [id, 'admin', '<b>x y</b>']) {
+      issuer.user = { sub: `u-${email}`, email, groups: ['tollgate-viewers'] };
+      const location = await signIn();
+      expect(tokenOf(location), email).toBeNull();
+      expect(errorOf(location), email).toMatch(/cannot name an operator/);
+    }
+    // The operator whose id was tried is untouched, and no operator was made of those names.
+    const operators = (await gw.admin('GET', '/admin/v1/operators')).body.data as { id: string; name: string; role: string }[];
+    expect(operators.find((o) => o.id === id)).toMatchObject({ name: 'root-ops@example.com', role: 'admin' });
+    expect(operators.map((o) => o.name)).not.toContain('<b>x y</b>');
+    expect(operators.filter((o) => o.name === 'admin' && o.id !== 'bootstrap')).toHaveLength(0);
+    // An operator may not be created with a name shaped like an id either.
+    expect((await gw.admin('POST', '/admin/v1/operators', { name: 'op_0123456789abcdef', role: 'viewer' })).status).toBe(400);
+  });
+
   it('is off unless configured', async () => {
     const plain = await startGateway();
     try {
