@@ -3,7 +3,7 @@
 // current actor's delegator, nested ones earlier delegators). Verification pins the algorithm,
 // issuer, audience and type (RFC 8725). A token that verified once is remembered until it expires,
 // so the hot path does not repeat the signature check (the cache is keyed by the exact string).
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { GatewayError } from '../errors/index.js';
 import { newId } from '../util/ids.js';
 import { TOKEN_ALG, type KeyRing } from './keys.js';
@@ -84,8 +84,13 @@ export class TokenService {
     return { token, claims };
   }
 
-  /** Verifies a presented token; throws 401-class GatewayErrors with a precise reason. */
-  async verify(token: string): Promise<TokenClaims> {
+  /**
+   * Verifies a presented token; throws 401-class GatewayErrors with a precise reason. With
+   * `allowExpired`, an expired token whose signature, issuer and audience hold still verifies:
+   * only for what takes power away (its holder closing its own session, RFC 7009), never to call.
+   */
+  async verify(token: string, options?: { allowExpired?: boolean }): Promise<TokenClaims> {
+    if (options?.allowExpired) return (await this.verifyAt(token, Math.min(this.now(), expiryOf(token)))).claims;
     const cached = this.verified.get(token);
     if (cached) {
       if (cached.exp * 1000 <= this.now()) {
@@ -97,6 +102,14 @@ export class TokenService {
       this.verified.delete(token);
       throw new GatewayError('invalid_token', 'The session token was not signed by a known key.');
     }
+    const claims = await this.verifyAt(token, this.now());
+    if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { claims: claims.claims, kid: claims.kid, exp: claims.claims.exp });
+    return claims.claims;
+  }
+
+  /** The signature, issuer, audience and claims of `token`, judged at time `at` (ms). */
+  private async verifyAt(token: string, at: number): Promise<{ claims: TokenClaims; kid: string }> {
     if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('invalid_token', 'The session token is too long.');
     let kid: string | undefined;
     try {
@@ -114,7 +127,7 @@ export class TokenService {
         audience: this.settings.audience,
         typ: TOKEN_TYPE,
         requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'],
-        currentDate: new Date(this.now()),
+        currentDate: new Date(at),
       });
       if (typeof payload.sid !== 'string') throw new GatewayError('invalid_token', 'The session token names no session.');
       claims = {
@@ -132,9 +145,17 @@ export class TokenService {
       if (err instanceof joseErrors.JWTClaimValidationFailed) throw new GatewayError('invalid_token', `The session token's "${err.claim}" claim is invalid.`);
       throw new GatewayError('invalid_token');
     }
-    if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, { claims, kid: kid!, exp: claims.exp });
-    return claims;
+    return { claims, kid: kid! };
   }
 
+}
+
+/** When to judge a token that may have expired: just before its expiry (its `exp`, read unverified; the signature is checked after). */
+function expiryOf(token: string): number {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? exp * 1000 - 1 : 0;
+  } catch {
+    throw new GatewayError('invalid_token', malformedToken(token));
+  }
 }

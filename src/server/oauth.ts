@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/index.js';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors/index.js';
 import type { Actor, CredentialService, Directory, FederationVerifier, IssuedToken, RevocationList, SessionService, TokenService } from '../identity/index.js';
+import { isLive } from '../identity/index.js';
 import { callerStanding, readBody, type PipelineDeps } from '../pipeline/index.js';
 import { MAX_USD } from '../config/index.js';
 import { usdToNano } from '../providers/pricing.js';
@@ -185,6 +186,20 @@ async function sessionFromToken(token: string, deps: OAuthDeps): Promise<{ sessi
   return { session, agentId: claims.sub };
 }
 
+/**
+ * The session a token's holder may close (RFC 7009 revocation): the token's signature, issuer and
+ * audience hold — expired or not, closing only takes power away, and an agent idle past its token
+ * must still be able to end its task — it is not revoked, and its session is live (active or
+ * suspended); null otherwise (the endpoint answers 200 either way).
+ */
+async function sessionToClose(token: string, deps: OAuthDeps): Promise<{ session: Session; agentId: string } | null> {
+  const claims = await deps.tokens.verify(token, { allowExpired: true });
+  if (deps.revocations.isRevoked(claims.jti)) return null;
+  const session = await deps.directory.sessions.get(claims.sid);
+  if (!session || session.agentId !== claims.sub || !isLive(session)) return null;
+  return { session, agentId: claims.sub };
+}
+
 async function tokenExchange(form: Map<string, string>, deps: OAuthDeps, requestId: string): Promise<IssuedToken> {
   const subject = form.get('subject_token');
   const subjectType = form.get('subject_token_type');
@@ -264,7 +279,7 @@ export async function handleRevoke(req: IncomingMessage, res: ServerResponse, de
     const form = await readForm(req, deps.bodyLimitBytes);
     const token = form.get('token');
     if (!token) throw new OAuthError('invalid_request', '"token" is required.');
-    const found = await sessionFromToken(token, deps).catch(() => null);
+    const found = await sessionToClose(token, deps).catch(() => null);
     if (found) await deps.sessions.end(found.session.id, 'closed', { actor: `agent:${found.agentId}`, requestId, reason: 'revoked by its holder (RFC 7009)' });
     send(res, 200, {}, { 'x-request-id': requestId });
   } catch (err) {

@@ -215,3 +215,39 @@ describe('suspension, revocation and closing', () => {
     expect(event.data.sources.sort()).toEqual(['127.0.0.1', '127.0.0.2']);
   });
 });
+
+describe('RFC 7009 revocation by the token\'s holder', () => {
+  const revoke = (url: string, token: string) => fetch(`${url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString() });
+
+  it('closes the session with an expired token, and a suspended session; never with a revoked token or a forged one', async () => {
+    let shift = 0;
+    const clocked = await startGateway({ tokens: { ttl_seconds: 60 } }, {}, () => Date.now() + shift);
+    try {
+      // Idle past its token's lifetime (the session lives on): the expired token still closes it.
+      const idle = await clocked.openSession({ ttl_seconds: 3600 });
+      shift += 120_000;
+      expect((await fetch(`${clocked.url}/v1/models`, { headers: { authorization: `Bearer ${idle.token}` } })).status).toBe(401);
+      expect((await revoke(clocked.url, idle.token)).status).toBe(200);
+      expect((await clocked.session(idle.sessionId)).status).toBe('closed');
+
+      const held = await clocked.openSession({ ttl_seconds: 3600 });
+      await clocked.admin('POST', `/admin/v1/sessions/${held.sessionId}/suspend`, { reason: 'looking into it' });
+      expect((await revoke(clocked.url, held.token)).status).toBe(200);
+      expect((await clocked.session(held.sessionId)).status).toBe('closed');
+
+      // A token the operator revoked (leaked) cannot be used to end its session.
+      const leaked = await clocked.openSession({ ttl_seconds: 3600 });
+      await clocked.admin('POST', `/admin/v1/tokens/${decodeJwt(leaked.token).jti}/revoke`, { reason: 'leaked' });
+      expect((await revoke(clocked.url, leaked.token)).status).toBe(200);
+      expect((await clocked.session(leaked.sessionId)).status).toBe('active');
+      // Nor a token whose signature does not hold.
+      const [head] = leaked.token.split('.');
+      const other = await clocked.openSession({ ttl_seconds: 3600 });
+      const forged = `${head}.${Buffer.from(JSON.stringify({ ...decodeJwt(leaked.token), sid: other.sessionId })).toString('base64url')}.${leaked.token.split('.')[2]}`;
+      expect((await revoke(clocked.url, forged)).status).toBe(200);
+      expect((await clocked.session(other.sessionId)).status).toBe('active');
+    } finally {
+      await clocked.close();
+    }
+  });
+});
