@@ -161,6 +161,33 @@ describe('separation of duties', () => {
     }
   });
 
+  it('stops an operator who declared an agent (naming someone else its owner) approving for it, of any kind', async () => {
+    const gw = await startGateway({ ...SOFT, approvals: { separation_of_duties: true } });
+    try {
+      const maker = await createOperator(gw, 'mallory@example.com', 'operator');
+      const peer = await createOperator(gw, 'peter@example.com', 'approver');
+      const made = await gw.admin('POST', '/admin/v1/agents', { name: 'puppet', team: 'demo', profile: 'careful', owner: 'nobody@example.com' }, maker);
+      expect(made.status).toBe(201);
+      const approvalId = await pendingStepUp(gw, 'puppet');
+      const refused = await gw.admin('POST', `/admin/v1/approvals/${approvalId}/approve`, { extra_budget: { usd: 0.01 } }, maker);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error).toMatchObject({ details: { reason: 'separation_of_duties' } });
+      expect(refused.body.error.message).toContain('declared the agent');
+      expect((await gw.admin('POST', `/admin/v1/approvals/${approvalId}/approve`, { extra_budget: { usd: 0.01 } }, peer)).status).toBe(200);
+      // A resume approval of the owner's own agent: refused to the owner too.
+      const owner = await createOperator(gw, 'olive@example.com', 'approver');
+      const { sessionId } = await gw.openSession({ agent: 'owned' });
+      const suspended = await gw.admin('POST', `/admin/v1/sessions/${sessionId}/suspend`, { reason: 'look' });
+      const resumeId = suspended.body.approval_id as string;
+      const resume = await gw.admin('POST', `/admin/v1/approvals/${resumeId}/approve`, {}, owner);
+      expect(resume.status).toBe(403);
+      expect(resume.body.error.message).toContain('may not approve its resume');
+      expect((await gw.admin('POST', `/admin/v1/approvals/${resumeId}/approve`, {}, peer)).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('lets the owner approve when separation of duties is off (the default)', async () => {
     const gw = await startGateway(SOFT);
     try {
