@@ -356,10 +356,12 @@ export class Gateway {
       if (--toEnd === 0 && --this.inFlight === 0 && this.idle) this.idle();
     };
     res.once('close', ended);
-    this.route(req, res, requestId).catch((err: unknown) => {
+    // One handler pair, not catch + finally: a promise less per request.
+    this.route(req, res, requestId).then(ended, (err: unknown) => {
       this.logger.error({ err, req_id: requestId }, 'unhandled request error');
       sendError(res, err, 'openai', requestId);
-    }).finally(ended);
+      ended();
+    });
   }
 
   /** The MCP gateway, loaded on first use (once, however many requests ask at the same time). */
