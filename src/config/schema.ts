@@ -111,6 +111,8 @@ export const federationIssuerSchema = z
       .describe('Its public keys inline, as a JWK Set.'),
     jwks_cooldown_seconds: z.number().nonnegative().default(30)
       .describe('After a fetch, an unknown `kid` triggers another fetch only once this much time has passed.'),
+    jwks_max_age_seconds: z.number().positive().default(300)
+      .describe('`jwks_url`, `jwks_file`: once the keys were loaded longer ago than this, they are loaded again before a token is trusted (a removed key stops verifying); if that fails, tokens are refused.'),
     audience: z.string().optional().describe('`aud` its tokens must carry (default: tokens.audience).'),
     algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'])).optional()
       .describe('Allowed signature algorithms (default: all of these; never HS*, never `none`).'),
@@ -437,7 +439,7 @@ export const configSchema = z.strictObject({
       tool_approval_ttl_seconds: z.number().int().positive().max(86_400).default(600)
         .describe('How long an approved tool call may be used (once) after the decision.'),
       separation_of_duties: z.boolean().default(false)
-        .describe('An operator may not approve a budget step-up for a session of an agent they own (agent `owner` equal to the operator\'s name, case-insensitive).'),
+        .describe('An operator may not approve anything (a budget step-up, a tool call, a resume) for a session of an agent they own (agent `owner` equal to the operator\'s name, case-insensitive) or declared through the admin API.'),
     })
     .default({ tool_approval_ttl_seconds: 600, separation_of_duties: false })
     .describe('Step-up approvals (budget thresholds, tool calls, resumes).'),

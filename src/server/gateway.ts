@@ -242,7 +242,7 @@ export class Gateway {
     });
     const credentials = new CredentialService(store, master, now, { logger });
     const operators = new OperatorService(store, master, adminToken, now);
-    const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir);
+    const federation = new FederationVerifier(config.federation.issuers, config.tokens.audience, options.configDir, { logger, now });
     const rateLimiter = new RateLimiter({ now });
     const mcpTools = new Map(config.mcp_servers.map((s) => [s.name, s.tools]));
     const telemetry = await createTelemetry({

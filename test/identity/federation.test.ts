@@ -12,12 +12,26 @@ let jwksHits = 0;
 let spireKey: CryptoKey;
 const jwks: { keys: JWK[] } = { keys: [] };
 let ciKey: CryptoKey;
+// A second issuer whose JWKS expires after a second (jwks_max_age_seconds) and can be taken down.
+let meshKey: CryptoKey;
+const meshJwks: { keys: JWK[] } = { keys: [] };
+let meshHits = 0;
+let meshDown = false;
 
 beforeAll(async () => {
   const spire = await generateKeyPair('ES256');
   spireKey = spire.privateKey;
   jwks.keys.push({ ...(await exportJWK(spire.publicKey)), kid: 'spire-1', use: 'jwt-svid' });
-  jwksServer = createServer((_req, res) => {
+  const mesh = await generateKeyPair('ES256');
+  meshKey = mesh.privateKey;
+  meshJwks.keys.push({ ...(await exportJWK(mesh.publicKey)), kid: 'mesh-1', alg: 'ES256' });
+  jwksServer = createServer((req, res) => {
+    if (req.url === '/mesh') {
+      meshHits++;
+      res.writeHead(meshDown ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(meshDown ? '{}' : JSON.stringify(meshJwks));
+      return;
+    }
     jwksHits++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(jwks));
@@ -44,11 +58,17 @@ beforeAll(async () => {
           subjects: [
             { match: 'spiffe://example.org/ns/prod/sa/triage', agent: 'triage-bot' },
             { match: 'spiffe://example.org/ns/prod/sa/worker-*', agent: 'verified-worker' },
+            { match: 'spiffe://example.org/ns/dev/sa/*', agent: 'demo-agent' },
           ],
         },
         {
           name: 'ci', kind: 'oidc', issuer: 'https://ci.test', jwks: { keys: [{ ...(await exportJWK(ci.publicKey)), kid: 'ci-1', alg: 'RS256' }] },
-          required_claims: { repository_id: '4242' }, subjects: [{ match: 'repo:acme/app:ref:refs/heads/main', agent: 'deployer' }],
+          required_claims: { repository_id: '4242' },
+          subjects: [{ match: 'repo:acme/app:ref:refs/heads/main', agent: 'deployer' }, { match: 'repo:acme/app:environment:*', agent: 'deployer' }],
+        },
+        {
+          name: 'mesh', kind: 'spiffe', issuer: 'https://mesh.test', jwks_url: `http://127.0.0.1:${port}/mesh`, trust_domain: 'mesh.org',
+          jwks_max_age_seconds: 1, jwks_cooldown_seconds: 0.3, subjects: [{ match: 'spiffe://mesh.org/ns/prod/sa/triage', agent: 'triage-bot' }],
         },
       ],
     },
@@ -59,14 +79,14 @@ afterAll(async () => {
   jwksServer.close();
 });
 
-function svid(over: { sub?: string; aud?: string | string[]; exp?: number; iss?: string; kid?: string; key?: CryptoKey; alg?: string } = {}) {
+function svid(over: { sub?: string; aud?: string | string[]; exp?: number; iat?: number; iss?: string; kid?: string; key?: CryptoKey; alg?: string } = {}) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: over.alg ?? 'ES256', kid: over.kid ?? 'spire-1', typ: 'JWT' })
     .setIssuer(over.iss ?? 'https://spire.test')
     .setSubject(over.sub ?? 'spiffe://example.org/ns/prod/sa/triage')
     .setAudience(over.aud ?? 'tollgate')
-    .setIssuedAt(now)
+    .setIssuedAt(over.iat ?? now)
     .setExpirationTime(over.exp ?? now + 300)
     .sign(over.key ?? spireKey);
 }
@@ -136,6 +156,81 @@ describe('workload identity federation', () => {
     expect(jwksHits).toBe(hits + 2);
     expect((await exchange(await svid())).status).toBe(200); // the old key still works, from cache
     expect(jwksHits).toBe(hits + 2);
+  });
+
+  it('refuses a token whose algorithm does not match its key with invalid_grant, not a server error', async () => {
+    // spire-1 is a P-256 key without "alg": the header's alg alone picks how it is imported.
+    const cases: [string, string][] = [
+      ['RS256 on an EC key', await svid({ alg: 'RS256', key: (await generateKeyPair('RS256')).privateKey })],
+      ['ES384 on a P-256 key', await svid({ alg: 'ES384', key: (await generateKeyPair('ES384')).privateKey })],
+      ['EdDSA on an EC key', await svid({ alg: 'EdDSA', key: (await generateKeyPair('EdDSA')).privateKey })],
+      ['ES256 on an RSA key with alg RS256', await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'ci-1' }).setIssuer('https://ci.test')
+        .setSubject('repo:acme/app:ref:refs/heads/main').setAudience('tollgate').setExpirationTime(Math.floor(Date.now() / 1000) + 60).sign((await generateKeyPair('ES256')).privateKey)],
+    ];
+    for (const [name, token] of cases) {
+      const res = await exchange(token);
+      expect(res.status, name).toBe(400);
+      expect(res.body, name).toEqual({ error: 'invalid_grant', error_description: 'the token\'s algorithm does not match its key' });
+    }
+  });
+
+  it('holds required_claims to exactly their value: the string, or a number written the same, never an array or object', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const ci = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'ci-1' }).setIssuer('https://ci.test')
+      .setSubject('repo:acme/app:ref:refs/heads/main').setAudience('tollgate').setExpirationTime(now + 60).sign(ciKey);
+    expect((await exchange(await ci({ repository_id: 4242 }))).status).toBe(200);
+    for (const value of [['4242'], [4242], { id: '4242' }, true, null, '4242 ', 4242.5]) {
+      const res = await exchange(await ci({ repository_id: value }));
+      expect(res.status, JSON.stringify(value)).toBe(400);
+      expect(res.body, JSON.stringify(value)).toEqual({ error: 'invalid_grant', error_description: 'the workload token\'s "repository_id" claim does not match' });
+    }
+  });
+
+  it('lets * in a subject stand for one or more characters of one segment, never an empty one, and refuses malformed SPIFFE IDs', async () => {
+    expect((await exchange(await svid({ sub: 'spiffe://example.org/ns/dev/sa/builder' }))).status).toBe(200);
+    for (const sub of ['spiffe://example.org/ns/dev/sa/', 'spiffe://example.org/ns/dev/sa/..', 'spiffe://example.org/ns/dev/sa/.', 'spiffe://example.org/ns/dev/sa/a/b', 'spiffe://example.org/ns/prod/sa/worker-']) {
+      const res = await exchange(await svid({ sub }));
+      expect(res.status, sub).toBe(400);
+      expect(res.body.error, sub).toBe('invalid_grant');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const ci = (sub: string) => new SignJWT({ repository_id: '4242' }).setProtectedHeader({ alg: 'RS256', kid: 'ci-1' }).setIssuer('https://ci.test')
+      .setSubject(sub).setAudience('tollgate').setExpirationTime(now + 60).sign(ciKey);
+    expect((await exchange(await ci('repo:acme/app:environment:production'))).status).toBe(200);
+    const empty = await exchange(await ci('repo:acme/app:environment:'));
+    expect(empty.body).toEqual({ error: 'invalid_grant', error_description: 'no agent is mapped to this workload identity' });
+  });
+
+  it('refuses a token issued in the future beyond the clock skew allowed on exp and nbf (5 s)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect((await exchange(await svid({ iat: now + 3 }))).status).toBe(200);
+    const future = await exchange(await svid({ iat: now + 60 }));
+    expect(future.status).toBe(400);
+    expect(future.body).toEqual({ error: 'invalid_grant', error_description: 'the workload token\'s "iat" claim is in the future' });
+  });
+
+  it('stops trusting a key removed from the JWKS once the set is older than jwks_max_age_seconds, and refuses while the JWKS cannot be fetched', async () => {
+    const meshToken = () => svid({ iss: 'https://mesh.test', kid: 'mesh-1', key: meshKey, sub: 'spiffe://mesh.org/ns/prod/sa/triage' });
+    expect((await exchange(await meshToken())).status).toBe(200);
+    const hits = meshHits;
+    const published = meshJwks.keys.splice(0); // the issuer withdraws its key
+    await new Promise((r) => setTimeout(r, 1100));
+    const withdrawn = await exchange(await meshToken());
+    expect(withdrawn.body).toEqual({ error: 'invalid_grant', error_description: 'no key "mesh-1" in the issuer\'s JWKS' });
+    expect(meshHits).toBe(hits + 1);
+
+    meshJwks.keys.push(...published);
+    meshDown = true;
+    await new Promise((r) => setTimeout(r, 1100));
+    const down = await exchange(await meshToken());
+    expect(down.status).toBe(400);
+    expect(down.body.error).toBe('invalid_grant');
+    expect(down.body.error_description).toBe('the issuer\'s keys are older than jwks_max_age_seconds and could not be loaded again: JWKS fetch failed: HTTP 503');
+    expect(meshHits).toBe(hits + 2);
+    meshDown = false;
+    await new Promise((r) => setTimeout(r, 350)); // past the cooldown of the failed fetch
+    expect((await exchange(await meshToken())).status).toBe(200);
+    expect(meshHits).toBe(hits + 3);
   });
 
   it('requires a child of a strict profile to prove itself with an actor token', async () => {
