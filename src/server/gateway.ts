@@ -308,7 +308,7 @@ export class Gateway {
         await detection.idle();
       },
     };
-    const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, approvals, audit, bodyLimitBytes: config.server.body_limit_bytes, now };
+    const oauth: OAuthDeps = { sessions, credentials, federation, tokens, revocations, directory, approvals, audit, logger, bodyLimitBytes: config.server.body_limit_bytes, now };
     const mcpOptions = { env, listenHost: config.server.host, idleMs: config.mcp.session_idle_seconds * 1000, allowedHosts: config.mcp.allowed_hosts };
     const loadMcp = async () => new (await import('../mcp/index.js')).McpGateway(config.mcp_servers, pipeline, mcpOptions);
     // Without an MCP server configured, the MCP gateway (and the SDK it brings, ~10 MB resident)

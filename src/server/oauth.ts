@@ -12,6 +12,7 @@ import { callerStanding, readBody, type PipelineDeps } from '../pipeline/index.j
 import { MAX_USD } from '../config/index.js';
 import { usdToNano } from '../providers/pricing.js';
 import type { Session } from '../store/index.js';
+import type { Logger } from 'pino';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
@@ -28,6 +29,8 @@ export interface OAuthDeps {
   /** Names a suspended session's resume approval in its refusal. */
   approvals: PipelineDeps['approvals'];
   audit: AuditLog;
+  /** Where a failure of the gateway's own (a 500) is logged, with the request id. */
+  logger: Pick<Logger, 'error'>;
   bodyLimitBytes: number;
   now: () => number;
 }
@@ -267,6 +270,7 @@ export async function handleToken(req: IncomingMessage, res: ServerResponse, dep
     send(res, 200, tokenResponse(issued, deps.now()), { 'x-request-id': requestId });
   } catch (err) {
     const e = toOAuthError(err);
+    if (e.status >= 500) deps.logger.error({ err, req_id: requestId }, 'token request failed');
     await deps.audit.record({ type: 'token.denied', actor: 'anonymous', requestId, data: { grant_type: grant ?? null, error: e.error, reason: e.message, source: req.socket.remoteAddress ?? null } }).catch(() => undefined);
     send(res, e.status, { error: e.error, error_description: e.message }, { 'x-request-id': requestId, ...(e.status === 401 ? { 'www-authenticate': 'Basic realm="tollgate"' } : {}) });
   }
@@ -284,6 +288,7 @@ export async function handleRevoke(req: IncomingMessage, res: ServerResponse, de
     send(res, 200, {}, { 'x-request-id': requestId });
   } catch (err) {
     const e = toOAuthError(err);
+    if (e.status >= 500) deps.logger.error({ err, req_id: requestId }, 'token revocation failed');
     send(res, e.status, { error: e.error, error_description: e.message }, { 'x-request-id': requestId });
   }
 }
