@@ -202,14 +202,20 @@ export class SessionService {
     return issued;
   }
 
-  /** A new token for the same session (a client refreshing before expiry). */
+  /**
+   * A new token for the same session (a client refreshing before expiry). A suspended session may
+   * refresh too: its calls are refused while it is suspended, so the token grants nothing until a
+   * human resumes it — and without it, a suspension longer than the token's lifetime would leave
+   * the session unusable once resumed.
+   */
   async refresh(session: Session): Promise<IssuedToken> {
-    if (session.status !== 'active' || session.expiresAt <= this.now()) throw new GatewayError('session_inactive');
+    if (!isLive(session) || session.expiresAt <= this.now()) throw new GatewayError('session_inactive');
     await this.requireActiveAgent(session.agentId);
     return this.issueToken(session);
   }
 
-  private async requireActiveAgent(agentId: string): Promise<void> {
+  /** Refuses an agent that is not active (`agent_inactive`), or of a suspended team (`team_suspended`). */
+  async requireActiveAgent(agentId: string): Promise<void> {
     const agent = await this.directory.agents.get(agentId);
     if (agent?.status !== 'active') throw new GatewayError('agent_inactive', `The agent is ${agent?.status ?? 'unknown'}.`);
     await requireActiveTeam(this.directory, agent.teamId);

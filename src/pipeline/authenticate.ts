@@ -60,6 +60,8 @@ export async function callerStanding(
   claims: NonNullable<CallContext['claims']>,
   deps: Pick<PipelineDeps, 'revocations' | 'directory' | 'approvals' | 'now'>,
   starting?: CallContext,
+  /** A suspended session (or ancestor) stands too: for a token refresh, which grants no call while it is suspended. */
+  suspendedStands = false,
 ): Promise<{ session: Session; agent: Agent }> {
   if (deps.revocations.isRevoked(claims.jti)) throw new GatewayError('token_revoked');
   const session = deps.directory.sessions.peek(claims.sid) ?? (await deps.directory.sessions.get(claims.sid));
@@ -67,7 +69,7 @@ export async function callerStanding(
   if (starting) starting.tokenSession = session;
   // The checks below take the common case (everything active, cached) without a promise: an
   // async helper awaited on every call costs one and a microtask each.
-  if (session.status !== 'active') await sessionRefusal(session, null, deps, starting !== undefined);
+  if (session.status !== 'active' && !(suspendedStands && session.status === 'suspended')) await sessionRefusal(session, null, deps, starting !== undefined);
   // Suspending or revoking a session moves its whole subtree, but a resume of a descendant racing
   // a suspension of its ancestor (two store steps apart, or on two replicas) could leave one
   // active below one suspended: a session stands only while every session above it does.
@@ -75,7 +77,7 @@ export async function callerStanding(
     const id = session.chain[i]!;
     const ancestor = deps.directory.sessions.peek(id) ?? (await deps.directory.sessions.get(id));
     if (!ancestor) throw new GatewayError('session_inactive', `The session it was delegated from (${id}) no longer exists.`);
-    if (ancestor.status !== 'active') await sessionRefusal(ancestor, session, deps, starting !== undefined);
+    if (ancestor.status !== 'active' && !(suspendedStands && ancestor.status === 'suspended')) await sessionRefusal(ancestor, session, deps, starting !== undefined);
     // Delegated by another agent: that agent stands too — a suspended orchestrator's authority
     // does not go on working through the agents it delegated to.
     if (ancestor.agentId !== session.agentId) {

@@ -1,7 +1,7 @@
 // Obtaining sessions: `client_credentials` with a client secret, or RFC 8693 token exchange with
 // a federated workload JWT (SPIFFE JWT-SVID, Kubernetes or CI OIDC token), or adopting a token
 // handed over by a parent process.
-import { TollgateError } from './errors.js';
+import { tokenRefusal } from './errors.js';
 import { TollgateSession, sessionParams, type TokenAnswer, type SessionRequest } from './session.js';
 
 export interface TollgateOptions {
@@ -74,7 +74,11 @@ export class Tollgate {
     await Promise.allSettled([...this.open].map((s) => s.close()));
   }
 
-  /** @internal One call to the token endpoint; refusals become TollgateErrors with the OAuth error code. */
+  /**
+   * @internal One call to the token endpoint. A refusal is a TollgateError: typed (SessionEndedError,
+   * BudgetExceededError…) with its Tollgate code when it can be told, else with the OAuth error code;
+   * either way the OAuth code is in `details.oauth_error`.
+   */
   async token(params: Record<string, string>, headers: Record<string, string> = {}): Promise<TokenAnswer> {
     const res = await this.fetch(`${this.baseUrl}/oauth/token`, {
       method: 'POST',
@@ -82,10 +86,7 @@ export class Tollgate {
       body: new URLSearchParams(params).toString(),
     });
     const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!res.ok) {
-      const text = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback);
-      throw new TollgateError(text(body.error_description, `token endpoint answered ${res.status}`), text(body.error, 'token_error'), res.status);
-    }
+    if (!res.ok) throw tokenRefusal(res.status, body);
     return body as unknown as TokenAnswer;
   }
 

@@ -4,7 +4,8 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import type { Tollgate } from './client.js';
-import { ApprovalDeniedError, ApprovalRequiredError, TollgateError, toTollgateError } from './errors.js';
+import { ApprovalDeniedError, ApprovalRequiredError, TollgateError, toTollgateError, typedError } from './errors.js';
+import { refusalResponse } from './refusals.js';
 
 export interface TokenAnswer {
   access_token: string;
@@ -81,13 +82,38 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const ANTHROPIC_PLACEHOLDER = 'tollgate-session-token';
 
+/** The soonest the background refresh runs again (a token close to its session's end never loops). */
+const MIN_TIMER_MS = 500;
+/** Between attempts after a refresh failed, while the token is still valid: a quarter of what is left, within these. */
+const RETRY_MS = [500, 30_000] as const;
+/** Refusals no later refresh can turn around: the background refresh stops. */
+const FINAL = new Set(['session_inactive', 'token_revoked', 'token_expired', 'invalid_token']);
+
+/** A refusal of the token endpoint (4xx), as opposed to a failure to reach it. */
+const isRefusal = (err: unknown): err is TollgateError => err instanceof TollgateError && err.status >= 400 && err.status < 500;
+
+/** The claims of a JWT that say how long it lives (seconds). */
+const lifeOf = (token: string): number | null => {
+  const { iat, exp } = claimsOf(token);
+  return typeof iat === 'number' && typeof exp === 'number' ? exp - iat : null;
+};
+
 export class TollgateSession {
   readonly id: string;
   readonly agentId: string;
   private current: string;
   private expiresAt: number;
   private issuedAt: number;
+  /** The longest life a token of this session had: a shorter one is cut at the session's end. */
+  private fullLife: number;
   private refreshing: Promise<string> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The last refresh failed: when the next may be tried (cleared by a refresh that works). */
+  private failure: { retryAt: number } | null = null;
+  /** The last refusal of a refresh while the token was still valid: the reason it could not be kept fresh. */
+  private refusal: TollgateError | null = null;
+  /** The token expired and could not be refreshed: every request is answered with this refusal. */
+  private ended: TollgateError | null = null;
   private closed = false;
 
   constructor(
@@ -102,32 +128,122 @@ export class TollgateSession {
     this.current = token;
     this.issuedAt = (c.iat ?? Date.now() / 1000) * 1000;
     this.expiresAt = expiresIn !== null ? Date.now() + expiresIn * 1000 : (c.exp ?? 0) * 1000;
+    this.fullLife = lifeOf(token) ?? 0;
+    this.schedule();
   }
 
-  /** The current token, refreshed first when most of its life is gone (one refresh at a time). */
+  /**
+   * The current token, refreshed first when most of its life is gone (one refresh at a time).
+   * A background timer (which never keeps the process alive) refreshes it ahead of expiry too, so
+   * an idle session stays usable. When a refresh fails while the token is still valid, the token
+   * is used as it is (the gateway's answer to the request then says what is wrong); once it has
+   * expired, the refusal is thrown (typed: SessionEndedError, SessionSuspendedError…).
+   */
   async token(): Promise<string> {
-    const life = this.expiresAt - this.issuedAt;
-    if (this.closed || Date.now() < this.expiresAt - life * this.client.refreshAt) return this.current;
-    this.refreshing ??= this.refresh().finally(() => (this.refreshing = null));
+    if (this.closed) return this.current;
+    if (this.ended) throw this.ended;
+    const now = Date.now();
+    if (now < this.expiresAt - (this.expiresAt - this.issuedAt) * this.client.refreshAt) return this.current;
+    if (this.failure && now < this.failure.retryAt && now < this.expiresAt) return this.current;
+    try {
+      return await this.refresh();
+    } catch (err) {
+      if (Date.now() < this.expiresAt) return this.current;
+      throw this.expired(err);
+    }
+  }
+
+  /** Exchanges the token for a fresh one for the same session; concurrent calls share one exchange. */
+  refresh(): Promise<string> {
+    this.refreshing ??= this.exchange().finally(() => (this.refreshing = null));
     return this.refreshing;
   }
 
-  /** Exchanges the token for a fresh one for the same session. */
-  async refresh(): Promise<string> {
-    const answer = await this.client.token({ grant_type: TOKEN_EXCHANGE, subject_token: this.current, subject_token_type: ACCESS_TOKEN });
+  private async exchange(): Promise<string> {
+    let answer: TokenAnswer;
+    try {
+      answer = await this.client.token({ grant_type: TOKEN_EXCHANGE, subject_token: this.current, subject_token_type: ACCESS_TOKEN });
+    } catch (err) {
+      this.failed(err);
+      throw err;
+    }
     this.current = answer.access_token;
     this.issuedAt = Date.now();
     this.expiresAt = Date.now() + answer.expires_in * 1000;
+    this.failure = null;
+    this.refusal = null;
+    const life = lifeOf(answer.access_token);
+    // A token cut short by the session's end cannot be made to last longer: no background
+    // refresh then (a call still refreshes on demand, and picks up a renewal of the session).
+    const cut = life === null || life <= 0 || life < this.fullLife;
+    this.fullLife = Math.max(this.fullLife, life ?? 0);
+    if (cut) this.stopTimer();
+    else this.schedule();
     return this.current;
+  }
+
+  /** A refresh failed: retried in the background while the token lasts, unless nothing can change the answer. */
+  private failed(err: unknown): void {
+    const now = Date.now();
+    const retryIn = Math.min(RETRY_MS[1], Math.max(RETRY_MS[0], (this.expiresAt - now) / 4));
+    this.failure = { retryAt: now + retryIn };
+    if (isRefusal(err) && err.code !== 'token_expired') this.refusal = err;
+    if (now >= this.expiresAt || (err instanceof TollgateError && FINAL.has(err.code))) this.stopTimer();
+    else this.schedule(retryIn);
+  }
+
+  /**
+   * The token expired and its refresh failed: a refusal (4xx) is final — it is what every request
+   * is answered with from now on. The refusal given before the token expired says why better than
+   * "expired" does.
+   */
+  private expired(err: unknown): unknown {
+    if (!isRefusal(err)) return err;
+    this.ended = err.code === 'token_expired' && this.refusal ? this.refusal : err;
+    this.stopTimer();
+    return this.ended;
+  }
+
+  /**
+   * Arms the background refresh: when `refreshAt` of the token's life is left (taken between 10 %
+   * and 50 %), or in `delay` ms.
+   */
+  private schedule(delay?: number): void {
+    this.stopTimer();
+    if (this.closed || this.ended) return;
+    const life = this.expiresAt - this.issuedAt;
+    const at = this.expiresAt - life * Math.min(0.5, Math.max(0.1, this.client.refreshAt));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      // Too late: the next request tries once, and answers with the refusal.
+      if (this.closed || Date.now() >= this.expiresAt) return;
+      this.refresh().catch(() => undefined);
+    }, Math.max(MIN_TIMER_MS, delay ?? at - Date.now()));
+    // Never what keeps the process alive.
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /**
    * `fetch` with this session's token: what the ready-made clients use, and what an agent can
-   * use for anything else on the gateway.
+   * use for anything else on the gateway. When the token can no longer be refreshed, the request
+   * is not sent: it is answered with the refusal, in the shape the gateway refuses that API's
+   * requests (OpenAI's, Anthropic's, MCP's JSON-RPC or the agent API's), so the official clients
+   * raise their usual API error rather than a network error.
    */
   readonly fetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
-    const token = await this.token();
+    let token: string;
+    try {
+      token = await this.token();
+    } catch (err) {
+      if (isRefusal(err)) return refusalResponse(err, this.client.baseUrl, input, init, headers);
+      throw err;
+    }
     headers.set('authorization', `Bearer ${token}`);
     if (headers.has('x-api-key')) headers.set('x-api-key', token);
     return this.client.fetch(input, { ...init, headers });
@@ -164,6 +280,7 @@ export class TollgateSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopTimer();
     this.client.forget(this);
     await this.client.fetch(`${this.client.baseUrl}/oauth/revoke`, {
       method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: this.current }).toString(),
@@ -180,8 +297,8 @@ export class TollgateSession {
     for (;;) {
       const wait = Math.max(0, Math.min(30, Math.floor((deadline - Date.now()) / 1000)));
       const res = await this.fetch(`${this.client.baseUrl}/agent/v1/approvals/${encodeURIComponent(approvalId)}?wait=${wait}`, options.signal ? { signal: options.signal } : {});
-      const body = (await res.json()) as AgentApproval & { error?: { code: string; message: string } };
-      if (!res.ok) throw new TollgateError(body.error?.message ?? `approval lookup answered ${res.status}`, body.error?.code ?? 'error', res.status);
+      const body = (await res.json()) as AgentApproval & { error?: { code: string; message: string; details?: Record<string, unknown> } };
+      if (!res.ok) throw typedError(body.error?.message ?? `approval lookup answered ${res.status}`, body.error?.code ?? 'error', res.status, body.error?.details);
       if (body.status !== 'pending') return body;
       if (Date.now() >= deadline) throw new TollgateError(`approval ${approvalId} is still pending`, 'approval_timeout', 0, { approval_id: approvalId });
     }
@@ -201,7 +318,10 @@ export class TollgateSession {
         if (!typed) throw err;
         if (!(typed instanceof ApprovalRequiredError) || !typed.approvalId || options.waitForApproval === false || attempt >= 3) throw typed;
         const decided = await this.waitForApproval(typed.approvalId, { timeoutMs: options.timeoutMs });
-        if (decided.status === 'denied') throw new ApprovalDeniedError(`approval ${decided.id} was denied${decided.reason ? `: ${decided.reason}` : ''}`, 'approval_denied', 402, { approval_id: decided.id });
+        if (decided.status === 'denied') {
+          const tool = decided.kind === 'tool';
+          throw new ApprovalDeniedError(`approval ${decided.id} was denied${decided.reason ? `: ${decided.reason}` : ''}`, tool ? 'tool_approval_denied' : 'approval_denied', tool ? 403 : 402, { approval_id: decided.id });
+        }
       }
     }
   }

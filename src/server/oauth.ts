@@ -35,11 +35,25 @@ export interface OAuthDeps {
   now: () => number;
 }
 
-/** An RFC 6749 §5.2 error. */
+/** An RFC 6749 §5.2 error; `tollgate`: the gateway's own code behind it (docs/errors.md), and its details. */
 class OAuthError extends Error {
-  constructor(readonly error: string, description: string, readonly status = 400) {
+  constructor(readonly error: string, description: string, readonly status = 400, readonly tollgate?: { code: string; details?: Record<string, unknown> }) {
     super(description);
   }
+}
+
+/**
+ * The error body: RFC 6749's `error` and `error_description`, and — as the RFC allows more
+ * parameters — `tollgate_code` and `tollgate_details`, so a client (the SDK) tells a suspended
+ * team from an expired token without reading the message.
+ */
+function errorBody(e: OAuthError): Record<string, unknown> {
+  const body: Record<string, unknown> = { error: e.error, error_description: e.message };
+  if (e.tollgate) {
+    body.tollgate_code = e.tollgate.code;
+    if (e.tollgate.details && Object.keys(e.tollgate.details).length > 0) body.tollgate_details = e.tollgate.details;
+  }
+  return body;
 }
 
 /** Gateway errors as OAuth errors: one table, used by both endpoints. */
@@ -63,10 +77,10 @@ const OAUTH_ERRORS: Partial<Record<ErrorCode, string>> = {
 function toOAuthError(err: unknown): OAuthError {
   if (err instanceof OAuthError) return err;
   const e = asGatewayError(err);
-  const explicit = e.details?.oauth;
+  const { oauth: explicit, ...details } = e.details ?? {};
   const code = typeof explicit === 'string' ? explicit : OAUTH_ERRORS[e.code];
   if (!code) return new OAuthError('server_error', 'The token could not be issued.', 500);
-  return new OAuthError(code, e.message, code === 'invalid_client' ? 401 : 400);
+  return new OAuthError(code, e.message, code === 'invalid_client' ? 401 : 400, { code: e.code, details });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -182,9 +196,21 @@ function tokenResponse(issued: IssuedToken, now: number) {
  * standing) and the session has not expired. A suspended agent or team can neither refresh its
  * token nor hand its budget to another agent.
  */
-async function sessionFromToken(token: string, deps: OAuthDeps): Promise<{ session: Session; agentId: string }> {
+/**
+ * An agent asking for a session must be active, its team too: refused as RFC 6749's
+ * `unauthorized_client`, with the Tollgate code (`agent_inactive`, `team_suspended`) beside it.
+ */
+async function activeClient(agentId: string, deps: OAuthDeps): Promise<void> {
+  await deps.sessions.requireActiveAgent(agentId).catch((err: unknown) => {
+    const e = asGatewayError(err);
+    throw new GatewayError(e.code, e.message, { details: { ...e.details, oauth: 'unauthorized_client' } });
+  });
+}
+
+/** The live session a presented token stands for (`suspendedStands`: a suspended one too, for a refresh). */
+async function sessionFromToken(token: string, deps: OAuthDeps, suspendedStands = false): Promise<{ session: Session; agentId: string }> {
   const claims = await deps.tokens.verify(token);
-  const { session } = await callerStanding(claims, deps);
+  const { session } = await callerStanding(claims, deps, undefined, suspendedStands);
   if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
   return { session, agentId: claims.sub };
 }
@@ -220,12 +246,15 @@ async function tokenExchange(form: Map<string, string>, deps: OAuthDeps, request
     if (!deps.federation.enabled) throw new OAuthError('invalid_request', 'No federated issuers are configured.');
     const identity = await deps.federation.verify(subject);
     const agent = await deps.directory.agents.get(identity.agent);
+    if (agent) await activeClient(agent.id, deps);
     const actor: Actor = { actor: `agent:${agent?.id ?? identity.agent}`, requestId };
     return deps.sessions.open({ agent: identity.agent, task: requiredTask(form), ...params, context: { ...params.context, federated_subject: identity.subject, federated_issuer: identity.issuer } }, actor);
   }
   if (subjectType !== TOKEN_TYPE_ACCESS) throw new OAuthError('invalid_request', `Unsupported subject_token_type "${subjectType}".`);
 
-  const { session: parent, agentId } = await sessionFromToken(subject, deps);
+  // A refresh (no task) of a suspended session is allowed: its calls are refused while it is
+  // suspended, and the agent keeps a token to go on with once a human resumes it. Delegating is not.
+  const { session: parent, agentId } = await sessionFromToken(subject, deps, !form.has('task'));
   const actor: Actor = { actor: `agent:${agentId}`, requestId };
   if (!form.has('task')) {
     // No new task: a fresh token for the same session (refresh before expiry).
@@ -261,6 +290,7 @@ export async function handleToken(req: IncomingMessage, res: ServerResponse, dep
     if (grant === 'client_credentials') {
       const client = clientCredentials(req, form);
       const credential = await deps.credentials.verify(client.id, client.secret, req.socket.remoteAddress ?? null);
+      await activeClient(credential.agentId, deps);
       issued = await deps.sessions.open({ agent: credential.agentId, task: requiredTask(form), ...withContext(sessionParams(form), { credential: credential.id }) }, { actor: `agent:${credential.agentId}`, requestId });
     } else if (grant === GRANT_TOKEN_EXCHANGE) {
       issued = await tokenExchange(form, deps, requestId);
@@ -272,7 +302,7 @@ export async function handleToken(req: IncomingMessage, res: ServerResponse, dep
     const e = toOAuthError(err);
     if (e.status >= 500) deps.logger.error({ err, req_id: requestId }, 'token request failed');
     await deps.audit.record({ type: 'token.denied', actor: 'anonymous', requestId, data: { grant_type: grant ?? null, error: e.error, reason: e.message, source: req.socket.remoteAddress ?? null } }).catch(() => undefined);
-    send(res, e.status, { error: e.error, error_description: e.message }, { 'x-request-id': requestId, ...(e.status === 401 ? { 'www-authenticate': 'Basic realm="tollgate"' } : {}) });
+    send(res, e.status, errorBody(e), { 'x-request-id': requestId, ...(e.status === 401 ? { 'www-authenticate': 'Basic realm="tollgate"' } : {}) });
   }
 }
 
@@ -289,6 +319,6 @@ export async function handleRevoke(req: IncomingMessage, res: ServerResponse, de
   } catch (err) {
     const e = toOAuthError(err);
     if (e.status >= 500) deps.logger.error({ err, req_id: requestId }, 'token revocation failed');
-    send(res, e.status, { error: e.error, error_description: e.message }, { 'x-request-id': requestId });
+    send(res, e.status, errorBody(e), { 'x-request-id': requestId });
   }
 }

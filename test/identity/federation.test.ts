@@ -170,7 +170,7 @@ describe('workload identity federation', () => {
     for (const [name, token] of cases) {
       const res = await exchange(token);
       expect(res.status, name).toBe(400);
-      expect(res.body, name).toEqual({ error: 'invalid_grant', error_description: 'the token\'s algorithm does not match its key' });
+      expect(res.body, name).toEqual({ error: 'invalid_grant', error_description: 'the token\'s algorithm does not match its key', tollgate_code: 'invalid_token' });
     }
   });
 
@@ -182,7 +182,7 @@ describe('workload identity federation', () => {
     for (const value of [['4242'], [4242], { id: '4242' }, true, null, '4242 ', 4242.5]) {
       const res = await exchange(await ci({ repository_id: value }));
       expect(res.status, JSON.stringify(value)).toBe(400);
-      expect(res.body, JSON.stringify(value)).toEqual({ error: 'invalid_grant', error_description: 'the workload token\'s "repository_id" claim does not match' });
+      expect(res.body, JSON.stringify(value)).toEqual({ error: 'invalid_grant', error_description: 'the workload token\'s "repository_id" claim does not match', tollgate_code: 'invalid_token' });
     }
   });
 
@@ -198,7 +198,7 @@ describe('workload identity federation', () => {
       .setSubject(sub).setAudience('tollgate').setExpirationTime(now + 60).sign(ciKey);
     expect((await exchange(await ci('repo:acme/app:environment:production'))).status).toBe(200);
     const empty = await exchange(await ci('repo:acme/app:environment:'));
-    expect(empty.body).toEqual({ error: 'invalid_grant', error_description: 'no agent is mapped to this workload identity' });
+    expect(empty.body).toEqual({ error: 'invalid_grant', error_description: 'no agent is mapped to this workload identity', tollgate_code: 'invalid_token' });
   });
 
   it('refuses a token issued in the future beyond the clock skew allowed on exp and nbf (5 s)', async () => {
@@ -206,7 +206,7 @@ describe('workload identity federation', () => {
     expect((await exchange(await svid({ iat: now + 3 }))).status).toBe(200);
     const future = await exchange(await svid({ iat: now + 60 }));
     expect(future.status).toBe(400);
-    expect(future.body).toEqual({ error: 'invalid_grant', error_description: 'the workload token\'s "iat" claim is in the future' });
+    expect(future.body).toEqual({ error: 'invalid_grant', error_description: 'the workload token\'s "iat" claim is in the future', tollgate_code: 'invalid_token' });
   });
 
   it('stops trusting a key removed from the JWKS once the set is older than jwks_max_age_seconds, and refuses while the JWKS cannot be fetched', async () => {
@@ -216,7 +216,7 @@ describe('workload identity federation', () => {
     const published = meshJwks.keys.splice(0); // the issuer withdraws its key
     await new Promise((r) => setTimeout(r, 1100));
     const withdrawn = await exchange(await meshToken());
-    expect(withdrawn.body).toEqual({ error: 'invalid_grant', error_description: 'no key "mesh-1" in the issuer\'s JWKS' });
+    expect(withdrawn.body).toEqual({ error: 'invalid_grant', error_description: 'no key "mesh-1" in the issuer\'s JWKS', tollgate_code: 'invalid_token' });
     expect(meshHits).toBe(hits + 1);
 
     meshJwks.keys.push(...published);

@@ -1,6 +1,9 @@
 // `tollgate/sdk` (the built package, imported by its public name: run `npm run build` first)
 // against a real `tollgate serve` process: sessions from a client secret, the official clients it
 // builds, refresh, delegation, typed refusals, waiting for a human, closing (also on exit).
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +15,7 @@ import { defaultConfigText } from '../../src/config/index.js';
 import { cleanEnv, startServe, type ServeProcess } from '../helpers/process.js';
 
 const sdk = await import('tollgate/sdk');
-const { Tollgate, BudgetExceededError, SessionEndedError, SessionSuspendedError, ApprovalRequiredError, toTollgateError } = sdk;
+const { Tollgate, BudgetExceededError, SessionEndedError, SessionSuspendedError, ApprovalRequiredError, ApprovalDeniedError, toTollgateError } = sdk;
 
 let dir: string;
 let server: ServeProcess;
@@ -28,11 +31,13 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tollgate-sdk-'));
   const config = parseYaml(defaultConfigText()) as Record<string, any>;
   config.profiles.push({ name: 'careful', models: ['gpt-4o-mini'], session_budget: { default: { usd: 1 }, max: { usd: 2 } }, enforcement: { mode: 'soft', soft_threshold: 0.000001 } });
-  config.agents.push({ name: 'careful-agent', team: 'demo', profile: 'careful' }, { name: 'helper-agent', team: 'demo', profile: 'assistant' });
+  // Every write to the notes MCP server needs a human's approval.
+  config.profiles.push({ name: 'gated', models: ['gpt-4o-mini'], tools: ['notes/*'], tool_approvals: ['notes/write_*'] });
+  config.agents.push({ name: 'careful-agent', team: 'demo', profile: 'careful' }, { name: 'helper-agent', team: 'demo', profile: 'assistant' }, { name: 'gated-agent', team: 'demo', profile: 'gated' });
   writeFileSync(join(dir, 'tollgate.yaml'), stringify(config));
   server = await startServe(dir, ['--config', join(dir, 'tollgate.yaml')]);
   adminToken = readFileSync(join(dir, '.tollgate', 'admin-token'), 'utf8').trim();
-  for (const agent of ['demo-agent', 'careful-agent']) {
+  for (const agent of ['demo-agent', 'careful-agent', 'gated-agent']) {
     const issued = (await admin('POST', `/admin/v1/agents/${agent}/secrets`, {})).body;
     credentials[agent] = { clientId: issued.client_id, clientSecret: issued.client_secret };
   }
@@ -131,6 +136,64 @@ describe('tollgate/sdk', () => {
     const other = await tollgate().openSession({ task: 'nosy' });
     await expect(other.waitForApproval(approval_id, { timeoutMs: 1000 })).rejects.toMatchObject({ status: 404 });
     await other.close();
+  });
+
+  it('a tool approval over MCP: the McpError is an ApprovalRequiredError; run() waits for the human and the call goes through once approved; denied, an ApprovalDeniedError', async () => {
+    const session = await tollgate('gated-agent').openSession({ task: 'gated notes' });
+    const mcp = new Client({ name: 'sdk-test', version: '1.0.0' });
+    await mcp.connect(await session.mcpTransport('notes'));
+    const write = (content: string): Promise<any> => mcp.callTool({ name: 'write_note', arguments: { name: 'plan', content } });
+    const refused = await write('ship on friday').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(McpError);
+    const typed = toTollgateError(refused) as InstanceType<typeof ApprovalRequiredError>;
+    expect(typed).toBeInstanceOf(ApprovalRequiredError);
+    expect(typed).toMatchObject({ code: 'tool_approval_required', status: 403, details: { tool: 'notes/write_note' } });
+    expect(typed.approvalId).toMatch(/^apr_/);
+    // run() waits on that approval (the same call joins it); a human approves a moment later.
+    const running = session.run(() => write('ship on friday'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await admin('POST', `/admin/v1/approvals/${typed.approvalId}/approve`, {})).status).toBe(200);
+    expect((await running).isError).toBeFalsy();
+    expect(((await mcp.callTool({ name: 'read_note', arguments: { name: 'plan' } })) as any).content[0].text).toContain('ship on friday');
+    // Another write needs its own approval: denied, run() ends with an ApprovalDeniedError.
+    const denied = session.run(() => write('ship on monday')).catch((e: unknown) => e);
+    let pending: { id: string } | undefined;
+    for (let i = 0; i < 50 && !pending; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pending = (await admin('GET', `/admin/v1/approvals?status=pending&kind=tool&session=${session.id}`)).body.data[0];
+    }
+    expect((await admin('POST', `/admin/v1/approvals/${pending!.id}/deny`, { reason: 'not before the review' })).status).toBe(200);
+    const err = await denied;
+    expect(err).toBeInstanceOf(ApprovalDeniedError);
+    expect(err).toMatchObject({ code: 'tool_approval_denied', status: 403 });
+    expect((err as Error).message).toContain('not before the review');
+    // The same call again: the gateway's own refusal, typed from the McpError.
+    expect(toTollgateError(await write('ship on monday').catch((e: unknown) => e))).toMatchObject({ code: 'tool_approval_denied', details: { approval_id: pending!.id } });
+    await session.close();
+    // Closed: the gateway refuses the HTTP request itself (401); the transport's error is typed too.
+    const ended = await write('too late').catch((e: unknown) => e);
+    expect(ended).toBeInstanceOf(StreamableHTTPError);
+    expect(toTollgateError(ended)).toMatchObject({ name: 'SessionEndedError', code: 'session_inactive', status: 401 });
+    await mcp.close();
+  });
+
+  it('token-endpoint refusals are typed by their Tollgate code: a delegation over the parent\'s budget, a suspended agent opening a session', async () => {
+    const parent = await tollgate().openSession({ task: 'frugal', budgetUsd: 0.1 });
+    const tooMuch = await parent.delegate({ agent: 'helper-agent', task: 'greedy', budgetUsd: 0.5 }).catch((e: unknown) => e);
+    expect(tooMuch).toBeInstanceOf(BudgetExceededError);
+    expect(tooMuch).toMatchObject({ code: 'budget_exceeded', status: 400, details: { level: 'parent_session', oauth_error: 'invalid_target' } });
+    await parent.close();
+    expect((await admin('POST', '/admin/v1/agents/careful-agent/suspend', { reason: 'audit' })).status).toBe(200);
+    try {
+      const refused = await tollgate('careful-agent').openSession({ task: 'while suspended' }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(SessionEndedError);
+      expect(refused).toMatchObject({ code: 'agent_inactive', details: { oauth_error: 'unauthorized_client' } });
+    } finally {
+      await admin('POST', '/admin/v1/agents/careful-agent/resume', {});
+    }
+    // A refusal it cannot tell keeps the OAuth code.
+    const unknown = await tollgate().openSession({ task: 'x'.repeat(501) }).catch((e: unknown) => e);
+    expect(unknown).toMatchObject({ name: 'TollgateError', code: 'invalid_request', details: { oauth_error: 'invalid_request' } });
   });
 
   it('closes its open sessions when the process exits', async () => {
