@@ -3,14 +3,10 @@
 // longer be refreshed answers the official clients with the gateway's own refusal (a typed API
 // error, not a connection error); a suspension longer than a token's life is survived.
 import Anthropic from '@anthropic-ai/sdk';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify } from 'yaml';
-import { defaultConfigText } from '../../src/config/index.js';
-import { startServe, type ServeProcess } from '../helpers/process.js';
+import type { ServeProcess } from '../helpers/process.js';
+import { startSdkGateway, type SdkGateway } from './helpers.js';
 
 const sdk = await import('tollgate/sdk');
 const { Tollgate, SessionEndedError, toTollgateError } = sdk;
@@ -20,27 +16,15 @@ const TTL_MS = 3_000;
 const pastTheTtl = () => new Promise((r) => setTimeout(r, TTL_MS + 1_500));
 
 let server: ServeProcess;
-let adminToken: string;
-const credentials: Record<string, { clientId: string; clientSecret: string }> = {};
-
-async function admin(method: string, path: string, body?: unknown) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as any };
-}
+let admin: SdkGateway['admin'];
+let credentials: SdkGateway['credentials'];
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tollgate-sdk-refresh-'));
-  const config = parseYaml(defaultConfigText()) as Record<string, any>;
-  config.tokens = { ttl_seconds: TTL_MS / 1000 };
-  config.teams.push({ name: 'paused' });
-  config.agents.push({ name: 'paused-agent', team: 'paused', profile: 'assistant' });
-  writeFileSync(join(dir, 'tollgate.yaml'), stringify(config));
-  server = await startServe(dir, ['--config', join(dir, 'tollgate.yaml')]);
-  adminToken = readFileSync(join(dir, '.tollgate', 'admin-token'), 'utf8').trim();
-  for (const agent of ['demo-agent', 'paused-agent']) {
-    const issued = (await admin('POST', `/admin/v1/agents/${agent}/secrets`, {})).body;
-    credentials[agent] = { clientId: issued.client_id, clientSecret: issued.client_secret };
-  }
+  ({ server, admin, credentials } = await startSdkGateway('tollgate-sdk-refresh-', (config) => {
+    config.tokens = { ttl_seconds: TTL_MS / 1000 };
+    config.teams.push({ name: 'paused' });
+    config.agents.push({ name: 'paused-agent', team: 'paused', profile: 'assistant' });
+  }, ['demo-agent', 'paused-agent']));
 });
 afterAll(async () => {
   await server?.stop();

@@ -5,42 +5,27 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify } from 'yaml';
-import { defaultConfigText } from '../../src/config/index.js';
-import { cleanEnv, startServe, type ServeProcess } from '../helpers/process.js';
+import { cleanEnv, type ServeProcess } from '../helpers/process.js';
+import { startSdkGateway, type SdkGateway } from './helpers.js';
 
 const sdk = await import('tollgate/sdk');
 const { Tollgate, BudgetExceededError, SessionEndedError, SessionSuspendedError, ApprovalRequiredError, ApprovalDeniedError, toTollgateError } = sdk;
 
-let dir: string;
 let server: ServeProcess;
-let adminToken: string;
-const credentials: Record<string, { clientId: string; clientSecret: string }> = {};
-
-async function admin(method: string, path: string, body?: unknown) {
-  const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as any };
-}
+let admin: SdkGateway['admin'];
+let credentials: SdkGateway['credentials'];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-sdk-'));
-  const config = parseYaml(defaultConfigText()) as Record<string, any>;
-  config.profiles.push({ name: 'careful', models: ['gpt-4o-mini'], session_budget: { default: { usd: 1 }, max: { usd: 2 } }, enforcement: { mode: 'soft', soft_threshold: 0.000001 } });
-  // Every write to the notes MCP server needs a human's approval.
-  config.profiles.push({ name: 'gated', models: ['gpt-4o-mini'], tools: ['notes/*'], tool_approvals: ['notes/write_*'] });
-  config.agents.push({ name: 'careful-agent', team: 'demo', profile: 'careful' }, { name: 'helper-agent', team: 'demo', profile: 'assistant' }, { name: 'gated-agent', team: 'demo', profile: 'gated' });
-  writeFileSync(join(dir, 'tollgate.yaml'), stringify(config));
-  server = await startServe(dir, ['--config', join(dir, 'tollgate.yaml')]);
-  adminToken = readFileSync(join(dir, '.tollgate', 'admin-token'), 'utf8').trim();
-  for (const agent of ['demo-agent', 'careful-agent', 'gated-agent']) {
-    const issued = (await admin('POST', `/admin/v1/agents/${agent}/secrets`, {})).body;
-    credentials[agent] = { clientId: issued.client_id, clientSecret: issued.client_secret };
-  }
+  ({ server, admin, credentials } = await startSdkGateway('tollgate-sdk-', (config) => {
+    config.profiles.push({ name: 'careful', models: ['gpt-4o-mini'], session_budget: { default: { usd: 1 }, max: { usd: 2 } }, enforcement: { mode: 'soft', soft_threshold: 0.000001 } });
+    // Every write to the notes MCP server needs a human's approval.
+    config.profiles.push({ name: 'gated', models: ['gpt-4o-mini'], tools: ['notes/*'], tool_approvals: ['notes/write_*'] });
+    config.agents.push({ name: 'careful-agent', team: 'demo', profile: 'careful' }, { name: 'helper-agent', team: 'demo', profile: 'assistant' }, { name: 'gated-agent', team: 'demo', profile: 'gated' });
+  }, ['demo-agent', 'careful-agent', 'gated-agent']));
 });
 afterAll(async () => {
   await server.stop();
