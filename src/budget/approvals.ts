@@ -219,7 +219,7 @@ export class ApprovalService {
     if (asksExtra && pending.kind !== 'budget') {
       throw new GatewayError('invalid_request', `extra_budget applies to budget approvals; approval "${id}" is a ${pending.kind} approval`, { param: 'extra_budget' });
     }
-    if (d.approve && this.options.separationOfDuties && d.operator) await this.checkSeparation(pending, d.operator.name, d.decidedBy);
+    if (d.approve && d.operator) await this.checkSeparation(pending.agentId, pending.kind, d.operator.name, d.decidedBy);
     // A tool approval lets one call run; budget is added only by budget step-ups.
     const extra = d.approve && pending.kind === 'budget' ? (d.extraBudget ?? noExtra()) : noExtra();
     const session = await this.store.getSession(pending.sessionId);
@@ -290,14 +290,15 @@ export class ApprovalService {
    * for an agent they own — nor for one they declared through the admin API, since whoever declares
    * an agent writes its owner (an operator naming another owner would otherwise approve its own).
    */
-  private async checkSeparation(approval: Approval, operatorName: string, actor: string): Promise<void> {
-    const what = approval.kind === 'budget' ? 'budget step-up' : approval.kind === 'tool' ? 'tool call' : 'resume';
+  async checkSeparation(agentId: string, kind: Approval['kind'], operatorName: string, actor: string): Promise<void> {
+    if (!this.options.separationOfDuties) return;
+    const what = kind === 'budget' ? 'budget step-up' : kind === 'tool' ? 'tool call' : 'resume';
     const refuse = (why: string) => new GatewayError('forbidden', `Separation of duties: "${operatorName}" ${why} and may not approve its ${what}; another approver must decide.`, {
       details: { reason: 'separation_of_duties' },
     });
-    const owner = (await this.store.getAgent(approval.agentId))?.owner;
+    const owner = (await this.store.getAgent(agentId))?.owner;
     if (owner && owner.trim().toLowerCase() === operatorName.trim().toLowerCase()) throw refuse('owns the agent of this session');
-    const declared = await this.store.listEvents({ type: 'agent.created', agentId: approval.agentId, limit: 100 });
+    const declared = await this.store.listEvents({ type: 'agent.created', agentId, limit: 100 });
     if (declared.some((e) => e.actor === actor)) throw refuse('declared the agent of this session');
   }
 

@@ -5,7 +5,7 @@ export { AdminToken, readAdminToken, ADMIN_TOKEN_FILE } from './admin-token.js';
 export { Directory } from './directory.js';
 export { isLive, requireActiveTeam, SessionService, type OpenSessionInput, type DelegateInput, type IssuedToken, type Actor } from './sessions.js';
 export { CredentialService, type IssuedSecret } from './credentials.js';
-export { RevocationList } from './revocation.js';
+export { EXPIRED_TOKEN_GRACE_MS, RevocationList } from './revocation.js';
 export { OperatorService, BOOTSTRAP_OPERATOR, operatorActor, roleAllows, type OperatorIdentity } from './operators.js';
 export { OidcLogin, roleForGroups, type OidcSettings, type OidcUser } from './oidc-login.js';
 export { FederationVerifier, type FederatedIdentity } from './federation.js';

@@ -82,7 +82,7 @@ export class OperatorService {
   /** A new operator with a token of its own (returned once). */
   async create(name: string, role: OperatorRole, createdBy: string): Promise<{ operator: Operator; token: string }> {
     if (!NAME.test(name)) throw new GatewayError('invalid_request', 'name must be 1-128 characters of letters, digits, . _ @ + - (starting with a letter or digit)', { param: 'name' });
-    if (name === BOOTSTRAP_OPERATOR.name) throw new GatewayError('conflict', `"${name}" is the bootstrap admin's name`);
+    if (name.toLowerCase() === BOOTSTRAP_OPERATOR.name) throw new GatewayError('conflict', `"${name}" is the bootstrap admin's name`);
     if (OPERATOR_ID.test(name)) throw new GatewayError('invalid_request', 'name may not look like an operator id (op_…)', { param: 'name' });
     const id = newId('op');
     const token = `tgo_${id}.${randomBytes(32).toString('base64url')}`;
@@ -113,7 +113,7 @@ export class OperatorService {
     // The name is the identity provider's (its `name_claim`), not checked by anyone before: held to
     // the rule operator names follow, and never the bootstrap admin's name or an operator id (the
     // store finds operators by either: a name shaped like an id would sign in as that operator).
-    if (!NAME.test(name) || name === BOOTSTRAP_OPERATOR.name || OPERATOR_ID.test(name)) {
+    if (!NAME.test(name) || name.toLowerCase() === BOOTSTRAP_OPERATOR.name || OPERATOR_ID.test(name)) {
       throw new GatewayError('forbidden', `The identity provider's name "${name.slice(0, 64)}" cannot name an operator (1-128 letters, digits, . _ @ + -; not "${BOOTSTRAP_OPERATOR.name}", not an operator id): map another claim (admin.oidc.name_claim).`);
     }
     let operator = await this.store.getOperator(name);

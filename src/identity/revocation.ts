@@ -1,7 +1,11 @@
 // Revoked token ids, held in memory for the hot path and in the store for restarts and other
 // replicas (which learn of a revocation from the change feed). An entry lives until the token
-// would have expired anyway.
+// would have expired, and EXPIRED_TOKEN_GRACE_MS more: an expired token may still close its own
+// session within that time (RFC 7009) — never one an operator revoked.
 import type { Store } from '../store/index.js';
+
+/** How long past its expiry a token may still close its own session, and a revocation of it is remembered. */
+export const EXPIRED_TOKEN_GRACE_MS = 24 * 3600_000;
 
 export class RevocationList {
   private readonly jtis = new Map<string, number>();
@@ -13,7 +17,7 @@ export class RevocationList {
   ) {}
 
   async load(): Promise<void> {
-    const revoked = await this.store.listRevokedTokens(this.now());
+    const revoked = await this.store.listRevokedTokens(this.now() - EXPIRED_TOKEN_GRACE_MS);
     // Replaced only once read: a failed reload keeps what was known.
     this.jtis.clear();
     for (const t of revoked) this.jtis.set(t.jti, t.expiresAt);
@@ -43,7 +47,7 @@ export class RevocationList {
   isRevoked(jti: string): boolean {
     const exp = this.jtis.get(jti);
     if (exp === undefined) return false;
-    if (exp <= this.now()) {
+    if (exp + EXPIRED_TOKEN_GRACE_MS <= this.now()) {
       this.jtis.delete(jti);
       return false;
     }

@@ -90,7 +90,10 @@ export class TokenService {
    * only for what takes power away (its holder closing its own session, RFC 7009), never to call.
    */
   async verify(token: string, options?: { allowExpired?: boolean }): Promise<TokenClaims> {
-    if (options?.allowExpired) return (await this.verifyAt(token, Math.min(this.now(), expiryOf(token)))).claims;
+    if (options?.allowExpired) {
+      if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('invalid_token', 'The session token is too long.');
+      return (await this.verifyAt(token, Math.min(this.now(), expiryOf(token)))).claims;
+    }
     const cached = this.verified.get(token);
     if (cached) {
       if (cached.exp * 1000 <= this.now()) {

@@ -11,6 +11,8 @@ export interface TokenAnswer {
   access_token: string;
   expires_in: number;
   session_id: string;
+  /** Seconds until the session itself ends (a token never outlives it). */
+  session_expires_in?: number;
   scope?: string;
 }
 
@@ -92,11 +94,8 @@ const FINAL = new Set(['session_inactive', 'token_revoked', 'token_expired', 'in
 /** A refusal of the token endpoint (4xx), as opposed to a failure to reach it. */
 const isRefusal = (err: unknown): err is TollgateError => err instanceof TollgateError && err.status >= 400 && err.status < 500;
 
-/** The claims of a JWT that say how long it lives (seconds). */
-const lifeOf = (token: string): number | null => {
-  const { iat, exp } = claimsOf(token);
-  return typeof iat === 'number' && typeof exp === 'number' ? exp - iat : null;
-};
+/** The longest a timer waits in Node (2^31 - 1 ms): a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 export class TollgateSession {
   readonly id: string;
@@ -104,8 +103,6 @@ export class TollgateSession {
   private current: string;
   private expiresAt: number;
   private issuedAt: number;
-  /** The longest life a token of this session had: a shorter one is cut at the session's end. */
-  private fullLife: number;
   private refreshing: Promise<string> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** The last refresh failed: when the next may be tried (cleared by a refresh that works). */
@@ -128,7 +125,6 @@ export class TollgateSession {
     this.current = token;
     this.issuedAt = (c.iat ?? Date.now() / 1000) * 1000;
     this.expiresAt = expiresIn !== null ? Date.now() + expiresIn * 1000 : (c.exp ?? 0) * 1000;
-    this.fullLife = lifeOf(token) ?? 0;
     this.schedule();
   }
 
@@ -172,11 +168,9 @@ export class TollgateSession {
     this.expiresAt = Date.now() + answer.expires_in * 1000;
     this.failure = null;
     this.refusal = null;
-    const life = lifeOf(answer.access_token);
-    // A token cut short by the session's end cannot be made to last longer: no background
-    // refresh then (a call still refreshes on demand, and picks up a renewal of the session).
-    const cut = life === null || life <= 0 || life < this.fullLife;
-    this.fullLife = Math.max(this.fullLife, life ?? 0);
+    // A token that ends with its session cannot be made to last longer: no background refresh
+    // then (a call still refreshes on demand, and picks up a renewal of the session).
+    const cut = answer.expires_in <= 0 || (answer.session_expires_in !== undefined && answer.expires_in >= answer.session_expires_in - 1);
     if (cut) this.stopTimer();
     else this.schedule();
     return this.current;
@@ -218,7 +212,7 @@ export class TollgateSession {
       // Too late: the next request tries once, and answers with the refusal.
       if (this.closed || Date.now() >= this.expiresAt) return;
       this.refresh().catch(() => undefined);
-    }, Math.max(MIN_TIMER_MS, delay ?? at - Date.now()));
+    }, Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, delay ?? at - Date.now())));
     // Never what keeps the process alive.
     this.timer.unref();
   }

@@ -86,7 +86,12 @@ export const ALERT_ROUTES: AdminRoute[] = [
     handle: async (i, d) => {
       const [pending] = await d.approvals.pendingResume(i.params.id!);
       if (pending) await d.approvals.decide(pending.id, { approve: true, decidedBy: i.by.actor, operator: i.by.operator, reason: i.by.reason, requestId: i.by.requestId });
-      else await d.sessions.resume(i.params.id!, i.by);
+      else {
+        // No resume approval to decide (suspended before there were any): separation of duties holds all the same.
+        const suspended = await d.store.getSession(i.params.id!);
+        if (suspended && i.by.operator) await d.approvals.checkSeparation(suspended.agentId, 'resume', i.by.operator.name, i.by.actor);
+        await d.sessions.resume(i.params.id!, i.by);
+      }
       const session = await d.store.getSession(i.params.id!);
       return { id: i.params.id, status: session?.status ?? null, approval_id: pending?.id ?? null };
     },

@@ -6,8 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/index.js';
 import { asGatewayError, GatewayError, type ErrorCode } from '../errors/index.js';
-import type { Actor, CredentialService, Directory, FederationVerifier, IssuedToken, RevocationList, SessionService, TokenService } from '../identity/index.js';
-import { isLive } from '../identity/index.js';
+import type { Actor, CredentialService, Directory, FederationVerifier, IssuedToken, RevocationList, SessionService, TokenClaims, TokenService } from '../identity/index.js';
+import { EXPIRED_TOKEN_GRACE_MS, isLive } from '../identity/index.js';
 import { callerStanding, readBody, type PipelineDeps } from '../pipeline/index.js';
 import { MAX_USD } from '../config/index.js';
 import { usdToNano } from '../providers/pricing.js';
@@ -187,6 +187,8 @@ function tokenResponse(issued: IssuedToken, now: number) {
     expires_in: Math.max(0, Math.floor((issued.expiresAt - now) / 1000)),
     scope: issued.session.models.join(' '),
     session_id: issued.session.id,
+    // A token never outlives its session: a client can tell a token cut at the session's end.
+    session_expires_in: Math.max(0, Math.floor((issued.session.expiresAt - now) / 1000)),
   };
 }
 
@@ -208,11 +210,11 @@ async function activeClient(agentId: string, deps: OAuthDeps): Promise<void> {
 }
 
 /** The live session a presented token stands for (`suspendedStands`: a suspended one too, for a refresh). */
-async function sessionFromToken(token: string, deps: OAuthDeps, suspendedStands = false): Promise<{ session: Session; agentId: string }> {
+async function sessionFromToken(token: string, deps: OAuthDeps, suspendedStands = false): Promise<{ session: Session; agentId: string; claims: TokenClaims }> {
   const claims = await deps.tokens.verify(token);
   const { session } = await callerStanding(claims, deps, undefined, suspendedStands);
   if (session.expiresAt <= deps.now()) throw new GatewayError('session_inactive', 'The session has expired.');
-  return { session, agentId: claims.sub };
+  return { session, agentId: claims.sub, claims };
 }
 
 /**
@@ -223,7 +225,8 @@ async function sessionFromToken(token: string, deps: OAuthDeps, suspendedStands 
  */
 async function sessionToClose(token: string, deps: OAuthDeps): Promise<{ session: Session; agentId: string } | null> {
   const claims = await deps.tokens.verify(token, { allowExpired: true });
-  if (deps.revocations.isRevoked(claims.jti)) return null;
+  // Within a day of its expiry — as long as a revocation of it is remembered.
+  if (claims.exp * 1000 + EXPIRED_TOKEN_GRACE_MS <= deps.now() || deps.revocations.isRevoked(claims.jti)) return null;
   const session = await deps.directory.sessions.get(claims.sid);
   if (!session || session.agentId !== claims.sub || !isLive(session)) return null;
   return { session, agentId: claims.sub };
@@ -254,7 +257,7 @@ async function tokenExchange(form: Map<string, string>, deps: OAuthDeps, request
 
   // A refresh (no task) of a suspended session is allowed: its calls are refused while it is
   // suspended, and the agent keeps a token to go on with once a human resumes it. Delegating is not.
-  const { session: parent, agentId } = await sessionFromToken(subject, deps, !form.has('task'));
+  const { session: parent, agentId, claims } = await sessionFromToken(subject, deps, !form.has('task'));
   const actor: Actor = { actor: `agent:${agentId}`, requestId };
   if (!form.has('task')) {
     // No new task: a fresh token for the same session (refresh before expiry).
@@ -263,6 +266,10 @@ async function tokenExchange(form: Map<string, string>, deps: OAuthDeps, request
     }
     if (tagParams(form)) throw new OAuthError('invalid_request', 'Tags ("tag.KEY") apply to delegation, which needs a "task".');
     const issued = await deps.sessions.refresh(parent);
+    // While suspended the token is rotated: the one exchanged is revoked, so only one holder's
+    // line of tokens lasts until a human decides — a copy taken by a thief and the agent's own
+    // cannot both go on (the one refused says so, token_revoked).
+    if (parent.status === 'suspended') await deps.revocations.revoke(claims.jti, claims.exp * 1000);
     await deps.audit.record({ ...actor, type: 'token.refreshed', agentId, sessionId: parent.id, teamId: parent.teamId, chain: parent.chain });
     return issued;
   }

@@ -240,6 +240,10 @@ describe('RFC 7009 revocation by the token\'s holder', () => {
       await clocked.admin('POST', `/admin/v1/tokens/${decodeJwt(leaked.token).jti}/revoke`, { reason: 'leaked' });
       expect((await revoke(clocked.url, leaked.token)).status).toBe(200);
       expect((await clocked.session(leaked.sessionId)).status).toBe('active');
+      // Nor once it has expired (the revocation is remembered past the token's expiry).
+      shift += 120_000;
+      expect((await revoke(clocked.url, leaked.token)).status).toBe(200);
+      expect((await clocked.session(leaked.sessionId)).status).toBe('active');
       // Nor a token whose signature does not hold.
       const [head] = leaked.token.split('.');
       const other = await clocked.openSession({ ttl_seconds: 3600 });
@@ -248,6 +252,28 @@ describe('RFC 7009 revocation by the token\'s holder', () => {
       expect((await clocked.session(other.sessionId)).status).toBe('active');
     } finally {
       await clocked.close();
+    }
+  });
+
+  it('a suspended session refreshes its token by rotation: the token exchanged is revoked, so one holder\'s line goes on', async () => {
+    const gw2 = await startGateway();
+    try {
+      const { token, sessionId } = await gw2.openSession();
+      await gw2.admin('POST', `/admin/v1/sessions/${sessionId}/suspend`, { reason: 'looking into it' });
+      const refresh = (subject: string) => tokenRequest(gw2.url, { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN });
+      const fresh = await refresh(token);
+      expect(fresh.status).toBe(200);
+      expect(fresh.body).toMatchObject({ session_id: sessionId, session_expires_in: expect.any(Number) });
+      // The copy exchanged (a thief's, or the agent's own) is spent.
+      const again = await refresh(token);
+      expect(again.body).toMatchObject({ error: 'invalid_grant', tollgate_code: 'token_revoked' });
+      const newest = await refresh(fresh.body.access_token as string);
+      expect(newest.status).toBe(200);
+      // Delegating from a suspended session is still refused.
+      const child = await tokenRequest(gw2.url, { grant_type: TOKEN_EXCHANGE, subject_token: newest.body.access_token as string, subject_token_type: ACCESS_TOKEN, task: 'sub-task' });
+      expect(child.body).toMatchObject({ error: 'invalid_grant', tollgate_code: 'session_suspended' });
+    } finally {
+      await gw2.close();
     }
   });
 });

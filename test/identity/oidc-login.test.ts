@@ -100,7 +100,7 @@ describe('OIDC dashboard sign-in', () => {
   it('refuses a name from the provider that is another operator\'s id, the bootstrap admin\'s, or no operator name at all', async () => {
     const made = (await gw.admin('POST', '/admin/v1/operators', { name: 'root-ops@example.com', role: 'admin' })).body;
     const id = made.id as string;
-    for (const email of [id, 'admin', '<b>x y</b>']) {
+    for (const email of [id, 'admin', 'Admin', '<b>x y</b>']) {
       issuer.user = { sub: `u-${email}`, email, groups: ['tollgate-viewers'] };
       const location = await signIn();
       expect(tokenOf(location), email).toBeNull();
