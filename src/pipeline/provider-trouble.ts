@@ -5,15 +5,18 @@
 // providers[].api_key_env) and `warn` for the rest, with how many calls it hit since the line before.
 import type { Logger } from 'pino';
 import type { GatewayError } from '../errors/index.js';
+import { LogThrottle } from '../util/log-throttle.js';
 
 export type TroubleKind = 'key_refused' | 'unreachable' | 'timeout';
 
 const REPORT_EVERY_MS = 60_000;
 
 export class ProviderTrouble {
-  private readonly reported = new Map<string, { at: number; since: number }>();
+  private readonly throttle: LogThrottle;
 
-  constructor(private readonly logger: Logger, private readonly now: () => number = Date.now) {}
+  constructor(private readonly logger: Logger, now: () => number = Date.now) {
+    this.throttle = new LogThrottle(REPORT_EVERY_MS, now);
+  }
 
   /** An upstream answer with `status`: a refused key (401/403) is trouble, anything else is not. */
   answered(provider: string, status: number): void {
@@ -28,15 +31,9 @@ export class ProviderTrouble {
   }
 
   private report(provider: string, kind: TroubleKind, detail: Record<string, unknown>): void {
-    const key = `${provider}\u0000${kind}`;
-    const now = this.now();
-    const last = this.reported.get(key);
-    if (last && now - last.at < REPORT_EVERY_MS) {
-      last.since++;
-      return;
-    }
-    this.reported.set(key, { at: now, since: 0 });
-    const fields = { provider, trouble: kind, calls_since_last_report: last?.since ?? 0, ...detail };
+    const heldBack = this.throttle.due(`${provider}\u0000${kind}`);
+    if (heldBack === null) return;
+    const fields = { provider, trouble: kind, calls_since_last_report: heldBack, ...detail };
     if (kind === 'key_refused') this.logger.error(fields, `provider "${provider}" refused the gateway's key (calls answer 502): check its key (providers[].api_key_env)`);
     else if (kind === 'timeout') this.logger.warn(fields, `provider "${provider}" is too slow to answer (calls answer 504; providers[].timeout_ms)`);
     else this.logger.warn(fields, `provider "${provider}" is out of reach (calls answer 502)`);

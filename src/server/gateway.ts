@@ -58,9 +58,19 @@ const DATA_PLANE: Record<string, ApiAdapter> = {
   '/v1/messages': anthropicMessages,
 };
 
+/**
+ * A request's path without its query: an API is named by the path alone (clients add query
+ * parameters of their own: `?api-version=` from Azure clients, `?beta=true` from older Anthropic
+ * SDKs, `defaultQuery`).
+ */
+function withoutQuery(path: string): string {
+  const query = path.indexOf('?');
+  return query < 0 ? path : path.slice(0, query);
+}
+
 /** The error shape for a path: its API's, OpenAI's elsewhere under /v1/, else the admin API's. */
 const dialectOfPath = (path: string): ErrorDialect =>
-  DATA_PLANE[path.split('?')[0]!]?.dialect ?? (path.startsWith('/v1/messages/') ? 'anthropic' : path.startsWith('/v1/') ? 'openai' : 'admin');
+  DATA_PLANE[withoutQuery(path)]?.dialect ?? (path.startsWith('/v1/messages/') ? 'anthropic' : path.startsWith('/v1/') ? 'openai' : 'admin');
 
 /** A path segment decoded, or null when it is not valid percent-encoding. */
 function decodedOrNull(segment: string): string | null {
@@ -373,10 +383,7 @@ export class Gateway {
 
   private async route(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const path = req.url ?? '/';
-    // The API is named by the path alone: clients add query parameters of their own
-    // (`?api-version=` from Azure clients, `?beta=true` from older Anthropic SDKs, `defaultQuery`).
-    const query = path.indexOf('?');
-    const bare = query < 0 ? path : path.slice(0, query);
+    const bare = withoutQuery(path);
     const adapter = DATA_PLANE[bare];
     if (adapter) {
       if (req.method !== 'POST') return sendError(res, new GatewayError('method_not_allowed', undefined, { headers: { allow: 'POST' } }), adapter.dialect, requestId);

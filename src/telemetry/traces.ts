@@ -8,6 +8,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
+import { LogThrottle } from '../util/log-throttle.js';
 import type { ModelCallLine, ModelCallTiming, Refusal, ToolCallView } from './types.js';
 
 export interface TracesOptions {
@@ -29,8 +30,7 @@ const EXPORT_FAILURE_LOG_EVERY_MS = 60_000;
  * how many batches failed since.
  */
 class LoggedExporter implements SpanExporter {
-  private lastLogged = 0;
-  private failedSince = 0;
+  private readonly throttle = new LogThrottle(EXPORT_FAILURE_LOG_EVERY_MS);
 
   /** The endpoint as logged: its origin only (credentials may sit in its userinfo, path or query), as webhooks are. */
   private readonly url: string;
@@ -48,13 +48,10 @@ class LoggedExporter implements SpanExporter {
   }
 
   private failed(spans: number, err: Error | undefined): void {
-    this.failedSince++;
-    const now = Date.now();
-    if (now - this.lastLogged < EXPORT_FAILURE_LOG_EVERY_MS) return;
-    this.lastLogged = now;
+    const heldBack = this.throttle.due('export');
+    if (heldBack === null) return;
     // The URL only: the headers may carry the collector's credentials.
-    this.logger.warn({ url: this.url, spans_dropped: spans, failed_batches: this.failedSince, err: err?.message ?? null }, 'telemetry: exporting spans to the OTLP endpoint failed; they are dropped');
-    this.failedSince = 0;
+    this.logger.warn({ url: this.url, spans_dropped: spans, failed_batches: heldBack + 1, err: err?.message ?? null }, 'telemetry: exporting spans to the OTLP endpoint failed; they are dropped');
   }
 
   shutdown(): Promise<void> {
