@@ -1,20 +1,15 @@
 // Soft budgets through the CLI against a real gateway process: a session crosses its threshold,
 // `approval list/approve` unblocks it with extra budget, `session renew` adds more.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
+import { serveWithConfig, type cliRunner, type ServeProcess } from '../helpers/process.js';
 
 const ADMIN = { TOLLGATE_ADMIN_TOKEN: 'tga_cli-budgets' };
-let dir: string;
 let server: ServeProcess;
 let url: string;
 let run: ReturnType<typeof cliRunner>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-budgets-'));
-  writeFileSync(join(dir, 'tollgate.yaml'), `
+  ({ server, run } = await serveWithConfig('tollgate-e2e-budgets-', `
 server: { log_requests: false }
 providers: [{ name: sim, type: simulated }]
 models:
@@ -28,10 +23,8 @@ profiles:
     session_budget: { default: { usd: 0.0001 }, max: { usd: 1 } }
     enforcement: { mode: soft, soft_threshold: 0.5 }
 agents: [{ name: triage-1, team: support, profile: careful }]
-`);
-  server = await startServe(dir, ['--config', 'tollgate.yaml'], ADMIN);
+`, ADMIN));
   url = server.url;
-  run = cliRunner(url, dir, ADMIN);
 });
 afterAll(async () => {
   await server.stop('SIGKILL');

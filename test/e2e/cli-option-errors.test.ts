@@ -3,12 +3,12 @@
 // with are refused before anything starts (serve and simulate's ports and rates), and
 // contradictory options are refused rather than one silently winning.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, cleanEnv, cliRunner, startServe, type ServeProcess } from '../helpers/process.js';
+import { CLI, cleanEnv, serveWithConfig, type cliRunner, type ServeProcess } from '../helpers/process.js';
 
 const ADMIN = { TOLLGATE_ADMIN_TOKEN: 'tga_cli-option-errors' };
 let dir: string;
@@ -16,8 +16,7 @@ let server: ServeProcess;
 let run: ReturnType<typeof cliRunner>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tollgate-e2e-options-'));
-  writeFileSync(join(dir, 'tollgate.yaml'), `
+  ({ dir, server, run } = await serveWithConfig('tollgate-e2e-options-', `
 server: { log_requests: false }
 providers: [{ name: sim, type: simulated }]
 models:
@@ -26,9 +25,7 @@ models:
 teams: [{ name: support }]
 profiles: [{ name: careful, models: [gpt-4o-mini] }]
 agents: [{ name: triage-1, team: support, profile: careful }]
-`);
-  server = await startServe(dir, ['--config', 'tollgate.yaml'], ADMIN);
-  run = cliRunner(server.url, dir, ADMIN);
+`, ADMIN));
 });
 afterAll(async () => {
   await server?.stop('SIGKILL');

@@ -1,7 +1,9 @@
 // Runs `tollgate` as a real process for end-to-end tests: `serve` on a free port (resolving once
 // it logs its URL), and the CLI against it, with a clean environment.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { LOG_FLUSH_MS } from '../../src/util/logger.js';
 
@@ -61,4 +63,15 @@ export function startServe(cwd: string, args: string[] = [], env: NodeJS.Process
 /** A CLI runner bound to a gateway URL and working directory. */
 export function cliRunner(url: string, cwd: string, env: NodeJS.ProcessEnv = {}) {
   return (...args: string[]) => execFileAsync(process.execPath, [CLI, '--url', url, ...args], { cwd, env: cleanEnv(env) });
+}
+
+/**
+ * `serve` in a new directory (`prefix`) on the configuration `yaml` (written as tollgate.yaml),
+ * and the CLI bound to it, both with `env`.
+ */
+export async function serveWithConfig(prefix: string, yaml: string, env: NodeJS.ProcessEnv = {}) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(dir, 'tollgate.yaml'), yaml);
+  const server = await startServe(dir, ['--config', 'tollgate.yaml'], env);
+  return { dir, server, run: cliRunner(server.url, dir, env) };
 }
