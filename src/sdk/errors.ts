@@ -111,12 +111,11 @@ export function toTollgateError(err: unknown): TollgateError | null {
 }
 
 /**
- * The token endpoint's RFC 6749 refusals carry an OAuth error code and the gateway's message
- * (`error_description`), and the Tollgate code behind them (`tollgate_code`, with
- * `tollgate_details`): typed by that code. Without one (a failure of the gateway's own), the
- * OAuth code stays.
+ * @internal A refusal of `POST /oauth/token` as a TollgateError. The endpoint's RFC 6749 refusals
+ * carry an OAuth error code and the gateway's message (`error_description`), and the Tollgate code
+ * behind them (`tollgate_code`, with `tollgate_details`): typed by that code. Without one (a
+ * failure of the gateway's own), the OAuth code stays.
  */
-/** @internal A refusal of `POST /oauth/token` as a TollgateError: typed when its Tollgate code is known. */
 export function tokenRefusal(status: number, body: Record<string, unknown>): TollgateError {
   const oauth = typeof body.error === 'string' ? body.error : 'token_error';
   const message = typeof body.error_description === 'string' ? body.error_description : `token endpoint answered ${status}`;
