@@ -124,6 +124,18 @@ function overlay(base: unknown, over: unknown): unknown {
 }
 
 /**
+ * The environment `npm start` gives the gateway: its script's `NAME=${NAME:-default}` prefixes
+ * (glibc's malloc settings, docs/operations.md), each the caller's own value if set, as the shell
+ * does. The benchmark measures Tollgate as a user starts it.
+ */
+export function startScriptEnv(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const env: Record<string, string> = {};
+  for (const [, name, fallback] of pkg.scripts.start.matchAll(/(\w+)=\$\{\1:-([^}]*)\}/g)) env[name!] = process.env[name!] || fallback!;
+  return env;
+}
+
+/**
  * Starts the upstream (unless given) and Tollgate on it, and opens the two sessions.
  * `configOverride`: YAML laid over tollgate.bench.yaml (e.g. `server: { log_requests: false }`).
  */
@@ -139,7 +151,7 @@ export async function startStack(
   const gateway = await startProcess(
     [...(options.gatewayNodeArgs ?? []), options.cli ?? CLI, 'serve', '--config', config, '--data-dir', dataDir],
     /"url":"(http:[^"]+)".*tollgate listening/,
-    { ...options.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
+    { ...startScriptEnv(), ...options.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
   );
   const gatewayUrl = gateway.match[1]!;
   const [budgeted, free] = await Promise.all([openSession(gatewayUrl, 'bench-agent'), openSession(gatewayUrl, 'free-agent')]);

@@ -15,7 +15,8 @@
 //   the helpers run on idle ones and shorten the pause, so V8 keeps them. (`--single-threaded-gc`,
 //   which would take the marking and sweeping helpers off too, cannot be set at run time: set
 //   here, it aborts V8 in its first full collection.)
-// TOLLGATE_V8_DEFAULTS=1 leaves V8 as it is.
+// TOLLGATE_V8_DEFAULTS=1 leaves V8 as it is. (What glibc keeps of the optimizing compiles' memory
+// once they are done is set by the environment `npm start` gives: GLIBC_TUNABLES, docs/operations.md.)
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 

@@ -25,7 +25,7 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
     // The path only — the token itself never goes to a log.
     gateway.logger.info({ path: gateway.adminToken.generatedPath }, 'generated an admin token (mode 0600); read it from this file');
   }
-  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind, storage: describeStorage(config.storage), replica: gateway.replication?.replica.id }, 'tollgate listening');
+  gateway.logger.info({ url, config: file, data_dir: dataDir, store: gateway.store.kind, storage: describeStorage(config.storage), replica: gateway.replication?.replica.id, glibc_tunables: process.env.GLIBC_TUNABLES }, 'tollgate listening');
   if (typeof opts.config !== 'string') gateway.logger.info('new here? `npx tollgate demo` drives a minute of demo traffic through a gateway of its own (docs/demo.md)');
   // Out now rather than with the next batch of lines: scripts and supervisors wait for it.
   gateway.logger.flush();
