@@ -42,6 +42,9 @@ export interface ApprovalServiceOptions {
 /** How a session ended (one past its expiry is `closed` by the minute upkeep, reason `expired`). */
 export type SessionEnd = 'closed' | 'revoked';
 
+/** Pending approvals read at a time. */
+const PENDING_PAGE = 500;
+
 const noExtra = (): Budget => ({ tokens: null, usdNano: null });
 
 /** How a session has ended; null while it stands. */
@@ -161,7 +164,8 @@ export class ApprovalService {
    */
   async closeForSessions(sessionIds: readonly string[], ended: SessionEnd, by: { reason?: string; requestId?: string } = {}): Promise<Approval[]> {
     const closed: Approval[] = [];
-    for (const sessionId of sessionIds) {
+    // A failed first look asks after each session (and logs each failure, below).
+    for (const sessionId of await this.withPending(sessionIds).catch(() => sessionIds)) {
       try {
         let session: Session | null | undefined;
         // A page at a time: each one closed (or decided meanwhile) is no longer pending.
@@ -183,7 +187,21 @@ export class ApprovalService {
   }
 
   private pendingOf(sessionId: string): Promise<Approval[]> {
-    return this.store.listApprovals({ sessionId, status: 'pending', limit: 500 });
+    return this.store.listApprovals({ sessionId, status: 'pending', limit: PENDING_PAGE });
+  }
+
+  /**
+   * Those of `sessionIds` that may have a pending approval, in one query: pending approvals are
+   * few (each waits for a person), so all of them are read and matched — a revoked tree or an
+   * upkeep sweep of hundreds of sessions costs one query, not one per session. Past a page of
+   * pending ones, every session is asked after by itself.
+   */
+  private async withPending(sessionIds: readonly string[]): Promise<readonly string[]> {
+    if (sessionIds.length <= 1) return sessionIds;
+    const pending = await this.store.listApprovals({ status: 'pending', limit: PENDING_PAGE });
+    if (pending.length === PENDING_PAGE) return sessionIds;
+    const waiting = new Set(pending.map((a) => a.sessionId));
+    return sessionIds.filter((id) => waiting.has(id));
   }
 
   /** Denies one pending approval of an ended session as `system`; null if it was decided meanwhile. */

@@ -1,7 +1,7 @@
 // Soft budgets with step-up approval, renewal, and period resets (with an injected clock).
 import { createServer, type Server } from 'node:http';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { delegate } from '../helpers/oauth.js';
 
@@ -235,6 +235,31 @@ describe('approvals of a session that ends', () => {
     expect(Date.now() - revokedAt).toBeLessThan(3000);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ id, status: 'denied', reason: 'session revoked: off topic' });
+  });
+});
+
+describe('approvals of many sessions that end at once', () => {
+  it('a revoked tree is looked through in one query, and only the session with a pending approval is asked after', async () => {
+    const parent = await gw.openSession({ agent: 'demo-agent', budget: { usd: 1 } });
+    const children: { session_id: string; access_token: string }[] = [];
+    for (const budget of ['0.01', '0.01', '0.0002', '0.01']) {
+      const child = await delegate(gw.url, parent.token, { agent: 'support', task: 'answer the ticket', budget_usd: budget });
+      expect(child.status).toBe(200);
+      children.push(child.body as { session_id: string; access_token: string });
+    }
+    const waiting = children[2]!;
+    const id = ((await untilRefused(waiting.access_token)).error as { approval_id: string }).approval_id;
+    const lookups = vi.spyOn(gw.gateway.store, 'listApprovals');
+    try {
+      expect((await gw.admin('POST', `/admin/v1/sessions/${parent.sessionId}/revoke`, { reason: 'runaway tree' })).status).toBe(200);
+      expect(await gw.gateway.store.getApproval(id)).toMatchObject({ status: 'denied', decidedBy: 'system', reason: 'session revoked: runaway tree' });
+      const asked = lookups.mock.calls.map(([filter]) => filter?.sessionId ?? 'all pending');
+      // One look at every pending approval, then the waiting session's own (until none is left).
+      expect(asked.filter((who) => who === 'all pending')).toHaveLength(1);
+      expect(new Set(asked.filter((who) => who !== 'all pending'))).toEqual(new Set([waiting.session_id]));
+    } finally {
+      lookups.mockRestore();
+    }
   });
 });
 
