@@ -11,7 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { TcpProxy } from '../test/helpers/tcp-proxy.js';
-import { ADMIN_TOKEN, BENCH_CALL, CLI, openSession, startProcess, startScriptEnv, startUpstream } from './stack.js';
+import { BENCH_CALL, CLI, gatewayEnv, openSession, startProcess, startUpstream } from './stack.js';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
@@ -54,7 +54,7 @@ async function load(t: Target, connections: number): Promise<Sample> {
 async function main() {
   const upstreamPort = String((await startUpstream()).port);
   const base = readFileSync(join(import.meta.dirname, 'tollgate.bench.yaml'), 'utf8').replace('${UPSTREAM_PORT}', upstreamPort).replace('log_requests: true', 'log_requests: false');
-  const env = { ...startScriptEnv(), TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' };
+  const env = gatewayEnv();
   const schemas: string[] = [];
 
   /** `replicas` gateway processes on one store (PostgreSQL through a counting proxy, or SQLite). */

@@ -124,15 +124,27 @@ function overlay(base: unknown, over: unknown): unknown {
 }
 
 /**
- * The environment `npm start` gives the gateway: its script's `NAME=${NAME:-default}` prefixes
- * (glibc's malloc settings, docs/operations.md), each the caller's own value if set, as the shell
- * does. The benchmark measures Tollgate as a user starts it.
+ * The environment `npm start` gives the gateway: its script's `NAME=defaults${NAME:+:$NAME}`
+ * prefixes (glibc's malloc settings, docs/operations.md), the caller's own value appended as the
+ * shell does (glibc takes the last of a tunable named twice). The benchmark measures Tollgate as a
+ * user starts it.
  */
 export function startScriptEnv(): Record<string, string> {
   const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const script = pkg.scripts.start;
   const env: Record<string, string> = {};
-  for (const [, name, fallback] of pkg.scripts.start.matchAll(/(\w+)=\$\{\1:-([^}]*)\}/g)) env[name!] = process.env[name!] || fallback!;
+  for (const [, name, defaults] of script.matchAll(/(?<![\w$])(\w+)=([^\s$]*)\$\{\1:\+:\$\1\}/g)) {
+    const own = process.env[name!];
+    env[name!] = own ? `${defaults}:${own}` : defaults!;
+  }
+  // A start script written some other way would leave the benchmark measuring a gateway started otherwise.
+  if (script.includes('${') && Object.keys(env).length === 0) throw new Error(`bench/stack.ts cannot read the environment of the start script: ${script}`);
   return env;
+}
+
+/** The environment of a benchmark's gateway process: `npm start`'s, the admin token, the provider key. */
+export function gatewayEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...startScriptEnv(), ...extra, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' };
 }
 
 /**
@@ -151,7 +163,7 @@ export async function startStack(
   const gateway = await startProcess(
     [...(options.gatewayNodeArgs ?? []), options.cli ?? CLI, 'serve', '--config', config, '--data-dir', dataDir],
     /"url":"(http:[^"]+)".*tollgate listening/,
-    { ...startScriptEnv(), ...options.env, TOLLGATE_ADMIN_TOKEN: ADMIN_TOKEN, BENCH_PROVIDER_KEY: 'sk-bench' },
+    gatewayEnv(options.env),
   );
   const gatewayUrl = gateway.match[1]!;
   const [budgeted, free] = await Promise.all([openSession(gatewayUrl, 'bench-agent'), openSession(gatewayUrl, 'free-agent')]);

@@ -164,8 +164,11 @@ export class ApprovalService {
    */
   async closeForSessions(sessionIds: readonly string[], ended: SessionEnd, by: { reason?: string; requestId?: string } = {}): Promise<Approval[]> {
     const closed: Approval[] = [];
-    // A failed first look asks after each session (and logs each failure, below).
-    for (const sessionId of await this.withPending(sessionIds).catch(() => sessionIds)) {
+    const sessions = await this.withPending(sessionIds).catch((err: unknown) => {
+      this.options.logger.warn({ err }, 'the pending approvals could not be read at once: each ended session is asked after by itself');
+      return sessionIds;
+    });
+    for (const sessionId of sessions) {
       try {
         let session: Session | null | undefined;
         // A page at a time: each one closed (or decided meanwhile) is no longer pending.

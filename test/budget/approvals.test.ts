@@ -261,6 +261,22 @@ describe('approvals of many sessions that end at once', () => {
       lookups.mockRestore();
     }
   });
+
+  it('when the one query fails, each session is asked after by itself, and the approval is still closed', async () => {
+    const parent = await gw.openSession({ agent: 'demo-agent', budget: { usd: 1 } });
+    const child = await delegate(gw.url, parent.token, { agent: 'support', task: 'answer the ticket', budget_usd: '0.0002' });
+    const id = ((await untilRefused(child.body.access_token as string)).error as { approval_id: string }).approval_id;
+    const store = gw.gateway.store;
+    const listApprovals = store.listApprovals.bind(store);
+    const lookups = vi.spyOn(store, 'listApprovals').mockImplementation((filter) => (filter?.sessionId ? listApprovals(filter) : Promise.reject(new Error('store unreachable'))));
+    try {
+      expect((await gw.admin('POST', `/admin/v1/sessions/${parent.sessionId}/revoke`, {})).status).toBe(200);
+      expect(await store.getApproval(id)).toMatchObject({ status: 'denied', decidedBy: 'system', reason: 'session revoked' });
+      expect(new Set(lookups.mock.calls.map(([filter]) => filter?.sessionId ?? 'all pending'))).toEqual(new Set(['all pending', parent.sessionId, child.body.session_id]));
+    } finally {
+      lookups.mockRestore();
+    }
+  });
 });
 
 describe('the agent API', () => {
