@@ -21,14 +21,15 @@ let countCl100k: Count | null = null;
  * GPT-3.5 only) stays loaded on first use.
  */
 export function preloadTokenizer(): void {
-  countO200k ??= load('o200k_base');
+  o200k();
 }
+
+const o200k = (): Count => (countO200k ??= load('o200k_base'));
 
 /** Exact o200k_base token count of `text`. */
 export function countTokens(text: string): number {
   if (text.length === 0) return 0;
-  countO200k ??= load('o200k_base');
-  return countO200k(text);
+  return o200k()(text);
 }
 
 /**
