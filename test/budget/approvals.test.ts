@@ -62,6 +62,16 @@ async function untilRefused(token: string): Promise<ApiError> {
   throw new Error('never refused');
 }
 
+/** A session's audit events of one type. */
+async function events(sessionId: string, type: string) {
+  return (await gw.admin('GET', `/admin/v1/audit/events?type=${type}&session=${sessionId}`)).body.data as { type: string; actor: string; data: Record<string, unknown> }[];
+}
+
+/** Calls until one is refused for an approval; the id of the approval it waits for. */
+async function approvalOf(token: string): Promise<string> {
+  return ((await untilRefused(token)).error as { approval_id: string }).approval_id;
+}
+
 /** Calls until one is held for the decision (calls below the threshold return at once); that call, still running. */
 async function heldCall(token: string): Promise<{ held: Promise<'ok' | ApiError> }> {
   for (let i = 0; i < 50; i++) {
@@ -196,10 +206,6 @@ describe('budget periods', () => {
 });
 
 describe('approvals of a session that ends', () => {
-  type Event = { type: string; actor: string; data: Record<string, unknown> };
-  const events = async (sessionId: string, type: string) => (await gw.admin('GET', `/admin/v1/audit/events?type=${type}&session=${sessionId}`)).body.data as Event[];
-  const approvalOf = async (token: string) => ((await untilRefused(token)).error as { approval_id: string }).approval_id;
-
   it('revoking or closing a session closes its pending approval: denied by system with the reason, on the record, notified; approving it is 409', async () => {
     for (const [end, body, reason] of [['revoke', { reason: 'runaway' }, 'session revoked: runaway'], ['close', {}, 'session closed']] as const) {
       const { token, sessionId } = await gw.openSession({ agent: 'support' });
@@ -248,7 +254,7 @@ describe('approvals of many sessions that end at once', () => {
       children.push(child.body as { session_id: string; access_token: string });
     }
     const waiting = children[2]!;
-    const id = ((await untilRefused(waiting.access_token)).error as { approval_id: string }).approval_id;
+    const id = await approvalOf(waiting.access_token);
     const lookups = vi.spyOn(gw.gateway.store, 'listApprovals');
     try {
       expect((await gw.admin('POST', `/admin/v1/sessions/${parent.sessionId}/revoke`, { reason: 'runaway tree' })).status).toBe(200);
@@ -265,7 +271,7 @@ describe('approvals of many sessions that end at once', () => {
   it('when the one query fails, each session is asked after by itself, and the approval is still closed', async () => {
     const parent = await gw.openSession({ agent: 'demo-agent', budget: { usd: 1 } });
     const child = await delegate(gw.url, parent.token, { agent: 'support', task: 'answer the ticket', budget_usd: '0.0002' });
-    const id = ((await untilRefused(child.body.access_token as string)).error as { approval_id: string }).approval_id;
+    const id = await approvalOf(child.body.access_token as string);
     const store = gw.gateway.store;
     const listApprovals = store.listApprovals.bind(store);
     const lookups = vi.spyOn(store, 'listApprovals').mockImplementation((filter) => (filter?.sessionId ? listApprovals(filter) : Promise.reject(new Error('store unreachable'))));
@@ -282,7 +288,7 @@ describe('approvals of many sessions that end at once', () => {
 describe('the agent API', () => {
   it('answers 400 naming the parameter for a malformed, negative, too long or repeated wait, and for an unknown parameter', async () => {
     const { token } = await gw.openSession({ agent: 'support' });
-    const id = ((await untilRefused(token)).error as { approval_id: string }).approval_id;
+    const id = await approvalOf(token);
     const get = (query: string) => fetch(`${gw.url}/agent/v1/approvals/${id}${query}`, { headers: { authorization: `Bearer ${token}` } });
     for (const query of ['?wait=soon', '?wait=', '?wait=-1', '?wait=61', '?wait=1e1', '?wait=Infinity', '?wait=1&wait=2']) {
       const res = await get(query);
@@ -322,10 +328,4 @@ describe('approvals of a session that expires', () => {
     expect((await events(a.sessionId, 'approval.denied')).map((e) => [e.actor, e.data.session_ended])).toEqual([['system', 'closed']]);
   });
 
-  async function approvalOf(token: string) {
-    return ((await untilRefused(token)).error as { approval_id: string }).approval_id;
-  }
-  async function events(sessionId: string, type: string) {
-    return (await gw.admin('GET', `/admin/v1/audit/events?type=${type}&session=${sessionId}`)).body.data as { actor: string; data: Record<string, unknown> }[];
-  }
 });
