@@ -130,11 +130,12 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     await settle(ctx, deps, { ...unansweredCharge(ctx, true), outcome: 'upstream_error', httpStatus: bad.status });
     throw bad;
   }
-  const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json), ctx.heldPromptTokens);
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   deps.stages.lap(ctx, 'relay');
+  const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json), ctx.heldPromptTokens);
+  deps.stages.lap(ctx, 'meter');
   // Its caller revoked while the answer came in, or a blocked tool call: charged, and the refusal
   // is the answer — sent by the caller once this settles (and its events are durable).
   const revoked = ctx.abort.revokedBy;
@@ -157,7 +158,7 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
  * the answer leaves first and the call settles right after it, in the same turn: a request that
  * follows the answer still finds the spend settled. `line`, or a hold that could not be written:
  * settle, wait for the line and events, then answer. Times the wait (`durable`), the answer
- * (`respond`) and the synchronous settlement (`settle`) apart.
+ * (`respond`) and the synchronous settlement (`settle`, `audit`) apart.
  */
 async function settleAndAnswer(ctx: CallContext, deps: PipelineDeps, s: Settlement, answer: () => void): Promise<void> {
   if (deps.answerAfter === 'hold' && ctx.holdDurable && (await ctx.holdDurable)) {
@@ -166,15 +167,13 @@ async function settleAndAnswer(ctx: CallContext, deps: PipelineDeps, s: Settleme
     deps.stages.lap(ctx, 'respond');
     const failed = (err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'spend line write failed after the answer: its hold stays on disk, charged at restart');
     try {
-      settle(ctx, deps, s).catch(failed);
+      settle(ctx, deps, s, deps.stages).catch(failed);
     } catch (err) {
       failed(err);
     }
-    deps.stages.lap(ctx, 'settle');
     return;
   }
-  const written = settle(ctx, deps, s);
-  deps.stages.lap(ctx, 'settle');
+  const written = settle(ctx, deps, s, deps.stages);
   await written;
   deps.stages.lap(ctx, 'durable');
   answer();
@@ -244,8 +243,9 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     // Cut short, or ended by an event saying it failed (Responses' `response.failed`).
     outcome = ctx.abort.revokedBy ? 'revoked' : 'stream_cut';
   }
-  const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText(), ctx.heldPromptTokens);
   deps.stages.lap(ctx, 'relay');
+  const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText(), ctx.heldPromptTokens);
+  deps.stages.lap(ctx, 'meter');
   await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() }, () => {
     clearTimeout(headersAlone);
     if (res.destroyed) return;

@@ -6,6 +6,7 @@ import { spendLineEventData } from '../budget/index.js';
 import { costNano } from '../providers/pricing.js';
 import type { Usage, UsageOutcome, UsageRecord } from '../store/index.js';
 import { newTimeOrderedId } from '../util/ids.js';
+import type { StageTimes } from '../telemetry/index.js';
 import type { CallContext, PipelineDeps, PromptRecord } from './context.js';
 
 export interface Settlement {
@@ -19,7 +20,12 @@ export interface Settlement {
   retrying?: boolean;
 }
 
-export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Promise<void> {
+/**
+ * Charges the call and records it. `stages`, when given, times the charge and spend line
+ * (`settle`) and the call's event (`audit`) apart: the answer's path passes it; a call that
+ * failed before it had an answer does not (its time since the last lap is not a settlement's).
+ */
+export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement, stages?: StageTimes): Promise<void> {
   const session = ctx.session!;
   const route = ctx.route!;
   const cost = costNano(s.usage, route.price);
@@ -52,18 +58,21 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement): Pro
     chain: session.chain,
   };
   deps.telemetry.modelCall(record, ctx);
+  const line = deps.usage.add({ usage: record });
+  stages?.lap(ctx, 'settle');
   // The call's own event, on the chain: what was used and charged, and the decision that allowed
   // it — so chargeback data is tamper-evident too. It and the call's other events (tool checks)
   // are durable with the spend line, before the end of the response.
   const logging = contentLogging(ctx, deps);
   const prompt = preparePromptRecord(ctx, deps);
-  const writes = [deps.usage.add({ usage: record }), modelCallEvent(ctx, deps, record, prompt.fingerprint), deps.audit.durable(ctx.requestId)];
+  const writes = [line, modelCallEvent(ctx, deps, record, prompt.fingerprint), deps.audit.durable(ctx.requestId)];
   // Content logging: one branch when it is off.
   if (logging) {
     const texts: ['prompt' | 'output', string][] = [['prompt', prompt.text]];
     if (s.output) texts.push(['output', s.output()]);
     writes.push(deps.content!.record(logging, { requestId: ctx.requestId, sessionId: session.id, agentId: session.agentId }, texts, ctx.toolCalls));
   }
+  stages?.lap(ctx, 'audit');
   return Promise.all(writes).then(() => undefined);
 }
 

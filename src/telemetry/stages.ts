@@ -3,8 +3,12 @@
 // and by `npm run bench`, so a regression points at the stage that grew.
 import { isoTime } from '../util/time.js';
 
-/** The pipeline's stages, in order. `forward` runs until the upstream's headers arrive. */
-export const STAGES = ['auth', 'resolve', 'parse', 'policy', 'rate_limit', 'reserve', 'forward', 'relay', 'settle', 'durable', 'respond'] as const;
+/**
+ * The pipeline's stages, in order. `forward` runs until the upstream's headers arrive; `relay`
+ * reads (or streams) the answer, `meter` counts what it used, `settle` charges it and appends the
+ * spend line, `audit` appends the call's event onto the chain.
+ */
+export const STAGES = ['auth', 'resolve', 'parse', 'policy', 'rate_limit', 'reserve', 'forward', 'relay', 'meter', 'settle', 'audit', 'durable', 'respond'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** Buckets of a log2 histogram in microseconds: [0,1), [1,2), [2,4) … up to ~67 s. */

@@ -107,7 +107,7 @@ describe('per-stage timers (GET /admin/v1/debug/stages)', () => {
     const res = await gw.admin('GET', '/admin/v1/debug/stages');
     expect(res.status).toBe(200);
     const byStage = Object.fromEntries(res.body.stages.map((s: { stage: string; count: number; mean_us: number }) => [s.stage, s]));
-    for (const stage of ['auth', 'resolve', 'parse', 'policy', 'rate_limit', 'reserve', 'forward', 'relay', 'settle', 'durable', 'respond']) {
+    for (const stage of ['auth', 'resolve', 'parse', 'policy', 'rate_limit', 'reserve', 'forward', 'relay', 'meter', 'settle', 'audit', 'durable', 'respond']) {
       expect(byStage[stage].count, stage).toBe(2);
     }
     // Waiting for the upstream dwarfs authenticating a token.
