@@ -305,7 +305,6 @@ export class ApprovalService {
     this.waiters.delete(id);
   }
 
-  /** Refuses (403) when the deciding operator owns the agent whose session asks for more budget. */
   /**
    * Separation of duties: an operator may not approve anything (a step-up, a tool call, a resume)
    * for an agent they own — nor for one they declared through the admin API, since whoever declares

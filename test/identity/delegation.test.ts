@@ -1,7 +1,7 @@
 // Delegation by token exchange: orchestrator → researcher → summarizer. Each level's spend lands
 // under its own agent, rolls up to the root session, and carries the whole chain.
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { decodeJwt, delegate } from '../helpers/oauth.js';
 
@@ -103,6 +103,35 @@ describe('delegation', () => {
     // The slice came back, less what the revoked branch had spent.
     expect(rootView.remaining.usd).toBeCloseTo(1 - rootView.spent.usd - spentBelow, 9);
     expect((await delegate(gw.url, mid.token, { task: 'more' })).body.error).toBe('invalid_grant');
+  });
+
+  it('an end that failed after its change committed is on the record: queued before the ledger settles, or written by the retry (recovered)', async () => {
+    const revocations = async (sessionId: string) => (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${sessionId}`)).body.data as { data: { sessions: string[]; reason: string; recovered?: boolean } }[];
+    // The ledger fails while it settles the revoked tree: the caller sees the failure, the record has the revocation.
+    const { mid, leaf } = await threeLevels();
+    const ledger = (gw.gateway as unknown as { ledger: { end(id: string): void | Promise<void> } }).ledger;
+    const failing = vi.spyOn(ledger, 'end').mockImplementationOnce(() => {
+      throw new Error('ledger unavailable');
+    });
+    try {
+      expect((await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'first try' })).status).toBe(500);
+    } finally {
+      failing.mockRestore();
+    }
+    expect((await revocations(mid.sessionId)).map((e) => [e.data.reason, e.data.sessions.sort(), e.data.recovered])).toEqual([['first try', [mid.sessionId, leaf.sessionId].sort(), undefined]]);
+    // Its retry finds both sessions named by that event: nothing more on the record; nor for the child, ended with its parent.
+    expect(await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'retry' })).toMatchObject({ status: 200, body: { revoked: [] } });
+    expect(await gw.admin('POST', `/admin/v1/sessions/${leaf.sessionId}/revoke`, { reason: 'retry' })).toMatchObject({ status: 200, body: { revoked: [] } });
+    expect(await revocations(mid.sessionId)).toHaveLength(1);
+    expect(await revocations(leaf.sessionId)).toHaveLength(0);
+
+    // A first attempt whose change committed and whose event was never written (a crash between them).
+    const lost = await threeLevels();
+    expect((await gw.gateway.store.endSessions([lost.mid.sessionId, lost.leaf.sessionId], 'revoked')).sort()).toEqual([lost.mid.sessionId, lost.leaf.sessionId].sort());
+    expect(await gw.admin('POST', `/admin/v1/sessions/${lost.mid.sessionId}/revoke`, { reason: 'retry' })).toMatchObject({ status: 200, body: { revoked: [] } });
+    expect((await revocations(lost.mid.sessionId)).map((e) => [e.data.reason, e.data.sessions.sort(), e.data.recovered])).toEqual([['retry', [lost.mid.sessionId, lost.leaf.sessionId].sort(), true]]);
+    expect(await gw.admin('POST', `/admin/v1/sessions/${lost.mid.sessionId}/revoke`, { reason: 'again' })).toMatchObject({ status: 200, body: { revoked: [] } });
+    expect(await revocations(lost.mid.sessionId)).toHaveLength(1);
   });
 
   it('suspending an agent stops the work it delegated to other agents, and resuming it lets it go on', async () => {
