@@ -252,7 +252,7 @@ export const policySchema = z.strictObject({
   cache_size: z.number().int().nonnegative().default(10_000).describe('Decisions remembered per exact request (0 turns the cache off).'),
 });
 
-const containmentAction = z.enum(['notify', 'throttle_session', 'suspend_session', 'revoke_agent']);
+const containmentAction = z.enum(['notify', 'throttle_session', 'suspend_session', 'suspend_agent', 'revoke_agent']);
 type ContainmentActionName = z.infer<typeof containmentAction>;
 
 /** A detector's switch and what to do at each severity (an alert is always recorded). */

@@ -8,11 +8,11 @@ import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, RateLimit } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { SessionService } from '../identity/index.js';
-import type { Alert, AlertAction, Session } from '../store/index.js';
+import type { AgentStatus, Alert, AlertAction, Session } from '../store/index.js';
 import type { Notifier, NoticeEvent } from './notify.js';
 import { isoTime } from '../util/time.js';
 
-export type ContainmentAction = 'notify' | 'throttle_session' | 'suspend_session' | 'revoke_agent';
+export type ContainmentAction = 'notify' | 'throttle_session' | 'suspend_session' | 'suspend_agent' | 'revoke_agent';
 
 export interface ContainmentOptions {
   sessions: SessionService;
@@ -21,6 +21,7 @@ export interface ContainmentOptions {
   notifier: Notifier;
   throttle: { requestsPerMinute: number; durationMs: number };
   agentName: (agentId: string) => Promise<string | null>;
+  agentStatus: (agentId: string) => Promise<AgentStatus | null>;
   getSession: (id: string) => Promise<Session | null>;
   now: () => number;
 }
@@ -158,6 +159,14 @@ export class Containment {
           const session = await this.o.getSession(alert.sessionId);
           const approval = session ? await this.o.approvals.requestResume(session, { alert: alert.id, detector: alert.detector, severity: alert.severity, summary: alert.summary }) : null;
           return { action, at, detail: { session: alert.sessionId, suspended, approval_id: approval?.id ?? null } };
+        }
+        case 'suspend_agent': {
+          // Every session of the agent, and what it delegated, until an operator resumes the agent:
+          // the middle ground between a throttle and revoking it for good.
+          if (!alert.agentId) return skipped(action, at, 'the alert names no agent');
+          if ((await this.o.agentStatus(alert.agentId)) === 'suspended') return skipped(action, at, `agent "${alert.agentId}" is already suspended`);
+          await this.o.sessions.setAgentStatus(alert.agentId, 'suspended', by, { alert: alert.id });
+          return { action, at, detail: { agent: alert.agentId, suspended: true, resume: `POST /admin/v1/agents/${alert.agentId}/resume` } };
         }
         case 'revoke_agent': {
           if (!alert.agentId) return skipped(action, at, 'the alert names no agent');

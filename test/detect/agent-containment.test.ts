@@ -147,7 +147,7 @@ describe('Containment, on its own', () => {
       sessions: {} as never, approvals: {} as never, notifier: {} as never,
       audit: { record: async (e: unknown) => void recorded.push(e) } as never,
       throttle: { requestsPerMinute: 6, durationMs: 900_000 },
-      agentName: async () => null, getSession: async () => null, now: () => now.t,
+      agentName: async () => null, agentStatus: async () => null, getSession: async () => null, now: () => now.t,
     });
     const agents = new Map([['ses_a1', 'agt_a'], ['ses_a2', 'agt_a'], ['ses_b1', 'agt_b']]);
     // The rate-limit stage passes the session's agent, as the session names it.

@@ -273,6 +273,32 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
     }
   });
 
+  it('retry_loop critical → suspend_agent: every session of the agent is refused until an operator resumes it, and then calls again', async () => {
+    const gw = await startDetectGateway({ detection: { detectors: { retry_loop: { failed_repeats: 3, actions: { critical: ['suspend_agent'] } } } } });
+    try {
+      const { openai } = await gw.client();
+      const other = await gw.client();
+      for (let i = 0; i < 3; i++) {
+        await chat(openai, 'Drop the table [[sim:error=400]]').catch(() => undefined);
+        await gw.settled();
+      }
+      const agent = (await gw.admin('GET', '/admin/v1/agents/demo-agent')).body;
+      expect(agent.status).toBe('suspended');
+      const [alert] = await gw.alerts('?detector=retry_loop');
+      expect(alert.actions).toEqual([expect.objectContaining({ action: 'suspend_agent', detail: { agent: agent.id, suspended: true, resume: `POST /admin/v1/agents/${agent.id}/resume` } })]);
+      const [suspended] = (await gw.admin('GET', `/admin/v1/audit/events?type=agent.suspended&agent=${agent.id}`)).body.data;
+      expect(suspended).toMatchObject({ actor: 'detector:retry_loop', data: { alert: alert.id } });
+      // The other session was not the one that looped: it is stopped too, and stays open.
+      const err = (await chat(other.openai, 'hi').catch((e: unknown) => e)) as ApiError;
+      expect([err.status, err.code]).toEqual([401, 'agent_inactive']);
+      expect((await gw.session(other.sessionId)).status).toBe('active');
+      expect((await gw.admin('POST', '/admin/v1/agents/demo-agent/resume', { reason: 'looked at it' })).status).toBe(200);
+      expect((await chat(other.openai, 'hi again')).choices[0]!.message.content).toBeTruthy();
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('learned baselines and throttles survive a restart', async () => {
     const gw = await startDetectGateway({ detection: { detectors: { spend_spike: { min_usd: 0, warning_ratio: 2, critical_ratio: 3 } }, learning: { warmup_windows: 3 } } });
     const { openai, token } = await gw.client();

@@ -29,7 +29,7 @@ describe('docs/reference', () => {
     const text = REFERENCES.find((r) => r.path.endsWith('configuration.md'))!.generate();
     expect(text).toContain('| `server.port` | integer 0–65535 | `8080` |');
     expect(text).toContain('| `providers[].name` | string | **required** |');
-    expect(text).toContain('| `detection.detectors.retry_loop.actions.critical` | list of: `notify`, `throttle_session`, `suspend_session`, `revoke_agent` | `[notify, suspend_session]` |');
+    expect(text).toContain('| `detection.detectors.retry_loop.actions.critical` | list of: `notify`, `throttle_session`, `suspend_session`, `suspend_agent`, `revoke_agent` | `[notify, suspend_session]` |');
     expect(text).toContain('| `mcp_servers[].tools.<name>.approval` | boolean | `false` |');
   });
 
