@@ -246,38 +246,43 @@ export class SessionService {
     if (tree.length === 0) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
     for (const s of tree) await this.ledger.load(s);
     const changed = await this.store.endSessions(tree.map((s) => s.id), status);
+    // Out of the directory at once (its calls in flight are checked again and cut), whatever follows.
+    for (const s of tree) this.directory.sessions.delete(s.id);
     // Already ended, all of it: an idempotent retry, which records nothing — unless the end it
     // retries failed after the change committed and before its event was written (then that event).
     const unrecorded = changed.length === 0 ? await this.unrecordedEnds(tree, status) : [];
-    const ended = changed.length > 0 ? changed : unrecorded;
+    const recordedNow = changed.length > 0 ? changed : unrecorded;
     const root = tree[0]!;
     // Queued before the ledger settles the tree, so that a failure there cannot leave the end unrecorded.
-    const recorded = ended.length === 0 ? null : this.audit.record({
+    const recorded = recordedNow.length === 0 ? null : this.audit.record({
       ...by, type: `session.${status}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain,
-      data: { sessions: ended, reason: by.reason ?? null, ...(changed.length === 0 ? { recovered: true } : {}) },
+      data: { sessions: recordedNow, reason: by.reason ?? null, ...(changed.length === 0 ? { recovered: true } : {}) },
     });
-    for (const s of [...tree].reverse()) {
-      await this.ledger.end(s.id);
-      this.directory.sessions.delete(s.id);
-    }
-    if (!recorded) return changed;
+    for (const s of [...tree].reverse()) await this.ledger.end(s.id);
     await recorded;
-    // Their approvals still pending have nobody left to decide for: closed (denied) with them.
-    await this.options.onEnded?.(ended, status, by);
+    // Their approvals still pending have nobody left to decide for: closed (denied) with them. A
+    // retry closes what a failed first attempt left (none, when it had not failed).
+    const ended = changed.length > 0 ? changed : tree.filter((s) => s.status === status).map((s) => s.id);
+    if (ended.length > 0) await this.options.onEnded?.(ended, status, by);
     return changed;
   }
 
   /**
-   * The sessions of `tree` ended as `status` that no `session.<status>` event names: their own
-   * end's, or that of an ancestor whose tree they ended with.
+   * The sessions of `tree` ended as `status` that no `session.<status>` event names — their own
+   * end's, or that of an ancestor whose tree they ended with. Only sessions on the record
+   * (`session.opened`, `session.delegated`): a delegation rolled back before its event ended a
+   * session nobody was told of.
    */
   private async unrecordedEnds(tree: readonly Session[], status: 'closed' | 'revoked'): Promise<string[]> {
     const ended = tree.filter((s) => s.status === status);
     if (ended.length === 0) return [];
+    // An end of the same tree that this process is recording right now is written first.
+    await this.audit.flush();
     const sessionIds = [...new Set([...tree[0]!.chain, ...tree.map((s) => s.id)])];
-    const events = await this.store.listEvents({ type: `session.${status}`, sessionIds, limit: 10_000 });
-    const named = new Set(events.flatMap((e): unknown[] => (Array.isArray(e.data.sessions) ? e.data.sessions : [])));
-    return ended.filter((s) => !named.has(s.id)).map((s) => s.id);
+    const events = await this.store.listEvents({ type: 'session.*', sessionIds, limit: 10_000 });
+    const announced = new Set(events.filter((e) => e.type === 'session.opened' || e.type === 'session.delegated').map((e) => e.sessionId));
+    const named = new Set(events.filter((e) => e.type === `session.${status}`).flatMap((e): unknown[] => (Array.isArray(e.data.sessions) ? e.data.sessions : [])));
+    return ended.filter((s) => announced.has(s.id) && !named.has(s.id)).map((s) => s.id);
   }
 
   /**

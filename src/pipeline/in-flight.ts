@@ -74,7 +74,10 @@ export class InFlightCalls {
     if (id === null) return this.recheck(() => true);
     // Its own id first: a session stored before chains existed has an empty one.
     if (kind === 'session') return this.recheck((call) => call.sessionId === id || call.chain.includes(id));
-    if (kind === 'agent') return this.recheck((call) => call.agentId === id || call.agentName === id);
+    // An agent: its own calls, and every delegated one — a session it delegated to another agent
+    // stops with it (the standing check walks each ancestor's agent), and a call carries only its
+    // sessions' ids, not their agents'.
+    if (kind === 'agent') return this.recheck((call) => call.agentId === id || call.agentName === id || call.chain.length > 1);
     // A team: its sessions' calls, but also those of its agents' sessions opened for another team
     // and of sessions delegated from its own (rare, and a check per session): all are checked.
     this.recheck(() => true);

@@ -4,6 +4,7 @@
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Containment } from '../../src/detect/containment.js';
+import { GatewayError } from '../../src/errors/index.js';
 import type { Alert } from '../../src/store/index.js';
 import { chat, MINUTE, startDetectGateway, word, type DetectGateway } from './helpers.js';
 
@@ -190,5 +191,27 @@ describe('Containment, on its own', () => {
     expect(throttleFor('ses_a1')?.level).toBe('throttle');
     now.t += 900_000;
     expect(throttleFor('ses_a1')).toBeNull();
+  });
+
+  it('suspend_agent leaves an agent already suspended as it is, and reports a revoked one as skipped', async () => {
+    const statuses = new Map<string, 'active' | 'suspended' | 'revoked'>([['agt_a', 'suspended'], ['agt_b', 'revoked'], ['agt_c', 'active']]);
+    const suspended: string[] = [];
+    const c = new Containment({
+      sessions: {
+        setAgentStatus: async (id: string) => {
+          if (statuses.get(id) === 'revoked') throw new GatewayError('conflict', `agent "${id}" is revoked for good; create a new agent`);
+          suspended.push(id);
+          return { agent: { id, status: 'suspended' }, ended: [] };
+        },
+      } as never,
+      approvals: {} as never, notifier: {} as never, audit: {} as never,
+      throttle: { requestsPerMinute: 6, durationMs: 900_000 },
+      agentName: async () => null, agentStatus: async (id) => statuses.get(id) ?? null, getSession: async () => null, now: () => START_MS,
+    });
+    expect((await c.carryOut('suspend_agent', alert({ agentId: 'agt_a' }), 'alert.raised')).detail).toEqual({ skipped: 'agent "agt_a" is already suspended' });
+    expect((await c.carryOut('suspend_agent', alert({ agentId: 'agt_b' }), 'alert.raised')).detail).toEqual({ skipped: 'agent "agt_b" is revoked for good; create a new agent' });
+    expect((await c.carryOut('suspend_agent', alert({ agentId: null, subject: 'source:10.0.0.1' }), 'alert.raised')).detail).toEqual({ skipped: 'the alert names no agent' });
+    expect((await c.carryOut('suspend_agent', alert({ agentId: 'agt_c' }), 'alert.raised')).detail).toEqual({ agent: 'agt_c', suspended: true, resume: 'POST /admin/v1/agents/agt_c/resume' });
+    expect(suspended).toEqual(['agt_c']);
   });
 });

@@ -105,11 +105,15 @@ describe('delegation', () => {
     expect((await delegate(gw.url, mid.token, { task: 'more' })).body.error).toBe('invalid_grant');
   });
 
-  it('an end that failed after its change committed is on the record: queued before the ledger settles, or written by the retry (recovered)', async () => {
+  it('an end that fails after it took effect is in force and on the record: its event queued before the ledger settles, or written by the retry (recovered)', async () => {
     const revocations = async (sessionId: string) => (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${sessionId}`)).body.data as { data: { sessions: string[]; reason: string; recovered?: boolean } }[];
-    // The ledger fails while it settles the revoked tree: the caller sees the failure, the record has the revocation.
-    const { mid, leaf } = await threeLevels();
     const ledger = (gw.gateway as unknown as { ledger: { end(id: string): void | Promise<void> } }).ledger;
+    // The ledger fails while it settles the revoked tree: the caller sees the failure; the sessions
+    // are revoked all the same, and on the record.
+    const { mid, leaf } = await threeLevels();
+    expect((await gw.admin('POST', `/admin/v1/sessions/${leaf.sessionId}/suspend`, {})).status).toBe(200);
+    const [resume] = (await gw.admin('GET', `/admin/v1/approvals?kind=resume&status=pending&session=${leaf.sessionId}`)).body.data;
+    await call(mid.token); // known to the gateway as active
     const failing = vi.spyOn(ledger, 'end').mockImplementationOnce(() => {
       throw new Error('ledger unavailable');
     });
@@ -118,12 +122,18 @@ describe('delegation', () => {
     } finally {
       failing.mockRestore();
     }
+    for (const t of [mid.token, leaf.token]) {
+      const err = (await call(t).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect([err.status, err.code]).toEqual([401, 'session_inactive']);
+    }
     expect((await revocations(mid.sessionId)).map((e) => [e.data.reason, e.data.sessions.sort(), e.data.recovered])).toEqual([['first try', [mid.sessionId, leaf.sessionId].sort(), undefined]]);
-    // Its retry finds both sessions named by that event: nothing more on the record; nor for the child, ended with its parent.
+    // Its retry finds both sessions named by that event: nothing more on the record, nor for the
+    // child (ended with its parent); and it closes the resume approval the failure left pending.
     expect(await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'retry' })).toMatchObject({ status: 200, body: { revoked: [] } });
     expect(await gw.admin('POST', `/admin/v1/sessions/${leaf.sessionId}/revoke`, { reason: 'retry' })).toMatchObject({ status: 200, body: { revoked: [] } });
     expect(await revocations(mid.sessionId)).toHaveLength(1);
     expect(await revocations(leaf.sessionId)).toHaveLength(0);
+    expect((await gw.admin('GET', `/admin/v1/approvals/${resume.id}`)).body).toMatchObject({ status: 'denied', reason: 'session revoked: retry' });
 
     // A first attempt whose change committed and whose event was never written (a crash between them).
     const lost = await threeLevels();
@@ -132,6 +142,22 @@ describe('delegation', () => {
     expect((await revocations(lost.mid.sessionId)).map((e) => [e.data.reason, e.data.sessions.sort(), e.data.recovered])).toEqual([['retry', [lost.mid.sessionId, lost.leaf.sessionId].sort(), true]]);
     expect(await gw.admin('POST', `/admin/v1/sessions/${lost.mid.sessionId}/revoke`, { reason: 'again' })).toMatchObject({ status: 200, body: { revoked: [] } });
     expect(await revocations(lost.mid.sessionId)).toHaveLength(1);
+
+    // A delegation rolled back (its hold refused) leaves a revoked child nobody was told of: no
+    // retry records its end.
+    const rolled = await threeLevels();
+    const delegating = vi.spyOn(ledger as unknown as { delegate(): Promise<void> }, 'delegate').mockRejectedValueOnce(new Error('the parent\'s budget moved'));
+    try {
+      expect((await delegate(gw.url, rolled.mid.token, { agent: 'summarizer', task: 'rolled back', budget_usd: '0.1' })).status).toBeGreaterThanOrEqual(400);
+    } finally {
+      delegating.mockRestore();
+    }
+    const orphan = (await gw.admin('GET', '/admin/v1/sessions?agent=summarizer&status=revoked&limit=100')).body.data.find((x: { parent_id: string }) => x.parent_id === rolled.mid.sessionId);
+    expect(orphan).toBeDefined();
+    expect((await gw.admin('POST', `/admin/v1/sessions/${rolled.mid.sessionId}/revoke`, { reason: 'done' })).body.revoked.sort()).toEqual([rolled.mid.sessionId, rolled.leaf.sessionId].sort());
+    expect(await gw.admin('POST', `/admin/v1/sessions/${rolled.mid.sessionId}/revoke`, { reason: 'again' })).toMatchObject({ status: 200, body: { revoked: [] } });
+    expect((await revocations(rolled.mid.sessionId)).map((e) => e.data.reason)).toEqual(['done']);
+    expect(await revocations(orphan.id)).toHaveLength(0);
   });
 
   it('suspending an agent stops the work it delegated to other agents, and resuming it lets it go on', async () => {

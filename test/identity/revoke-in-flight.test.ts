@@ -97,15 +97,18 @@ describe('revocation reaches calls in flight', () => {
     expect(await lineOf(sessionId)).toMatchObject({ outcome: 'revoked', api: 'anthropic.messages' });
   }, 20_000);
 
-  it('a suspended agent: its call waiting for an answer gets the refusal (401 agent_inactive), its streams are cut; another team\'s run on', async () => {
+  it('a suspended agent: its call waiting for an answer gets the refusal (401 agent_inactive), its streams are cut, and so is the work it delegated to another agent; another team\'s run on', async () => {
     const { token, sessionId } = await gw.openSession({ agent: 'second-agent' });
     const other = await gw.openSession({ agent: 'other-agent' });
+    const exchanged = await delegate(gw.url, token, { agent: 'demo-agent', task: 'a delegated part', budget_usd: '0.05' });
+    expect(exchanged.status).toBe(200);
     const openai = new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
     const waiting = openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow [[sim:latency_ms=4000]]' }] })
       .then(() => null, (e: InstanceType<typeof OpenAI.APIError>) => e);
     const stream = openaiStream(token);
+    const delegated = openaiStream(exchanged.body.access_token);
     const bystander = openaiStream(other.token);
-    await until(() => stream.seen() >= 3);
+    await until(() => stream.seen() >= 3 && delegated.seen() >= 3);
     const suspendedAt = Date.now();
     expect((await gw.admin('POST', '/admin/v1/agents/second-agent/suspend', { reason: 'investigating' })).status).toBe(200);
     const refused = await waiting;
@@ -115,6 +118,11 @@ describe('revocation reaches calls in flight', () => {
     expect((await stream.done).ended).toBe('error');
     const lines = (await gw.admin('GET', `/admin/v1/usage?session=${sessionId}`)).body.data;
     expect(lines.map((l: { outcome: string }) => l.outcome)).toEqual(['revoked', 'revoked']);
+    // Another agent's stream in the session delegated from it: cut too, with the refusal naming why.
+    const cut = await delegated.done;
+    expect(cut.ended).toBe('error');
+    expect((cut.error as InstanceType<typeof OpenAI.APIError>).message).toContain('suspended');
+    expect(cut.chunks).toBeLessThan(150);
     expect(bystander.seen()).toBeGreaterThan(0);
     expect((await bystander.done).ended).toBe('complete');
     await gw.admin('POST', '/admin/v1/agents/second-agent/resume', {});
