@@ -47,6 +47,17 @@ function modelsFrom(url: string, token: string, localAddress: string): Promise<n
   });
 }
 
+/** Two sessions of demo-agent; the first repeats a failing prompt until retry_loop (`failed_repeats: 3`) is critical. */
+async function loopOneOfTwo(gw: DetectGateway) {
+  const { openai } = await gw.client();
+  const other = await gw.client();
+  for (let i = 0; i < 3; i++) {
+    await chat(openai, 'Drop the table [[sim:error=400]]').catch(() => undefined);
+    await gw.settled();
+  }
+  return { other, agent: (await gw.admin('GET', '/admin/v1/agents/demo-agent')).body };
+}
+
 describe('out-of-task, credential misuse and delegation detectors', () => {
   let gw: DetectGateway;
   let hook: Awaited<ReturnType<typeof receiver>>;
@@ -254,13 +265,7 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
       detection: { notify: { webhook_url: hook.url, format: 'slack' }, detectors: { retry_loop: { failed_repeats: 3, actions: { critical: ['revoke_agent', 'notify'] } } } },
     });
     try {
-      const { openai } = await gw.client();
-      const other = await gw.client();
-      for (let i = 0; i < 3; i++) {
-        await chat(openai, 'Drop the table [[sim:error=400]]').catch(() => undefined);
-        await gw.settled();
-      }
-      const agent = (await gw.admin('GET', '/admin/v1/agents/demo-agent')).body;
+      const { other, agent } = await loopOneOfTwo(gw);
       expect(agent.status).toBe('revoked');
       expect((await gw.session(other.sessionId)).status).toBe('revoked');
       const err = (await chat(other.openai, 'hi').catch((e: unknown) => e)) as ApiError;
@@ -276,13 +281,7 @@ describe('containment by revoking the agent, Slack notices, and a restart', () =
   it('retry_loop critical → suspend_agent: every session of the agent is refused until an operator resumes it, and then calls again', async () => {
     const gw = await startDetectGateway({ detection: { detectors: { retry_loop: { failed_repeats: 3, actions: { critical: ['suspend_agent'] } } } } });
     try {
-      const { openai } = await gw.client();
-      const other = await gw.client();
-      for (let i = 0; i < 3; i++) {
-        await chat(openai, 'Drop the table [[sim:error=400]]').catch(() => undefined);
-        await gw.settled();
-      }
-      const agent = (await gw.admin('GET', '/admin/v1/agents/demo-agent')).body;
+      const { other, agent } = await loopOneOfTwo(gw);
       expect(agent.status).toBe('suspended');
       const [alert] = await gw.alerts('?detector=retry_loop');
       expect(alert.actions).toEqual([expect.objectContaining({ action: 'suspend_agent', detail: { agent: agent.id, suspended: true, resume: `POST /admin/v1/agents/${agent.id}/resume` } })]);
