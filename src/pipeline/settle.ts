@@ -59,6 +59,9 @@ export function settle(ctx: CallContext, deps: PipelineDeps, s: Settlement, stag
   };
   deps.telemetry.modelCall(record, ctx);
   const line = deps.usage.add({ usage: record });
+  // Awaited below with the call's other writes; should making those throw, the line is written
+  // all the same, and its failure then is not an unhandled rejection.
+  line.catch(() => undefined);
   stages?.lap(ctx, 'settle');
   // The call's own event, on the chain: what was used and charged, and the decision that allowed
   // it — so chargeback data is tamper-evident too. It and the call's other events (tool checks)
