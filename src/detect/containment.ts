@@ -8,7 +8,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { ApprovalService, RateLimit } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { SessionService } from '../identity/index.js';
-import type { AgentStatus, Alert, AlertAction, Session } from '../store/index.js';
+import type { Agent, Alert, AlertAction, Session } from '../store/index.js';
 import type { Notifier, NoticeEvent } from './notify.js';
 import { isoTime } from '../util/time.js';
 
@@ -20,8 +20,8 @@ export interface ContainmentOptions {
   audit: AuditLog;
   notifier: Notifier;
   throttle: { requestsPerMinute: number; durationMs: number };
-  agentName: (agentId: string) => Promise<string | null>;
-  agentStatus: (agentId: string) => Promise<AgentStatus | null>;
+  /** The agent as the store has it now (its name for notices, its status for suspend_agent). */
+  agent: (agentId: string) => Promise<Pick<Agent, 'name' | 'status'> | null>;
   getSession: (id: string) => Promise<Session | null>;
   now: () => number;
 }
@@ -135,7 +135,7 @@ export class Containment {
         case 'notify': {
           // Nowhere to send it: said so, rather than a delivery that failed.
           if (!this.o.notifier.enabled) return skipped(action, at, 'no webhook is configured (detection.notify.webhook_url)');
-          const delivered = await this.o.notifier.send(event, alert, alert.agentId ? await this.o.agentName(alert.agentId) : null);
+          const delivered = await this.o.notifier.send(event, alert, alert.agentId ? ((await this.o.agent(alert.agentId))?.name ?? null) : null);
           return { action, at, detail: { delivered } };
         }
         case 'throttle_session': {
@@ -164,7 +164,7 @@ export class Containment {
           // Every session of the agent, and what it delegated, until an operator resumes the agent:
           // the middle ground between a throttle and revoking it for good.
           if (!alert.agentId) return skipped(action, at, 'the alert names no agent');
-          if ((await this.o.agentStatus(alert.agentId)) === 'suspended') return skipped(action, at, `agent "${alert.agentId}" is already suspended`);
+          if ((await this.o.agent(alert.agentId))?.status === 'suspended') return skipped(action, at, `agent "${alert.agentId}" is already suspended`);
           await this.o.sessions.setAgentStatus(alert.agentId, 'suspended', by, { alert: alert.id });
           return { action, at, detail: { agent: alert.agentId, suspended: true, resume: `POST /admin/v1/agents/${alert.agentId}/resume` } };
         }

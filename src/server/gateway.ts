@@ -271,8 +271,7 @@ export class Gateway {
     const containment = new Containment({
       sessions, approvals, audit, notifier, now,
       throttle: { requestsPerMinute: config.detection.throttle.requests_per_minute, durationMs: config.detection.throttle.duration_seconds * 1000 },
-      agentName: async (id) => (await directory.agents.get(id))?.name ?? null,
-      agentStatus: async (id) => (await store.getAgent(id))?.status ?? null,
+      agent: (id) => store.getAgent(id),
       getSession: (id) => store.getSession(id),
     });
     const alerts = new AlertService({

@@ -148,7 +148,7 @@ describe('Containment, on its own', () => {
       sessions: {} as never, approvals: {} as never, notifier: {} as never,
       audit: { record: async (e: unknown) => void recorded.push(e) } as never,
       throttle: { requestsPerMinute: 6, durationMs: 900_000 },
-      agentName: async () => null, agentStatus: async () => null, getSession: async () => null, now: () => now.t,
+      agent: async () => null, getSession: async () => null, now: () => now.t,
     });
     const agents = new Map([['ses_a1', 'agt_a'], ['ses_a2', 'agt_a'], ['ses_b1', 'agt_b']]);
     // The rate-limit stage passes the session's agent, as the session names it.
@@ -206,7 +206,7 @@ describe('Containment, on its own', () => {
       } as never,
       approvals: {} as never, notifier: {} as never, audit: {} as never,
       throttle: { requestsPerMinute: 6, durationMs: 900_000 },
-      agentName: async () => null, agentStatus: async (id) => statuses.get(id) ?? null, getSession: async () => null, now: () => START_MS,
+      agent: async (id) => (statuses.has(id) ? { name: id, status: statuses.get(id)! } : null), getSession: async () => null, now: () => START_MS,
     });
     expect((await c.carryOut('suspend_agent', alert({ agentId: 'agt_a' }), 'alert.raised')).detail).toEqual({ skipped: 'agent "agt_a" is already suspended' });
     expect((await c.carryOut('suspend_agent', alert({ agentId: 'agt_b' }), 'alert.raised')).detail).toEqual({ skipped: 'agent "agt_b" is revoked for good; create a new agent' });
