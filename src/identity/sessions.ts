@@ -250,8 +250,8 @@ export class SessionService {
     for (const s of tree) this.directory.sessions.delete(s.id);
     // Already ended, all of it: an idempotent retry, which records nothing — unless the end it
     // retries failed after the change committed and before its event was written (then that event).
-    const unrecorded = changed.length === 0 ? await this.unrecordedEnds(tree, status) : [];
-    const recordedNow = changed.length > 0 ? changed : unrecorded;
+    const ended = changed.length > 0 ? changed : tree.filter((s) => s.status === status).map((s) => s.id);
+    const recordedNow = changed.length > 0 ? changed : await this.unrecordedEnds(tree, ended, status);
     const root = tree[0]!;
     // Queued before the ledger settles the tree, so that a failure there cannot leave the end unrecorded.
     const recorded = recordedNow.length === 0 ? null : this.audit.record({
@@ -262,19 +262,17 @@ export class SessionService {
     await recorded;
     // Their approvals still pending have nobody left to decide for: closed (denied) with them. A
     // retry closes what a failed first attempt left (none, when it had not failed).
-    const ended = changed.length > 0 ? changed : tree.filter((s) => s.status === status).map((s) => s.id);
     if (ended.length > 0) await this.options.onEnded?.(ended, status, by);
     return changed;
   }
 
   /**
-   * The sessions of `tree` ended as `status` that no `session.<status>` event names — their own
-   * end's, or that of an ancestor whose tree they ended with. Only sessions on the record
-   * (`session.opened`, `session.delegated`): a delegation rolled back before its event ended a
-   * session nobody was told of.
+   * Those of `ended` (sessions of `tree` ended as `status`) that no `session.<status>` event names
+   * — their own end's, or that of an ancestor whose tree they ended with. Only sessions on the
+   * record (`session.opened`, `session.delegated`): a delegation rolled back before its event
+   * ended a session nobody was told of.
    */
-  private async unrecordedEnds(tree: readonly Session[], status: 'closed' | 'revoked'): Promise<string[]> {
-    const ended = tree.filter((s) => s.status === status);
+  private async unrecordedEnds(tree: readonly Session[], ended: readonly string[], status: 'closed' | 'revoked'): Promise<string[]> {
     if (ended.length === 0) return [];
     // An end of the same tree that this process is recording right now is written first.
     await this.audit.flush();
@@ -282,7 +280,7 @@ export class SessionService {
     const events = await this.store.listEvents({ type: 'session.*', sessionIds, limit: 10_000 });
     const announced = new Set(events.filter((e) => e.type === 'session.opened' || e.type === 'session.delegated').map((e) => e.sessionId));
     const named = new Set(events.filter((e) => e.type === `session.${status}`).flatMap((e): unknown[] => (Array.isArray(e.data.sessions) ? e.data.sessions : [])));
-    return ended.filter((s) => announced.has(s.id) && !named.has(s.id)).map((s) => s.id);
+    return ended.filter((id) => announced.has(id) && !named.has(id));
   }
 
   /**
