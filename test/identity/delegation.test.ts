@@ -32,6 +32,11 @@ afterAll(async () => {
 const client = (token: string) => new OpenAI({ apiKey: token, baseURL: `${gw.url}/v1`, maxRetries: 0 });
 const call = (token: string, content = 'work [[sim:tokens=10]]') => client(token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
 
+/** The `session.revoked` events recorded with `sessionId` as the session ended. */
+async function revocations(sessionId: string) {
+  return (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${sessionId}`)).body.data as { data: { sessions: string[]; reason: string; recovered?: boolean } }[];
+}
+
 async function threeLevels() {
   const root = await gw.openSession({ agent: 'orchestrator', task: 'write a report', budget: { usd: 1 } });
   const mid = await delegate(gw.url, root.token, { agent: 'researcher', task: 'find sources', budget_usd: '0.3' });
@@ -90,8 +95,7 @@ describe('delegation', () => {
     // Revoking it again changes nothing, and puts nothing more on the record.
     const again = await gw.admin('POST', `/admin/v1/sessions/${mid.sessionId}/revoke`, { reason: 'twice' });
     expect(again).toMatchObject({ status: 200, body: { revoked: [] } });
-    const revocations = (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${mid.sessionId}`)).body.data;
-    expect(revocations.map((e: { data: { reason: string } }) => e.data.reason)).toEqual(['went off task']);
+    expect((await revocations(mid.sessionId)).map((e) => e.data.reason)).toEqual(['went off task']);
     for (const t of [mid.token, leaf.token]) {
       const err = (await call(t).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(err.status).toBe(401);
@@ -106,7 +110,6 @@ describe('delegation', () => {
   });
 
   it('an end that fails after it took effect is in force and on the record: its event queued before the ledger settles, or written by the retry (recovered)', async () => {
-    const revocations = async (sessionId: string) => (await gw.admin('GET', `/admin/v1/audit/events?type=session.revoked&session=${sessionId}`)).body.data as { data: { sessions: string[]; reason: string; recovered?: boolean } }[];
     const ledger = (gw.gateway as unknown as { ledger: { end(id: string): void | Promise<void> } }).ledger;
     // The ledger fails while it settles the revoked tree: the caller sees the failure; the sessions
     // are revoked all the same, and on the record.
