@@ -13,6 +13,11 @@ export interface Journal {
   /** Resolves once the entry is durable. */
   add(entry: JournalEntry): Promise<void>;
   flush(): Promise<void>;
+  /**
+   * Runs `queue`, whose writes (on this queue: the journal's and the audit log's) nobody waits
+   * for, deferred: they leave with the next write that cannot wait, or after a few ms.
+   */
+  deferred<R>(queue: () => R): R;
   /** Whether a call may go upstream while its hold is written (see `WriteQueue.admission`). */
   admission(options?: { probe?: boolean }): Admission;
   /** A batch of writes waits for the store to come back (a full disk, a database out of reach). */

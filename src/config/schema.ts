@@ -407,8 +407,10 @@ export const configSchema = z.strictObject({
         .describe('The shared store (PostgreSQL) for several replicas: when set, it is used instead of SQLite (docs/operations.md#running-several-replicas).'),
       answer_after: z.enum(['hold', 'line']).default('hold')
         .describe('What is on disk before the end of a model call\'s answer is released: `hold` — its worst-case hold (written while the call is upstream; the answer then leaves, the call settles right after it, and its exact line and events commit next — a crash in between charges the hold at restart) — or `line` — its exact spend line and audit events (one commit more of latency).'),
+      settle_delay_ms: z.number().int().min(0).max(1000).default(5)
+        .describe('With `answer_after: hold`: how long an answered call\'s spend line and events may wait for the next write that cannot wait (another call\'s hold) to share its commit — a caller\'s calls back to back then commit once each instead of twice. 0 writes them at once. Admin reads, shutdown and checkpoints write them first.'),
     })
-    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true, thread_nice: 10 }, answer_after: 'hold' })
+    .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true, thread_nice: 10 }, answer_after: 'hold', settle_delay_ms: 5 })
     .describe('Where state is kept.'),
   tokens: z
     .strictObject({

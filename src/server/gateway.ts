@@ -197,7 +197,7 @@ export class Gateway {
     // Audit events, holds and spend lines share one group commit: one transaction per batch.
     // Writes wait out an outage (kept in memory and retried) rather than fail: on PostgreSQL the
     // server out of reach, on SQLite a full disk or a file that cannot be written for now.
-    const writes = new WriteQueue(store, logger, shared ? isStoreUnavailable : isSqliteOutage);
+    const writes = new WriteQueue(store, logger, shared ? isStoreUnavailable : isSqliteOutage, config.storage.settle_delay_ms);
     const audit = new AuditLog(store, now, {
       queue: writes, logger, signer: keys, keys: storedCheckpointKeys(store, master), checkpointIntervalMs: config.audit.checkpoint_interval_seconds * 1000,
       sinks: createExportSinks({ jsonlPath: jsonlPath && jsonlPath !== '-' && !isAbsolute(jsonlPath) ? join(dataDir, jsonlPath) : jsonlPath, webhookUrl, webhookBatchSize, webhookMaxQueue }, logger),

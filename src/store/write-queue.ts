@@ -42,13 +42,20 @@ export class WriteQueue {
      * before they go upstream (`admission`). Default: none (fail the batch).
      */
     private readonly retryable: (err: unknown) => boolean = () => false,
+    /** How long writes nobody waits for may wait to share a commit (`deferred`; `storage.settle_delay_ms`). */
+    deferMs = 0,
   ) {
-    this.commit = new GroupCommit((writes) => this.write(writes));
+    this.commit = new GroupCommit((writes) => this.write(writes), undefined, deferMs);
   }
 
   /** Queues a write; resolves once it is durable (rejects if its batch failed). */
   add(write: Write): Promise<void> {
     return this.commit.add(write);
+  }
+
+  /** Runs `queue` with the writes it adds deferred (`GroupCommit.deferred`): nobody waits for them. */
+  deferred<R>(queue: () => R): R {
+    return this.commit.deferred(queue);
   }
 
   /** Writes everything queued so far. */

@@ -21,6 +21,8 @@ interface Started {
   inner: SqliteStore;
   /** Delay of every audit append from now on. */
   setAppendDelay(ms: number): void;
+  /** What each batch written so far carried (in order). */
+  batches: { holds: string[]; lines: string[] }[];
   admin<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
@@ -34,6 +36,7 @@ async function start(patch: Record<string, unknown> = {}): Promise<Started> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-audit-gw-'));
   const inner = new SqliteStore({ path: join(dataDir, 'tollgate.db') });
   let delay = 0;
+  const batches: Started['batches'] = [];
   const store = new Proxy(inner, {
     get(target, prop, receiver) {
       // Audit events reach the store alone or with the spend journal in one batch.
@@ -45,6 +48,7 @@ async function start(patch: Record<string, unknown> = {}): Promise<Started> {
       }
       if (prop === 'writeBatch') {
         return async (set: WriteSet): Promise<ChainedEvent[]> => {
+          batches.push({ holds: set.reservations.map((r) => r.requestId), lines: set.records.map((r) => r.requestId) });
           if (delay > 0 && set.events.length > 0) await new Promise((resolve) => setTimeout(resolve, delay));
           return target.writeBatch(set);
         };
@@ -59,6 +63,7 @@ async function start(patch: Record<string, unknown> = {}): Promise<Started> {
   return {
     gateway, url, dataDir, inner,
     setAppendDelay: (ms) => (delay = ms),
+    batches,
     async admin(method, path, body) {
       const res = await fetch(url + path, {
         method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -139,6 +144,48 @@ describe('storage.answer_after: hold (the default)', () => {
     await refused.text();
     expect(performance.now() - started).toBeGreaterThanOrEqual(950);
     expect(await eventsOf(gw.inner, refused.headers.get('x-request-id')!)).toEqual(['auth.denied']);
+  });
+});
+
+describe('storage.settle_delay_ms: an answered call\'s writes wait for the next call\'s hold', () => {
+  /** Four calls one after another; the request ids. */
+  const calls = async (gw: Started, token: string) => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await chat(gw, token);
+      await res.text();
+      expect(res.status).toBe(200);
+      ids.push(res.headers.get('x-request-id')!);
+    }
+    return ids;
+  };
+  /** The calls (after the first) whose hold's batch carried the line of the call before. */
+  const carried = (gw: Started, ids: string[]) => ids.slice(1).filter((id, i) => gw.batches.some((b) => b.holds.includes(id) && b.lines.includes(ids[i]!)));
+
+  it('commits a caller\'s calls once each, the hold with the line of the call before; a last line lands on its own, or with an admin read', async () => {
+    // Long enough that the next call always comes first, however slow the machine.
+    const gw = await start({ storage: { settle_delay_ms: 1000 } });
+    const token = await openToken(gw);
+    const ids = await calls(gw, token);
+    expect(carried(gw, ids)).toEqual(ids.slice(1));
+    // The last line waits for company, then goes alone.
+    const last = ids.at(-1)!;
+    expect(gw.batches.some((b) => b.lines.includes(last))).toBe(false);
+    await expect.poll(() => gw.batches.some((b) => b.lines.includes(last)), { timeout: 3000, interval: 20 }).toBe(true);
+    expect(await eventsOf(gw.inner, last)).toEqual(['model.call']);
+    // An admin read writes what waits first.
+    const waiting = (await calls(gw, token)).at(-1)!;
+    expect(gw.batches.some((b) => b.lines.includes(waiting))).toBe(false);
+    const events = await gw.admin('GET', '/admin/v1/audit/events?type=model.call&limit=20');
+    expect(events.body.data.map((e: { request_id: string }) => e.request_id)).toContain(waiting);
+  });
+
+  it('0 writes them at once: every line in a batch of its own after its answer', async () => {
+    const gw = await start({ storage: { settle_delay_ms: 0 } });
+    const token = await openToken(gw);
+    const ids = await calls(gw, token);
+    expect(carried(gw, ids)).toEqual([]);
+    await expect.poll(() => ids.every((id) => gw.batches.some((b) => b.lines.includes(id))), { timeout: 1000, interval: 5 }).toBe(true);
   });
 });
 

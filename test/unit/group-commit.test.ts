@@ -70,4 +70,44 @@ describe('GroupCommit', () => {
     await expect(commit.add('line')).rejects.toThrow('disk full');
     await expect(hold).rejects.toThrow('disk full');
   });
+
+  describe('deferred writes', () => {
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+    };
+
+    it('wait for the next write that cannot wait, and leave in its batch', async () => {
+      const batches: string[][] = [];
+      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 1000);
+      const line = commit.deferred(() => commit.add('line 1'));
+      await turns(5);
+      expect(batches).toEqual([]);
+      await Promise.all([line, commit.add('hold 2')]);
+      expect(batches).toEqual([['line 1', 'hold 2']]);
+    });
+
+    it('leave on their own after deferMs, or at once with a flush', async () => {
+      const batches: string[][] = [];
+      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 30);
+      const started = performance.now();
+      await commit.deferred(() => commit.add('line 1'));
+      expect(performance.now() - started).toBeGreaterThanOrEqual(25);
+      const line = commit.deferred(() => commit.add('line 2'));
+      await commit.flush();
+      await line;
+      expect(batches).toEqual([['line 1'], ['line 2']]);
+    });
+
+    it('are not deferred with deferMs 0, and defer nothing added after the callback', async () => {
+      const batches: string[][] = [];
+      const eager = new GroupCommit<string>(async (items) => void batches.push(items));
+      void eager.deferred(() => eager.add('line'));
+      await turns(3);
+      expect(batches).toEqual([['line']]);
+      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 1000);
+      void commit.deferred(() => commit.add('line 2'));
+      await commit.add('hold 3');
+      expect(batches).toEqual([['line'], ['line 2', 'hold 3']]);
+    });
+  });
 });
