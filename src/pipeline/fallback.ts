@@ -28,6 +28,7 @@ async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute):
   ctx.clamped = false;
   // The bound depends on the model's limits (context window, image cost).
   ctx.promptUpperBound = undefined;
+  ctx.exactPromptBound = undefined;
   try {
     await checkPolicy(ctx, deps);
     await reserve(ctx, deps);

@@ -6,7 +6,8 @@ import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger
 import { newTimeOrderedId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
-import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { promptTexts, promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { countedTexts } from '../providers/tokenizer.js';
 import { promptUpperBound } from './parse.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
@@ -23,11 +24,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   const capBefore = ctx.outputCap;
   // Priced and held in one synchronous step where the ledger is this process's (no other call
   // can reserve in between); a shared ledger may first read the accounts afresh.
-  let amount = price(ctx, left, deps.ledger.readAfresh !== undefined);
-  if (amount === null) {
-    await deps.ledger.readAfresh!(accounts);
-    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
-  }
+  let amount = await priced(ctx, deps, left, deps.ledger.readAfresh !== undefined);
   try {
     ctx.reservation = await holdFor(ctx, deps, amount);
   } catch (err) {
@@ -43,7 +40,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     await ownWritesLanded(deps);
     await deps.ledger.readAfresh(accounts);
     ctx.outputCap = capBefore;
-    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+    amount = await priced(ctx, deps, deps.ledger.remaining(accounts), false);
     ctx.reservation = await holdFor(ctx, deps, amount);
   }
   // What was left before this call, as the database's answer has it (a shared ledger's copy was
@@ -52,12 +49,34 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
 }
 
 /**
+ * `price` on `left`, after what it asks for first: the accounts read afresh, the prompt counted
+ * exactly. Whatever was awaited, the last pricing reads the ledger as it stands, and the caller
+ * holds its amount in the same synchronous step.
+ */
+async function priced(ctx: CallContext, deps: PipelineDeps, left: Remaining, readFirst: boolean): Promise<Amount> {
+  for (let amount = price(ctx, left, readFirst); ; amount = price(ctx, deps.ledger.remaining(ctx.accounts!), readFirst)) {
+    if (amount === 'read') {
+      await deps.ledger.readAfresh!(ctx.accounts!);
+      readFirst = false;
+    } else if (amount === 'count') {
+      // On the tokenizer thread: the call waits for it, the event loop does not.
+      const prompt = ctx.call!.prompt;
+      const count = await countedTexts(ctx.route!.tokenizer, promptTexts(prompt));
+      ctx.exactPromptBound = promptTokensUpperBound(prompt, ctx.route!.limits, count);
+    } else {
+      return amount;
+    }
+  }
+}
+
+/**
  * The call's worst case on the budgets `left` (and its output cap, on `ctx`): the whole request
  * when it fits, else the output it can pay for (402 when not even the least output fits). With
- * `readFirst` (a shared ledger's copy, not just read), null when it would be refused or cut on
- * `left`: the accounts are to be read afresh and the call priced again.
+ * `readFirst` (a shared ledger's copy, not just read), `read` when it would be refused or cut on
+ * `left`: the accounts are to be read afresh and the call priced again. `count` when the cheap
+ * bound of the prompt does not fit and its exact count (`ctx.exactPromptBound`) is not known yet.
  */
-function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | null {
+function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 'read' | 'count' {
   const call = ctx.call!;
   const route = ctx.route!;
   const session = ctx.session!;
@@ -80,8 +99,11 @@ function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 
   // settled since): before the call is refused or its output cut on that copy, it is read afresh
   // (readAfresh reads only then). Other replicas' spend makes a copy less cautious, never more:
   // the database refuses then, and its answer refreshes the copy (reserve, above).
-  if (limited && readFirst && !fits(prompt, perChoice * choices)) return null;
-  if (limited && !fits(prompt, perChoice * choices)) prompt = promptTokensUpperBound(call.prompt, route.limits, route.tokenizer.count);
+  if (limited && readFirst && !fits(prompt, perChoice * choices)) return 'read';
+  if (limited && !fits(prompt, perChoice * choices)) {
+    if (ctx.exactPromptBound === undefined) return 'count';
+    prompt = ctx.exactPromptBound;
+  }
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
     const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);
