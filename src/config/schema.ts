@@ -408,7 +408,7 @@ export const configSchema = z.strictObject({
       answer_after: z.enum(['hold', 'line']).default('hold')
         .describe('What is on disk before the end of a model call\'s answer is released: `hold` — its worst-case hold (written while the call is upstream; the answer then leaves, the call settles right after it, and its exact line and events commit next — a crash in between charges the hold at restart) — or `line` — its exact spend line and audit events (one commit more of latency).'),
       settle_delay_ms: z.number().int().min(0).max(1000).default(5)
-        .describe('With `answer_after: hold`: how long an answered call\'s spend line and events may wait for the next write that cannot wait (another call\'s hold) to share its commit — a caller\'s calls back to back then commit once each instead of twice. 0 writes them at once. Admin reads, shutdown and checkpoints write them first.'),
+        .describe('With `answer_after: hold`: how long an answered call\'s spend line and events may wait to share a commit — with the batch that gathers behind the one being written (under load), or with the lines of the calls that follow — rather than commit on their own; never with a hold alone, which an answer may wait for. A caller\'s calls back to back then commit about once each instead of twice. 0 writes them at once. Admin reads, shutdown and checkpoints write them first.'),
     })
     .default({ sqlite: { path: 'tollgate.db', synchronous: 'NORMAL', write_thread: true, thread_nice: 10 }, answer_after: 'hold', settle_delay_ms: 5 })
     .describe('Where state is kept.'),

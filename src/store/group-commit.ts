@@ -9,18 +9,25 @@
 // per call −4 to −10 % in five comparisons, throughput up as much).
 //
 // Writes nobody waits for (a call's spend line and event once its answer left on its hold,
-// `storage.answer_after: hold`) can be deferred: they wait up to `deferMs` for a write that must
-// not wait — the next call's hold — and leave with it. A caller's calls back to back then commit
-// once each (a call's hold with the line and event of the call before) instead of twice: at one
-// connection, CPU per call −16 to −21 % and throughput +14 to +31 % (bench/RESULTS.md).
+// `storage.answer_after: hold`) can be deferred: they leave with the next batch that gathered
+// behind another (under load), or on their own after `deferMs` — never with a batch of `quick`
+// writes alone (a hold its call's answer may wait for) sent to an idle writer, which would then
+// commit them too before that answer could leave. At one connection a caller's calls then commit
+// about once each (its hold) instead of twice (bench/RESULTS.md).
+
+interface Entry<T> {
+  item: T;
+  deferred: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 export class GroupCommit<T> {
-  private pending: T[] = [];
-  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private pending: Entry<T>[] = [];
   private scheduled = false;
   /** Set while `deferred` runs: the writes it adds schedule no flush of their own. */
   private deferring = false;
-  /** The flush of deferred writes, if no other write comes first. */
+  /** The flush of deferred writes, if no batch takes them first. */
   private deferTimer: NodeJS.Timeout | null = null;
   /** Settles once every batch sent so far has (never rejects). */
   private inFlight: Promise<void> | null = null;
@@ -28,28 +35,28 @@ export class GroupCommit<T> {
   constructor(
     private readonly flushBatch: (items: T[]) => Promise<void>,
     private readonly maxBatch = 512,
-    /** The longest a deferred write waits for company before it leaves on its own; 0: never deferred. */
+    /** The longest a deferred write waits for a batch to join before it leaves on its own; 0: never deferred. */
     private readonly deferMs = 0,
+    /** Writes a batch sent to an idle writer should not make wait for deferred ones. */
+    private readonly quick: (item: T) => boolean = () => false,
   ) {}
 
   /** Queues `item`; resolves once it is durably written (rejects if its batch failed). */
   add(item: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.pending.push(item);
-      this.waiters.push({ resolve, reject });
+      this.pending.push({ item, deferred: this.deferring, resolve, reject });
       if (this.pending.length >= this.maxBatch) void this.flush();
       else if (this.deferring) this.deferTimer ??= setTimeout(this.flushDeferred, this.deferMs);
       else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => void this.flush());
+        setImmediate(this.flushScheduled);
       }
     });
   }
 
   /**
-   * Runs `queue` (synchronous) with the writes it adds deferred: they leave with the next batch
-   * another write sends, or on their own after `deferMs`. Their promises resolve as any other's,
-   * once durable; a flush takes them at once.
+   * Runs `queue` (synchronous) with the writes it adds deferred (see the header). Their promises
+   * resolve as any other's, once durable; a flush takes them at once.
    */
   deferred<R>(queue: () => R): R {
     if (this.deferMs <= 0) return queue();
@@ -62,14 +69,21 @@ export class GroupCommit<T> {
     }
   }
 
+  private readonly flushScheduled = (): void => void this.flush(false);
+
   private readonly flushDeferred = (): void => {
     this.deferTimer = null;
     void this.flush();
   };
 
-  /** Writes everything queued so far; resolves when it (and every batch before it) is durable. */
-  async flush(): Promise<void> {
+  /**
+   * Writes everything queued so far; resolves when it (and every batch before it) is durable.
+   * `all` false (the flush a write schedules): deferred writes stay behind a batch of quick ones
+   * that did not wait for another.
+   */
+  async flush(all = true): Promise<void> {
     this.scheduled = false;
+    const waited = this.inFlight !== null;
     if (this.inFlight) {
       await this.noneInFlight();
       // One more turn of the event loop before the next batch leaves: the batch just committed
@@ -80,19 +94,19 @@ export class GroupCommit<T> {
     // Checked again with no await between the check and the send: another flush may have sent a
     // batch meanwhile, and only one is ever in flight.
     while (this.inFlight) await this.inFlight;
-    if (this.pending.length === 0) return;
-    // The deferred writes leave with this batch.
-    if (this.deferTimer) {
-      clearTimeout(this.deferTimer);
+    let entries = this.pending;
+    if (!all && !waited && this.leavesDeferredBehind(entries)) {
+      this.pending = entries.filter((e) => e.deferred);
+      entries = entries.filter((e) => !e.deferred);
+    } else {
+      this.pending = [];
+      if (this.deferTimer) clearTimeout(this.deferTimer);
       this.deferTimer = null;
     }
-    const items = this.pending;
-    const waiters = this.waiters;
-    this.pending = [];
-    this.waiters = [];
-    const sent = this.flushBatch(items).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (err: unknown) => waiters.forEach((w) => w.reject(err)),
+    if (entries.length === 0) return;
+    const sent = this.flushBatch(entries.map((e) => e.item)).then(
+      () => entries.forEach((e) => e.resolve()),
+      (err: unknown) => entries.forEach((e) => e.reject(err)),
     );
     this.inFlight = sent;
     try {
@@ -100,6 +114,18 @@ export class GroupCommit<T> {
     } finally {
       this.inFlight = null;
     }
+  }
+
+  /** Deferred writes beside quick ones only: the quick ones go alone. */
+  private leavesDeferredBehind(entries: readonly Entry<T>[]): boolean {
+    let deferred = false;
+    let quick = false;
+    for (const e of entries) {
+      if (e.deferred) deferred = true;
+      else if (this.quick(e.item)) quick = true;
+      else return false;
+    }
+    return deferred && quick;
   }
 
   private async noneInFlight(): Promise<void> {

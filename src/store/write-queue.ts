@@ -42,10 +42,11 @@ export class WriteQueue {
      * before they go upstream (`admission`). Default: none (fail the batch).
      */
     private readonly retryable: (err: unknown) => boolean = () => false,
-    /** How long writes nobody waits for may wait to share a commit (`deferred`; `storage.settle_delay_ms`). */
+    /** How long writes nobody waits for may wait to join a batch (`deferred`; `storage.settle_delay_ms`). */
     deferMs = 0,
   ) {
-    this.commit = new GroupCommit((writes) => this.write(writes), undefined, deferMs);
+    // A hold is what an answer may wait for: it never waits for deferred lines and events.
+    this.commit = new GroupCommit((writes) => this.write(writes), undefined, deferMs, (w) => 'reservation' in w);
   }
 
   /** Queues a write; resolves once it is durable (rejects if its batch failed). */
@@ -53,7 +54,7 @@ export class WriteQueue {
     return this.commit.add(write);
   }
 
-  /** Runs `queue` with the writes it adds deferred (`GroupCommit.deferred`): nobody waits for them. */
+  /** Runs `queue` with the writes it adds deferred (`GroupCommit.deferred`): nobody waits for them, and no hold waits for them. */
   deferred<R>(queue: () => R): R {
     return this.commit.deferred(queue);
   }

@@ -147,7 +147,7 @@ describe('storage.answer_after: hold (the default)', () => {
   });
 });
 
-describe('storage.settle_delay_ms: an answered call\'s writes wait for the next call\'s hold', () => {
+describe('storage.settle_delay_ms: an answered call\'s writes wait to share a commit', () => {
   /** Four calls one after another; the request ids. */
   const calls = async (gw: Started, token: string) => {
     const ids: string[] = [];
@@ -159,23 +159,23 @@ describe('storage.settle_delay_ms: an answered call\'s writes wait for the next 
     }
     return ids;
   };
-  /** The calls (after the first) whose hold's batch carried the line of the call before. */
-  const carried = (gw: Started, ids: string[]) => ids.slice(1).filter((id, i) => gw.batches.some((b) => b.holds.includes(id) && b.lines.includes(ids[i]!)));
+  const batchOf = (gw: Started, id: string) => gw.batches.findIndex((b) => b.lines.includes(id));
 
-  it('commits a caller\'s calls once each, the hold with the line of the call before; a last line lands on its own, or with an admin read', async () => {
-    // Long enough that the next call always comes first, however slow the machine.
+  it('a caller\'s calls back to back: each hold commits alone, their lines together once the delay is up, or with an admin read', async () => {
+    // Long enough that every call comes before it is up, however slow the machine.
     const gw = await start({ storage: { settle_delay_ms: 1000 } });
     const token = await openToken(gw);
     const ids = await calls(gw, token);
-    expect(carried(gw, ids)).toEqual(ids.slice(1));
-    // The last line waits for company, then goes alone.
-    const last = ids.at(-1)!;
-    expect(gw.batches.some((b) => b.lines.includes(last))).toBe(false);
-    await expect.poll(() => gw.batches.some((b) => b.lines.includes(last)), { timeout: 3000, interval: 20 }).toBe(true);
-    expect(await eventsOf(gw.inner, last)).toEqual(['model.call']);
+    // No answer waited for another call's line: each hold went alone.
+    for (const id of ids) expect(gw.batches.find((b) => b.holds.includes(id))).toEqual({ holds: [id], lines: [] });
+    expect(ids.map((id) => batchOf(gw, id))).toEqual([-1, -1, -1, -1]);
+    // Then the four lines (and their events) in one commit.
+    await expect.poll(() => batchOf(gw, ids[3]!), { timeout: 3000, interval: 20 }).toBeGreaterThan(-1);
+    expect(new Set(ids.map((id) => batchOf(gw, id))).size).toBe(1);
+    expect(await eventsOf(gw.inner, ids[0]!)).toEqual(['model.call']);
     // An admin read writes what waits first.
     const waiting = (await calls(gw, token)).at(-1)!;
-    expect(gw.batches.some((b) => b.lines.includes(waiting))).toBe(false);
+    expect(batchOf(gw, waiting)).toBe(-1);
     const events = await gw.admin('GET', '/admin/v1/audit/events?type=model.call&limit=20');
     expect(events.body.data.map((e: { request_id: string }) => e.request_id)).toContain(waiting);
   });
@@ -184,8 +184,8 @@ describe('storage.settle_delay_ms: an answered call\'s writes wait for the next 
     const gw = await start({ storage: { settle_delay_ms: 0 } });
     const token = await openToken(gw);
     const ids = await calls(gw, token);
-    expect(carried(gw, ids)).toEqual([]);
-    await expect.poll(() => ids.every((id) => gw.batches.some((b) => b.lines.includes(id))), { timeout: 1000, interval: 5 }).toBe(true);
+    await expect.poll(() => ids.every((id) => batchOf(gw, id) > -1), { timeout: 1000, interval: 5 }).toBe(true);
+    expect(new Set(ids.map((id) => batchOf(gw, id))).size).toBe(4);
   });
 });
 

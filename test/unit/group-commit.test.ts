@@ -75,20 +75,43 @@ describe('GroupCommit', () => {
     const turns = async (n: number) => {
       for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
     };
+    const quick = (item: string) => item.startsWith('hold');
 
-    it('wait for the next write that cannot wait, and leave in its batch', async () => {
+    it('stay behind a batch of quick writes sent to an idle writer, and join one of other writes', async () => {
       const batches: string[][] = [];
-      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 1000);
+      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 1000, quick);
       const line = commit.deferred(() => commit.add('line 1'));
       await turns(5);
       expect(batches).toEqual([]);
-      await Promise.all([line, commit.add('hold 2')]);
-      expect(batches).toEqual([['line 1', 'hold 2']]);
+      await commit.add('hold 2');
+      expect(batches).toEqual([['hold 2']]);
+      await Promise.all([line, commit.add('event 3')]);
+      expect(batches).toEqual([['hold 2'], ['line 1', 'event 3']]);
+    });
+
+    it('join the batch that gathered behind another, quick writes or not', async () => {
+      const batches: string[][] = [];
+      const finish: (() => void)[] = [];
+      const commit = new GroupCommit<string>((items) => {
+        batches.push(items);
+        return new Promise<void>((resolve) => finish.push(resolve));
+      }, 512, 1000, quick);
+      const first = commit.add('hold 1');
+      await turns(1);
+      const line = commit.deferred(() => commit.add('line 1'));
+      const hold = commit.add('hold 2');
+      await turns(1); // hold 2's flush now waits for the first batch
+      finish[0]!();
+      await first;
+      for (let i = 0; i < 5 && batches.length < 2; i++) await turns(1);
+      expect(batches).toEqual([['hold 1'], ['line 1', 'hold 2']]);
+      finish[1]!();
+      await Promise.all([line, hold]);
     });
 
     it('leave on their own after deferMs, or at once with a flush', async () => {
       const batches: string[][] = [];
-      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 30);
+      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 30, quick);
       const started = performance.now();
       await commit.deferred(() => commit.add('line 1'));
       expect(performance.now() - started).toBeGreaterThanOrEqual(25);
@@ -98,16 +121,16 @@ describe('GroupCommit', () => {
       expect(batches).toEqual([['line 1'], ['line 2']]);
     });
 
-    it('are not deferred with deferMs 0, and defer nothing added after the callback', async () => {
+    it('are not deferred with deferMs 0, and nothing added after the callback is', async () => {
       const batches: string[][] = [];
-      const eager = new GroupCommit<string>(async (items) => void batches.push(items));
+      const eager = new GroupCommit<string>(async (items) => void batches.push(items), 512, 0, quick);
       void eager.deferred(() => eager.add('line'));
       await turns(3);
       expect(batches).toEqual([['line']]);
-      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 1000);
+      const commit = new GroupCommit<string>(async (items) => void batches.push(items), 512, 1000, quick);
       void commit.deferred(() => commit.add('line 2'));
-      await commit.add('hold 3');
-      expect(batches).toEqual([['line'], ['line 2', 'hold 3']]);
+      await commit.add('event 3');
+      expect(batches).toEqual([['line'], ['line 2', 'event 3']]);
     });
   });
 });
