@@ -15,7 +15,7 @@ export interface Journal {
   flush(): Promise<void>;
   /**
    * Runs `queue`, whose writes (on this queue: the journal's and the audit log's) nobody waits
-   * for, deferred: they leave with the next write that cannot wait, or after a few ms.
+   * for, deferred: they share a commit with later writes, within a few ms (`GroupCommit.deferred`).
    */
   deferred<R>(queue: () => R): R;
   /** Whether a call may go upstream while its hold is written (see `WriteQueue.admission`). */

@@ -22,7 +22,7 @@ const retryable = (err: unknown): err is GatewayError =>
 /** Moves the call to `next`: policy judges it, then its worst case is reserved. Throws if it may not run. */
 async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute): Promise<void> {
   if (next.provider.missingKey) throw new GatewayError('provider_not_configured', undefined, { headers: DO_NOT_RETRY });
-  const { route, policy, outputCap, clamped, promptUpperBound } = ctx;
+  const { route, policy, outputCap, clamped, promptUpperBound, exactPromptBound } = ctx;
   ctx.route = next;
   ctx.outputCap = undefined;
   ctx.clamped = false;
@@ -35,7 +35,7 @@ async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute):
     journalReservation(ctx, deps, true);
   } catch (err) {
     // The failed attempt stays the call's answer: put its route back.
-    Object.assign(ctx, { route, policy, outputCap, clamped, promptUpperBound });
+    Object.assign(ctx, { route, policy, outputCap, clamped, promptUpperBound, exactPromptBound });
     throw err;
   }
 }

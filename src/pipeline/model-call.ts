@@ -167,7 +167,7 @@ async function settleAndAnswer(ctx: CallContext, deps: PipelineDeps, s: Settleme
     deps.stages.lap(ctx, 'respond');
     const failed = (err: unknown) => deps.logger.error({ err, req_id: ctx.requestId }, 'spend line write failed after the answer: its hold stays on disk, charged at restart');
     try {
-      // Nobody waits for these writes: they go with the next call's hold, one commit for both.
+      // Nobody waits for these writes: they share a commit with others (storage.settle_delay_ms).
       deps.usage.deferred(() => settle(ctx, deps, s, deps.stages)).catch(failed);
     } catch (err) {
       failed(err);

@@ -24,9 +24,9 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   const capBefore = ctx.outputCap;
   // Priced and held in one synchronous step where the ledger is this process's (no other call
   // can reserve in between); a shared ledger may first read the accounts afresh.
-  let amount = await priced(ctx, deps, left, deps.ledger.readAfresh !== undefined);
+  let { amount, held } = await priceThenHold(ctx, deps, left, deps.ledger.readAfresh !== undefined);
   try {
-    ctx.reservation = await holdFor(ctx, deps, amount);
+    ctx.reservation = await held;
   } catch (err) {
     // A shared ledger's copy learns of other replicas' spend only when it next reserves: the
     // database refused a worst case priced on a copy that did not know of it. Its answer carried
@@ -40,8 +40,8 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     await ownWritesLanded(deps);
     await deps.ledger.readAfresh(accounts);
     ctx.outputCap = capBefore;
-    amount = await priced(ctx, deps, deps.ledger.remaining(accounts), false);
-    ctx.reservation = await holdFor(ctx, deps, amount);
+    ({ amount, held } = await priceThenHold(ctx, deps, deps.ledger.remaining(accounts), false));
+    ctx.reservation = await held;
   }
   // What was left before this call, as the database's answer has it (a shared ledger's copy was
   // refreshed by it): the copy now holds this call's amount too.
@@ -49,11 +49,12 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
 }
 
 /**
- * `price` on `left`, after what it asks for first: the accounts read afresh, the prompt counted
- * exactly. Whatever was awaited, the last pricing reads the ledger as it stands, and the caller
- * holds its amount in the same synchronous step.
+ * Prices the call on `left` — after what pricing asks for first: the accounts read afresh, the
+ * prompt counted exactly, each time on the ledger as it then stands — and holds the amount in the
+ * same synchronous step as the last pricing. The hold's outcome (`held`, a refusal included) is
+ * the caller's to await.
  */
-async function priced(ctx: CallContext, deps: PipelineDeps, left: Remaining, readFirst: boolean): Promise<Amount> {
+async function priceThenHold(ctx: CallContext, deps: PipelineDeps, left: Remaining, readFirst: boolean): Promise<{ amount: Amount; held: Promise<Reservation> }> {
   for (let amount = price(ctx, left, readFirst); ; amount = price(ctx, deps.ledger.remaining(ctx.accounts!), readFirst)) {
     if (amount === 'read') {
       await deps.ledger.readAfresh!(ctx.accounts!);
@@ -64,7 +65,12 @@ async function priced(ctx: CallContext, deps: PipelineDeps, left: Remaining, rea
       const count = await countedTexts(ctx.route!.tokenizer, promptTexts(prompt));
       ctx.exactPromptBound = promptTokensUpperBound(prompt, ctx.route!.limits, count);
     } else {
-      return amount;
+      // An async function runs synchronously up to its first await: holdFor is called now, and
+      // what it throws becomes the promise's rejection.
+      const held = (async () => holdFor(ctx, deps, amount))();
+      // Awaited by the caller a turn later: not an unhandled rejection meanwhile.
+      held.catch(() => undefined);
+      return { amount, held };
     }
   }
 }

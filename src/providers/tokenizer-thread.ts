@@ -17,11 +17,15 @@ export type CountReply = { id: number; counts: number[] } | { id: number; error:
  */
 export const TOKENIZER_IDLE_MS = 30_000;
 
+/** A count the thread answered with an error (the text's, not the thread's). */
+class CountError extends Error {}
+
 export class TokenizerThread {
   private worker: Worker | null = null;
   private pending: Pending<number[]> | null = null;
   private idleTimer: NodeJS.Timeout | null = null;
-  private warned = false;
+  /** The thread could not start, or died: counts run in the calling thread from then on. */
+  private failed = false;
 
   constructor(private readonly options: { idleMs?: number; entry?: string } = {}) {}
 
@@ -30,18 +34,19 @@ export class TokenizerThread {
     return this.worker !== null;
   }
 
-  /** The tokens of each of `texts` with `encoding`. */
+  /** The tokens of each of `texts` with `encoding`; rejects if the texts cannot be counted. */
   async count(encoding: Encoding, texts: readonly string[]): Promise<number[]> {
-    if (texts.length === 0) return [];
+    // Nothing to count (a cut call's empty output): no reason to start the thread.
+    if (texts.every((text) => text.length === 0)) return texts.map(() => 0);
+    if (this.failed) return texts.map((text) => countIn(encoding, text));
     try {
       return await this.send(encoding, texts);
     } catch (err) {
+      if (err instanceof CountError) throw err;
       // A thread that could not start, or died: counted here rather than leave a call uncharged
-      // (the ranks then load on the event loop, once).
-      if (!this.warned) {
-        this.warned = true;
-        process.emitWarning(`the tokenizer thread failed (${(err as Error).message}): token counts run on the event loop`, 'TollgateWarning');
-      }
+      // (the ranks then load on the event loop, once), and from now on.
+      this.failed = true;
+      process.emitWarning(`the tokenizer thread failed (${(err as Error).message}): token counts run on the event loop from now on`, 'TollgateWarning');
       return texts.map((text) => countIn(encoding, text));
     }
   }
@@ -68,7 +73,7 @@ export class TokenizerThread {
     const worker = spawnWorker(this.options.entry ?? import.meta.url, 'tokenizer-worker', null, {});
     const pending = new Pending<number[]>(worker);
     worker.on('message', (reply: CountReply) => {
-      pending.settle(reply.id, 'counts' in reply ? { value: reply.counts } : { error: new Error(reply.error) });
+      pending.settle(reply.id, 'counts' in reply ? { value: reply.counts } : { error: new CountError(reply.error) });
     });
     const gone = (err: Error) => {
       pending.rejectAll(err);

@@ -9,9 +9,9 @@
 // resident in a gateway whose calls do not need them, and never loaded on the event loop. The
 // synchronous counts (token-count.ts) are that thread's, the simulated provider's and the tests'.
 import { tokenizerThread } from './tokenizer-thread.js';
-import type { Encoding } from './token-count.js';
+import { tokenUpperBound, type Encoding } from './token-count.js';
 
-export { countIn, countTokens, ESTIMATE_FACTOR, tokenUpperBound, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST, type Encoding } from './token-count.js';
+export { countIn, countTokens, tokenUpperBound, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST, type Encoding } from './token-count.js';
 
 export interface Tokenizer {
   readonly name: Encoding;
@@ -25,13 +25,22 @@ export const O200K = tokenizer('o200k_base');
 export const CL100K = tokenizer('cl100k_base');
 export const ESTIMATE = tokenizer('estimate');
 
+let countFailureWarned = false;
+
 /**
  * Counts `texts` in one round trip to the tokenizer thread, and answers with a count function
  * for the synchronous counting helpers (`countPromptTokens`, `promptTokensUpperBound`): it knows
- * those texts only.
+ * those texts only. Texts that cannot be counted get their byte bound (never fewer tokens than
+ * they hold): a charge or a hold is never dropped for a count.
  */
 export async function countedTexts(tokenizer: Tokenizer, texts: readonly string[]): Promise<(text: string) => number> {
-  const counts = await tokenizer.count(texts);
+  const counts = await tokenizer.count(texts).catch((err: unknown) => {
+    if (!countFailureWarned) {
+      countFailureWarned = true;
+      process.emitWarning(`token counting failed (${(err as Error).message}): the texts' byte bounds stand in for their counts`, 'TollgateWarning');
+    }
+    return texts.map(tokenUpperBound);
+  });
   const byText = new Map(texts.map((text, i) => [text, counts[i]!]));
   return (text) => {
     const n = byText.get(text);

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { countPromptTokens, promptTexts } from '../../src/providers/prompt-tokens.js';
 import { TokenizerThread } from '../../src/providers/tokenizer-thread.js';
-import { countedTexts, O200K } from '../../src/providers/tokenizer.js';
+import { countedTexts, O200K, tokenUpperBound } from '../../src/providers/tokenizer.js';
 import { countIn } from '../../src/providers/token-count.js';
 
 /** gpt-tokenizer's modules loaded in this (the test's main) thread. */
@@ -40,6 +40,23 @@ describe('the tokenizer thread', () => {
     expect(thread.running).toBe(false);
   });
 
+  it('counts special-token strings as the text they are, and starts for nothing to count', async () => {
+    const thread = new TokenizerThread({ idleMs: 100 });
+    expect(await thread.count('o200k_base', ['', ''])).toEqual([0, 0]);
+    expect(thread.running).toBe(false);
+    // gpt-tokenizer throws on them by default; the providers' APIs take them as text.
+    const [n] = await thread.count('o200k_base', ['hi <|endoftext|> there']);
+    expect(n).toBe(countIn('o200k_base', 'hi <|endoftext|> there'));
+    expect(n).toBeGreaterThan(3);
+    await thread.close();
+  });
+
+  it('a count that fails stands in the byte bounds of its texts: never fewer tokens than they hold', async () => {
+    const failing = { name: 'o200k_base' as const, count: () => Promise.reject(new Error('cannot count')) };
+    const count = await countedTexts(failing, ['hello world', 'Привет']);
+    expect([count('hello world'), count('Привет')]).toEqual([tokenUpperBound('hello world'), tokenUpperBound('Привет')]);
+  });
+
   it('counts in the calling thread when the thread cannot run, rather than leave a call uncounted', async () => {
     // An entry whose worker module does not exist: the thread fails to start.
     const thread = new TokenizerThread({ entry: new URL('./no-such-dir/tokenizer-thread.js', import.meta.url).href });
@@ -48,8 +65,11 @@ describe('the tokenizer thread', () => {
     process.on('warning', onWarning);
     try {
       expect(await thread.count('o200k_base', ['hello world', 'again'])).toEqual([countIn('o200k_base', 'hello world'), countIn('o200k_base', 'again')]);
+      // And from then on, without starting a thread each time.
+      expect(await thread.count('o200k_base', ['more'])).toEqual([countIn('o200k_base', 'more')]);
+      expect(thread.running).toBe(false);
       await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings.some((m) => m.includes('tokenizer thread failed'))).toBe(true);
+      expect(warnings.filter((m) => m.includes('tokenizer thread failed'))).toHaveLength(1);
     } finally {
       process.off('warning', onWarning);
       await thread.close();
