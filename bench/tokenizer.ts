@@ -1,9 +1,9 @@
 // Micro-benchmark of prompt token counting per model family: µs per `countPromptTokens` call
-// (what the tokenizer thread pays when a reservation's cheap byte bound does not fit), on a short chat prompt and a
+// (what a reservation pays when the cheap byte bound does not fit), on a short chat prompt and a
 // long one, with each prompt varied per call so no cache can help.
 // Run: npx tsx bench/tokenizer.ts
 import { countPromptTokens, promptTokensUpperBound } from '../src/providers/prompt-tokens.js';
-import { countIn, tokenizerFor } from '../src/providers/tokenizer.js';
+import { tokenizerFor } from '../src/providers/tokenizer.js';
 
 const WORDS = 'the budget gateway agent session token reserve policy audit model call stream usage price catalog provider fallback'.split(' ');
 function prompt(words: number, seed: number) {
@@ -30,6 +30,6 @@ for (const words of [60, 1500]) {
   bench('byte upper bound (no tokenizer)', (p) => promptTokensUpperBound(p, { contextWindow: 1_000_000, maxImageTokens: 4096 }), words, n);
   for (const model of ['gpt-4o-mini', 'gpt-4', 'claude-sonnet-4-6']) {
     const t = tokenizerFor(model);
-    bench(`${t.name} (${model})`, (p) => countPromptTokens(p, (text) => countIn(t.name, text)), words, n);
+    bench(`${t.name} (${model})`, (p) => countPromptTokens(p, t.count), words, n);
   }
 }

@@ -97,8 +97,6 @@ export interface CallContext {
   call?: CanonicalCall;
   /** The prompt's token upper bound (see parse.ts `promptUpperBound`). */
   promptUpperBound?: number;
-  /** The same bound with the prompt's text counted exactly, once the cheap one did not fit a budget (reserve.ts). */
-  exactPromptBound?: number;
   route?: ModelRoute;
   reservation?: Reservation;
   /** Prompt tokens counted into the hold (the rest of the hold is output). */
@@ -148,7 +146,7 @@ export function newCallContext(requestId: string, req: IncomingMessage, res: Ser
   return {
     requestId, startedAt: performance.now(), req, res, adapter, abort: new CallAbort(),
     claims: undefined, session: undefined, agent: undefined, policy: undefined, profile: undefined,
-    body: undefined, call: undefined, promptUpperBound: undefined, exactPromptBound: undefined, route: undefined,
+    body: undefined, call: undefined, promptUpperBound: undefined, route: undefined,
     reservation: undefined, heldPromptTokens: undefined, usageId: undefined, holdDurable: undefined, tokenSession: undefined, holdFirst: false,
     rateAdmission: undefined, outputCap: undefined, clamped: undefined, accounts: undefined,
     enforcement: undefined, remaining: undefined, attempt: undefined, toolCalls: undefined,

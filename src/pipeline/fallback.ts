@@ -22,20 +22,19 @@ const retryable = (err: unknown): err is GatewayError =>
 /** Moves the call to `next`: policy judges it, then its worst case is reserved. Throws if it may not run. */
 async function useRoute(ctx: CallContext, deps: PipelineDeps, next: ModelRoute): Promise<void> {
   if (next.provider.missingKey) throw new GatewayError('provider_not_configured', undefined, { headers: DO_NOT_RETRY });
-  const { route, policy, outputCap, clamped, promptUpperBound, exactPromptBound } = ctx;
+  const { route, policy, outputCap, clamped, promptUpperBound } = ctx;
   ctx.route = next;
   ctx.outputCap = undefined;
   ctx.clamped = false;
   // The bound depends on the model's limits (context window, image cost).
   ctx.promptUpperBound = undefined;
-  ctx.exactPromptBound = undefined;
   try {
     await checkPolicy(ctx, deps);
     await reserve(ctx, deps);
     journalReservation(ctx, deps, true);
   } catch (err) {
     // The failed attempt stays the call's answer: put its route back.
-    Object.assign(ctx, { route, policy, outputCap, clamped, promptUpperBound, exactPromptBound });
+    Object.assign(ctx, { route, policy, outputCap, clamped, promptUpperBound });
     throw err;
   }
 }

@@ -1,8 +1,8 @@
 // Stage 7 — meter: the usage of a call, as the upstream reported it, or — when it reported none
 // (cut stream, broken answer) — counted from what was actually delivered, and marked estimated.
 import type { CanonicalCall, MeteredUsage } from '../providers/apis/index.js';
-import { countPromptTokens, hasUncountedInput, promptTexts } from '../providers/prompt-tokens.js';
-import { countedTexts, type Tokenizer } from '../providers/tokenizer.js';
+import { countPromptTokens, hasUncountedInput } from '../providers/prompt-tokens.js';
+import type { Tokenizer } from '../providers/tokenizer.js';
 import type { Usage } from '../store/index.js';
 
 export interface Metered {
@@ -18,14 +18,11 @@ export const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, 
  * call's hold took — charged instead of the count when the prompt carries media or stored context,
  * which the provider bills in full but no count here can see.
  */
-export async function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, deliveredText: () => string, heldPrompt?: number): Promise<Metered> {
+export function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, deliveredText: () => string, heldPrompt?: number): Metered {
   if (reported?.complete) return { usage: reported.usage, estimated: false };
-  const output = deliveredText();
-  // One round trip to the tokenizer thread: the output, and the prompt when nothing was reported.
-  const count = await countedTexts(tokenizer, reported ? [output] : [output, ...promptTexts(call.prompt)]);
-  const outputTokens = count(output);
+  const outputTokens = tokenizer.count(deliveredText());
   if (reported) return { usage: { ...reported.usage, outputTokens: Math.max(reported.usage.outputTokens, outputTokens) }, estimated: true };
-  const counted = countPromptTokens(call.prompt, count);
+  const counted = countPromptTokens(call.prompt, tokenizer.count);
   const inputTokens = heldPrompt !== undefined && hasUncountedInput(call.prompt) ? Math.max(counted, heldPrompt) : counted;
   return { usage: { ...NO_USAGE, inputTokens, outputTokens }, estimated: true };
 }

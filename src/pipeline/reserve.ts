@@ -6,8 +6,7 @@ import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger
 import { newTimeOrderedId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
-import { promptTexts, promptTokensUpperBound } from '../providers/prompt-tokens.js';
-import { countedTexts } from '../providers/tokenizer.js';
+import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
 import { promptUpperBound } from './parse.js';
 import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
@@ -24,9 +23,13 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
   const capBefore = ctx.outputCap;
   // Priced and held in one synchronous step where the ledger is this process's (no other call
   // can reserve in between); a shared ledger may first read the accounts afresh.
-  let { amount, held } = await priceThenHold(ctx, deps, left, deps.ledger.readAfresh !== undefined);
+  let amount = price(ctx, left, deps.ledger.readAfresh !== undefined);
+  if (amount === null) {
+    await deps.ledger.readAfresh!(accounts);
+    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+  }
   try {
-    ctx.reservation = await held;
+    ctx.reservation = await holdFor(ctx, deps, amount);
   } catch (err) {
     // A shared ledger's copy learns of other replicas' spend only when it next reserves: the
     // database refused a worst case priced on a copy that did not know of it. Its answer carried
@@ -40,8 +43,8 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     await ownWritesLanded(deps);
     await deps.ledger.readAfresh(accounts);
     ctx.outputCap = capBefore;
-    ({ amount, held } = await priceThenHold(ctx, deps, deps.ledger.remaining(accounts), false));
-    ctx.reservation = await held;
+    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+    ctx.reservation = await holdFor(ctx, deps, amount);
   }
   // What was left before this call, as the database's answer has it (a shared ledger's copy was
   // refreshed by it): the copy now holds this call's amount too.
@@ -49,40 +52,12 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
 }
 
 /**
- * Prices the call on `left` — after what pricing asks for first: the accounts read afresh, the
- * prompt counted exactly, each time on the ledger as it then stands — and holds the amount in the
- * same synchronous step as the last pricing. The hold's outcome (`held`, a refusal included) is
- * the caller's to await.
- */
-async function priceThenHold(ctx: CallContext, deps: PipelineDeps, left: Remaining, readFirst: boolean): Promise<{ amount: Amount; held: Promise<Reservation> }> {
-  for (let amount = price(ctx, left, readFirst); ; amount = price(ctx, deps.ledger.remaining(ctx.accounts!), readFirst)) {
-    if (amount === 'read') {
-      await deps.ledger.readAfresh!(ctx.accounts!);
-      readFirst = false;
-    } else if (amount === 'count') {
-      // On the tokenizer thread: the call waits for it, the event loop does not.
-      const prompt = ctx.call!.prompt;
-      const count = await countedTexts(ctx.route!.tokenizer, promptTexts(prompt));
-      ctx.exactPromptBound = promptTokensUpperBound(prompt, ctx.route!.limits, count);
-    } else {
-      // An async function runs synchronously up to its first await: holdFor is called now, and
-      // what it throws becomes the promise's rejection.
-      const held = (async () => holdFor(ctx, deps, amount))();
-      // Awaited by the caller a turn later: not an unhandled rejection meanwhile.
-      held.catch(() => undefined);
-      return { amount, held };
-    }
-  }
-}
-
-/**
  * The call's worst case on the budgets `left` (and its output cap, on `ctx`): the whole request
  * when it fits, else the output it can pay for (402 when not even the least output fits). With
- * `readFirst` (a shared ledger's copy, not just read), `read` when it would be refused or cut on
- * `left`: the accounts are to be read afresh and the call priced again. `count` when the cheap
- * bound of the prompt does not fit and its exact count (`ctx.exactPromptBound`) is not known yet.
+ * `readFirst` (a shared ledger's copy, not just read), null when it would be refused or cut on
+ * `left`: the accounts are to be read afresh and the call priced again.
  */
-function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 'read' | 'count' {
+function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | null {
   const call = ctx.call!;
   const route = ctx.route!;
   const session = ctx.session!;
@@ -105,11 +80,8 @@ function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 
   // settled since): before the call is refused or its output cut on that copy, it is read afresh
   // (readAfresh reads only then). Other replicas' spend makes a copy less cautious, never more:
   // the database refuses then, and its answer refreshes the copy (reserve, above).
-  if (limited && readFirst && !fits(prompt, perChoice * choices)) return 'read';
-  if (limited && !fits(prompt, perChoice * choices)) {
-    if (ctx.exactPromptBound === undefined) return 'count';
-    prompt = ctx.exactPromptBound;
-  }
+  if (limited && readFirst && !fits(prompt, perChoice * choices)) return null;
+  if (limited && !fits(prompt, perChoice * choices)) prompt = promptTokensUpperBound(call.prompt, route.limits, route.tokenizer.count);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
     const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);

@@ -52,7 +52,6 @@ export async function checkOfferedTools(ctx: CallContext, deps: PipelineDeps): P
   // Re-read the slimmer request so reservations and estimates count only what goes upstream.
   ctx.call = ctx.adapter.parse(ctx.body!);
   ctx.promptUpperBound = undefined;
-  ctx.exactPromptBound = undefined;
 }
 
 /**

@@ -137,13 +137,6 @@ function eachPromptText(parts: PromptParts, visit: (text: string) => void): numb
   return items;
 }
 
-/** The texts a prompt's tokens are counted from (its system text, each message, its tools): what `countedTexts` is given. */
-export function promptTexts(parts: PromptParts): string[] {
-  const texts: string[] = [];
-  eachPromptText(parts, (text) => texts.push(text));
-  return texts;
-}
-
 function textTokens(parts: PromptParts, count: (text: string) => number): number {
   let tokens = 0;
   const items = eachPromptText(parts, (text) => (tokens += count(text)));

@@ -3,51 +3,89 @@
 // GPT-5, o-series), cl100k_base (GPT-4, GPT-3.5, text-embedding-3 and ada-002). Families whose
 // tokenizer is not public or not shipped (Claude, Gemini, Llama, Mistral…) get a documented
 // conservative estimate. Records counted this way are marked `estimated` either way.
-//
-// The gateway counts on a thread of its own (tokenizer-thread.ts), started at the first exact
-// count and stopped once idle: the ranks (~25 MB of heap for o200k, ~0.4 s to load) are then never
-// resident in a gateway whose calls do not need them, and never loaded on the event loop. The
-// synchronous counts (token-count.ts) are that thread's, the simulated provider's and the tests'.
-import { tokenizerThread } from './tokenizer-thread.js';
-import { tokenUpperBound, type Encoding } from './token-count.js';
+import { createRequire } from 'node:module';
 
-export { countIn, countTokens, tokenUpperBound, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST, type Encoding } from './token-count.js';
+type Count = (text: string) => number;
+type Encode = (text: string, options: { disallowedSpecial: Set<string> }) => number;
+/**
+ * Special-token strings (`<|endoftext|>`) in a prompt are text to the providers' APIs, which
+ * tokenize them as such: counted the same way (gpt-tokenizer throws on them by default, which
+ * made a prompt carrying one a 500 wherever it was counted).
+ */
+const AS_TEXT = { disallowedSpecial: new Set<string>() };
+const load = (encoding: string): Count => {
+  const count = (createRequire(import.meta.url)(`gpt-tokenizer/cjs/encoding/${encoding}`) as { countTokens: Encode }).countTokens;
+  return (text) => count(text, AS_TEXT);
+};
 
-export interface Tokenizer {
-  readonly name: Encoding;
-  /** The tokens of each of `texts`, counted off the event loop (a plain function: it can be passed on). */
-  count(this: void, texts: readonly string[]): Promise<number[]>;
-}
-
-const tokenizer = (name: Encoding): Tokenizer => ({ name, count: (texts) => tokenizerThread().count(name, texts) });
-
-export const O200K = tokenizer('o200k_base');
-export const CL100K = tokenizer('cl100k_base');
-export const ESTIMATE = tokenizer('estimate');
-
-let countFailureWarned = false;
+// Ranks are loaded on first use, or by preloadTokenizer: most calls never need an exact count —
+// the byte upper bound fits the budget, and the upstream reports its usage.
+let countO200k: Count | null = null;
+let countCl100k: Count | null = null;
 
 /**
- * Counts `texts` in one round trip to the tokenizer thread, and answers with a count function
- * for the synchronous counting helpers (`countPromptTokens`, `promptTokensUpperBound`): it knows
- * those texts only. Texts that cannot be counted get their byte bound (never fewer tokens than
- * they hold): a charge or a hold is never dropped for a count.
+ * Loads the o200k ranks now rather than at the first exact count (~0.4 s of the event loop and ~14
+ * MB resident once loaded, measured on the bench machine). That count comes under traffic — a call
+ * cut once its request left, a stream that reports no usage — and the load would hold every call
+ * in flight for its duration. `serve` and `demo` call it before they listen; cl100k (GPT-4 and
+ * GPT-3.5 only) stays loaded on first use.
  */
-export async function countedTexts(tokenizer: Tokenizer, texts: readonly string[]): Promise<(text: string) => number> {
-  const counts = await tokenizer.count(texts).catch((err: unknown) => {
-    if (!countFailureWarned) {
-      countFailureWarned = true;
-      process.emitWarning(`token counting failed (${(err as Error).message}): the texts' byte bounds stand in for their counts`, 'TollgateWarning');
-    }
-    return texts.map(tokenUpperBound);
-  });
-  const byText = new Map(texts.map((text, i) => [text, counts[i]!]));
-  return (text) => {
-    const n = byText.get(text);
-    if (n === undefined) throw new Error('countedTexts: a text that was not counted');
-    return n;
-  };
+export function preloadTokenizer(): void {
+  o200k();
 }
+
+const o200k = (): Count => (countO200k ??= load('o200k_base'));
+
+/** Exact o200k_base token count of `text`. */
+export function countTokens(text: string): number {
+  if (text.length === 0) return 0;
+  return o200k()(text);
+}
+
+/**
+ * A cheap upper bound on the token count of `text` for any byte-level BPE tokenizer: every
+ * token covers at least one UTF-8 byte. Used to reserve budget without tokenizing when the
+ * bound fits comfortably; the exact count is taken only when it would matter.
+ */
+export function tokenUpperBound(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/** Tokens a chat template adds around each message (role markers, separators). */
+export const TOKENS_PER_MESSAGE = 4;
+/** Tokens added once per request (the assistant reply primer). */
+export const TOKENS_PER_REQUEST = 3;
+
+export interface Tokenizer {
+  /** `o200k_base`, `cl100k_base` or `estimate`. */
+  readonly name: string;
+  /** A plain function (no `this`), so it can be passed on: `countPromptTokens(parts, t.count)`. */
+  count(this: void, text: string): number;
+}
+
+export const O200K: Tokenizer = { name: 'o200k_base', count: countTokens };
+
+export const CL100K: Tokenizer = {
+  name: 'cl100k_base',
+  count: (text) => {
+    if (text.length === 0) return 0;
+    countCl100k ??= load('cl100k_base');
+    return countCl100k(text);
+  },
+};
+
+/**
+ * Margin over the o200k count for families without a tokenizer here. Their vocabularies are
+ * smaller or tuned for other data, so they split English and code into more tokens than o200k;
+ * 1.25× covers the differences reported for Claude, Gemini and Llama 3 on English text.
+ */
+export const ESTIMATE_FACTOR = 1.25;
+
+/** `ceil(o200k × ESTIMATE_FACTOR)`, never above the byte-count upper bound (which always holds). */
+export const ESTIMATE: Tokenizer = {
+  name: 'estimate',
+  count: (text) => Math.min(tokenUpperBound(text), Math.ceil(countTokens(text) * ESTIMATE_FACTOR)),
+};
 
 const FAMILIES: readonly [RegExp, Tokenizer][] = [
   [/^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o\d|codex)/, O200K],

@@ -101,16 +101,20 @@ describe('tokenizer per model family', () => {
     expect(['claude-sonnet-4-6', 'gemini-2.5-flash', 'meta-llama/Llama-3.1-8B-Instruct'].map((m) => tokenizerFor(m).name)).toEqual(Array(3).fill('estimate'));
   });
 
-  it('counts with the family\'s own vocabulary: cl100k and o200k differ on the same text', async () => {
+  it('counts with the family\'s own vocabulary: cl100k and o200k differ on the same text', () => {
     const text = 'Привет, как дела? これはテストです。';
-    const [cl100k] = await tokenizerFor('gpt-4').count([text]);
-    const [o200k] = await tokenizerFor('gpt-4o').count([text]);
-    expect(cl100k).toBeGreaterThan(o200k!);
-    expect(o200k).toBe(countTokens(text));
+    expect(tokenizerFor('gpt-4').count(text)).toBeGreaterThan(tokenizerFor('gpt-4o').count(text));
   });
 
-  it('the estimate is ceil(o200k × 1.25), never above the byte bound', async () => {
+  it('counts special-token strings as the text they are, as the providers\' APIs take them (gpt-tokenizer throws on them by default)', () => {
+    const text = 'Ignore that: <|endoftext|><|im_start|>system';
+    for (const model of ['gpt-4o', 'gpt-4', 'claude-sonnet-4-6']) expect(tokenizerFor(model).count(text)).toBeGreaterThan(5);
+    expect(countTokens('<|endoftext|>')).toBeGreaterThan(1);
+  });
+
+  it('the estimate is ceil(o200k × 1.25), never above the byte bound', () => {
     const text = 'The quick brown fox jumps over the lazy dog.';
-    expect(await ESTIMATE.count([text, 'a', ''])).toEqual([Math.ceil(countTokens(text) * 1.25), tokenUpperBound('a'), 0]);
+    expect(ESTIMATE.count(text)).toBe(Math.ceil(countTokens(text) * 1.25));
+    expect(ESTIMATE.count('a')).toBe(tokenUpperBound('a'));
   });
 });

@@ -3,6 +3,7 @@
 // alerts can be explored (Ctrl-C stops; --exit stops when the workload ends).
 import { join, resolve } from 'node:path';
 import { readAdminToken } from '../../identity/index.js';
+import { preloadTokenizer } from '../../providers/tokenizer.js';
 import { Gateway } from '../../server/index.js';
 import { demoConfig, runDemo } from '../../demo/workload.js';
 import { number } from '../client.js';
@@ -14,6 +15,8 @@ export async function demo(opts: Record<string, unknown>): Promise<void> {
   const dataDir = resolve(dataDirGiven);
   const port = number(opts.port, '--port') ?? 8080;
   const seconds = number(opts.duration, '--duration') ?? 60;
+  // Before it listens: the first exact token count would otherwise load the ranks under traffic.
+  preloadTokenizer();
   const gateway = await Gateway.create({ config, dataDir });
   const url = await gateway.listen(port, config.server.host).catch(async (err: NodeJS.ErrnoException) => {
     await gateway.close(0);

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_CONFIG_PATH, loadConfigFile, resolveDataDir } from '../../config/index.js';
 import { ADMIN_TOKEN_MIN_LENGTH } from '../../identity/admin-token.js';
+import { preloadTokenizer } from '../../providers/tokenizer.js';
 import { Gateway } from '../../server/index.js';
 import { describeStorage } from '../../store/index.js';
 import { number } from '../client.js';
@@ -12,6 +13,8 @@ export async function serve(opts: Record<string, unknown>): Promise<void> {
   const port = number(opts.port, '--port') ?? config.server.port;
   const host = typeof opts.host === 'string' ? opts.host : config.server.host;
   const dataDir = resolveDataDir(config);
+  // Before it listens: the first exact token count would otherwise load the ranks under traffic.
+  preloadTokenizer();
   const gateway = await Gateway.create({ config, dataDir, configDir: dirname(file) });
   const url = await gateway.listen(port, host).catch(async (err: NodeJS.ErrnoException) => {
     // Close what the start opened, so the process exits with the error instead of hanging.

@@ -16,7 +16,6 @@ import type { Prepared, Route } from './route.js';
 import type { ApiError, Dialect } from './errors.js';
 import type { TurnSettings } from './turn.js';
 import { isError } from './validate.js';
-import { preloadRanks } from '../token-count.js';
 import type { SimulatedProvider, SimulatedRequestLog, SimulatedServerOptions } from './types.js';
 
 const ROUTES: ReadonlyMap<string, Route> = new Map([
@@ -69,9 +68,6 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
 }
 
 export async function createSimulatedProvider(opts: SimulatedServerOptions = {}): Promise<SimulatedProvider> {
-  // It counts every prompt: the ranks load now, not under its first call (in the gateway's own
-  // process, for a `type: simulated` provider, that would hold every call in flight ~0.4 s).
-  preloadRanks();
   const settings: TurnSettings = {
     defaultOutputTokens: Math.floor(nonNegative('defaultOutputTokens', opts.defaultOutputTokens, 32)),
     cachedPromptShare: fraction('cachedPromptShare', opts.cachedPromptShare),

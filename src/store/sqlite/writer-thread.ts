@@ -5,8 +5,7 @@
 // (checkpointer-worker.ts). The order of batches is kept: the worker answers them one at a time,
 // in order. A batch resolves only once committed, so durability before an answer is unchanged.
 import { SESSION_INDEX_LIMITS, type SessionIndexLimits } from './session-index.js';
-import type { Worker } from 'node:worker_threads';
-import { Pending, spawnWorker } from '../../util/worker.js';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { unpackLinks, writeRowsOf, type ChainLink, type PackedLinks, type Synchronous } from './batch-writer.js';
 import type { ChainPosition, ChainWalk } from '../chain.js';
 import type { WriteSet } from '../store.js';
@@ -25,6 +24,61 @@ export type WriterReply = { id: number; links: PackedLinks } | { id: number; err
 export type WalkRequest = { id: number; from: ChainPosition; limit: number };
 export type WalkReply = { id: number; walk: ChainWalk } | { id: number; error: string };
 
+/** A worker whose entry is next to this module: compiled JavaScript, or TypeScript under tsx (tests). */
+function spawn(name: 'writer-worker' | 'checkpointer-worker', workerData: unknown, resourceLimits: ResourceLimits): Worker {
+  const here = import.meta.url;
+  const options = { workerData, resourceLimits };
+  if (!here.endsWith('.ts')) return new Worker(new URL(`./${name}.js`, here), options);
+  const entry = new URL(`./${name}.ts`, here).href;
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { ...options, eval: true });
+}
+
+/**
+ * Requests sent to a worker and not answered yet. The worker keeps the process alive while any
+ * is (and from close() on, until it exits); idle, it keeps nothing alive.
+ */
+class Pending<T> {
+  private readonly waiters = new Map<number, { resolve: (value: T) => void; reject: (err: Error) => void }>();
+  private nextId = 1;
+  private closing = false;
+
+  constructor(private readonly worker: Worker) {
+    worker.unref();
+  }
+
+  /** Sends a request made for its id; resolves with its answer. */
+  send(post: (id: number) => void): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      if (this.waiters.size === 0) this.worker.ref();
+      this.waiters.set(id, { resolve, reject });
+      post(id);
+    });
+  }
+
+  /** The answer to request `id`: its value, or its error. */
+  settle(id: number, answer: { value: T } | { error: Error }): void {
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    this.waiters.delete(id);
+    if (this.waiters.size === 0 && !this.closing) this.worker.unref();
+    if ('value' in answer) waiter.resolve(answer.value);
+    else waiter.reject(answer.error);
+  }
+
+  rejectAll(err: Error): void {
+    for (const waiter of this.waiters.values()) waiter.reject(err);
+    this.waiters.clear();
+  }
+
+  /** Closing: the worker keeps the process alive until it has closed its connection and ended. */
+  close(): void {
+    this.closing = true;
+    this.worker.ref();
+  }
+}
+
 export class SqliteWriterThread {
   private readonly worker: Worker;
   private readonly batches: Pending<ChainLink[]>;
@@ -40,8 +94,8 @@ export class SqliteWriterThread {
   constructor(path: string, synchronous: Synchronous, threadNice = STORE_THREAD_NICE_INCREMENT, sessionIndex: SessionIndexLimits = SESSION_INDEX_LIMITS) {
     // The writer allocates little (a batch's JSON and its rows), the checkpointer next to nothing:
     // small young generations keep their heaps, and the process's RSS, small.
-    this.worker = spawnWorker(import.meta.url, 'writer-worker', { path, synchronous, walSignal: this.walSignal, threadNice, sessionIndex }, { maxYoungGenerationSizeMb: 8 });
-    this.checkpointer = spawnWorker(import.meta.url, 'checkpointer-worker', { path, synchronous, walSignal: this.walSignal, threadNice }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
+    this.worker = spawn('writer-worker', { path, synchronous, walSignal: this.walSignal, threadNice, sessionIndex }, { maxYoungGenerationSizeMb: 8 });
+    this.checkpointer = spawn('checkpointer-worker', { path, synchronous, walSignal: this.walSignal, threadNice }, { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 });
     this.batches = new Pending(this.worker);
     this.walks = new Pending(this.checkpointer);
     // A checkpointer that fails leaves the checkpoints to the committing connections (see
