@@ -4,7 +4,7 @@
 import type { AuditLog } from '../audit/index.js';
 import { growSessionBudget, type Ledger } from '../budget/index.js';
 import { GatewayError } from '../errors/index.js';
-import type { Agent, Budget, Enforcement, Profile, Session, Store, Team, TeamStatus } from '../store/index.js';
+import type { Agent, Budget, Enforcement, EventFilter, Profile, Session, Store, Team, TeamStatus } from '../store/index.js';
 import { newId } from '../util/ids.js';
 import { isoTime } from '../util/time.js';
 import type { Directory } from './directory.js';
@@ -311,15 +311,58 @@ export class SessionService {
   }
 
   private async move(sessionId: string, from: 'active' | 'suspended', to: 'active' | 'suspended', by: Actor, data: Record<string, unknown>): Promise<string[]> {
-    const tree = await this.store.sessionTree(sessionId);
+    let tree = await this.store.sessionTree(sessionId);
     if (tree.length === 0) throw new GatewayError('not_found', `session "${sessionId}" does not exist`);
-    const root = tree[0]!;
-    if (root.status !== from) throw new GatewayError('conflict', `session "${sessionId}" is ${root.status}`);
-    if (to === 'active') await this.assertResumable(root);
-    const changed = await this.store.moveSessions(tree.map((s) => s.id), from, to);
-    for (const id of changed) this.directory.sessions.delete(id);
-    await this.audit.record({ ...by, type: `session.${to === 'suspended' ? 'suspended' : 'resumed'}`, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null, ...data } });
-    return changed;
+    const type = to === 'suspended' ? 'session.suspended' : 'session.resumed';
+    let root = tree[0]!;
+    if (root.status === from) {
+      if (to === 'active') await this.assertResumable(root);
+      const changed = await this.store.moveSessions(tree.map((s) => s.id), from, to);
+      for (const id of changed) this.directory.sessions.delete(id);
+      if (changed.length > 0) {
+        await this.audit.record({ ...by, type, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: changed, reason: by.reason ?? null, ...data } });
+        return changed;
+      }
+      // Another caller moved it between our read and our change: it records the move.
+      tree = await this.store.sessionTree(sessionId);
+      root = tree[0]!;
+    }
+    if (root.status !== to) throw new GatewayError('conflict', `session "${sessionId}" is ${root.status}`);
+    // Already moved: by another caller (who records it), or by a request whose event a crash lost
+    // between the change and its record — a retry records it now, marked `recovered`.
+    const unrecorded = await this.unrecordedMoves(tree, type);
+    if (unrecorded.length === 0) throw new GatewayError('conflict', `session "${sessionId}" is ${root.status}`);
+    await this.audit.record({ ...by, type, agentId: root.agentId, sessionId: root.id, teamId: root.teamId, chain: root.chain, data: { sessions: unrecorded, reason: by.reason ?? null, ...data, recovered: true } });
+    return [];
+  }
+
+  /**
+   * Those sessions of `tree` whose present status (`type`: suspended or resumed) the record does
+   * not say: the newest `session.suspended`/`session.resumed` naming them says otherwise, or — for
+   * a suspension — none does.
+   */
+  private async unrecordedMoves(tree: readonly Session[], type: 'session.suspended' | 'session.resumed'): Promise<string[]> {
+    const status = type === 'session.suspended' ? 'suspended' : 'active';
+    // A move of the same tree that this process is recording right now is written first.
+    await this.audit.flush();
+    const sessionIds = [...new Set([...tree[0]!.chain, ...tree.map((s) => s.id)])];
+    const last = new Map<unknown, string>();
+    for (const e of await this.store.listEvents({ type: 'session.*', sessionIds, limit: 10_000 })) {
+      if (e.type !== 'session.suspended' && e.type !== 'session.resumed') continue;
+      for (const id of Array.isArray(e.data.sessions) ? e.data.sessions : []) if (!last.has(id)) last.set(id, e.type);
+    }
+    return tree.filter((s) => s.status === status && (last.get(s.id) ?? 'session.resumed') !== type).map((s) => s.id);
+  }
+
+  /**
+   * Whether the newest status event of a subject (`filter`: its events of a type prefix; `types`:
+   * its status events) is `type` — or, with none, whether `type` is `initial`. False means a status
+   * changed without its event: a crash between the two.
+   */
+  private async statusRecorded(filter: EventFilter, types: readonly string[], type: string, initial: string): Promise<boolean> {
+    await this.audit.flush();
+    const events = await this.store.listEvents({ ...filter, limit: 10_000 });
+    return (events.find((e) => types.includes(e.type))?.type ?? initial) === type;
   }
 
   /**
@@ -330,12 +373,21 @@ export class SessionService {
     const agent = await this.store.getAgent(idOrName);
     if (!agent) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`);
     if (agent.status === 'revoked' && status !== 'revoked') throw new GatewayError('conflict', `agent "${agent.name}" is revoked for good; create a new agent`);
-    const updated = (await this.store.setAgentStatus(agent.id, status))!;
+    // Null when it has that status already (of two callers at once, one moves it and records it).
+    const updated = await this.store.setAgentStatus(agent.id, status);
     this.directory.agents.delete(agent.id);
     this.directory.agents.delete(agent.name);
+    // A repeated revoke still ends what a failed first one left live (their ends are recorded).
     const ended = status === 'revoked' ? await this.endAgentSessions(agent.id, by) : [];
-    await this.audit.record({ ...by, type: `agent.${status === 'active' ? 'resumed' : status}`, agentId: agent.id, teamId: agent.teamId, data: { reason: by.reason ?? null, sessions_ended: ended, ...data } });
-    return { agent: updated, ended };
+    const type = `agent.${status === 'active' ? 'resumed' : status}`;
+    // Already so, and on the record: nothing to do. Not on the record: a crash came between the
+    // change and its event, and this retry records it, marked `recovered`.
+    if (!updated && await this.statusRecorded({ type: 'agent.*', agentId: agent.id }, AGENT_STATUS_EVENTS, type, 'agent.resumed')) {
+      if (status === 'revoked') return { agent, ended };
+      throw new GatewayError('conflict', `agent "${agent.name}" is already ${status}`);
+    }
+    await this.audit.record({ ...by, type, agentId: agent.id, teamId: agent.teamId, data: { reason: by.reason ?? null, sessions_ended: ended, ...data, ...(updated ? {} : { recovered: true }) } });
+    return { agent: updated ?? (await this.store.getAgent(agent.id))!, ended };
   }
 
   /**
@@ -347,11 +399,15 @@ export class SessionService {
     const team = await this.store.getTeam(idOrName);
     if (!team) throw new GatewayError('not_found', `team "${idOrName}" does not exist`);
     const updated = await this.store.setTeamStatus(team.id, status);
-    if (!updated) throw new GatewayError('conflict', `team "${team.name}" is already ${status}`);
+    const type = `team.${status === 'active' ? 'resumed' : 'suspended'}`;
+    // As for agents: already so and on the record is a conflict; not on the record, a retry records it.
+    if (!updated && await this.statusRecorded({ type: 'team.*', teamId: team.id }, TEAM_STATUS_EVENTS, type, 'team.resumed')) {
+      throw new GatewayError('conflict', `team "${team.name}" is already ${status}`);
+    }
     this.directory.teams.delete(team.id);
     this.directory.teams.delete(team.name);
-    await this.audit.record({ ...by, type: `team.${status === 'active' ? 'resumed' : 'suspended'}`, teamId: team.id, data: { reason: by.reason ?? null } });
-    return updated;
+    await this.audit.record({ ...by, type, teamId: team.id, data: { reason: by.reason ?? null, ...(updated ? {} : { recovered: true }) } });
+    return updated ?? (await this.store.getTeam(team.id))!;
   }
 
   /**
@@ -424,6 +480,9 @@ export class SessionService {
   }
 
 }
+
+const AGENT_STATUS_EVENTS = ['agent.suspended', 'agent.resumed', 'agent.revoked'];
+const TEAM_STATUS_EVENTS = ['team.suspended', 'team.resumed'];
 
 /** Narrows `allowed` to the requested names or globs; a plain name not allowed is an error. */
 function narrow(requested: string[] | undefined, allowed: string[], param: string, of: string, oauth = 'invalid_request'): string[] {

@@ -142,6 +142,7 @@ export interface Store {
   putAgent(agent: NewAgent, onExisting: OnExisting): Promise<Agent>;
   getAgent(idOrName: string): Promise<Agent | null>;
   listAgents(filter?: { teamId?: string }): Promise<Agent[]>;
+  /** Moves an agent to `status`; null when it does not exist or already has it (two callers at once: one moves it). */
   setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null>;
 
   createSession(session: NewSession): Promise<Session>;

@@ -76,7 +76,10 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
 
     it('keeps an agent suspended across an idempotent re-apply', async () => {
       const { agent, team, profile } = await seed();
-      await store.setAgentStatus(agent.id, 'suspended');
+      expect(await store.setAgentStatus(agent.id, 'suspended')).toMatchObject({ id: agent.id, status: 'suspended' });
+      // Already so: nothing moved (of two callers at once, only one hears it moved).
+      expect(await store.setAgentStatus(agent.id, 'suspended')).toBeNull();
+      expect(await store.setAgentStatus('agt_missing', 'suspended')).toBeNull();
       const again = await store.putAgent({ name: 'triage-1', teamId: team.id, profileId: profile.id, environment: 'prod' }, 'update');
       expect(again.status).toBe('suspended');
     });

@@ -480,7 +480,7 @@ export class PostgresStore implements Store {
   }
 
   async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
-    const r = await this.row('UPDATE agents SET status = $2 WHERE id = $1 RETURNING *', [id, status]);
+    const r = await this.row('UPDATE agents SET status = $2 WHERE id = $1 AND status <> $2 RETURNING *', [id, status]);
     return r ? rowToAgent(r) : null;
   }
 

@@ -207,7 +207,7 @@ export class SqliteStore implements Store {
   }
 
   async setAgentStatus(id: string, status: AgentStatus): Promise<Agent | null> {
-    this.stmt('UPDATE agents SET status = ? WHERE id = ?').run(status, id);
+    if (this.stmt('UPDATE agents SET status = ? WHERE id = ? AND status <> ?').run(status, id, status).changes === 0) return null;
     return this.getAgent(id);
   }
 
