@@ -40,6 +40,8 @@ export class AuditLog {
   private readonly queue: WriteQueue;
   /** Each request's events not yet durable, so the end of its response can wait for them. */
   private readonly pending = new Map<string, Set<Promise<void>>>();
+  /** Events recorded once what they wait for is ready (`recordWhen`): a flush waits for them. */
+  private readonly waiting = new Set<Promise<void>>();
   /** The last event this process appended: on a private store, nobody else moves the head. */
   private lastWritten: { seq: number; hash: string } | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -88,6 +90,20 @@ export class AuditLog {
     return durable;
   }
 
+  /**
+   * Records the event `ready` resolves to, once it does (a model call's event waiting for its long
+   * prompt's fingerprint); resolves once it is durable. `flush` — admin reads, checkpoints,
+   * shutdown — waits for it first, so a read after the call still finds its event.
+   */
+  recordWhen(ready: Promise<NewEvent>, options?: { awaited: true }): Promise<void> {
+    const recorded = ready.then((e) => this.record(e, options));
+    recorded.catch(() => undefined);
+    this.waiting.add(recorded);
+    const done = () => this.waiting.delete(recorded);
+    recorded.then(done, done);
+    return recorded;
+  }
+
   private track(requestId: string, durable: Promise<void>): void {
     let set = this.pending.get(requestId);
     if (!set) this.pending.set(requestId, (set = new Set()));
@@ -129,8 +145,10 @@ export class AuditLog {
     });
   }
 
+  /** Writes everything recorded so far, and the events waiting to be (`recordWhen`). */
   flush(): Promise<void> {
-    return this.queue.flush();
+    if (this.waiting.size === 0) return this.queue.flush();
+    return Promise.allSettled(this.waiting).then(() => this.queue.flush());
   }
 
   /** Adds a consumer of durable events (the detection engine) after construction. */

@@ -76,7 +76,8 @@ export interface PipelineDeps {
 export interface PromptRecord {
   /** The prompt as JSON text ('' when neither content logging nor the fingerprint needs it). */
   text: string;
-  fingerprint: string | null;
+  /** Pending while a long prompt's is made in slices (settle.ts `preparePromptRecord`). */
+  fingerprint: string | Promise<string | null> | null;
 }
 
 export interface CallContext {

@@ -52,7 +52,7 @@ function cutShort(abort: CallAbort, status: number): { outcome: UsageOutcome; ht
  * never left (cut first, no connection), or the upstream refused it or never answered its head
  * (an error status, a timeout before the headers): `charged` false.
  */
-function unansweredCharge(ctx: CallContext, charged: boolean): Pick<Settlement, 'usage' | 'estimated'> {
+async function unansweredCharge(ctx: CallContext, charged: boolean): Promise<Pick<Settlement, 'usage' | 'estimated'>> {
   if (!charged) return { usage: NO_USAGE, estimated: false };
   return meter(ctx.call!, ctx.route!.tokenizer, null, () => '', ctx.heldPromptTokens);
 }
@@ -119,7 +119,8 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     // Cut while the answer came: its caller revoked (the refusal is the answer), its client left,
     // or the answer broke off or stalled. The upstream had begun answering: its prompt is charged.
     const failure = upstreamFailure(err);
-    await settle(ctx, deps, { ...unansweredCharge(ctx, true), ...cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? failure.status) });
+    const cut = cutShort(ctx.abort, ctx.abort.revokedBy?.status ?? failure.status);
+    await settle(ctx, deps, { ...(await unansweredCharge(ctx, true)), ...cut });
     throw failure;
   }
   let json: unknown;
@@ -127,14 +128,16 @@ async function relayJson(ctx: CallContext, deps: PipelineDeps, upstream: Upstrea
     json = JSON.parse(raw.toString('utf8'));
   } catch {
     const bad = new GatewayError('upstream_bad_response');
-    await settle(ctx, deps, { ...unansweredCharge(ctx, true), outcome: 'upstream_error', httpStatus: bad.status });
+    await settle(ctx, deps, { ...(await unansweredCharge(ctx, true)), outcome: 'upstream_error', httpStatus: bad.status });
     throw bad;
   }
   // A call to a tool outside the scope replaces the answer; the model's work is still charged.
   // If the check itself fails (a store error), the answer is withheld — but still charged.
   const blocked = await blockedToolCall(ctx, deps, ctx.adapter.toolCallsInResponse(json)).catch((err: unknown) => asGatewayError(err));
   deps.stages.lap(ctx, 'relay');
-  const metered = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json), ctx.heldPromptTokens);
+  const metering = meter(ctx.call!, ctx.route!.tokenizer, ctx.adapter.usageFromResponse(json), () => ctx.adapter.responseText(json), ctx.heldPromptTokens);
+  // Awaited only when it counts: a call whose usage was reported is metered in the same turn.
+  const metered = metering instanceof Promise ? await metering : metering;
   deps.stages.lap(ctx, 'meter');
   // Its caller revoked while the answer came in, or a blocked tool call: charged, and the refusal
   // is the answer — sent by the caller once this settles (and its events are durable).
@@ -245,7 +248,8 @@ async function relayStream(ctx: CallContext, deps: PipelineDeps, upstream: Upstr
     outcome = ctx.abort.revokedBy ? 'revoked' : 'stream_cut';
   }
   deps.stages.lap(ctx, 'relay');
-  const metered = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText(), ctx.heldPromptTokens);
+  const metering = meter(ctx.call!, ctx.route!.tokenizer, streamMeter.reported(), () => streamMeter.deliveredText(), ctx.heldPromptTokens);
+  const metered = metering instanceof Promise ? await metering : metering;
   deps.stages.lap(ctx, 'meter');
   await settleAndAnswer(ctx, deps, { usage: metered.usage, estimated: metered.estimated, outcome, httpStatus: upstream.status, output: () => streamMeter.deliveredText() }, () => {
     clearTimeout(headersAlone);
@@ -355,7 +359,8 @@ export async function handleModelCall(
         // Forwarded but nothing came back: the attempt is recorded; charged its prompt if it was
         // cut once its request had left (the upstream had it), nothing if it never left or the
         // upstream failed to answer.
-        await settle(ctx, deps, { ...unansweredCharge(ctx, abort.aborted && abort.requestSent), ...cutShort(abort, e.status) })
+        const cut = cutShort(abort, e.status);
+        await unansweredCharge(ctx, abort.aborted && abort.requestSent).then((charge) => settle(ctx, deps, { ...charge, ...cut }))
           .catch((writeErr: unknown) => deps.logger.error({ err: writeErr, req_id: requestId }, 'usage record write failed'));
       } else {
         deps.ledger.settle(ctx.reservation, { tokens: 0, usdNano: 0 });

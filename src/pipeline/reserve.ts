@@ -6,9 +6,10 @@ import { RESERVATION_LIFETIME_MS, type Amount, type ApprovalService, type Ledger
 import { newTimeOrderedId } from '../util/ids.js';
 import type { Enforcement, PendingReservation, Session } from '../store/index.js';
 import { GatewayError } from '../errors/index.js';
-import { promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { countingAhead, promptTokensUpperBound } from '../providers/prompt-tokens.js';
+import { SYNC_COUNT_CHARS } from '../providers/tokenizer.js';
 import { promptUpperBound } from './parse.js';
-import { affordableOutputTokens, worstCaseNano } from '../providers/pricing.js';
+import { affordableOutputTokens, worstCaseNano, type Price } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
 export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<void> {
@@ -21,12 +22,20 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     throw new GatewayError('model_unpriced', `The model "${route.name}" has no price (not in the catalog, none in models[].price), and a USD budget applies to this call.`, { param: 'model' });
   }
   const capBefore = ctx.outputCap;
+  const counting = promptCount(ctx, left);
+  let count = counting as (text: string) => number;
+  let now = left;
+  if (counting instanceof Promise) {
+    count = await counting;
+    // Other calls ran while it counted: the budgets as they stand now.
+    now = deps.ledger.remaining(accounts);
+  }
   // Priced and held in one synchronous step where the ledger is this process's (no other call
   // can reserve in between); a shared ledger may first read the accounts afresh.
-  let amount = price(ctx, left, deps.ledger.readAfresh !== undefined);
+  let amount = price(ctx, now, deps.ledger.readAfresh !== undefined, count);
   if (amount === null) {
     await deps.ledger.readAfresh!(accounts);
-    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+    amount = price(ctx, deps.ledger.remaining(accounts), false, count)!;
   }
   try {
     ctx.reservation = await holdFor(ctx, deps, amount);
@@ -43,7 +52,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     await ownWritesLanded(deps);
     await deps.ledger.readAfresh(accounts);
     ctx.outputCap = capBefore;
-    amount = price(ctx, deps.ledger.remaining(accounts), false)!;
+    amount = price(ctx, deps.ledger.remaining(accounts), false, count)!;
     ctx.reservation = await holdFor(ctx, deps, amount);
   }
   // What was left before this call, as the database's answer has it (a shared ledger's copy was
@@ -57,7 +66,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
  * `readFirst` (a shared ledger's copy, not just read), null when it would be refused or cut on
  * `left`: the accounts are to be read afresh and the call priced again.
  */
-function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | null {
+function price(ctx: CallContext, left: Remaining, readFirst: boolean, count: (text: string) => number): Amount | null {
   const call = ctx.call!;
   const route = ctx.route!;
   const session = ctx.session!;
@@ -66,14 +75,11 @@ function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 
   // Limits are per choice; a call asking for n completions can write n times as much.
   const choices = call.choices;
   const requested = producesOutput ? call.maxOutputTokens : 0;
-  // No model writes more than its context window, whatever the request asks for.
-  let perChoice = Math.min(requested ?? route.maxOutputTokens, route.limits.contextWindow);
+  let perChoice = outputPerChoice(ctx);
   ctx.clamped = requested !== null && perChoice < requested;
 
-  const limited = left.tokens !== null || left.usdNano !== null;
-  const fits = (prompt: number, out: number) =>
-    (left.tokens === null || prompt + out <= left.tokens) &&
-    (left.usdNano === null || worstCaseNano(prompt, out, route.price) <= left.usdNano);
+  const limited = isLimited(left);
+  const fits = fitsOn(left, route.price);
 
   let prompt = promptUpperBound(ctx);
   // A copy holding other replicas' holds may be more cautious than the database (they may have
@@ -81,7 +87,7 @@ function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 
   // (readAfresh reads only then). Other replicas' spend makes a copy less cautious, never more:
   // the database refuses then, and its answer refreshes the copy (reserve, above).
   if (limited && readFirst && !fits(prompt, perChoice * choices)) return null;
-  if (limited && !fits(prompt, perChoice * choices)) prompt = promptTokensUpperBound(call.prompt, route.limits, route.tokenizer.count);
+  if (limited && !fits(prompt, perChoice * choices)) prompt = promptTokensUpperBound(call.prompt, route.limits, count);
   if (limited && !fits(prompt, perChoice * choices)) {
     const byTokens = left.tokens === null ? Number.MAX_SAFE_INTEGER : left.tokens - prompt;
     const byUsd = left.usdNano === null ? Number.MAX_SAFE_INTEGER : affordableOutputTokens(left.usdNano, prompt, route.price);
@@ -101,6 +107,34 @@ function price(ctx: CallContext, left: Remaining, readFirst: boolean): Amount | 
   const output = perChoice * choices;
   ctx.heldPromptTokens = prompt;
   return { tokens: prompt + output, usdNano: worstCaseNano(prompt, output, route.price) };
+}
+
+/** The most output one choice may write before any budget cuts it: what was asked, else the model's most — never past its context window. */
+function outputPerChoice(ctx: CallContext): number {
+  const route = ctx.route!;
+  const requested = ctx.adapter.producesOutput ? ctx.call!.maxOutputTokens : 0;
+  return Math.min(requested ?? route.maxOutputTokens, route.limits.contextWindow);
+}
+
+const isLimited = (left: Remaining) => left.tokens !== null || left.usdNano !== null;
+
+/** Whether `prompt` and `out` tokens fit the budgets `left`, at their worst-case price. */
+const fitsOn = (left: Remaining, price: Price) => (prompt: number, out: number) =>
+  (left.tokens === null || prompt + out <= left.tokens) &&
+  (left.usdNano === null || worstCaseNano(prompt, out, price) <= left.usdNano);
+
+/**
+ * The count `price` takes a prompt's exact size with when its cheap bound does not fit. A prompt
+ * long enough that counting it would hold the event loop (SYNC_COUNT_CHARS), and whose bound would
+ * not fit `left`, is counted here first, in slices (`countingAhead`): a multi-megabyte prompt
+ * counted in the synchronous step would hold every other call for a quarter of a second. Every
+ * other call gets the tokenizer's own count at once (no promise, nothing awaited).
+ */
+function promptCount(ctx: CallContext, left: Remaining): ((text: string) => number) | Promise<(text: string) => number> {
+  const tokenizer = ctx.route!.tokenizer;
+  const bound = promptUpperBound(ctx);
+  if (bound <= SYNC_COUNT_CHARS || !isLimited(left) || fitsOn(left, ctx.route!.price)(bound, outputPerChoice(ctx) * ctx.call!.choices)) return tokenizer.count;
+  return countingAhead(ctx.call!.prompt, tokenizer);
 }
 
 /** Holds `amount` for the call on its accounts (the soft-mode gate first). */

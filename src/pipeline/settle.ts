@@ -87,26 +87,40 @@ function contentLogging(ctx: CallContext, deps: PipelineDeps) {
 
 const NO_PROMPT_RECORD: PromptRecord = Object.freeze({ text: '', fingerprint: null });
 
+/** A prompt text longer than this is fingerprinted in slices (`Fingerprinter.inSlices`): ~2.5 ms or more in one go. */
+const SLICED_FINGERPRINT_CHARS = 128 * 1024;
+
 /**
  * The prompt as the call's records hold it: its JSON text (content logging) and keyed fingerprint
  * (the retry-loop detector), made once per call. For a body of 16 KiB or more the model-call
  * handler asks for it while the call is upstream — for a prompt of 100 KiB that is ~0.5 ms the
- * answer would otherwise wait for — and settle, if it has not been made by then.
+ * answer would otherwise wait for — and settle, if it has not been made by then. A long prompt's
+ * fingerprint is made in slices, so that a prompt of megabytes never holds the event loop for
+ * the ~100 ms its fingerprint takes: its `model.call` event waits for it.
  */
 export function preparePromptRecord(ctx: CallContext, deps: PipelineDeps): PromptRecord {
   if (ctx.promptRecord) return ctx.promptRecord;
   if (!deps.fingerprint && !contentLogging(ctx, deps)) return (ctx.promptRecord = NO_PROMPT_RECORD);
   const text = promptText(ctx.body ?? {});
-  return (ctx.promptRecord = { text, fingerprint: deps.fingerprint?.(text) ?? null });
+  const fingerprinter = deps.fingerprint;
+  let fingerprint: PromptRecord['fingerprint'] = null;
+  // (A failure there, which nothing should cause, leaves the event without a fingerprint rather than unwritten.)
+  if (fingerprinter) fingerprint = text.length > SLICED_FINGERPRINT_CHARS ? fingerprinter.inSlices(text).catch(() => null) : fingerprinter(text);
+  return (ctx.promptRecord = { text, fingerprint });
 }
 
-function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, promptFp: string | null): Promise<void> {
+/**
+ * The call's `model.call` event, made now from the call as it stands (a fallback's next attempt
+ * changes it); a long prompt's fingerprint may still be in the making: then the event is
+ * recorded once it is (the spend line does not wait).
+ */
+function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, promptFp: PromptRecord['fingerprint']): Promise<void> {
   const decision = ctx.policy;
   // Added to the fresh object rather than spread into a new one (cheaper on every call); the
   // stored text is canonical JSON, so the order of the keys does not matter.
   const data = spendLineEventData(r);
   data.policy = decision ? { effect: decision.effect, policies: decision.policies, cached: decision.cached, version: decision.version } : null;
-  if (promptFp) data.prompt_fp = promptFp;
+  if (typeof promptFp === 'string') data.prompt_fp = promptFp;
   if (ctx.toolCalls) data.tool_calls = [...new Set(ctx.toolCalls)];
   if (ctx.attempt !== undefined) {
     data.attempt = ctx.attempt;
@@ -114,5 +128,10 @@ function modelCallEvent(ctx: CallContext, deps: PipelineDeps, r: UsageRecord, pr
   }
   data.price_source = ctx.route!.price.source;
   // Not tracked for durable(requestId): settle's own promise (Promise.all of the call's writes) covers it.
-  return deps.audit.record({ type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain, data }, { awaited: true });
+  const event = { type: 'model.call', actor: `agent:${r.agentId}`, requestId: r.requestId, agentId: r.agentId, sessionId: r.sessionId, teamId: r.teamId, chain: r.chain, data };
+  if (!(promptFp instanceof Promise)) return deps.audit.record(event, { awaited: true });
+  return deps.audit.recordWhen(promptFp.then((fp) => {
+    if (fp !== null) data.prompt_fp = fp;
+    return event;
+  }), { awaited: true });
 }

@@ -1,7 +1,7 @@
 // One convention for counting the prompt of a chat-style request, shared by the gateway (for
 // reservations and for estimating usage of cut streams) and by the simulated provider (for the
 // usage it reports), so the two agree to the token.
-import { countTokens, tokenUpperBound, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST } from './tokenizer.js';
+import { countTokens, SYNC_COUNT_CHARS, tokenUpperBound, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST, type Tokenizer } from './tokenizer.js';
 
 /**
  * The text a message part contributes: plain strings, `text` parts, tool-call arguments and
@@ -160,6 +160,23 @@ export function hasUncountedInput(parts: PromptParts): boolean {
 export function countPromptTokens(parts: PromptParts, count: (text: string) => number = countTokens): number {
   const media = mediaOf(parts);
   return textTokens(parts, count) + media.images * IMAGE_TOKENS + media.unsized * UNSIZED_MEDIA_TOKENS;
+}
+
+/**
+ * A count for the texts of `parts` (as `countPromptTokens` and `promptTokensUpperBound` take it)
+ * whose long texts — past SYNC_COUNT_CHARS — were counted ahead by `tokenizer.countAsync`, in
+ * slices: the synchronous count that follows finds them counted and holds the event loop for
+ * none of them.
+ */
+export async function countingAhead(parts: PromptParts, tokenizer: Tokenizer): Promise<(text: string) => number> {
+  const long: string[] = [];
+  eachPromptText(parts, (text) => {
+    if (text.length > SYNC_COUNT_CHARS) long.push(text);
+  });
+  if (long.length === 0) return tokenizer.count;
+  const counted = new Map<string, number>();
+  for (const text of long) if (!counted.has(text)) counted.set(text, await tokenizer.countAsync(text));
+  return (text) => counted.get(text) ?? tokenizer.count(text);
 }
 
 /**

@@ -29,6 +29,37 @@ describe('prompt fingerprint', () => {
   });
 });
 
+describe('prompt fingerprint in slices', () => {
+  it('is the fingerprint of the whole text, wherever the slices fall', async () => {
+    // Slices of ~3 characters: every cut the rule allows is taken. Units chosen where a careless
+    // cut would change the result: whitespace runs, Σ (lowercased by what follows it), case-
+    // ignorable marks and punctuation, characters outside the BMP (surrogate pairs), CJK.
+    const key = randomBytes(32);
+    const whole = promptFingerprinter(key);
+    const sliced = promptFingerprinter(key, 3);
+    const unit = fc.constantFrom('a', 'B', 'Σ', 'ΑΣ', 'σ', 'ς', '.', "'", '\u0301', '1', ' ', '  ', '\n', '\t', 'İ', '東京', '😀', '𝐀', 'É', 'ß');
+    await fc.assert(fc.asyncProperty(fc.string({ unit, maxLength: 60 }), async (t) => {
+      expect(await sliced.inSlices(t)).toBe(whole(t));
+    }), { numRuns: 1500 });
+  });
+
+  it('lets the event loop run between its slices', async () => {
+    const fp = promptFingerprinter(randomBytes(32), 1024);
+    const text = 'Lorem ipsum dolor sit amet '.repeat(4000);
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const made = await fp.inSlices(text);
+    running = false;
+    expect(made).toBe(fp(text));
+    expect(turns).toBeGreaterThan(10);
+  });
+});
+
 describe('learned baseline', () => {
   it('is a plain running mean until the half-life, so a small first window does not linger', () => {
     const e = new Ewma(60);

@@ -5,7 +5,8 @@ import { ConfigError } from '../../src/config/index.js';
 import { CATALOG_VERSION, catalogPrice } from '../../src/providers/catalog.js';
 import { costNano, mergePrice, worstCaseNano } from '../../src/providers/pricing.js';
 import { modelPrices } from '../../src/providers/registry.js';
-import { countTokens, ESTIMATE, tokenizerFor, tokenUpperBound } from '../../src/providers/tokenizer.js';
+import { countingAhead, countPromptTokens } from '../../src/providers/prompt-tokens.js';
+import { countTokens, ESTIMATE, SYNC_COUNT_CHARS, tokenizerFor, tokenUpperBound } from '../../src/providers/tokenizer.js';
 import { testConfig } from '../helpers/gateway.js';
 
 const usage = (input: number, cached: number, write: number, output: number) => ({ inputTokens: input, cachedInputTokens: cached, cacheWriteTokens: write, outputTokens: output, reasoningTokens: 0 });
@@ -110,6 +111,41 @@ describe('tokenizer per model family', () => {
     const text = 'Ignore that: <|endoftext|><|im_start|>system';
     for (const model of ['gpt-4o', 'gpt-4', 'claude-sonnet-4-6']) expect(tokenizerFor(model).count(text)).toBeGreaterThan(5);
     expect(countTokens('<|endoftext|>')).toBeGreaterThan(1);
+  });
+
+  it('counts a long text in slices, to the token, with the event loop running other work between them', async () => {
+    // ~1 MB of mixed text (special-token strings, non-Latin scripts, numbers): ~60 ms or more in one go.
+    const text = 'Ignore that: <|endoftext|> naïve café — 東京 12345, the quick brown fox; '.repeat(14_000);
+    expect(text.length).toBeGreaterThan(SYNC_COUNT_CHARS * 20);
+    for (const model of ['gpt-4o', 'gpt-4', 'claude-sonnet-4-6']) {
+      const tokenizer = tokenizerFor(model);
+      const whole = tokenizer.count(text);
+      let turns = 0;
+      let counting = true;
+      const tick = () => {
+        turns++;
+        if (counting) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const sliced = await tokenizer.countAsync(text);
+      counting = false;
+      expect(sliced).toBe(whole);
+      // Without slices, no other callback runs until the count is done.
+      expect(turns).toBeGreaterThan(3);
+    }
+    // Short texts are counted at once, and alike.
+    expect(await tokenizerFor('gpt-4o').countAsync('hello there')).toBe(countTokens('hello there'));
+  });
+
+  it('counts a prompt\'s long texts ahead, and the synchronous count that follows finds them', async () => {
+    const long = 'word '.repeat(SYNC_COUNT_CHARS);
+    const prompt = { system: 'be brief', messages: [{ role: 'user', content: long }, { role: 'assistant', content: 'ok' }, { role: 'user', content: long }] };
+    const tokenizer = tokenizerFor('gpt-4o');
+    const count = await countingAhead(prompt, tokenizer);
+    expect(count).not.toBe(tokenizer.count);
+    expect(countPromptTokens(prompt, count)).toBe(countPromptTokens(prompt, tokenizer.count));
+    // No long text: the tokenizer's own count, nothing counted ahead.
+    expect(await countingAhead({ messages: [{ role: 'user', content: 'hi' }] }, tokenizer)).toBe(tokenizer.count);
   });
 
   it('the estimate is ceil(o200k × 1.25), never above the byte bound', () => {
