@@ -92,6 +92,8 @@ export interface Actor {
 
 export class SessionService {
   private readonly now: () => number;
+  /** Status changes running, by subject (`oneAtATime`). */
+  private readonly changing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -289,12 +291,31 @@ export class SessionService {
    * sessions suspended.
    */
   async suspend(sessionId: string, by: Actor, data: Record<string, unknown> = {}): Promise<string[]> {
-    return this.move(sessionId, 'active', 'suspended', by, data);
+    return this.oneAtATime(`session:${sessionId}`, () => this.move(sessionId, 'active', 'suspended', by, data));
   }
 
   /** Lets a suspended session (and the part of its subtree suspended with it) call again. */
   async resume(sessionId: string, by: Actor, data: Record<string, unknown> = {}): Promise<string[]> {
-    return this.move(sessionId, 'suspended', 'active', by, data);
+    return this.oneAtATime(`session:${sessionId}`, () => this.move(sessionId, 'suspended', 'active', by, data));
+  }
+
+  /**
+   * Runs the status changes of one subject (`agent:<id>`, `team:<id>`, `session:<id>`) one at a
+   * time in this process: the second of two at once (two alerts, an alert and an operator) then
+   * finds the first's change on the record — a revoke records only after ending the agent's
+   * sessions, and would otherwise look lost to the other. Replicas sharing a store may still both
+   * record one, the second marked `recovered` (as for `session.revoked`).
+   */
+  private async oneAtATime<T>(subject: string, change: () => Promise<T>): Promise<T> {
+    const before = this.changing.get(subject);
+    const run = before ? before.then(change, change) : change();
+    const settled = run.then(() => undefined, () => undefined);
+    this.changing.set(subject, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.changing.get(subject) === settled) this.changing.delete(subject);
+    }
   }
 
   /**
@@ -370,8 +391,13 @@ export class SessionService {
    * refuses its calls (the agent check) and new tokens. A revoked agent stays revoked.
    */
   async setAgentStatus(idOrName: string, status: 'active' | 'suspended' | 'revoked', by: Actor, data: Record<string, unknown> = {}): Promise<{ agent: Agent; ended: string[] }> {
-    const agent = await this.store.getAgent(idOrName);
-    if (!agent) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`);
+    const found = await this.store.getAgent(idOrName);
+    if (!found) throw new GatewayError('not_found', `agent "${idOrName}" does not exist`);
+    return this.oneAtATime(`agent:${found.id}`, () => this.changeAgentStatus(found.id, status, by, data));
+  }
+
+  private async changeAgentStatus(id: string, status: 'active' | 'suspended' | 'revoked', by: Actor, data: Record<string, unknown>): Promise<{ agent: Agent; ended: string[] }> {
+    const agent = (await this.store.getAgent(id))!;
     if (agent.status === 'revoked' && status !== 'revoked') throw new GatewayError('conflict', `agent "${agent.name}" is revoked for good; create a new agent`);
     // Null when it has that status already (of two callers at once, one moves it and records it).
     const updated = await this.store.setAgentStatus(agent.id, status);
@@ -398,6 +424,10 @@ export class SessionService {
   async setTeamStatus(idOrName: string, status: TeamStatus, by: Actor): Promise<Team> {
     const team = await this.store.getTeam(idOrName);
     if (!team) throw new GatewayError('not_found', `team "${idOrName}" does not exist`);
+    return this.oneAtATime(`team:${team.id}`, () => this.changeTeamStatus(team, status, by));
+  }
+
+  private async changeTeamStatus(team: Team, status: TeamStatus, by: Actor): Promise<Team> {
     const updated = await this.store.setTeamStatus(team.id, status);
     const type = `team.${status === 'active' ? 'resumed' : 'suspended'}`;
     // As for agents: already so and on the record is a conflict; not on the record, a retry records it.

@@ -17,7 +17,7 @@ export const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, 
  * received, for when the upstream never said how much it was; `heldPrompt`: the prompt tokens the
  * call's hold took — charged instead of the count when the prompt carries media or stored context,
  * which the provider bills in full but no count here can see. Synchronous when the upstream
- * reported all of its usage (nearly every call); a count goes through `countAsync`, so a long
+ * reported all of its usage (nearly every call); a count goes through `countEach`, so a long
  * prompt or output is counted in slices, the event loop free between them.
  */
 export function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, deliveredText: () => string, heldPrompt?: number): Metered | Promise<Metered> {
@@ -26,7 +26,7 @@ export function meter(call: CanonicalCall, tokenizer: Tokenizer, reported: Meter
 }
 
 async function meterByCount(call: CanonicalCall, tokenizer: Tokenizer, reported: MeteredUsage | null, delivered: string, heldPrompt?: number): Promise<Metered> {
-  const outputTokens = await tokenizer.countAsync(delivered);
+  const outputTokens = (await tokenizer.countEach([delivered]))[0]!;
   if (reported) return { usage: { ...reported.usage, outputTokens: Math.max(reported.usage.outputTokens, outputTokens) }, estimated: true };
   const counted = countPromptTokens(call.prompt, await countingAhead(call.prompt, tokenizer));
   const inputTokens = heldPrompt !== undefined && hasUncountedInput(call.prompt) ? Math.max(counted, heldPrompt) : counted;

@@ -12,6 +12,8 @@ import { promptUpperBound } from './parse.js';
 import { affordableOutputTokens, worstCaseNano, type Price } from '../providers/pricing.js';
 import type { CallContext, PipelineDeps } from './context.js';
 
+type Count = (text: string) => number;
+
 export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<void> {
   const route = ctx.route!;
   const accounts = ctx.accounts!;
@@ -22,20 +24,28 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     throw new GatewayError('model_unpriced', `The model "${route.name}" has no price (not in the catalog, none in models[].price), and a USD budget applies to this call.`, { param: 'model' });
   }
   const capBefore = ctx.outputCap;
-  const counting = promptCount(ctx, left);
-  let count = counting as (text: string) => number;
-  let now = left;
-  if (counting instanceof Promise) {
-    count = await counting;
+  // A long prompt's exact count, when needed, is taken ahead of pricing (`promptCount`), and at
+  // most once: a shared ledger's fresh accounts may call for it where its copy did not.
+  let counted: Count | null = null;
+  const ahead = async (counting: Promise<Count>) => {
+    counted = await counting;
     // Other calls ran while it counted: the budgets as they stand now.
-    now = deps.ledger.remaining(accounts);
-  }
+    return { count: counted, left: deps.ledger.remaining(accounts) };
+  };
+  const countFor = (standing: Remaining): { count: Count; left: Remaining } | Promise<{ count: Count; left: Remaining }> => {
+    if (counted) return { count: counted, left: standing };
+    const counting = promptCount(ctx, standing);
+    return counting instanceof Promise ? ahead(counting) : { count: counting, left: standing };
+  };
+  const first = countFor(left);
+  let { count, left: now } = first instanceof Promise ? await first : first;
   // Priced and held in one synchronous step where the ledger is this process's (no other call
   // can reserve in between); a shared ledger may first read the accounts afresh.
   let amount = price(ctx, now, deps.ledger.readAfresh !== undefined, count);
   if (amount === null) {
     await deps.ledger.readAfresh!(accounts);
-    amount = price(ctx, deps.ledger.remaining(accounts), false, count)!;
+    ({ count, left: now } = await countFor(deps.ledger.remaining(accounts)));
+    amount = price(ctx, now, false, count)!;
   }
   try {
     ctx.reservation = await holdFor(ctx, deps, amount);
@@ -52,7 +62,8 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
     await ownWritesLanded(deps);
     await deps.ledger.readAfresh(accounts);
     ctx.outputCap = capBefore;
-    amount = price(ctx, deps.ledger.remaining(accounts), false, count)!;
+    ({ count, left: now } = await countFor(deps.ledger.remaining(accounts)));
+    amount = price(ctx, now, false, count)!;
     ctx.reservation = await holdFor(ctx, deps, amount);
   }
   // What was left before this call, as the database's answer has it (a shared ledger's copy was
@@ -66,7 +77,7 @@ export async function reserve(ctx: CallContext, deps: PipelineDeps): Promise<voi
  * `readFirst` (a shared ledger's copy, not just read), null when it would be refused or cut on
  * `left`: the accounts are to be read afresh and the call priced again.
  */
-function price(ctx: CallContext, left: Remaining, readFirst: boolean, count: (text: string) => number): Amount | null {
+function price(ctx: CallContext, left: Remaining, readFirst: boolean, count: Count): Amount | null {
   const call = ctx.call!;
   const route = ctx.route!;
   const session = ctx.session!;
@@ -130,7 +141,7 @@ const fitsOn = (left: Remaining, price: Price) => (prompt: number, out: number) 
  * counted in the synchronous step would hold every other call for a quarter of a second. Every
  * other call gets the tokenizer's own count at once (no promise, nothing awaited).
  */
-function promptCount(ctx: CallContext, left: Remaining): ((text: string) => number) | Promise<(text: string) => number> {
+function promptCount(ctx: CallContext, left: Remaining): Count | Promise<Count> {
   const tokenizer = ctx.route!.tokenizer;
   const bound = promptUpperBound(ctx);
   if (bound <= SYNC_COUNT_CHARS || !isLimited(left) || fitsOn(left, ctx.route!.price)(bound, outputPerChoice(ctx) * ctx.call!.choices)) return tokenizer.count;

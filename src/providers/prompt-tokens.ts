@@ -163,19 +163,21 @@ export function countPromptTokens(parts: PromptParts, count: (text: string) => n
 }
 
 /**
- * A count for the texts of `parts` (as `countPromptTokens` and `promptTokensUpperBound` take it)
- * whose long texts — past SYNC_COUNT_CHARS — were counted ahead by `tokenizer.countAsync`, in
- * slices: the synchronous count that follows finds them counted and holds the event loop for
- * none of them.
+ * A count for the texts of `parts` (as `countPromptTokens` and `promptTokensUpperBound` take it):
+ * when they are long together — past SYNC_COUNT_CHARS, in one text or in many — counted ahead by
+ * `tokenizer.countEach`, in slices, so that the synchronous count that follows finds them counted
+ * and holds the event loop for none of them.
  */
 export async function countingAhead(parts: PromptParts, tokenizer: Tokenizer): Promise<(text: string) => number> {
-  const long: string[] = [];
+  const texts: string[] = [];
+  let chars = 0;
   eachPromptText(parts, (text) => {
-    if (text.length > SYNC_COUNT_CHARS) long.push(text);
+    texts.push(text);
+    chars += text.length;
   });
-  if (long.length === 0) return tokenizer.count;
-  const counted = new Map<string, number>();
-  for (const text of long) if (!counted.has(text)) counted.set(text, await tokenizer.countAsync(text));
+  if (chars <= SYNC_COUNT_CHARS) return tokenizer.count;
+  const counts = await tokenizer.countEach(texts);
+  const counted = new Map<string, number>(texts.map((text, i) => [text, counts[i]!]));
   return (text) => counted.get(text) ?? tokenizer.count(text);
 }
 

@@ -42,42 +42,89 @@ export function preloadTokenizer(): void {
 const o200k = (): Encoding => (o200kEncoding ??= load('o200k_base'));
 const cl100k = (): Encoding => (cl100kEncoding ??= load('cl100k_base'));
 
-/** Exact o200k_base token count of `text`. */
+/** Exact o200k_base token count of `text` (see `segments` for runs past MAX_RUN). */
 export function countTokens(text: string): number {
-  if (text.length === 0) return 0;
-  return o200k().count(text);
+  return countAtOnce(o200k(), text);
 }
 
 /**
- * Texts up to this many characters are counted in one go (~2 ms on the bench machine); longer
- * ones, by `Tokenizer.countAsync`, in slices. An exact count runs at ~60 ms per MB: a prompt at
- * the 4 MiB body limit counted in one go would hold every other call for a quarter of a second.
+ * BPE's cost grows with the square of a piece's length, and the pre-tokenizer keeps a run of
+ * letters, of whitespace or of symbols in one piece: a 160,000-letter "word" took 12 s to count,
+ * as many spaces 20 s — a prompt that stalls the gateway for minutes. A run of MAX_RUN or more
+ * such characters is charged at its UTF-8 byte count, an upper bound for any byte-level BPE (more
+ * than its tokens: holds stay safe, a cut call's charge errs high); the text around it is counted
+ * exactly. Prose, code and CJK text (split by its punctuation) have no such runs.
+ */
+const MAX_RUN = 1024;
+const LONG_RUN = new RegExp(`[\\p{L}\\p{M}]{${MAX_RUN},}|\\s{${MAX_RUN},}|[^\\s\\p{L}\\p{M}\\p{N}]{${MAX_RUN},}`, 'gu');
+
+/** `text` as parts counted exactly (`bound` false) and long runs charged at their bytes (`bound` true), in order. */
+function* segments(text: string): Generator<{ text: string; bound: boolean }> {
+  let at = 0;
+  if (text.length >= MAX_RUN) {
+    for (const run of text.matchAll(LONG_RUN)) {
+      if (run.index > at) yield { text: text.slice(at, run.index), bound: false };
+      yield { text: run[0], bound: true };
+      at = run.index + run[0].length;
+    }
+  }
+  if (at < text.length) yield { text: at === 0 ? text : text.slice(at), bound: false };
+}
+
+function countAtOnce(encoding: Encoding, text: string): number {
+  let tokens = 0;
+  for (const part of segments(text)) tokens += part.bound ? tokenUpperBound(part.text) : encoding.count(part.text);
+  return tokens;
+}
+
+/**
+ * Texts whose length together is up to this many characters are counted in one go (~2 ms on the
+ * bench machine); more, by `Tokenizer.countEach`, in slices. An exact count runs at ~60–130 ms per
+ * MB: a prompt at the 4 MiB body limit counted in one go would hold every other call for a third
+ * of a second.
  */
 export const SYNC_COUNT_CHARS = 32 * 1024;
 /** How long one slice of a long count may hold the event loop before it lets other work run. */
 const SLICE_MS = 2;
 
 /**
- * The count of `encoding.count`, piece by piece, letting the event loop run other work every
- * ~SLICE_MS (exact: the pieces are the ones a whole count would take; ~20 % slower).
+ * The counts of `texts` by `countAtOnce`, piece by piece (the tokenizer's own pieces, in order:
+ * the same counts), letting the event loop run other work every ~SLICE_MS.
  */
-async function countInSlices(encoding: Encoding, text: string): Promise<number> {
-  let tokens = 0;
-  let pieces = 0;
+async function countInSlices(encoding: Encoding, texts: readonly string[]): Promise<number[]> {
   let sliceEnds = performance.now() + SLICE_MS;
-  for (const piece of encoding.pieces(text)) {
-    tokens += piece.length;
-    if ((++pieces & 255) === 0 && performance.now() >= sliceEnds) {
-      await new Promise((resolve) => setImmediate(resolve));
-      sliceEnds = performance.now() + SLICE_MS;
+  const pause = async () => {
+    if (performance.now() < sliceEnds) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    sliceEnds = performance.now() + SLICE_MS;
+  };
+  const counts: number[] = [];
+  for (const text of texts) {
+    let tokens = 0;
+    for (const part of segments(text)) {
+      if (part.bound) {
+        tokens += tokenUpperBound(part.text);
+        continue;
+      }
+      // A piece is under MAX_RUN characters (~1 ms at most): 32 of them between two looks at the clock.
+      let pieces = 0;
+      for (const piece of encoding.pieces(part.text)) {
+        tokens += piece.length;
+        if ((++pieces & 31) === 0) await pause();
+      }
     }
+    counts.push(tokens);
+    await pause();
   }
-  return tokens;
+  return counts;
 }
 
-/** A tokenizer's count, the long texts in slices (SYNC_COUNT_CHARS). */
-const countOf = (encoding: () => Encoding) => (text: string): Promise<number> =>
-  text.length > SYNC_COUNT_CHARS ? countInSlices(encoding(), text) : Promise.resolve(text.length === 0 ? 0 : encoding().count(text));
+/** A tokenizer's counts of several texts: in one go while they are short together (SYNC_COUNT_CHARS), else in slices. */
+const countEachOf = (encoding: () => Encoding) => (texts: readonly string[]): Promise<number[]> => {
+  let chars = 0;
+  for (const text of texts) chars += text.length;
+  return chars > SYNC_COUNT_CHARS ? countInSlices(encoding(), texts) : Promise.resolve(texts.map((text) => (text.length === 0 ? 0 : countAtOnce(encoding(), text))));
+};
 
 /**
  * A cheap upper bound on the token count of `text` for any byte-level BPE tokenizer: every
@@ -99,18 +146,18 @@ export interface Tokenizer {
   /** A plain function (no `this`), so it can be passed on: `countPromptTokens(parts, t.count)`. */
   count(this: void, text: string): number;
   /**
-   * The same count, for texts of any length: one longer than SYNC_COUNT_CHARS is counted in
-   * slices, between which the event loop runs other calls.
+   * The same counts, for texts of any length and number: more than SYNC_COUNT_CHARS of them
+   * together are counted in slices, between which the event loop runs other calls.
    */
-  countAsync(this: void, text: string): Promise<number>;
+  countEach(this: void, texts: readonly string[]): Promise<number[]>;
 }
 
-export const O200K: Tokenizer = { name: 'o200k_base', count: countTokens, countAsync: countOf(o200k) };
+export const O200K: Tokenizer = { name: 'o200k_base', count: countTokens, countEach: countEachOf(o200k) };
 
 export const CL100K: Tokenizer = {
   name: 'cl100k_base',
-  count: (text) => (text.length === 0 ? 0 : cl100k().count(text)),
-  countAsync: countOf(cl100k),
+  count: (text) => (text.length === 0 ? 0 : countAtOnce(cl100k(), text)),
+  countEach: countEachOf(cl100k),
 };
 
 /**
@@ -127,7 +174,7 @@ const estimated = (text: string, o200kCount: number) => Math.min(tokenUpperBound
 export const ESTIMATE: Tokenizer = {
   name: 'estimate',
   count: (text) => estimated(text, countTokens(text)),
-  countAsync: async (text) => estimated(text, await O200K.countAsync(text)),
+  countEach: async (texts) => (await O200K.countEach(texts)).map((count, i) => estimated(texts[i]!, count)),
 };
 
 const FAMILIES: readonly [RegExp, Tokenizer][] = [

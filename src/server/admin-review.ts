@@ -73,6 +73,10 @@ async function applyRemedy(f: Finding, i: RouteInput, d: AdminDeps): Promise<App
     }
     return { finding: f.id, action: f.remedy.action, ok: true };
   } catch (err) {
+    // Suspended already — by another finding on the same agent in this apply, or by anyone: the remedy holds.
+    if (f.remedy.action === 'suspend_agent' && err instanceof GatewayError && err.code === 'conflict' && (await d.store.getAgent(f.agent!.id))?.status === 'suspended') {
+      return { finding: f.id, action: f.remedy.action, ok: true };
+    }
     return { finding: f.id, action: f.remedy.action, ok: false, error: (err as Error).message };
   }
 }

@@ -50,6 +50,12 @@ export interface GatewayOptions {
 
 /** How long calls cut at a shutdown's deadline get to settle and send their last words before their connections close. */
 const SHUTDOWN_CUT_MS = 1_000;
+/**
+ * How long calls cut and disconnected may still take to settle before the store closes: settling
+ * is bounded work, but a long prompt's count runs in slices (providers/tokenizer.ts) and several
+ * of them can take seconds together; only a call that never settles waits this long.
+ */
+const SHUTDOWN_SETTLE_MS = 10_000;
 
 const DATA_PLANE: Record<string, ApiAdapter> = {
   '/v1/chat/completions': openAiChat,
@@ -543,7 +549,7 @@ export class Gateway {
     this.server.closeAllConnections();
     await closed;
     // Calls whose connection closed settle on their way out: they do, then all is flushed and sealed.
-    await this.untilIdle(SHUTDOWN_CUT_MS);
+    await this.untilIdle(SHUTDOWN_SETTLE_MS);
     await this.mcp.loading?.catch(() => undefined);
     await this.mcp.loaded?.close();
     await this.usage.flush();

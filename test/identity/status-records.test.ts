@@ -15,6 +15,7 @@ beforeAll(async () => {
       { name: 'lost', team: 'ops', profile: 'worker' },
       { name: 'gone', team: 'ops', profile: 'worker' },
       { name: 'worker', team: 'lab', profile: 'worker' },
+      { name: 'both', team: 'lab', profile: 'worker' },
     ],
   });
 });
@@ -77,6 +78,18 @@ describe('agent status', () => {
     const retry = await gw.admin('POST', `/admin/v1/agents/worker/revoke`, { reason: 'retry' });
     expect([retry.status, retry.body.sessions_ended]).toEqual([200, [sessionId]]);
     expect((await events(`agent=${worker}&type=agent.revoked`)).map((e) => [e.data.reason, e.data.recovered, e.data.sessions_ended])).toEqual([['retry', true, [sessionId]]]);
+  });
+});
+
+describe('agent revocation', () => {
+  it('two revokes at once (an alert and an operator) end its sessions and record agent.revoked once', async () => {
+    const id = await agentId('both');
+    const sessions = await Promise.all([1, 2].map(() => gw.openSession({ agent: 'both', task: 'open' })));
+    const answers = await Promise.all(['alert', 'operator'].map((reason) => gw.admin('POST', '/admin/v1/agents/both/revoke', { reason })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(answers.flatMap((a) => a.body.sessions_ended as string[]).sort()).toEqual(sessions.map((s) => s.sessionId).sort());
+    const revoked = await events(`agent=${id}&type=agent.revoked`);
+    expect(revoked.map((e) => [e.data.recovered ?? false, (e.data.sessions_ended as string[]).length])).toEqual([[false, 2]]);
   });
 });
 

@@ -1,5 +1,6 @@
 // The price catalog (@pydantic/genai-prices, offline), per-model overrides, tiered rates, and the
 // tokenizer chosen per model family.
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/index.js';
 import { CATALOG_VERSION, catalogPrice } from '../../src/providers/catalog.js';
@@ -127,14 +128,34 @@ describe('tokenizer per model family', () => {
         if (counting) setImmediate(tick);
       };
       setImmediate(tick);
-      const sliced = await tokenizer.countAsync(text);
+      const [sliced] = await tokenizer.countEach([text]);
       counting = false;
       expect(sliced).toBe(whole);
       // Without slices, no other callback runs until the count is done.
       expect(turns).toBeGreaterThan(3);
     }
     // Short texts are counted at once, and alike.
-    expect(await tokenizerFor('gpt-4o').countAsync('hello there')).toBe(countTokens('hello there'));
+    expect(await tokenizerFor('gpt-4o').countEach(['hello there', ''])).toEqual([countTokens('hello there'), 0]);
+    // Many short texts, long together, are counted in slices too, each to the token.
+    const many = Array.from({ length: 200 }, (_, i) => `message ${i}: ${'the quick brown fox; '.repeat(100)}`);
+    expect(await tokenizerFor('gpt-4o').countEach(many)).toEqual(many.map((m) => countTokens(m)));
+  });
+
+  it('charges a run of 1,024 or more letters, spaces or symbols at its bytes: BPE is quadratic in a piece\'s length', () => {
+    // One piece of 200,000 letters took ~20 s to count exactly; bounded, it takes milliseconds.
+    for (const run of ['a'.repeat(200_000), ' '.repeat(200_000), '='.repeat(200_000)]) {
+      const started = performance.now();
+      expect(countTokens(`1${run}2`)).toBe(1 + 200_000 + 1);
+      expect(performance.now() - started).toBeLessThan(1000);
+    }
+    // The bound is above the exact count, where that can still be taken.
+    const text = `Look: ${'Ab'.repeat(5)}${'z'.repeat(3000)} and the rest.`;
+    const exact = (createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/o200k_base') as { countTokens(t: string): number }).countTokens(text);
+    expect(countTokens(text)).toBeGreaterThanOrEqual(exact);
+    expect(countTokens(text)).toBeLessThanOrEqual(exact + 3000);
+    // Prose, code, CJK with its punctuation: nothing bounded, the count exact.
+    const prose = `${'東京は日本の首都です。'.repeat(300)} ${'function f(x) { return x + 1; }\n'.repeat(100)}`;
+    expect(countTokens(prose)).toBe((createRequire(import.meta.url)('gpt-tokenizer/cjs/encoding/o200k_base') as { countTokens(t: string): number }).countTokens(prose));
   });
 
   it('counts a prompt\'s long texts ahead, and the synchronous count that follows finds them', async () => {
