@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AgentBaseline, Ewma, ToolMix, Window } from '../../src/detect/baseline.js';
 import { promptFingerprinter } from '../../src/detect/fingerprint.js';
 import { triage } from '../../src/detect/triage.js';
+import { turnsDuring } from '../helpers/event-loop.js';
 import { parseConfig } from '../../src/config/index.js';
 
 describe('prompt fingerprint', () => {
@@ -46,15 +47,7 @@ describe('prompt fingerprint in slices', () => {
   it('lets the event loop run between its slices', async () => {
     const fp = promptFingerprinter(randomBytes(32), 1024);
     const text = 'Lorem ipsum dolor sit amet '.repeat(4000);
-    let turns = 0;
-    let running = true;
-    const tick = () => {
-      turns++;
-      if (running) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const made = await fp.inSlices(text);
-    running = false;
+    const { value: made, turns } = await turnsDuring(() => fp.inSlices(text));
     expect(made).toBe(fp(text));
     expect(turns).toBeGreaterThan(10);
   });

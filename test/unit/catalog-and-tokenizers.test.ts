@@ -8,6 +8,7 @@ import { costNano, mergePrice, worstCaseNano } from '../../src/providers/pricing
 import { modelPrices } from '../../src/providers/registry.js';
 import { countingAhead, countPromptTokens } from '../../src/providers/prompt-tokens.js';
 import { countTokens, ESTIMATE, SYNC_COUNT_CHARS, tokenizerFor, tokenUpperBound } from '../../src/providers/tokenizer.js';
+import { turnsDuring } from '../helpers/event-loop.js';
 import { testConfig } from '../helpers/gateway.js';
 
 const usage = (input: number, cached: number, write: number, output: number) => ({ inputTokens: input, cachedInputTokens: cached, cacheWriteTokens: write, outputTokens: output, reasoningTokens: 0 });
@@ -121,15 +122,7 @@ describe('tokenizer per model family', () => {
     for (const model of ['gpt-4o', 'gpt-4', 'claude-sonnet-4-6']) {
       const tokenizer = tokenizerFor(model);
       const whole = tokenizer.count(text);
-      let turns = 0;
-      let counting = true;
-      const tick = () => {
-        turns++;
-        if (counting) setImmediate(tick);
-      };
-      setImmediate(tick);
-      const [sliced] = await tokenizer.countEach([text]);
-      counting = false;
+      const { value: [sliced], turns } = await turnsDuring(() => tokenizer.countEach([text]));
       expect(sliced).toBe(whole);
       // Without slices, no other callback runs until the count is done.
       expect(turns).toBeGreaterThan(3);
