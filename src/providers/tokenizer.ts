@@ -44,7 +44,7 @@ const cl100k = (): Encoding => (cl100kEncoding ??= load('cl100k_base'));
 
 /** Exact o200k_base token count of `text` (see `segments` for runs past MAX_RUN). */
 export function countTokens(text: string): number {
-  return countAtOnce(o200k(), text);
+  return countAtOnce(o200k, text);
 }
 
 /**
@@ -71,9 +71,10 @@ function* segments(text: string): Generator<{ text: string; bound: boolean }> {
   if (at < text.length) yield { text: at === 0 ? text : text.slice(at), bound: false };
 }
 
-function countAtOnce(encoding: Encoding, text: string): number {
+/** `encoding` is loaded only if some text is to be counted (an empty text needs no ranks). */
+function countAtOnce(encoding: () => Encoding, text: string): number {
   let tokens = 0;
-  for (const part of segments(text)) tokens += part.bound ? tokenUpperBound(part.text) : encoding.count(part.text);
+  for (const part of segments(text)) tokens += part.bound ? tokenUpperBound(part.text) : encoding().count(part.text);
   return tokens;
 }
 
@@ -123,7 +124,7 @@ async function countInSlices(encoding: Encoding, texts: readonly string[]): Prom
 const countEachOf = (encoding: () => Encoding) => (texts: readonly string[]): Promise<number[]> => {
   let chars = 0;
   for (const text of texts) chars += text.length;
-  return chars > SYNC_COUNT_CHARS ? countInSlices(encoding(), texts) : Promise.resolve(texts.map((text) => (text.length === 0 ? 0 : countAtOnce(encoding(), text))));
+  return chars > SYNC_COUNT_CHARS ? countInSlices(encoding(), texts) : Promise.resolve(texts.map((text) => countAtOnce(encoding, text)));
 };
 
 /**
@@ -156,7 +157,7 @@ export const O200K: Tokenizer = { name: 'o200k_base', count: countTokens, countE
 
 export const CL100K: Tokenizer = {
   name: 'cl100k_base',
-  count: (text) => (text.length === 0 ? 0 : countAtOnce(cl100k(), text)),
+  count: (text) => countAtOnce(cl100k, text),
   countEach: countEachOf(cl100k),
 };
 
@@ -167,7 +168,6 @@ export const CL100K: Tokenizer = {
  */
 export const ESTIMATE_FACTOR = 1.25;
 
-/** `ceil(o200k × ESTIMATE_FACTOR)`, never above the byte-count upper bound (which always holds). */
 const estimated = (text: string, o200kCount: number) => Math.min(tokenUpperBound(text), Math.ceil(o200kCount * ESTIMATE_FACTOR));
 
 /** `ceil(o200k × ESTIMATE_FACTOR)`, never above the byte-count upper bound (which always holds). */
